@@ -1,0 +1,63 @@
+/*
+** json.h -- JSON text <-> values: a validating, projecting reader and a
+** deterministic writer; number formatting shared with builtins.
+**
+** Reader: RFC 8259, UTF-8 validated, numbers per the JSON grammar.
+** Integer lexemes that fit int64 become GV_INT (one that fits only uint64
+** wraps negative, as Ordo); any lexeme with '.', 'e' or 'E' (or too large)
+** becomes GV_FLOAT.  Duplicate object keys: the last one wins, at the
+** position of the first.  Errors name the byte offset, line and column.
+** Writer: compact, insertion-ordered keys, ints without fraction, floats
+** in shortest round-trip form always with a fraction or exponent ("3.0",
+** "0.1", "1e+21" style as ryu/serde_json prints them), non-finite -> null.
+** Locale-independent throughout.
+*/
+#ifndef GAVEL_JSON_H
+#define GAVEL_JSON_H
+
+#include "value.h"
+
+/* A projection: the set of paths a ruleset reads.  A node whose 'whole' is
+** set is materialised completely; otherwise only its children are.  A child
+** named "*" applies to every array element / object member; a child with a
+** decimal name applies to that object key or that array index.  Values the
+** projection does not reach may be dropped (object members omitted, array
+** elements replaced by null) but are still fully validated. */
+typedef struct gv_proj {
+  const char *key;        /* segment text (not NUL-terminated)        */
+  uint32_t key_len;       /* its length                               */
+  int whole;              /* 1: keep this value entirely              */
+  struct gv_proj *child;  /* first child                              */
+  struct gv_proj *next;   /* next sibling                             */
+} gv_proj;
+
+/* Parses 'n' bytes at 'p' into '*out' (values in arena 'a').  'proj' NULL
+** materialises everything.  Trailing non-whitespace is an error.  Returns
+** GAVEL_OK, GAVEL_JSON (err->offset/line/column/msg set), GAVEL_LIMIT
+** (depth > GAVEL_MAX_JSON_DEPTH) or GAVEL_NOMEM. */
+gavel_status gavel__json_parse(gv_arena *a, const char *p, size_t n,
+                               const gv_proj *proj, gvalue *out,
+                               gavel_error *err);
+
+/* Appends compact JSON for 'v' (GV_MISSING writes null). */
+void gavel__json_write(gv_buf *b, gvalue v);
+/* Appends a JSON string literal (quotes + escapes) for n bytes at p. */
+void gavel__json_write_str(gv_buf *b, const char *p, size_t n);
+
+/* Ordo's display form (Rust Display of its Value), used by to_string,
+** format and string conversions: strings in double quotes, floats without
+** a trailing ".0" and never in exponent form, arrays "[1, 2]", objects
+** {"k": v}. */
+void gavel__value_display(gv_buf *b, gvalue v);
+
+/* Shortest round-trip text for a finite double as JSON writes it; returns
+** length written (buf >= 32 bytes). */
+size_t gavel__fmt_double_json(char *buf, double d);
+/* Display form of a double ("2", "0.1", "1000000000000000000000"). buf must
+** hold at least 400 bytes. */
+size_t gavel__fmt_double_display(char *buf, double d);
+/* Locale-independent, correctly rounded decimal -> double.  Returns 0 on
+** success; 'n' bytes must form a full number (strtod syntax, no hex/inf). */
+int gavel__parse_double(const char *p, size_t n, double *out);
+
+#endif /* GAVEL_JSON_H */

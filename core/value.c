@@ -1,0 +1,277 @@
+/*
+** value.c -- value representation: strings, arrays, objects, equality,
+** ordering, deep copy, and the run-time error context.
+**
+** Pure data code: no JSON text, no bytecode, no I/O.
+*/
+#include "value.h"
+#include <stdio.h>
+
+const char *gavel__type_name(gv_type t) {
+  static const char *const names[] = {"null",   "bool",  "int",    "float",
+                                      "string", "array", "object", "missing"};
+  return (unsigned)t < 8 ? names[t] : "?";
+}
+
+/* ==== Strings ==== */
+
+gv_str *gavel__str_new(gv_arena *a, const char *p, size_t len) {
+  gv_str *s;
+  if (len > UINT32_MAX - 16)
+    return NULL;
+  s = gavel__arena_alloc(a, sizeof(gv_str) + len + 1);
+  if (!s)
+    return NULL;
+  s->len = (uint32_t)len;
+  s->hash = 0;
+  if (p)
+    memcpy(s->s, p, len);
+  else
+    memset(s->s, 0, len);
+  s->s[len] = 0;
+  return s;
+}
+
+gv_str *gavel__str_cstr(gv_arena *a, const char *cstr) {
+  return gavel__str_new(a, cstr, strlen(cstr));
+}
+
+uint32_t gavel__str_hash(gv_str *s) {
+  uint32_t h = 2166136261u;
+  uint32_t i;
+  if (s->hash)
+    return s->hash;
+  for (i = 0; i < s->len; i++)
+    h = (h ^ (uint8_t)s->s[i]) * 16777619u;
+  s->hash = h ? h : 1;
+  return s->hash;
+}
+
+int gavel__str_cmp(const gv_str *a, const gv_str *b) {
+  uint32_t n = a->len < b->len ? a->len : b->len;
+  int c = memcmp(a->s, b->s, n);
+  if (c)
+    return c < 0 ? -1 : 1;
+  return a->len < b->len ? -1 : a->len > b->len ? 1 : 0;
+}
+
+/* ==== Arrays ==== */
+
+gv_arr *gavel__arr_new(gv_arena *a, uint32_t cap) {
+  gv_arr *arr = gavel__arena_alloc(a, sizeof *arr);
+  if (!arr)
+    return NULL;
+  arr->len = 0;
+  arr->cap = cap;
+  arr->items = NULL;
+  if (cap) {
+    arr->items = gavel__arena_alloc(a, (size_t)cap * sizeof(gvalue));
+    if (!arr->items)
+      return NULL;
+  }
+  return arr;
+}
+
+int gavel__arr_push(gv_arena *a, gv_arr *arr, gvalue v) {
+  if (arr->len == arr->cap) {
+    uint32_t ncap = arr->cap ? arr->cap * 2 : 4;
+    gvalue *ni;
+    if (arr->cap >= GAVEL_MAX_ARR_LEN * 2u)
+      return 0;
+    ni = gavel__arena_alloc(a, (size_t)ncap * sizeof(gvalue));
+    if (!ni)
+      return 0;
+    if (arr->len)
+      memcpy(ni, arr->items, arr->len * sizeof(gvalue));
+    arr->items = ni;
+    arr->cap = ncap;
+  }
+  arr->items[arr->len++] = v;
+  return 1;
+}
+
+/* ==== Objects ==== */
+
+gv_obj *gavel__obj_new(gv_arena *a, uint32_t cap) {
+  gv_obj *o = gavel__arena_alloc(a, sizeof *o);
+  if (!o)
+    return NULL;
+  o->len = 0;
+  o->cap = cap;
+  o->keys = NULL;
+  o->vals = NULL;
+  if (cap) {
+    o->keys = gavel__arena_alloc(a, (size_t)cap * sizeof(gv_str *));
+    o->vals = gavel__arena_alloc(a, (size_t)cap * sizeof(gvalue));
+    if (!o->keys || !o->vals)
+      return NULL;
+  }
+  return o;
+}
+
+int gavel__obj_find(const gv_obj *o, const char *key, size_t key_len) {
+  uint32_t i;
+  for (i = 0; i < o->len; i++) {
+    const gv_str *k = o->keys[i];
+    if (k->len == key_len && memcmp(k->s, key, key_len) == 0)
+      return (int)i;
+  }
+  return -1;
+}
+
+int gavel__obj_append(gv_arena *a, gv_obj *o, gv_str *key, gvalue v) {
+  if (o->len == o->cap) {
+    uint32_t ncap = o->cap ? o->cap * 2 : 4;
+    gv_str **nk = gavel__arena_alloc(a, (size_t)ncap * sizeof(gv_str *));
+    gvalue *nv = gavel__arena_alloc(a, (size_t)ncap * sizeof(gvalue));
+    if (!nk || !nv)
+      return 0;
+    if (o->len) {
+      memcpy(nk, o->keys, o->len * sizeof(gv_str *));
+      memcpy(nv, o->vals, o->len * sizeof(gvalue));
+    }
+    o->keys = nk;
+    o->vals = nv;
+    o->cap = ncap;
+  }
+  o->keys[o->len] = key;
+  o->vals[o->len] = v;
+  o->len++;
+  return 1;
+}
+
+int gavel__obj_set(gv_arena *a, gv_obj *o, gv_str *key, gvalue v) {
+  int i = gavel__obj_find(o, key->s, key->len);
+  if (i >= 0) {
+    o->vals[i] = v;
+    return 1;
+  }
+  return gavel__obj_append(a, o, key, v);
+}
+
+/* ==== Equality and ordering ==== */
+
+int gavel__value_eq(gvalue a, gvalue b) {
+  uint32_t i;
+  if (a.tag != b.tag)
+    return 0;
+  switch (a.tag) {
+  case GV_NULL:
+  case GV_MISSING:
+    return 1;
+  case GV_BOOL:
+  case GV_INT:
+    return a.u.i == b.u.i;
+  case GV_FLOAT:
+    return a.u.f == b.u.f;
+  case GV_STR:
+    return gavel__str_eq(a.u.s, b.u.s);
+  case GV_ARR:
+    if (a.u.a->len != b.u.a->len)
+      return 0;
+    for (i = 0; i < a.u.a->len; i++)
+      if (!gavel__value_eq(a.u.a->items[i], b.u.a->items[i]))
+        return 0;
+    return 1;
+  case GV_OBJ: /* same key set, equal values; order does not matter */
+    if (a.u.o->len != b.u.o->len)
+      return 0;
+    for (i = 0; i < a.u.o->len; i++) {
+      const gv_str *k = a.u.o->keys[i];
+      gvalue *bv = gavel__obj_get(b.u.o, k->s, k->len);
+      if (!bv || !gavel__value_eq(a.u.o->vals[i], *bv))
+        return 0;
+    }
+    return 1;
+  }
+  return 0;
+}
+
+int gavel__value_cmp(gvalue a, gvalue b, int *cmp) {
+  if (gv_isnum(a) && gv_isnum(b)) {
+    if (a.tag == GV_INT && b.tag == GV_INT) {
+      *cmp = a.u.i < b.u.i ? -1 : a.u.i > b.u.i;
+      return 0;
+    } else {
+      /* Mixed int/float compares as f64 (Ordo: i as f64). NaN: equal. */
+      double x = gv_num(a), y = gv_num(b);
+      *cmp = x < y ? -1 : x > y ? 1 : 0;
+      return 0;
+    }
+  }
+  if (a.tag == GV_STR && b.tag == GV_STR) {
+    *cmp = gavel__str_cmp(a.u.s, b.u.s);
+    return 0;
+  }
+  if (a.tag == GV_BOOL && b.tag == GV_BOOL) {
+    *cmp = (int)(a.u.i - b.u.i);
+    return 0;
+  }
+  return -1;
+}
+
+int gavel__value_copy(gv_arena *a, gvalue v, gvalue *out) {
+  uint32_t i;
+  switch (v.tag) {
+  case GV_STR: {
+    gv_str *s = gavel__str_new(a, v.u.s->s, v.u.s->len);
+    if (!s)
+      return 0;
+    *out = gv_strv(s);
+    return 1;
+  }
+  case GV_ARR: {
+    gv_arr *arr = gavel__arr_new(a, v.u.a->len);
+    if (!arr)
+      return 0;
+    for (i = 0; i < v.u.a->len; i++)
+      if (!gavel__value_copy(a, v.u.a->items[i], &arr->items[i]))
+        return 0;
+    arr->len = v.u.a->len;
+    *out = gv_arrv(arr);
+    return 1;
+  }
+  case GV_OBJ: {
+    gv_obj *o = gavel__obj_new(a, v.u.o->len);
+    if (!o)
+      return 0;
+    for (i = 0; i < v.u.o->len; i++) {
+      gv_str *k = gavel__str_new(a, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
+      if (!k || !gavel__value_copy(a, v.u.o->vals[i], &o->vals[i]))
+        return 0;
+      o->keys[i] = k;
+    }
+    o->len = v.u.o->len;
+    *out = gv_objv(o);
+    return 1;
+  }
+  default:
+    *out = v;
+    return 1;
+  }
+}
+
+/* ==== Run-time errors ==== */
+
+int gavel__rt_error(gv_rt *rt, gv_ekind k, const char *fmt, ...) {
+  va_list ap;
+  if (rt->ekind != GV_E_NONE)
+    return 1;
+  rt->ekind = k;
+  va_start(ap, fmt);
+  vsnprintf(rt->emsg, sizeof rt->emsg, fmt, ap);
+  va_end(ap);
+  return 1;
+}
+
+int gavel__rt_type_error(gv_rt *rt, const char *want, gvalue v) {
+  return gavel__rt_error(rt, GV_E_TYPE, "Type error: expected %s, got %s",
+                         want, gavel__type_name(gv_typeof(v)));
+}
+
+int gavel__rt_nomem(gv_rt *rt) {
+  if (rt->arena->failed == 2)
+    return gavel__rt_error(rt, GV_E_LIMIT,
+                           "Evaluation error: memory limit exceeded");
+  return gavel__rt_error(rt, GV_E_NOMEM, "Evaluation error: out of memory");
+}

@@ -1,0 +1,222 @@
+/*
+** value.h -- the value representation.
+**
+** Ownership rule: values are immutable once built and owned by the arena
+** that allocated them; a value may point into any arena that outlives it
+** (program constants, the run's arena).  Nothing is reference-counted and
+** there is no release: freeing the arena frees the values.
+**
+** A gvalue is 16 bytes: a whole-word tag (written whole, never as a byte:
+** see docs/vm-jit-notes.md 1.3) and a payload.  GV_MISSING is internal: it
+** marks an absent input slot or variable and never escapes an evaluation.
+*/
+#ifndef GAVEL_VALUE_H
+#define GAVEL_VALUE_H
+
+#include "mem.h"
+#include <string.h>
+
+typedef enum gv_type {
+  GV_NULL = 0,
+  GV_BOOL = 1,
+  GV_INT = 2,
+  GV_FLOAT = 3,
+  GV_STR = 4,
+  GV_ARR = 5,
+  GV_OBJ = 6,
+  GV_MISSING = 7 /* internal: absent field / unset variable */
+} gv_type;
+
+typedef struct gv_str {
+  uint32_t len;  /* bytes, excluding the trailing NUL      */
+  uint32_t hash; /* FNV-1a of the bytes, 0 = not computed   */
+  char s[];      /* UTF-8 bytes, NUL-terminated            */
+} gv_str;
+
+struct gvalue;
+typedef struct gv_arr {
+  uint32_t len;         /* elements in use                  */
+  uint32_t cap;         /* elements allocated               */
+  struct gvalue *items; /* element array (arena)            */
+} gv_arr;
+
+typedef struct gv_obj {
+  uint32_t len;        /* keys in use (insertion order)     */
+  uint32_t cap;        /* keys allocated                    */
+  gv_str **keys;       /* key strings                       */
+  struct gvalue *vals; /* values, parallel to 'keys'        */
+} gv_obj;
+
+typedef struct gvalue {
+  uint64_t tag; /* gv_type, written as a whole word        */
+  union {
+    int64_t i;  /* GV_INT; GV_BOOL (0/1)                    */
+    double f;   /* GV_FLOAT                                 */
+    gv_str *s;  /* GV_STR                                   */
+    gv_arr *a;  /* GV_ARR                                   */
+    gv_obj *o;  /* GV_OBJ                                   */
+    void *p;    /* any pointer payload                      */
+  } u;
+} gvalue;
+
+_Static_assert(sizeof(gvalue) == 16, "gvalue must stay 16 bytes");
+
+/* ==== Constructors (whole-word tag writes) ==== */
+GAVEL_INLINE gvalue gv_null(void) { return (gvalue){.tag = GV_NULL, .u.i = 0}; }
+GAVEL_INLINE gvalue gv_missing(void) {
+  return (gvalue){.tag = GV_MISSING, .u.i = 0};
+}
+GAVEL_INLINE gvalue gv_bool(int b) {
+  return (gvalue){.tag = GV_BOOL, .u.i = b ? 1 : 0};
+}
+GAVEL_INLINE gvalue gv_int(int64_t i) { return (gvalue){.tag = GV_INT, .u.i = i}; }
+GAVEL_INLINE gvalue gv_float(double f) {
+  return (gvalue){.tag = GV_FLOAT, .u.f = f};
+}
+GAVEL_INLINE gvalue gv_strv(gv_str *s) { return (gvalue){.tag = GV_STR, .u.s = s}; }
+GAVEL_INLINE gvalue gv_arrv(gv_arr *a) { return (gvalue){.tag = GV_ARR, .u.a = a}; }
+GAVEL_INLINE gvalue gv_objv(gv_obj *o) { return (gvalue){.tag = GV_OBJ, .u.o = o}; }
+GAVEL_INLINE gv_type gv_typeof(gvalue v) { return (gv_type)v.tag; }
+GAVEL_INLINE int gv_isnum(gvalue v) { return v.tag == GV_INT || v.tag == GV_FLOAT; }
+GAVEL_INLINE double gv_num(gvalue v) {
+  return v.tag == GV_INT ? (double)v.u.i : v.u.f;
+}
+
+/* "null" "bool" "int" "float" "string" "array" "object" ("missing"). */
+const char *gavel__type_name(gv_type t);
+
+/* ==== Strings ==== */
+/* New string of 'len' bytes copied from 'p' (NULL: zero-filled, to be
+** written by the caller before publication).  NULL on arena failure. */
+gv_str *gavel__str_new(gv_arena *a, const char *p, size_t len);
+gv_str *gavel__str_cstr(gv_arena *a, const char *cstr);
+uint32_t gavel__str_hash(gv_str *s); /* computes and caches */
+GAVEL_INLINE int gavel__str_eq(const gv_str *a, const gv_str *b) {
+  return a == b || (a->len == b->len && memcmp(a->s, b->s, a->len) == 0);
+}
+GAVEL_INLINE int gavel__str_eqn(const gv_str *a, const char *p, size_t n) {
+  return a->len == n && memcmp(a->s, p, n) == 0;
+}
+/* Byte-order comparison: <0, 0, >0. */
+int gavel__str_cmp(const gv_str *a, const gv_str *b);
+
+/* ==== Arrays ==== */
+gv_arr *gavel__arr_new(gv_arena *a, uint32_t cap);
+/* Appends (growing in the arena); 0 on arena failure. */
+int gavel__arr_push(gv_arena *a, gv_arr *arr, gvalue v);
+
+/* ==== Objects (insertion-ordered; set replaces in place) ==== */
+gv_obj *gavel__obj_new(gv_arena *a, uint32_t cap);
+/* Index of 'key' or -1.  Linear scan with length + memcmp. */
+int gavel__obj_find(const gv_obj *o, const char *key, size_t key_len);
+GAVEL_INLINE gvalue *gavel__obj_get(const gv_obj *o, const char *k, size_t n) {
+  int i = gavel__obj_find(o, k, n);
+  return i < 0 ? NULL : &o->vals[i];
+}
+/* Insert or replace; the key string is borrowed (must outlive 'o').
+** 0 on arena failure. */
+int gavel__obj_set(gv_arena *a, gv_obj *o, gv_str *key, gvalue v);
+/* Appends without a duplicate check (caller guarantees uniqueness). */
+int gavel__obj_append(gv_arena *a, gv_obj *o, gv_str *key, gvalue v);
+
+/* ==== Semantics shared by the VM, the JIT and builtins ==== */
+/* Structural, type-strict equality (1 == 1.0 is false). */
+int gavel__value_eq(gvalue a, gvalue b);
+/* Ordering for int/float (mixed), string/string, bool/bool.  Returns 0 and
+** sets *cmp (-1/0/1) when comparable, -1 when not ("Cannot compare"). */
+int gavel__value_cmp(gvalue a, gvalue b, int *cmp);
+/* Ordo truthiness: null, false, 0, 0.0, "", [], {} are falsy. */
+GAVEL_INLINE int gavel__truthy(gvalue v) {
+  switch (v.tag) {
+  case GV_BOOL:
+  case GV_INT:
+    return v.u.i != 0;
+  case GV_FLOAT:
+    return v.u.f != 0.0;
+  case GV_STR:
+    return v.u.s->len != 0;
+  case GV_ARR:
+    return v.u.a->len != 0;
+  case GV_OBJ:
+    return v.u.o->len != 0;
+  default:
+    return 0;
+  }
+}
+/* Deep copy into arena 'a' (for values that must outlive their arena). */
+int gavel__value_copy(gv_arena *a, gvalue v, gvalue *out);
+
+/* ==== Runtime error context (VM, builtins, scheduler) ==== */
+
+/* Error kinds at evaluation time; they decide how errors are softened
+** (coalesce skips NOTFOUND, lenient conditions turn NOTFOUND into false). */
+typedef enum gv_ekind {
+  GV_E_NONE = 0,
+  GV_E_NOTFOUND,  /* "Field not found: <path>"                        */
+  GV_E_TYPE,      /* "Type error: expected X, got Y"                 */
+  GV_E_EVAL,      /* "Evaluation error: ..." (overflow, div by 0...) */
+  GV_E_FUNCARG,   /* "Function f argument error: ..."                 */
+  GV_E_FUNCNF,    /* "Function not found: name"                       */
+  GV_E_LIMIT,     /* a static or run-time size limit                  */
+  GV_E_GAS,       /* gas exhausted                                    */
+  GV_E_NOMEM      /* allocation failed                                */
+} gv_ekind;
+
+/* Per-evaluation state passed to builtins.  'arena' holds every value the
+** evaluation makes.  Builtins report errors with gavel__rt_error and return
+** nonzero; they charge gas for work proportional to run-time data. */
+typedef struct gv_rt {
+  gv_arena *arena;    /* results live here                           */
+  gv_ekind ekind;     /* kind of the pending error (GV_E_NONE if ok) */
+  char emsg[GAVEL_ERRMSG_SIZE]; /* message of the pending error     */
+  int64_t gas;        /* gas left; < 0 means exhausted               */
+  const char *fn_name; /* builtin running now (for messages)         */
+} gv_rt;
+
+/* Records an error (first one wins) and returns 1.  Message is complete
+** text, e.g. gavel__rt_error(rt, GV_E_TYPE, "Type error: expected %s, got
+** %s", "string", "int"). */
+int gavel__rt_error(gv_rt *rt, gv_ekind k, const char *fmt, ...)
+    GAVEL_PRINTF(3, 4);
+/* "Type error: expected <want>, got <type of v>" */
+int gavel__rt_type_error(gv_rt *rt, const char *want, gvalue v);
+/* Out of memory / arena limit, as an error. */
+int gavel__rt_nomem(gv_rt *rt);
+/* Charges 'n' gas; returns 1 (with GV_E_GAS set) when exhausted. */
+GAVEL_INLINE int gavel__rt_charge(gv_rt *rt, int64_t n) {
+  rt->gas -= n;
+  if (GAVEL_UNLIKELY(rt->gas < 0)) {
+    if (rt->ekind == GV_E_NONE) {
+      rt->ekind = GV_E_GAS;
+      strcpy(rt->emsg, "Gas exhausted");
+    }
+    return 1;
+  }
+  return 0;
+}
+
+/* ==== Builtin functions (builtins.c, builtins_ext.c) ==== */
+/* A builtin reads args[0..nargs-1] (borrowed), writes *out, returns 0; or
+** records an error in 'rt' and returns nonzero. */
+typedef int (*gv_builtin_fn)(gv_rt *rt, gvalue *out, const gvalue *args,
+                             int nargs);
+
+typedef struct gv_builtin {
+  const char *name;  /* Ordo name, case-sensitive              */
+  int min_args;      /* fewest arguments                       */
+  int max_args;      /* most arguments, -1 = variadic          */
+  int pure;          /* 1: may be constant-folded              */
+  gv_builtin_fn fn;  /* implementation                         */
+} gv_builtin;
+
+/* Lookup by name (NULL if unknown).  Covers both tables. */
+const gv_builtin *gavel__builtin_find(const char *name, size_t len);
+/* Index in the combined table and lookup by index (for bytecode). */
+int gavel__builtin_index(const gv_builtin *b);
+const gv_builtin *gavel__builtin_at(int idx);
+int gavel__builtin_count(void);
+/* Tables exported by builtins.c / builtins_ext.c, NULL-name terminated. */
+extern const gv_builtin gavel__builtins_core[];
+extern const gv_builtin gavel__builtins_ext[];
+
+#endif /* GAVEL_VALUE_H */
