@@ -193,8 +193,11 @@ int gavel__value_cmp(gvalue a, gvalue b, int *cmp) {
       *cmp = a.u.i < b.u.i ? -1 : a.u.i > b.u.i;
       return 0;
     } else {
-      /* Mixed int/float compares as f64 (Ordo: i as f64). NaN: equal. */
+      /* Mixed int/float compares as f64 (Ordo: i as f64); NaN is not
+      ** comparable (Rust partial_cmp gives None). */
       double x = gv_num(a), y = gv_num(b);
+      if (x != x || y != y)
+        return -1;
       *cmp = x < y ? -1 : x > y ? 1 : 0;
       return 0;
     }

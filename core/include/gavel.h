@@ -126,6 +126,119 @@ GAVEL_API gavel_status gavel_expr_eval_json(gavel_expr *e, const char *ctx,
 GAVEL_API gavel_status gavel_expr_disasm(gavel_expr *e, const char **out,
                                          gavel_error *err);
 
+
+/* ==== Host calls: capability providers ==== */
+
+/* One host call: what an external_call or metric action asks for. */
+typedef struct gavel_host_call {
+  const char *capability; /* "network.http", "metrics.prometheus", ...   */
+  const char *operation;  /* the action's method ("POST", "gauge", ...)  */
+  const char *params;     /* parameters as a JSON object (borrowed)      */
+  size_t params_len;      /* its length                                  */
+  uint32_t timeout_ms;    /* the action's timeout_ms (0 = not given)     */
+  const char *ruleset;    /* name of the calling ruleset                 */
+  const char *path;       /* JSON path of the calling action             */
+} gavel_host_call;
+
+/* A synchronous provider written in C.  It answers with a JSON payload
+** (and optional JSON object of string metadata) through
+** gavel_reply_payload / gavel_reply_error on 'reply', then returns.  It
+** must not re-enter the engine. */
+typedef struct gavel_reply gavel_reply;
+typedef void (*gavel_provider_fn)(void *ud, const gavel_host_call *call,
+                                  gavel_reply *reply);
+GAVEL_API gavel_status gavel_reply_payload(gavel_reply *reply,
+                                           const char *payload_json,
+                                           size_t payload_len,
+                                           const char *metadata_json,
+                                           size_t metadata_len);
+GAVEL_API void gavel_reply_error(gavel_reply *reply, const char *message);
+
+/* Registers a provider for 'capability' in the runtime.  fn == NULL
+** registers an *asynchronous* capability: calls to it make the execution
+** return GAVEL_PENDING, and the host answers with gavel_exec_resume_*.
+** Register before loading rulesets that use it; not thread-safe with
+** concurrent loads or runs. */
+GAVEL_API gavel_status gavel_runtime_provide(gavel_runtime *rt,
+                                             const char *capability,
+                                             gavel_provider_fn fn, void *ud,
+                                             gavel_error *err);
+
+/* Resolver for call_rule_set: name -> loaded ruleset (borrowed, must stay
+** alive for the run), or NULL when unknown. */
+typedef gavel_ruleset *(*gavel_resolver_fn)(void *ud, const char *name);
+GAVEL_API void gavel_runtime_set_resolver(gavel_runtime *rt,
+                                          gavel_resolver_fn fn, void *ud);
+
+/* ==== Rulesets ==== */
+
+typedef enum { GAVEL_DIAG_ERROR = 0, GAVEL_DIAG_WARNING = 1 } gavel_diag_level;
+/* Called once per problem found while loading; 'e' is borrowed. */
+typedef void (*gavel_diag_fn)(void *ud, gavel_diag_level level,
+                              const gavel_error *e);
+
+typedef struct gavel_load_opts {
+  gavel_diag_fn diag;        /* every error and warning (may be NULL)      */
+  void *diag_ud;             /* its user data                              */
+  const char *const *grants; /* capabilities granted (NULL = all provided) */
+  size_t n_grants;           /* entries in 'grants'                        */
+  int no_capability_check;   /* 1: skip the provided/granted check ('check')*/
+} gavel_load_opts;
+
+/* Parses, validates and compiles a ruleset.  All problems go to
+** opts->diag; 'err' receives the first error (GAVEL_JSON, GAVEL_LOAD,
+** GAVEL_CAPDENIED, GAVEL_COMPILE...).  The runtime must outlive the
+** ruleset. */
+GAVEL_API gavel_status gavel_ruleset_load(gavel_runtime *rt, const char *json,
+                                          size_t json_len,
+                                          const gavel_load_opts *opts,
+                                          gavel_ruleset **out,
+                                          gavel_error *err);
+GAVEL_API void gavel_ruleset_free(gavel_ruleset *rs);
+GAVEL_API const char *gavel_ruleset_name(const gavel_ruleset *rs);
+
+/* ==== Executions (resumable) ==== */
+
+#define GAVEL_RUN_TRACE 1u /* include the trace in the result */
+
+/* An execution context for one ruleset; reusable for many runs, one thread
+** at a time.  Runs allocate nothing after the first few (arena reuse). */
+GAVEL_API gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
+                                      gavel_error *err);
+GAVEL_API void gavel_exec_free(gavel_exec *ex);
+
+/* Runs the ruleset on a JSON input.  Returns GAVEL_OK with the result
+** JSON in '*out' ({"code","message","output"[, "trace"]}, borrowed), or
+** GAVEL_PENDING when an asynchronous host call is needed (see
+** gavel_exec_pending), or an error (GAVEL_JSON for bad input, GAVEL_EXEC,
+** GAVEL_GAS, GAVEL_HOST, GAVEL_LIMIT, ...). */
+GAVEL_API gavel_status gavel_exec_run_json(gavel_exec *ex, const char *input,
+                                           size_t input_len, unsigned flags,
+                                           const char **out, size_t *out_len,
+                                           gavel_error *err);
+/* The pending host call (borrowed until the next call on 'ex'). */
+GAVEL_API gavel_status gavel_exec_pending(gavel_exec *ex,
+                                          gavel_host_call *call,
+                                          gavel_error *err);
+/* Resumes a pending execution with the provider's payload (JSON; metadata
+** is a JSON object of strings or NULL) or with an error message.  Returns
+** as gavel_exec_run_json does. */
+GAVEL_API gavel_status gavel_exec_resume_json(gavel_exec *ex,
+                                              const char *payload,
+                                              size_t payload_len,
+                                              const char *metadata,
+                                              size_t metadata_len,
+                                              const char **out,
+                                              size_t *out_len,
+                                              gavel_error *err);
+GAVEL_API gavel_status gavel_exec_resume_error(gavel_exec *ex,
+                                               const char *message,
+                                               const char **out,
+                                               size_t *out_len,
+                                               gavel_error *err);
+/* Drops a pending execution; 'ex' is ready for a new run. */
+GAVEL_API void gavel_exec_abandon(gavel_exec *ex);
+
 #ifdef __cplusplus
 }
 #endif

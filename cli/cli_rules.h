@@ -1,0 +1,38 @@
+/*
+** cli_rules.h -- shared state of the ruleset commands (run, check, batch,
+** graph): runtime, built-in providers, call_rule_set library, grants.
+*/
+#ifndef GAVEL_CLI_RULES_H
+#define GAVEL_CLI_RULES_H
+
+#include "cli.h"
+#include "value.h"
+
+#define CLI_MAX_LIB 4096
+#define CLI_MAX_GRANTS 64
+
+typedef struct cli_env {
+  gavel_runtime *rt;                  /* runtime with providers          */
+  const char *rulesets_dir;           /* --rulesets DIR                  */
+  gavel_ruleset *lib[CLI_MAX_LIB];    /* rulesets loaded from it         */
+  int n_lib;                          /* count                           */
+  const char *grants[CLI_MAX_GRANTS]; /* --grant CAPABILITY              */
+  int n_grants;                       /* count                           */
+  const char *providers[CLI_MAX_GRANTS]; /* --provider FILE.lua          */
+  int n_providers;                    /* count                           */
+  void *lua;                          /* Lua state for providers         */
+} cli_env;
+
+/* Consumes a shared option at argv[*i] (advancing *i); 1 if consumed. */
+int cli_env_init(cli_env *env, int argc, char **argv, int *i);
+int cli_env_start(cli_env *env);
+void cli_env_free(cli_env *env);
+gavel_ruleset *cli_load_ruleset(cli_env *env, const char *file, int json_err);
+void cli_print_error(FILE *out, const char *kind, const char *msg);
+const char *cli_error_kind(gavel_status st);
+
+/* providers.c: registers the host's built-in and --provider capabilities. */
+int cli_builtin_providers(cli_env *env);
+void cli_providers_free(cli_env *env);
+
+#endif

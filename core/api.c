@@ -1,0 +1,234 @@
+/*
+** api.c -- public entry points: argument checks, error reporting, and calls
+** into the stages.  No engine logic of its own (lapi.c model).
+*/
+#include "api_int.h"
+#include "bind.h"
+#include "runtime.h"
+#include "vm.h"
+#include <stdio.h>
+
+struct gavel_expr {
+  gavel_runtime *rt; /* owning runtime (borrowed)                     */
+  gv_arena arena;    /* program, AST, symtab, constants               */
+  gv_arena run;      /* per-evaluation values; reset on every eval    */
+  gv_symtab st;      /* input slots of this expression                */
+  gv_program *prog;  /* compiled program                              */
+  gv_proj *proj;     /* projection of the paths it reads              */
+  gvalue *slots;     /* slot array (n_inputs)                         */
+  gvalue *vars;      /* variables (always unset in a bare expression) */
+  gv_buf out;        /* last result / listing text                    */
+};
+
+/* ==== Status texts ==== */
+
+unsigned gavel_version(void) { return GAVEL_VERSION_NUM; }
+const char *gavel_version_string(void) { return GAVEL_VERSION_STRING; }
+
+const char *gavel_strerror(gavel_status code) {
+  switch (code) {
+#define X(name, num, text)                                                    \
+  case GAVEL_##name:                                                         \
+    return text;
+    GAVEL_STATUS_MAP(X)
+#undef X
+  default:
+    return "unknown status";
+  }
+}
+
+const char *gavel_status_name(gavel_status code) {
+  switch (code) {
+#define X(name, num, text)                                                    \
+  case GAVEL_##name:                                                         \
+    return "GAVEL_" #name;
+    GAVEL_STATUS_MAP(X)
+#undef X
+  default:
+    return "GAVEL_UNKNOWN";
+  }
+}
+
+/* ==== Runtime ==== */
+
+gavel_status gavel_runtime_new(const gavel_config *cfg, gavel_runtime **out,
+                               gavel_error *err) {
+  gavel_config c;
+  gavel__alloc al;
+  gavel_runtime *rt;
+  gavel__error_clear(err);
+  if (!out)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_runtime_new: out is NULL");
+  *out = NULL;
+  memset(&c, 0, sizeof c);
+  c.abi = GAVEL_VERSION_NUM;
+  if (cfg)
+    c = *cfg;
+  if ((c.abi >> 16) != GAVEL_VERSION_MAJOR)
+    return gavel__errorf(err, GAVEL_MISUSE,
+                         "ABI mismatch: caller built for %u.%u, library is %s",
+                         c.abi >> 16, (c.abi >> 8) & 0xff,
+                         GAVEL_VERSION_STRING);
+  al.fn = c.realloc ? c.realloc : gavel__default_alloc.fn;
+  al.ud = c.realloc ? c.alloc_ud : NULL;
+  if (!c.gas_limit)
+    c.gas_limit = GAVEL_DEFAULT_GAS;
+  if (!c.max_input_bytes)
+    c.max_input_bytes = GAVEL_MAX_INPUT_BYTES;
+  rt = gavel__malloc(&al, sizeof *rt);
+  if (!rt)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  memset(rt, 0, sizeof *rt);
+  rt->al = al;
+  rt->cfg = c;
+  *out = rt;
+  return GAVEL_OK;
+}
+
+void gavel_runtime_free(gavel_runtime *rt) {
+  if (rt) {
+    gavel__alloc al = rt->al;
+    gavel__host_free(rt);
+    gavel__free(&al, rt, sizeof *rt);
+  }
+}
+
+const gavel__alloc *gavel__runtime_alloc(const gavel_runtime *rt) {
+  return &rt->al;
+}
+
+const gavel_config *gavel__runtime_config(const gavel_runtime *rt) {
+  return &rt->cfg;
+}
+
+/* ==== Standalone expressions ==== */
+
+void gavel_expr_free(gavel_expr *e) {
+  if (!e)
+    return;
+  gavel__buf_free(&e->out);
+  gavel__arena_free(&e->run);
+  gavel__arena_free(&e->arena);
+  gavel__free(&e->rt->al, e, sizeof *e);
+}
+
+gavel_status gavel_expr_compile(gavel_runtime *rt, const char *src,
+                                size_t src_len, gavel_expr **out,
+                                gavel_error *err) {
+  gavel_expr *e;
+  gx_node *ast;
+  gv_str *text;
+  gavel_status rc;
+  int ok;
+  gv_copts opts = {0, 0};
+  gavel__error_clear(err);
+  if (!rt || !src || !out)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_expr_compile: NULL argument");
+  *out = NULL;
+  e = gavel__malloc(&rt->al, sizeof *e);
+  if (!e)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  memset(e, 0, sizeof *e);
+  e->rt = rt;
+  gavel__arena_init(&e->arena, &rt->al, 0);
+  gavel__arena_init(&e->run, &rt->al, 0);
+  gavel__buf_init(&e->out, &rt->al);
+  gavel__symtab_init(&e->st, &e->arena);
+  if ((rc = gavel__parse_expr(&e->arena, src, src_len, &ast, err)) != GAVEL_OK)
+    goto fail;
+  text = gavel__str_new(&e->arena, src, src_len);
+  if (!text) {
+    rc = gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+    goto fail;
+  }
+  rc = gavel__compile(&e->arena, &e->st, ast, text, &opts, &e->prog, err);
+  if (rc != GAVEL_OK)
+    goto fail;
+  e->proj = gavel__bind_projection(&e->arena, &e->st, &ok);
+  e->slots = gavel__arena_alloc(&e->arena,
+                                (e->st.n_inputs + 1) * sizeof(gvalue));
+  e->vars = gavel__arena_alloc(&e->arena, (e->st.n_vars + 1) * sizeof(gvalue));
+  if (!ok || !e->slots || !e->vars) {
+    rc = gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+    goto fail;
+  }
+  *out = e;
+  return GAVEL_OK;
+fail:
+  gavel_expr_free(e);
+  return rc;
+}
+
+/* Evaluates 'e' over an already parsed root; the result stays in e->run. */
+gavel_status gavel__expr_eval_value(gavel_expr *e, gvalue root, gvalue *res,
+                                    gavel_error *err) {
+  gv_rt rt;
+  gv_frame f;
+  uint32_t i;
+  gavel_status rc;
+  if ((rc = gavel__bind_walk(&e->run, &e->st, root, e->slots)) != GAVEL_OK)
+    return gavel__errorf(err, rc, "out of memory binding input");
+  for (i = 0; i < e->st.n_vars; i++)
+    e->vars[i] = gv_missing();
+  memset(&rt, 0, sizeof rt);
+  rt.arena = &e->run;
+  rt.gas = (int64_t)e->rt->cfg.gas_limit;
+  f.slots = e->slots;
+  f.vars = e->vars;
+  f.rt = &rt;
+  f.err_pos = -1;
+  if (gavel__vm_run(e->prog, &f, res) != 0) {
+    gavel_status st = rt.ekind == GV_E_GAS     ? GAVEL_GAS
+                      : rt.ekind == GV_E_NOMEM ? GAVEL_NOMEM
+                      : rt.ekind == GV_E_LIMIT ? GAVEL_LIMIT
+                                               : GAVEL_RUNTIME;
+    gavel__errorf(err, st, "%s", rt.emsg);
+    if (err && f.err_pos >= 0)
+      err->offset = f.err_pos;
+    return st;
+  }
+  return GAVEL_OK;
+}
+
+gavel_status gavel_expr_eval_json(gavel_expr *e, const char *ctx,
+                                  size_t ctx_len, const char **out,
+                                  size_t *out_len, gavel_error *err) {
+  gvalue root = gv_null(), res;
+  gavel_status rc;
+  gavel__error_clear(err);
+  if (!e || !out)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_expr_eval_json: NULL argument");
+  gavel__arena_reset(&e->run);
+  if (ctx && ctx_len) {
+    if (ctx_len > e->rt->cfg.max_input_bytes)
+      return gavel__errorf(err, GAVEL_LIMIT,
+                           "input too large: %zu bytes (max %zu)", ctx_len,
+                           e->rt->cfg.max_input_bytes);
+    rc = gavel__json_parse(&e->run, ctx, ctx_len, e->proj, &root, err);
+    if (rc != GAVEL_OK)
+      return rc;
+  }
+  if ((rc = gavel__expr_eval_value(e, root, &res, err)) != GAVEL_OK)
+    return rc;
+  gavel__buf_clear(&e->out);
+  gavel__json_write(&e->out, res);
+  if (e->out.oom)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory writing result");
+  *out = e->out.p;
+  if (out_len)
+    *out_len = e->out.len;
+  return GAVEL_OK;
+}
+
+gavel_status gavel_expr_disasm(gavel_expr *e, const char **out,
+                               gavel_error *err) {
+  gavel__error_clear(err);
+  if (!e || !out)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_expr_disasm: NULL argument");
+  gavel__buf_clear(&e->out);
+  gavel__disasm(&e->out, e->prog);
+  if (e->out.oom)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  *out = e->out.p;
+  return GAVEL_OK;
+}

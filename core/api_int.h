@@ -1,0 +1,17 @@
+/*
+** api_int.h -- internal entry points shared with the in-tree hosts (the
+** CLI and the Lua module), which link the core statically.  Not installed.
+*/
+#ifndef GAVEL_API_INT_H
+#define GAVEL_API_INT_H
+
+#include "value.h"
+
+const gavel__alloc *gavel__runtime_alloc(const gavel_runtime *rt);
+const gavel_config *gavel__runtime_config(const gavel_runtime *rt);
+/* Evaluates 'e' over an already parsed input; the result lives until the
+** next evaluation of 'e'. */
+gavel_status gavel__expr_eval_value(gavel_expr *e, gvalue root, gvalue *res,
+                                    gavel_error *err);
+
+#endif

@@ -1,0 +1,1151 @@
+/*
+** load.c -- stage 1 of 5: rule JSON -> a validated, compiled ruleset.
+**
+** Accepts Ordo's RuleSet JSON (docs/ordo-reference.md section a) plus
+** gavel's extensions (string expressions anywhere an Expr is expected,
+** terminal 'output' as an object, config.gas_limit, config.capabilities).
+** Everything is resolved here: expressions compiled, step references
+** turned into indices, sub-rule calls checked for cycles, capabilities
+** checked against what the host provides and grants, reachability and
+** cycles without exit analysed.  Every problem is reported (not only the
+** first) with its JSON path; unknown fields are warnings (Ordo ignores
+** them).  Never executes a rule.
+*/
+#include "load.h"
+#include "expr.h"
+#include "json.h"
+#include "runtime.h"
+#include <stdio.h>
+
+typedef struct L {
+  gavel_ruleset *rs;          /* ruleset being built                     */
+  gv_arena *a;                /* its arena                               */
+  const gavel_load_opts *opts; /* load options                           */
+  gavel_error *err;           /* first error goes here                   */
+  int n_errors;               /* errors so far                           */
+  char path[GAVEL_ERRPATH_SIZE]; /* current JSON path                    */
+  size_t plen;                /* its length                              */
+  gv_symtab *st;              /* symtab of the graph being loaded        */
+  gvalue sub_rules;           /* the sub_rules object (or null)          */
+  gvalue declared_caps;       /* config.capabilities (or missing)        */
+} L;
+
+/* ==== Diagnostics and paths ==== */
+
+static void diag(L *l, gavel_diag_level lvl, gavel_status code, int line,
+                 int col, const char *fmt, ...) GAVEL_PRINTF(6, 7);
+static void diag(L *l, gavel_diag_level lvl, gavel_status code, int line,
+                 int col, const char *fmt, ...) {
+  gavel_error e;
+  char msg[GAVEL_ERRMSG_SIZE];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  gavel__error_clear(&e);
+  e.code = code;
+  e.line = line;
+  e.column = col;
+  snprintf(e.path, sizeof e.path, "%s", l->path);
+  if (l->plen)
+    snprintf(e.msg, sizeof e.msg, "%.200s: %.300s", l->path, msg);
+  else
+    snprintf(e.msg, sizeof e.msg, "%s", msg);
+  if (lvl == GAVEL_DIAG_ERROR) {
+    if (l->n_errors++ == 0 && l->err)
+      *l->err = e;
+  }
+  if (l->opts && l->opts->diag)
+    l->opts->diag(l->opts->diag_ud, lvl, &e);
+}
+
+#define ERR(l, ...) diag(l, GAVEL_DIAG_ERROR, GAVEL_LOAD, 0, 0, __VA_ARGS__)
+#define WARN(l, ...) diag(l, GAVEL_DIAG_WARNING, GAVEL_LOAD, 0, 0, __VA_ARGS__)
+
+static size_t push(L *l, const char *fmt, ...) GAVEL_PRINTF(2, 3);
+static size_t push(L *l, const char *fmt, ...) {
+  size_t old = l->plen;
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = vsnprintf(l->path + l->plen, sizeof l->path - l->plen, fmt, ap);
+  va_end(ap);
+  if (n > 0) {
+    l->plen += (size_t)n;
+    if (l->plen >= sizeof l->path)
+      l->plen = sizeof l->path - 1;
+  }
+  return old;
+}
+
+static size_t push_key(L *l, const char *key) {
+  return push(l, l->plen ? ".%s" : "%s", key);
+}
+
+/* Replaces the current path with 'p'. */
+static void set_path(L *l, const char *p) {
+  size_t n = p ? strlen(p) : 0;
+  if (n >= sizeof l->path)
+    n = sizeof l->path - 1;
+  if (n)
+    memcpy(l->path, p, n);
+  l->path[n] = 0;
+  l->plen = n;
+}
+
+static void pop(L *l, size_t old) {
+  l->plen = old;
+  l->path[old] = 0;
+}
+
+static const char *path_dup(L *l) {
+  char *p = gavel__arena_dup(l->a, l->path, l->plen + 1);
+  return p ? p : "?";
+}
+
+/* ==== Field access ==== */
+
+static gvalue *get(gvalue obj, const char *key) {
+  if (obj.tag != GV_OBJ)
+    return NULL;
+  return gavel__obj_get(obj.u.o, key, strlen(key));
+}
+
+static void check_fields(L *l, gvalue obj, const char *const *allowed) {
+  uint32_t i;
+  int j;
+  if (obj.tag != GV_OBJ)
+    return;
+  for (i = 0; i < obj.u.o->len; i++) {
+    const gv_str *k = obj.u.o->keys[i];
+    for (j = 0; allowed[j]; j++)
+      if (gavel__str_eqn(k, allowed[j], strlen(allowed[j])))
+        break;
+    if (!allowed[j]) {
+      size_t o = push_key(l, k->s);
+      WARN(l, "unknown field `%s` (ignored)", k->s);
+      pop(l, o);
+    }
+  }
+}
+
+static int expect_obj(L *l, gvalue *v, const char *key) {
+  size_t o;
+  if (v && v->tag == GV_OBJ)
+    return 1;
+  o = push_key(l, key);
+  if (!v)
+    ERR(l, "missing field `%s`", key);
+  else
+    ERR(l, "expected an object, got %s", gavel__type_name(gv_typeof(*v)));
+  pop(l, o);
+  return 0;
+}
+
+/* A string field: required or with a default ("" when def is NULL). */
+static gv_str *get_str(L *l, gvalue obj, const char *key, int required,
+                       const char *def) {
+  gvalue *v = get(obj, key);
+  size_t o;
+  if (v && v->tag == GV_STR)
+    return v->u.s;
+  if (!v && !required)
+    return gavel__str_cstr(l->a, def ? def : "");
+  o = push_key(l, key);
+  if (!v)
+    ERR(l, "missing field `%s`", key);
+  else
+    ERR(l, "expected a string, got %s", gavel__type_name(gv_typeof(*v)));
+  pop(l, o);
+  return gavel__str_cstr(l->a, "");
+}
+
+static uint64_t get_uint(L *l, gvalue obj, const char *key, uint64_t def) {
+  gvalue *v = get(obj, key);
+  size_t o;
+  if (!v)
+    return def;
+  if (v->tag == GV_INT && v->u.i >= 0)
+    return (uint64_t)v->u.i;
+  o = push_key(l, key);
+  ERR(l, "expected an unsigned integer, got %s%s",
+      v->tag == GV_INT ? "a negative " : "", gavel__type_name(gv_typeof(*v)));
+  pop(l, o);
+  return def;
+}
+
+/* [[a, b], ...] list: returns its length, or -1 (error reported). */
+static int pair_list(L *l, gvalue *v, const char *key) {
+  uint32_t i;
+  size_t o;
+  if (!v)
+    return 0;
+  o = push_key(l, key);
+  if (v->tag != GV_ARR) {
+    ERR(l, "expected a list of [name, value] pairs, got %s",
+        gavel__type_name(gv_typeof(*v)));
+    pop(l, o);
+    return -1;
+  }
+  for (i = 0; i < v->u.a->len; i++) {
+    gvalue e = v->u.a->items[i];
+    if (e.tag != GV_ARR || e.u.a->len != 2 || e.u.a->items[0].tag != GV_STR) {
+      size_t o2 = push(l, "[%u]", i);
+      ERR(l, "expected a [\"name\", value] pair");
+      pop(l, o2);
+      pop(l, o);
+      return -1;
+    }
+  }
+  pop(l, o);
+  return (int)v->u.a->len;
+}
+
+/* ==== Expressions ==== */
+
+/* Compiles an expression at the current path: a string (parsed as text),
+** an Ordo AST object, or (when allow_null) null -> *out = NULL. */
+static int expr_at(L *l, gvalue v, int allow_null, gv_program **out) {
+  gavel_error e;
+  gx_node *ast;
+  gv_str *src = NULL;
+  gavel_status st;
+  gv_copts co = {1, 0};
+  *out = NULL;
+  if (v.tag == GV_NULL && allow_null)
+    return 1;
+  gavel__error_clear(&e);
+  if (v.tag == GV_STR) {
+    src = v.u.s;
+    st = gavel__parse_expr(l->a, src->s, src->len, &ast, &e);
+  } else if (v.tag == GV_OBJ) {
+    st = gavel__parse_ast_json(l->a, v, &ast, &e);
+  } else {
+    ERR(l, "expected an expression (string or expression object), got %s",
+        gavel__type_name(gv_typeof(v)));
+    return 0;
+  }
+  if (st == GAVEL_OK)
+    st = gavel__compile(l->a, l->st, ast, src, &co, out, &e);
+  if (st != GAVEL_OK) {
+    size_t o = l->plen;
+    if (e.path[0])
+      push(l, ".%s", e.path);
+    diag(l, GAVEL_DIAG_ERROR, st == GAVEL_LIMIT ? GAVEL_COMPILE : st, e.line,
+         e.column, "%s", e.msg);
+    pop(l, o);
+    return 0;
+  }
+  return 1;
+}
+
+static int expr_field(L *l, gvalue obj, const char *key, int required,
+                      gv_program **out) {
+  gvalue *v = get(obj, key);
+  size_t o;
+  int ok;
+  *out = NULL;
+  if (!v) {
+    if (required) {
+      o = push_key(l, key);
+      ERR(l, "missing field `%s`", key);
+      pop(l, o);
+    }
+    return !required;
+  }
+  o = push_key(l, key);
+  ok = expr_at(l, *v, !required, out);
+  pop(l, o);
+  return ok;
+}
+
+/* ==== Steps ==== */
+
+typedef struct stepref {
+  int *where;      /* index to fill                          */
+  gv_str *name;    /* referenced key                         */
+  const char *path; /* path of the reference                 */
+} stepref;
+
+typedef struct graphctx {
+  gv_graph *g;      /* graph being loaded                    */
+  gvalue steps;     /* its steps object                      */
+  stepref *refs;    /* references to resolve                 */
+  int n_refs;       /* count                                 */
+  int cap_refs;     /* allocated                             */
+} graphctx;
+
+static void add_ref(L *l, graphctx *gc, int *where, gvalue obj,
+                    const char *key, int required) {
+  gvalue *v = get(obj, key);
+  size_t o = push_key(l, key);
+  *where = -1;
+  if (!v) {
+    if (required)
+      ERR(l, "missing field `%s`", key);
+  } else if (v->tag != GV_STR) {
+    ERR(l, "expected a step name (string), got %s",
+        gavel__type_name(gv_typeof(*v)));
+  } else {
+    if (gc->n_refs == gc->cap_refs) {
+      int ncap = gc->cap_refs ? gc->cap_refs * 2 : 32;
+      stepref *nr = gavel__arena_alloc(l->a, (size_t)ncap * sizeof *nr);
+      if (!nr) {
+        ERR(l, "out of memory");
+        pop(l, o);
+        return;
+      }
+      if (gc->n_refs)
+        memcpy(nr, gc->refs, (size_t)gc->n_refs * sizeof *nr);
+      gc->refs = nr;
+      gc->cap_refs = ncap;
+    }
+    gc->refs[gc->n_refs].where = where;
+    gc->refs[gc->n_refs].name = v->u.s;
+    gc->refs[gc->n_refs].path = path_dup(l);
+    gc->n_refs++;
+  }
+  pop(l, o);
+}
+
+static int var_index(L *l, gv_symtab *st, gv_str *name) {
+  int v = gavel__symtab_var(st, name->s, name->len);
+  if (v < 0)
+    ERR(l, "out of memory");
+  return v;
+}
+
+static void check_capability(L *l, gv_str *cap) {
+  int i;
+  size_t k;
+  gvalue *dc;
+  for (i = 0; i < l->rs->n_caps; i++)
+    if (gavel__str_eq(l->rs->caps[i], cap))
+      goto declared;
+  {
+    gv_str **nc = gavel__arena_alloc(l->a, (size_t)(l->rs->n_caps + 1) *
+                                               sizeof(gv_str *));
+    if (!nc)
+      return;
+    if (l->rs->n_caps)
+      memcpy(nc, l->rs->caps, (size_t)l->rs->n_caps * sizeof(gv_str *));
+    nc[l->rs->n_caps++] = cap;
+    l->rs->caps = nc;
+  }
+declared:
+  dc = &l->declared_caps;
+  if (dc->tag == GV_ARR) {
+    uint32_t j;
+    for (j = 0; j < dc->u.a->len; j++)
+      if (dc->u.a->items[j].tag == GV_STR &&
+          gavel__str_eq(dc->u.a->items[j].u.s, cap))
+        break;
+    if (j == dc->u.a->len)
+      diag(l, GAVEL_DIAG_ERROR, GAVEL_CAPDENIED, 0, 0,
+           "capability '%s' is used but not declared in config.capabilities",
+           cap->s);
+  }
+  if (l->opts && l->opts->no_capability_check)
+    return;
+  if (!gavel__host_find(l->rs->rt, cap->s, cap->len)) {
+    diag(l, GAVEL_DIAG_ERROR, GAVEL_CAPDENIED, 0, 0,
+         "capability '%s' is not provided by the host (Capability not "
+         "found: %s; ExternalCall requires a capability invoker)",
+         cap->s, cap->s);
+    return;
+  }
+  if (l->opts && l->opts->grants) {
+    for (k = 0; k < l->opts->n_grants; k++)
+      if (gavel__str_eqn(cap, l->opts->grants[k], strlen(l->opts->grants[k])))
+        return;
+    diag(l, GAVEL_DIAG_ERROR, GAVEL_CAPDENIED, 0, 0,
+         "capability '%s' is not granted to this ruleset", cap->s);
+  }
+}
+
+static const char *const act_common[] = {"action", "description", NULL};
+
+static void load_action(L *l, gvalue v, gv_action *a) {
+  static const char *const f_set[] = {"action", "description", "name", "value", NULL};
+  static const char *const f_log[] = {"action", "description", "message", "level", NULL};
+  static const char *const f_met[] = {"action", "description", "name", "value", "tags", NULL};
+  static const char *const f_crs[] = {"action", "description", "ruleset_name",
+                                      "input_mapping", "result_variable", NULL};
+  static const char *const f_ext[] = {"action", "description", "service", "method",
+                                      "params", "result_variable", "timeout_ms", NULL};
+  gv_str *tag;
+  gvalue *pv;
+  int i, n;
+  memset(a, 0, sizeof *a);
+  a->path = path_dup(l);
+  a->var = -1;
+  if (v.tag != GV_OBJ) {
+    ERR(l, "expected an action object, got %s", gavel__type_name(gv_typeof(v)));
+    return;
+  }
+  tag = get_str(l, v, "action", 1, NULL);
+  if (gavel__str_eqn(tag, "set_variable", 12)) {
+    a->type = ACT_SET;
+    check_fields(l, v, f_set);
+    a->name = get_str(l, v, "name", 1, NULL);
+    a->var = var_index(l, l->st, a->name);
+    expr_field(l, v, "value", 1, &a->value);
+  } else if (gavel__str_eqn(tag, "log", 3)) {
+    a->type = ACT_LOG;
+    check_fields(l, v, f_log);
+    a->name = get_str(l, v, "message", 1, NULL);
+    a->level = get_str(l, v, "level", 0, "info");
+    if (!gavel__str_eqn(a->level, "debug", 5) && !gavel__str_eqn(a->level, "info", 4) &&
+        !gavel__str_eqn(a->level, "warn", 4) && !gavel__str_eqn(a->level, "error", 5)) {
+      size_t o = push_key(l, "level");
+      ERR(l, "unknown log level `%s` (expected debug, info, warn or error)",
+          a->level->s);
+      pop(l, o);
+    }
+  } else if (gavel__str_eqn(tag, "metric", 6)) {
+    a->type = ACT_METRIC;
+    check_fields(l, v, f_met);
+    a->name = get_str(l, v, "name", 1, NULL);
+    expr_field(l, v, "value", 1, &a->value);
+    pv = get(v, "tags");
+    if ((n = pair_list(l, pv, "tags")) > 0) {
+      a->keys = gavel__arena_alloc(l->a, (size_t)n * sizeof(gv_str *));
+      a->tagvals = gavel__arena_alloc(l->a, (size_t)n * sizeof(gv_str *));
+      if (!a->keys || !a->tagvals)
+        return;
+      for (i = 0; i < n; i++) {
+        gvalue p = pv->u.a->items[i];
+        a->keys[i] = p.u.a->items[0].u.s;
+        if (p.u.a->items[1].tag != GV_STR) {
+          size_t o = push(l, ".tags[%d][1]", i);
+          ERR(l, "expected a string tag value");
+          pop(l, o);
+          return;
+        }
+        a->tagvals[i] = p.u.a->items[1].u.s;
+      }
+      a->n_keys = n;
+    }
+  } else if (gavel__str_eqn(tag, "call_rule_set", 13)) {
+    a->type = ACT_CALLRS;
+    check_fields(l, v, f_crs);
+    a->name = get_str(l, v, "ruleset_name", 1, NULL);
+    a->var = var_index(l, l->st, get_str(l, v, "result_variable", 1, NULL));
+    expr_field(l, v, "input_mapping", 0, &a->value);
+  } else if (gavel__str_eqn(tag, "external_call", 13)) {
+    gvalue *rv;
+    a->type = ACT_EXTCALL;
+    check_fields(l, v, f_ext);
+    a->name = get_str(l, v, "service", 1, NULL);
+    a->method = get_str(l, v, "method", 1, NULL);
+    a->timeout_ms = (uint32_t)get_uint(l, v, "timeout_ms", 0);
+    rv = get(v, "result_variable");
+    if (rv && rv->tag == GV_STR)
+      a->var = var_index(l, l->st, rv->u.s);
+    else if (rv && rv->tag != GV_NULL) {
+      size_t o = push_key(l, "result_variable");
+      ERR(l, "expected a string or null");
+      pop(l, o);
+    }
+    pv = get(v, "params");
+    if (!pv)
+      ERR(l, "missing field `params`");
+    else if ((n = pair_list(l, pv, "params")) > 0) {
+      a->keys = gavel__arena_alloc(l->a, (size_t)n * sizeof(gv_str *));
+      a->params = gavel__arena_alloc(l->a, (size_t)n * sizeof(gv_program *));
+      if (!a->keys || !a->params)
+        return;
+      for (i = 0; i < n; i++) {
+        size_t o = push(l, ".params[%d][1]", i);
+        a->keys[i] = pv->u.a->items[i].u.a->items[0].u.s;
+        expr_at(l, pv->u.a->items[i].u.a->items[1], 0, &a->params[i]);
+        pop(l, o);
+      }
+      a->n_keys = n;
+    }
+    if (a->name->len) {
+      size_t o = push_key(l, "service");
+      check_capability(l, a->name);
+      pop(l, o);
+    }
+  } else if (tag->len) {
+    size_t o = push_key(l, "action");
+    check_fields(l, v, act_common);
+    ERR(l, "unknown action `%s` (expected one of set_variable, log, metric, "
+           "call_rule_set, external_call)",
+        tag->s);
+    pop(l, o);
+  }
+}
+
+static int load_actions(L *l, gvalue obj, const char *key, int required,
+                        gv_action **out) {
+  gvalue *v = get(obj, key);
+  size_t o;
+  uint32_t i;
+  *out = NULL;
+  if (!v) {
+    if (required) {
+      o = push_key(l, key);
+      ERR(l, "missing field `%s`", key);
+      pop(l, o);
+    }
+    return 0;
+  }
+  o = push_key(l, key);
+  if (v->tag != GV_ARR) {
+    ERR(l, "expected a list of actions, got %s", gavel__type_name(gv_typeof(*v)));
+    pop(l, o);
+    return 0;
+  }
+  *out = gavel__arena_alloc(l->a, (v->u.a->len + 1) * sizeof(gv_action));
+  if (!*out) {
+    pop(l, o);
+    return 0;
+  }
+  for (i = 0; i < v->u.a->len; i++) {
+    size_t o2 = push(l, "[%u]", i);
+    load_action(l, v->u.a->items[i], &(*out)[i]);
+    pop(l, o2);
+  }
+  pop(l, o);
+  return (int)v->u.a->len;
+}
+
+static void load_decision(L *l, graphctx *gc, gvalue v, gv_step *s) {
+  gvalue *bv = get(v, "branches");
+  uint32_t i;
+  size_t o;
+  static const char *const f_br[] = {"condition", "next_step", "actions", NULL};
+  add_ref(l, gc, &s->default_next, v, "default_next", 0);
+  if (!bv) {
+    ERR(l, "missing field `branches`");
+    return;
+  }
+  o = push_key(l, "branches");
+  if (bv->tag != GV_ARR) {
+    ERR(l, "expected a list of branches, got %s", gavel__type_name(gv_typeof(*bv)));
+    pop(l, o);
+    return;
+  }
+  s->branches = gavel__arena_alloc(l->a, (bv->u.a->len + 1) * sizeof(gv_branch));
+  if (!s->branches) {
+    pop(l, o);
+    return;
+  }
+  s->n_branches = (int)bv->u.a->len;
+  for (i = 0; i < bv->u.a->len; i++) {
+    gvalue b = bv->u.a->items[i];
+    gv_branch *br = &s->branches[i];
+    gvalue *cv;
+    size_t o2 = push(l, "[%u]", i);
+    memset(br, 0, sizeof *br);
+    if (b.tag != GV_OBJ) {
+      ERR(l, "expected a branch object, got %s", gavel__type_name(gv_typeof(b)));
+      pop(l, o2);
+      continue;
+    }
+    check_fields(l, b, f_br);
+    cv = get(b, "condition");
+    {
+      size_t o3 = push_key(l, "condition");
+      br->path = path_dup(l);
+      if (!cv)
+        ERR(l, "missing field `condition` (use null for always)");
+      else if (cv->tag == GV_BOOL)
+        ERR(l, "a JSON boolean is not a condition: use \"true\" or null");
+      else
+        expr_at(l, *cv, 1, &br->cond);
+      pop(l, o3);
+    }
+    add_ref(l, gc, &br->next, b, "next_step", 1);
+    br->n_actions = load_actions(l, b, "actions", 0, &br->actions);
+    pop(l, o2);
+  }
+  pop(l, o);
+}
+
+static void load_terminal(L *l, gvalue v, gv_step *s) {
+  static const char *const f_res[] = {"code", "message", "output", "data", NULL};
+  gvalue *rv = get(v, "result"), *ov, *dv;
+  size_t o;
+  int i, n;
+  if (!expect_obj(l, rv, "result"))
+    return;
+  o = push_key(l, "result");
+  check_fields(l, *rv, f_res);
+  s->code = get_str(l, *rv, "code", 0, "");
+  s->message = get_str(l, *rv, "message", 0, "");
+  dv = get(*rv, "data");
+  s->data = dv ? *dv : gv_null();
+  ov = get(*rv, "output");
+  if (ov && ov->tag == GV_OBJ) { /* extension: {"name": "expr", ...} */
+    n = (int)ov->u.o->len;
+    s->out_keys = gavel__arena_alloc(l->a, (size_t)(n + 1) * sizeof(gv_str *));
+    s->outs = gavel__arena_alloc(l->a, (size_t)(n + 1) * sizeof(gv_program *));
+    if (!s->out_keys || !s->outs)
+      goto done;
+    for (i = 0; i < n; i++) {
+      size_t o2 = push(l, ".output.%s", ov->u.o->keys[i]->s);
+      s->out_keys[i] = ov->u.o->keys[i];
+      expr_at(l, ov->u.o->vals[i], 0, &s->outs[i]);
+      pop(l, o2);
+    }
+    s->n_outs = n;
+  } else if ((n = pair_list(l, ov, "output")) > 0) {
+    s->out_keys = gavel__arena_alloc(l->a, (size_t)n * sizeof(gv_str *));
+    s->outs = gavel__arena_alloc(l->a, (size_t)n * sizeof(gv_program *));
+    if (!s->out_keys || !s->outs)
+      goto done;
+    for (i = 0; i < n; i++) {
+      size_t o2 = push(l, ".output[%d][1]", i);
+      s->out_keys[i] = ov->u.a->items[i].u.a->items[0].u.s;
+      expr_at(l, ov->u.a->items[i].u.a->items[1], 0, &s->outs[i]);
+      pop(l, o2);
+    }
+    s->n_outs = n;
+  }
+done:
+  pop(l, o);
+}
+
+static int find_sub(L *l, gv_str *name) {
+  uint32_t i;
+  if (l->sub_rules.tag != GV_OBJ)
+    return -1;
+  for (i = 0; i < l->sub_rules.u.o->len; i++)
+    if (gavel__str_eq(l->sub_rules.u.o->keys[i], name))
+      return (int)i + 1;
+  return -1;
+}
+
+static void load_subrule_step(L *l, graphctx *gc, gvalue v, gv_step *s) {
+  gvalue *bv = get(v, "bindings"), *ov = get(v, "outputs");
+  gv_str *ref = get_str(l, v, "ref_name", 1, NULL);
+  int i, n;
+  add_ref(l, gc, &s->next, v, "next_step", 1);
+  s->sub = find_sub(l, ref);
+  if (s->sub < 0 && ref->len) {
+    size_t o = push_key(l, "ref_name");
+    ERR(l, "Sub-rule '%s' not found", ref->s);
+    pop(l, o);
+  }
+  if ((n = pair_list(l, bv, "bindings")) > 0) {
+    s->bind_keys = gavel__arena_alloc(l->a, (size_t)n * sizeof(gv_str *));
+    s->binds = gavel__arena_alloc(l->a, (size_t)n * sizeof(gv_program *));
+    if (!s->bind_keys || !s->binds)
+      return;
+    for (i = 0; i < n; i++) {
+      size_t o = push(l, ".bindings[%d][1]", i);
+      s->bind_keys[i] = bv->u.a->items[i].u.a->items[0].u.s;
+      expr_at(l, bv->u.a->items[i].u.a->items[1], 0, &s->binds[i]);
+      pop(l, o);
+    }
+    s->n_binds = n;
+  }
+  if ((n = pair_list(l, ov, "outputs")) > 0) {
+    s->out_parent = gavel__arena_alloc(l->a, (size_t)n * sizeof(int));
+    s->out_child = gavel__arena_alloc(l->a, (size_t)n * sizeof(int));
+    if (!s->out_parent || !s->out_child)
+      return;
+    for (i = 0; i < n; i++) {
+      gvalue pair = ov->u.a->items[i];
+      s->out_parent[i] = var_index(l, l->st, pair.u.a->items[0].u.s);
+      s->out_child[i] = -1; /* resolved against the child's symtab later */
+      if (pair.u.a->items[1].tag != GV_STR) {
+        size_t o = push(l, ".outputs[%d][1]", i);
+        ERR(l, "expected a child variable name (string)");
+        pop(l, o);
+      }
+    }
+    s->n_outmaps = n;
+  }
+}
+
+static void load_step(L *l, graphctx *gc, gv_str *key, gvalue v, gv_step *s) {
+  static const char *const f_dec[] = {"id", "name", "type", "description",
+                                      "branches", "default_next", NULL};
+  static const char *const f_act[] = {"id", "name", "type", "description",
+                                      "actions", "next_step", NULL};
+  static const char *const f_ter[] = {"id", "name", "type", "description",
+                                      "result", NULL};
+  static const char *const f_sub[] = {"id", "name", "type", "description",
+                                      "ref_name", "bindings", "outputs",
+                                      "next_step", NULL};
+  gv_str *type;
+  memset(s, 0, sizeof *s);
+  s->key = key;
+  s->path = path_dup(l);
+  s->default_next = s->next = -1;
+  s->data = gv_null();
+  if (v.tag != GV_OBJ) {
+    ERR(l, "expected a step object, got %s", gavel__type_name(gv_typeof(v)));
+    s->type = ST_TERMINAL;
+    s->id = s->name = s->code = s->message = key;
+    return;
+  }
+  s->id = get_str(l, v, "id", 1, NULL);
+  s->name = get_str(l, v, "name", 1, NULL);
+  type = get_str(l, v, "type", 1, NULL);
+  if (gavel__str_eqn(type, "decision", 8)) {
+    s->type = ST_DECISION;
+    check_fields(l, v, f_dec);
+    load_decision(l, gc, v, s);
+  } else if (gavel__str_eqn(type, "action", 6)) {
+    s->type = ST_ACTION;
+    check_fields(l, v, f_act);
+    s->n_actions = load_actions(l, v, "actions", 1, &s->actions);
+    add_ref(l, gc, &s->next, v, "next_step", 1);
+  } else if (gavel__str_eqn(type, "terminal", 8)) {
+    s->type = ST_TERMINAL;
+    check_fields(l, v, f_ter);
+    load_terminal(l, v, s);
+  } else if (gavel__str_eqn(type, "sub_rule", 8)) {
+    s->type = ST_SUBRULE;
+    check_fields(l, v, f_sub);
+    load_subrule_step(l, gc, v, s);
+  } else {
+    size_t o = push_key(l, "type");
+    s->type = ST_TERMINAL; /* placeholder so the graph stays well formed */
+    s->code = s->message = gavel__str_cstr(l->a, "");
+    if (type->len)
+      ERR(l, "unknown variant `%s`, expected one of `decision`, `action`, "
+             "`terminal`, `sub_rule`",
+          type->s);
+    pop(l, o);
+  }
+  if (!s->code)
+    s->code = gavel__str_cstr(l->a, "");
+  if (!s->message)
+    s->message = gavel__str_cstr(l->a, "");
+}
+
+static int step_index(const gv_graph *g, const gv_str *name) {
+  int i;
+  for (i = 0; i < g->n_steps; i++)
+    if (gavel__str_eq(g->steps[i].key, name))
+      return i;
+  return -1;
+}
+
+/* Successor list of step i. */
+static int successors(const gv_step *s, int *out) {
+  int n = 0, i;
+  switch (s->type) {
+  case ST_DECISION:
+    for (i = 0; i < s->n_branches; i++)
+      if (s->branches[i].next >= 0)
+        out[n++] = s->branches[i].next;
+    if (s->default_next >= 0)
+      out[n++] = s->default_next;
+    break;
+  case ST_ACTION:
+  case ST_SUBRULE:
+    if (s->next >= 0)
+      out[n++] = s->next;
+    break;
+  default:
+    break;
+  }
+  return n;
+}
+
+/* Reachability from the entry (warnings) and steps that can never reach a
+** terminal: a cycle without exit (errors). */
+static void analyse_graph(L *l, gv_graph *g) {
+  int n = g->n_steps, i, j, changed, k, *succ, *reach, *done, *stack, sp = 0;
+  if (g->entry < 0 || n == 0)
+    return;
+  reach = gavel__arena_alloc(l->a, (size_t)n * sizeof(int) * 3 + 4);
+  succ = gavel__arena_alloc(l->a, (size_t)(n + 1) * 64 * sizeof(int));
+  if (!reach || !succ)
+    return;
+  done = reach + n;
+  stack = done + n;
+  memset(reach, 0, (size_t)n * 2 * sizeof(int));
+  reach[g->entry] = 1;
+  stack[sp++] = g->entry;
+  while (sp > 0) {
+    int s = stack[--sp], m;
+    int tmp[4096];
+    if (g->steps[s].n_branches + 2 > 4096)
+      continue;
+    m = successors(&g->steps[s], tmp);
+    for (k = 0; k < m; k++)
+      if (!reach[tmp[k]]) {
+        reach[tmp[k]] = 1;
+        stack[sp++] = tmp[k];
+      }
+  }
+  for (i = 0; i < n; i++)
+    done[i] = g->steps[i].type == ST_TERMINAL;
+  do { /* fixpoint: can step i reach a terminal? */
+    changed = 0;
+    for (i = 0; i < n; i++) {
+      int tmp[4096], m;
+      if (done[i] || g->steps[i].n_branches + 2 > 4096)
+        continue;
+      m = successors(&g->steps[i], tmp);
+      for (j = 0; j < m; j++)
+        if (done[tmp[j]]) {
+          done[i] = 1;
+          changed = 1;
+          break;
+        }
+    }
+  } while (changed);
+  for (i = 0; i < n; i++) {
+    size_t o = l->plen;
+    set_path(l, g->steps[i].path);
+    if (!reach[i])
+      WARN(l, "step '%s' is unreachable from the entry step",
+           g->steps[i].key->s);
+    else if (!done[i])
+      ERR(l, "step '%s' can never reach a terminal step (a cycle without "
+             "exit)",
+          g->steps[i].key->s);
+    l->plen = o;
+    l->path[o] = 0;
+  }
+  (void)succ;
+}
+
+/* Loads one graph (the main one, or a sub-rule) from its steps object. */
+static void load_graph(L *l, gv_graph *g, gvalue steps, gv_str *entry) {
+  graphctx gc;
+  uint32_t i;
+  int r;
+  memset(&gc, 0, sizeof gc);
+  gc.g = g;
+  gc.steps = steps;
+  l->st = &g->st;
+  g->entry = -1;
+  if (steps.tag != GV_OBJ)
+    return;
+  g->n_steps = (int)steps.u.o->len;
+  g->steps = gavel__arena_alloc(l->a, (size_t)(g->n_steps + 1) * sizeof(gv_step));
+  if (!g->steps)
+    return;
+  for (i = 0; i < steps.u.o->len; i++) {
+    size_t o = push(l, ".%s", steps.u.o->keys[i]->s);
+    load_step(l, &gc, steps.u.o->keys[i], steps.u.o->vals[i], &g->steps[i]);
+    pop(l, o);
+  }
+  for (r = 0; r < gc.n_refs; r++) {
+    int idx = step_index(g, gc.refs[r].name);
+    *gc.refs[r].where = idx;
+    if (idx < 0) {
+      size_t o = l->plen;
+      const char *p = gc.refs[r].path, *dot = strrchr(p, '.');
+      set_path(l, p);
+      /* Ordo's validate() text names the referencing step. */
+      {
+        const char *sp = strstr(p, "steps.");
+        char from[128] = "?";
+        if (sp) {
+          const char *st = sp + 6, *en = strchr(st, '.');
+          snprintf(from, sizeof from, "%.*s",
+                   (int)(en ? (size_t)(en - st) : strlen(st)), st);
+        }
+        ERR(l, "Step '%s' references non-existent step '%s' (Step not "
+               "found: %s)",
+            from, gc.refs[r].name->s, gc.refs[r].name->s);
+      }
+      (void)dot;
+      l->plen = o;
+      l->path[o] = 0;
+    }
+  }
+  g->entry = step_index(g, entry);
+}
+
+/* Sub-rule call graph: cycles are errors (Ordo's validate). */
+static int sub_cycle(L *l, int gi, int *color, int *stack, int depth) {
+  gv_graph *g = &l->rs->graphs[gi];
+  int i;
+  color[gi] = 1;
+  stack[depth] = gi;
+  for (i = 0; i < g->n_steps; i++) {
+    int c = g->steps[i].type == ST_SUBRULE ? g->steps[i].sub : -1;
+    if (c < 0)
+      continue;
+    if (color[c] == 1) {
+      char chain[GAVEL_ERRMSG_SIZE / 2] = "";
+      size_t n = 0;
+      int k, start = 0;
+      for (k = 0; k <= depth; k++)
+        if (stack[k] == c)
+          start = k;
+      for (k = start; k <= depth && n < sizeof chain - 64; k++)
+        n += (size_t)snprintf(chain + n, sizeof chain - n, "%s -> ",
+                              l->rs->graphs[stack[k]].name->s);
+      snprintf(chain + n, sizeof chain - n, "%s", l->rs->graphs[c].name->s);
+      {
+        size_t o = l->plen;
+        l->plen = 0;
+        push(l, "%s.ref_name", g->steps[i].path);
+        ERR(l, "Cycle detected in sub-rule call graph: %s (SubRule max "
+               "nesting depth (%d) exceeded)",
+            chain, 10);
+        l->plen = o;
+        l->path[o] = 0;
+      }
+      return 1;
+    }
+    if (color[c] == 0 && sub_cycle(l, c, color, stack, depth + 1))
+      return 1;
+  }
+  color[gi] = 2;
+  return 0;
+}
+
+static void load_config(L *l, gvalue cfg) {
+  static const char *const f_cfg[] = {
+      "name", "tenant_id", "version", "description", "entry_step",
+      "field_missing", "max_depth", "timeout_ms", "enable_trace", "metadata",
+      "gas_limit", "capabilities", NULL};
+  gavel_ruleset *rs = l->rs;
+  gv_str *fm;
+  gvalue *v;
+  size_t o = push_key(l, "config");
+  check_fields(l, cfg, f_cfg);
+  rs->name = get_str(l, cfg, "name", 1, NULL);
+  rs->version = get_str(l, cfg, "version", 0, "1.0.0");
+  fm = get_str(l, cfg, "field_missing", 0, "lenient");
+  if (gavel__str_eqn(fm, "lenient", 7))
+    rs->strict = 0;
+  else if (gavel__str_eqn(fm, "strict", 6) || gavel__str_eqn(fm, "default", 7))
+    rs->strict = 1;
+  else {
+    size_t o2 = push_key(l, "field_missing");
+    ERR(l, "unknown variant `%s`, expected one of `lenient`, `strict`, "
+           "`default`",
+        fm->s);
+    pop(l, o2);
+  }
+  rs->max_depth = (uint32_t)get_uint(l, cfg, "max_depth", 100);
+  rs->timeout_ms = get_uint(l, cfg, "timeout_ms", 5000);
+  rs->gas_limit = get_uint(l, cfg, "gas_limit",
+                           rs->rt->cfg.gas_limit ? rs->rt->cfg.gas_limit
+                                                 : GAVEL_DEFAULT_GAS);
+  v = get(cfg, "enable_trace");
+  if (v && v->tag != GV_BOOL) {
+    size_t o2 = push_key(l, "enable_trace");
+    ERR(l, "expected a boolean, got %s", gavel__type_name(gv_typeof(*v)));
+    pop(l, o2);
+  }
+  rs->enable_trace = v && v->tag == GV_BOOL && v->u.i;
+  v = get(cfg, "capabilities");
+  l->declared_caps = v ? *v : gv_missing();
+  if (v && (v->tag != GV_ARR)) {
+    size_t o2 = push_key(l, "capabilities");
+    ERR(l, "expected a list of capability names");
+    pop(l, o2);
+  }
+  pop(l, o);
+}
+
+gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
+                         const gavel_load_opts *opts, gavel_ruleset **out,
+                         gavel_error *err) {
+  static const char *const f_top[] = {"config", "steps", "sub_rules", NULL};
+  static const char *const f_sub[] = {"entry_step", "steps", NULL};
+  L l;
+  gavel_ruleset *rs;
+  gvalue *cfg, *steps, *subs;
+  gv_str *entry;
+  int i, gi, *color, *stack;
+  memset(&l, 0, sizeof l);
+  *out = NULL;
+  rs = gavel__malloc(&rt->al, sizeof *rs);
+  if (!rs)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  memset(rs, 0, sizeof *rs);
+  rs->rt = rt;
+  gavel__arena_init(&rs->arena, &rt->al, 0);
+  l.rs = rs;
+  l.a = &rs->arena;
+  l.opts = opts;
+  l.err = err;
+  l.declared_caps = gv_missing();
+  if (doc.tag != GV_OBJ) {
+    ERR(&l, "a ruleset must be a JSON object, got %s",
+        gavel__type_name(gv_typeof(doc)));
+    goto done;
+  }
+  check_fields(&l, doc, f_top);
+  cfg = get(doc, "config");
+  steps = get(doc, "steps");
+  subs = get(doc, "sub_rules");
+  l.sub_rules = subs && subs->tag == GV_OBJ ? *subs : gv_null();
+  if (subs && subs->tag != GV_OBJ)
+    expect_obj(&l, subs, "sub_rules");
+  if (expect_obj(&l, cfg, "config"))
+    load_config(&l, *cfg);
+  else {
+    rs->name = gavel__str_cstr(l.a, "");
+    rs->max_depth = 100;
+  }
+  rs->n_graphs = 1 + (l.sub_rules.tag == GV_OBJ ? (int)l.sub_rules.u.o->len : 0);
+  rs->graphs = gavel__arena_alloc(l.a, (size_t)rs->n_graphs * sizeof(gv_graph));
+  if (!rs->graphs || !rs->name) {
+    ERR(&l, "out of memory");
+    goto done;
+  }
+  memset(rs->graphs, 0, (size_t)rs->n_graphs * sizeof(gv_graph));
+  for (gi = 0; gi < rs->n_graphs; gi++)
+    gavel__symtab_init(&rs->graphs[gi].st, l.a);
+  /* Main graph. */
+  entry = cfg ? get_str(&l, cfg->tag == GV_OBJ ? *cfg : gv_null(), "entry_step",
+                        0, "start")
+              : gavel__str_cstr(l.a, "start");
+  rs->graphs[0].name = gavel__str_cstr(l.a, "");
+  if (expect_obj(&l, steps, "steps")) {
+    size_t o = push_key(&l, "steps");
+    load_graph(&l, &rs->graphs[0], *steps, entry);
+    pop(&l, o);
+    if (rs->graphs[0].entry < 0) {
+      size_t o2 = push_key(&l, "config.entry_step");
+      ERR(&l, "Entry step '%s' not found (Step not found: %s)", entry->s,
+          entry->s);
+      pop(&l, o2);
+    }
+  }
+  /* Sub-rule graphs. */
+  for (gi = 1; gi < rs->n_graphs; gi++) {
+    gvalue sv = l.sub_rules.u.o->vals[gi - 1];
+    gv_graph *g = &rs->graphs[gi];
+    size_t o = push(&l, "sub_rules.%s", l.sub_rules.u.o->keys[gi - 1]->s);
+    g->name = l.sub_rules.u.o->keys[gi - 1];
+    if (sv.tag != GV_OBJ) {
+      ERR(&l, "expected a sub-rule object, got %s", gavel__type_name(gv_typeof(sv)));
+    } else {
+      gv_str *e = get_str(&l, sv, "entry_step", 1, NULL);
+      gvalue *ss = get(sv, "steps");
+      check_fields(&l, sv, f_sub);
+      if (expect_obj(&l, ss, "steps")) {
+        size_t o2 = push_key(&l, "steps");
+        load_graph(&l, g, *ss, e);
+        pop(&l, o2);
+        if (g->entry < 0 && e->len) {
+          size_t o3 = push_key(&l, "entry_step");
+          ERR(&l, "Entry step '%s' not found in sub-rule '%s' (Step not "
+                  "found: %s)",
+              e->s, g->name->s, e->s);
+          pop(&l, o3);
+        }
+      }
+    }
+    pop(&l, o);
+  }
+  /* Sub-rule outputs: child variable indices, now that children exist. */
+  for (gi = 0; gi < rs->n_graphs; gi++) {
+    gv_graph *g = &rs->graphs[gi];
+    for (i = 0; i < g->n_steps; i++) {
+      gv_step *s = &g->steps[i];
+      gvalue *ov;
+      int k;
+      if (s->type != ST_SUBRULE || s->sub < 0 || !s->n_outmaps)
+        continue;
+      ov = get(gi == 0 ? *steps : get(l.sub_rules.u.o->vals[gi - 1], "steps")
+                                      ? *get(l.sub_rules.u.o->vals[gi - 1], "steps")
+                                      : gv_null(),
+               s->key->s);
+      if (!ov || !(ov = get(*ov, "outputs")))
+        continue;
+      for (k = 0; k < s->n_outmaps; k++) {
+        gvalue cv = ov->u.a->items[k].u.a->items[1];
+        if (cv.tag == GV_STR)
+          s->out_child[k] = var_index(&l, &rs->graphs[s->sub].st, cv.u.s);
+        else
+          s->out_child[k] = 0;
+      }
+    }
+  }
+  color = gavel__arena_alloc(l.a, (size_t)rs->n_graphs * 2 * sizeof(int));
+  if (color) {
+    stack = color + rs->n_graphs;
+    memset(color, 0, (size_t)rs->n_graphs * sizeof(int));
+    for (gi = 0; gi < rs->n_graphs; gi++)
+      if (color[gi] == 0 && sub_cycle(&l, gi, color, stack, 0))
+        break;
+  }
+  for (gi = 0; gi < rs->n_graphs; gi++) {
+    int ok;
+    analyse_graph(&l, &rs->graphs[gi]);
+    rs->graphs[gi].proj = gavel__bind_projection(l.a, &rs->graphs[gi].st, &ok);
+    if (!ok)
+      ERR(&l, "out of memory");
+  }
+  if (l.a->failed)
+    ERR(&l, "out of memory while loading");
+done:
+  if (l.n_errors) {
+    gavel_status st = err ? err->code : GAVEL_LOAD;
+    gavel__arena_free(&rs->arena);
+    gavel__free(&rt->al, rs, sizeof *rs);
+    return st == GAVEL_OK ? GAVEL_LOAD : st;
+  }
+  *out = rs;
+  return GAVEL_OK;
+}
+
+/* ==== Public entry points ==== */
+
+gavel_status gavel_ruleset_load(gavel_runtime *rt, const char *json,
+                                size_t json_len, const gavel_load_opts *opts,
+                                gavel_ruleset **out, gavel_error *err) {
+  gv_arena tmp;
+  gvalue doc;
+  gavel_status st;
+  gavel__error_clear(err);
+  if (!rt || !json || !out)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_ruleset_load: NULL argument");
+  *out = NULL;
+  if (json_len > rt->cfg.max_input_bytes)
+    return gavel__errorf(err, GAVEL_LIMIT, "ruleset too large: %zu bytes",
+                         json_len);
+  /* Parse into the ruleset's future arena would keep the whole document;
+  ** parse into a scratch arena and keep only what the ruleset uses. */
+  gavel__arena_init(&tmp, &rt->al, 0);
+  st = gavel__json_parse(&tmp, json, json_len, NULL, &doc, err);
+  if (st != GAVEL_OK) {
+    if (opts && opts->diag && err)
+      opts->diag(opts->diag_ud, GAVEL_DIAG_ERROR, err);
+    gavel__arena_free(&tmp);
+    return st;
+  }
+  st = gavel__load(rt, doc, opts, out, err);
+  if (st == GAVEL_OK) {
+    /* The loaded structures point into 'tmp' (names, literals): keep it
+    ** alive by moving its chunks into the ruleset arena's lifetime. */
+    (*out)->json = NULL;
+    gv_arena *keep = gavel__arena_alloc(&(*out)->arena, sizeof *keep);
+    if (!keep) {
+      gavel_ruleset_free(*out);
+      *out = NULL;
+      gavel__arena_free(&tmp);
+      return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+    }
+    *keep = tmp;
+    (*out)->doc_arena = keep;
+    return GAVEL_OK;
+  }
+  gavel__arena_free(&tmp);
+  return st;
+}
+
+void gavel_ruleset_free(gavel_ruleset *rs) {
+  gavel__alloc al;
+  if (!rs)
+    return;
+  al = rs->rt->al;
+  if (rs->doc_arena)
+    gavel__arena_free(rs->doc_arena);
+  gavel__arena_free(&rs->arena);
+  gavel__free(&al, rs, sizeof *rs);
+}
+
+const char *gavel_ruleset_name(const gavel_ruleset *rs) {
+  return rs && rs->name ? rs->name->s : "";
+}

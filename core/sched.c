@@ -1,0 +1,870 @@
+/*
+** sched.c -- stage 4 of 5: the step scheduler.
+**
+** A native state machine over the compiled step graph (rules.h).  All run
+** state lives in the gavel_exec (frames, action cursors, variables), never
+** on the C stack between steps, so a host call can suspend the run: the
+** loop returns GAVEL_PENDING with the request and is re-entered by
+** gavel_exec_resume_*.  Semantics follow Ordo's RuleExecutor
+** (docs/ordo-reference.md section c).  No I/O: providers do that (host.c).
+*/
+#include "sched.h"
+#include "json.h"
+#include "vm.h"
+#include <stdio.h>
+#include <time.h>
+
+#define MAX_FRAMES (1 + GAVEL_MAX_NESTING * (GAVEL_MAX_NESTING + 2))
+
+typedef enum { FK_TOP, FK_SUB, FK_CALL } fkind;
+typedef enum { PH_START, PH_ACTIONS } fphase;
+typedef enum { XS_IDLE, XS_PENDING, XS_DONE, XS_FAILED } xstate;
+
+typedef struct xframe {
+  const gavel_ruleset *rs; /* ruleset this frame runs                  */
+  const gv_graph *g;       /* graph (main or sub-rule)                 */
+  fkind kind;              /* top, sub-rule or call_rule_set frame     */
+  fphase phase;            /* where in the current step                */
+  int step;                /* current step index                       */
+  const gv_action *acts;   /* action list being run                    */
+  int n_acts;              /* its length                               */
+  int ai;                  /* next action to run                       */
+  int next;                /* step after the action list               */
+  uint32_t depth;          /* steps executed in this frame             */
+  uint32_t max_depth;      /* step cap                                 */
+  uint64_t timeout_ms;     /* 0 = no timeout checks                    */
+  uint64_t t0;             /* start time (ns) for timeout checks       */
+  gvalue input;            /* this frame's input root                  */
+  gvalue *slots;           /* bound input slots                        */
+  gvalue *vars;            /* variables                                */
+  int result_var;          /* FK_CALL: parent variable for the result  */
+  int sub_nest;            /* sub-rule nesting of this frame           */
+  int call_nest;           /* call_rule_set nesting of this frame      */
+  uint64_t step_t0;        /* trace: current step start (ns)           */
+} xframe;
+
+typedef struct trace_rec {
+  const gv_step *step; /* step executed                         */
+  uint64_t ns;         /* duration                              */
+} trace_rec;
+
+struct gavel_exec {
+  gavel_ruleset *rs;      /* ruleset (borrowed)                         */
+  gavel_runtime *rt;      /* its runtime                                */
+  gv_arena arena;         /* per-run values; reset at each new run      */
+  xframe *frames;         /* frame stack                                */
+  int n_frames;           /* frames in use                              */
+  gv_rt vrt;              /* gas, pending error, arena pointer          */
+  uint64_t gas_limit;     /* budget of the current run                  */
+  xstate state;           /* run state                                  */
+  unsigned flags;         /* GAVEL_RUN_* of the current run             */
+  gv_hostreq req;         /* pending host call                          */
+  const gv_action *pact;  /* action waiting for the host                */
+  gvalue result;          /* result object when done                    */
+  trace_rec *trace;       /* top-frame steps (tracing)                  */
+  int n_trace;            /* entries                                    */
+  int cap_trace;          /* allocated (arena)                          */
+  gv_metric_rec *metrics; /* metrics delivered to the sink              */
+  int n_metrics;          /* entries                                    */
+  int cap_metrics;        /* allocated (arena)                          */
+  gv_buf out;             /* result JSON                                */
+  gv_buf tmp;             /* pending params JSON                        */
+  gavel_status fail_st;   /* status of the failure (XS_FAILED)          */
+  char fail_msg[GAVEL_ERRMSG_SIZE]; /* its message                      */
+};
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ==== Errors ==== */
+
+static gavel_status xfail(gavel_exec *ex, gavel_status st, const char *fmt,
+                          ...) GAVEL_PRINTF(3, 4);
+static gavel_status xfail(gavel_exec *ex, gavel_status st, const char *fmt,
+                          ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ex->fail_msg, sizeof ex->fail_msg, fmt, ap);
+  va_end(ap);
+  ex->fail_st = st;
+  ex->state = XS_FAILED;
+  return st;
+}
+
+static gavel_status status_of(gv_ekind k) {
+  switch (k) {
+  case GV_E_GAS: return GAVEL_GAS;
+  case GV_E_NOMEM: return GAVEL_NOMEM;
+  case GV_E_LIMIT: return GAVEL_LIMIT;
+  default: return GAVEL_EXEC;
+  }
+}
+
+/* Turns the VM's pending error into the run's failure, naming where. */
+static gavel_status eval_fail(gavel_exec *ex, const gv_program *p,
+                              const char *path, int32_t pos) {
+  gavel_status st = status_of(ex->vrt.ekind);
+  int line = 1, col = 1;
+  int32_t i;
+  if (pos >= 0 && p && p->src) {
+    for (i = 0; i < pos && i < (int32_t)p->src->len; i++) {
+      if (p->src->s[i] == '\n') {
+        line++;
+        col = 1;
+      } else if (((unsigned char)p->src->s[i] & 0xC0) != 0x80)
+        col++;
+    }
+    return xfail(ex, st, "%s (at %s, %d:%d)", ex->vrt.emsg, path, line, col);
+  }
+  return xfail(ex, st, "%s (at %s)", ex->vrt.emsg, path);
+}
+
+/* ==== Evaluation ==== */
+
+/* 0 ok; 1 failed (vrt holds the error, *pos the source offset). */
+static int eval(gavel_exec *ex, xframe *fr, const gv_program *p, gvalue *out,
+                int32_t *pos) {
+  gv_frame f;
+  f.slots = fr->slots;
+  f.vars = fr->vars;
+  f.rt = &ex->vrt;
+  f.err_pos = -1;
+  if (gavel__vm_run(p, &f, out) == 0)
+    return 0;
+  *pos = f.err_pos;
+  return 1;
+}
+
+static void clear_err(gavel_exec *ex) {
+  ex->vrt.ekind = GV_E_NONE;
+  ex->vrt.emsg[0] = 0;
+}
+
+/* ==== Frames ==== */
+
+static gavel_status push_frame(gavel_exec *ex, const gavel_ruleset *rs,
+                               const gv_graph *g, fkind kind, gvalue input) {
+  xframe *fr;
+  uint32_t i;
+  gavel_status st;
+  if (ex->n_frames == MAX_FRAMES)
+    return xfail(ex, GAVEL_LIMIT, "Evaluation error: nesting too deep");
+  fr = &ex->frames[ex->n_frames];
+  memset(fr, 0, sizeof *fr);
+  fr->rs = rs;
+  fr->g = g;
+  fr->kind = kind;
+  fr->phase = PH_START;
+  fr->step = g->entry;
+  fr->input = input;
+  fr->result_var = -1;
+  fr->slots = gavel__arena_alloc(&ex->arena,
+                                 (g->st.n_inputs + 1) * sizeof(gvalue));
+  fr->vars = gavel__arena_alloc(&ex->arena, (g->st.n_vars + 1) * sizeof(gvalue));
+  if (!fr->slots || !fr->vars)
+    return xfail(ex, gavel__arena_status(&ex->arena), "out of memory");
+  st = gavel__bind_walk(&ex->arena, &g->st, input, fr->slots);
+  if (st != GAVEL_OK)
+    return xfail(ex, st, "out of memory binding input");
+  for (i = 0; i < g->st.n_vars; i++)
+    fr->vars[i] = gv_missing();
+  if (kind == FK_SUB) {
+    fr->max_depth = GAVEL_SUB_MAX_STEPS;
+  } else {
+    fr->max_depth = rs->max_depth;
+    fr->timeout_ms = rs->timeout_ms;
+    if (fr->timeout_ms)
+      fr->t0 = now_ns();
+  }
+  ex->n_frames++;
+  return GAVEL_OK;
+}
+
+static int trace_on(const gavel_exec *ex, const xframe *fr) {
+  return fr == &ex->frames[0] && (ex->flags & GAVEL_RUN_TRACE);
+}
+
+static gavel_status trace_add(gavel_exec *ex, const gv_step *s, uint64_t ns) {
+  if (ex->n_trace == ex->cap_trace) {
+    int ncap = ex->cap_trace ? ex->cap_trace * 2 : 16;
+    trace_rec *nt = gavel__arena_alloc(&ex->arena, (size_t)ncap * sizeof *nt);
+    if (!nt)
+      return xfail(ex, GAVEL_NOMEM, "out of memory");
+    if (ex->n_trace)
+      memcpy(nt, ex->trace, (size_t)ex->n_trace * sizeof *nt);
+    ex->trace = nt;
+    ex->cap_trace = ncap;
+  }
+  ex->trace[ex->n_trace].step = s;
+  ex->trace[ex->n_trace].ns = ns;
+  ex->n_trace++;
+  return GAVEL_OK;
+}
+
+/* Ends the current step of 'fr' and moves to 'next'. */
+static gavel_status step_done(gavel_exec *ex, xframe *fr, int next) {
+  if (trace_on(ex, fr) &&
+      trace_add(ex, &fr->g->steps[fr->step], now_ns() - fr->step_t0) != GAVEL_OK)
+    return ex->fail_st;
+  fr->depth++;
+  fr->step = next;
+  fr->phase = PH_START;
+  return GAVEL_OK;
+}
+
+/* ==== Steps ==== */
+
+static gavel_status take_branch(gavel_exec *ex, xframe *fr, const gv_step *s) {
+  int i;
+  int32_t pos;
+  gvalue v;
+  for (i = 0; i < s->n_branches; i++) {
+    const gv_branch *b = &s->branches[i];
+    if (!b->cond)
+      break;
+    if (eval(ex, fr, b->cond, &v, &pos) != 0) {
+      /* Lenient mode: a missing field makes the whole condition false. */
+      if (ex->vrt.ekind == GV_E_NOTFOUND && !fr->rs->strict) {
+        clear_err(ex);
+        continue;
+      }
+      return eval_fail(ex, b->cond, b->path, pos);
+    }
+    if (gavel__truthy(v))
+      break;
+  }
+  if (i < s->n_branches) {
+    fr->acts = s->branches[i].actions;
+    fr->n_acts = s->branches[i].n_actions;
+    fr->next = s->branches[i].next;
+  } else if (s->default_next >= 0) {
+    fr->acts = NULL;
+    fr->n_acts = 0;
+    fr->next = s->default_next;
+  } else {
+    return xfail(ex, GAVEL_EXEC,
+                 "Evaluation error: No matching branch in step '%s' and no "
+                 "default (at %s)",
+                 s->id->s, s->path);
+  }
+  fr->ai = 0;
+  fr->phase = PH_ACTIONS;
+  return GAVEL_OK;
+}
+
+/* Evaluates a terminal's outputs, merges 'data'; *res = {code,message,output}. */
+static gavel_status terminal(gavel_exec *ex, xframe *fr, const gv_step *s,
+                             gvalue *res) {
+  gv_arena *a = &ex->arena;
+  gv_obj *out = gavel__obj_new(a, (uint32_t)s->n_outs), *r;
+  gvalue v;
+  int32_t pos;
+  int i;
+  static gv_str *k_code, *k_msg, *k_out; /* set once below */
+  (void)k_code; (void)k_msg; (void)k_out;
+  if (!out)
+    return xfail(ex, GAVEL_NOMEM, "out of memory");
+  for (i = 0; i < s->n_outs; i++) {
+    if (eval(ex, fr, s->outs[i], &v, &pos) != 0) {
+      char where[GAVEL_ERRPATH_SIZE];
+      snprintf(where, sizeof where, "%s.result.output[%d]", s->path, i);
+      return eval_fail(ex, s->outs[i], where, pos);
+    }
+    if (!gavel__obj_set(a, out, s->out_keys[i], v))
+      return xfail(ex, GAVEL_NOMEM, "out of memory");
+  }
+  if (s->data.tag == GV_OBJ)
+    for (i = 0; i < (int)s->data.u.o->len; i++)
+      if (!gavel__obj_set(a, out, s->data.u.o->keys[i], s->data.u.o->vals[i]))
+        return xfail(ex, GAVEL_NOMEM, "out of memory");
+  r = gavel__obj_new(a, 3);
+  if (!r || !gavel__obj_append(a, r, gavel__str_cstr(a, "code"), gv_strv(s->code)) ||
+      !gavel__obj_append(a, r, gavel__str_cstr(a, "message"),
+                         gv_strv(s->message)) ||
+      !gavel__obj_append(a, r, gavel__str_cstr(a, "output"), gv_objv(out)))
+    return xfail(ex, GAVEL_NOMEM, "out of memory");
+  *res = gv_objv(r);
+  return GAVEL_OK;
+}
+
+static gavel_status enter_sub(gavel_exec *ex, xframe *fr, const gv_step *s) {
+  gv_arena *a = &ex->arena;
+  gv_obj *in = gavel__obj_new(a, (uint32_t)s->n_binds);
+  const gv_graph *g = &fr->rs->graphs[s->sub];
+  gvalue v;
+  int32_t pos;
+  int i;
+  gavel_status st;
+  if (!in)
+    return xfail(ex, GAVEL_NOMEM, "out of memory");
+  if (fr->sub_nest + 1 > GAVEL_MAX_NESTING)
+    return xfail(ex, GAVEL_EXEC,
+                 "Evaluation error: SubRule max nesting depth (%d) exceeded "
+                 "calling '%s'",
+                 GAVEL_MAX_NESTING, g->name->s);
+  for (i = 0; i < s->n_binds; i++) {
+    if (eval(ex, fr, s->binds[i], &v, &pos) != 0) {
+      char where[GAVEL_ERRPATH_SIZE];
+      if (ex->vrt.ekind == GV_E_NOTFOUND && !fr->rs->strict) {
+        clear_err(ex); /* lenient: the binding is dropped */
+        continue;
+      }
+      snprintf(where, sizeof where, "%s.bindings[%d]", s->path, i);
+      return eval_fail(ex, s->binds[i], where, pos);
+    }
+    if (!gavel__obj_set(a, in, s->bind_keys[i], v))
+      return xfail(ex, GAVEL_NOMEM, "out of memory");
+  }
+  if ((st = push_frame(ex, fr->rs, g, FK_SUB, gv_objv(in))) != GAVEL_OK)
+    return st;
+  ex->frames[ex->n_frames - 1].sub_nest = fr->sub_nest + 1;
+  ex->frames[ex->n_frames - 1].call_nest = fr->call_nest;
+  return GAVEL_OK;
+}
+
+/* A child frame reached a terminal: hand its result to the parent. */
+static gavel_status frame_return(gavel_exec *ex, gvalue result) {
+  xframe *child = &ex->frames[ex->n_frames - 1], *parent;
+  ex->n_frames--;
+  if (ex->n_frames == 0) {
+    ex->result = result;
+    ex->state = XS_DONE;
+    return GAVEL_OK;
+  }
+  parent = &ex->frames[ex->n_frames - 1];
+  if (child->kind == FK_SUB) {
+    const gv_step *s = &parent->g->steps[parent->step];
+    int i;
+    for (i = 0; i < s->n_outmaps; i++) {
+      gvalue v = child->vars[s->out_child[i]];
+      if (v.tag != GV_MISSING) /* a missing child variable is skipped */
+        parent->vars[s->out_parent[i]] = v;
+    }
+    return step_done(ex, parent, s->next);
+  }
+  if (child->result_var >= 0)
+    parent->vars[child->result_var] = result;
+  return GAVEL_OK; /* the parent continues its action list */
+}
+
+/* ==== Actions ==== */
+
+static gavel_status eval_params(gavel_exec *ex, xframe *fr, const gv_action *a,
+                                gvalue *out) {
+  gv_obj *o = gavel__obj_new(&ex->arena, (uint32_t)a->n_keys);
+  gvalue v;
+  int32_t pos;
+  int i;
+  if (!o)
+    return xfail(ex, GAVEL_NOMEM, "out of memory");
+  for (i = 0; i < a->n_keys; i++) {
+    if (eval(ex, fr, a->params[i], &v, &pos) != 0) {
+      char where[GAVEL_ERRPATH_SIZE];
+      snprintf(where, sizeof where, "%s.params[%d]", a->path, i);
+      return eval_fail(ex, a->params[i], where, pos);
+    }
+    if (!gavel__obj_set(&ex->arena, o, a->keys[i], v))
+      return xfail(ex, GAVEL_NOMEM, "out of memory");
+  }
+  *out = gv_objv(o);
+  return GAVEL_OK;
+}
+
+/* Stores a host reply in the action's result variable in Ordo's shape. */
+static gavel_status host_result(gavel_exec *ex, xframe *fr, const gv_action *a,
+                                gvalue payload, gvalue metadata) {
+  gv_arena *ar = &ex->arena;
+  gv_obj *r;
+  if (a->type != ACT_EXTCALL || a->var < 0)
+    return GAVEL_OK;
+  r = gavel__obj_new(ar, 4);
+  if (metadata.tag != GV_OBJ) {
+    gv_obj *m = gavel__obj_new(ar, 0);
+    if (!m)
+      return xfail(ex, GAVEL_NOMEM, "out of memory");
+    metadata = gv_objv(m);
+  }
+  if (!r ||
+      !gavel__obj_append(ar, r, gavel__str_cstr(ar, "capability"),
+                         gv_strv((gv_str *)ex->req.capability)) ||
+      !gavel__obj_append(ar, r, gavel__str_cstr(ar, "operation"),
+                         gv_strv((gv_str *)ex->req.operation)) ||
+      !gavel__obj_append(ar, r, gavel__str_cstr(ar, "payload"), payload) ||
+      !gavel__obj_append(ar, r, gavel__str_cstr(ar, "metadata"), metadata))
+    return xfail(ex, GAVEL_NOMEM, "out of memory");
+  fr->vars[a->var] = gv_objv(r);
+  return GAVEL_OK;
+}
+
+/* Sends the prepared ex->req to its provider: inline when synchronous,
+** else GAVEL_PENDING. */
+static gavel_status host_call(gavel_exec *ex, xframe *fr, const gv_action *a) {
+  const gv_provider *pv;
+  gvalue payload, metadata;
+  char msg[GAVEL_ERRMSG_SIZE];
+  if (gavel__rt_charge(&ex->vrt, GAVEL_GAS_HOSTCALL))
+    return xfail(ex, GAVEL_GAS, "Gas exhausted: budget of %llu units used up "
+                 "(at %s)", (unsigned long long)ex->gas_limit, a->path);
+  pv = gavel__host_find(ex->rt, ex->req.capability->s, ex->req.capability->len);
+  if (!pv)
+    return xfail(ex, GAVEL_HOST,
+                 "Capability not found: %s (ExternalCall requires a "
+                 "capability invoker) (at %s)",
+                 ex->req.capability->s, a->path);
+  if (!pv->fn && !pv->vfn) {
+    ex->pact = a;
+    ex->state = XS_PENDING;
+    return GAVEL_PENDING;
+  }
+  if (gavel__host_invoke(pv, &ex->arena, &ex->req, &payload, &metadata, msg,
+                         sizeof msg) != 0)
+    return xfail(ex, GAVEL_HOST,
+                 "Capability invocation failed for %s: %s (at %s)",
+                 ex->req.capability->s, msg, a->path);
+  return host_result(ex, fr, a, payload, metadata);
+}
+
+static gavel_status act_metric(gavel_exec *ex, xframe *fr, const gv_action *a) {
+  gv_arena *ar = &ex->arena;
+  gvalue v, tags;
+  gv_obj *t, *params;
+  int32_t pos;
+  double d;
+  int i;
+  if (eval(ex, fr, a->value, &v, &pos) != 0)
+    return eval_fail(ex, a->value, a->path, pos);
+  if (v.tag == GV_INT || v.tag == GV_FLOAT)
+    d = gv_num(v);
+  else if (v.tag == GV_BOOL)
+    d = v.u.i ? 1.0 : 0.0;
+  else
+    return GAVEL_OK; /* Ordo skips other types with a warning */
+  if (!(t = gavel__obj_new(ar, (uint32_t)a->n_keys)))
+    return xfail(ex, GAVEL_NOMEM, "out of memory");
+  for (i = 0; i < a->n_keys; i++)
+    if (!gavel__obj_set(ar, t, a->keys[i], gv_strv(a->tagvals[i])))
+      return xfail(ex, GAVEL_NOMEM, "out of memory");
+  tags = gv_objv(t);
+  if (gavel__host_find(ex->rt, "metrics.prometheus", 18)) {
+    if (!(params = gavel__obj_new(ar, 3)) ||
+        !gavel__obj_append(ar, params, gavel__str_cstr(ar, "name"),
+                           gv_strv(a->name)) ||
+        !gavel__obj_append(ar, params, gavel__str_cstr(ar, "value"),
+                           gv_float(d)) ||
+        !gavel__obj_append(ar, params, gavel__str_cstr(ar, "tags"), tags))
+      return xfail(ex, GAVEL_NOMEM, "out of memory");
+    ex->req.capability = gavel__str_cstr(ar, "metrics.prometheus");
+    ex->req.operation = gavel__str_cstr(ar, "gauge");
+    ex->req.params = gv_objv(params);
+    ex->req.timeout_ms = 0;
+    ex->req.ruleset = fr->rs->name->s;
+    ex->req.path = a->path;
+    if (!ex->req.capability || !ex->req.operation)
+      return xfail(ex, GAVEL_NOMEM, "out of memory");
+    return host_call(ex, fr, a);
+  }
+  if (ex->n_metrics == ex->cap_metrics) {
+    int ncap = ex->cap_metrics ? ex->cap_metrics * 2 : 4;
+    gv_metric_rec *nm = gavel__arena_alloc(ar, (size_t)ncap * sizeof *nm);
+    if (!nm)
+      return xfail(ex, GAVEL_NOMEM, "out of memory");
+    if (ex->n_metrics)
+      memcpy(nm, ex->metrics, (size_t)ex->n_metrics * sizeof *nm);
+    ex->metrics = nm;
+    ex->cap_metrics = ncap;
+  }
+  ex->metrics[ex->n_metrics].name = a->name;
+  ex->metrics[ex->n_metrics].value = d;
+  ex->metrics[ex->n_metrics].tags = tags;
+  ex->n_metrics++;
+  return GAVEL_OK;
+}
+
+static gavel_status act_callrs(gavel_exec *ex, xframe *fr, const gv_action *a) {
+  gavel_ruleset *child;
+  gvalue input = fr->input;
+  int32_t pos;
+  gavel_status st;
+  if (!ex->rt->resolver)
+    return xfail(ex, GAVEL_EXEC,
+                 "Evaluation error: CallRuleSet requires a resolver to be "
+                 "configured (at %s)",
+                 a->path);
+  if (fr->call_nest + 1 > GAVEL_MAX_NESTING)
+    return xfail(ex, GAVEL_EXEC,
+                 "Evaluation error: CallRuleSet max nesting depth (%d) "
+                 "exceeded calling '%s'",
+                 GAVEL_MAX_NESTING, a->name->s);
+  child = ex->rt->resolver(ex->rt->resolver_ud, a->name->s);
+  if (!child)
+    return xfail(ex, GAVEL_EXEC, "RuleSet not found: %s (at %s)", a->name->s,
+                 a->path);
+  if (a->value && eval(ex, fr, a->value, &input, &pos) != 0)
+    return eval_fail(ex, a->value, a->path, pos);
+  if ((st = push_frame(ex, child, &child->graphs[0], FK_CALL, input)) !=
+      GAVEL_OK)
+    return st;
+  ex->frames[ex->n_frames - 1].result_var = a->var;
+  ex->frames[ex->n_frames - 1].call_nest = fr->call_nest + 1;
+  return GAVEL_OK;
+}
+
+/* Runs one action.  GAVEL_OK, GAVEL_PENDING, or a failure; a pushed frame
+** (call_rule_set) returns GAVEL_OK with a new top frame. */
+static gavel_status run_action(gavel_exec *ex, xframe *fr, const gv_action *a) {
+  gvalue v;
+  int32_t pos;
+  gavel_status st;
+  switch (a->type) {
+  case ACT_SET:
+    if (eval(ex, fr, a->value, &v, &pos) != 0)
+      return eval_fail(ex, a->value, a->path, pos);
+    fr->vars[a->var] = v;
+    return GAVEL_OK;
+  case ACT_LOG:
+    return GAVEL_OK; /* Ordo emits a tracing event; no other effect */
+  case ACT_METRIC:
+    return act_metric(ex, fr, a);
+  case ACT_CALLRS:
+    return act_callrs(ex, fr, a);
+  case ACT_EXTCALL:
+    if ((st = eval_params(ex, fr, a, &v)) != GAVEL_OK)
+      return st;
+    ex->req.capability = a->name;
+    ex->req.operation = a->method;
+    ex->req.params = v;
+    ex->req.timeout_ms = a->timeout_ms;
+    ex->req.ruleset = fr->rs->name->s;
+    ex->req.path = a->path;
+    return host_call(ex, fr, a);
+  }
+  return GAVEL_OK;
+}
+
+/* ==== The loop ==== */
+
+static gavel_status run_step_start(gavel_exec *ex, xframe *fr) {
+  const gv_step *s = &fr->g->steps[fr->step];
+  gvalue res;
+  gavel_status st;
+  if (fr->timeout_ms && fr->depth >= 16 && fr->depth % 16 == 0 &&
+      (now_ns() - fr->t0) / 1000000u >= fr->timeout_ms)
+    return xfail(ex, GAVEL_EXEC, "Execution timeout: %llums",
+                 (unsigned long long)fr->timeout_ms);
+  if (fr->depth >= fr->max_depth)
+    return xfail(ex, GAVEL_EXEC, "Max execution depth exceeded: %u",
+                 fr->max_depth);
+  if (gavel__rt_charge(&ex->vrt, GAVEL_GAS_STEP))
+    return xfail(ex, GAVEL_GAS,
+                 "Gas exhausted: budget of %llu units used up (at %s)",
+                 (unsigned long long)ex->gas_limit, s->path);
+  if (trace_on(ex, fr))
+    fr->step_t0 = now_ns();
+  switch (s->type) {
+  case ST_DECISION:
+    return take_branch(ex, fr, s);
+  case ST_ACTION:
+    fr->acts = s->actions;
+    fr->n_acts = s->n_actions;
+    fr->next = s->next;
+    fr->ai = 0;
+    fr->phase = PH_ACTIONS;
+    return GAVEL_OK;
+  case ST_TERMINAL:
+    if ((st = terminal(ex, fr, s, &res)) != GAVEL_OK)
+      return st;
+    if (trace_on(ex, fr) &&
+        trace_add(ex, s, now_ns() - fr->step_t0) != GAVEL_OK)
+      return ex->fail_st;
+    return frame_return(ex, res);
+  case ST_SUBRULE:
+    return enter_sub(ex, fr, s);
+  }
+  return GAVEL_OK;
+}
+
+static gavel_status run_loop(gavel_exec *ex) {
+  gavel_status st;
+  while (ex->state != XS_DONE) {
+    xframe *fr = &ex->frames[ex->n_frames - 1];
+    if (fr->phase == PH_START) {
+      if ((st = run_step_start(ex, fr)) != GAVEL_OK)
+        return st;
+      continue;
+    }
+    if (fr->ai < fr->n_acts) {
+      const gv_action *a = &fr->acts[fr->ai++];
+      if ((st = run_action(ex, fr, a)) != GAVEL_OK)
+        return st;
+      continue;
+    }
+    if ((st = step_done(ex, fr, fr->next)) != GAVEL_OK)
+      return st;
+  }
+  return GAVEL_OK;
+}
+
+/* ==== Public / internal entry points ==== */
+
+gv_arena *gavel__exec_prepare(gavel_exec *ex) {
+  gavel__arena_reset(&ex->arena);
+  ex->n_frames = 0;
+  ex->n_trace = ex->cap_trace = 0;
+  ex->trace = NULL;
+  ex->n_metrics = ex->cap_metrics = 0;
+  ex->metrics = NULL;
+  ex->state = XS_IDLE;
+  ex->result = gv_null();
+  ex->pact = NULL;
+  return &ex->arena;
+}
+
+static gavel_status finish(gavel_exec *ex, gavel_status st, gavel_error *err) {
+  if (st == GAVEL_OK || st == GAVEL_PENDING)
+    return st;
+  if (ex->state != XS_FAILED)
+    xfail(ex, st, "%s", gavel_strerror(st));
+  return gavel__errorf(err, ex->fail_st, "%s", ex->fail_msg);
+}
+
+gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
+                                   unsigned flags, gavel_error *err) {
+  gavel_status st;
+  gavel__error_clear(err);
+  ex->flags = flags | (ex->rs->enable_trace ? GAVEL_RUN_TRACE : 0);
+  memset(&ex->vrt, 0, sizeof ex->vrt);
+  ex->vrt.arena = &ex->arena;
+  ex->gas_limit = ex->rs->gas_limit;
+  ex->vrt.gas = (int64_t)ex->gas_limit;
+  ex->state = XS_IDLE;
+  ex->n_frames = 0;
+  st = push_frame(ex, ex->rs, &ex->rs->graphs[0], FK_TOP, input);
+  if (st == GAVEL_OK)
+    st = run_loop(ex);
+  return finish(ex, st, err);
+}
+
+gavel_status gavel__exec_resume_value(gavel_exec *ex, int is_error,
+                                      gvalue payload, gvalue metadata,
+                                      const char *errmsg, gavel_error *err) {
+  const gv_action *a = ex->pact;
+  xframe *fr;
+  gavel_status st;
+  gavel__error_clear(err);
+  if (ex->state != XS_PENDING || !a)
+    return gavel__errorf(err, GAVEL_MISUSE, "no host call is pending");
+  fr = &ex->frames[ex->n_frames - 1];
+  ex->pact = NULL;
+  ex->state = XS_IDLE;
+  if (is_error)
+    st = xfail(ex, GAVEL_HOST, "Capability invocation failed for %s: %s (at %s)",
+               ex->req.capability->s, errmsg ? errmsg : "error", a->path);
+  else
+    st = host_result(ex, fr, a, payload, metadata);
+  if (st == GAVEL_OK)
+    st = run_loop(ex);
+  return finish(ex, st, err);
+}
+
+gvalue gavel__exec_result(const gavel_exec *ex) { return ex->result; }
+
+const gv_hostreq *gavel__exec_pending_req(const gavel_exec *ex) {
+  return ex->state == XS_PENDING ? &ex->req : NULL;
+}
+
+const gv_metric_rec *gavel__exec_metrics(const gavel_exec *ex, int *n) {
+  *n = ex->n_metrics;
+  return ex->metrics;
+}
+
+uint64_t gavel__exec_gas_used(const gavel_exec *ex) {
+  return ex->gas_limit - (uint64_t)(ex->vrt.gas < 0 ? 0 : ex->vrt.gas);
+}
+
+gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
+                            gavel_error *err) {
+  gavel_exec *ex;
+  const gavel__alloc *al;
+  gavel__error_clear(err);
+  if (!rs || !out)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_exec_new: NULL argument");
+  al = &rs->rt->al;
+  ex = gavel__malloc(al, sizeof *ex);
+  if (!ex)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  memset(ex, 0, sizeof *ex);
+  ex->frames = gavel__malloc(al, MAX_FRAMES * sizeof(xframe));
+  if (!ex->frames) {
+    gavel__free(al, ex, sizeof *ex);
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  }
+  ex->rs = rs;
+  ex->rt = rs->rt;
+  gavel__arena_init(&ex->arena, al, 0);
+  gavel__buf_init(&ex->out, al);
+  gavel__buf_init(&ex->tmp, al);
+  *out = ex;
+  return GAVEL_OK;
+}
+
+void gavel_exec_free(gavel_exec *ex) {
+  const gavel__alloc *al;
+  if (!ex)
+    return;
+  al = &ex->rt->al;
+  gavel__arena_free(&ex->arena);
+  gavel__buf_free(&ex->out);
+  gavel__buf_free(&ex->tmp);
+  gavel__free(al, ex->frames, MAX_FRAMES * sizeof(xframe));
+  gavel__free(al, ex, sizeof *ex);
+}
+
+/* Writes {"code","message","output"[,"trace"]} for the finished run. */
+static gavel_status write_result(gavel_exec *ex, const char **out,
+                                 size_t *out_len, gavel_error *err) {
+  gv_buf *b = &ex->out;
+  gvalue r = ex->result;
+  uint32_t i;
+  int t;
+  gavel__buf_clear(b);
+  if (!(ex->flags & GAVEL_RUN_TRACE) || r.tag != GV_OBJ) {
+    gavel__json_write(b, r);
+  } else {
+    /* The result object with a trace member appended. */
+    gavel__buf_addc(b, '{');
+    for (i = 0; i < r.u.o->len; i++) {
+      gavel__json_write_str(b, r.u.o->keys[i]->s, r.u.o->keys[i]->len);
+      gavel__buf_addc(b, ':');
+      gavel__json_write(b, r.u.o->vals[i]);
+      gavel__buf_addc(b, ',');
+    }
+    gavel__buf_adds(b, "\"trace\":{\"path\":\"");
+    for (t = 0; t < ex->n_trace; t++) {
+      const gv_str *id = ex->trace[t].step->id;
+      gv_buf tmp;
+      if (t)
+        gavel__buf_adds(b, " -> ");
+      gavel__buf_init(&tmp, b->al);
+      gavel__json_write_str(&tmp, id->s, id->len);
+      if (tmp.len >= 2)
+        gavel__buf_add(b, tmp.p + 1, tmp.len - 2); /* escaped, unquoted */
+      gavel__buf_free(&tmp);
+    }
+    gavel__buf_adds(b, "\",\"steps\":[");
+    for (t = 0; t < ex->n_trace; t++) {
+      const gv_step *s = ex->trace[t].step;
+      gavel__buf_adds(b, t ? ",{\"id\":" : "{\"id\":");
+      gavel__json_write_str(b, s->id->s, s->id->len);
+      gavel__buf_adds(b, ",\"name\":");
+      gavel__json_write_str(b, s->name->s, s->name->len);
+      gavel__buf_addf(b, ",\"duration_us\":%llu}",
+                      (unsigned long long)(ex->trace[t].ns / 1000u));
+    }
+    gavel__buf_adds(b, "]}}");
+  }
+  if (b->oom)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory writing result");
+  *out = b->p;
+  if (out_len)
+    *out_len = b->len;
+  return GAVEL_OK;
+}
+
+gavel_status gavel_exec_run_json(gavel_exec *ex, const char *input,
+                                 size_t input_len, unsigned flags,
+                                 const char **out, size_t *out_len,
+                                 gavel_error *err) {
+  gvalue root = gv_null();
+  gavel_status st;
+  gavel__error_clear(err);
+  if (!ex || !out)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_exec_run_json: NULL argument");
+  gavel__exec_prepare(ex);
+  if (input && input_len) {
+    if (input_len > ex->rt->cfg.max_input_bytes)
+      return gavel__errorf(err, GAVEL_LIMIT,
+                           "input too large: %zu bytes (max %zu)", input_len,
+                           ex->rt->cfg.max_input_bytes);
+    st = gavel__json_parse(&ex->arena, input, input_len,
+                           ex->rs->graphs[0].proj, &root, err);
+    if (st != GAVEL_OK)
+      return st;
+  }
+  st = gavel__exec_run_value(ex, root, flags, err);
+  if (st != GAVEL_OK)
+    return st;
+  return write_result(ex, out, out_len, err);
+}
+
+gavel_status gavel_exec_pending(gavel_exec *ex, gavel_host_call *call,
+                                gavel_error *err) {
+  gavel__error_clear(err);
+  if (!ex || !call || ex->state != XS_PENDING)
+    return gavel__errorf(err, GAVEL_MISUSE, "no host call is pending");
+  gavel__buf_clear(&ex->tmp);
+  gavel__json_write(&ex->tmp, ex->req.params);
+  if (ex->tmp.oom)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  call->capability = ex->req.capability->s;
+  call->operation = ex->req.operation->s;
+  call->params = ex->tmp.p;
+  call->params_len = ex->tmp.len;
+  call->timeout_ms = ex->req.timeout_ms;
+  call->ruleset = ex->req.ruleset;
+  call->path = ex->req.path;
+  return GAVEL_OK;
+}
+
+static gavel_status resume_common(gavel_exec *ex, int is_error, gvalue payload,
+                                  gvalue metadata, const char *msg,
+                                  const char **out, size_t *out_len,
+                                  gavel_error *err) {
+  gavel_status st =
+      gavel__exec_resume_value(ex, is_error, payload, metadata, msg, err);
+  if (st != GAVEL_OK)
+    return st;
+  return write_result(ex, out, out_len, err);
+}
+
+gavel_status gavel_exec_resume_json(gavel_exec *ex, const char *payload,
+                                    size_t payload_len, const char *metadata,
+                                    size_t metadata_len, const char **out,
+                                    size_t *out_len, gavel_error *err) {
+  gvalue p = gv_null(), m = gv_null();
+  gavel_error e;
+  gavel__error_clear(err);
+  if (!ex || !out || ex->state != XS_PENDING)
+    return gavel__errorf(err, GAVEL_MISUSE, "no host call is pending");
+  if (payload && payload_len &&
+      gavel__json_parse(&ex->arena, payload, payload_len, NULL, &p, &e) !=
+          GAVEL_OK) {
+    char msg[GAVEL_ERRMSG_SIZE];
+    snprintf(msg, sizeof msg, "provider returned invalid JSON: %.400s", e.msg);
+    return resume_common(ex, 1, p, m, msg, out, out_len, err);
+  }
+  if (metadata && metadata_len &&
+      gavel__json_parse(&ex->arena, metadata, metadata_len, NULL, &m, &e) !=
+          GAVEL_OK) {
+    char msg[GAVEL_ERRMSG_SIZE];
+    snprintf(msg, sizeof msg, "provider returned invalid metadata: %.400s", e.msg);
+    return resume_common(ex, 1, p, m, msg, out, out_len, err);
+  }
+  return resume_common(ex, 0, p, m, NULL, out, out_len, err);
+}
+
+gavel_status gavel_exec_resume_error(gavel_exec *ex, const char *message,
+                                     const char **out, size_t *out_len,
+                                     gavel_error *err) {
+  gavel__error_clear(err);
+  if (!ex || !out || ex->state != XS_PENDING)
+    return gavel__errorf(err, GAVEL_MISUSE, "no host call is pending");
+  return resume_common(ex, 1, gv_null(), gv_null(), message, out, out_len, err);
+}
+
+void gavel_exec_abandon(gavel_exec *ex) {
+  if (ex)
+    gavel__exec_prepare(ex);
+}
