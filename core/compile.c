@@ -664,14 +664,15 @@ static int ccall(C *c, gx_node *n, int dst) {
       snprintf(buf, sizeof buf,
                "Function %s argument error: expected %d argument(s), got %d",
                bi->name, bi->min_args, n->n_args);
-    else if (bi->max_args < 0)
+    else if (bi->max_args < 0) /* Ordo's texts for variadic builtins */
       snprintf(buf, sizeof buf,
                "Function %s argument error: expected at least %d "
-               "argument(s), got %d",
-               bi->name, bi->min_args, n->n_args);
+               "argument%s, got %d",
+               bi->name, bi->min_args, bi->min_args == 1 ? "" : "s",
+               n->n_args);
     else
       snprintf(buf, sizeof buf,
-               "Function %s argument error: expected %d to %d argument(s), "
+               "Function %s argument error: expected %d or %d arguments, "
                "got %d",
                bi->name, bi->min_args, bi->max_args, n->n_args);
     if (c->opts->strict_calls)

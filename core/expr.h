@@ -85,4 +85,57 @@ gavel_status gavel__parse_ast_json(gv_arena *a, gvalue v, gx_node **out,
 gavel_status gavel__parse_path(gv_arena *a, const char *p, size_t n,
                                gx_path **out, gavel_error *err);
 
+/* ==== Lexer (lex.c), shared with parse.c only ====
+** Appended by the parser work: lex.c and parse.c are separate files and
+** have no private header of their own.  Nothing outside parse.c should
+** use these. */
+typedef enum gx_tok {
+  GX_T_EOF,                                  /* end of input               */
+  GX_T_INT, GX_T_FLOAT, GX_T_STR,            /* literals: 'i', 'f', 's'    */
+  GX_T_IDENT,                                /* identifier / path span     */
+  GX_T_LPAREN, GX_T_RPAREN, GX_T_LBRACKET, GX_T_RBRACKET,
+  GX_T_LBRACE, GX_T_RBRACE, GX_T_COMMA, GX_T_COLON,
+  GX_T_PLUS, GX_T_MINUS, GX_T_STAR, GX_T_SLASH, GX_T_PERCENT,
+  GX_T_BANG, GX_T_EQ, GX_T_NE, GX_T_LT, GX_T_LE, GX_T_GT, GX_T_GE,
+  GX_T_ANDAND, GX_T_OROR
+} gx_tok;
+
+typedef struct gx_token {
+  gx_tok kind;  /* token kind                                  */
+  int offset;   /* byte offset of the first char               */
+  int line;     /* 1-based line                                */
+  int column;   /* 1-based column, in UTF-8 characters         */
+  int len;      /* bytes of source text                        */
+  int64_t i;    /* GX_T_INT value                              */
+  double f;     /* GX_T_FLOAT value                            */
+  gv_str *s;    /* GX_T_STR decoded text (in the lexer arena)  */
+} gx_token;
+
+typedef struct gx_lexer {
+  gv_arena *arena; /* where string literals go               */
+  const char *src; /* source text (valid UTF-8, see init)    */
+  size_t len;      /* its length in bytes                     */
+  size_t pos;      /* next byte to read                       */
+  int line;        /* line of 'pos'                           */
+  int column;      /* column of 'pos'                         */
+} gx_lexer;
+
+/* Checks that 'src' is valid UTF-8 and sets up 'lx'.  GAVEL_COMPILE (with
+** the bad byte's position) on invalid UTF-8. */
+gavel_status gavel__lex_init(gx_lexer *lx, gv_arena *a, const char *src,
+                             size_t len, gavel_error *err);
+/* Reads the next token into '*t'.  GAVEL_COMPILE on a lexical error (the
+** message starts with "line:column: "), or the arena status. */
+gavel_status gavel__lex_next(gx_lexer *lx, gx_token *t, gavel_error *err);
+/* Moves the lexer back or forth to a known position. */
+void gavel__lex_seek(gx_lexer *lx, size_t pos, int line, int column);
+/* 1 if the char at byte 'pos' is alphanumeric in Ordo's sense (ASCII
+** letter or digit, or any non-whitespace char >= U+0080). */
+int gavel__lex_alnum_at(const gx_lexer *lx, size_t pos);
+/* Sets 'err' (code, line, column, offset) and a message prefixed with
+** "line:column: ".  Returns 'code'. */
+gavel_status gavel__lex_error(gavel_error *err, gavel_status code, int offset,
+                              int line, int column, const char *fmt, ...)
+    GAVEL_PRINTF(6, 7);
+
 #endif /* GAVEL_EXPR_H */

@@ -685,7 +685,9 @@ static void load_step(L *l, graphctx *gc, gv_str *key, gvalue v, gv_step *s) {
     return;
   }
   s->id = get_str(l, v, "id", 1, NULL);
-  s->name = get_str(l, v, "name", 1, NULL);
+  /* Deliberate difference: Ordo requires 'name'; gavel defaults it to the
+  ** id, so the example printed in Ordo's docs loads as intended. */
+  s->name = get(v, "name") ? get_str(l, v, "name", 1, NULL) : s->id;
   type = get_str(l, v, "type", 1, NULL);
   if (gavel__str_eqn(type, "decision", 8)) {
     s->type = ST_DECISION;

@@ -1,8 +1,8 @@
 /*
-** tinytest.h -- the TEST(name) macro and runner for core/tests/*.c.
+** tinytest.h -- the TEST() macro and runner for the C tests in core/tests.
 **
-** Each test file defines tests with TEST(name) { ... CHECK(cond); ... } and
-** ends with TEST_MAIN().  Output ends with "N passed, N failed".
+** Each test file defines tests with TEST(tname) { ... CHECK(cond); ... }
+** and ends with TEST_MAIN().  Output ends with "N passed, N failed".
 */
 #ifndef GAVEL_TINYTEST_H
 #define GAVEL_TINYTEST_H
@@ -13,13 +13,13 @@ typedef void (*tt_fn)(void);
 static struct { const char *name; tt_fn fn; } tt_tests[1024];
 static int tt_n, tt_fail_cur, tt_checks;
 
-#define TEST(name)                                                           \
-  static void tt_##name(void);                                               \
-  __attribute__((constructor)) static void tt_reg_##name(void) {             \
-    tt_tests[tt_n].name = #name;                                             \
-    tt_tests[tt_n++].fn = tt_##name;                                         \
+#define TEST(tname)                                                          \
+  static void tt_##tname(void);                                              \
+  __attribute__((constructor)) static void tt_reg_##tname(void) {            \
+    tt_tests[tt_n].name = #tname;                                            \
+    tt_tests[tt_n++].fn = tt_##tname;                                        \
   }                                                                          \
-  static void tt_##name(void)
+  static void tt_##tname(void)
 
 #define CHECK(c)                                                             \
   do {                                                                       \

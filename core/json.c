@@ -1,0 +1,1491 @@
+/*
+** json.c -- JSON text <-> values: the validating, projecting reader, the
+** deterministic writer and the number formatting shared with builtins.
+**
+** Sits beside value.c, below every pipeline stage: load.c, the VM, the
+** builtins and the API call into it.  Input is (pointer, length) bytes;
+** values go into the caller's arena and nothing here frees.  The only
+** process-wide state is made once (C11 call_once, which glibc implements
+** with pthread_once): the "C" locale used for strtod_l and the seed of the
+** duplicate-key hash.  <threads.h>, not <pthread.h>: the latter includes
+** <sched.h>, which core/sched.h shadows when core/ is on the -I path.
+** This file never does I/O, never compiles or runs rules, and never
+** depends on the process locale.
+*/
+#define _GNU_SOURCE /* strtod_l, getrandom */
+#include "json.h"
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <threads.h>
+#include <time.h>
+
+/* ==== Process-wide state (made once) ==== */
+
+static once_flag g_once = ONCE_FLAG_INIT;
+static locale_t g_c_locale; /* "C" locale for strtod_l; 0 if unavailable */
+static uint64_t g_seed;     /* seed of key_hash (flooding resistance)    */
+
+static void init_once(void) {
+  g_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+  if (getrandom(&g_seed, sizeof g_seed, GRND_NONBLOCK) != sizeof g_seed)
+    g_seed = ((uint64_t)(uintptr_t)&g_seed ^ (uint64_t)time(NULL)) *
+             0x9E3779B97F4A7C15ull;
+}
+
+/* ==== Decimal text -> double ==== */
+
+/* Exact powers of ten for Clinger's fast path (all exactly representable). */
+static const double pow10_exact[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Significant digits kept for strtod_l.  Deciding the rounding of a double
+** needs at most 768 significant digits; the rest only matters through
+** whether it is zero, which one appended '1' (a sticky digit) preserves. */
+#define SLOW_DIGITS 800
+
+GAVEL_INLINE int is_digit(unsigned c) { return c - '0' < 10u; }
+
+/* Writes the decimal digits of 'v' at 'w' (no NUL); returns their count. */
+static size_t u64_dec(char *w, uint64_t v) {
+  char tmp[20];
+  size_t n = 0, i;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (i = 0; i < n; i++)
+    w[i] = tmp[n - 1 - i];
+  return n;
+}
+
+static size_t i64_dec(char *w, int64_t v) {
+  if (v < 0) {
+    *w = '-';
+    return 1 + u64_dec(w + 1, (uint64_t)0 - (uint64_t)v);
+  }
+  return u64_dec(w, (uint64_t)v);
+}
+
+/* Saturating accumulation of an exponent's digits (bounded well inside
+** int64 even after adding a 64-bit digit count). */
+static int64_t scan_exp(const unsigned char **ps, const unsigned char *e) {
+  const unsigned char *s = *ps;
+  int64_t x = 0;
+  int neg = 0;
+  if (s < e && (*s == '+' || *s == '-'))
+    neg = *s++ == '-';
+  for (; s < e && is_digit(*s); s++)
+    if (x < 1000000000000ll)
+      x = x * 10 + (*s - '0');
+  *ps = s;
+  return neg ? -x : x;
+}
+
+/* Slow path: rewrites the number as "[-]DDD...e<exp>" with at most
+** SLOW_DIGITS (+1 sticky) significant digits, then calls strtod_l, which
+** glibc rounds correctly.  Syntax already checked. */
+static GAVEL_NOINLINE double dec_slow(const unsigned char *s,
+                                      const unsigned char *e) {
+  char buf[SLOW_DIGITS + 48];
+  size_t k = 1; /* buf[0] is the sign slot */
+  int64_t e10 = 0;
+  int sticky = 0;
+  buf[0] = '+';
+  if (s < e && (*s == '+' || *s == '-'))
+    buf[0] = (char)*s++;
+  for (; s < e && is_digit(*s); s++) {
+    if (k == 1 && *s == '0')
+      continue;
+    if (k <= SLOW_DIGITS)
+      buf[k++] = (char)*s;
+    else {
+      e10++;
+      sticky |= *s != '0';
+    }
+  }
+  if (s < e && *s == '.')
+    for (s++; s < e && is_digit(*s); s++) {
+      if (k == 1 && *s == '0')
+        e10--;
+      else if (k <= SLOW_DIGITS) {
+        buf[k++] = (char)*s;
+        e10--;
+      } else
+        sticky |= *s != '0';
+    }
+  if (s < e && (*s | 0x20) == 'e') {
+    s++;
+    e10 += scan_exp(&s, e);
+  }
+  if (k == 1)
+    return buf[0] == '-' ? -0.0 : 0.0;
+  if (sticky) {
+    buf[k++] = '1';
+    e10--;
+  }
+  /* |value| < 10^(k + e10): clamping keeps inf as inf and 0 as 0. */
+  if (e10 > 100000)
+    e10 = 100000;
+  if (e10 < -100000)
+    e10 = -100000;
+  buf[k++] = 'e';
+  k += i64_dec(buf + k, e10);
+  buf[k] = 0;
+  call_once(&g_once, init_once);
+  if (GAVEL_NEVER(g_c_locale == (locale_t)0))
+    return strtod(buf, NULL);
+  return strtod_l(buf, NULL, g_c_locale);
+}
+
+/* Converts syntactically valid decimal text (strtod syntax without hex or
+** inf/nan: [+-]digits[.digits][e[+-]digits]) to the nearest double.
+** Clinger's fast path when the digits fit 2^53 and the power of ten is
+** exact (one correctly rounded IEEE operation), strtod_l otherwise. */
+static double dec_to_double(const unsigned char *p, const unsigned char *e) {
+  const unsigned char *s = p;
+  uint64_t m = 0;
+  int64_t e10 = 0;
+  int nsig = 0, neg = 0, more = 0;
+  double d;
+  if (s < e && (*s == '+' || *s == '-'))
+    neg = *s++ == '-';
+  for (; s < e && is_digit(*s); s++) {
+    if (nsig < 19) {
+      m = m * 10 + (*s - '0');
+      nsig += m != 0;
+    } else {
+      e10++;
+      more |= *s != '0';
+    }
+  }
+  if (s < e && *s == '.')
+    for (s++; s < e && is_digit(*s); s++) {
+      if (nsig < 19) {
+        m = m * 10 + (*s - '0');
+        nsig += m != 0;
+        e10--;
+      } else
+        more |= *s != '0';
+    }
+  if (s < e && (*s | 0x20) == 'e') {
+    s++;
+    e10 += scan_exp(&s, e);
+  }
+  if (m == 0)
+    return neg ? -0.0 : 0.0; /* every digit was zero */
+  if (more || m > (1ull << 53) || e10 < -22 || e10 > 22)
+    return dec_slow(p, e);
+  d = (double)m;
+  d = e10 < 0 ? d / pow10_exact[-e10] : d * pow10_exact[e10];
+  return neg ? -d : d;
+}
+
+/* Returns 0 on success, 1 when the magnitude overflows (*out = +-inf), -1
+** on a syntax error ('n' bytes must all belong to the number). */
+int gavel__parse_double(const char *p, size_t n, double *out) {
+  const unsigned char *s = (const unsigned char *)p, *e = s + n;
+  const unsigned char *b = s;
+  size_t nd = 0;
+  if (s < e && (*s == '+' || *s == '-'))
+    s++;
+  for (; s < e && is_digit(*s); s++)
+    nd++;
+  if (s < e && *s == '.')
+    for (s++; s < e && is_digit(*s); s++)
+      nd++;
+  if (nd == 0)
+    return -1;
+  if (s < e && (*s | 0x20) == 'e') {
+    s++;
+    if (s < e && (*s == '+' || *s == '-'))
+      s++;
+    if (s >= e || !is_digit(*s))
+      return -1;
+    while (s < e && is_digit(*s))
+      s++;
+  }
+  if (s != e)
+    return -1;
+  *out = dec_to_double(b, e);
+  return isinf(*out) ? 1 : 0;
+}
+
+/* ==== Reader: state and errors ==== */
+
+typedef enum jmode {
+  M_FULL, /* materialise everything below                */
+  M_PROJ, /* materialise what the node set reaches       */
+  M_SKIP  /* validate only, allocate nothing             */
+} jmode;
+
+/* Most projection nodes that can reach one value at once; more (only with
+** a degenerate projection) materialises the value whole, which is always
+** allowed: a projection only says what may be dropped. */
+#define PSET_MAX 8
+
+typedef struct pset {
+  int len;                    /* nodes in use                      */
+  const gv_proj *n[PSET_MAX]; /* the nodes reaching this value     */
+} pset;
+
+/* A member (or element) of a container still being read. */
+typedef struct jslot {
+  gv_str *key; /* member key; NULL in arrays                  */
+  gvalue val;  /* its value                                   */
+} jslot;
+
+/* Scratch slots on the C stack before spilling to the allocator. */
+#define JSTACK_INIT 64
+
+/* Reader functions take the cursor 's' (at the first byte of what they
+** read; callers guarantee s < end) and return the byte after it, or NULL
+** once the error is recorded in 'err' and 'rc'.  Keeping the cursor in a
+** local, not in this struct, lets it live in a register. */
+typedef struct jparser {
+  const unsigned char *beg; /* first byte of the document            */
+  const unsigned char *end; /* one past its last byte                */
+  gv_arena *a;              /* arena for every value made            */
+  gavel_status rc;          /* status of the first error             */
+  gavel_error *err;         /* error sink, may be NULL               */
+  int depth;                /* arrays/objects open now               */
+  jslot *stk;               /* members of every open container       */
+  size_t top;               /* slots of 'stk' in use                 */
+  size_t cap;               /* slots of 'stk' allocated              */
+  jslot *stk0;              /* the initial slots (C stack)           */
+} jparser;
+
+/* Records a reader error at 'at' (offset, 1-based line and byte column)
+** and returns 'code' (GAVEL_JSON or GAVEL_LIMIT). */
+static GAVEL_NOINLINE gavel_status jfail(jparser *jp, gavel_status code,
+                                         const unsigned char *at,
+                                         const char *what) {
+  const unsigned char *q, *ls = jp->beg;
+  size_t off = (size_t)(at - jp->beg);
+  int line = 1;
+  jp->rc = code;
+  for (q = jp->beg; q < at; q++)
+    if (*q == '\n') {
+      line++;
+      ls = q + 1;
+    }
+  if (jp->err) {
+    jp->err->offset = (long)off;
+    jp->err->line = line;
+    jp->err->column = (int)(at - ls) + 1;
+  }
+  if (code == GAVEL_LIMIT)
+    return gavel__errorf(jp->err, code,
+                         "JSON too deep at byte %zu (line %d, column %d): "
+                         "nesting exceeds %d levels",
+                         off, line, (int)(at - ls) + 1, GAVEL_MAX_JSON_DEPTH);
+  return gavel__errorf(jp->err, code,
+                       "invalid JSON at byte %zu (line %d, column %d): %s",
+                       off, line, (int)(at - ls) + 1, what);
+}
+
+/* GAVEL_NOMEM or GAVEL_LIMIT after an allocation failed. */
+static GAVEL_NOINLINE gavel_status jnomem(jparser *jp) {
+  gavel_status st = jp->rc = gavel__arena_status(jp->a);
+  return gavel__errorf(jp->err, st,
+                       st == GAVEL_LIMIT
+                           ? "memory limit exceeded while parsing JSON"
+                           : "out of memory while parsing JSON");
+}
+
+/* Error at 'at', or "unexpected end of input" when 'at' is the end. */
+static GAVEL_NOINLINE gavel_status jfail_at(jparser *jp,
+                                            const unsigned char *at,
+                                            const char *what) {
+  return jfail(jp, GAVEL_JSON, at,
+               at >= jp->end ? "unexpected end of input" : what);
+}
+
+/* 1 for the four JSON whitespace bytes. */
+static const uint8_t ws_tab[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1,
+                                    ['\r'] = 1};
+
+GAVEL_INLINE const unsigned char *skip_ws(const unsigned char *s,
+                                          const unsigned char *e) {
+  while (s < e && ws_tab[*s])
+    s++;
+  return s;
+}
+
+/* gavel__arena_alloc's common case, inline: same 8-byte rounding, limit
+** accounting and sticky failure; anything else (a new chunk, the limit,
+** a failure) goes to it.  Saves a call per value on the hot path. */
+GAVEL_INLINE void *jalloc(gv_arena *a, size_t n) {
+  char *p = a->cur;
+  n = (n + 7) & ~(size_t)7;
+  if (GAVEL_LIKELY((size_t)(a->end - p) >= n && !a->failed &&
+                   (!a->limit || a->used + n <= a->limit))) {
+    a->cur = p + n;
+    a->used += n;
+    return p;
+  }
+  return gavel__arena_alloc(a, n);
+}
+
+/* Doubles the scratch slots (through the arena's allocator hook; freed
+** by gavel__json_parse).  0 on allocation failure. */
+static GAVEL_NOINLINE int jgrow(jparser *jp) {
+  const gavel__alloc *al = jp->a->al;
+  size_t ncap = jp->cap * 2;
+  jslot *n;
+  if (jp->stk == jp->stk0) {
+    if ((n = gavel__malloc(al, ncap * sizeof(jslot))) != NULL)
+      memcpy(n, jp->stk, jp->top * sizeof(jslot));
+  } else {
+    n = gavel__realloc(al, jp->stk, jp->cap * sizeof(jslot),
+                       ncap * sizeof(jslot));
+  }
+  if (!n)
+    return 0;
+  jp->stk = n;
+  jp->cap = ncap;
+  return 1;
+}
+
+GAVEL_INLINE int jpush(jparser *jp, gv_str *key, gvalue v) {
+  if (GAVEL_UNLIKELY(jp->top == jp->cap) && !jgrow(jp))
+    return 0;
+  jp->stk[jp->top].key = key;
+  jp->stk[jp->top].val = v;
+  jp->top++;
+  return 1;
+}
+
+/* ==== Reader: strings ==== */
+
+/* 1 for bytes that stop the fast string scan: '"', '\\', controls and
+** every non-ASCII byte (checked as UTF-8). */
+static const uint8_t str_stop[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1};
+
+/* Marks (0x80 in each byte) the bytes of 'w' that are '"', '\\', < 0x20
+** or >= 0x80.  Exact up to the first marked byte; later marks may be
+** spurious (borrows), so only the lowest one is used. */
+GAVEL_INLINE uint64_t str_special(uint64_t w) {
+  const uint64_t ones = 0x0101010101010101ull, high = ones << 7;
+  uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+  return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) |
+          w) &
+         high;
+}
+
+GAVEL_INLINE int hexval(unsigned c) {
+  if (c - '0' < 10u)
+    return (int)(c - '0');
+  c |= 0x20;
+  if (c - 'a' < 6u)
+    return (int)(c - 'a' + 10);
+  return -1;
+}
+
+/* Four hex digits at 's' (in bounds) or -1. */
+GAVEL_INLINE int hex4(const unsigned char *s) {
+  int a = hexval(s[0]), b = hexval(s[1]), c = hexval(s[2]), d = hexval(s[3]);
+  if ((a | b | c | d) < 0)
+    return -1;
+  return (a << 12) | (b << 8) | (c << 4) | d;
+}
+
+/* Length of the well-formed UTF-8 sequence at 's' (Unicode table 3-7:
+** no overlongs, no surrogates, nothing above U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s, const unsigned char *e) {
+  unsigned c = s[0], lo = 0x80, hi = 0xBF;
+  size_t avail = (size_t)(e - s);
+  if (c < 0xC2 || c > 0xF4)
+    return 0;
+  if (c < 0xE0)
+    return avail >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+  if (c < 0xF0) {
+    if (c == 0xE0)
+      lo = 0xA0;
+    else if (c == 0xED)
+      hi = 0x9F;
+    return avail >= 3 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80
+               ? 3
+               : 0;
+  }
+  if (c == 0xF0)
+    lo = 0x90;
+  else if (c == 0xF4)
+    hi = 0x8F;
+  return avail >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 &&
+                 (s[3] & 0xC0) == 0x80
+             ? 4
+             : 0;
+}
+
+/* Validates the escape whose backslash is at 's'.  Returns the byte after
+** it, or NULL with '*at' and '*what' describing the error. */
+static const unsigned char *check_escape(const unsigned char *s,
+                                         const unsigned char *e,
+                                         const unsigned char **at,
+                                         const char **what) {
+  int u, lo;
+  *at = e;
+  *what = "unterminated string";
+  if (e - s < 2)
+    return NULL;
+  switch (s[1]) {
+  case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r':
+  case 't':
+    return s + 2;
+  case 'u':
+    break;
+  default:
+    *at = s;
+    *what = "invalid escape";
+    return NULL;
+  }
+  if (e - s < 6)
+    return NULL;
+  *at = s;
+  if ((u = hex4(s + 2)) < 0) {
+    *what = "invalid \\u escape";
+    return NULL;
+  }
+  *what = "lone surrogate in \\u escape";
+  if (u < 0xD800 || u > 0xDFFF)
+    return s + 6;
+  if (u >= 0xDC00)
+    return NULL;
+  if (e - s < 12) {
+    if (e - s > 6 && s[6] != '\\')
+      return NULL;
+    if (e - s > 7 && s[7] != 'u')
+      return NULL;
+    *at = e;
+    *what = "unterminated string";
+    return NULL;
+  }
+  if (s[6] != '\\' || s[7] != 'u')
+    return NULL;
+  if ((lo = hex4(s + 8)) < 0) {
+    *at = s + 6;
+    *what = "invalid \\u escape";
+    return NULL;
+  }
+  if (lo < 0xDC00 || lo > 0xDFFF)
+    return NULL;
+  return s + 12;
+}
+
+/* The slow part of scan_string: escapes, controls, UTF-8 and the end of
+** input, from the special byte at 's'.  Returns the next byte to scan
+** from, the closing quote (*done = 1), or NULL after recording an error. */
+static GAVEL_NOINLINE const unsigned char *
+string_special(jparser *jp, const unsigned char *s, int *esc, int *done) {
+  const unsigned char *e = jp->end, *at;
+  const char *what;
+  size_t k;
+  while (s < e && !str_stop[*s])
+    s++;
+  if (s >= e) {
+    jfail(jp, GAVEL_JSON, e, "unterminated string");
+    return NULL;
+  }
+  if (*s == '"') {
+    *done = 1;
+    return s;
+  }
+  if (*s == '\\') {
+    *esc = 1;
+    if ((s = check_escape(s, e, &at, &what)) == NULL)
+      jfail(jp, GAVEL_JSON, at, what);
+    return s;
+  }
+  if (*s < 0x20) {
+    jfail(jp, GAVEL_JSON, s, "control character in string");
+    return NULL;
+  }
+  if ((k = utf8_len(s, e)) == 0) {
+    jfail(jp, GAVEL_JSON, s, "invalid UTF-8 in string");
+    return NULL;
+  }
+  return s + k;
+}
+
+/* Validates the string whose opening quote is at 's'.  Returns the byte
+** after the closing quote; '*body'/'*len' are the raw bytes between the
+** quotes and '*esc' is 1 if a backslash occurs.  Eight bytes at a time
+** while eight remain; the first special byte is found with a count of
+** trailing zeros (little-endian: the lowest mark is exact). */
+GAVEL_INLINE const unsigned char *scan_string(jparser *jp,
+                                              const unsigned char *s,
+                                              const unsigned char **body,
+                                              size_t *len, int *esc) {
+  const unsigned char *e = jp->end;
+  int has_esc = 0, done = 0;
+  *body = ++s;
+  for (;;) {
+    if (GAVEL_LIKELY(e - s >= 8)) {
+      uint64_t w, m;
+      memcpy(&w, s, 8);
+      if (!(m = str_special(w))) {
+        s += 8;
+        continue;
+      }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      s += __builtin_ctzll(m) >> 3;
+      if (GAVEL_LIKELY(*s == '"'))
+        break;
+#endif
+    }
+    if (!(s = string_special(jp, s, &has_esc, &done)))
+      return NULL;
+    if (done)
+      break;
+  }
+  *len = (size_t)(s - *body);
+  *esc = has_esc;
+  return s + 1;
+}
+
+static size_t put_utf8(char *w, unsigned u) {
+  if (u < 0x80) {
+    w[0] = (char)u;
+    return 1;
+  }
+  if (u < 0x800) {
+    w[0] = (char)(0xC0 | (u >> 6));
+    w[1] = (char)(0x80 | (u & 0x3F));
+    return 2;
+  }
+  if (u < 0x10000) {
+    w[0] = (char)(0xE0 | (u >> 12));
+    w[1] = (char)(0x80 | ((u >> 6) & 0x3F));
+    w[2] = (char)(0x80 | (u & 0x3F));
+    return 3;
+  }
+  w[0] = (char)(0xF0 | (u >> 18));
+  w[1] = (char)(0x80 | ((u >> 12) & 0x3F));
+  w[2] = (char)(0x80 | ((u >> 6) & 0x3F));
+  w[3] = (char)(0x80 | (u & 0x3F));
+  return 4;
+}
+
+/* Decodes a string body that scan_string accepted into 'dst' (at least
+** 'n' bytes: decoding never grows); returns the decoded length. */
+static size_t decode_string(char *dst, const unsigned char *s, size_t n) {
+  const unsigned char *e = s + n;
+  char *w = dst;
+  while (s < e) {
+    const unsigned char *bs = memchr(s, '\\', (size_t)(e - s));
+    unsigned u;
+    if (!bs)
+      bs = e;
+    memcpy(w, s, (size_t)(bs - s));
+    w += bs - s;
+    if ((s = bs) >= e)
+      break;
+    switch (s[1]) {
+    case 'b': *w++ = '\b'; s += 2; break;
+    case 'f': *w++ = '\f'; s += 2; break;
+    case 'n': *w++ = '\n'; s += 2; break;
+    case 'r': *w++ = '\r'; s += 2; break;
+    case 't': *w++ = '\t'; s += 2; break;
+    case 'u':
+      u = (unsigned)hex4(s + 2);
+      s += 6;
+      if (u >= 0xD800 && u <= 0xDBFF) {
+        u = 0x10000 + ((u - 0xD800) << 10) + ((unsigned)hex4(s + 2) - 0xDC00);
+        s += 6;
+      }
+      w += put_utf8(w, u);
+      break;
+    default: /* '"', '\\', '/' */
+      *w++ = (char)s[1];
+      s += 2;
+    }
+  }
+  return (size_t)(w - dst);
+}
+
+/* New arena string from a validated body (decoding escapes if 'esc'),
+** built in place like gavel__str_new.  Short bodies are copied as whole
+** 8-byte words when the input has the bytes: the allocation is rounded
+** up to 8 anyway, and the terminating NUL is written after. */
+GAVEL_INLINE gv_str *make_str(jparser *jp, const unsigned char *body,
+                              size_t len, int esc) {
+  size_t words = (len + 8) >> 3;
+  gv_str *str;
+  if (GAVEL_UNLIKELY(len > UINT32_MAX - 16))
+    return NULL;
+  if (!(str = jalloc(jp->a, sizeof(gv_str) + len + 1)))
+    return NULL;
+  str->hash = 0;
+  if (esc) {
+    len = decode_string(str->s, body, len);
+  } else if (words <= 2 && (size_t)(jp->end - body) >= words * 8) {
+    memcpy(str->s, body, 8);
+    if (words == 2)
+      memcpy(str->s + 8, body + 8, 8);
+  } else {
+    memcpy(str->s, body, len);
+  }
+  str->len = (uint32_t)len;
+  str->s[len] = 0;
+  return str;
+}
+
+/* ==== Reader: scalars ==== */
+
+/* Reads a number per the JSON grammar.  Integer lexemes that fit int64 are
+** GV_INT, those fitting only uint64 wrap (Ordo: u64 as i64), the rest and
+** every lexeme with a fraction or exponent are GV_FLOAT.  Magnitudes that
+** overflow a double are an error (as serde_json: "number out of range");
+** skipped numbers are checked too, so validity never depends on the
+** projection. */
+static GAVEL_NOINLINE gavel_status number_slow(jparser *jp, jmode mode,
+                                               gvalue *out) {
+  const unsigned char *s = jp->s, *e = jp->end, *start = s, *dig;
+  const char *what;
+  gavel_status rc = GAVEL_OK;
+  uint64_t m = 0;
+  int64_t ev = 0;
+  int neg = 0, isfloat = 0;
+  size_t nd;
+  double d;
+  if (*s == '-') {
+    neg = 1;
+    s++;
+  }
+  dig = s;
+  if (s >= e || !is_digit(*s)) {
+    what = "expected digit after '-'";
+    goto fail;
+  }
+  if (*s == '0') {
+    if (++s < e && is_digit(*s)) {
+      what = "leading zero in number";
+      goto fail;
+    }
+  } else {
+    for (; s < e && is_digit(*s); s++)
+      m = m * 10 + (*s - '0'); /* wraps past 19 digits: checked below */
+  }
+  nd = (size_t)(s - dig);
+  if (s < e && *s == '.') {
+    if (++s >= e || !is_digit(*s)) {
+      what = "expected digit after '.'";
+      goto fail;
+    }
+    while (s < e && is_digit(*s))
+      s++;
+    isfloat = 1;
+  }
+  if (s < e && (*s | 0x20) == 'e') {
+    const unsigned char *sign = ++s;
+    if (s < e && (*s == '+' || *s == '-'))
+      s++;
+    if (s >= e || !is_digit(*s)) {
+      what = "expected digit in exponent";
+      goto fail;
+    }
+    s = sign;
+    ev = scan_exp(&s, e);
+    isfloat = 1;
+  }
+  jp->s = s;
+  if (!isfloat && nd == 20) { /* redo with overflow checks */
+    const unsigned char *q;
+    m = 0;
+    for (q = dig; q < s; q++)
+      if (__builtin_mul_overflow(m, 10, &m) ||
+          __builtin_add_overflow(m, (uint64_t)(*q - '0'), &m))
+        break;
+    if (q < s)
+      nd = 21;
+  }
+  if (!isfloat && nd <= 20 && (!neg || m <= (1ull << 63))) {
+    if (mode != M_SKIP)
+      *out = gv_int(neg ? (int64_t)(0 - m) : (int64_t)m);
+    goto done;
+  }
+  /* A float.  Skipped ones only need converting when they might overflow:
+  ** |x| < 10^(nd + ev) <= 10^308 < DBL_MAX otherwise. */
+  if (mode == M_SKIP && (int64_t)nd + ev <= 308)
+    goto done;
+  d = dec_to_double(start, s);
+  if (GAVEL_UNLIKELY(isinf(d))) {
+    s = start;
+    what = "number out of range";
+    goto fail;
+  }
+  if (mode != M_SKIP)
+    *out = gv_float(d);
+  goto done;
+fail:
+  rc = jfail_at(jp, s, what);
+done:
+  return rc;
+}
+
+/* Fast path: a short integer (at most 18 digits, no leading zero) followed
+** by something that cannot continue a number; everything else goes to
+** number_slow. */
+GAVEL_INLINE gavel_status parse_number(jparser *jp, jmode mode,
+                                       gvalue *out) {
+  const unsigned char *s = jp->s, *e = jp->end, *dig;
+  uint64_t m;
+  int neg = *s == '-';
+  dig = s += neg;
+  if (GAVEL_LIKELY(s < e && (unsigned)(*s - '1') < 9u)) {
+    m = *s++ - '0';
+    while (s < e && is_digit(*s))
+      m = m * 10 + (*s++ - '0');
+    if (s - dig <= 18 && (s >= e || (*s != '.' && (*s | 0x20) != 'e'))) {
+      jp->s = s;
+      if (mode != M_SKIP)
+        *out = gv_int(neg ? -(int64_t)m : (int64_t)m);
+      return GAVEL_OK;
+    }
+  }
+  return number_slow(jp, mode, out);
+}
+
+/* "true", "false", "null" at 'jp->s' (first byte already matched). */
+static gavel_status parse_lit(jparser *jp, const char *lit, size_t n,
+                              gvalue v, jmode mode, gvalue *out) {
+  const unsigned char *s = jp->s, *e = jp->end;
+  gavel_status rc = GAVEL_OK;
+  size_t i;
+  for (i = 1; i < n; i++)
+    if (s + i >= e || s[i] != (unsigned char)lit[i]) {
+      rc = jfail_at(jp, s + i, "invalid literal");
+      goto done;
+    }
+  jp->s = s + n;
+  if (mode != M_SKIP)
+    *out = v;
+done:
+  return rc;
+}
+
+/* ==== Reader: projection ==== */
+
+GAVEL_INLINE int is_star(const gv_proj *c) {
+  return c->key_len == 1 && c->key[0] == '*';
+}
+
+/* Nodes of 'ps' reaching member 'k' (all children named 'k' or "*").
+** Returns M_SKIP (none), M_FULL (one is whole, or too many) or M_PROJ with
+** 'sub' filled. */
+static jmode proj_key(const pset *ps, const char *k, size_t klen, pset *sub) {
+  int i;
+  const gv_proj *c;
+  sub->len = 0;
+  for (i = 0; i < ps->len; i++)
+    for (c = ps->n[i]->child; c; c = c->next) {
+      if (!is_star(c) && (c->key_len != klen || memcmp(c->key, k, klen) != 0))
+        continue;
+      if (c->whole || sub->len == PSET_MAX)
+        return M_FULL;
+      sub->n[sub->len++] = c;
+    }
+  return sub->len ? M_PROJ : M_SKIP;
+}
+
+/* Index named by a projection segment: an optional '+' and decimal digits
+** (leading zeros allowed), as Rust's str::parse::<usize> reads Ordo paths.
+** Returns 0 if the segment is not an index. */
+static int seg_index(const gv_proj *c, uint64_t *idx) {
+  const char *p = c->key, *e = c->key + c->key_len;
+  uint64_t v = 0;
+  if (p < e && *p == '+')
+    p++;
+  if (p == e)
+    return 0;
+  for (; p < e; p++) {
+    if (!is_digit((unsigned char)*p) || v > (UINT64_MAX - 9) / 10)
+      return 0;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  *idx = v;
+  return 1;
+}
+
+/* As proj_key, for array element 'idx'. */
+static jmode proj_index(const pset *ps, uint64_t idx, pset *sub) {
+  int i;
+  uint64_t ci;
+  const gv_proj *c;
+  sub->len = 0;
+  for (i = 0; i < ps->len; i++)
+    for (c = ps->n[i]->child; c; c = c->next) {
+      if (!is_star(c) && !(seg_index(c, &ci) && ci == idx))
+        continue;
+      if (c->whole || sub->len == PSET_MAX)
+        return M_FULL;
+      sub->n[sub->len++] = c;
+    }
+  return sub->len ? M_PROJ : M_SKIP;
+}
+
+/* How a member with an escaped key is read under a projection: decodes
+** the key (on the stack, or in the arena when long) to match it.  Sets
+** '*key' (NULL when skipped). */
+static GAVEL_NOINLINE gavel_status escaped_member(jparser *jp,
+                                                  const pset *ps,
+                                                  const unsigned char *body,
+                                                  size_t len, jmode *m,
+                                                  pset *sub, gv_str **key) {
+  char tmp[256];
+  gavel_status rc = GAVEL_OK;
+  *key = NULL;
+  if (len <= sizeof tmp) {
+    len = decode_string(tmp, body, len);
+    if ((*m = proj_key(ps, tmp, len, sub)) != M_SKIP &&
+        !(*key = gavel__str_new(jp->a, tmp, len)))
+      rc = jnomem(jp);
+  } else if (!(*key = make_str(jp->a, body, len, 1))) {
+    rc = jnomem(jp);
+  } else {
+    *m = proj_key(ps, (*key)->s, (*key)->len, sub);
+  }
+  return rc;
+}
+
+/* ==== Reader: containers ==== */
+
+/* Objects with at least this many members find duplicate keys through a
+** hash index instead of a linear scan. */
+#define KINDEX_MIN 16
+
+typedef struct kindex {
+  uint32_t *slot; /* 1 + member number; 0 = empty           */
+  uint32_t mask;  /* slot count - 1; 0 = not built yet      */
+} kindex;
+
+/* Seeded 64-bit hash of a key (seeded so crafted keys cannot flood one
+** chain; the seed never affects output, only probe order). */
+static uint64_t key_hash(const char *p, size_t n) {
+  uint64_t h = g_seed ^ (n * 0x9E3779B97F4A7C15ull), t = 0;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+  }
+  memcpy(&t, p, n);
+  h = (h ^ t) * 0x94D049BB133111EBull;
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ull;
+  return h ^ (h >> 32);
+}
+
+/* (Re)builds the index of the 'n' members at 'm' with room for 2n. */
+static int kindex_build(gv_arena *a, const jslot *m, uint32_t n,
+                        kindex *ix) {
+  uint32_t cap = 64, i, j;
+  while (cap < n * 4u)
+    cap *= 2;
+  call_once(&g_once, init_once);
+  if (!(ix->slot = gavel__arena_alloc(a, cap * sizeof(uint32_t))))
+    return 0;
+  memset(ix->slot, 0, cap * sizeof(uint32_t));
+  ix->mask = cap - 1;
+  for (i = 0; i < n; i++) {
+    j = (uint32_t)key_hash(m[i].key->s, m[i].key->len) & ix->mask;
+    while (ix->slot[j])
+      j = (j + 1) & ix->mask;
+    ix->slot[j] = i + 1;
+  }
+  return 1;
+}
+
+/* Adds member 'key': 'v' to the object whose members start at slot
+** 'base': a duplicate replaces the earlier value in place (the last value
+** wins at the first key's position).  0 on allocation failure. */
+static int member_put(jparser *jp, size_t base, kindex *ix, gv_str *key,
+                      gvalue v) {
+  jslot *m = jp->stk + base;
+  uint32_t n = (uint32_t)(jp->top - base), i, j;
+  if (n < KINDEX_MIN) {
+    for (i = 0; i < n; i++)
+      if (gavel__str_eq(m[i].key, key)) {
+        m[i].val = v;
+        return 1;
+      }
+    return jpush(jp, key, v);
+  }
+  if ((ix->mask == 0 || n * 2u > ix->mask) &&
+      !kindex_build(jp->a, m, n, ix))
+    return 0;
+  j = (uint32_t)key_hash(key->s, key->len) & ix->mask;
+  for (; ix->slot[j]; j = (j + 1) & ix->mask)
+    if (gavel__str_eq(m[ix->slot[j] - 1].key, key)) {
+      m[ix->slot[j] - 1].val = v;
+      return 1;
+    }
+  if (!jpush(jp, key, v))
+    return 0;
+  ix->slot[j] = n + 1;
+  return 1;
+}
+
+static gavel_status parse_object(jparser *jp, jmode mode, const pset *ps,
+                                 gvalue *out);
+static gavel_status parse_array(jparser *jp, jmode mode, const pset *ps,
+                                gvalue *out);
+
+/* Reads the value at 'jp->s' (not at the end of input). */
+GAVEL_INLINE gavel_status parse_value(jparser *jp, jmode mode,
+                                      const pset *ps, gvalue *out) {
+  const unsigned char *body;
+  size_t len;
+  int esc;
+  gv_str *str;
+  gavel_status rc;
+  switch (*jp->s) {
+  case '"':
+    if ((rc = scan_string(jp, &body, &len, &esc)) != GAVEL_OK ||
+        mode == M_SKIP)
+      break;
+    if (!(str = make_str(jp->a, body, len, esc)))
+      rc = jnomem(jp);
+    else
+      *out = gv_strv(str);
+    break;
+  case '-': case '0': case '1': case '2': case '3': case '4': case '5':
+  case '6': case '7': case '8': case '9':
+    rc = parse_number(jp, mode, out);
+    break;
+  case '{':
+    rc = parse_object(jp, mode, ps, out);
+    break;
+  case '[':
+    rc = parse_array(jp, mode, ps, out);
+    break;
+  case 't':
+    rc = parse_lit(jp, "true", 4, gv_bool(1), mode, out);
+    break;
+  case 'f':
+    rc = parse_lit(jp, "false", 5, gv_bool(0), mode, out);
+    break;
+  case 'n':
+    rc = parse_lit(jp, "null", 4, gv_null(), mode, out);
+    break;
+  default:
+    rc = jfail(jp, GAVEL_JSON, jp->s, "expected a value");
+  }
+  return rc;
+}
+
+/* Moves the 'n' slots from 'base' into one exact-size arena block. */
+static int make_array(jparser *jp, size_t base, gvalue *out) {
+  size_t n = jp->top - base, i;
+  gv_arr *arr = gavel__arena_alloc(jp->a, sizeof(gv_arr) + n * sizeof(gvalue));
+  if (!arr)
+    return 0;
+  arr->len = arr->cap = (uint32_t)n;
+  arr->items = n ? (gvalue *)(arr + 1) : NULL;
+  for (i = 0; i < n; i++)
+    arr->items[i] = jp->stk[base + i].val;
+  jp->top = base;
+  *out = gv_arrv(arr);
+  return 1;
+}
+
+static int make_object(jparser *jp, size_t base, gvalue *out) {
+  size_t n = jp->top - base, i;
+  gv_obj *o = gavel__arena_alloc(
+      jp->a, sizeof(gv_obj) + n * (sizeof(gv_str *) + sizeof(gvalue)));
+  if (!o)
+    return 0;
+  o->len = o->cap = (uint32_t)n;
+  o->keys = n ? (gv_str **)(o + 1) : NULL;
+  o->vals = n ? (gvalue *)(o->keys + n) : NULL;
+  for (i = 0; i < n; i++) {
+    o->keys[i] = jp->stk[base + i].key;
+    o->vals[i] = jp->stk[base + i].val;
+  }
+  jp->top = base;
+  *out = gv_objv(o);
+  return 1;
+}
+
+static gavel_status parse_array(jparser *jp, jmode mode, const pset *ps,
+                                gvalue *out) {
+  const unsigned char *e = jp->end;
+  gavel_status rc = GAVEL_OK;
+  size_t base = jp->top;
+  uint64_t idx = 0;
+  gvalue v = gv_null();
+  pset sub;
+  jmode m = mode;
+  if (++jp->depth > GAVEL_MAX_JSON_DEPTH) {
+    rc = jfail(jp, GAVEL_LIMIT, jp->s, NULL);
+    goto fail;
+  }
+  jp->s = skip_ws(jp->s + 1, e);
+  if (jp->s < e && *jp->s == ']') {
+    jp->s++;
+    goto done;
+  }
+  for (;; idx++) {
+    if (jp->s >= e) {
+      rc = jfail_at(jp, jp->s, NULL);
+      goto fail;
+    }
+    if (mode == M_PROJ)
+      m = proj_index(ps, idx, &sub);
+    if ((rc = parse_value(jp, m, &sub, &v)) != GAVEL_OK)
+      goto fail;
+    if (mode != M_SKIP && !jpush(jp, NULL, m == M_SKIP ? gv_null() : v)) {
+      rc = jnomem(jp);
+      goto fail;
+    }
+    jp->s = skip_ws(jp->s, e);
+    if (jp->s < e && *jp->s == ',') {
+      jp->s = skip_ws(jp->s + 1, e);
+      continue;
+    }
+    if (jp->s < e && *jp->s == ']') {
+      jp->s++;
+      break;
+    }
+    rc = jfail_at(jp, jp->s, "expected ',' or ']' after array element");
+    goto fail;
+  }
+done:
+  jp->depth--;
+  if (mode != M_SKIP && !make_array(jp, base, out))
+    rc = jnomem(jp);
+fail:
+  return rc;
+}
+
+static gavel_status parse_object(jparser *jp, jmode mode, const pset *ps,
+                                 gvalue *out) {
+  const unsigned char *e = jp->end, *body;
+  gavel_status rc = GAVEL_OK;
+  size_t base = jp->top, len;
+  kindex ix = {NULL, 0};
+  gv_str *key = NULL;
+  gvalue v = gv_null();
+  int esc;
+  pset sub;
+  jmode m = mode;
+  if (++jp->depth > GAVEL_MAX_JSON_DEPTH) {
+    rc = jfail(jp, GAVEL_LIMIT, jp->s, NULL);
+    goto fail;
+  }
+  jp->s = skip_ws(jp->s + 1, e);
+  if (jp->s < e && *jp->s == '}') {
+    jp->s++;
+    goto done;
+  }
+  for (;;) {
+    if (jp->s >= e || *jp->s != '"') {
+      rc = jfail_at(jp, jp->s, "expected string key");
+      goto fail;
+    }
+    if ((rc = scan_string(jp, &body, &len, &esc)) != GAVEL_OK)
+      goto fail;
+    jp->s = skip_ws(jp->s, e);
+    if (jp->s >= e || *jp->s != ':') {
+      rc = jfail_at(jp, jp->s, "expected ':' after object key");
+      goto fail;
+    }
+    jp->s = skip_ws(jp->s + 1, e);
+    if (jp->s >= e) {
+      rc = jfail_at(jp, jp->s, NULL);
+      goto fail;
+    }
+    if (mode == M_PROJ) {
+      if (esc)
+        rc = escaped_member(jp, ps, body, len, &m, &sub, &key);
+      else if ((m = proj_key(ps, (const char *)body, len, &sub)) != M_SKIP &&
+               !(key = make_str(jp->a, body, len, 0)))
+        rc = jnomem(jp);
+      if (rc != GAVEL_OK)
+        goto fail;
+    } else if (mode == M_FULL && !(key = make_str(jp->a, body, len, esc))) {
+      rc = jnomem(jp);
+      goto fail;
+    }
+    if ((rc = parse_value(jp, m, &sub, &v)) != GAVEL_OK)
+      goto fail;
+    if (m != M_SKIP && !member_put(jp, base, &ix, key, v)) {
+      rc = jnomem(jp);
+      goto fail;
+    }
+    jp->s = skip_ws(jp->s, e);
+    if (jp->s < e && *jp->s == ',') {
+      jp->s = skip_ws(jp->s + 1, e);
+      continue;
+    }
+    if (jp->s < e && *jp->s == '}') {
+      jp->s++;
+      break;
+    }
+    rc = jfail_at(jp, jp->s, "expected ',' or '}' after object member");
+    goto fail;
+  }
+done:
+  jp->depth--;
+  if (mode != M_SKIP && !make_object(jp, base, out))
+    rc = jnomem(jp);
+fail:
+  return rc;
+}
+
+gavel_status gavel__json_parse(gv_arena *a, const char *p, size_t n,
+                               const gv_proj *proj, gvalue *out,
+                               gavel_error *err) {
+  static const unsigned char empty[1];
+  jslot stk0[JSTACK_INIT];
+  jparser jp;
+  pset root;
+  jmode mode = M_FULL;
+  gavel_status rc;
+  const unsigned char *b = p ? (const unsigned char *)p : empty;
+  jp.beg = b;
+  jp.end = b + (p ? n : 0);
+  jp.s = skip_ws(b, jp.end);
+  jp.a = a;
+  jp.err = err;
+  jp.depth = 0;
+  jp.stk = jp.stk0 = stk0;
+  jp.top = 0;
+  jp.cap = JSTACK_INIT;
+  root.len = 1;
+  root.n[0] = proj;
+  if (proj && !proj->whole)
+    mode = M_PROJ;
+  *out = gv_null();
+  if (jp.s >= jp.end) {
+    rc = jfail(&jp, GAVEL_JSON, jp.s,
+               jp.s == jp.beg ? "empty document" : "unexpected end of input");
+    goto done;
+  }
+  if ((rc = parse_value(&jp, mode, &root, out)) != GAVEL_OK)
+    goto done;
+  jp.s = skip_ws(jp.s, jp.end);
+  if (jp.s < jp.end)
+    rc = jfail(&jp, GAVEL_JSON, jp.s, "trailing characters after JSON value");
+done:
+  if (rc != GAVEL_OK)
+    *out = gv_null();
+  if (jp.stk != stk0)
+    gavel__free(a->al, jp.stk, jp.cap * sizeof(jslot));
+  return rc;
+}
+
+/* ==== Number formatting ==== */
+
+/* value == M * 10^E, tested by reading the decimal text back. */
+static int roundtrips(uint64_t m, int e, double x) {
+  char buf[48];
+  size_t k = u64_dec(buf, m);
+  buf[k++] = 'e';
+  k += i64_dec(buf + k, e);
+  return dec_to_double((const unsigned char *)buf,
+                       (const unsigned char *)buf + k) == x;
+}
+
+/* x (> 0, finite) rounded to 'prec' significant digits by snprintf:
+** x ~ M * 10^E with M of 'prec' digits.  Locale-proof: any non-digit
+** between the first digit and the 'e' is taken as the decimal point. */
+static void sci_digits(double x, int prec, uint64_t *m, int *e) {
+  char buf[64];
+  const char *s = buf;
+  uint64_t v = 0;
+  int ex = 0, neg = 0;
+  snprintf(buf, sizeof buf, "%.*e", prec - 1, x);
+  while (*s && !is_digit((unsigned char)*s))
+    s++;
+  for (; *s && *s != 'e' && *s != 'E'; s++)
+    if (is_digit((unsigned char)*s))
+      v = v * 10 + (uint64_t)(*s - '0');
+  if (*s)
+    s++;
+  if (*s == '-' || *s == '+')
+    neg = *s++ == '-';
+  for (; is_digit((unsigned char)*s); s++)
+    ex = ex * 10 + (*s - '0');
+  *m = v;
+  *e = (neg ? -ex : ex) - (prec - 1);
+}
+
+/* Shortest round-trip digits of x (> 0, finite), as ryu chooses them (the
+** shortest, then the closest): digits 'dig[0..*nd)' without trailing zeros
+** and '*kk' with x = 0.d1d2... * 10^kk.
+** - Integers below 2^53: their exact digits.
+** - Normal numbers: half an ulp is below half a unit in the 15th digit, so
+**   a decimal of <= 15 digits round-trips only if it is the closest one
+**   (%.14e).  Then 16 digits (closest, then the other neighbour, for the
+**   asymmetric gap below a power of two), then 17.
+** - Subnormals have fewer bits: binary search on the precision (their
+**   gaps are symmetric, so "closest p-digit decimal round-trips" is
+**   monotone in p). */
+static void shortest(double x, char *dig, int *nd, int *kk) {
+  uint64_t m;
+  int e = 0, prec, n, lo = 1, hi = 17;
+  if (x < 9007199254740992.0 && x == (double)(uint64_t)x) {
+    m = (uint64_t)x;
+  } else if (x < 2.2250738585072014e-308) {
+    while (lo < hi) {
+      prec = (lo + hi) / 2;
+      sci_digits(x, prec, &m, &e);
+      if (roundtrips(m, e, x))
+        hi = prec;
+      else
+        lo = prec + 1;
+    }
+    sci_digits(x, lo, &m, &e);
+  } else {
+    for (prec = 15; prec <= 17; prec++) {
+      sci_digits(x, prec, &m, &e);
+      if (prec == 17 || roundtrips(m, e, x))
+        break;
+      if (prec == 16) {
+        char buf[48];
+        size_t k = u64_dec(buf, m);
+        uint64_t m2;
+        buf[k++] = 'e';
+        k += i64_dec(buf + k, e);
+        m2 = dec_to_double((const unsigned char *)buf,
+                           (const unsigned char *)buf + k) < x
+                 ? m + 1
+                 : m - 1;
+        if (roundtrips(m2, e, x)) {
+          m = m2;
+          break;
+        }
+      }
+    }
+  }
+  n = (int)u64_dec(dig, m);
+  *kk = n + e;
+  while (n > 1 && dig[n - 1] == '0')
+    n--;
+  *nd = n;
+}
+
+static char *put_zeros(char *w, int n) {
+  if (n > 0) {
+    memset(w, '0', (size_t)n);
+    w += n;
+  }
+  return w;
+}
+
+/* Layout of ryu's d2s_buffered_n (crate ryu, src/pretty/mod.rs), which
+** serde_json uses: "3.0", "1e21", "1.5e-7", "0.000001". */
+size_t gavel__fmt_double_json(char *buf, double d) {
+  char dig[24], *w = buf;
+  int n, kk, k;
+  if (!isfinite(d)) {
+    memcpy(buf, "null", 5);
+    return 4;
+  }
+  if (signbit(d))
+    *w++ = '-';
+  if (d == 0) {
+    memcpy(w, "0.0", 4);
+    return (size_t)(w - buf) + 3;
+  }
+  shortest(fabs(d), dig, &n, &kk);
+  k = kk - n;
+  if (0 <= k && kk <= 21) { /* 1234e7 -> 12340000000.0 */
+    memcpy(w, dig, (size_t)n);
+    w = put_zeros(w + n, k);
+    *w++ = '.';
+    *w++ = '0';
+  } else if (0 < kk && kk <= 21) { /* 1234e-2 -> 12.34 */
+    memcpy(w, dig, (size_t)kk);
+    w[kk] = '.';
+    memcpy(w + kk + 1, dig + kk, (size_t)(n - kk));
+    w += n + 1;
+  } else if (-6 < kk && kk <= 0) { /* 1234e-6 -> 0.001234 */
+    *w++ = '0';
+    *w++ = '.';
+    w = put_zeros(w, -kk);
+    memcpy(w, dig, (size_t)n);
+    w += n;
+  } else { /* 1e30, 1234e30 -> 1.234e33 */
+    *w++ = dig[0];
+    if (n > 1) {
+      *w++ = '.';
+      memcpy(w, dig + 1, (size_t)(n - 1));
+      w += n - 1;
+    }
+    *w++ = 'e';
+    w += i64_dec(w, kk - 1);
+  }
+  *w = 0;
+  return (size_t)(w - buf);
+}
+
+/* Rust's Display for f64 (format!("{}", x)): shortest digits, never an
+** exponent, no ".0" on integral values; "NaN", "inf", "-inf", "-0". */
+size_t gavel__fmt_double_display(char *buf, double d) {
+  char dig[24], *w = buf;
+  int n, kk;
+  if (isnan(d)) {
+    memcpy(buf, "NaN", 4);
+    return 3;
+  }
+  if (signbit(d))
+    *w++ = '-';
+  if (isinf(d)) {
+    memcpy(w, "inf", 4);
+    return (size_t)(w - buf) + 3;
+  }
+  if (d == 0) {
+    memcpy(w, "0", 2);
+    return (size_t)(w - buf) + 1;
+  }
+  shortest(fabs(d), dig, &n, &kk);
+  if (kk <= 0) {
+    *w++ = '0';
+    *w++ = '.';
+    w = put_zeros(w, -kk);
+    memcpy(w, dig, (size_t)n);
+    w += n;
+  } else if (kk >= n) {
+    memcpy(w, dig, (size_t)n);
+    w = put_zeros(w + n, kk - n);
+  } else {
+    memcpy(w, dig, (size_t)kk);
+    w[kk] = '.';
+    memcpy(w + kk + 1, dig + kk, (size_t)(n - kk));
+    w += n + 1;
+  }
+  *w = 0;
+  return (size_t)(w - buf);
+}
+
+/* ==== Writer ==== */
+
+/* For each byte: 0 = copy, else the letter after the backslash ('u' for
+** \u00XX).  Non-ASCII bytes and '/' are copied. */
+static const char esc_char[256] = {
+    [0 ... 7] = 'u', ['\b'] = 'b',     ['\t'] = 't', ['\n'] = 'n',
+    [11] = 'u',      ['\f'] = 'f',     ['\r'] = 'r', [14 ... 0x1f] = 'u',
+    ['"'] = '"',     ['\\'] = '\\'};
+
+void gavel__json_write_str(gv_buf *b, const char *p, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *s = (const unsigned char *)p, *e = s + n, *run;
+  char esc[6] = {'\\', 0, '0', '0', 0, 0};
+  gavel__buf_addc(b, '"');
+  while (s < e) {
+    for (run = s; s < e && !esc_char[*s]; s++)
+      ;
+    if (s > run)
+      gavel__buf_add(b, run, (size_t)(s - run));
+    if (s >= e)
+      break;
+    esc[1] = esc_char[*s];
+    if (esc[1] == 'u') {
+      esc[4] = hex[*s >> 4];
+      esc[5] = hex[*s & 15];
+      gavel__buf_add(b, esc, 6);
+    } else
+      gavel__buf_add(b, esc, 2);
+    s++;
+  }
+  gavel__buf_addc(b, '"');
+}
+
+void gavel__json_write(gv_buf *b, gvalue v) {
+  char num[32];
+  uint32_t i;
+  switch (v.tag) {
+  case GV_BOOL:
+    gavel__buf_adds(b, v.u.i ? "true" : "false");
+    break;
+  case GV_INT:
+    gavel__buf_add(b, num, i64_dec(num, v.u.i));
+    break;
+  case GV_FLOAT:
+    gavel__buf_add(b, num, gavel__fmt_double_json(num, v.u.f));
+    break;
+  case GV_STR:
+    gavel__json_write_str(b, v.u.s->s, v.u.s->len);
+    break;
+  case GV_ARR:
+    gavel__buf_addc(b, '[');
+    for (i = 0; i < v.u.a->len; i++) {
+      if (i)
+        gavel__buf_addc(b, ',');
+      gavel__json_write(b, v.u.a->items[i]);
+    }
+    gavel__buf_addc(b, ']');
+    break;
+  case GV_OBJ:
+    gavel__buf_addc(b, '{');
+    for (i = 0; i < v.u.o->len; i++) {
+      if (i)
+        gavel__buf_addc(b, ',');
+      gavel__json_write_str(b, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
+      gavel__buf_addc(b, ':');
+      gavel__json_write(b, v.u.o->vals[i]);
+    }
+    gavel__buf_addc(b, '}');
+    break;
+  default: /* GV_NULL, GV_MISSING */
+    gavel__buf_add(b, "null", 4);
+  }
+}
+
+/* ==== Display (Ordo's Value Display) ==== */
+
+/* Follows `impl fmt::Display for Value` in Ordo-Engine/Ordo
+** crates/ordo-core/src/context/value.rs: Null "null", Bool/Int/Float with
+** Rust's Display, String as "\"{}\"" (no escaping), Array "[a, b]",
+** Object "{\"k\": v, ...}".  Ordo iterates its HashMap in hash order; we
+** use insertion order, which is deterministic.  GV_MISSING shows "null". */
+void gavel__value_display(gv_buf *b, gvalue v) {
+  char num[400];
+  uint32_t i;
+  switch (v.tag) {
+  case GV_BOOL:
+    gavel__buf_adds(b, v.u.i ? "true" : "false");
+    break;
+  case GV_INT:
+    gavel__buf_add(b, num, i64_dec(num, v.u.i));
+    break;
+  case GV_FLOAT:
+    gavel__buf_add(b, num, gavel__fmt_double_display(num, v.u.f));
+    break;
+  case GV_STR:
+    gavel__buf_addc(b, '"');
+    gavel__buf_add(b, v.u.s->s, v.u.s->len);
+    gavel__buf_addc(b, '"');
+    break;
+  case GV_ARR:
+    gavel__buf_addc(b, '[');
+    for (i = 0; i < v.u.a->len; i++) {
+      if (i)
+        gavel__buf_add(b, ", ", 2);
+      gavel__value_display(b, v.u.a->items[i]);
+    }
+    gavel__buf_addc(b, ']');
+    break;
+  case GV_OBJ:
+    gavel__buf_addc(b, '{');
+    for (i = 0; i < v.u.o->len; i++) {
+      if (i)
+        gavel__buf_add(b, ", ", 2);
+      gavel__buf_addc(b, '"');
+      gavel__buf_add(b, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
+      gavel__buf_add(b, "\": ", 3);
+      gavel__value_display(b, v.u.o->vals[i]);
+    }
+    gavel__buf_addc(b, '}');
+    break;
+  default:
+    gavel__buf_add(b, "null", 4);
+  }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# test.sh -- build and run every test: C tests (CTest), busted specs under
+# LuaJIT, then the C tests again under ASan+UBSan.  Ends with one line
+# "gavel: N passed, N failed, N skipped" and exits non-zero on any failure.
+set -u
+cd "$(dirname "$0")/.."
+JOBS=$(nproc 2>/dev/null || echo 2)
+passed=0 failed=0 skipped=0 status=0
+
+add_counts() { # "N passed, N failed[, N skipped]" line on stdin
+  local line p f s
+  line=$(grep -E '^([a-z]+: )?[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+  [ -n "$line" ] || return 1
+  p=$(echo "$line" | sed -E 's/.*[^0-9]?([0-9]+) passed.*/\1/; s/^([a-z]+: )//')
+  p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+  f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
+  s=$(echo "$line" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+' || echo 0)
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + ${s:-0}))
+}
+
+build() { # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null &&
+    cmake --build "$dir" -j "$JOBS" 2>&1 | grep -E 'warning|error|Error' ; 
+  return "${PIPESTATUS[0]}"
+}
+
+run_ctest() { # dir label
+  local dir=$1 label=$2 out
+  out=$(ctest --test-dir "$dir" --output-on-failure -j "$JOBS" 2>&1)
+  local rc=$?
+  echo "$out" | tail -n 40
+  # ctest: "100% tests passed, 0 tests failed out of 12"
+  local total fail
+  total=$(echo "$out" | grep -oE 'out of [0-9]+' | tail -n1 | grep -oE '[0-9]+')
+  fail=$(echo "$out" | grep -oE '[0-9]+ tests failed' | tail -n1 | grep -oE '^[0-9]+')
+  total=${total:-0}; fail=${fail:-0}
+  [ "$total" -gt 0 ] || { echo "$label: no tests ran"; status=1; }
+  passed=$((passed + total - fail)); failed=$((failed + fail))
+  [ $rc -eq 0 ] || status=1
+}
+
+echo "== build (RelWithDebInfo, -Wall -Wextra)"
+build build || { echo "build failed"; exit 1; }
+echo "== C tests (ctest)"
+run_ctest build "ctest"
+
+if [ -f .busted ]; then
+  echo "== busted specs (LuaJIT)"
+  out=$(busted 2>&1); rc=$?
+  echo "$out" | tail -n 60
+  echo "$out" | add_counts || { echo "busted: no summary line"; status=1; }
+  [ $rc -eq 0 ] || status=1
+fi
+
+echo "== sanitizer build (ASan+UBSan)"
+build build-asan -DGAVEL_SANITIZE=ON || { echo "asan build failed"; exit 1; }
+echo "== C tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asan "ctest-asan"
+
+echo "gavel: $passed passed, $failed failed, $skipped skipped"
+[ $status -eq 0 ] && [ $failed -eq 0 ]
