@@ -30,6 +30,18 @@ typedef struct L {
   gvalue declared_caps;       /* config.capabilities (or missing)        */
 } L;
 
+/* A static empty string for when the arena fails: the loader never
+** dereferences NULL, and the failure is reported once at the end. */
+static const struct {
+  uint32_t len, hash;
+  char s[1];
+} empty_str = {0, 0, ""};
+
+static gv_str *lstr(gv_arena *a, const char *cstr) {
+  gv_str *s = gavel__str_cstr(a, cstr);
+  return s ? s : (gv_str *)&empty_str;
+}
+
 /* ==== Diagnostics and paths ==== */
 
 static void diag(L *l, gavel_diag_level lvl, gavel_status code, int line,
@@ -150,14 +162,14 @@ static gv_str *get_str(L *l, gvalue obj, const char *key, int required,
   if (v && v->tag == GV_STR)
     return v->u.s;
   if (!v && !required)
-    return gavel__str_cstr(l->a, def ? def : "");
+    return lstr(l->a, def ? def : "");
   o = push_key(l, key);
   if (!v)
     ERR(l, "missing field `%s`", key);
   else
     ERR(l, "expected a string, got %s", gavel__type_name(gv_typeof(*v)));
   pop(l, o);
-  return gavel__str_cstr(l->a, "");
+  return lstr(l->a, "");
 }
 
 static uint64_t get_uint(L *l, gvalue obj, const char *key, uint64_t def) {
@@ -709,7 +721,7 @@ static void load_step(L *l, graphctx *gc, gv_str *key, gvalue v, gv_step *s) {
   } else {
     size_t o = push_key(l, "type");
     s->type = ST_TERMINAL; /* placeholder so the graph stays well formed */
-    s->code = s->message = gavel__str_cstr(l->a, "");
+    s->code = s->message = lstr(l->a, "");
     if (type->len)
       ERR(l, "unknown variant `%s`, expected one of `decision`, `action`, "
              "`terminal`, `sub_rule`",
@@ -717,9 +729,9 @@ static void load_step(L *l, graphctx *gc, gv_str *key, gvalue v, gv_step *s) {
     pop(l, o);
   }
   if (!s->code)
-    s->code = gavel__str_cstr(l->a, "");
+    s->code = lstr(l->a, "");
   if (!s->message)
-    s->message = gavel__str_cstr(l->a, "");
+    s->message = lstr(l->a, "");
 }
 
 static int step_index(const gv_graph *g, const gv_str *name) {
@@ -985,7 +997,7 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
   if (expect_obj(&l, cfg, "config"))
     load_config(&l, *cfg);
   else {
-    rs->name = gavel__str_cstr(l.a, "");
+    rs->name = lstr(l.a, "");
     rs->max_depth = 100;
   }
   rs->n_graphs = 1 + (l.sub_rules.tag == GV_OBJ ? (int)l.sub_rules.u.o->len : 0);
@@ -1000,8 +1012,8 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
   /* Main graph. */
   entry = cfg ? get_str(&l, cfg->tag == GV_OBJ ? *cfg : gv_null(), "entry_step",
                         0, "start")
-              : gavel__str_cstr(l.a, "start");
-  rs->graphs[0].name = gavel__str_cstr(l.a, "");
+              : lstr(l.a, "start");
+  rs->graphs[0].name = lstr(l.a, "");
   if (expect_obj(&l, steps, "steps")) {
     size_t o = push_key(&l, "steps");
     load_graph(&l, &rs->graphs[0], *steps, entry);
