@@ -21,6 +21,11 @@ typedef struct cli_env {
   const char *providers[CLI_MAX_GRANTS]; /* --provider FILE.lua          */
   int n_providers;                    /* count                           */
   void *lua;                          /* Lua state for providers         */
+  const char *allow_http[CLI_MAX_GRANTS]; /* --allow-http HOST[:PORT]    */
+  int n_allow_http;                   /* count                           */
+  const char *metrics_file;           /* --metrics FILE (Prometheus text) */
+  const char *audit_file;             /* --audit FILE ("-" = stdout)     */
+  void *prov;                         /* providers.c state               */
 } cli_env;
 
 /* Consumes a shared option at argv[*i] (advancing *i); 1 if consumed. */

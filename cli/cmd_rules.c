@@ -51,8 +51,10 @@ static int load_dir(cli_env *env, const char *dir) {
     memset(&lo, 0, sizeof lo);
     lo.diag = print_diag;
     lo.diag_ud = path;
-    lo.grants = env->grants;
+    lo.grants = env->n_grants ? env->grants : NULL;
     lo.n_grants = (size_t)env->n_grants;
+    lo.http_allow = env->allow_http;
+    lo.n_http_allow = (size_t)env->n_allow_http;
     if (gavel_ruleset_load(env->rt, text, len, &lo, &rs, &err) != GAVEL_OK) {
       free(text);
       closedir(d);
@@ -82,6 +84,19 @@ int cli_env_init(cli_env *env, int argc, char **argv, int *i) {
   if (!strcmp(a, "--grant") && *i + 1 < argc) {
     if (env->n_grants < CLI_MAX_GRANTS)
       env->grants[env->n_grants++] = argv[++*i];
+    return 1;
+  }
+  if (!strcmp(a, "--allow-http") && *i + 1 < argc) {
+    if (env->n_allow_http < CLI_MAX_GRANTS)
+      env->allow_http[env->n_allow_http++] = argv[++*i];
+    return 1;
+  }
+  if (!strcmp(a, "--metrics") && *i + 1 < argc) {
+    env->metrics_file = argv[++*i];
+    return 1;
+  }
+  if (!strcmp(a, "--audit") && *i + 1 < argc) {
+    env->audit_file = argv[++*i];
     return 1;
   }
   if (!strcmp(a, "--provider") && *i + 1 < argc) {
@@ -134,6 +149,8 @@ gavel_ruleset *cli_load_ruleset(cli_env *env, const char *file, int json_err) {
   memset(&lo, 0, sizeof lo);
   lo.grants = env->n_grants ? env->grants : NULL;
   lo.n_grants = (size_t)env->n_grants;
+  lo.http_allow = env->allow_http;
+  lo.n_http_allow = (size_t)env->n_allow_http;
   if (!json_err) {
     lo.diag = print_diag;
     lo.diag_ud = (void *)file;
@@ -280,7 +297,8 @@ int cmd_check(int argc, char **argv) {
     char *text;
     size_t len;
     if (!strcmp(argv[i], "--rulesets") || !strcmp(argv[i], "--grant") ||
-        !strcmp(argv[i], "--provider")) {
+        !strcmp(argv[i], "--provider") || !strcmp(argv[i], "--allow-http") ||
+        !strcmp(argv[i], "--metrics") || !strcmp(argv[i], "--audit")) {
       i++;
       continue;
     }

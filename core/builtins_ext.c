@@ -56,6 +56,7 @@ static int GAVEL_PRINTF(2, 3) eval_err(gv_rt *rt, const char *fmt, ...) {
 
 /* Ordo's require_string: strings only, "expected string". */
 static int arg_str(gv_rt *rt, gvalue v, const gv_str **out) {
+  *out = NULL;
   if (v.tag != GV_STR)
     return gavel__rt_type_error(rt, "string", v);
   *out = v.u.s;
@@ -80,7 +81,7 @@ static int arg_int(gv_rt *rt, gvalue v, int64_t *out) {
   else if (v.tag == GV_FLOAT)
     *out = f2i(v.u.f);
   else
-    return gavel__rt_type_error(rt, "int", v);
+    return *out = 0, gavel__rt_type_error(rt, "int", v);
   return 0;
 }
 
@@ -117,7 +118,9 @@ static int ret_str(gv_rt *rt, gvalue *out, const char *fn, const char *p,
   return 0;
 }
 
-static void buf_open(gv_rt *rt, gv_buf *b) { gavel__buf_init(b, rt->arena->al); }
+static void buf_open(gv_rt *rt, gv_buf *b) {
+  gavel__buf_init(b, rt->arena->al);
+}
 
 /* Publishes a temporary buffer as a string and frees the buffer. */
 static int ret_buf(gv_rt *rt, gvalue *out, const char *fn, gv_buf *b) {
@@ -142,8 +145,11 @@ static int utf8_bad(const unsigned char *p, size_t n, size_t *valid_up_to,
   size_t i = 0;
   while (i < n) {
     unsigned c = p[i], c1;
-    int w = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-            : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    int w = c < 0x80                 ? 1
+            : c >= 0xC2 && c <= 0xDF ? 2
+            : c >= 0xE0 && c <= 0xEF ? 3
+            : c >= 0xF0 && c <= 0xF4 ? 4
+                                     : 0;
     *valid_up_to = i;
     if (w == 1) {
       i++;
@@ -237,13 +243,26 @@ static void char_debug(char *out, size_t sz, uint32_t cp) {
   const char *esc = NULL;
   gavel__buf_init(&b, &gavel__default_alloc);
   switch (cp) {
-  case 0: esc = "\\0"; break;
-  case '\t': esc = "\\t"; break;
-  case '\n': esc = "\\n"; break;
-  case '\r': esc = "\\r"; break;
-  case '\'': esc = "\\'"; break;
-  case '\\': esc = "\\\\"; break;
-  default: break;
+  case 0:
+    esc = "\\0";
+    break;
+  case '\t':
+    esc = "\\t";
+    break;
+  case '\n':
+    esc = "\\n";
+    break;
+  case '\r':
+    esc = "\\r";
+    break;
+  case '\'':
+    esc = "\\'";
+    break;
+  case '\\':
+    esc = "\\\\";
+    break;
+  default:
+    break;
   }
   gavel__buf_addc(&b, '\'');
   if (esc)
@@ -260,11 +279,11 @@ static void char_debug(char *out, size_t sz, uint32_t cp) {
 /* ==== Regex: Rust regex syntax on PCRE2 ==== */
 
 #define RX_CACHE_SIZE 64
-#define RX_MATCH_LIMIT 10000000u  /* backtracking steps per match call */
-#define RX_NEST_MAX 250           /* Rust's default nest limit           */
+#define RX_MATCH_LIMIT 10000000u /* backtracking steps per match call */
+#define RX_NEST_MAX 250          /* Rust's default nest limit           */
 
 typedef struct rx_entry {
-  char *pat;        /* original pattern bytes (malloc), NULL = free slot */
+  char *pat;        /* original pattern bytes, NULL = free slot        */
   size_t pat_len;   /* its length                                        */
   pcre2_code *code; /* compiled translation                              */
   uint64_t used;    /* LRU stamp                                         */
@@ -278,7 +297,8 @@ void gavel__regex_cache_clear(void) {
   for (i = 0; i < RX_CACHE_SIZE; i++) {
     if (rx_cache[i].pat) {
       pcre2_code_free(rx_cache[i].code);
-      free(rx_cache[i].pat);
+      gavel__free(&gavel__default_alloc, rx_cache[i].pat,
+                  rx_cache[i].pat_len + 1);
     }
     memset(&rx_cache[i], 0, sizeof rx_cache[i]);
   }
@@ -338,12 +358,21 @@ static int rx_escape(rx_tr *t, int in_class) {
                       "prematurely");
   c = t->p[t->i++];
   switch (c) {
-  case 'd': case 'D': case 's': case 'S': case 'n': case 't': case 'r':
-  case 'f': case 'a':
+  case 'd':
+  case 'D':
+  case 's':
+  case 'S':
+  case 'n':
+  case 't':
+  case 'r':
+  case 'f':
+  case 'a':
     gavel__buf_addc(t->o, '\\');
     gavel__buf_addc(t->o, c);
     return 0;
-  case 'A': case 'z': case 'B':
+  case 'A':
+  case 'z':
+  case 'B':
     if (in_class)
       return rx_fail(t, "unrecognized escape sequence");
     gavel__buf_addc(t->o, '\\');
@@ -369,7 +398,8 @@ static int rx_escape(rx_tr *t, int in_class) {
     }
     gavel__buf_adds(t->o, "\\b");
     return 0;
-  case '<': case '>':
+  case '<':
+  case '>':
     if (in_class)
       return rx_fail(t, "unrecognized escape sequence");
     gavel__buf_adds(t->o, c == '<' ? "\\b(?=\\w)" : "\\b(?<=\\w)");
@@ -389,7 +419,8 @@ static int rx_escape(rx_tr *t, int in_class) {
     return rx_hex(t, 4);
   case 'U':
     return rx_hex(t, 8);
-  case 'p': case 'P':
+  case 'p':
+  case 'P':
     gavel__buf_addc(t->o, '\\');
     gavel__buf_addc(t->o, c);
     if (t->i < t->n && t->p[t->i] == '{') {
@@ -419,14 +450,20 @@ static int rx_escape(rx_tr *t, int in_class) {
 
 /* POSIX class inside a bracket, made ASCII-only as in Rust. */
 static int rx_posix(rx_tr *t) {
-  static const char *const map[][2] = {
-      {"alnum", "0-9A-Za-z"},      {"alpha", "A-Za-z"},
-      {"ascii", "\\x00-\\x7F"},    {"blank", "\\t "},
-      {"cntrl", "\\x00-\\x1F\\x7F"}, {"digit", "0-9"},
-      {"graph", "!-~"},            {"lower", "a-z"},
-      {"print", " -~"},            {"punct", "!-/:-@\\[-`{-~"},
-      {"space", "\\t\\n\\x0B\\f\\r "}, {"upper", "A-Z"},
-      {"word", "0-9A-Za-z_"},      {"xdigit", "0-9A-Fa-f"}};
+  static const char *const map[][2] = {{"alnum", "0-9A-Za-z"},
+                                       {"alpha", "A-Za-z"},
+                                       {"ascii", "\\x00-\\x7F"},
+                                       {"blank", "\\t "},
+                                       {"cntrl", "\\x00-\\x1F\\x7F"},
+                                       {"digit", "0-9"},
+                                       {"graph", "!-~"},
+                                       {"lower", "a-z"},
+                                       {"print", " -~"},
+                                       {"punct", "!-/:-@\\[-`{-~"},
+                                       {"space", "\\t\\n\\x0B\\f\\r "},
+                                       {"upper", "A-Z"},
+                                       {"word", "0-9A-Za-z_"},
+                                       {"xdigit", "0-9A-Fa-f"}};
   const char *s = t->p + t->i + 2, *e;
   size_t k;
   e = memchr(s, ':', t->n - t->i - 2);
@@ -497,8 +534,8 @@ static int rx_group(rx_tr *t) {
                     (t->p[j + 1] == '=' || t->p[j + 1] == '!'))))
     return rx_fail(t, "look-around, including look-ahead and look-behind, "
                       "is not supported");
-  if (j < t->n && (t->p[j] == '<' || (t->p[j] == 'P' && j + 1 < t->n &&
-                                      t->p[j + 1] == '<'))) {
+  if (j < t->n && (t->p[j] == '<' ||
+                   (t->p[j] == 'P' && j + 1 < t->n && t->p[j + 1] == '<'))) {
     const char *e = memchr(t->p + j, '>', t->n - j);
     if (!e)
       return rx_fail(t, "unclosed capture group name");
@@ -602,7 +639,7 @@ static int rx_translate(rx_tr *t) {
       continue;
     }
     quantified = 0;
-    if (c == '|' ) {
+    if (c == '|') {
       atom = (size_t)-1;
       gavel__buf_addc(t->o, c);
       t->i++;
@@ -651,8 +688,7 @@ static int rx_translate(rx_tr *t) {
 }
 
 /* Formats Rust's "invalid regex" error: a caret under the offending char. */
-static int rx_error(gv_rt *rt, const gv_str *pat, size_t off,
-                    const char *msg) {
+static int rx_error(gv_rt *rt, const gv_str *pat, size_t off, const char *msg) {
   size_t col = 0, k;
   char caret[64];
   for (k = 0; k < off && k < pat->len; k++)
@@ -663,8 +699,10 @@ static int rx_error(gv_rt *rt, const gv_str *pat, size_t off,
   memset(caret, ' ', col);
   caret[col] = '^';
   caret[col + 1] = 0;
-  return eval_err(rt, "invalid regex '%s': regex parse error:\n    %s\n    "
-                  "%s\nerror: %s", pat->s, pat->s, caret, msg);
+  return eval_err(rt,
+                  "invalid regex '%s': regex parse error:\n    %s\n    "
+                  "%s\nerror: %s",
+                  pat->s, pat->s, caret, msg);
 }
 
 /* Compiled pattern for 'pat' from the cache (compiling on a miss), or NULL
@@ -703,8 +741,8 @@ static pcre2_code *rx_get(gv_rt *rt, const gv_str *pat) {
   }
   pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
   code = pcre2_compile((PCRE2_SPTR)(o.p ? o.p : ""), o.len,
-                       PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &ec,
-                       &eoff, cc);
+                       PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &ec, &eoff,
+                       cc);
   pcre2_compile_context_free(cc);
   gavel__buf_free(&o);
   if (!code) {
@@ -716,9 +754,9 @@ static pcre2_code *rx_get(gv_rt *rt, const gv_str *pat) {
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* optional speed-up */
   if (slot->pat) {
     pcre2_code_free(slot->code);
-    free(slot->pat);
+    gavel__free(&gavel__default_alloc, slot->pat, slot->pat_len + 1);
   }
-  slot->pat = malloc(pat->len + 1);
+  slot->pat = gavel__malloc(&gavel__default_alloc, pat->len + 1);
   if (!slot->pat) {
     pcre2_code_free(code);
     memset(slot, 0, sizeof *slot);
@@ -735,14 +773,14 @@ static pcre2_code *rx_get(gv_rt *rt, const gv_str *pat) {
 /* Match iterator with the regex crate's rule for empty matches: an empty
 ** match that ends where the previous match ended is skipped. */
 typedef struct rx_it {
-  const pcre2_code *code;   /* pattern                              */
-  pcre2_match_data *md;     /* match data                           */
-  pcre2_match_context *mc;  /* match limits                         */
-  const char *s;            /* subject                              */
-  size_t n;                 /* subject length                       */
-  size_t pos;               /* next search start                    */
-  size_t last_end;          /* end of previous match, or SIZE_MAX   */
-  int checked;              /* subject's UTF-8 already validated    */
+  const pcre2_code *code;  /* pattern                              */
+  pcre2_match_data *md;    /* match data                           */
+  pcre2_match_context *mc; /* match limits                         */
+  const char *s;           /* subject                              */
+  size_t n;                /* subject length                       */
+  size_t pos;              /* next search start                    */
+  size_t last_end;         /* end of previous match, or SIZE_MAX   */
+  int checked;             /* subject's UTF-8 already validated    */
 } rx_it;
 
 static int rx_open(gv_rt *rt, rx_it *it, const pcre2_code *code,
@@ -1069,15 +1107,15 @@ static unsigned iso_weeks_in(int64_t y) {
 }
 
 typedef struct tm_utc {
-  int64_t days;              /* days since the epoch             */
-  int64_t year;              /* proleptic Gregorian year         */
-  unsigned month, day;       /* 1-12, 1-31                       */
-  unsigned ordinal;          /* 1-366                            */
-  unsigned wday;             /* 1 = Monday ... 7 = Sunday        */
-  unsigned hour, min, sec;   /* time of day                      */
-  int64_t isoyear;           /* ISO 8601 week-based year         */
-  unsigned isoweek;          /* 1-53                             */
-  int64_t ts;                /* the Unix timestamp               */
+  int64_t days;            /* days since the epoch             */
+  int64_t year;            /* proleptic Gregorian year         */
+  unsigned month, day;     /* 1-12, 1-31                       */
+  unsigned ordinal;        /* 1-366                            */
+  unsigned wday;           /* 1 = Monday ... 7 = Sunday        */
+  unsigned hour, min, sec; /* time of day                      */
+  int64_t isoyear;         /* ISO 8601 week-based year         */
+  unsigned isoweek;        /* 1-53                             */
+  int64_t ts;              /* the Unix timestamp               */
 } tm_utc;
 
 /* chrono's DateTime::from_timestamp(ts, 0): 0, or 1 when out of range. */
@@ -1116,58 +1154,106 @@ static int tm_from_ts(int64_t ts, tm_utc *t) {
 enum { PAD_NONE, PAD_ZERO, PAD_SPACE };
 enum { IT_END, IT_LIT, IT_SPACE, IT_NUM, IT_FIX, IT_ERR };
 enum {
-  N_YEAR, N_YDIV, N_YMOD, N_IYEAR, N_IYDIV, N_IYMOD, N_QUARTER, N_MONTH,
-  N_DAY, N_WSUN, N_WMON, N_IWEEK, N_WDSUN, N_WDMON, N_ORD, N_HOUR, N_HOUR12,
-  N_MIN, N_SEC, N_NANO, N_TS
+  N_YEAR,
+  N_YDIV,
+  N_YMOD,
+  N_IYEAR,
+  N_IYDIV,
+  N_IYMOD,
+  N_QUARTER,
+  N_MONTH,
+  N_DAY,
+  N_WSUN,
+  N_WMON,
+  N_IWEEK,
+  N_WDSUN,
+  N_WDMON,
+  N_ORD,
+  N_HOUR,
+  N_HOUR12,
+  N_MIN,
+  N_SEC,
+  N_NANO,
+  N_TS
 };
 enum {
-  F_SMON, F_LMON, F_SWD, F_LWD, F_LAMPM, F_UAMPM, F_NANO, F_NANO3, F_NANO6,
-  F_NANO9, F_NANO3ND, F_NANO6ND, F_NANO9ND, F_TZNAME, F_TZOFF, F_TZCOLON,
-  F_TZDCOLON, F_TZTCOLON, F_TZPERM, F_RFC3339
+  F_SMON,
+  F_LMON,
+  F_SWD,
+  F_LWD,
+  F_LAMPM,
+  F_UAMPM,
+  F_NANO,
+  F_NANO3,
+  F_NANO6,
+  F_NANO9,
+  F_NANO3ND,
+  F_NANO6ND,
+  F_NANO9ND,
+  F_TZNAME,
+  F_TZOFF,
+  F_TZCOLON,
+  F_TZDCOLON,
+  F_TZTCOLON,
+  F_TZPERM,
+  F_RFC3339
 };
 
 typedef struct tf_item {
-  int kind;         /* IT_*                                  */
-  int spec;         /* N_* or F_*                            */
-  int pad;          /* PAD_* for IT_NUM                      */
-  const char *lit;  /* IT_LIT / IT_SPACE text                */
-  size_t lit_len;   /* its length                            */
+  int kind;        /* IT_*                                  */
+  int spec;        /* N_* or F_*                            */
+  int pad;         /* PAD_* for IT_NUM                      */
+  const char *lit; /* IT_LIT / IT_SPACE text                */
+  size_t lit_len;  /* its length                            */
 } tf_item;
 
-#define TI_L(s) {IT_LIT, 0, 0, s, sizeof(s) - 1}
-#define TI_S(s) {IT_SPACE, 0, 0, s, sizeof(s) - 1}
-#define TI_N(n, p) {IT_NUM, n, p, NULL, 0}
-#define TI_F(f) {IT_FIX, f, 0, NULL, 0}
-#define TI_END {IT_END, 0, 0, NULL, 0}
+#define TI_L(s)                                                                \
+  { IT_LIT, 0, 0, s, sizeof(s) - 1 }
+#define TI_S(s)                                                                \
+  { IT_SPACE, 0, 0, s, sizeof(s) - 1 }
+#define TI_N(n, p)                                                             \
+  { IT_NUM, n, p, NULL, 0 }
+#define TI_F(f)                                                                \
+  { IT_FIX, f, 0, NULL, 0 }
+#define TI_END                                                                 \
+  { IT_END, 0, 0, NULL, 0 }
 
 static const tf_item TQ_D[] = {TI_N(N_MONTH, PAD_ZERO), TI_L("/"),
-                               TI_N(N_DAY, PAD_ZERO), TI_L("/"),
-                               TI_N(N_YMOD, PAD_ZERO), TI_END};
-static const tf_item TQ_F[] = {TI_N(N_YEAR, PAD_ZERO), TI_L("-"),
+                               TI_N(N_DAY, PAD_ZERO),   TI_L("/"),
+                               TI_N(N_YMOD, PAD_ZERO),  TI_END};
+static const tf_item TQ_F[] = {TI_N(N_YEAR, PAD_ZERO),  TI_L("-"),
                                TI_N(N_MONTH, PAD_ZERO), TI_L("-"),
-                               TI_N(N_DAY, PAD_ZERO), TI_END};
+                               TI_N(N_DAY, PAD_ZERO),   TI_END};
 static const tf_item TQ_R[] = {TI_N(N_HOUR, PAD_ZERO), TI_L(":"),
                                TI_N(N_MIN, PAD_ZERO), TI_END};
 static const tf_item TQ_T[] = {TI_N(N_HOUR, PAD_ZERO), TI_L(":"),
-                               TI_N(N_MIN, PAD_ZERO), TI_L(":"),
-                               TI_N(N_SEC, PAD_ZERO), TI_END};
-static const tf_item TQ_C[] = {
-    TI_F(F_SWD), TI_S(" "), TI_F(F_SMON), TI_S(" "), TI_N(N_DAY, PAD_SPACE),
-    TI_S(" "), TI_N(N_HOUR, PAD_ZERO), TI_L(":"), TI_N(N_MIN, PAD_ZERO),
-    TI_L(":"), TI_N(N_SEC, PAD_ZERO), TI_S(" "), TI_N(N_YEAR, PAD_ZERO),
-    TI_END};
-static const tf_item TQ_RR[] = {TI_N(N_HOUR12, PAD_ZERO), TI_L(":"),
-                                TI_N(N_MIN, PAD_ZERO), TI_L(":"),
-                                TI_N(N_SEC, PAD_ZERO), TI_S(" "),
-                                TI_F(F_UAMPM), TI_END};
+                               TI_N(N_MIN, PAD_ZERO),  TI_L(":"),
+                               TI_N(N_SEC, PAD_ZERO),  TI_END};
+static const tf_item TQ_C[] = {TI_F(F_SWD),
+                               TI_S(" "),
+                               TI_F(F_SMON),
+                               TI_S(" "),
+                               TI_N(N_DAY, PAD_SPACE),
+                               TI_S(" "),
+                               TI_N(N_HOUR, PAD_ZERO),
+                               TI_L(":"),
+                               TI_N(N_MIN, PAD_ZERO),
+                               TI_L(":"),
+                               TI_N(N_SEC, PAD_ZERO),
+                               TI_S(" "),
+                               TI_N(N_YEAR, PAD_ZERO),
+                               TI_END};
+static const tf_item TQ_RR[] = {
+    TI_N(N_HOUR12, PAD_ZERO), TI_L(":"), TI_N(N_MIN, PAD_ZERO), TI_L(":"),
+    TI_N(N_SEC, PAD_ZERO),    TI_S(" "), TI_F(F_UAMPM),         TI_END};
 static const tf_item TQ_V[] = {TI_N(N_DAY, PAD_SPACE), TI_L("-"),
-                               TI_F(F_SMON), TI_L("-"),
+                               TI_F(F_SMON),           TI_L("-"),
                                TI_N(N_YEAR, PAD_ZERO), TI_END};
 
 typedef struct tf_tok {
-  const char *s;         /* remaining format text       */
-  const char *end;       /* its end                     */
-  const tf_item *queue;  /* queued composite items      */
+  const char *s;        /* remaining format text       */
+  const char *end;      /* its end                     */
+  const tf_item *queue; /* queued composite items      */
 } tf_tok;
 
 /* Unicode White_Space at s (n bytes available); returns its length or 0. */
@@ -1184,10 +1270,11 @@ static size_t uspace(const char *s, size_t n) {
 static int spec_item(int c, int alt, tf_tok *k, tf_item *it) {
   static const char nspec[] = "CGHIMSUVWYdefgjklmqsuwy";
   static const signed char nkind[] = {
-      N_YDIV, N_IYEAR, N_HOUR, N_HOUR12, N_MIN, N_SEC, N_WSUN, N_IWEEK,
-      N_WMON, N_YEAR, N_DAY, N_DAY, N_NANO, N_IYMOD, N_ORD, N_HOUR, N_HOUR12,
-      N_MONTH, N_QUARTER, N_TS, N_WDMON, N_WDSUN, N_YMOD};
-  static const char npad[] = "zzzzzzzzzzzszzzsszn" "nnnz";
+      N_YDIV,   N_IYEAR, N_HOUR,    N_HOUR12, N_MIN,   N_SEC,   N_WSUN, N_IWEEK,
+      N_WMON,   N_YEAR,  N_DAY,     N_DAY,    N_NANO,  N_IYMOD, N_ORD,  N_HOUR,
+      N_HOUR12, N_MONTH, N_QUARTER, N_TS,     N_WDMON, N_WDSUN, N_YMOD};
+  static const char npad[] = "zzzzzzzzzzzszzzsszn"
+                             "nnnz";
   const char *q = strchr(nspec, c);
   *it = (tf_item){IT_FIX, 0, 0, NULL, 0};
   if (c && q) {
@@ -1198,26 +1285,68 @@ static int spec_item(int c, int alt, tf_tok *k, tf_item *it) {
     return 0;
   }
   switch (c) {
-  case 'A': it->spec = F_LWD; return 0;
-  case 'B': it->spec = F_LMON; return 0;
-  case 'P': it->spec = F_LAMPM; return 0;
-  case 'p': it->spec = F_UAMPM; return 0;
-  case 'Z': it->spec = F_TZNAME; return 0;
-  case 'a': it->spec = F_SWD; return 0;
-  case 'b': case 'h': it->spec = F_SMON; return 0;
-  case 'z': it->spec = alt ? F_TZPERM : F_TZOFF; return 0;
-  case '+': it->spec = F_RFC3339; return 0;
-  case 'n': *it = (tf_item){IT_SPACE, 0, 0, "\n", 1}; return 0;
-  case 't': *it = (tf_item){IT_SPACE, 0, 0, "\t", 1}; return 0;
-  case '%': *it = (tf_item){IT_LIT, 0, 0, "%", 1}; return 0;
-  case 'D': case 'x': k->queue = TQ_D; break;
-  case 'F': k->queue = TQ_F; break;
-  case 'R': k->queue = TQ_R; break;
-  case 'T': case 'X': k->queue = TQ_T; break;
-  case 'c': k->queue = TQ_C; break;
-  case 'r': k->queue = TQ_RR; break;
-  case 'v': k->queue = TQ_V; break;
-  default: return 1;
+  case 'A':
+    it->spec = F_LWD;
+    return 0;
+  case 'B':
+    it->spec = F_LMON;
+    return 0;
+  case 'P':
+    it->spec = F_LAMPM;
+    return 0;
+  case 'p':
+    it->spec = F_UAMPM;
+    return 0;
+  case 'Z':
+    it->spec = F_TZNAME;
+    return 0;
+  case 'a':
+    it->spec = F_SWD;
+    return 0;
+  case 'b':
+  case 'h':
+    it->spec = F_SMON;
+    return 0;
+  case 'z':
+    it->spec = alt ? F_TZPERM : F_TZOFF;
+    return 0;
+  case '+':
+    it->spec = F_RFC3339;
+    return 0;
+  case 'n':
+    *it = (tf_item){IT_SPACE, 0, 0, "\n", 1};
+    return 0;
+  case 't':
+    *it = (tf_item){IT_SPACE, 0, 0, "\t", 1};
+    return 0;
+  case '%':
+    *it = (tf_item){IT_LIT, 0, 0, "%", 1};
+    return 0;
+  case 'D':
+  case 'x':
+    k->queue = TQ_D;
+    break;
+  case 'F':
+    k->queue = TQ_F;
+    break;
+  case 'R':
+    k->queue = TQ_R;
+    break;
+  case 'T':
+  case 'X':
+    k->queue = TQ_T;
+    break;
+  case 'c':
+    k->queue = TQ_C;
+    break;
+  case 'r':
+    k->queue = TQ_RR;
+    break;
+  case 'v':
+    k->queue = TQ_V;
+    break;
+  default:
+    return 1;
   }
   *it = *k->queue++;
   return 0;
@@ -1313,8 +1442,8 @@ padcheck:
 static const char *const MON_NAMES[12] = {
     "January", "February", "March",     "April",   "May",      "June",
     "July",    "August",   "September", "October", "November", "December"};
-static const char *const WD_NAMES[7] = {"Monday", "Tuesday",  "Wednesday",
-                                        "Thursday", "Friday", "Saturday",
+static const char *const WD_NAMES[7] = {"Monday",   "Tuesday", "Wednesday",
+                                        "Thursday", "Friday",  "Saturday",
                                         "Sunday"};
 
 static int64_t floor_div(int64_t a, int64_t b) {
@@ -1326,8 +1455,8 @@ static int64_t floor_div(int64_t a, int64_t b) {
 ** out-of-range years '{:+}', '{:+0w}', '{:+w}'. */
 static void fmt_num(gv_buf *b, int64_t v, int width, int pad, int plus) {
   char d[32];
-  int len = snprintf(d, sizeof d, plus && v >= 0 ? "+%lld" : "%lld",
-                     (long long)v);
+  int len =
+      snprintf(d, sizeof d, plus && v >= 0 ? "+%lld" : "%lld", (long long)v);
   int fill = pad == PAD_NONE || len >= width ? 0 : width - len;
   if (pad == PAD_SPACE)
     while (fill--)
@@ -1349,28 +1478,71 @@ static void tf_numeric(gv_buf *b, const tm_utc *t, int spec, int pad) {
   int64_t v = 0;
   unsigned d_sun = t->wday % 7; /* days since Sunday */
   switch (spec) {
-  case N_YEAR: v = t->year; break;
-  case N_YDIV: v = floor_div(t->year, 100); break;
-  case N_YMOD: v = t->year - floor_div(t->year, 100) * 100; break;
-  case N_IYEAR: v = t->isoyear; break;
-  case N_IYDIV: v = floor_div(t->isoyear, 100); break;
-  case N_IYMOD: v = t->isoyear - floor_div(t->isoyear, 100) * 100; break;
-  case N_QUARTER: v = (t->month - 1) / 3 + 1; break;
-  case N_MONTH: v = t->month; break;
-  case N_DAY: v = t->day; break;
-  case N_WSUN: v = ((int)t->ordinal - (int)d_sun + 6) / 7; break;
-  case N_WMON: v = ((int)t->ordinal - (int)t->wday + 1 + 6) / 7; break;
-  case N_IWEEK: v = t->isoweek; break;
-  case N_WDSUN: v = d_sun; break;
-  case N_WDMON: v = t->wday; break;
-  case N_ORD: v = t->ordinal; break;
-  case N_HOUR: v = t->hour; break;
-  case N_HOUR12: v = t->hour % 12 ? t->hour % 12 : 12; break;
-  case N_MIN: v = t->min; break;
-  case N_SEC: v = t->sec; break;
-  case N_NANO: v = 0; break;
-  case N_TS: v = t->ts; break;
-  default: break;
+  case N_YEAR:
+    v = t->year;
+    break;
+  case N_YDIV:
+    v = floor_div(t->year, 100);
+    break;
+  case N_YMOD:
+    v = t->year - floor_div(t->year, 100) * 100;
+    break;
+  case N_IYEAR:
+    v = t->isoyear;
+    break;
+  case N_IYDIV:
+    v = floor_div(t->isoyear, 100);
+    break;
+  case N_IYMOD:
+    v = t->isoyear - floor_div(t->isoyear, 100) * 100;
+    break;
+  case N_QUARTER:
+    v = (t->month - 1) / 3 + 1;
+    break;
+  case N_MONTH:
+    v = t->month;
+    break;
+  case N_DAY:
+    v = t->day;
+    break;
+  case N_WSUN:
+    v = ((int)t->ordinal - (int)d_sun + 6) / 7;
+    break;
+  case N_WMON:
+    v = ((int)t->ordinal - (int)t->wday + 1 + 6) / 7;
+    break;
+  case N_IWEEK:
+    v = t->isoweek;
+    break;
+  case N_WDSUN:
+    v = d_sun;
+    break;
+  case N_WDMON:
+    v = t->wday;
+    break;
+  case N_ORD:
+    v = t->ordinal;
+    break;
+  case N_HOUR:
+    v = t->hour;
+    break;
+  case N_HOUR12:
+    v = t->hour % 12 ? t->hour % 12 : 12;
+    break;
+  case N_MIN:
+    v = t->min;
+    break;
+  case N_SEC:
+    v = t->sec;
+    break;
+  case N_NANO:
+    v = 0;
+    break;
+  case N_TS:
+    v = t->ts;
+    break;
+  default:
+    break;
   }
   if ((spec == N_YEAR || spec == N_IYEAR) && !(v >= 0 && v < 10000))
     fmt_num(b, v, width[spec] + 1, pad, 1);
@@ -1381,17 +1553,30 @@ static void tf_numeric(gv_buf *b, const tm_utc *t, int spec, int pad) {
 /* Appends one fixed item; 1 if chrono would fail to format it. */
 static int tf_fixed(gv_buf *b, const tm_utc *t, int spec) {
   static const char *const fixed_text[] = {
-      NULL, NULL, NULL, NULL, NULL, NULL, "", ".000", ".000000",
-      ".000000000", "000", "000000", "000000000", "UTC", "+0000", "+00:00",
-      "+00:00:00", "+00"};
+      NULL,        NULL,   NULL,      NULL,         NULL,        NULL,
+      "",          ".000", ".000000", ".000000000", "000",       "000000",
+      "000000000", "UTC",  "+0000",   "+00:00",     "+00:00:00", "+00"};
   switch (spec) {
-  case F_SMON: gavel__buf_add(b, MON_NAMES[t->month - 1], 3); return 0;
-  case F_LMON: gavel__buf_adds(b, MON_NAMES[t->month - 1]); return 0;
-  case F_SWD: gavel__buf_add(b, WD_NAMES[t->wday - 1], 3); return 0;
-  case F_LWD: gavel__buf_adds(b, WD_NAMES[t->wday - 1]); return 0;
-  case F_LAMPM: gavel__buf_adds(b, t->hour < 12 ? "am" : "pm"); return 0;
-  case F_UAMPM: gavel__buf_adds(b, t->hour < 12 ? "AM" : "PM"); return 0;
-  case F_TZPERM: return 1;
+  case F_SMON:
+    gavel__buf_add(b, MON_NAMES[t->month - 1], 3);
+    return 0;
+  case F_LMON:
+    gavel__buf_adds(b, MON_NAMES[t->month - 1]);
+    return 0;
+  case F_SWD:
+    gavel__buf_add(b, WD_NAMES[t->wday - 1], 3);
+    return 0;
+  case F_LWD:
+    gavel__buf_adds(b, WD_NAMES[t->wday - 1]);
+    return 0;
+  case F_LAMPM:
+    gavel__buf_adds(b, t->hour < 12 ? "am" : "pm");
+    return 0;
+  case F_UAMPM:
+    gavel__buf_adds(b, t->hour < 12 ? "AM" : "PM");
+    return 0;
+  case F_TZPERM:
+    return 1;
   case F_RFC3339:
     if (t->year >= 0 && t->year <= 9999)
       gavel__buf_addf(b, "%04lld", (long long)t->year);
@@ -1413,11 +1598,17 @@ static int tf_format(gv_buf *b, const tm_utc *t, const char *fmt, size_t n) {
   for (;;) {
     tf_next(&k, &it);
     switch (it.kind) {
-    case IT_END: return 0;
-    case IT_ERR: return 1;
+    case IT_END:
+      return 0;
+    case IT_ERR:
+      return 1;
     case IT_LIT:
-    case IT_SPACE: gavel__buf_add(b, it.lit, it.lit_len); break;
-    case IT_NUM: tf_numeric(b, t, it.spec, it.pad); break;
+    case IT_SPACE:
+      gavel__buf_add(b, it.lit, it.lit_len);
+      break;
+    case IT_NUM:
+      tf_numeric(b, t, it.spec, it.pad);
+      break;
     default:
       if (tf_fixed(b, t, it.spec))
         return 1;
@@ -1428,24 +1619,53 @@ static int tf_format(gv_buf *b, const tm_utc *t, const char *fmt, size_t n) {
 /* ---- Parsing (chrono's parse + Parsed::to_naive_datetime_with_offset) ---- */
 
 enum {
-  PE_OK, PE_RANGE, PE_IMPOSSIBLE, PE_NOT_ENOUGH, PE_INVALID, PE_SHORT,
-  PE_LONG, PE_FORMAT
+  PE_OK,
+  PE_RANGE,
+  PE_IMPOSSIBLE,
+  PE_NOT_ENOUGH,
+  PE_INVALID,
+  PE_SHORT,
+  PE_LONG,
+  PE_FORMAT
 };
 static const char *const PE_TEXT[] = {
-    "", "input is out of range", "no possible date and time matching input",
+    "",
+    "input is out of range",
+    "no possible date and time matching input",
     "input is not enough for unique date and time",
-    "input contains invalid characters", "premature end of input",
-    "trailing input", "bad or unsupported format string"};
+    "input contains invalid characters",
+    "premature end of input",
+    "trailing input",
+    "bad or unsupported format string"};
 
 enum {
-  P_YEAR, P_YDIV, P_YMOD, P_IYEAR, P_IYDIV, P_IYMOD, P_QUARTER, P_MONTH,
-  P_WSUN, P_WMON, P_IWEEK, P_WDAY, P_ORD, P_DAY, P_HDIV, P_HMOD, P_MIN,
-  P_SEC, P_NANO, P_TS, P_OFF, P__N
+  P_YEAR,
+  P_YDIV,
+  P_YMOD,
+  P_IYEAR,
+  P_IYDIV,
+  P_IYMOD,
+  P_QUARTER,
+  P_MONTH,
+  P_WSUN,
+  P_WMON,
+  P_IWEEK,
+  P_WDAY,
+  P_ORD,
+  P_DAY,
+  P_HDIV,
+  P_HMOD,
+  P_MIN,
+  P_SEC,
+  P_NANO,
+  P_TS,
+  P_OFF,
+  P__N
 };
 
 typedef struct tp_parsed {
-  int64_t v[P__N];  /* field values (P_WDAY: 1 = Monday ... 7 = Sunday) */
-  unsigned set;     /* bit i: field i present                           */
+  int64_t v[P__N]; /* field values (P_WDAY: 1 = Monday ... 7 = Sunday) */
+  unsigned set;    /* bit i: field i present                           */
 } tp_parsed;
 
 static int tp_has(const tp_parsed *p, int f) { return (p->set >> f) & 1; }
@@ -1460,15 +1680,17 @@ static int tp_set(tp_parsed *p, int f, int64_t v) {
 
 /* chrono's Parsed::set_* range checks, then tp_set. */
 static int tp_set_num(tp_parsed *p, int spec, int64_t v) {
-  static const int64_t lo[] = {INT32_MIN, 0, 0, INT32_MIN, 0, 0, 1, 1, 1, 0,
-                               0, 1, 0, 1, 1, 0, 1, 0, 0, 0, INT64_MIN};
-  static const int64_t hi[] = {INT32_MAX, INT32_MAX, 99, INT32_MAX,
-                               INT32_MAX, 99, 4, 12, 31, 53, 53, 53, 6, 7,
-                               366, 23, 12, 59, 60, 999999999, INT64_MAX};
+  static const int64_t lo[] = {INT32_MIN, 0, 0, INT32_MIN, 0, 0, 1,
+                               1,         1, 0, 0,         1, 0, 1,
+                               1,         0, 1, 0,         0, 0, INT64_MIN};
+  static const int64_t hi[] = {
+      INT32_MAX, INT32_MAX, 99, INT32_MAX, INT32_MAX, 99,        4,
+      12,        31,        53, 53,        53,        6,         7,
+      366,       23,        12, 59,        60,        999999999, INT64_MAX};
   static const signed char field[] = {
-      P_YEAR, P_YDIV, P_YMOD, P_IYEAR, P_IYDIV, P_IYMOD, P_QUARTER, P_MONTH,
-      P_DAY, P_WSUN, P_WMON, P_IWEEK, P_WDAY, P_WDAY, P_ORD, -1, -2, P_MIN,
-      P_SEC, P_NANO, P_TS};
+      P_YEAR,  P_YDIV, P_YMOD, P_IYEAR, P_IYDIV, P_IYMOD, P_QUARTER,
+      P_MONTH, P_DAY,  P_WSUN, P_WMON,  P_IWEEK, P_WDAY,  P_WDAY,
+      P_ORD,   -1,     -2,     P_MIN,   P_SEC,   P_NANO,  P_TS};
   int rc;
   if (v < lo[spec] || v > hi[spec])
     return PE_RANGE;
@@ -1540,8 +1762,8 @@ static int scan_name(const char **s, const char *e, const char *const *names,
 }
 
 static int scan_nanos(const char **s, const char *e, int64_t *out) {
-  static const int64_t scale[10] = {0, 100000000, 10000000, 1000000, 100000,
-                                    10000, 1000, 100, 10, 1};
+  static const int64_t scale[10] = {0,     100000000, 10000000, 1000000, 100000,
+                                    10000, 1000,      100,      10,      1};
   const char *b = *s;
   int rc = scan_num(s, e, 1, 9, out);
   if (rc)
@@ -1553,8 +1775,7 @@ static int scan_nanos(const char **s, const char *e, int64_t *out) {
 }
 
 /* scan::timezone_offset; 'perm' = %#z (Z, missing minutes allowed). */
-static int scan_offset(const char **s, const char *e, int perm,
-                       int64_t *out) {
+static int scan_offset(const char **s, const char *e, int perm, int64_t *out) {
   int neg, h, m = 0;
   const char *p = *s;
   if (p < e && (*p == ' ' || *p == '\t'))
@@ -1604,9 +1825,12 @@ static int scan_char(const char **s, const char *e, char c) {
 
 /* %+ (strict RFC 3339). */
 static int scan_rfc3339(tp_parsed *p, const char **s, const char *e) {
-  static const struct { int spec; size_t w; char sep; } f[] = {
-      {N_YEAR, 4, '-'}, {N_MONTH, 2, '-'}, {N_DAY, 2, 'T'},
-      {N_HOUR, 2, ':'}, {N_MIN, 2, ':'},   {N_SEC, 2, 0}};
+  static const struct {
+    int spec;
+    size_t w;
+    char sep;
+  } f[] = {{N_YEAR, 4, '-'}, {N_MONTH, 2, '-'}, {N_DAY, 2, 'T'},
+           {N_HOUR, 2, ':'}, {N_MIN, 2, ':'},   {N_SEC, 2, 0}};
   int64_t v;
   int rc, k;
   for (k = 0; k < 6; k++) {
@@ -1639,23 +1863,30 @@ static int tp_fixed(tp_parsed *p, int spec, const char **s, const char *e) {
   int64_t v;
   int rc, k;
   switch (spec) {
-  case F_SMON: case F_LMON:
+  case F_SMON:
+  case F_LMON:
     if ((rc = scan_name(s, e, MON_NAMES, 12, spec == F_LMON, &k)))
       return rc;
     return tp_set(p, P_MONTH, k + 1);
-  case F_SWD: case F_LWD:
+  case F_SWD:
+  case F_LWD:
     if ((rc = scan_name(s, e, WD_NAMES, 7, spec == F_LWD, &k)))
       return rc;
     return tp_set(p, P_WDAY, k + 1);
-  case F_LAMPM: case F_UAMPM:
+  case F_LAMPM:
+  case F_UAMPM:
     if (e - *s < 2)
       return PE_SHORT;
-    if (((*s)[1] | 32) != 'm' || (((*s)[0] | 32) != 'a' && ((*s)[0] | 32) != 'p'))
+    if (((*s)[1] | 32) != 'm' ||
+        (((*s)[0] | 32) != 'a' && ((*s)[0] | 32) != 'p'))
       return PE_INVALID;
     k = ((*s)[0] | 32) == 'p';
     *s += 2;
     return tp_set(p, P_HDIV, k);
-  case F_NANO: case F_NANO3: case F_NANO6: case F_NANO9:
+  case F_NANO:
+  case F_NANO3:
+  case F_NANO6:
+  case F_NANO9:
     if (*s < e && **s == '.') {
       (*s)++;
       if ((rc = scan_nanos(s, e, &v)))
@@ -1663,7 +1894,9 @@ static int tp_fixed(tp_parsed *p, int spec, const char **s, const char *e) {
       return tp_set(p, P_NANO, v);
     }
     return PE_OK;
-  case F_NANO3ND: case F_NANO6ND: case F_NANO9ND: {
+  case F_NANO3ND:
+  case F_NANO6ND:
+  case F_NANO9ND: {
     static const int64_t sc[3] = {1000000, 1000, 1};
     size_t w = (size_t)(spec - F_NANO3ND + 1) * 3;
     if ((size_t)(e - *s) < w)
@@ -1722,7 +1955,7 @@ static int tp_scan(tp_parsed *p, const gv_str *in, const gv_str *fmt) {
       break;
     }
     case IT_NUM: {
-      static const unsigned char w[] = {4, 2, 2, 4, 2, 2, 1, 2, 2, 2, 2,
+      static const unsigned char w[] = {4, 2, 2, 4, 2, 2, 1, 2, 2, 2,  2,
                                         2, 1, 1, 3, 2, 2, 2, 2, 9, 255};
       size_t width = w[it.spec] == 255 ? SIZE_MAX : w[it.spec];
       if ((it.spec == N_YEAR || it.spec == N_IYEAR) && s < e &&
@@ -1827,7 +2060,8 @@ static int tp_date(const tp_parsed *p, int64_t *days) {
       return PE_RANGE;
     j1 = days_from_civil(y, 1, 1);
     /* days from Jan 1 to the first Sunday (Monday) */
-    first = sun ? (7 - (int64_t)wday_of(j1)) % 7 : (8 - (int64_t)wday_of(j1)) % 7;
+    first =
+        sun ? (7 - (int64_t)wday_of(j1)) % 7 : (8 - (int64_t)wday_of(j1)) % 7;
     *days = j1 + first + ((sun ? p->v[P_WSUN] : p->v[P_WMON]) - 1) * 7 +
             (sun ? wd % 7 : wd - 1);
     {
@@ -1842,8 +2076,8 @@ static int tp_date(const tp_parsed *p, int64_t *days) {
     if (!in_range_year(iy) || p->v[P_IWEEK] > iso_weeks_in(iy))
       return PE_RANGE;
     j4 = days_from_civil(iy, 1, 4);
-    *days = j4 - (wday_of(j4) - 1) + (p->v[P_IWEEK] - 1) * 7 +
-            (p->v[P_WDAY] - 1);
+    *days =
+        j4 - (wday_of(j4) - 1) + (p->v[P_IWEEK] - 1) * 7 + (p->v[P_WDAY] - 1);
     {
       int64_t yy;
       unsigned mm, dd;
@@ -1964,9 +2198,11 @@ static int bi_format_time(gv_rt *rt, gvalue *out, const gvalue *args,
 
 /* Seconds per unit name, or 0 when unknown. */
 static int64_t time_unit(const gv_str *u) {
-  static const struct { const char *name; int64_t secs; } units[] = {
-      {"seconds", 1}, {"s", 1},    {"minutes", 60}, {"m", 60},
-      {"hours", 3600}, {"h", 3600}, {"days", 86400}, {"d", 86400}};
+  static const struct {
+    const char *name;
+    int64_t secs;
+  } units[] = {{"seconds", 1},  {"s", 1},    {"minutes", 60}, {"m", 60},
+               {"hours", 3600}, {"h", 3600}, {"days", 86400}, {"d", 86400}};
   size_t k;
   for (k = 0; k < sizeof units / sizeof units[0]; k++)
     if (gavel__str_eqn(u, units[k].name, strlen(units[k].name)))
@@ -1974,8 +2210,7 @@ static int64_t time_unit(const gv_str *u) {
   return 0;
 }
 
-static int bi_time_diff(gv_rt *rt, gvalue *out, const gvalue *args,
-                        int nargs) {
+static int bi_time_diff(gv_rt *rt, gvalue *out, const gvalue *args, int nargs) {
   int64_t t1, t2, diff, unit;
   const gv_str *u;
   (void)nargs;
@@ -1990,8 +2225,7 @@ static int bi_time_diff(gv_rt *rt, gvalue *out, const gvalue *args,
   return 0;
 }
 
-static int bi_date_add(gv_rt *rt, gvalue *out, const gvalue *args,
-                       int nargs) {
+static int bi_date_add(gv_rt *rt, gvalue *out, const gvalue *args, int nargs) {
   int64_t ts, n, unit, secs, r;
   const gv_str *u;
   (void)nargs;
@@ -2116,13 +2350,16 @@ static int rs_int(const char *s, size_t n, unsigned radix, int is_signed,
     neg = s[0] == '-', i = 1;
   if (i >= n)
     return 0;
-  lim = bits == 64 ? (is_signed ? (unsigned __int128)INT64_MAX + neg : UINT64_MAX)
-                   : (is_signed ? (((unsigned __int128)1 << 127) - 1 + neg)
-                                : ~(unsigned __int128)0);
+  lim = bits == 64
+            ? (is_signed ? (unsigned __int128)INT64_MAX + neg : UINT64_MAX)
+            : (is_signed ? (((unsigned __int128)1 << 127) - 1 + neg)
+                         : ~(unsigned __int128)0);
   for (; i < n; i++) {
     int c = (unsigned char)s[i], d;
-    d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'z' ? c - 'a' + 10
-        : c >= 'A' && c <= 'Z' ? c - 'A' + 10 : 99;
+    d = c >= '0' && c <= '9'   ? c - '0'
+        : c >= 'a' && c <= 'z' ? c - 'a' + 10
+        : c >= 'A' && c <= 'Z' ? c - 'A' + 10
+                               : 99;
     if (d >= (int)radix)
       return 0;
     if (v > (lim - (unsigned)d) / radix)
@@ -2233,8 +2470,8 @@ static int ya_float(const char *s, size_t n, double *out) {
   if (n == 5 && (!memcmp(s, "-.inf", 5) || !memcmp(s, "-.Inf", 5) ||
                  !memcmp(s, "-.INF", 5)))
     return *out = -HUGE_VAL, 1;
-  if (n == 4 && (!memcmp(s, ".nan", 4) || !memcmp(s, ".NaN", 4) ||
-                 !memcmp(s, ".NAN", 4)))
+  if (n == 4 &&
+      (!memcmp(s, ".nan", 4) || !memcmp(s, ".NaN", 4) || !memcmp(s, ".NAN", 4)))
     return *out = NAN, 1;
   if (!rs_float_syntax(u, un) || gavel__parse_double(u, un, out))
     return 0;
@@ -2248,7 +2485,7 @@ static int ya_null(const char *s, size_t n) {
 }
 
 static int ya_bool(const char *s, size_t n, int *b) {
-  static const char *const t[6] = {"true", "True", "TRUE",
+  static const char *const t[6] = {"true",  "True",  "TRUE",
                                    "false", "False", "FALSE"};
   int k;
   for (k = 0; k < 6; k++)
@@ -2286,8 +2523,8 @@ static yaml_scalar_style_t ya_str_style(const char *s, size_t n) {
 static int ya_scalar(yaml_emitter_t *em, const char *s, size_t n,
                      yaml_scalar_style_t st) {
   yaml_event_t ev;
-  if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s,
-                                    (int)n, 1, 1, st))
+  if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)n,
+                                    1, 1, st))
     return 1;
   return !yaml_emitter_emit(em, &ev);
 }
@@ -2303,8 +2540,8 @@ static int ya_emit(gv_rt *rt, yaml_emitter_t *em, gvalue v) {
     return ya_scalar(em, v.u.i ? "true" : "false", v.u.i ? 4 : 5,
                      YAML_PLAIN_SCALAR_STYLE);
   case GV_INT:
-    return ya_scalar(em, t, (size_t)snprintf(t, sizeof t, "%lld",
-                                             (long long)v.u.i),
+    return ya_scalar(em, t,
+                     (size_t)snprintf(t, sizeof t, "%lld", (long long)v.u.i),
                      YAML_PLAIN_SCALAR_STYLE);
   case GV_FLOAT:
     if (v.u.f != v.u.f)
@@ -2387,40 +2624,41 @@ static int bi_yaml_marshal(gv_rt *rt, gvalue *out, const gvalue *args,
 /* ---- yaml_unmarshal: load the first document's events, then build ---- */
 
 typedef struct ya_ev {
-  yaml_event_type_t type;  /* scalar, alias, seq/map start/end          */
-  char *text;              /* scalar value (malloc)                     */
-  size_t len;              /* its length                                */
-  char *tag;               /* tag or NULL (malloc)                      */
-  char *anchor;            /* anchor or alias name (malloc)             */
-  int plain;               /* scalar style is plain                     */
-  size_t line, col;        /* start mark                                */
-  long target;             /* alias: index of the anchored event        */
+  yaml_event_type_t type; /* scalar, alias, seq/map start/end          */
+  char *text;             /* scalar value (NUL-terminated)             */
+  size_t len;             /* its length                                */
+  char *tag;              /* tag or NULL                               */
+  char *anchor;           /* anchor or alias name, or NULL             */
+  int plain;              /* scalar style is plain                     */
+  size_t line, col;       /* start mark                                */
+  long target;            /* alias: index of the anchored event        */
 } ya_ev;
 
 typedef struct ya_doc {
-  ya_ev *ev;          /* events of the first document          */
-  size_t n, cap;      /* count, capacity                       */
-  char err[200];      /* load error text, "" if none           */
-  int more;           /* a second document follows             */
+  const gavel__alloc *al; /* where events and their text live  */
+  ya_ev *ev;              /* events of the first document          */
+  size_t n, cap;          /* count, capacity                       */
+  char err[200];          /* load error text, "" if none           */
+  int more;               /* a second document follows             */
 } ya_doc;
 
 typedef struct ya_node {
-  gvalue v;           /* built value                           */
-  uint64_t jumps;     /* alias jumps a full expansion makes    */
-  int height;         /* nesting height                        */
-  int state;          /* 0 = not built, 1 = building, 2 = done */
+  gvalue v;       /* built value                           */
+  uint64_t jumps; /* alias jumps a full expansion makes    */
+  int height;     /* nesting height                        */
+  int state;      /* 0 = not built, 1 = building, 2 = done */
 } ya_node;
 
 typedef struct ya_b {
-  gv_rt *rt;          /* runtime                               */
-  ya_doc *d;          /* events                                */
-  ya_node *nodes;     /* per-event cache for anchored nodes    */
-  size_t pos;         /* next event                            */
-  uint64_t jumps;     /* alias jumps so far                    */
+  gv_rt *rt;      /* runtime                               */
+  ya_doc *d;      /* events                                */
+  ya_node *nodes; /* per-event cache for anchored nodes    */
+  size_t pos;     /* next event                            */
+  uint64_t jumps; /* alias jumps so far                    */
 } ya_b;
 
-static char *dupz(const void *p, size_t n) {
-  char *s = malloc(n + 1);
+static char *dupz(const gavel__alloc *al, const void *p, size_t n) {
+  char *s = gavel__malloc(al, n + 1);
   if (s) {
     if (n)
       memcpy(s, p, n);
@@ -2432,11 +2670,15 @@ static char *dupz(const void *p, size_t n) {
 static void ya_doc_free(ya_doc *d) {
   size_t i;
   for (i = 0; i < d->n; i++) {
-    free(d->ev[i].text);
-    free(d->ev[i].tag);
-    free(d->ev[i].anchor);
+    ya_ev *x = &d->ev[i];
+    if (x->text)
+      gavel__free(d->al, x->text, x->len + 1);
+    if (x->tag)
+      gavel__free(d->al, x->tag, strlen(x->tag) + 1);
+    if (x->anchor)
+      gavel__free(d->al, x->anchor, strlen(x->anchor) + 1);
   }
-  free(d->ev);
+  gavel__free(d->al, d->ev, d->cap * sizeof *d->ev);
 }
 
 static void ya_parse_error(ya_doc *d, const yaml_parser_t *p) {
@@ -2466,7 +2708,8 @@ static int ya_push(ya_doc *d, const yaml_event_t *e) {
   const yaml_char_t *anchor = NULL, *tag = NULL;
   if (d->n == d->cap) {
     size_t nc = d->cap ? d->cap * 2 : 16;
-    ya_ev *ne = realloc(d->ev, nc * sizeof *ne);
+    ya_ev *ne =
+        gavel__realloc(d->al, d->ev, d->cap * sizeof *ne, nc * sizeof *ne);
     if (!ne)
       return 1;
     d->ev = ne, d->cap = nc;
@@ -2481,7 +2724,7 @@ static int ya_push(ya_doc *d, const yaml_event_t *e) {
     anchor = e->data.scalar.anchor, tag = e->data.scalar.tag;
     x->plain = e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     x->len = e->data.scalar.length;
-    if (!(x->text = dupz(e->data.scalar.value, x->len)))
+    if (!(x->text = dupz(d->al, e->data.scalar.value, x->len)))
       return 1;
   } else if (e->type == YAML_SEQUENCE_START_EVENT) {
     anchor = e->data.sequence_start.anchor, tag = e->data.sequence_start.tag;
@@ -2490,9 +2733,10 @@ static int ya_push(ya_doc *d, const yaml_event_t *e) {
   } else if (e->type == YAML_ALIAS_EVENT) {
     anchor = e->data.alias.anchor;
   }
-  if (anchor && !(x->anchor = dupz(anchor, strlen((const char *)anchor))))
+  if (anchor &&
+      !(x->anchor = dupz(d->al, anchor, strlen((const char *)anchor))))
     return 1;
-  if (tag && !(x->tag = dupz(tag, strlen((const char *)tag))))
+  if (tag && !(x->tag = dupz(d->al, tag, strlen((const char *)tag))))
     return 1;
   d->n++;
   return 0;
@@ -2538,9 +2782,13 @@ static int ya_load(ya_doc *d, const gv_str *s) {
               !strcmp(d->ev[k].anchor, x->anchor))
             break;
         x->target = k;
-        if (k < 0) {
-          snprintf(d->err, sizeof d->err, "unknown anchor at line %zu "
-                   "column %zu", x->line, x->col);
+        if (k < 0) { /* the document ends here, with the error */
+          snprintf(d->err, sizeof d->err,
+                   "unknown anchor at line %zu "
+                   "column %zu",
+                   x->line, x->col);
+          gavel__free(d->al, x->anchor, strlen(x->anchor) + 1);
+          d->n--;
           done = 1;
         }
       }
@@ -2632,9 +2880,10 @@ static int ya_scalar_value(ya_b *b, const ya_ev *x, gvalue *v) {
     if (ya_uint(s, n, 64, &iv) || ya_nint(s, n, 64, &iv))
       return *v = gv_int((int64_t)(uint64_t)iv), 0;
     if (ya_uint(s, n, 128, &iv) || ya_nint(s, n, 128, &iv)) {
-      snprintf(msg, sizeof msg, "invalid type: integer `%.*s` as %s, expected "
-               "a valid JSON value", (int)n, s,
-               ya_uint(s, n, 128, &iv) ? "u128" : "i128");
+      snprintf(msg, sizeof msg,
+               "invalid type: integer `%.*s` as %s, expected "
+               "a valid JSON value",
+               (int)n, s, ya_uint(s, n, 128, &iv) ? "u128" : "i128");
       return ya_fail(b, x, msg);
     }
     if (!untagged)
@@ -2654,9 +2903,10 @@ static int ya_scalar_value(ya_b *b, const ya_ev *x, gvalue *v) {
 badval:
   snprintf(msg, sizeof msg, "invalid value: string \"%.*s\", expected %s",
            (int)(n > 60 ? 60 : n), s,
-           !strcmp(tag, YA_TAG "bool") ? "a boolean"
+           !strcmp(tag, YA_TAG "bool")    ? "a boolean"
            : !strcmp(tag, YA_TAG "float") ? "a float"
-           : !strcmp(tag, YA_TAG "null") ? "null" : "an integer");
+           : !strcmp(tag, YA_TAG "null")  ? "null"
+                                          : "an integer");
   return ya_fail(b, x, msg);
 }
 
@@ -2694,7 +2944,8 @@ static int ya_node_at(ya_b *b, size_t at, int depth, ya_node *out) {
     gv_arr *a = gavel__arr_new(b->rt->arena, 4);
     if (!a)
       return gavel__rt_nomem(b->rt);
-    while (b->pos < b->d->n && b->d->ev[b->pos].type != YAML_SEQUENCE_END_EVENT) {
+    while (b->pos < b->d->n &&
+           b->d->ev[b->pos].type != YAML_SEQUENCE_END_EVENT) {
       ya_node c;
       if (ya_build(b, depth + 1, &c) || push(b->rt, a, c.v) ||
           limit_arr(b->rt, "yaml_unmarshal", a->len))
@@ -2706,7 +2957,8 @@ static int ya_node_at(ya_b *b, size_t at, int depth, ya_node *out) {
     gv_obj *o = gavel__obj_new(b->rt->arena, 4);
     if (!o)
       return gavel__rt_nomem(b->rt);
-    while (b->pos < b->d->n && b->d->ev[b->pos].type != YAML_MAPPING_END_EVENT) {
+    while (b->pos < b->d->n &&
+           b->d->ev[b->pos].type != YAML_MAPPING_END_EVENT) {
       gv_str *k;
       ya_node c;
       if (ya_key(b, &k) || ya_build(b, depth + 1, &c))
@@ -2732,11 +2984,13 @@ static int bi_yaml_unmarshal(gv_rt *rt, gvalue *out, const gvalue *args,
   ya_doc d;
   ya_b b;
   ya_node root;
+  size_t nsz;
   int rc;
   (void)nargs;
   if (arg_str(rt, args[0], &s) || charge(rt, s->len * 2))
     return 1;
   memset(&d, 0, sizeof d);
+  d.al = rt->arena->al;
   if (ya_load(&d, s)) {
     ya_doc_free(&d);
     return gavel__rt_error(rt, GV_E_NOMEM, "out of memory");
@@ -2744,14 +2998,18 @@ static int bi_yaml_unmarshal(gv_rt *rt, gvalue *out, const gvalue *args,
   if (d.n == 0 && !d.err[0]) { /* empty stream: serde_yaml's Event::Void */
     ya_doc_free(&d);
     rc = d.more ? eval_err(rt, "yaml_unmarshal: deserializing from YAML "
-                           "containing more than one document is not "
-                           "supported") : 0;
+                               "containing more than one document is not "
+                               "supported")
+                : 0;
     if (!rc)
       *out = gv_null();
     return rc;
   }
-  b = (ya_b){rt, &d, calloc(d.n ? d.n : 1, sizeof(ya_node)), 0, 0};
-  if (!b.nodes) {
+  nsz = (d.n ? d.n : 1) * sizeof(ya_node);
+  b = (ya_b){rt, &d, gavel__malloc(d.al, nsz), 0, 0};
+  if (b.nodes)
+    memset(b.nodes, 0, nsz);
+  else {
     ya_doc_free(&d);
     return gavel__rt_error(rt, GV_E_NOMEM, "out of memory");
   }
@@ -2760,8 +3018,8 @@ static int bi_yaml_unmarshal(gv_rt *rt, gvalue *out, const gvalue *args,
     rc = eval_err(rt, "yaml_unmarshal: %s", d.err);
   if (!rc && d.more)
     rc = eval_err(rt, "yaml_unmarshal: deserializing from YAML containing "
-                  "more than one document is not supported");
-  free(b.nodes);
+                      "more than one document is not supported");
+  gavel__free(d.al, b.nodes, nsz);
   ya_doc_free(&d);
   if (!rc)
     *out = root.v;
@@ -2816,7 +3074,9 @@ static int b64_decode(gv_buf *o, const char *in, size_t n, const char *alpha,
     snprintf(err, esz, "Invalid symbol %u, offset %zu.", u[n - 1], n - 1);
     return 1;
   }
-  quads = n >= rem + 4 ? n - rem - 4 : 0;
+  quads = n - rem; /* the last quad is decoded apart: it may have padding */
+  if (rem == 0)
+    quads = quads >= 4 ? quads - 4 : 0;
   for (i = 0; i < quads; i += 4) {
     int k, d[4];
     for (k = 0; k < 4; k++)
@@ -2999,8 +3259,10 @@ static int bi_url_encode(gv_rt *rt, gvalue *out, const gvalue *args,
 }
 
 static int hexv(int c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
 }
 
 /* urlencoding::decode: %XX decoded, malformed escapes kept, '+' kept. */
@@ -3060,7 +3322,7 @@ static int bi_hex_decode(gv_rt *rt, gvalue *out, const gvalue *args,
     return 1;
   if (s->len % 2)
     return eval_err(rt, "hex_decode: invalid hex string: Odd number of "
-                    "digits");
+                        "digits");
   buf_open(rt, &b);
   for (i = 0; i < s->len; i++) {
     int v = hexv((unsigned char)s->s[i]);
@@ -3068,8 +3330,10 @@ static int bi_hex_decode(gv_rt *rt, gvalue *out, const gvalue *args,
       char q[16];
       char_debug(q, sizeof q, (unsigned char)s->s[i]);
       gavel__buf_free(&b);
-      return eval_err(rt, "hex_decode: invalid hex string: Invalid character "
-                      "%s at position %u", q, (unsigned)i);
+      return eval_err(rt,
+                      "hex_decode: invalid hex string: Invalid character "
+                      "%s at position %u",
+                      q, (unsigned)i);
     }
     if (i % 2)
       b.p[b.len - 1] = (char)(b.p[b.len - 1] << 4 | v);
@@ -3083,8 +3347,8 @@ static int bi_hex_decode(gv_rt *rt, gvalue *out, const gvalue *args,
 
 /* ==== Hashes, HMAC, UUID (OpenSSL libcrypto) ==== */
 
-static int digest_hex(gv_rt *rt, gvalue *out, const char *fn,
-                      const EVP_MD *md, const gv_str *s) {
+static int digest_hex(gv_rt *rt, gvalue *out, const char *fn, const EVP_MD *md,
+                      const gv_str *s) {
   unsigned char h[EVP_MAX_MD_SIZE];
   unsigned hl = 0;
   gv_buf b;
@@ -3176,8 +3440,8 @@ static const EVP_MD *jwt_md(const char *alg, size_t n) {
 }
 
 typedef struct kv_ref {
-  gv_str *k;     /* key   */
-  gvalue *v;     /* value */
+  gv_str *k; /* key   */
+  gvalue *v; /* value */
 } kv_ref;
 
 static int kv_cmp(const void *a, const void *b) {
@@ -3192,8 +3456,12 @@ static int jwt_json(gv_rt *rt, gv_buf *b, gvalue v) {
   if (charge(rt, 4))
     return 1;
   switch (v.tag) {
-  case GV_BOOL: gavel__buf_adds(b, v.u.i ? "true" : "false"); return 0;
-  case GV_INT: gavel__buf_addf(b, "%lld", (long long)v.u.i); return 0;
+  case GV_BOOL:
+    gavel__buf_adds(b, v.u.i ? "true" : "false");
+    return 0;
+  case GV_INT:
+    gavel__buf_addf(b, "%lld", (long long)v.u.i);
+    return 0;
   case GV_FLOAT:
     if (v.u.f - v.u.f != 0)
       gavel__buf_adds(b, "null");
@@ -3235,7 +3503,9 @@ static int jwt_json(gv_rt *rt, gv_buf *b, gvalue v) {
     gavel__free(rt->arena->al, kv, sizeof *kv * (v.u.o->len + 1));
     return rc;
   }
-  default: gavel__buf_adds(b, "null"); return 0;
+  default:
+    gavel__buf_adds(b, "null");
+    return 0;
   }
 }
 
@@ -3243,22 +3513,31 @@ static int jwt_json(gv_rt *rt, gv_buf *b, gvalue v) {
 static void serde_unexpected(char *out, size_t sz, gvalue v) {
   char t[48];
   switch (v.tag) {
-  case GV_NULL: snprintf(out, sz, "null"); break;
-  case GV_BOOL: snprintf(out, sz, "boolean `%s`", v.u.i ? "true" : "false");
+  case GV_NULL:
+    snprintf(out, sz, "null");
     break;
-  case GV_INT: snprintf(out, sz, "integer `%lld`", (long long)v.u.i); break;
+  case GV_BOOL:
+    snprintf(out, sz, "boolean `%s`", v.u.i ? "true" : "false");
+    break;
+  case GV_INT:
+    snprintf(out, sz, "integer `%lld`", (long long)v.u.i);
+    break;
   case GV_FLOAT:
     fmt_ryu(t, v.u.f);
     snprintf(out, sz, "floating point `%s`", t);
     break;
-  case GV_STR: snprintf(out, sz, "string \"%.40s\"", v.u.s->s); break;
-  default: snprintf(out, sz, "sequence"); break;
+  case GV_STR:
+    snprintf(out, sz, "string \"%.40s\"", v.u.s->s);
+    break;
+  default:
+    snprintf(out, sz, "sequence");
+    break;
   }
 }
 
 /* Decodes one base64url segment and parses it as JSON into *out. */
-static int jwt_part(gv_rt *rt, const char *p, size_t n, gvalue *out,
-                    char *err, size_t esz) {
+static int jwt_part(gv_rt *rt, const char *p, size_t n, gvalue *out, char *err,
+                    size_t esz) {
   gv_buf b;
   gavel_error je;
   char e[96];
@@ -3276,7 +3555,7 @@ static int jwt_part(gv_rt *rt, const char *p, size_t n, gvalue *out,
   memset(&je, 0, sizeof je);
   if (gavel__json_parse(rt->arena, b.p ? b.p : "", b.len, NULL, out, &je) !=
       GAVEL_OK) {
-    snprintf(err, esz, "JSON error: %s", je.msg);
+    snprintf(err, esz, "JSON error: %.150s", je.msg);
     gavel__buf_free(&b);
     return 1;
   }
@@ -3293,7 +3572,7 @@ static int jwt_decode_raw(gv_rt *rt, const gv_str *tok, const char *alg,
   const char *s = tok->s, *dot2, *dot1;
   gvalue hdr, *a;
   size_t k;
-  char u[64];
+  char u[112];
   dot2 = memrchr(s, '.', tok->len);
   dot1 = dot2 ? memrchr(s, '.', (size_t)(dot2 - s)) : NULL;
   if (!dot1) {
@@ -3316,7 +3595,8 @@ static int jwt_decode_raw(gv_rt *rt, const gv_str *tok, const char *alg,
     if (gavel__str_eqn(a->u.s, JWT_ALGS[k], strlen(JWT_ALGS[k])))
       break;
   if (a->tag != GV_STR || k == sizeof JWT_ALGS / sizeof *JWT_ALGS) {
-    snprintf(err, esz, "JSON error: unknown variant `%.40s`, expected one of "
+    snprintf(err, esz,
+             "JSON error: unknown variant `%.40s`, expected one of "
              "`HS256`, `HS384`, `HS512`, `ES256`, `ES384`, `RS256`, ...",
              a->tag == GV_STR ? a->u.s->s : "?");
     return 1;
@@ -3346,8 +3626,10 @@ static int jwt_decode_raw(gv_rt *rt, const gv_str *tok, const char *alg,
     return 1;
   if (claims->tag != GV_OBJ) {
     serde_unexpected(u, sizeof u, *claims);
-    snprintf(err, esz, "JSON error: invalid type: %s, expected struct "
-             "ClaimsForValidation", u);
+    snprintf(err, esz,
+             "JSON error: invalid type: %s, expected struct "
+             "ClaimsForValidation",
+             u);
     return 1;
   }
   return 0;
@@ -3366,9 +3648,9 @@ static int bi_jwt_decode(gv_rt *rt, gvalue *out, const gvalue *args,
 }
 
 /* Optional third argument: the algorithm name (default HS256). */
-static int jwt_alg_arg(gv_rt *rt, const gvalue *args, int nargs,
-                       const char *fn, const char **alg) {
-  const gv_str *a;
+static int jwt_alg_arg(gv_rt *rt, const gvalue *args, int nargs, const char *fn,
+                       const char **alg) {
+  const gv_str *a = NULL;
   if (nargs < 3) {
     *alg = "HS256";
     return 0;
@@ -3376,8 +3658,10 @@ static int jwt_alg_arg(gv_rt *rt, const gvalue *args, int nargs,
   if (arg_str(rt, args[2], &a))
     return 1;
   if (!jwt_md(a->s, a->len))
-    return eval_err(rt, "%s: unsupported algorithm '%s' (supported: HS256, "
-                    "HS384, HS512)", fn, a->s);
+    return eval_err(rt,
+                    "%s: unsupported algorithm '%s' (supported: HS256, "
+                    "HS384, HS512)",
+                    fn, a->s);
   *alg = a->s;
   return 0;
 }
@@ -3421,8 +3705,7 @@ static int bi_jwt_encode(gv_rt *rt, gvalue *out, const gvalue *args,
     return 1;
   }
   gavel__buf_addc(&b, '.');
-  b64_encode(&b, (unsigned char *)(part.p ? part.p : ""), part.len, B64_URL,
-             0);
+  b64_encode(&b, (unsigned char *)(part.p ? part.p : ""), part.len, B64_URL, 0);
   gavel__buf_free(&part);
   if (b.oom || charge(rt, b.len)) {
     gavel__buf_free(&b);
@@ -3441,20 +3724,20 @@ enum { GT_CHAR, GT_ANY, GT_SEQ, GT_RSEQ, GT_WITHIN, GT_EXCEPT };
 enum { GM_MATCH, GM_SUB, GM_ENTIRE };
 
 typedef struct gl_tok {
-  int kind;          /* GT_*                                   */
-  uint32_t c;        /* GT_CHAR: the char                      */
-  uint32_t sp, nsp;  /* GT_WITHIN/EXCEPT: range slice in specs */
+  int kind;         /* GT_*                                   */
+  uint32_t c;       /* GT_CHAR: the char                      */
+  uint32_t sp, nsp; /* GT_WITHIN/EXCEPT: range slice in specs */
 } gl_tok;
 
 typedef struct gl_ctx {
-  gv_rt *rt;          /* for gas                            */
-  gl_tok *t;          /* tokens                             */
-  size_t nt;          /* count                              */
-  uint32_t *spec;     /* (lo, hi) pairs                     */
-  const uint32_t *f;  /* input chars                        */
-  size_t nf;          /* count                              */
-  int64_t steps;      /* work done since the last charge    */
-  int out_of_gas;     /* set when gas ran out               */
+  gv_rt *rt;         /* for gas                            */
+  gl_tok *t;         /* tokens                             */
+  size_t nt;         /* count                              */
+  uint32_t *spec;    /* (lo, hi) pairs                     */
+  const uint32_t *f; /* input chars                        */
+  size_t nf;         /* count                              */
+  int64_t steps;     /* work done since the last charge    */
+  int out_of_gas;    /* set when gas ran out               */
 } gl_ctx;
 
 /* Decodes a UTF-8 string into code points (caller frees, n+1 slots). */
@@ -3484,8 +3767,10 @@ static int gl_compile(gl_ctx *g, const uint32_t *c, size_t n, char *err,
         i++;
       count = i - old;
       if (count > 2) {
-        snprintf(err, esz, "Pattern syntax error near position %zu: wildcards "
-                 "are either regular `*` or recursive `**`", old + 2);
+        snprintf(err, esz,
+                 "Pattern syntax error near position %zu: wildcards "
+                 "are either regular `*` or recursive `**`",
+                 old + 2);
         return 1;
       }
       if (count == 1) {
@@ -3493,15 +3778,19 @@ static int gl_compile(gl_ctx *g, const uint32_t *c, size_t n, char *err,
         continue;
       }
       if (!(i == 2 || c[i - count - 1] == '/')) {
-        snprintf(err, esz, "Pattern syntax error near position %zu: recursive "
-                 "wildcards must form a single path component", old - 1);
+        snprintf(err, esz,
+                 "Pattern syntax error near position %zu: recursive "
+                 "wildcards must form a single path component",
+                 old - 1);
         return 1;
       }
       if (i < n && c[i] == '/')
         i++;
       else if (i != n) {
-        snprintf(err, esz, "Pattern syntax error near position %zu: recursive "
-                 "wildcards must form a single path component", i);
+        snprintf(err, esz,
+                 "Pattern syntax error near position %zu: recursive "
+                 "wildcards must form a single path component",
+                 i);
         return 1;
       }
       if (!(g->nt > 1 && g->t[g->nt - 1].kind == GT_RSEQ))
@@ -3516,8 +3805,10 @@ static int gl_compile(gl_ctx *g, const uint32_t *c, size_t n, char *err,
       for (j = from; kind >= 0 && j < n && c[j] != ']'; j++)
         ;
       if (kind < 0 || j >= n) {
-        snprintf(err, esz, "Pattern syntax error near position %zu: invalid "
-                 "range pattern", i);
+        snprintf(err, esz,
+                 "Pattern syntax error near position %zu: invalid "
+                 "range pattern",
+                 i);
         return 1;
       }
       e = j;
@@ -3646,13 +3937,13 @@ static int bi_glob_match(gv_rt *rt, gvalue *out, const gvalue *args,
 /* ==== CIDR (ipnetwork 0.20 over Rust's std::net parsers) ==== */
 
 typedef struct ip_addr {
-  int v6;                /* 0 = IPv4, 1 = IPv6                 */
-  unsigned char b[16];   /* address bytes (IPv4 in b[0..3])    */
+  int v6;              /* 0 = IPv4, 1 = IPv6                 */
+  unsigned char b[16]; /* address bytes (IPv4 in b[0..3])    */
 } ip_addr;
 
 /* Rust's read_number: up to 'maxd' digits in 'radix', value <= 'max'. */
-static int ip_num(const char *s, size_t n, size_t *i, unsigned radix,
-                  int maxd, unsigned max, int zero_prefix, unsigned *out) {
+static int ip_num(const char *s, size_t n, size_t *i, unsigned radix, int maxd,
+                  unsigned max, int zero_prefix, unsigned *out) {
   size_t j = *i;
   unsigned v = 0;
   int d = 0, lead0 = j < n && s[j] == '0';
@@ -3730,7 +4021,8 @@ static int ip6_read(const char *s, size_t n, size_t *i, unsigned char *b) {
       head[8 - ts + k] = tail[k];
   }
   for (k = 0; k < 8; k++)
-    b[2 * k] = (unsigned char)(head[k] >> 8), b[2 * k + 1] = (unsigned char)head[k];
+    b[2 * k] = (unsigned char)(head[k] >> 8),
+          b[2 * k + 1] = (unsigned char)head[k];
   *i = j;
   return 1;
 }
@@ -3811,11 +4103,15 @@ static int bi_cidr_contains(gv_rt *rt, gvalue *out, const gvalue *args,
       charge(rt, c->len + ips->len))
     return 1;
   if (!net_parse(c, &net, &prefix))
-    return eval_err(rt, "cidr_contains: invalid CIDR '%s': invalid address: "
-                    "%s", c->s, c->s);
+    return eval_err(rt,
+                    "cidr_contains: invalid CIDR '%s': invalid address: "
+                    "%s",
+                    c->s, c->s);
   if (!ip_parse(ips->s, ips->len, &ip))
-    return eval_err(rt, "cidr_contains: invalid IP '%s': invalid IP address "
-                    "syntax", ips->s);
+    return eval_err(rt,
+                    "cidr_contains: invalid IP '%s': invalid IP address "
+                    "syntax",
+                    ips->s);
   *out = gv_bool(net_contains(&net, prefix, &ip));
   return 0;
 }
@@ -3830,11 +4126,15 @@ static int bi_cidr_intersects(gv_rt *rt, gvalue *out, const gvalue *args,
       charge(rt, a->len + b->len))
     return 1;
   if (!net_parse(a, &na, &pa))
-    return eval_err(rt, "cidr_intersects: invalid CIDR '%s': invalid "
-                    "address: %s", a->s, a->s);
+    return eval_err(rt,
+                    "cidr_intersects: invalid CIDR '%s': invalid "
+                    "address: %s",
+                    a->s, a->s);
   if (!net_parse(b, &nb, &pb))
-    return eval_err(rt, "cidr_intersects: invalid CIDR '%s': invalid "
-                    "address: %s", b->s, b->s);
+    return eval_err(rt,
+                    "cidr_intersects: invalid CIDR '%s': invalid "
+                    "address: %s",
+                    b->s, b->s);
   *out = gv_bool(net_contains(&na, pa, &nb) || net_contains(&nb, pb, &na));
   return 0;
 }
@@ -3842,11 +4142,11 @@ static int bi_cidr_intersects(gv_rt *rt, gvalue *out, const gvalue *args,
 /* ==== semver (the semver crate, 1.x) ==== */
 
 typedef struct sv_ver {
-  uint64_t num[3];     /* major, minor, patch            */
-  const char *pre;     /* pre-release text (no '-')       */
-  size_t pre_len;      /* its length, 0 = none            */
-  const char *build;   /* build metadata (no '+')         */
-  size_t build_len;    /* its length, 0 = none            */
+  uint64_t num[3];   /* major, minor, patch            */
+  const char *pre;   /* pre-release text (no '-')       */
+  size_t pre_len;    /* its length, 0 = none            */
+  const char *build; /* build metadata (no '+')         */
+  size_t build_len;  /* its length, 0 = none            */
 } sv_ver;
 
 static const char *const SV_POS[5] = {
@@ -3854,8 +4154,8 @@ static const char *const SV_POS[5] = {
     "pre-release identifier", "build metadata"};
 
 /* Dot-separated identifiers at s; sets *len; returns 0 or error text. */
-static int sv_ident(const char *s, size_t n, int pos, size_t *len,
-                    char *err, size_t esz) {
+static int sv_ident(const char *s, size_t n, int pos, size_t *len, char *err,
+                    size_t esz) {
   size_t acc = 0, seg = 0;
   int nondigit = 0;
   for (;;) {

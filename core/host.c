@@ -11,6 +11,8 @@
 #include "json.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
+#include <time.h>
 
 struct gavel_reply {
   gv_arena *a;       /* run arena for the parsed payload     */
@@ -100,9 +102,23 @@ void gavel_runtime_set_resolver(gavel_runtime *rt, gavel_resolver_fn fn,
 
 void gavel__host_free(gavel_runtime *rt) {
   int i;
-  for (i = 0; i < rt->n_providers; i++)
+  size_t k;
+  for (i = 0; i < rt->n_providers; i++) {
+    gv_policy_state *ps = rt->providers[i].ps;
     gavel__free(&rt->al, rt->providers[i].name,
                 strlen(rt->providers[i].name) + 1);
+    if (ps) {
+      for (k = 0; k < ps->pol.n_idempotent_ops; k++)
+        gavel__free(&rt->al, (void *)ps->pol.idempotent_ops[k],
+                    strlen(ps->pol.idempotent_ops[k]) + 1);
+      gavel__free(&rt->al, (void *)ps->pol.idempotent_ops,
+                  ps->pol.n_idempotent_ops * sizeof(char *));
+      pthread_mutex_destroy(&ps->mu);
+      gavel__free(&rt->al, ps, sizeof *ps);
+    }
+  }
+  gavel__free(&rt->al, rt->observers,
+              (size_t)rt->n_observers * sizeof(gv_observer));
   gavel__free(&rt->al, rt->providers,
               (size_t)rt->cap_providers * sizeof(gv_provider));
 }
@@ -181,4 +197,191 @@ int gavel__host_invoke(const gv_provider *pv, gv_arena *a,
   if (reply.answered == 0)
     snprintf(errmsg, errmsg_size, "provider returned no reply");
   return 1;
+}
+
+/* ==== Policies ==== */
+
+uint64_t gavel__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static gv_policy_state *policy_of(gavel_runtime *rt, gv_provider *p) {
+  (void)rt;
+  if (!p->ps) {
+    p->ps = gavel__malloc(&rt->al, sizeof *p->ps);
+    if (!p->ps)
+      return NULL;
+    memset(p->ps, 0, sizeof *p->ps);
+    pthread_mutex_init(&p->ps->mu, NULL);
+  }
+  return p->ps;
+}
+
+gavel_status gavel_runtime_set_policy(gavel_runtime *rt, const char *capability,
+                                      const gavel_policy *pol,
+                                      gavel_error *err) {
+  gv_provider *p;
+  gv_policy_state *ps;
+  size_t i;
+  gavel__error_clear(err);
+  if (!rt || !capability || !pol)
+    return gavel__errorf(err, GAVEL_MISUSE,
+                         "gavel_runtime_set_policy: NULL argument");
+  p = (gv_provider *)gavel__host_find(rt, capability, strlen(capability));
+  if (!p)
+    return gavel__errorf(err, GAVEL_NOTFOUND,
+                         "capability '%s' is not provided", capability);
+  if (!(ps = policy_of(rt, p)))
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  ps->pol = *pol;
+  ps->pol.idempotent_ops = NULL;
+  ps->pol.n_idempotent_ops = 0;
+  if (pol->idempotent_ops && pol->n_idempotent_ops) {
+    char **ops = gavel__malloc(&rt->al, pol->n_idempotent_ops * sizeof *ops);
+    if (!ops)
+      return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+    for (i = 0; i < pol->n_idempotent_ops; i++) {
+      size_t n = strlen(pol->idempotent_ops[i]);
+      ops[i] = gavel__malloc(&rt->al, n + 1);
+      if (!ops[i])
+        return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+      memcpy(ops[i], pol->idempotent_ops[i], n + 1);
+    }
+    ps->pol.idempotent_ops = (const char *const *)ops;
+    ps->pol.n_idempotent_ops = pol->n_idempotent_ops;
+  }
+  ps->set = 1;
+  ps->failures = 0;
+  ps->open_until = 0;
+  return GAVEL_OK;
+}
+
+uint32_t gavel__policy_timeout(const gv_provider *pv, uint32_t action_ms) {
+  uint32_t cap = pv->ps && pv->ps->set ? pv->ps->pol.max_timeout_ms : 0;
+  if (!cap)
+    return action_ms;
+  return (action_ms == 0 || action_ms > cap) ? cap : action_ms;
+}
+
+int gavel__policy_admit(const gv_provider *pv, char *msg, size_t n,
+                        const char **outcome) {
+  gv_policy_state *ps = pv->ps;
+  if (!ps || !ps->set)
+    return 0;
+  if (ps->pol.breaker_threshold) {
+    uint64_t now = gavel__now_ns();
+    pthread_mutex_lock(&ps->mu);
+    if (ps->open_until) {
+      if (now < ps->open_until || ps->half_open_busy) {
+        uint64_t left = now < ps->open_until ? (ps->open_until - now) / 1000000u : 0;
+        pthread_mutex_unlock(&ps->mu);
+        snprintf(msg, n, "Capability circuit open: %s (retry_after_ms=%llu)",
+                 pv->name, (unsigned long long)left);
+        *outcome = "circuit_open";
+        return 1;
+      }
+      ps->half_open_busy = 1; /* half-open: one trial call */
+    }
+    pthread_mutex_unlock(&ps->mu);
+  }
+  if (ps->pol.max_concurrency) {
+    int cur = __atomic_add_fetch(&ps->inflight, 1, __ATOMIC_ACQ_REL);
+    if (cur > (int)ps->pol.max_concurrency) {
+      __atomic_sub_fetch(&ps->inflight, 1, __ATOMIC_ACQ_REL);
+      pthread_mutex_lock(&ps->mu);
+      ps->half_open_busy = 0;
+      pthread_mutex_unlock(&ps->mu);
+      snprintf(msg, n, "Capability busy: %s (max_concurrency %u reached)",
+               pv->name, ps->pol.max_concurrency);
+      *outcome = "busy";
+      return 1;
+    }
+  }
+  return 0;
+}
+
+void gavel__policy_release(const gv_provider *pv) {
+  gv_policy_state *ps = pv->ps;
+  if (ps && ps->set && ps->pol.max_concurrency)
+    __atomic_sub_fetch(&ps->inflight, 1, __ATOMIC_ACQ_REL);
+}
+
+static int idempotent(const gv_policy_state *ps, const gv_str *op) {
+  static const char *const http[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"};
+  size_t i;
+  if (ps->pol.idempotent_ops) {
+    for (i = 0; i < ps->pol.n_idempotent_ops; i++)
+      if (gavel__str_eqn(op, ps->pol.idempotent_ops[i],
+                         strlen(ps->pol.idempotent_ops[i])))
+        return 1;
+    return 0;
+  }
+  for (i = 0; i < 5; i++)
+    if (op->len == strlen(http[i]) && strncasecmp(op->s, http[i], op->len) == 0)
+      return 1;
+  return 0;
+}
+
+long gavel__policy_after(const gv_provider *pv, int failed, const gv_str *op,
+                         uint32_t attempt, uint64_t *rng) {
+  gv_policy_state *ps = pv->ps;
+  uint64_t base, cap, delay;
+  if (!ps || !ps->set)
+    return -1;
+  pthread_mutex_lock(&ps->mu);
+  ps->half_open_busy = 0;
+  if (!failed) {
+    ps->failures = 0;
+    ps->open_until = 0;
+  } else if (ps->pol.breaker_threshold) {
+    /* a failed half-open trial re-opens at once */
+    if (ps->open_until || ++ps->failures >= ps->pol.breaker_threshold) {
+      ps->open_until = gavel__now_ns() +
+                       (uint64_t)ps->pol.breaker_reset_ms * 1000000u;
+      if (!ps->open_until)
+        ps->open_until = 1;
+      ps->failures = 0;
+      pthread_mutex_unlock(&ps->mu);
+      return -1; /* the circuit just opened: no retry */
+    }
+  }
+  pthread_mutex_unlock(&ps->mu);
+  if (!failed || attempt > ps->pol.retries || !idempotent(ps, op))
+    return -1;
+  /* exponential backoff with "full jitter" in [base/2, base] */
+  cap = ps->pol.backoff_max_ms ? ps->pol.backoff_max_ms : 30000;
+  base = (uint64_t)ps->pol.backoff_ms << (attempt - 1 > 20 ? 20 : attempt - 1);
+  if (base > cap)
+    base = cap;
+  *rng ^= *rng << 13;
+  *rng ^= *rng >> 7;
+  *rng ^= *rng << 17;
+  delay = base / 2 + (base ? *rng % (base / 2 + 1) : 0);
+  return (long)delay;
+}
+
+gavel_status gavel_runtime_add_observer(gavel_runtime *rt, gavel_observer_fn fn,
+                                        void *ud, gavel_error *err) {
+  gv_observer *no;
+  gavel__error_clear(err);
+  if (!rt || !fn)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_runtime_add_observer: NULL");
+  no = gavel__realloc(&rt->al, rt->observers,
+                      (size_t)rt->n_observers * sizeof *no,
+                      (size_t)(rt->n_observers + 1) * sizeof *no);
+  if (!no)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  no[rt->n_observers].fn = fn;
+  no[rt->n_observers].ud = ud;
+  rt->observers = no;
+  rt->n_observers++;
+  return GAVEL_OK;
+}
+
+void gavel__observe(const gavel_runtime *rt, const gavel_event *ev) {
+  int i;
+  for (i = 0; i < rt->n_observers; i++)
+    rt->observers[i].fn(rt->observers[i].ud, ev);
 }

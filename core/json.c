@@ -643,11 +643,10 @@ GAVEL_INLINE gv_str *make_str(jparser *jp, const unsigned char *body,
 ** overflow a double are an error (as serde_json: "number out of range");
 ** skipped numbers are checked too, so validity never depends on the
 ** projection. */
-static GAVEL_NOINLINE gavel_status number_slow(jparser *jp, jmode mode,
-                                               gvalue *out) {
-  const unsigned char *s = jp->s, *e = jp->end, *start = s, *dig;
+static GAVEL_NOINLINE const unsigned char *
+number_slow(jparser *jp, const unsigned char *s, jmode mode, gvalue *out) {
+  const unsigned char *e = jp->end, *start = s, *dig;
   const char *what;
-  gavel_status rc = GAVEL_OK;
   uint64_t m = 0;
   int64_t ev = 0;
   int neg = 0, isfloat = 0;
@@ -693,7 +692,6 @@ static GAVEL_NOINLINE gavel_status number_slow(jparser *jp, jmode mode,
     ev = scan_exp(&s, e);
     isfloat = 1;
   }
-  jp->s = s;
   if (!isfloat && nd == 20) { /* redo with overflow checks */
     const unsigned char *q;
     m = 0;
@@ -723,50 +721,71 @@ static GAVEL_NOINLINE gavel_status number_slow(jparser *jp, jmode mode,
     *out = gv_float(d);
   goto done;
 fail:
-  rc = jfail_at(jp, s, what);
+  jfail_at(jp, s, what);
+  s = NULL;
 done:
-  return rc;
+  return s;
 }
 
-/* Fast path: a short integer (at most 18 digits, no leading zero) followed
-** by something that cannot continue a number; everything else goes to
+/* Fast paths: a short integer (at most 18 digits), or a plain decimal
+** "int.frac" of at most 15 digits in all (exact in a double, so one
+** correctly rounded division by an exact power of ten, as in
+** dec_to_double).  Everything else, errors included, goes to
 ** number_slow. */
-GAVEL_INLINE gavel_status parse_number(jparser *jp, jmode mode,
-                                       gvalue *out) {
-  const unsigned char *s = jp->s, *e = jp->end, *dig;
+GAVEL_INLINE const unsigned char *read_number(jparser *jp,
+                                              const unsigned char *s,
+                                              jmode mode, gvalue *out) {
+  const unsigned char *e = jp->end, *p = s + (*s == '-'), *dig = p, *fr;
   uint64_t m;
-  int neg = *s == '-';
-  dig = s += neg;
-  if (GAVEL_LIKELY(s < e && (unsigned)(*s - '1') < 9u)) {
-    m = *s++ - '0';
-    while (s < e && is_digit(*s))
-      m = m * 10 + (*s++ - '0');
-    if (s - dig <= 18 && (s >= e || (*s != '.' && (*s | 0x20) != 'e'))) {
-      jp->s = s;
-      if (mode != M_SKIP)
-        *out = gv_int(neg ? -(int64_t)m : (int64_t)m);
-      return GAVEL_OK;
+  double d;
+  if (GAVEL_UNLIKELY(p >= e || !is_digit(*p)))
+    goto slow;
+  if ((m = *p++ - '0') == 0) {
+    if (p < e && is_digit(*p))
+      goto slow; /* leading zero */
+  } else {
+    while (p < e && is_digit(*p))
+      m = m * 10 + (*p++ - '0');
+  }
+  if (GAVEL_LIKELY(p - dig <= 18 &&
+                   (p >= e || (*p != '.' && (*p | 0x20) != 'e')))) {
+    if (mode != M_SKIP)
+      *out = gv_int(*s == '-' ? -(int64_t)m : (int64_t)m);
+    return p;
+  }
+  if (p - dig < 15 && p < e && *p == '.') {
+    /* after the loop p - dig - 1 digits have been read, at most 15 */
+    for (fr = ++p; p < e && is_digit(*p) && p - dig <= 15; p++)
+      m = m * 10 + (*p - '0');
+    if (p > fr && (p >= e || (!is_digit(*p) && (*p | 0x20) != 'e'))) {
+      if (mode != M_SKIP) {
+        d = (double)m / pow10_exact[p - fr];
+        *out = gv_float(*s == '-' ? -d : d);
+      }
+      return p;
     }
   }
-  return number_slow(jp, mode, out);
+slow:
+  return number_slow(jp, s, mode, out);
 }
 
-/* "true", "false", "null" at 'jp->s' (first byte already matched). */
-static gavel_status parse_lit(jparser *jp, const char *lit, size_t n,
-                              gvalue v, jmode mode, gvalue *out) {
-  const unsigned char *s = jp->s, *e = jp->end;
-  gavel_status rc = GAVEL_OK;
+/* "true", "false", "null" at 's' (first byte already matched). */
+static const unsigned char *read_lit(jparser *jp, const unsigned char *s,
+                                     const char *lit, size_t n, gvalue v,
+                                     jmode mode, gvalue *out) {
+  const unsigned char *e = jp->end;
   size_t i;
   for (i = 1; i < n; i++)
     if (s + i >= e || s[i] != (unsigned char)lit[i]) {
-      rc = jfail_at(jp, s + i, "invalid literal");
+      jfail_at(jp, s + i, "invalid literal");
+      s = NULL;
       goto done;
     }
-  jp->s = s + n;
+  s += n;
   if (mode != M_SKIP)
     *out = v;
 done:
-  return rc;
+  return s;
 }
 
 /* ==== Reader: projection ==== */
@@ -784,8 +803,10 @@ static jmode proj_key(const pset *ps, const char *k, size_t klen, pset *sub) {
   sub->len = 0;
   for (i = 0; i < ps->len; i++)
     for (c = ps->n[i]->child; c; c = c->next) {
-      if (!is_star(c) && (c->key_len != klen || memcmp(c->key, k, klen) != 0))
-        continue;
+      if (c->key_len != klen ||
+          (klen && (c->key[0] != k[0] || memcmp(c->key, k, klen) != 0)))
+        if (!is_star(c))
+          continue;
       if (c->whole || sub->len == PSET_MAX)
         return M_FULL;
       sub->n[sub->len++] = c;
@@ -845,7 +866,7 @@ static GAVEL_NOINLINE gavel_status escaped_member(jparser *jp,
     if ((*m = proj_key(ps, tmp, len, sub)) != M_SKIP &&
         !(*key = gavel__str_new(jp->a, tmp, len)))
       rc = jnomem(jp);
-  } else if (!(*key = make_str(jp->a, body, len, 1))) {
+  } else if (!(*key = make_str(jp, body, len, 1))) {
     rc = jnomem(jp);
   } else {
     *m = proj_key(ps, (*key)->s, (*key)->len, sub);
@@ -931,58 +952,63 @@ static int member_put(jparser *jp, size_t base, kindex *ix, gv_str *key,
   return 1;
 }
 
-static gavel_status parse_object(jparser *jp, jmode mode, const pset *ps,
-                                 gvalue *out);
-static gavel_status parse_array(jparser *jp, jmode mode, const pset *ps,
-                                gvalue *out);
+static const unsigned char *read_object(jparser *jp, const unsigned char *s,
+                                        jmode mode, const pset *ps,
+                                        gvalue *out);
+static const unsigned char *read_array(jparser *jp, const unsigned char *s,
+                                       jmode mode, const pset *ps,
+                                       gvalue *out);
 
-/* Reads the value at 'jp->s' (not at the end of input). */
-GAVEL_INLINE gavel_status parse_value(jparser *jp, jmode mode,
-                                      const pset *ps, gvalue *out) {
+/* Reads the value at 's' (s < end). */
+GAVEL_INLINE const unsigned char *read_value(jparser *jp,
+                                             const unsigned char *s,
+                                             jmode mode, const pset *ps,
+                                             gvalue *out) {
   const unsigned char *body;
   size_t len;
   int esc;
   gv_str *str;
-  gavel_status rc;
-  switch (*jp->s) {
+  switch (*s) {
   case '"':
-    if ((rc = scan_string(jp, &body, &len, &esc)) != GAVEL_OK ||
-        mode == M_SKIP)
+    if (!(s = scan_string(jp, s, &body, &len, &esc)) || mode == M_SKIP)
       break;
-    if (!(str = make_str(jp->a, body, len, esc)))
-      rc = jnomem(jp);
-    else
+    if ((str = make_str(jp, body, len, esc)) != NULL) {
       *out = gv_strv(str);
+      break;
+    }
+    jnomem(jp);
+    s = NULL;
     break;
   case '-': case '0': case '1': case '2': case '3': case '4': case '5':
   case '6': case '7': case '8': case '9':
-    rc = parse_number(jp, mode, out);
+    s = read_number(jp, s, mode, out);
     break;
   case '{':
-    rc = parse_object(jp, mode, ps, out);
+    s = read_object(jp, s, mode, ps, out);
     break;
   case '[':
-    rc = parse_array(jp, mode, ps, out);
+    s = read_array(jp, s, mode, ps, out);
     break;
   case 't':
-    rc = parse_lit(jp, "true", 4, gv_bool(1), mode, out);
+    s = read_lit(jp, s, "true", 4, gv_bool(1), mode, out);
     break;
   case 'f':
-    rc = parse_lit(jp, "false", 5, gv_bool(0), mode, out);
+    s = read_lit(jp, s, "false", 5, gv_bool(0), mode, out);
     break;
   case 'n':
-    rc = parse_lit(jp, "null", 4, gv_null(), mode, out);
+    s = read_lit(jp, s, "null", 4, gv_null(), mode, out);
     break;
   default:
-    rc = jfail(jp, GAVEL_JSON, jp->s, "expected a value");
+    jfail(jp, GAVEL_JSON, s, "expected a value");
+    s = NULL;
   }
-  return rc;
+  return s;
 }
 
-/* Moves the 'n' slots from 'base' into one exact-size arena block. */
+/* Moves the slots from 'base' up into one exact-size arena block. */
 static int make_array(jparser *jp, size_t base, gvalue *out) {
   size_t n = jp->top - base, i;
-  gv_arr *arr = gavel__arena_alloc(jp->a, sizeof(gv_arr) + n * sizeof(gvalue));
+  gv_arr *arr = jalloc(jp->a, sizeof(gv_arr) + n * sizeof(gvalue));
   if (!arr)
     return 0;
   arr->len = arr->cap = (uint32_t)n;
@@ -996,8 +1022,8 @@ static int make_array(jparser *jp, size_t base, gvalue *out) {
 
 static int make_object(jparser *jp, size_t base, gvalue *out) {
   size_t n = jp->top - base, i;
-  gv_obj *o = gavel__arena_alloc(
-      jp->a, sizeof(gv_obj) + n * (sizeof(gv_str *) + sizeof(gvalue)));
+  gv_obj *o =
+      jalloc(jp->a, sizeof(gv_obj) + n * (sizeof(gv_str *) + sizeof(gvalue)));
   if (!o)
     return 0;
   o->len = o->cap = (uint32_t)n;
@@ -1012,130 +1038,150 @@ static int make_object(jparser *jp, size_t base, gvalue *out) {
   return 1;
 }
 
-static gavel_status parse_array(jparser *jp, jmode mode, const pset *ps,
-                                gvalue *out) {
+static const unsigned char *read_array(jparser *jp, const unsigned char *s,
+                                       jmode mode, const pset *ps,
+                                       gvalue *out) {
   const unsigned char *e = jp->end;
-  gavel_status rc = GAVEL_OK;
   size_t base = jp->top;
   uint64_t idx = 0;
   gvalue v = gv_null();
   pset sub;
   jmode m = mode;
-  if (++jp->depth > GAVEL_MAX_JSON_DEPTH) {
-    rc = jfail(jp, GAVEL_LIMIT, jp->s, NULL);
+  if (GAVEL_UNLIKELY(++jp->depth > GAVEL_MAX_JSON_DEPTH)) {
+    jfail(jp, GAVEL_LIMIT, s, NULL);
     goto fail;
   }
-  jp->s = skip_ws(jp->s + 1, e);
-  if (jp->s < e && *jp->s == ']') {
-    jp->s++;
+  s = skip_ws(s + 1, e);
+  if (s < e && *s == ']') {
+    s++;
     goto done;
   }
   for (;; idx++) {
-    if (jp->s >= e) {
-      rc = jfail_at(jp, jp->s, NULL);
+    if (GAVEL_UNLIKELY(s >= e)) {
+      jfail_at(jp, s, NULL);
       goto fail;
     }
     if (mode == M_PROJ)
       m = proj_index(ps, idx, &sub);
-    if ((rc = parse_value(jp, m, &sub, &v)) != GAVEL_OK)
+    if (!(s = read_value(jp, s, m, &sub, &v)))
       goto fail;
     if (mode != M_SKIP && !jpush(jp, NULL, m == M_SKIP ? gv_null() : v)) {
-      rc = jnomem(jp);
+      jnomem(jp);
       goto fail;
     }
-    jp->s = skip_ws(jp->s, e);
-    if (jp->s < e && *jp->s == ',') {
-      jp->s = skip_ws(jp->s + 1, e);
+    if (GAVEL_UNLIKELY(s < e && ws_tab[*s]))
+      s = skip_ws(s, e);
+    if (GAVEL_LIKELY(s < e && *s == ',')) {
+      s = skip_ws(s + 1, e);
       continue;
     }
-    if (jp->s < e && *jp->s == ']') {
-      jp->s++;
+    if (GAVEL_LIKELY(s < e && *s == ']')) {
+      s++;
       break;
     }
-    rc = jfail_at(jp, jp->s, "expected ',' or ']' after array element");
+    jfail_at(jp, s, "expected ',' or ']' after array element");
     goto fail;
   }
 done:
   jp->depth--;
-  if (mode != M_SKIP && !make_array(jp, base, out))
-    rc = jnomem(jp);
+  if (mode == M_SKIP || make_array(jp, base, out))
+    return s;
+  jnomem(jp);
 fail:
-  return rc;
+  return NULL;
 }
 
-static gavel_status parse_object(jparser *jp, jmode mode, const pset *ps,
-                                 gvalue *out) {
+/* Reads one "key": value member of an object in mode 'mode' at 's' (the
+** opening quote of the key); adds it at 'base' unless skipped. */
+GAVEL_INLINE const unsigned char *read_member(jparser *jp,
+                                              const unsigned char *s,
+                                              jmode mode, const pset *ps,
+                                              size_t base, kindex *ix) {
   const unsigned char *e = jp->end, *body;
-  gavel_status rc = GAVEL_OK;
-  size_t base = jp->top, len;
-  kindex ix = {NULL, 0};
+  size_t len;
+  int esc;
   gv_str *key = NULL;
   gvalue v = gv_null();
-  int esc;
   pset sub;
   jmode m = mode;
-  if (++jp->depth > GAVEL_MAX_JSON_DEPTH) {
-    rc = jfail(jp, GAVEL_LIMIT, jp->s, NULL);
+  if (!(s = scan_string(jp, s, &body, &len, &esc)))
+    goto fail;
+  if (GAVEL_UNLIKELY(s >= e || *s != ':')) {
+    s = skip_ws(s, e);
+    if (s >= e || *s != ':') {
+      jfail_at(jp, s, "expected ':' after object key");
+      goto fail;
+    }
+  }
+  s = skip_ws(s + 1, e);
+  if (GAVEL_UNLIKELY(s >= e)) {
+    jfail_at(jp, s, NULL);
     goto fail;
   }
-  jp->s = skip_ws(jp->s + 1, e);
-  if (jp->s < e && *jp->s == '}') {
-    jp->s++;
+  if (mode == M_PROJ) {
+    if (esc) {
+      if (escaped_member(jp, ps, body, len, &m, &sub, &key) != GAVEL_OK)
+        goto fail;
+    } else if ((m = proj_key(ps, (const char *)body, len, &sub)) != M_SKIP &&
+               !(key = make_str(jp, body, len, 0))) {
+      jnomem(jp);
+      goto fail;
+    }
+  } else if (mode == M_FULL && !(key = make_str(jp, body, len, esc))) {
+    jnomem(jp);
+    goto fail;
+  }
+  if (!(s = read_value(jp, s, m, &sub, &v)))
+    goto fail;
+  if (m == M_SKIP || member_put(jp, base, ix, key, v))
+    return s;
+  jnomem(jp);
+fail:
+  return NULL;
+}
+
+static const unsigned char *read_object(jparser *jp, const unsigned char *s,
+                                        jmode mode, const pset *ps,
+                                        gvalue *out) {
+  const unsigned char *e = jp->end;
+  size_t base = jp->top;
+  kindex ix = {NULL, 0};
+  if (GAVEL_UNLIKELY(++jp->depth > GAVEL_MAX_JSON_DEPTH)) {
+    jfail(jp, GAVEL_LIMIT, s, NULL);
+    goto fail;
+  }
+  s = skip_ws(s + 1, e);
+  if (s < e && *s == '}') {
+    s++;
     goto done;
   }
   for (;;) {
-    if (jp->s >= e || *jp->s != '"') {
-      rc = jfail_at(jp, jp->s, "expected string key");
+    if (GAVEL_UNLIKELY(s >= e || *s != '"')) {
+      jfail_at(jp, s, "expected string key");
       goto fail;
     }
-    if ((rc = scan_string(jp, &body, &len, &esc)) != GAVEL_OK)
+    if (!(s = read_member(jp, s, mode, ps, base, &ix)))
       goto fail;
-    jp->s = skip_ws(jp->s, e);
-    if (jp->s >= e || *jp->s != ':') {
-      rc = jfail_at(jp, jp->s, "expected ':' after object key");
-      goto fail;
-    }
-    jp->s = skip_ws(jp->s + 1, e);
-    if (jp->s >= e) {
-      rc = jfail_at(jp, jp->s, NULL);
-      goto fail;
-    }
-    if (mode == M_PROJ) {
-      if (esc)
-        rc = escaped_member(jp, ps, body, len, &m, &sub, &key);
-      else if ((m = proj_key(ps, (const char *)body, len, &sub)) != M_SKIP &&
-               !(key = make_str(jp->a, body, len, 0)))
-        rc = jnomem(jp);
-      if (rc != GAVEL_OK)
-        goto fail;
-    } else if (mode == M_FULL && !(key = make_str(jp->a, body, len, esc))) {
-      rc = jnomem(jp);
-      goto fail;
-    }
-    if ((rc = parse_value(jp, m, &sub, &v)) != GAVEL_OK)
-      goto fail;
-    if (m != M_SKIP && !member_put(jp, base, &ix, key, v)) {
-      rc = jnomem(jp);
-      goto fail;
-    }
-    jp->s = skip_ws(jp->s, e);
-    if (jp->s < e && *jp->s == ',') {
-      jp->s = skip_ws(jp->s + 1, e);
+    if (GAVEL_UNLIKELY(s < e && ws_tab[*s]))
+      s = skip_ws(s, e);
+    if (GAVEL_LIKELY(s < e && *s == ',')) {
+      s = skip_ws(s + 1, e);
       continue;
     }
-    if (jp->s < e && *jp->s == '}') {
-      jp->s++;
+    if (GAVEL_LIKELY(s < e && *s == '}')) {
+      s++;
       break;
     }
-    rc = jfail_at(jp, jp->s, "expected ',' or '}' after object member");
+    jfail_at(jp, s, "expected ',' or '}' after object member");
     goto fail;
   }
 done:
   jp->depth--;
-  if (mode != M_SKIP && !make_object(jp, base, out))
-    rc = jnomem(jp);
+  if (mode == M_SKIP || make_object(jp, base, out))
+    return s;
+  jnomem(jp);
 fail:
-  return rc;
+  return NULL;
 }
 
 gavel_status gavel__json_parse(gv_arena *a, const char *p, size_t n,
@@ -1146,12 +1192,11 @@ gavel_status gavel__json_parse(gv_arena *a, const char *p, size_t n,
   jparser jp;
   pset root;
   jmode mode = M_FULL;
-  gavel_status rc;
-  const unsigned char *b = p ? (const unsigned char *)p : empty;
+  const unsigned char *b = p ? (const unsigned char *)p : empty, *s;
   jp.beg = b;
   jp.end = b + (p ? n : 0);
-  jp.s = skip_ws(b, jp.end);
   jp.a = a;
+  jp.rc = GAVEL_OK;
   jp.err = err;
   jp.depth = 0;
   jp.stk = jp.stk0 = stk0;
@@ -1162,22 +1207,23 @@ gavel_status gavel__json_parse(gv_arena *a, const char *p, size_t n,
   if (proj && !proj->whole)
     mode = M_PROJ;
   *out = gv_null();
-  if (jp.s >= jp.end) {
-    rc = jfail(&jp, GAVEL_JSON, jp.s,
-               jp.s == jp.beg ? "empty document" : "unexpected end of input");
+  s = skip_ws(b, jp.end);
+  if (s >= jp.end) {
+    jfail(&jp, GAVEL_JSON, s,
+          s == b ? "empty document" : "unexpected end of input");
     goto done;
   }
-  if ((rc = parse_value(&jp, mode, &root, out)) != GAVEL_OK)
+  if (!(s = read_value(&jp, s, mode, &root, out)))
     goto done;
-  jp.s = skip_ws(jp.s, jp.end);
-  if (jp.s < jp.end)
-    rc = jfail(&jp, GAVEL_JSON, jp.s, "trailing characters after JSON value");
+  s = skip_ws(s, jp.end);
+  if (s < jp.end)
+    jfail(&jp, GAVEL_JSON, s, "trailing characters after JSON value");
 done:
-  if (rc != GAVEL_OK)
+  if (jp.rc != GAVEL_OK)
     *out = gv_null();
   if (jp.stk != stk0)
     gavel__free(a->al, jp.stk, jp.cap * sizeof(jslot));
-  return rc;
+  return jp.rc;
 }
 
 /* ==== Number formatting ==== */
@@ -1446,8 +1492,14 @@ void gavel__json_write(gv_buf *b, gvalue v) {
 ** Rust's Display, String as "\"{}\"" (no escaping), Array "[a, b]",
 ** Object "{\"k\": v, ...}".  Ordo iterates its HashMap in hash order; we
 ** use insertion order, which is deterministic.  GV_MISSING shows "null". */
-void gavel__value_display(gv_buf *b, gvalue v) {
+/* Kept out of gavel__value_display so its recursive frames stay small. */
+static GAVEL_NOINLINE void display_float(gv_buf *b, double d) {
   char num[400];
+  gavel__buf_add(b, num, gavel__fmt_double_display(num, d));
+}
+
+void gavel__value_display(gv_buf *b, gvalue v) {
+  char num[24];
   uint32_t i;
   switch (v.tag) {
   case GV_BOOL:
@@ -1457,7 +1509,7 @@ void gavel__value_display(gv_buf *b, gvalue v) {
     gavel__buf_add(b, num, i64_dec(num, v.u.i));
     break;
   case GV_FLOAT:
-    gavel__buf_add(b, num, gavel__fmt_double_display(num, v.u.f));
+    display_float(b, v.u.f);
     break;
   case GV_STR:
     gavel__buf_addc(b, '"');

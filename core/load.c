@@ -1091,6 +1091,17 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
     if (!ok)
       ERR(&l, "out of memory");
   }
+  if (opts && opts->http_allow && opts->n_http_allow) {
+    char **al = gavel__arena_alloc(l.a, opts->n_http_allow * sizeof(char *));
+    size_t k;
+    if (al) {
+      for (k = 0; k < opts->n_http_allow; k++)
+        al[k] = gavel__arena_dup(l.a, opts->http_allow[k],
+                                 strlen(opts->http_allow[k]) + 1);
+      rs->http_allow = (const char *const *)al;
+      rs->n_http_allow = opts->n_http_allow;
+    }
+  }
   if (l.a->failed)
     ERR(&l, "out of memory while loading");
 done:

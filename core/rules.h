@@ -89,6 +89,8 @@ struct gavel_ruleset {
   gv_graph *graphs;      /* [0] main graph, then sub-rules               */
   int n_graphs;          /* count                                        */
   gv_str **caps;         /* capabilities the ruleset uses                */
+  const char *const *http_allow; /* network.http allowlist (arena copy)  */
+  size_t n_http_allow;   /* entries                                      */
   int n_caps;            /* count                                        */
   gv_str *json;          /* unused: reserved                             */
   gv_arena *doc_arena;   /* arena of the parsed document (names, literals)*/

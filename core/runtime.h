@@ -6,6 +6,7 @@
 #define GAVEL_RUNTIME_H
 
 #include "value.h"
+#include <pthread.h>
 
 /* A host call as the engine sees it (values, not JSON). */
 typedef struct gv_hostreq {
@@ -15,6 +16,10 @@ typedef struct gv_hostreq {
   uint32_t timeout_ms;      /* the action's timeout, 0 = none          */
   const char *ruleset;      /* calling ruleset's name                  */
   const char *path;         /* JSON path of the calling action         */
+  const char *const *allow; /* network.http allowlist of the ruleset    */
+  size_t n_allow;           /* entries in 'allow'                      */
+  uint32_t attempt;         /* 1-based attempt (retries)               */
+  uint32_t delay_ms;        /* wait this long before performing it     */
 } gv_hostreq;
 
 /* An in-tree provider working on values: builds payload and metadata in
@@ -23,12 +28,28 @@ typedef int (*gv_vprovider_fn)(void *ud, gv_arena *a, const gv_hostreq *req,
                                gvalue *payload, gvalue *metadata,
                                char *errmsg, size_t errmsg_size);
 
+typedef struct gv_policy_state {
+  gavel_policy pol;       /* configuration (idempotent_ops owned)          */
+  int set;                /* 1 when a policy was configured                */
+  pthread_mutex_t mu;     /* guards the breaker fields                     */
+  uint32_t failures;      /* consecutive failures                          */
+  uint64_t open_until;    /* breaker open until (monotonic ns), 0 = closed */
+  int half_open_busy;     /* a half-open trial call is in flight           */
+  int inflight;           /* calls in flight (atomic)                      */
+} gv_policy_state;
+
 typedef struct gv_provider {
   char *name;           /* capability name (owned)                      */
   gavel_provider_fn fn; /* public JSON provider, or NULL                 */
   gv_vprovider_fn vfn;  /* in-tree value provider, or NULL               */
   void *ud;             /* user data for either                          */
+  gv_policy_state *ps;  /* policy and its live state (owned, stable)     */
 } gv_provider;            /* neither fn nor vfn: asynchronous (PENDING)   */
+
+typedef struct gv_observer {
+  gavel_observer_fn fn; /* callback   */
+  void *ud;             /* user data  */
+} gv_observer;
 
 struct gavel_runtime {
   gavel__alloc al;             /* the one allocator hook                */
@@ -38,6 +59,8 @@ struct gavel_runtime {
   int cap_providers;           /* allocated                             */
   gavel_resolver_fn resolver;  /* call_rule_set resolver, or NULL       */
   void *resolver_ud;           /* its user data                         */
+  gv_observer *observers;      /* metrics/audit observers               */
+  int n_observers;             /* count                                 */
 };
 
 const gv_provider *gavel__host_find(const gavel_runtime *rt, const char *name,
@@ -52,5 +75,22 @@ int gavel__host_invoke(const gv_provider *pv, gv_arena *a,
                        const gv_hostreq *req, gvalue *payload,
                        gvalue *metadata, char *errmsg, size_t errmsg_size);
 void gavel__host_free(gavel_runtime *rt);
+
+/* ==== Policies (host.c) ==== */
+uint64_t gavel__now_ns(void);
+/* Effective timeout of a call: the action's, capped by the policy. */
+uint32_t gavel__policy_timeout(const gv_provider *pv, uint32_t action_ms);
+/* Admission: circuit breaker and concurrency limit.  0 = admitted (a slot
+** is held until gavel__policy_release); 1 = refused, with 'msg' (Ordo's
+** "Capability circuit open: name" text) and *outcome set. */
+int gavel__policy_admit(const gv_provider *pv, char *msg, size_t n,
+                        const char **outcome);
+void gavel__policy_release(const gv_provider *pv);
+/* Records a call's result.  Returns the delay (ms) before a retry when the
+** call failed and may be retried, or -1. '*rng' is the caller's PRNG state
+** for jitter. */
+long gavel__policy_after(const gv_provider *pv, int failed, const gv_str *op,
+                         uint32_t attempt, uint64_t *rng);
+void gavel__observe(const gavel_runtime *rt, const gavel_event *ev);
 
 #endif

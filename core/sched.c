@@ -70,6 +70,13 @@ struct gavel_exec {
   gv_buf out;             /* result JSON                                */
   gv_buf tmp;             /* pending params JSON                        */
   gavel_status fail_st;   /* status of the failure (XS_FAILED)          */
+  uint64_t trace_id;      /* id of the current run                      */
+  uint64_t rng;           /* xorshift state for retry jitter            */
+  uint64_t t_run;         /* run start (ns), when observed              */
+  uint64_t t_call;        /* pending call start (ns)                    */
+  const char *in_text;    /* input JSON of the run (observers), or NULL */
+  size_t in_len;          /* its length                                 */
+  int holds_slot;         /* a pending call holds a policy slot         */
   char fail_msg[GAVEL_ERRMSG_SIZE]; /* its message                      */
 };
 
@@ -399,12 +406,53 @@ static gavel_status host_result(gavel_exec *ex, xframe *fr, const gv_action *a,
   return GAVEL_OK;
 }
 
-/* Sends the prepared ex->req to its provider: inline when synchronous,
-** else GAVEL_PENDING. */
+static void observe_call(gavel_exec *ex, const char *outcome, gavel_status st,
+                         const char *msg, uint64_t ns) {
+  gavel_event ev;
+  if (!ex->rt->n_observers)
+    return;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = GAVEL_EVENT_HOSTCALL;
+  ev.ruleset = ex->req.ruleset;
+  ev.version = ex->rs->version ? ex->rs->version->s : "";
+  ev.status = st;
+  ev.code = "";
+  ev.message = msg ? msg : "";
+  ev.duration_ns = ns;
+  ev.capability = ex->req.capability->s;
+  ev.operation = ex->req.operation->s;
+  ev.outcome = outcome;
+  ev.attempt = ex->req.attempt;
+  ev.trace_id = ex->trace_id;
+  gavel__observe(ex->rt, &ev);
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts;
+  ts.tv_sec = ms / 1000;
+  ts.tv_nsec = (ms % 1000) * 1000000L;
+  while (nanosleep(&ts, &ts) != 0)
+    ;
+}
+
+/* The failure of the host call in ex->req after all attempts. */
+static gavel_status call_failed(gavel_exec *ex, const gv_action *a,
+                                const char *outcome, const char *msg) {
+  if (!strcmp(outcome, "circuit_open") || !strcmp(outcome, "busy"))
+    return xfail(ex, GAVEL_HOST, "%s (at %s)", msg, a->path);
+  return xfail(ex, GAVEL_HOST, "Capability invocation failed for %s: %s (at %s)",
+               ex->req.capability->s, msg, a->path);
+}
+
+/* Sends the prepared ex->req to its provider under the capability's policy
+** (breaker, concurrency, timeout cap, retries of idempotent operations):
+** inline when synchronous, else GAVEL_PENDING. */
 static gavel_status host_call(gavel_exec *ex, xframe *fr, const gv_action *a) {
   const gv_provider *pv;
   gvalue payload, metadata;
   char msg[GAVEL_ERRMSG_SIZE];
+  const char *outcome = "ok";
+  long delay;
   if (gavel__rt_charge(&ex->vrt, GAVEL_GAS_HOSTCALL))
     return xfail(ex, GAVEL_GAS, "Gas exhausted: budget of %llu units used up "
                  "(at %s)", (unsigned long long)ex->gas_limit, a->path);
@@ -414,17 +462,49 @@ static gavel_status host_call(gavel_exec *ex, xframe *fr, const gv_action *a) {
                  "Capability not found: %s (ExternalCall requires a "
                  "capability invoker) (at %s)",
                  ex->req.capability->s, a->path);
-  if (!pv->fn && !pv->vfn) {
-    ex->pact = a;
-    ex->state = XS_PENDING;
-    return GAVEL_PENDING;
+  ex->req.timeout_ms = gavel__policy_timeout(pv, ex->req.timeout_ms);
+  ex->req.allow = fr->rs->http_allow;
+  ex->req.n_allow = fr->rs->n_http_allow;
+  ex->req.attempt = 1;
+  ex->req.delay_ms = 0;
+  for (;;) {
+    uint64_t t0, dt;
+    int failed;
+    if (gavel__policy_admit(pv, msg, sizeof msg, &outcome)) {
+      observe_call(ex, outcome, GAVEL_HOST, msg, 0);
+      return call_failed(ex, a, outcome, msg);
+    }
+    if (!pv->fn && !pv->vfn) {
+      ex->pact = a;
+      ex->holds_slot = 1;
+      ex->t_call = ex->rt->n_observers ? gavel__now_ns() : 0;
+      ex->state = XS_PENDING;
+      return GAVEL_PENDING;
+    }
+    t0 = gavel__now_ns();
+    failed = gavel__host_invoke(pv, &ex->arena, &ex->req, &payload, &metadata,
+                                msg, sizeof msg) != 0;
+    dt = gavel__now_ns() - t0;
+    gavel__policy_release(pv);
+    outcome = failed ? "error" : "ok";
+    /* Ordo enforces the timeout after the fact: a late answer is a
+    ** timeout even when it arrived. */
+    if (!failed && ex->req.timeout_ms && dt / 1000000u > ex->req.timeout_ms) {
+      failed = 1;
+      outcome = "timeout";
+      snprintf(msg, sizeof msg, "Execution timeout: %ums", ex->req.timeout_ms);
+    }
+    delay = gavel__policy_after(pv, failed, ex->req.operation, ex->req.attempt,
+                                &ex->rng);
+    observe_call(ex, failed && delay >= 0 ? "retry" : outcome,
+                 failed ? GAVEL_HOST : GAVEL_OK, failed ? msg : NULL, dt);
+    if (!failed)
+      return host_result(ex, fr, a, payload, metadata);
+    if (delay < 0)
+      return call_failed(ex, a, outcome, msg);
+    sleep_ms(delay);
+    ex->req.attempt++;
   }
-  if (gavel__host_invoke(pv, &ex->arena, &ex->req, &payload, &metadata, msg,
-                         sizeof msg) != 0)
-    return xfail(ex, GAVEL_HOST,
-                 "Capability invocation failed for %s: %s (at %s)",
-                 ex->req.capability->s, msg, a->path);
-  return host_result(ex, fr, a, payload, metadata);
 }
 
 static gavel_status act_metric(gavel_exec *ex, xframe *fr, const gv_action *a) {
@@ -609,7 +689,18 @@ static gavel_status run_loop(gavel_exec *ex) {
 
 /* ==== Public / internal entry points ==== */
 
+static uint64_t next_trace_id; /* process-wide run counter (atomic) */
+
 gv_arena *gavel__exec_prepare(gavel_exec *ex) {
+  if (ex->state == XS_PENDING && ex->holds_slot) {
+    const gv_provider *pv = gavel__host_find(ex->rt, ex->req.capability->s,
+                                             ex->req.capability->len);
+    if (pv)
+      gavel__policy_release(pv);
+  }
+  ex->holds_slot = 0;
+  ex->in_text = NULL;
+  ex->in_len = 0;
   gavel__arena_reset(&ex->arena);
   ex->n_frames = 0;
   ex->n_trace = ex->cap_trace = 0;
@@ -622,11 +713,36 @@ gv_arena *gavel__exec_prepare(gavel_exec *ex) {
   return &ex->arena;
 }
 
+static void observe_run(gavel_exec *ex, gavel_status st) {
+  gavel_event ev;
+  gvalue *code;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = GAVEL_EVENT_RUN;
+  ev.ruleset = ex->rs->name->s;
+  ev.version = ex->rs->version ? ex->rs->version->s : "";
+  ev.status = st;
+  ev.code = "";
+  ev.message = st == GAVEL_OK ? "" : ex->fail_msg;
+  if (st == GAVEL_OK && ex->result.tag == GV_OBJ &&
+      (code = gavel__obj_get(ex->result.u.o, "code", 4)) && code->tag == GV_STR)
+    ev.code = code->u.s->s;
+  ev.duration_ns = gavel__now_ns() - ex->t_run;
+  ev.gas_used = gavel__exec_gas_used(ex);
+  ev.input = ex->in_text;
+  ev.input_len = ex->in_len;
+  ev.trace_id = ex->trace_id;
+  gavel__observe(ex->rt, &ev);
+}
+
 static gavel_status finish(gavel_exec *ex, gavel_status st, gavel_error *err) {
-  if (st == GAVEL_OK || st == GAVEL_PENDING)
+  if (st == GAVEL_PENDING)
     return st;
-  if (ex->state != XS_FAILED)
+  if (st != GAVEL_OK && ex->state != XS_FAILED)
     xfail(ex, st, "%s", gavel_strerror(st));
+  if (ex->rt->n_observers)
+    observe_run(ex, st);
+  if (st == GAVEL_OK)
+    return st;
   return gavel__errorf(err, ex->fail_st, "%s", ex->fail_msg);
 }
 
@@ -641,6 +757,10 @@ gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
   ex->vrt.gas = (int64_t)ex->gas_limit;
   ex->state = XS_IDLE;
   ex->n_frames = 0;
+  ex->trace_id = __atomic_add_fetch(&next_trace_id, 1, __ATOMIC_RELAXED);
+  ex->rng = ex->trace_id * 0x9E3779B97F4A7C15ull | 1;
+  if (ex->rt->n_observers)
+    ex->t_run = gavel__now_ns();
   st = push_frame(ex, ex->rs, &ex->rs->graphs[0], FK_TOP, input);
   if (st == GAVEL_OK)
     st = run_loop(ex);
@@ -651,17 +771,44 @@ gavel_status gavel__exec_resume_value(gavel_exec *ex, int is_error,
                                       gvalue payload, gvalue metadata,
                                       const char *errmsg, gavel_error *err) {
   const gv_action *a = ex->pact;
+  const gv_provider *pv;
   xframe *fr;
   gavel_status st;
+  long delay;
+  char msg[GAVEL_ERRMSG_SIZE];
+  const char *outcome;
   gavel__error_clear(err);
   if (ex->state != XS_PENDING || !a)
     return gavel__errorf(err, GAVEL_MISUSE, "no host call is pending");
   fr = &ex->frames[ex->n_frames - 1];
+  pv = gavel__host_find(ex->rt, ex->req.capability->s, ex->req.capability->len);
+  if (pv && ex->holds_slot)
+    gavel__policy_release(pv);
+  ex->holds_slot = 0;
+  delay = pv ? gavel__policy_after(pv, is_error, ex->req.operation,
+                                   ex->req.attempt, &ex->rng)
+             : -1;
+  observe_call(ex, is_error ? (delay >= 0 ? "retry" : "error") : "ok",
+               is_error ? GAVEL_HOST : GAVEL_OK, is_error ? errmsg : NULL,
+               ex->t_call ? gavel__now_ns() - ex->t_call : 0);
+  if (is_error && delay >= 0 && pv) {
+    /* Retry: the same request again, after 'delay' ms (the host waits). */
+    if (gavel__policy_admit(pv, msg, sizeof msg, &outcome)) {
+      ex->pact = NULL;
+      ex->state = XS_IDLE;
+      observe_call(ex, outcome, GAVEL_HOST, msg, 0);
+      return finish(ex, call_failed(ex, a, outcome, msg), err);
+    }
+    ex->req.attempt++;
+    ex->req.delay_ms = (uint32_t)delay;
+    ex->holds_slot = 1;
+    ex->t_call = ex->rt->n_observers ? gavel__now_ns() : 0;
+    return GAVEL_PENDING;
+  }
   ex->pact = NULL;
   ex->state = XS_IDLE;
   if (is_error)
-    st = xfail(ex, GAVEL_HOST, "Capability invocation failed for %s: %s (at %s)",
-               ex->req.capability->s, errmsg ? errmsg : "error", a->path);
+    st = call_failed(ex, a, "error", errmsg ? errmsg : "error");
   else
     st = host_result(ex, fr, a, payload, metadata);
   if (st == GAVEL_OK)
@@ -793,6 +940,8 @@ gavel_status gavel_exec_run_json(gavel_exec *ex, const char *input,
     if (st != GAVEL_OK)
       return st;
   }
+  ex->in_text = input;
+  ex->in_len = input_len;
   st = gavel__exec_run_value(ex, root, flags, err);
   if (st != GAVEL_OK)
     return st;
@@ -815,6 +964,8 @@ gavel_status gavel_exec_pending(gavel_exec *ex, gavel_host_call *call,
   call->timeout_ms = ex->req.timeout_ms;
   call->ruleset = ex->req.ruleset;
   call->path = ex->req.path;
+  call->delay_ms = ex->req.delay_ms;
+  call->attempt = ex->req.attempt;
   return GAVEL_OK;
 }
 

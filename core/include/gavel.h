@@ -138,6 +138,8 @@ typedef struct gavel_host_call {
   uint32_t timeout_ms;    /* the action's timeout_ms (0 = not given)     */
   const char *ruleset;    /* name of the calling ruleset                 */
   const char *path;       /* JSON path of the calling action             */
+  uint32_t attempt;       /* 1-based attempt (policy retries)            */
+  uint32_t delay_ms;      /* pending calls: wait this long first         */
 } gavel_host_call;
 
 /* A synchronous provider written in C.  It answers with a JSON payload
@@ -170,6 +172,69 @@ typedef gavel_ruleset *(*gavel_resolver_fn)(void *ud, const char *name);
 GAVEL_API void gavel_runtime_set_resolver(gavel_runtime *rt,
                                           gavel_resolver_fn fn, void *ud);
 
+
+/* ==== Policies at the capability boundary ==== */
+
+/* Applied by the engine to every call of a capability, whatever provider
+** serves it (C or Lua, synchronous or pending). */
+typedef struct gavel_policy {
+  uint32_t max_timeout_ms;   /* cap on an action's timeout_ms; also the
+                                default when the action gives none (0 =
+                                no cap / no default)                     */
+  uint32_t retries;          /* extra attempts after a failure, only for
+                                idempotent operations (0 = none)         */
+  uint32_t backoff_ms;       /* first retry delay; doubles each attempt  */
+  uint32_t backoff_max_ms;   /* cap on the delay (0 = 30 s)              */
+  uint32_t breaker_threshold; /* consecutive failures that open the
+                                circuit (0 = no breaker)                 */
+  uint32_t breaker_reset_ms; /* how long it stays open before one trial
+                                call is let through (half-open)          */
+  uint32_t max_concurrency;  /* calls in flight at once (0 = no limit)   */
+  const char *const *idempotent_ops; /* operations that may be retried;
+                                NULL = GET HEAD PUT DELETE OPTIONS (the
+                                HTTP idempotent methods, any case)       */
+  size_t n_idempotent_ops;   /* entries                                  */
+} gavel_policy;
+
+/* Sets the policy of 'capability' (copied).  Not thread-safe with runs. */
+GAVEL_API gavel_status gavel_runtime_set_policy(gavel_runtime *rt,
+                                                const char *capability,
+                                                const gavel_policy *policy,
+                                                gavel_error *err);
+
+/* ==== Observation (metrics, audit) ==== */
+
+typedef enum {
+  GAVEL_EVENT_RUN = 1,     /* a run finished (result or error)         */
+  GAVEL_EVENT_HOSTCALL = 2 /* a host call finished (each attempt)      */
+} gavel_event_kind;
+
+typedef struct gavel_event {
+  gavel_event_kind kind;   /* what happened                             */
+  const char *ruleset;     /* ruleset name                              */
+  const char *version;     /* ruleset version                           */
+  gavel_status status;     /* GAVEL_OK or the failure                   */
+  const char *code;        /* RUN: result code ("" on error)            */
+  const char *message;     /* error message, or ""                      */
+  uint64_t duration_ns;    /* run / call duration                       */
+  uint64_t gas_used;       /* RUN: gas used                             */
+  const char *input;       /* RUN: input JSON text, or NULL             */
+  size_t input_len;        /* its length                                */
+  const char *capability;  /* HOSTCALL: capability                      */
+  const char *operation;   /* HOSTCALL: operation                       */
+  const char *outcome;     /* HOSTCALL: "ok" "error" "timeout"
+                              "circuit_open" "retry" "busy"              */
+  uint32_t attempt;        /* HOSTCALL: 1-based attempt number          */
+  uint64_t trace_id;       /* per-run id, unique within the process     */
+} gavel_event;
+
+/* Called synchronously from the thread running the execution; must be
+** thread-safe when executions run on several threads. */
+typedef void (*gavel_observer_fn)(void *ud, const gavel_event *ev);
+GAVEL_API gavel_status gavel_runtime_add_observer(gavel_runtime *rt,
+                                                  gavel_observer_fn fn,
+                                                  void *ud, gavel_error *err);
+
 /* ==== Rulesets ==== */
 
 typedef enum { GAVEL_DIAG_ERROR = 0, GAVEL_DIAG_WARNING = 1 } gavel_diag_level;
@@ -183,6 +248,10 @@ typedef struct gavel_load_opts {
   const char *const *grants; /* capabilities granted (NULL = all provided) */
   size_t n_grants;           /* entries in 'grants'                        */
   int no_capability_check;   /* 1: skip the provided/granted check ('check')*/
+  const char *const *http_allow; /* network.http allowlist of this ruleset:
+                                "host", "host:port", "scheme://host[:port]";
+                                NULL = none (calls are denied)            */
+  size_t n_http_allow;       /* entries in 'http_allow'                    */
 } gavel_load_opts;
 
 /* Parses, validates and compiles a ruleset.  All problems go to

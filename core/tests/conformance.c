@@ -398,7 +398,7 @@ static int check_trace(const char *json, gvalue expect, char *why, size_t n) {
                             i ? " -> " : "", path->u.a->items[i].u.s->s);
   p = strstr(json, "\"path\":\"");
   if (!p || strncmp(p + 8, want, len) != 0 || p[8 + len] != '"')
-    return snprintf(why, n, "trace path differs (want '%s')", want), 0;
+    return snprintf(why, n, "trace path differs (want '%.900s')", want), 0;
   return 1;
 }
 
@@ -434,11 +434,11 @@ static int one_case(gvalue file, gvalue rsv, gvalue cse, const char *rsjson,
       for (i = 0; i < ec->u.a->len; i++)
         if (!icontains(d.text, ec->u.a->items[i].u.s->s)) {
           ok = 0;
-          snprintf(why, n, "missing diagnostic '%s' in: %s",
+          snprintf(why, n, "missing diagnostic '%.200s' in: %.600s",
                    ec->u.a->items[i].u.s->s, d.text);
         }
     if (!ok && !why[0])
-      snprintf(why, n, "validity differs: %s", d.text);
+      snprintf(why, n, "validity differs: %.900s", d.text);
     goto done;
   }
   if (kind && kind->tag == GV_STR && gavel__str_eqn(kind->u.s, "load", 4)) {
@@ -446,7 +446,7 @@ static int one_case(gvalue file, gvalue rsv, gvalue cse, const char *rsjson,
     ok = st != GAVEL_OK &&
          (!ec || ec->tag != GV_STR || icontains(d.text, ec->u.s->s));
     if (!ok)
-      snprintf(why, n, "load: %s", st == GAVEL_OK ? "loaded" : d.text);
+      snprintf(why, n, "load: %.900s", st == GAVEL_OK ? "loaded" : d.text);
     goto done;
   }
   {

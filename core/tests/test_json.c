@@ -680,6 +680,36 @@ TEST(reports_arena_failures_as_nomem_or_limit) {
     gavel__arena_free(&a);
   }
   CHECK(saw_nomem >= 1 && saw_ok >= 1);
+  /* A long array spills the scratch slots to the allocator hook. */
+  {
+    gv_buf b;
+    int i;
+    gavel__buf_init(&b, &gavel__default_alloc);
+    gavel__buf_addc(&b, '[');
+    for (i = 0; i < 300; i++)
+      gavel__buf_addf(&b, "%s{\"k\":[%d]}", i ? "," : "", i);
+    gavel__buf_addc(&b, ']');
+    saw_nomem = saw_ok = 0;
+    for (n = 0; n < 8; n++) {
+      fail_after = n;
+      gavel__arena_init(&a, &failing, 0);
+      switch (gavel__json_parse(&a, b.p, b.len, NULL, &v, &e)) {
+      case GAVEL_NOMEM:
+        saw_nomem++;
+        break;
+      case GAVEL_OK:
+        saw_ok++;
+        CHECK(v.u.a->len == 300 && v.u.a->items[299].u.o->vals[0].u.a->
+                                           items[0].u.i == 299);
+        break;
+      default:
+        CHECK(0);
+      }
+      gavel__arena_free(&a);
+    }
+    CHECK(saw_nomem >= 2 && saw_ok >= 1);
+    gavel__buf_free(&b);
+  }
 }
 
 /* ==== Projection ==== */
@@ -1186,9 +1216,11 @@ static void mutate(gv_buf *b) {
 }
 
 TEST(agrees_with_cjson_and_a_strict_reference_on_random_documents) {
+  static const char *const pp[] = {"*.0!", "a#0.*", "#1.#2!", "0.1"};
+  gv_proj *proj = proj_of(pp, 4);
   gv_buf b;
   int i, m, disagree_ref = 0, cjson_stricter = 0, diff_value = 0;
-  int n_valid = 0, n_invalid = 0, n_compared = 0;
+  int n_valid = 0, n_invalid = 0, n_compared = 0, proj_differs = 0;
   gavel__buf_init(&b, &gavel__default_alloc);
   rng_s = 0x1234567;
   for (i = 0; i < 6000; i++) {
@@ -1209,7 +1241,17 @@ TEST(agrees_with_cjson_and_a_strict_reference_on_random_documents) {
         gavel__buf_init(&d, &gavel__default_alloc);
         gavel__buf_add(&d, b.p, b.len);
       }
-      ours = PN(d.p, d.len, NULL, &v, NULL) == GAVEL_OK;
+      {
+        /* Validity and error position never depend on the projection. */
+        gavel_error e1, e2;
+        gvalue pv;
+        gavel_status s1 = PN(d.p, d.len, NULL, &v, &e1);
+        gavel_status s2 = PN(d.p, d.len, proj, &pv, &e2);
+        ours = s1 == GAVEL_OK;
+        if (s1 != s2 || (s1 != GAVEL_OK && (e1.offset != e2.offset ||
+                                            strcmp(e1.msg, e2.msg) != 0)))
+          proj_differs++;
+      }
       ref = ref_valid(d.p, d.len);
       if (m == 0 && !ours) {
         fprintf(stderr, "  generated doc rejected: %s\n", d.p);
@@ -1239,6 +1281,7 @@ TEST(agrees_with_cjson_and_a_strict_reference_on_random_documents) {
   }
   gavel__buf_free(&b);
   CHECK(disagree_ref == 0);
+  CHECK(proj_differs == 0);
   CHECK(cjson_stricter == 0);
   CHECK(diff_value == 0);
   CHECK(n_valid > 10000 && n_invalid > 20000 && n_compared > 8000);

@@ -8,6 +8,7 @@
 #include "gavel.h"
 #include "tinytest.h"
 #include <stdlib.h>
+#include <time.h>
 
 static gavel_runtime *rt_new(void) {
   gavel_runtime *rt = NULL;
@@ -392,6 +393,218 @@ TEST(every_allocation_failure_is_reported_as_nomem_without_leaks) {
   }
   CHECK(saw_nomem);
   CHECK(saw_ok);
+}
+
+
+/* ==== Policies ==== */
+
+static int calls, fail_calls;
+static void flaky(void *ud, const gavel_host_call *c, gavel_reply *r) {
+  (void)ud;
+  (void)c;
+  calls++;
+  if (calls <= fail_calls)
+    gavel_reply_error(r, "flaky");
+  else
+    gavel_reply_payload(r, "1", 1, NULL, 0);
+}
+
+static const char *GETCALL =
+    "{\"config\":{\"name\":\"g\",\"entry_step\":\"a\"},\"steps\":{"
+    "\"a\":{\"id\":\"a\",\"type\":\"action\",\"actions\":["
+    "{\"action\":\"external_call\",\"service\":\"svc\",\"method\":\"%s\","
+    "\"params\":[],\"result_variable\":\"r\"}],\"next_step\":\"t\"},"
+    "\"t\":{\"id\":\"t\",\"type\":\"terminal\",\"result\":{\"code\":\"OK\"}}}}";
+
+static gavel_status run_method(gavel_runtime *rt, const char *method,
+                               gavel_error *e) {
+  char doc[1024];
+  gavel_ruleset *rs;
+  gavel_exec *ex = NULL;
+  const char *out;
+  size_t n;
+  gavel_status st;
+  snprintf(doc, sizeof doc, GETCALL, method);
+  rs = load(rt, doc, e);
+  if (!rs)
+    return e->code;
+  gavel_exec_new(rs, &ex, e);
+  st = gavel_exec_run_json(ex, "{}", 2, 0, &out, &n, e);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  return st;
+}
+
+TEST(retries_happen_only_for_idempotent_operations_and_as_configured) {
+  gavel_runtime *rt = rt_new();
+  gavel_policy pol;
+  gavel_error e;
+  memset(&pol, 0, sizeof pol);
+  pol.retries = 2;
+  pol.backoff_ms = 1;
+  gavel_runtime_provide(rt, "svc", flaky, NULL, &e);
+  CHECK(gavel_runtime_set_policy(rt, "svc", &pol, &e) == GAVEL_OK);
+  calls = 0;
+  fail_calls = 2; /* two failures, then success: GET is retried twice */
+  CHECK(run_method(rt, "GET", &e) == GAVEL_OK);
+  CHECK(calls == 3);
+  calls = 0;
+  fail_calls = 5; /* never succeeds within 1 + 2 attempts */
+  CHECK(run_method(rt, "get", &e) == GAVEL_HOST);
+  CHECK(calls == 3);
+  CHECK(strstr(e.msg, "flaky") != NULL);
+  calls = 0;
+  fail_calls = 1; /* POST is not idempotent: one attempt only */
+  CHECK(run_method(rt, "POST", &e) == GAVEL_HOST);
+  CHECK(calls == 1);
+  gavel_runtime_free(rt);
+}
+
+TEST(the_circuit_opens_after_the_threshold_and_half_opens_after_the_reset) {
+  gavel_runtime *rt = rt_new();
+  gavel_policy pol;
+  gavel_error e;
+  memset(&pol, 0, sizeof pol);
+  pol.breaker_threshold = 2;
+  pol.breaker_reset_ms = 50;
+  gavel_runtime_provide(rt, "svc", flaky, NULL, &e);
+  gavel_runtime_set_policy(rt, "svc", &pol, &e);
+  calls = 0;
+  fail_calls = 3;
+  CHECK(run_method(rt, "POST", &e) == GAVEL_HOST); /* failure 1 */
+  CHECK(run_method(rt, "POST", &e) == GAVEL_HOST); /* failure 2: opens */
+  CHECK(calls == 2);
+  CHECK(run_method(rt, "POST", &e) == GAVEL_HOST); /* refused, not called */
+  CHECK(calls == 2);
+  CHECK(strstr(e.msg, "Capability circuit open: svc") != NULL);
+  CHECK(strstr(e.msg, "retry_after_ms=") != NULL);
+  {
+    struct timespec ts = {0, 60 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  CHECK(run_method(rt, "POST", &e) == GAVEL_HOST); /* half-open trial fails */
+  CHECK(calls == 3);
+  CHECK(run_method(rt, "POST", &e) == GAVEL_HOST); /* open again at once */
+  CHECK(calls == 3);
+  {
+    struct timespec ts = {0, 60 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  CHECK(run_method(rt, "POST", &e) == GAVEL_OK); /* trial succeeds: closed */
+  CHECK(run_method(rt, "POST", &e) == GAVEL_OK);
+  CHECK(calls == 5);
+  gavel_runtime_free(rt);
+}
+
+TEST(pending_calls_are_retried_through_the_host_with_a_delay) {
+  gavel_runtime *rt = rt_new();
+  gavel_policy pol;
+  gavel_error e;
+  gavel_ruleset *rs;
+  gavel_exec *ex = NULL;
+  gavel_host_call hc;
+  const char *out;
+  size_t n;
+  char doc[1024];
+  memset(&pol, 0, sizeof pol);
+  pol.retries = 1;
+  pol.backoff_ms = 40;
+  pol.max_timeout_ms = 100;
+  gavel_runtime_provide(rt, "svc", NULL, NULL, &e);
+  gavel_runtime_set_policy(rt, "svc", &pol, &e);
+  snprintf(doc, sizeof doc, GETCALL, "GET");
+  rs = load(rt, doc, &e);
+  gavel_exec_new(rs, &ex, &e);
+  CHECK(gavel_exec_run_json(ex, "{}", 2, 0, &out, &n, &e) == GAVEL_PENDING);
+  gavel_exec_pending(ex, &hc, &e);
+  CHECK(hc.attempt == 1 && hc.delay_ms == 0);
+  CHECK(hc.timeout_ms == 100); /* the policy's cap is the default */
+  CHECK(gavel_exec_resume_error(ex, "reset", &out, &n, &e) == GAVEL_PENDING);
+  gavel_exec_pending(ex, &hc, &e);
+  CHECK(hc.attempt == 2);
+  CHECK(hc.delay_ms >= 20 && hc.delay_ms <= 40);
+  CHECK(gavel_exec_resume_error(ex, "reset again", &out, &n, &e) == GAVEL_HOST);
+  CHECK(strstr(e.msg, "reset again") != NULL);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
+static int max_in_flight_seen;
+static void busy(void *ud, const gavel_host_call *c, gavel_reply *r) {
+  (void)ud;
+  (void)c;
+  gavel_reply_payload(r, "1", 1, NULL, 0);
+}
+
+TEST(the_concurrency_limit_refuses_calls_beyond_it) {
+  gavel_runtime *rt = rt_new();
+  gavel_policy pol;
+  gavel_error e;
+  gavel_ruleset *rs;
+  gavel_exec *a = NULL, *b = NULL;
+  const char *out;
+  size_t n;
+  char doc[1024];
+  memset(&pol, 0, sizeof pol);
+  pol.max_concurrency = 1;
+  gavel_runtime_provide(rt, "svc", NULL, NULL, &e);
+  gavel_runtime_set_policy(rt, "svc", &pol, &e);
+  snprintf(doc, sizeof doc, GETCALL, "GET");
+  rs = load(rt, doc, &e);
+  gavel_exec_new(rs, &a, &e);
+  gavel_exec_new(rs, &b, &e);
+  CHECK(gavel_exec_run_json(a, "{}", 2, 0, &out, &n, &e) == GAVEL_PENDING);
+  CHECK(gavel_exec_run_json(b, "{}", 2, 0, &out, &n, &e) == GAVEL_HOST);
+  CHECK(strstr(e.msg, "max_concurrency 1") != NULL);
+  gavel_exec_abandon(a); /* releases the slot */
+  CHECK(gavel_exec_run_json(b, "{}", 2, 0, &out, &n, &e) == GAVEL_PENDING);
+  CHECK(gavel_exec_resume_json(b, "1", 1, NULL, 0, &out, &n, &e) == GAVEL_OK);
+  (void)busy;
+  (void)max_in_flight_seen;
+  gavel_exec_free(a);
+  gavel_exec_free(b);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
+typedef struct seen {
+  int runs, calls;
+  char last_code[32];
+  char outcomes[256];
+} seen;
+
+static void observer(void *ud, const gavel_event *ev) {
+  seen *s = ud;
+  if (ev->kind == GAVEL_EVENT_RUN) {
+    s->runs++;
+    snprintf(s->last_code, sizeof s->last_code, "%s", ev->code);
+  } else {
+    s->calls++;
+    strncat(s->outcomes, ev->outcome, sizeof s->outcomes - strlen(s->outcomes) - 2);
+    strcat(s->outcomes, ",");
+  }
+}
+
+TEST(observers_see_every_run_and_every_call_attempt) {
+  gavel_runtime *rt = rt_new();
+  gavel_policy pol;
+  gavel_error e;
+  seen s;
+  memset(&s, 0, sizeof s);
+  memset(&pol, 0, sizeof pol);
+  pol.retries = 1;
+  gavel_runtime_provide(rt, "svc", flaky, NULL, &e);
+  gavel_runtime_set_policy(rt, "svc", &pol, &e);
+  CHECK(gavel_runtime_add_observer(rt, observer, &s, &e) == GAVEL_OK);
+  calls = 0;
+  fail_calls = 1;
+  CHECK(run_method(rt, "GET", &e) == GAVEL_OK);
+  CHECK(s.runs == 1);
+  CHECK_STR(s.last_code, "OK");
+  CHECK(s.calls == 2);
+  CHECK_STR(s.outcomes, "retry,ok,");
+  gavel_runtime_free(rt);
 }
 
 TEST_MAIN()
