@@ -1228,14 +1228,18 @@ done:
 
 /* ==== Number formatting ==== */
 
-/* value == M * 10^E, tested by reading the decimal text back. */
-static int roundtrips(uint64_t m, int e, double x) {
+/* The double nearest to m * 10^e (through the decimal text "<m>e<e>"). */
+static double dec_value(uint64_t m, int e) {
   char buf[48];
   size_t k = u64_dec(buf, m);
   buf[k++] = 'e';
   k += i64_dec(buf + k, e);
   return dec_to_double((const unsigned char *)buf,
-                       (const unsigned char *)buf + k) == x;
+                       (const unsigned char *)buf + k);
+}
+
+static int roundtrips(uint64_t m, int e, double x) {
+  return dec_value(m, e) == x;
 }
 
 /* x (> 0, finite) rounded to 'prec' significant digits by snprintf:
@@ -1294,15 +1298,7 @@ static void shortest(double x, char *dig, int *nd, int *kk) {
       if (prec == 17 || roundtrips(m, e, x))
         break;
       if (prec == 16) {
-        char buf[48];
-        size_t k = u64_dec(buf, m);
-        uint64_t m2;
-        buf[k++] = 'e';
-        k += i64_dec(buf + k, e);
-        m2 = dec_to_double((const unsigned char *)buf,
-                           (const unsigned char *)buf + k) < x
-                 ? m + 1
-                 : m - 1;
+        uint64_t m2 = dec_value(m, e) < x ? m + 1 : m - 1;
         if (roundtrips(m2, e, x)) {
           m = m2;
           break;

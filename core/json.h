@@ -9,7 +9,7 @@
 ** position of the first.  Errors name the byte offset, line and column.
 ** Writer: compact, insertion-ordered keys, ints without fraction, floats
 ** in shortest round-trip form always with a fraction or exponent ("3.0",
-** "0.1", "1e+21" style as ryu/serde_json prints them), non-finite -> null.
+** "0.1", "1e21", as ryu/serde_json print them), non-finite -> null.
 ** Locale-independent throughout.
 */
 #ifndef GAVEL_JSON_H

@@ -7,22 +7,7 @@
 ** Run: build with core/mem.c core/value.c core/json.c, link -lcjson.
 */
 #include "json.h"
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment" /* "core/tests/ *.c" in its header */
 #include "tinytest.h"
-#pragma GCC diagnostic pop
-
-/* tinytest.h's TEST(name) also expands 'name' in 'tt_tests[tt_n].name',
-** so it cannot compile; same macro with the parameter renamed.  Drop this
-** once tinytest.h is fixed. */
-#undef TEST
-#define TEST(tname)                                                          \
-  static void tt_##tname(void);                                              \
-  __attribute__((constructor)) static void tt_reg_##tname(void) {            \
-    tt_tests[tt_n].name = #tname;                                            \
-    tt_tests[tt_n++].fn = tt_##tname;                                        \
-  }                                                                          \
-  static void tt_##tname(void)
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <locale.h>
