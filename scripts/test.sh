@@ -11,7 +11,6 @@ add_counts() { # "N passed, N failed[, N skipped]" line on stdin
   local line p f s
   line=$(grep -E '^([a-z]+: )?[0-9]+ passed, [0-9]+ failed' | tail -n 1)
   [ -n "$line" ] || return 1
-  p=$(echo "$line" | sed -E 's/.*[^0-9]?([0-9]+) passed.*/\1/; s/^([a-z]+: )//')
   p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
   f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
   s=$(echo "$line" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+' || echo 0)
