@@ -39,33 +39,105 @@ static int grow(gv_arena *a, void **arr, uint32_t n, uint32_t *cap,
   return 1;
 }
 
+/* Finds 'key' in an open-addressing index over 'names' (entry = index + 1);
+** returns the index or -1, and the free bucket in *slot. */
+static int hfind(const uint32_t *h, uint32_t hcap, gv_str *const *names,
+                 gv_str *key, uint32_t *slot) {
+  uint32_t m = hcap - 1, i = gavel__str_hash(key) & m;
+  while (h[i]) {
+    if (gavel__str_eq(names[h[i] - 1], key))
+      return (int)(h[i] - 1);
+    i = (i + 1) & m;
+  }
+  *slot = i;
+  return -1;
+}
+
+/* Grows the index to keep the load under 1/2; 0 on arena failure. */
+static int hgrow(gv_arena *a, uint32_t **h, uint32_t *hcap, gv_str *const *names,
+                 uint32_t n) {
+  uint32_t ncap = *hcap ? *hcap : 16, i, slot;
+  uint32_t *nh;
+  if (*hcap && (n + 1) * 2 <= *hcap)
+    return 1;
+  while ((n + 1) * 2 > ncap)
+    ncap *= 2;
+  nh = gavel__arena_alloc(a, ncap * sizeof(uint32_t));
+  if (!nh)
+    return 0;
+  memset(nh, 0, ncap * sizeof(uint32_t));
+  for (i = 0; i < n; i++) {
+    hfind(nh, ncap, names, names[i], &slot);
+    nh[slot] = i + 1;
+  }
+  *h = nh;
+  *hcap = ncap;
+  return 1;
+}
+
+/* The input slots index by path text; inputs[i]->text is the key. */
+static gv_str *input_key(const gv_symtab *st, uint32_t i) {
+  return st->inputs[i]->text;
+}
+
 int gavel__symtab_input(gv_symtab *st, gx_path *p) {
-  uint32_t i;
-  for (i = 0; i < st->n_inputs; i++)
-    if (gavel__str_eq(st->inputs[i]->text, p->text))
-      return (int)i;
+  uint32_t m, i;
+  if (st->hcap_in) {
+    m = st->hcap_in - 1;
+    i = gavel__str_hash(p->text) & m;
+    while (st->in_hash[i]) {
+      if (gavel__str_eq(input_key(st, st->in_hash[i] - 1), p->text))
+        return (int)(st->in_hash[i] - 1);
+      i = (i + 1) & m;
+    }
+  }
   if (!grow(st->arena, (void **)&st->inputs, st->n_inputs, &st->cap_inputs,
             sizeof(gx_path *)))
     return -1;
   st->inputs[st->n_inputs] = p;
   if (p->n_segs == 0)
     st->needs_root = 1;
-  return (int)st->n_inputs++;
+  st->n_inputs++;
+  if ((st->n_inputs + 1) * 2 > st->hcap_in) { /* rebuild, larger */
+    uint32_t ncap = st->hcap_in ? st->hcap_in * 2 : 16, k;
+    uint32_t *nh = gavel__arena_alloc(st->arena, ncap * sizeof(uint32_t));
+    if (!nh)
+      return -1;
+    memset(nh, 0, ncap * sizeof(uint32_t));
+    for (k = 0; k < st->n_inputs; k++) {
+      i = gavel__str_hash(input_key(st, k)) & (ncap - 1);
+      while (nh[i])
+        i = (i + 1) & (ncap - 1);
+      nh[i] = k + 1;
+    }
+    st->in_hash = nh;
+    st->hcap_in = ncap;
+  } else {
+    i = gavel__str_hash(p->text) & (st->hcap_in - 1);
+    while (st->in_hash[i])
+      i = (i + 1) & (st->hcap_in - 1);
+    st->in_hash[i] = st->n_inputs;
+  }
+  return (int)st->n_inputs - 1;
 }
 
 int gavel__symtab_var(gv_symtab *st, const char *name, size_t len) {
-  uint32_t i;
-  gv_str *s;
-  for (i = 0; i < st->n_vars; i++)
-    if (gavel__str_eqn(st->vars[i], name, len))
-      return (int)i;
+  gv_str *s = gavel__str_new(st->arena, name, len);
+  uint32_t slot;
+  int found;
+  if (!s)
+    return -1;
+  if (st->hcap_var &&
+      (found = hfind(st->var_hash, st->hcap_var, st->vars, s, &slot)) >= 0)
+    return found;
   if (!grow(st->arena, (void **)&st->vars, st->n_vars, &st->cap_vars,
             sizeof(gv_str *)))
     return -1;
-  s = gavel__str_new(st->arena, name, len);
-  if (!s)
-    return -1;
   st->vars[st->n_vars] = s;
+  if (!hgrow(st->arena, &st->var_hash, &st->hcap_var, st->vars, st->n_vars))
+    return -1;
+  hfind(st->var_hash, st->hcap_var, st->vars, s, &slot);
+  st->var_hash[slot] = st->n_vars + 1;
   return (int)st->n_vars++;
 }
 

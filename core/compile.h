@@ -22,6 +22,10 @@ typedef struct gv_symtab {
   uint32_t n_vars;     /* number of variables                        */
   uint32_t cap_vars;   /* allocated                                  */
   int needs_root;      /* 1: some path is the whole input root       */
+  uint32_t *in_hash;   /* open-addressing index of inputs (slot + 1) */
+  uint32_t *var_hash;  /* ... of variables (index + 1)               */
+  uint32_t hcap_in;    /* buckets in in_hash (power of two)          */
+  uint32_t hcap_var;   /* buckets in var_hash                        */
 } gv_symtab;
 
 void gavel__symtab_init(gv_symtab *st, gv_arena *a);

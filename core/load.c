@@ -734,12 +734,38 @@ static void load_step(L *l, graphctx *gc, gv_str *key, gvalue v, gv_step *s) {
     s->message = lstr(l->a, "");
 }
 
+/* Step index by key through the graph's hash index (built in load_graph). */
 static int step_index(const gv_graph *g, const gv_str *name) {
-  int i;
-  for (i = 0; i < g->n_steps; i++)
-    if (gavel__str_eq(g->steps[i].key, name))
-      return i;
+  uint32_t m, i;
+  if (!g->key_hash)
+    return -1;
+  m = g->hcap - 1;
+  i = gavel__str_hash((gv_str *)name) & m;
+  while (g->key_hash[i]) {
+    if (gavel__str_eq(g->steps[g->key_hash[i] - 1].key, name))
+      return (int)g->key_hash[i] - 1;
+    i = (i + 1) & m;
+  }
   return -1;
+}
+
+static void index_steps(L *l, gv_graph *g) {
+  uint32_t cap = 16, i, k;
+  while (cap < (uint32_t)g->n_steps * 2 + 2)
+    cap *= 2;
+  g->key_hash = gavel__arena_alloc(l->a, cap * sizeof(uint32_t));
+  if (!g->key_hash)
+    return;
+  memset(g->key_hash, 0, cap * sizeof(uint32_t));
+  g->hcap = cap;
+  for (k = 0; k < (uint32_t)g->n_steps; k++) {
+    if (step_index(g, g->steps[k].key) >= 0)
+      continue; /* JSON duplicate keys were already merged */
+    i = gavel__str_hash(g->steps[k].key) & (cap - 1);
+    while (g->key_hash[i])
+      i = (i + 1) & (cap - 1);
+    g->key_hash[i] = k + 1;
+  }
 }
 
 /* Successor list of step i. */
@@ -791,23 +817,47 @@ static void analyse_graph(L *l, gv_graph *g) {
         stack[sp++] = tmp[k];
       }
   }
-  for (i = 0; i < n; i++)
-    done[i] = g->steps[i].type == ST_TERMINAL;
-  do { /* fixpoint: can step i reach a terminal? */
-    changed = 0;
+  /* Which steps can reach a terminal: a backwards search from the
+  ** terminals over reversed edges (linear in steps + edges). */
+  {
+    int *rhead = gavel__arena_alloc(l->a, (size_t)n * sizeof(int));
+    int n_edges = 0, *rnext, *rfrom, e;
+    for (i = 0; i < n; i++)
+      n_edges += g->steps[i].n_branches + 2;
+    rnext = gavel__arena_alloc(l->a, (size_t)(n_edges + 1) * sizeof(int));
+    rfrom = gavel__arena_alloc(l->a, (size_t)(n_edges + 1) * sizeof(int));
+    if (!rhead || !rnext || !rfrom)
+      return;
+    for (i = 0; i < n; i++)
+      rhead[i] = -1;
+    e = 0;
     for (i = 0; i < n; i++) {
       int tmp[4096], m;
-      if (done[i] || g->steps[i].n_branches + 2 > 4096)
+      if (g->steps[i].n_branches + 2 > 4096)
         continue;
       m = successors(&g->steps[i], tmp);
-      for (j = 0; j < m; j++)
-        if (done[tmp[j]]) {
-          done[i] = 1;
-          changed = 1;
-          break;
+      for (j = 0; j < m; j++) { /* edge i -> tmp[j], stored reversed */
+        rfrom[e] = i;
+        rnext[e] = rhead[tmp[j]];
+        rhead[tmp[j]] = e++;
+      }
+    }
+    sp = 0;
+    for (i = 0; i < n; i++) {
+      done[i] = g->steps[i].type == ST_TERMINAL;
+      if (done[i])
+        stack[sp++] = i;
+    }
+    while (sp > 0) {
+      int s = stack[--sp];
+      for (e = rhead[s]; e >= 0; e = rnext[e])
+        if (!done[rfrom[e]]) {
+          done[rfrom[e]] = 1;
+          stack[sp++] = rfrom[e];
         }
     }
-  } while (changed);
+    (void)changed;
+  }
   for (i = 0; i < n; i++) {
     size_t o = l->plen;
     set_path(l, g->steps[i].path);
@@ -836,15 +886,17 @@ static void load_graph(L *l, gv_graph *g, gvalue steps, gv_str *entry) {
   g->entry = -1;
   if (steps.tag != GV_OBJ)
     return;
-  g->n_steps = (int)steps.u.o->len;
-  g->steps = gavel__arena_alloc(l->a, (size_t)(g->n_steps + 1) * sizeof(gv_step));
+  g->steps = gavel__arena_alloc(l->a, (size_t)(steps.u.o->len + 1) *
+                                          sizeof(gv_step));
   if (!g->steps)
     return;
+  g->n_steps = (int)steps.u.o->len;
   for (i = 0; i < steps.u.o->len; i++) {
     size_t o = push(l, ".%s", steps.u.o->keys[i]->s);
     load_step(l, &gc, steps.u.o->keys[i], steps.u.o->vals[i], &g->steps[i]);
     pop(l, o);
   }
+  index_steps(l, g);
   for (r = 0; r < gc.n_refs; r++) {
     int idx = step_index(g, gc.refs[r].name);
     *gc.refs[r].where = idx;

@@ -74,6 +74,8 @@ typedef struct gv_graph {
   int entry;             /* entry step index                             */
   gv_symtab st;          /* this graph's slots and variables             */
   gv_proj *proj;         /* projection of its input paths (NULL = all)   */
+  uint32_t *key_hash;    /* index of steps by key (index + 1)            */
+  uint32_t hcap;         /* buckets in key_hash                          */
 } gv_graph;
 
 struct gavel_ruleset {
