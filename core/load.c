@@ -444,6 +444,8 @@ static void load_action(L *l, gvalue v, gv_action *a) {
     a->name = get_str(l, v, "ruleset_name", 1, NULL);
     a->var = var_index(l, l->st, get_str(l, v, "result_variable", 1, NULL));
     expr_field(l, v, "input_mapping", 0, &a->value);
+    if (!a->value)
+      l->st->needs_root = 1; /* the child gets the whole input: read it all */
   } else if (gavel__str_eqn(tag, "external_call", 13)) {
     gvalue *rv;
     a->type = ACT_EXTCALL;

@@ -1,0 +1,240 @@
+-- cli_spec.lua -- the gavel executable, driven as users drive it: eval,
+-- eval --jsonl, disasm, run, check, batch, graph, --help, --version.
+-- Exact stdout/stderr/exit codes; int/float compared on the raw text.
+
+local build = os.getenv("GAVEL_BUILD_DIR") or "build"
+local GAVEL = build .. "/gavel"
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- run(args...) -> stdout, stderr, exit code
+local function run(args, stdin)
+  local parts = { GAVEL }
+  for _, a in ipairs(args) do parts[#parts + 1] = sh_quote(a) end
+  local errf = os.tmpname()
+  local cmd = table.concat(parts, " ") .. " 2>" .. errf
+  if stdin then
+    local inf = os.tmpname()
+    local f = assert(io.open(inf, "w")); f:write(stdin); f:close()
+    cmd = cmd .. " <" .. inf
+  end
+  local p = assert(io.popen(cmd .. "; echo \"::rc=$?\"", "r"))
+  local out = p:read("*a"); p:close()
+  local rc = tonumber(out:match("::rc=(%d+)%s*$"))
+  out = out:gsub("::rc=%d+%s*$", "")
+  local f = io.open(errf); local err = f:read("*a"); f:close(); os.remove(errf)
+  return out, err, rc
+end
+
+local function tmpfile(content)
+  local name = os.tmpname()
+  local f = assert(io.open(name, "w")); f:write(content); f:close()
+  return name
+end
+
+describe("gavel eval", function()
+  it("prints the value as JSON and exits 0", function()
+    local out, err, rc = run({ "eval", "score * 0.6 + bonus * 0.4",
+                               "--context", '{"score": 80, "bonus": 10}' })
+    assert.equal("52.0\n", out); assert.equal("", err); assert.equal(0, rc)
+  end)
+
+  it("keeps ints and floats apart", function()
+    assert.equal("3\n", (run({ "eval", "1 + 2" })))
+    assert.equal("3.0\n", (run({ "eval", "1.5 * 2" })))
+    assert.equal("false\n", (run({ "eval", "1 == 1.0" })))
+    assert.equal("true\n", (run({ "eval", "1 <= 1.0" })))
+  end)
+
+  it("reads the context from a file with @", function()
+    local f = tmpfile('{"user": {"profile": {"level": "gold"}}}')
+    local out, _, rc = run({ "eval", 'user.profile.level == "gold"', "--context", "@" .. f })
+    os.remove(f)
+    assert.equal("true\n", out); assert.equal(0, rc)
+  end)
+
+  it("reports parse errors with line:column and a caret on stderr, exit 1", function()
+    local out, err, rc = run({ "eval", "age > " })
+    assert.equal("", out); assert.equal(1, rc)
+    assert.truthy(err:find("^error: parse: 1:7: expected operand after '>'"))
+    assert.truthy(err:find("\n  age > \n        %^\n"))
+  end)
+
+  it("reports evaluation errors as one line starting error: eval:", function()
+    local out, err, rc = run({ "eval", "missing + 1" })
+    assert.equal("", out); assert.equal(1, rc)
+    assert.equal("error: eval: Field not found: missing\n", err)
+    local _, err2 = run({ "eval", "10 / 0" })
+    assert.equal("error: eval: Evaluation error: Division by zero\n", err2)
+  end)
+
+  it("rejects a malformed context with its byte offset", function()
+    local _, err, rc = run({ "eval", "a", "--context", '{"a": }' })
+    assert.equal(1, rc)
+    assert.truthy(err:find("byte 6", 1, true))
+  end)
+
+  it("--jsonl answers one line per input line, int/float preserved", function()
+    local input = table.concat({
+      '{"expr": "x + 1", "ctx": {"x": 2}}',
+      '{"expr": "x + 1", "ctx": {"x": 2.0}}',
+      '{"expr": "x +", "ctx": {}}',
+      '{"expr": "nope"}',
+      'not json',
+      '{"expr": "coalesce(a, \\"d\\")", "ctx": null}',
+    }, "\n") .. "\n"
+    local out, _, rc = run({ "eval", "--jsonl" }, input)
+    assert.equal(0, rc)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.equal(6, #lines)
+    assert.equal('{"value":3}', lines[1])
+    assert.equal('{"value":3.0}', lines[2])
+    assert.truthy(lines[3]:find('^{"error":{"kind":"parse","message":"1:4: expected operand'))
+    assert.equal('{"error":{"kind":"eval","message":"Field not found: nope"}}', lines[4])
+    assert.truthy(lines[5]:find('^{"error":{"kind":"input"'))
+    assert.equal('{"value":"d"}', lines[6])
+  end)
+end)
+
+describe("gavel disasm", function()
+  it("lists the fused superinstruction for a field compared with a constant", function()
+    local out, _, rc = run({ "disasm", "age > 18" })
+    assert.equal(0, rc)
+    assert.truthy(out:find("GTSK     0 0 0  ; age vs 18", 1, true))
+  end)
+end)
+
+describe("gavel --help and --version", function()
+  it("prints usage and the version", function()
+    local out, _, rc = run({ "--help" })
+    assert.equal(0, rc); assert.truthy(out:find("eval EXPR [--context JSON|@file]", 1, true))
+    local v = run({ "--version" })
+    assert.truthy(v:match("^gavel %d+%.%d+%.%d+\n$"))
+  end)
+
+  it("rejects an unknown command with exit 2", function()
+    local _, err, rc = run({ "frobnicate" })
+    assert.equal(2, rc); assert.truthy(err:find("unknown command", 1, true))
+  end)
+end)
+
+describe("gavel run / check", function()
+  it("runs the 4-branch example", function()
+    local out, _, rc = run({ "run", "examples/score.json", "--input", '{"score": 95}' })
+    assert.equal(0, rc)
+    assert.equal('{"code":"HIGH","message":"high tier","output":{}}\n', out)
+  end)
+
+  it("adds the trace with --trace", function()
+    local out = run({ "run", "examples/score.json", "--input", '{"score": 40}', "--trace" })
+    assert.truthy(out:find('"trace":{"path":"s1 -> fail","steps":[{"id":"s1"', 1, true))
+  end)
+
+  it("prints a load error as JSON on stdout and exits 1", function()
+    local f = tmpfile('{"config": {"name": "x"}, "steps": {"start": {"id": "start", ' ..
+                      '"type": "decision", "branches": [{"condition": "a >", "next_step": "start"}]}}}')
+    local out, _, rc = run({ "run", f, "--input", "{}" })
+    os.remove(f)
+    assert.equal(1, rc)
+    assert.truthy(out:find('^{"error":{"kind":"load","message":"steps.start.branches%[0%].condition: 1:4: expected operand'))
+  end)
+
+  it("prints an execution error as JSON and exits 1", function()
+    local out, _, rc = run({ "run", "examples/loan.json", "--input", '{"applicant": {}}' })
+    assert.equal(1, rc)
+    assert.equal('{"error":{"kind":"exec","message":"Field not found: applicant.age ' ..
+                 '(at steps.decide.branches[0].condition, 1:15)"}}\n', out)
+  end)
+
+  it("resolves call_rule_set from --rulesets DIR", function()
+    local dir = os.tmpname(); os.remove(dir); os.execute("mkdir -p " .. dir)
+    local child = assert(io.open(dir .. "/child.json", "w"))
+    child:write('{"config": {"name": "child"}, "steps": {"start": {"id": "start", "type": "terminal",' ..
+                ' "result": {"code": "C", "output": {"twice": "x * 2"}}}}}')
+    child:close()
+    local parent = tmpfile('{"config": {"name": "p"}, "steps": {"start": {"id": "start", "type": "action",' ..
+      ' "actions": [{"action": "call_rule_set", "ruleset_name": "child", "result_variable": "r"}],' ..
+      ' "next_step": "t"}, "t": {"id": "t", "type": "terminal", "result": {"code": "P",' ..
+      ' "output": {"child": "$r.output.twice"}}}}}')
+    local out, _, rc = run({ "run", parent, "--input", '{"x": 21}', "--rulesets", dir })
+    os.remove(parent); os.execute("rm -rf " .. dir)
+    assert.equal(0, rc)
+    assert.equal('{"code":"P","message":"","output":{"child":42}}\n', out)
+    local out2, _, rc2 = run({ "run", "examples/score.json" })
+    assert.equal(0, rc2) -- no input: JSON null, every path missing, lenient
+    assert.equal('{"code":"FAIL","message":"failed","output":{}}\n', out2)
+  end)
+
+  it("check lists every problem with its path and exits 1", function()
+    local f = tmpfile('{"config": {"name": "x", "entry_step": "nope", "bogus": 1}, "steps": ' ..
+      '{"a": {"id": "a", "type": "decision", "branches": [{"condition": "len(x, 2)", "next_step": "zz"}]}}}')
+    local out, _, rc = run({ "check", f })
+    os.remove(f)
+    assert.equal(1, rc)
+    assert.truthy(out:find("warning: config.bogus: unknown field `bogus` (ignored)", 1, true))
+    assert.truthy(out:find("error: steps.a.branches[0].condition: 1:1: Function len argument error", 1, true))
+    assert.truthy(out:find("error: steps.a.branches[0].next_step: Step 'a' references non-existent step 'zz'", 1, true))
+    assert.truthy(out:find("error: config.entry_step: Entry step 'nope' not found", 1, true))
+    local ok, _, rc2 = run({ "check", "examples/score.json", "examples/discount.json" })
+    assert.equal(0, rc2)
+    assert.truthy(ok:find("examples/discount.json: ok", 1, true))
+  end)
+end)
+
+describe("gavel batch", function()
+  local function gen(n)
+    local t = {}
+    for i = 1, n do t[i] = string.format('{"score": %d}', (i * 37) % 101) end
+    t[#t + 1] = '{"score": oops}'
+    t[#t + 1] = '{"score": 100}'
+    return table.concat(t, "\n") .. "\n"
+  end
+
+  it("writes one line per input line in input order, errors included", function()
+    local input = tmpfile(gen(20000))
+    local o1, o2 = os.tmpname(), os.tmpname()
+    local _, err, rc = run({ "batch", "examples/score.json", "--input", input, "--output", o1, "--jobs", "2" })
+    assert.equal(0, rc)
+    assert.truthy(err:find("batch: 20002 lines", 1, true))
+    assert.truthy(err:find("errors=1", 1, true))
+    run({ "batch", "examples/score.json", "--input", input, "--output", o2, "--jobs", "1" })
+    local a = io.open(o1):read("*a"); local b = io.open(o2):read("*a")
+    assert.equal(a, b) -- same bytes whatever the parallelism
+    local lines = {}
+    for l in a:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.equal(20002, #lines)
+    -- line i carries score (i*37)%101: check a few against the rule
+    for _, i in ipairs({ 1, 2, 3, 500, 19999 }) do
+      local s = (i * 37) % 101
+      local code = s >= 90 and "HIGH" or s >= 70 and "MID" or s >= 50 and "LOW" or "FAIL"
+      assert.truthy(lines[i]:find('"code":"' .. code .. '"', 1, true), "line " .. i)
+    end
+    assert.truthy(lines[20001]:find('^{"error":{"kind":"input"'))
+    assert.equal('{"code":"HIGH","message":"high tier","output":{}}', lines[20002])
+    os.remove(input); os.remove(o1); os.remove(o2)
+  end)
+end)
+
+describe("gavel graph", function()
+  it("writes DOT with edges labelled by their conditions", function()
+    local out, _, rc = run({ "graph", "examples/score.json" })
+    assert.equal(0, rc)
+    assert.truthy(out:find('^digraph "score" {'))
+    assert.truthy(out:find('"g0_s1" -> "g0_high" [label="score >= 90"];', 1, true))
+    assert.truthy(out:find('"g0_s1" -> "g0_fail" [label="default"];', 1, true))
+  end)
+
+  it("annotates branch counts from a batch --trace file", function()
+    local input = tmpfile('{"score": 95}\n{"score": 75}\n{"score": 72}\n{"score": 10}\n')
+    local res = os.tmpname()
+    run({ "batch", "examples/score.json", "--input", input, "--output", res, "--trace" })
+    local out = run({ "graph", "examples/score.json", "--counts", res })
+    os.remove(input); os.remove(res)
+    assert.truthy(out:find('"g0_s1" -> "g0_mid" [label="score >= 70\\n(2)"];', 1, true))
+    assert.truthy(out:find('"g0_s1" -> "g0_high" [label="score >= 90\\n(1)"];', 1, true))
+    assert.truthy(out:find('label="4 runs, 0 errors"', 1, true))
+  end)
+end)
