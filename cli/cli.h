@@ -20,5 +20,6 @@ int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
+int cmd_script(int argc, char **argv); /* cmd_lua.c: gavel script.lua */
 
 #endif

@@ -36,7 +36,13 @@ gavel_ruleset *cli_load_ruleset(cli_env *env, const char *file, int json_err);
 void cli_print_error(FILE *out, const char *kind, const char *msg);
 const char *cli_error_kind(gavel_status st);
 
-/* providers.c: registers the host's built-in and --provider capabilities. */
+/* cmd_lua.c: Lua providers (--provider FILE.lua) in an embedded LuaJIT
+** state, registered as synchronous providers. */
+int cli_lua_providers(gavel_runtime *rt, const char *const *files, int n,
+                      void **state_out);
+void cli_lua_free(void *state);
+
+/* providers.c: registers the host's built-in capabilities. */
 int cli_builtin_providers(cli_env *env);
 void cli_providers_free(cli_env *env);
 

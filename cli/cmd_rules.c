@@ -115,6 +115,9 @@ int cli_env_start(cli_env *env) {
   }
   if (cli_builtin_providers(env) != 0)
     return 1;
+  if (env->n_providers &&
+      cli_lua_providers(env->rt, env->providers, env->n_providers, &env->lua))
+    return 1;
   gavel_runtime_set_resolver(env->rt, dir_resolve, env);
   if (env->rulesets_dir && load_dir(env, env->rulesets_dir) != 0)
     return 1;
@@ -126,6 +129,8 @@ void cli_env_free(cli_env *env) {
   for (i = 0; i < env->n_lib; i++)
     gavel_ruleset_free(env->lib[i]);
   cli_providers_free(env);
+  if (env->lua)
+    cli_lua_free(env->lua);
   gavel_runtime_free(env->rt);
 }
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: gavel <command> [options]\n"
@@ -17,6 +18,10 @@ static const char usage[] =
     "  check RULESET.json...              validate rulesets, list problems\n"
     "  batch RULESET.json [--input F.jsonl] [--output F.jsonl] [--jobs N]\n"
     "  graph RULESET.json [--counts F.jsonl]  step graph as Graphviz DOT\n"
+    "  SCRIPT.lua [args]                  run a Lua script with gavel preloaded\n"
+    "\n"
+    "capabilities (run, batch, check): --grant CAP, --allow-http HOST[:PORT],\n"
+    "  --provider FILE.lua, --metrics FILE, --audit FILE\n"
     "\n"
     "options:\n"
     "  -h, --help      this text\n"
@@ -117,6 +122,10 @@ int main(int argc, char **argv) {
     return cmd_batch(argc - 1, argv + 1);
   if (!strcmp(cmd, "graph"))
     return cmd_graph(argc - 1, argv + 1);
+  /* 'gavel script.lua args': any other argument naming a file is a script */
+  if ((strlen(cmd) > 4 && !strcmp(cmd + strlen(cmd) - 4, ".lua")) ||
+      access(cmd, R_OK) == 0)
+    return cmd_script(argc - 1, argv + 1);
   fprintf(stderr, "error: usage: unknown command '%s' (see gavel --help)\n",
           cmd);
   return 2;

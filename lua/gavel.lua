@@ -1,0 +1,316 @@
+-- gavel.lua -- the gavel rule engine for LuaJIT: load rulesets, run them on
+-- Lua tables, evaluate expressions, and serve host calls from Lua.
+-- Errors: failures that happen in normal operation (bad rule document,
+-- bad input, a denied capability, a failed host call, gas) return
+-- nil, err, code with code the "GAVEL_*" status name; misuse (wrong
+-- argument types) raises error(msg, 2).  See lua/README.md.
+
+local core = require "gavel.core"
+local binder = require "gavel.binder"
+local providers = require "gavel.providers"
+
+local api, capi, rt = core.api, core.capi, core.rt
+local CODE, STATUS = core.CODE, core.STATUS
+local error, type, ipairs, tostring = error, type, ipairs, tostring
+local rawget = rawget
+local pcall, setmetatable, getmetatable = pcall, setmetatable, getmetatable
+local format = string.format
+
+local capi_exec, capi_set_run = capi.exec, capi.run_json
+local capi_trace_run, capi_result = capi.trace_run, capi.result
+local capi_fail, capi_pending = capi.fail, capi.pending
+local capi_resume, capi_abandon = capi.resume, capi.abandon
+local api_begin, api_run, api_slots = api.begin, api.run, api.slots
+local api_result, api_n_metrics = api.result, api.n_metrics
+local build_result = require("gavel.value").result
+local now_ms = api.now_ms
+
+local OK, PENDING, CAPDENIED = CODE.OK, CODE.PENDING, CODE.CAPDENIED
+local RUN_TRACE = capi.RUN_TRACE
+
+local _M = {
+  _VERSION = "0.1.0",
+  version = core.version,   -- the C library's version string
+  null = core.null,         -- JSON null (== cjson.null == ngx.null)
+  empty_array = core.empty_array, -- an input sentinel for []
+  array_mt = core.array_mt, -- metatable of arrays in results
+  providers = providers,
+  float = core.float,       -- float(x): a number the engine reads as float
+  now_ms = core.now_ms,
+}
+
+-- ==== Arrays, nulls, JSON ====
+
+-- array([t]) -> t marked as a JSON array (so an empty one stays [])
+function _M.array(t)
+  if t ~= nil and type(t) ~= "table" then
+    error("gavel.array: expected a table, got " .. type(t), 2)
+  end
+  return setmetatable(t or {}, core.array_mt)
+end
+
+-- is_array(v) -> true for tables the engine returned as arrays (or marked)
+function _M.is_array(v)
+  return type(v) == "table" and getmetatable(v) == core.array_mt
+end
+
+_M.json = {
+  -- encode(v) -> JSON text | nil, err  (the engine's writer)
+  encode = function(v) return capi.json_encode(v) end,
+  -- decode(text[, {int64=true}]) -> value | nil, err  (the engine's reader)
+  decode = function(s, opts)
+    if type(s) ~= "string" then
+      error("gavel.json.decode: expected a string", 2)
+    end
+    return capi.json_decode(s, opts and opts.int64)
+  end,
+}
+
+-- ==== Host calls: the pending/resume loop ====
+
+-- Sleeps before a retried host call (the engine's backoff): yields in
+-- nginx, blocks in plain LuaJIT.
+local function backoff(ms)
+  local ngx = rawget(_G, "ngx")
+  if ngx and ngx.sleep and pcall(ngx.sleep, ms / 1000) then return end
+  capi.sleep_ms(ms)
+end
+
+-- Answers pending host calls until the run finishes.  Returns the status,
+-- plus a message and code when the run was stopped here (a denied
+-- capability).  The provider may yield.
+local function drive(rs, h, st)
+  local grants = rs._grants
+  while st == PENDING do
+    local cap, op, params, timeout, rsname, path, attempt, delay =
+      capi_pending(h)
+    if grants and not grants[cap] then
+      capi_abandon(h)
+      return CAPDENIED, format("capability '%s' is not granted to "
+        .. "ruleset '%s' (at %s)", cap, rsname, path), STATUS[CAPDENIED]
+    end
+    if delay > 0 then backoff(delay) end
+    local fn = providers.lookup(cap)
+    if not fn then
+      st = capi_resume(h, false, "no Lua provider is registered for it")
+    else
+      local t0 = now_ms()
+      local ctx = {
+        capability = cap, operation = op, timeout_ms = timeout,
+        deadline_ms = timeout > 0 and t0 + timeout or nil,
+        ruleset = rsname, path = path, attempt = attempt,
+      }
+      local ok, payload, meta = pcall(fn, op, params, ctx)
+      local elapsed = now_ms() - t0
+      if not ok then
+        st = capi_resume(h, false, "provider raised an error: "
+                         .. tostring(payload))
+      elseif timeout > 0 and elapsed > timeout then
+        st = capi_resume(h, false, format("provider timed out after %.0f ms "
+                         .. "(timeout_ms %d)", elapsed, timeout))
+      elseif payload == nil then
+        st = capi_resume(h, false, meta ~= nil and tostring(meta)
+                         or "provider returned no payload")
+      else
+        st = capi_resume(h, true, payload, meta)
+      end
+    end
+  end
+  return st
+end
+
+-- ==== Rulesets ====
+
+local Ruleset = {}
+local rs_mt = { __index = Ruleset, __name = "gavel.ruleset" }
+
+local function new_exec(self)
+  local h, err, code = capi_exec(self._ud)
+  if not h then return nil, err, code end
+  return h, api_slots(h)
+end
+
+-- rs:run(input[, opts]) -> result | nil, err, code
+-- input: a Lua table (read by the generated binder), JSON text, or nil.
+-- opts: trace (add res.trace), int64 (ints come back as int64_t cdata).
+-- result: { code, message, output[, trace][, metrics] }
+function Ruleset.run(self, input, opts)
+  local trace, int64 = self._trace, false
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      error("gavel: run options must be a table", 2)
+    end
+    if opts.trace then trace = true end
+    if opts.int64 then int64 = true end
+  end
+  local n, h, S = self._n
+  if n > 0 then
+    h, S = self._ph[n], self._ps[n]
+    self._ph[n], self._ps[n], self._n = nil, nil, n - 1
+  else
+    local code
+    h, S, code = new_exec(self)
+    if not h then return nil, S, code end
+  end
+  local st, ti = nil, type(input)
+  if trace then
+    if ti ~= "table" and ti ~= "string" and ti ~= "nil" then
+      error("gavel: input must be a table, JSON text or nil", 2)
+    end
+    st = capi_trace_run(h, input, RUN_TRACE)
+  elseif ti == "table" then
+    api_begin(h)
+    self._bind(input, S, h)
+    st = api_run(h, 0)
+  elseif ti == "string" or ti == "nil" then
+    st = capi_set_run(h, input, 0)
+  else
+    error("gavel: input must be a table, JSON text or nil", 2)
+  end
+  local _, msg, code
+  if st == PENDING then st, msg, code = drive(self, h, st) end
+  local res
+  if st == OK then
+    if trace then
+      res = capi_result(h, int64)
+    else
+      res = build_result(api_result(h)[0], int64)
+      if api_n_metrics(h) > 0 then res.metrics = capi.metrics(h, int64) end
+    end
+  elseif not msg then
+    _, msg, code = capi_fail(h)
+  end
+  n = self._n + 1
+  self._ph[n], self._ps[n], self._n = h, S, n
+  if res then return res end
+  return nil, msg, code
+end
+
+-- rs:name() -> the ruleset's config.name
+function Ruleset.name(self)
+  return self._name
+end
+
+-- rs:binder_source() -> the generated input binder (Lua source)
+function Ruleset.binder_source(self)
+  return binder.source(self._plan)
+end
+
+-- rs:paths() -> the input paths the binder reads, in slot order
+function Ruleset.paths(self)
+  local out = {}
+  for i, p in ipairs(self._plan.paths) do out[i] = p end
+  return out
+end
+
+local function grants_set(caps)
+  if caps == nil then return nil end
+  if type(caps) ~= "table" then
+    error("gavel.load: opts.capabilities must be a list of names", 3)
+  end
+  local set = {}
+  for _, c in ipairs(caps) do
+    if type(c) ~= "string" then
+      error("gavel.load: opts.capabilities must be a list of names", 3)
+    end
+    set[c] = true
+  end
+  return set
+end
+
+-- load(json_text_or_table[, opts]) -> ruleset | nil, err, code, diagnostics
+-- opts: capabilities = { names } (grants; default: every provider of this
+-- state), gas_limit = n, jit = bool (reserved for the JIT tier),
+-- no_capability_check = bool.  ruleset.warnings lists load warnings.
+function _M.load(src, opts)
+  local ts = type(src)
+  if ts ~= "string" and ts ~= "table" then
+    error("gavel.load: expected JSON text or a table, got " .. ts, 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("gavel.load: opts must be a table", 2)
+  end
+  opts = opts or {}
+  local grants = grants_set(opts.capabilities)
+  if opts.gas_limit ~= nil and type(opts.gas_limit) ~= "number" then
+    error("gavel.load: opts.gas_limit must be a number", 2)
+  end
+  local ud, name, diags, more = capi.load(rt, src, opts.capabilities,
+                                          opts.gas_limit,
+                                          opts.no_capability_check)
+  if not ud then
+    return nil, name, diags, more
+  end
+  local plan = capi.plan(ud)
+  local warnings = {}
+  for _, d in ipairs(diags) do
+    if d.level == "warning" then warnings[#warnings + 1] = d.message end
+  end
+  return setmetatable({
+    _ud = ud, _plan = plan, _bind = binder.new(plan), _grants = grants,
+    _trace = plan.enable_trace, _jit = opts.jit and true or false,
+    _ph = {}, _ps = {}, _n = 0, _name = name, warnings = warnings,
+  }, rs_mt)
+end
+
+-- ==== Expressions ====
+
+local Expr = {}
+local expr_mt = { __index = Expr, __name = "gavel.expr" }
+
+local function context_of(ctx, who)
+  local tc = type(ctx)
+  if tc == "string" then
+    local v, err = capi.json_decode(ctx)
+    if v == nil then return nil, err end
+    return v
+  end
+  if tc ~= "table" and tc ~= "nil" then
+    error(who .. ": context must be a table, JSON text or nil", 3)
+  end
+  return ctx
+end
+
+-- expr:eval([context[, opts]]) -> value | nil, err, code
+-- JSON null comes back as gavel.null, so nil always means failure.
+function Expr.eval(self, ctx, opts)
+  local c, err = context_of(ctx, "expr:eval")
+  if err then return nil, err, STATUS[CODE.JSON] end
+  return capi.eval(self._ud, c, opts and opts.int64)
+end
+
+-- expr:disasm() -> the bytecode listing
+function Expr.disasm(self)
+  return capi.disasm(self._ud)
+end
+
+-- compile(source) -> expr | nil, err, code
+function _M.compile(src)
+  if type(src) ~= "string" then
+    error("gavel.compile: expected a string, got " .. type(src), 2)
+  end
+  local ud, err, code = capi.expr(rt, src)
+  if not ud then return nil, err, code end
+  return setmetatable({ _ud = ud, source = src }, expr_mt)
+end
+
+-- A small cache of compiled expressions for eval() (per state).
+local cache, n_cache, CACHE_MAX = {}, 0, 256
+
+-- eval(source[, context[, opts]]) -> value | nil, err, code
+function _M.eval(src, ctx, opts)
+  if type(src) ~= "string" then
+    error("gavel.eval: expected a string, got " .. type(src), 2)
+  end
+  local e = cache[src]
+  if not e then
+    local err, code
+    e, err, code = _M.compile(src)
+    if not e then return nil, err, code end
+    if n_cache >= CACHE_MAX then cache, n_cache = {}, 0 end
+    cache[src], n_cache = e, n_cache + 1
+  end
+  return e:eval(ctx, opts)
+end
+
+return _M

@@ -1,0 +1,253 @@
+-- gavel/binder.lua -- per-ruleset input binders, generated at load.
+--
+-- A binder reads exactly the input paths a ruleset references from a Lua
+-- table into the execution context's FFI slot array: numbers, booleans and
+-- nil inline (JIT-compiled stores), strings through one FFI call, tables
+-- and anything else through the C lua_next walker (capi.set).  No JSON.
+-- Errors: never raises for bad input (the C side records the first
+-- problem and the run reports it); generating code for a plan cannot fail.
+
+local core = require "gavel.core"
+
+local api, capi = core.api, core.capi
+local concat, format = table.concat, string.format
+local floor, type, tonumber = math.floor, type, tonumber
+local loadstring = loadstring or load
+
+local _M = { _VERSION = "0.1.0" }
+
+-- Value tags of core/value.h (gv_type).
+local T_BOOL, T_INT, T_FLOAT, T_MISSING = 1, 2, 3, 7
+local MAX_INT = 9007199254740992 -- 2^53: integral doubles up to here are ints
+
+local set_str = api.set_str
+local capi_set = capi.set
+local wv -- the table walker, below
+
+-- put(S, h, i, v): writes Lua value v into slot i.  Integral numbers within
+-- +-2^53 become ints, other numbers floats (lua/README.md "Numbers").
+local function put(S, h, i, v)
+  local tv = type(v)
+  if tv == "number" then
+    local s = S[i]
+    if v == floor(v) and v >= -MAX_INT and v <= MAX_INT then
+      s.tag = T_INT
+      s.u.i = v
+    else
+      s.tag = T_FLOAT
+      s.u.f = v
+    end
+  elseif tv == "string" then
+    set_str(h, i, v, #v)
+  elseif tv == "boolean" then
+    local s = S[i]
+    s.tag = T_BOOL
+    s.u.i = v and 1 or 0
+  elseif tv == "nil" then
+    S[i].tag = T_MISSING
+  else
+    if not wv(h, S + i, v, 0) then capi_set(h, i, v) end
+  end
+end
+
+-- ==== The Lua table walker (FFI) ====
+--
+-- Whole sub-trees (wildcards, len(obj), map_extract...) are converted here
+-- with pairs/next (compiled by OpenResty's LuaJIT) and FFI allocations in
+-- the run arena.  The C lua_next walker (capi.set) is the fallback: it
+-- runs when this walker gives up (invalid UTF-8, unsupported types, too
+-- deep), and produces the error message with the input path.  Measured
+-- reason for walking in Lua on the hot path: a lua_CFunction call per run
+-- makes LuaJIT stitch traces, and without a loop trace to close them each
+-- stitch started a new trace (600+ traces, mprotect-bound): loan rule
+-- 6.7 us per run through capi.set, see bench/lua/README.md.
+
+local new_str, new_arr, new_obj, obj_add =
+  api.new_str, api.new_arr, api.new_obj, api.obj_add
+local next, getmetatable, rawget = next, getmetatable, rawget
+local T_NULL, T_STR, T_ARR, T_OBJ = 0, 4, 5, 6
+local MAX_DEPTH = 500
+local null, empty_array = core.null, core.empty_array
+local float_mt, array_mt = core.float_mt, core.array_mt
+local cjson_array_mt = core.cjson_array_mt or array_mt
+local cjson_empty_array_mt = core.cjson_empty_array_mt or array_mt
+local cjson_empty_array = core.cjson_empty_array or empty_array
+local ffi_istype = require("ffi").istype
+local int64_t = require("ffi").typeof("int64_t")
+
+local function numkey(k)
+  if k == floor(k) and k > -1e18 and k < 1e18 then
+    return format("%d", k)
+  end
+  return format("%.17g", k)
+end
+
+-- wv(h, s, v, depth) -> true after writing Lua value v into gavel_value *s,
+-- false when the C walker must handle it.
+wv = function(h, s, v, depth)
+  local tv = type(v)
+  if tv == "number" then
+    if v == floor(v) and v >= -MAX_INT and v <= MAX_INT then
+      s.tag = T_INT
+      s.u.i = v
+    else
+      s.tag = T_FLOAT
+      s.u.f = v
+    end
+  elseif tv == "string" then
+    local p = new_str(h, v, #v)
+    if p == nil then return false end
+    s.tag = T_STR
+    s.u.s = p
+  elseif tv == "boolean" then
+    s.tag = T_BOOL
+    s.u.i = v and 1 or 0
+  elseif tv == "table" then
+    if depth > MAX_DEPTH then return false end
+    local mt = getmetatable(v)
+    if mt == float_mt then
+      local x = rawget(v, 1)
+      if type(x) ~= "number" then return false end
+      s.tag = T_FLOAT
+      s.u.f = x
+      return true
+    end
+    local n, maxk, allint = 0, 0, true
+    for k in next, v do
+      n = n + 1
+      if allint then
+        if type(k) == "number" and k >= 1 and k == floor(k) then
+          if k > maxk then maxk = k end
+        else
+          allint = false
+        end
+      end
+    end
+    local marked = mt ~= nil and (mt == array_mt or mt == cjson_array_mt
+                                  or mt == cjson_empty_array_mt)
+    if allint and (marked or (n > 0 and maxk <= 2 * n + 16)) then
+      local a = new_arr(h, maxk)
+      if a == nil then return false end
+      local items = a.items
+      for i = 1, maxk do
+        local x = v[i]
+        if x ~= nil and not wv(h, items + (i - 1), x, depth + 1) then
+          return false
+        end
+      end
+      s.tag = T_ARR
+      s.u.a = a
+    else
+      local o = new_obj(h, n)
+      if o == nil then return false end
+      for k, x in next, v do
+        local idx
+        if type(k) == "string" then
+          idx = obj_add(h, o, k, #k, 0)
+        elseif type(k) == "number" then
+          local ks = numkey(k)
+          idx = obj_add(h, o, ks, #ks, 1)
+        else
+          return false
+        end
+        if idx < 0 or not wv(h, o.vals + idx, x, depth + 1) then
+          return false
+        end
+      end
+      s.tag = T_OBJ
+      s.u.o = o
+    end
+  elseif v == null then
+    s.tag = T_NULL
+  elseif v == empty_array or v == cjson_empty_array then
+    local a = new_arr(h, 0)
+    if a == nil then return false end
+    s.tag = T_ARR
+    s.u.a = a
+  elseif tv == "cdata" and ffi_istype(int64_t, v) then
+    s.tag = T_INT
+    s.u.i = v
+  else
+    return false
+  end
+  return true
+end
+
+-- deep(S, h, i, v): a whole sub-tree into slot i.
+local function deep(S, h, i, v)
+  if not wv(h, S + i, v, 0) then capi_set(h, i, v) end
+end
+_M.write_value = wv
+
+-- tab(v) -> v when it is a table one can descend into, else nil.
+local function tab(v)
+  if type(v) == "table" then return v end
+  return nil
+end
+
+-- ki(t, k, i) -> t[k], or t[i] when t[k] is nil: a digit segment ("0") is
+-- an object key or an array index (1-based in Lua) depending on the data.
+local function ki(t, k, i)
+  local v = t[k]
+  if v == nil then v = t[i] end
+  return v
+end
+
+local function digit_index(k)
+  if #k > 0 and #k <= 18 and not k:find("%D") then
+    return tonumber(k)
+  end
+  return nil
+end
+
+local function access(var, child)
+  if child.index then
+    return format("%s[%d]", var, child.index + 1)
+  end
+  local di = digit_index(child.key)
+  if di then
+    return format("ki(%s, %q, %d)", var, child.key, di + 1)
+  end
+  return format("%s[%q]", var, child.key)
+end
+
+local function gen(node, var, depth, out)
+  for _, c in ipairs(node.children or {}) do
+    local acc = access(var, c)
+    if depth > 0 then acc = var .. " and " .. acc end
+    if c.leaf then
+      out[#out + 1] = format("do local v = %s if type(v) == 'table' then "
+        .. "deep(S, h, %d, v) else put(S, h, %d, v) end end", acc, c.leaf,
+        c.leaf)
+    else
+      local nv = "t" .. (depth + 1)
+      out[#out + 1] = format("do local %s = tab(%s)", nv, acc)
+      gen(c, nv, depth + 1, out)
+      out[#out + 1] = "end"
+    end
+  end
+end
+
+-- source(plan) -> Lua source of the binder factory (for tests, debugging)
+function _M.source(plan)
+  local out = {
+    "local put, tab, ki, deep, type = ...",
+    "return function(inp, S, h)",
+  }
+  if plan.root.leaf then
+    out[#out + 1] = "deep(S, h, 0, inp)"
+  else
+    gen(plan.root, "inp", 0, out)
+  end
+  out[#out + 1] = "end"
+  return concat(out, "\n")
+end
+
+-- new(plan) -> binder(input_table, slots, exec)
+function _M.new(plan)
+  local src = _M.source(plan)
+  local factory = assert(loadstring(src, "=gavel.binder"))
+  return factory(put, tab, ki, deep, type)
+end
+
+return _M

@@ -1,0 +1,1893 @@
+/*
+** lgavel.c -- the gavel Lua binding: one shared object that is both the Lua
+** C module 'gavel.capi' and an FFI-friendly C ABI.
+**
+** Two faces, one state (docs: lua-openresty-notes.md sections 0 and 2):
+**  - the hot path (begin / set_str / run / abandon) is a table of plain C
+**    function pointers, 'gavel_lua_api', reached from Lua through the FFI
+**    (capi.api() returns its address).  A pointer table instead of exported
+**    symbols means the same Lua code works when this file is a capi.so and
+**    when it is linked statically into a host (the gavel executable)
+**    without -rdynamic.  Nothing reached through the FFI ever raises.
+**  - everything that needs a lua_State (walking arbitrary tables, building
+**    result tables, pending host calls, loading) is a lua_CFunction.
+**
+** Handles are full userdata with __gc; a userdata passed to an FFI 'T *'
+** parameter arrives as a pointer to its payload, so one handle serves both
+** faces.  C-side lifetimes are reference counted (exec -> ruleset ->
+** runtime) because finalizer order at lua_close is not defined.
+**
+** Input binding without JSON: at load, plan() turns the ruleset's input
+** paths (graphs[0].st) into a trie; lua/gavel/binder.lua generates a Lua
+** function that reads exactly those paths into a flat slot array, and each
+** exec context holds a fixed "skeleton" value (objects/arrays of the trie
+** whose leaves are the slots) that the engine's own binder then walks.
+** Leaves that hold tables go through the C lua_next walker (to_value).
+*/
+#include "gavel_lua.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "api_int.h"
+#include "json.h"
+#include "load.h"
+#include "rules.h"
+#include "runtime.h"
+#include "sched.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LG_RUNTIME "gavel.runtime"
+#define LG_RULESET "gavel.ruleset"
+#define LG_EXEC "gavel.exec"
+#define LG_EXPR "gavel.expr"
+#define LG_TCDATA 10             /* LuaJIT's lua_type() for cdata          */
+#define LG_MAX_INT 9007199254740992.0 /* 2^53: integral doubles up to here */
+#define LG_MAX_SPARSE 16         /* array holes tolerated beyond 2x count  */
+#define LG_EXPR_RESET 64         /* see expr_eval: reset period            */
+
+static char lg_cfg_key; /* registry key of the marker table (address only) */
+static char lg_empty_array; /* gavel.empty_array (address only)         */
+
+/* ==== Shared C state (reference counted) ==== */
+
+typedef struct lg_saved {
+  char *name;           /* capability                                   */
+  gavel_provider_fn fn; /* C provider that a Lua provider replaced      */
+  gv_vprovider_fn vfn;  /* ... or its in-tree value provider            */
+  void *ud;             /* its user data                                */
+} lg_saved;
+
+typedef struct lg_rt {
+  gavel_runtime *rt; /* the engine runtime (owned)                      */
+  int refs;          /* Lua handle + rulesets + expressions             */
+  lg_saved *saved;   /* C providers overridden from Lua                 */
+  int n_saved;       /* count                                           */
+} lg_rt;
+
+typedef enum { PN_NONE, PN_OBJ, PN_ARR } pn_kind;
+
+typedef struct pnode {
+  pn_kind kind;          /* container kind of this node's children      */
+  int whole;             /* 1: a leaf, read whole from Lua              */
+  gv_str *key;           /* under a PN_OBJ parent: the key              */
+  int64_t index;         /* under a PN_ARR parent: the index            */
+  struct pnode *child;   /* first child (insertion order)               */
+  struct pnode *last;    /* last child                                  */
+  struct pnode *next;    /* next sibling                                */
+  int n_child;           /* number of children                          */
+  int leaf;              /* leaf (slot) number when 'whole'             */
+} pnode;
+
+typedef struct lg_rs {
+  gavel_ruleset *rs;  /* the loaded ruleset (owned)                     */
+  lg_rt *lrt;         /* its runtime (a reference)                      */
+  int refs;           /* Lua handle + exec contexts                     */
+  gv_arena plan_arena; /* trie nodes                                    */
+  pnode *root;        /* the input trie                                 */
+  int n_leaves;       /* leaves (slots the Lua binder fills)            */
+  int whole_root;     /* 1: the binder converts the whole input         */
+  char **leaf_path;   /* "input.a.b" per leaf, for messages             */
+} lg_rs;
+
+/* The exec handle: the payload of a 'gavel.exec' userdata, and what the
+** FFI functions receive as 'gavel_lua_exec *'. */
+typedef struct gavel_lua_exec {
+  gavel_exec *ex;     /* the engine's resumable execution (owned)       */
+  lg_rs *lrs;         /* its ruleset (a reference)                      */
+  gv_arena *arena;    /* the exec's run arena (reset by begin)          */
+  int json_mode;      /* 1: this run goes through the JSON API (trace)  */
+  gvalue *flat;       /* slots the Lua binder writes (n_leaves + 1)     */
+  gvalue **leafp;     /* where each slot goes in the skeleton           */
+  gvalue root;        /* skeleton root                                  */
+  gv_arena skel;      /* skeleton nodes and the arrays above (kept)     */
+  gv_arena scratch;   /* trace path: converted input, parsed result     */
+  gv_buf jbuf;        /* trace path: JSON text                          */
+  const char *jres;   /* trace path: result JSON (borrowed from 'ex')   */
+  size_t jres_len;    /* its length                                     */
+  gvalue res;         /* the last result (api_result's answer)          */
+  int bind_failed;    /* 1: a slot could not be converted               */
+  gavel_error err;    /* the last failure of this context               */
+} gavel_lua_exec;
+
+typedef struct lg_expr {
+  gavel_expr *e;  /* compiled expression (owned)                         */
+  lg_rt *lrt;     /* its runtime (a reference)                           */
+  gv_arena in;    /* the converted context of the current evaluation     */
+  unsigned n_eval; /* evaluations since the last arena reset            */
+} lg_expr;
+
+static void rt_unref(lg_rt *r) {
+  int i;
+  if (!r || --r->refs > 0)
+    return;
+  gavel_runtime_free(r->rt);
+  for (i = 0; i < r->n_saved; i++)
+    free(r->saved[i].name);
+  free(r->saved);
+  free(r);
+}
+
+static void rs_unref(lg_rs *r) {
+  if (!r || --r->refs > 0)
+    return;
+  gavel_ruleset_free(r->rs);
+  gavel__arena_free(&r->plan_arena);
+  rt_unref(r->lrt);
+  free(r);
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static gvalue num_value(lua_Number d) {
+  if (d == floor(d) && d >= -LG_MAX_INT && d <= LG_MAX_INT)
+    return gv_int((int64_t)d);
+  return gv_float(d);
+}
+
+static int abs_index(lua_State *L, int idx) {
+  return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
+}
+
+/* ==== UTF-8 check (engine strings are valid UTF-8, as from JSON) ==== */
+
+static int utf8_valid(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i];
+    size_t k, len;
+    uint32_t cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else
+      return 0;
+    if (i + len > n)
+      return 0;
+    for (k = 1; k < len; k++) {
+      if ((s[i + k] & 0xC0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+      return 0;
+    i += len;
+  }
+  return 1;
+}
+
+/* ==== Lua -> value: the lua_next walker ==== */
+
+typedef struct lg_seg {
+  const char *k; /* object key (NULL: array index)    */
+  size_t klen;   /* its length                        */
+  long idx;      /* array index (0-based)             */
+} lg_seg;
+
+typedef struct lg_conv {
+  lua_State *L;
+  gv_arena *a;        /* where values go                                */
+  int cfg;            /* stack index of the marker table                */
+  int depth;          /* current nesting                                */
+  const char *what;   /* name of the root in messages ("input")         */
+  char msg[GAVEL_ERRMSG_SIZE]; /* failure message                       */
+  lg_seg segs[GAVEL_MAX_JSON_DEPTH + 1]; /* path of the current value   */
+} lg_conv;
+
+/* Pushes the marker table (see gavel/core.lua: set_markers). */
+static int push_cfg(lua_State *L) {
+  lua_pushlightuserdata(L, &lg_cfg_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, &lg_cfg_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+  }
+  return lua_gettop(L);
+}
+
+static int conv_fail(lg_conv *c, const char *fmt, ...) GAVEL_PRINTF(2, 3);
+static int conv_fail(lg_conv *c, const char *fmt, ...) {
+  char what[GAVEL_ERRMSG_SIZE / 2];
+  char path[GAVEL_ERRMSG_SIZE / 2];
+  size_t n = 0;
+  int i;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  n = (size_t)snprintf(path, sizeof path, "%s", c->what);
+  for (i = 0; i < c->depth && n < sizeof path; i++) {
+    if (c->segs[i].k)
+      n += (size_t)snprintf(path + n, sizeof path - n, ".%.*s",
+                            (int)(c->segs[i].klen > 64 ? 64 : c->segs[i].klen),
+                            c->segs[i].k);
+    else
+      n += (size_t)snprintf(path + n, sizeof path - n, "[%ld]",
+                            c->segs[i].idx);
+  }
+  snprintf(c->msg, sizeof c->msg, "%s (at %s)", what, path);
+  return 1;
+}
+
+/* 1 if the value at 'idx' is rawequal to the marker field 'name'. */
+static int is_marker(lua_State *L, int cfg, int idx, const char *name) {
+  int r;
+  lua_getfield(L, cfg, name);
+  r = !lua_isnil(L, -1) && lua_rawequal(L, -1, idx);
+  lua_pop(L, 1);
+  return r;
+}
+
+static int to_value(lg_conv *c, int idx, gvalue *out);
+
+static int str_value(lg_conv *c, int idx, gvalue *out) {
+  size_t len;
+  const char *s = lua_tolstring(c->L, idx, &len);
+  gv_str *gs;
+  if (!utf8_valid((const unsigned char *)s, len))
+    return conv_fail(c, "string is not valid UTF-8");
+  if (len > GAVEL_MAX_STR_BYTES)
+    return conv_fail(c, "string too long (%zu bytes)", len);
+  if (!(gs = gavel__str_new(c->a, s, len)))
+    return conv_fail(c, "out of memory");
+  *out = gv_strv(gs);
+  return 0;
+}
+
+/* cdata: int64_t/uint64_t -> int, double/float -> float, NULL -> null,
+** through the Lua helper 'cdata' of the marker table. */
+static int cdata_value(lg_conv *c, int idx, gvalue *out) {
+  lua_State *L = c->L;
+  const char *kind;
+  lua_getfield(L, c->cfg, "cdata");
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 2, 0) != 0) {
+    lua_pop(L, 1);
+    return conv_fail(c, "cannot convert a cdata value");
+  }
+  kind = lua_tostring(L, -2);
+  if (kind && kind[0] == 'i') {
+    *out = gv_int((int64_t)strtoull(lua_tostring(L, -1), NULL, 10));
+    if (lua_tostring(L, -1)[0] == '-')
+      *out = gv_int(strtoll(lua_tostring(L, -1), NULL, 10));
+  } else if (kind && kind[0] == 'f') {
+    *out = gv_float(lua_tonumber(L, -1));
+  } else if (kind && kind[0] == 'n') {
+    *out = gv_null();
+  } else {
+    lua_pop(L, 2);
+    return conv_fail(c, "cannot convert a cdata value");
+  }
+  lua_pop(L, 2);
+  return 0;
+}
+
+static int key_text(lua_State *L, int kidx, char *buf, size_t bufsz,
+                    const char **k, size_t *klen) {
+  if (lua_type(L, kidx) == LUA_TSTRING) {
+    *k = lua_tolstring(L, kidx, klen);
+    return 0;
+  }
+  if (lua_type(L, kidx) == LUA_TNUMBER) {
+    lua_Number d = lua_tonumber(L, kidx);
+    if (d == floor(d) && fabs(d) < 1e18)
+      *klen = (size_t)snprintf(buf, bufsz, "%lld", (long long)d);
+    else
+      *klen = (size_t)snprintf(buf, bufsz, "%.17g", d);
+    *k = buf;
+    return 0;
+  }
+  return 1;
+}
+
+static int array_value(lg_conv *c, int idx, size_t len, gvalue *out) {
+  lua_State *L = c->L;
+  gv_arr *arr;
+  size_t i;
+  if (len > GAVEL_MAX_ARR_LEN)
+    return conv_fail(c, "array too long (%zu elements)", len);
+  if (!(arr = gavel__arr_new(c->a, (uint32_t)len)))
+    return conv_fail(c, "out of memory");
+  for (i = 0; i < len; i++) {
+    int rc;
+    lua_rawgeti(L, idx, (int)i + 1);
+    c->segs[c->depth].k = NULL;
+    c->segs[c->depth].idx = (long)i;
+    c->depth++;
+    if (lua_isnil(L, -1)) {
+      arr->items[i] = gv_null();
+      rc = 0;
+    } else
+      rc = to_value(c, lua_gettop(L), &arr->items[i]);
+    c->depth--;
+    lua_pop(L, 1);
+    if (rc)
+      return rc;
+  }
+  arr->len = (uint32_t)len;
+  *out = gv_arrv(arr);
+  return 0;
+}
+
+static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
+  lua_State *L = c->L;
+  gv_obj *o = gavel__obj_new(c->a, (uint32_t)n);
+  if (!o)
+    return conv_fail(c, "out of memory");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    char buf[48];
+    const char *k;
+    size_t klen;
+    gv_str *ks;
+    gvalue v;
+    int numkey = lua_type(L, -2) != LUA_TSTRING;
+    if (key_text(L, lua_gettop(L) - 1, buf, sizeof buf, &k, &klen)) {
+      lua_pop(L, 2);
+      return conv_fail(c, "table key of type %s cannot be a JSON key",
+                       luaL_typename(L, -1));
+    }
+    c->segs[c->depth].k = k;
+    c->segs[c->depth].klen = klen;
+    c->depth++;
+    if (!utf8_valid((const unsigned char *)k, klen)) {
+      lua_pop(L, 2);
+      return conv_fail(c, "key is not valid UTF-8");
+    }
+    if (to_value(c, lua_gettop(L), &v)) {
+      lua_pop(L, 2);
+      return 1;
+    }
+    c->depth--;
+    if (!(ks = gavel__str_new(c->a, k, klen)) ||
+        !(numkey ? gavel__obj_set(c->a, o, ks, v)
+                 : gavel__obj_append(c->a, o, ks, v))) {
+      lua_pop(L, 2);
+      return conv_fail(c, "out of memory");
+    }
+    lua_pop(L, 1);
+  }
+  *out = gv_objv(o);
+  return 0;
+}
+
+/* Tables: gavel.float boxes, arrays (array_mt, cjson's empty_array_mt, or
+** only positive integer keys), otherwise objects. */
+static int table_value(lg_conv *c, int idx, gvalue *out) {
+  lua_State *L = c->L;
+  size_t n = 0;
+  int all_int = 1, marked = 0;
+  lua_Number max = 0;
+  if (lua_getmetatable(L, idx)) {
+    int mt = lua_gettop(L);
+    if (is_marker(L, c->cfg, mt, "float_mt")) {
+      lua_pop(L, 1);
+      lua_rawgeti(L, idx, 1);
+      if (lua_type(L, -1) != LUA_TNUMBER) {
+        lua_pop(L, 1);
+        return conv_fail(c, "gavel.float box without a number");
+      }
+      *out = gv_float(lua_tonumber(L, -1));
+      lua_pop(L, 1);
+      return 0;
+    }
+    marked = is_marker(L, c->cfg, mt, "array_mt") ||
+             is_marker(L, c->cfg, mt, "cjson_array_mt") ||
+             is_marker(L, c->cfg, mt, "cjson_empty_array_mt");
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    n++;
+    if (all_int) {
+      lua_Number d = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
+      if (d < 1 || d != floor(d))
+        all_int = 0;
+      else if (d > max)
+        max = d;
+    }
+    lua_pop(L, 1);
+  }
+  if (marked && all_int)
+    return array_value(c, idx, (size_t)max, out);
+  if (n > 0 && all_int && max <= 2.0 * (double)n + LG_MAX_SPARSE)
+    return array_value(c, idx, (size_t)max, out);
+  return object_value(c, idx, n, out);
+}
+
+static int to_value(lg_conv *c, int idx, gvalue *out) {
+  lua_State *L = c->L;
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL:
+    *out = gv_null();
+    return 0;
+  case LUA_TBOOLEAN:
+    *out = gv_bool(lua_toboolean(L, idx));
+    return 0;
+  case LUA_TNUMBER:
+    *out = num_value(lua_tonumber(L, idx));
+    return 0;
+  case LUA_TSTRING:
+    return str_value(c, idx, out);
+  case LUA_TLIGHTUSERDATA:
+    if (lua_touserdata(L, idx) == NULL) {
+      *out = gv_null(); /* gavel.null, cjson.null, ngx.null */
+      return 0;
+    }
+    if (lua_touserdata(L, idx) == &lg_empty_array ||
+        is_marker(L, c->cfg, idx, "cjson_empty_array")) {
+      gv_arr *a = gavel__arr_new(c->a, 0);
+      if (!a)
+        return conv_fail(c, "out of memory");
+      *out = gv_arrv(a);
+      return 0;
+    }
+    return conv_fail(c, "cannot convert a light userdata");
+  case LUA_TTABLE: {
+    int rc;
+    if (c->depth >= GAVEL_MAX_JSON_DEPTH)
+      return conv_fail(c, "table nested deeper than %d levels (a cycle?)",
+                       GAVEL_MAX_JSON_DEPTH);
+    if (!lua_checkstack(L, 8))
+      return conv_fail(c, "Lua stack overflow");
+    rc = table_value(c, idx, out);
+    return rc;
+  }
+  default:
+    if (lua_type(L, idx) == LG_TCDATA)
+      return cdata_value(c, idx, out);
+    return conv_fail(c, "cannot convert a %s", luaL_typename(L, idx));
+  }
+}
+
+/* Converts the value at 'idx' into arena 'a'.  0 ok; 1 with c->msg set. */
+static int convert(lua_State *L, int idx, gv_arena *a, const char *what,
+                   gvalue *out, lg_conv *c) {
+  int top = lua_gettop(L), rc;
+  idx = abs_index(L, idx);
+  c->L = L;
+  c->a = a;
+  c->depth = 0;
+  c->what = what;
+  c->msg[0] = 0;
+  c->cfg = push_cfg(L);
+  rc = to_value(c, idx, out);
+  lua_settop(L, top);
+  return rc;
+}
+
+/* ==== Value -> Lua ==== */
+
+static void push_value(lua_State *L, gvalue v, int int64, int cfg, int depth);
+
+static void push_int(lua_State *L, int64_t i, int int64, int cfg) {
+  if (!int64) {
+    lua_pushnumber(L, (lua_Number)i);
+    return;
+  }
+  lua_getfield(L, cfg, "int64"); /* int64(hi, lo) -> int64_t cdata */
+  lua_pushnumber(L, (lua_Number)(int32_t)(uint32_t)((uint64_t)i >> 32));
+  lua_pushnumber(L, (lua_Number)(uint32_t)((uint64_t)i & 0xffffffffu));
+  lua_call(L, 2, 1);
+}
+
+static void push_value(lua_State *L, gvalue v, int int64, int cfg, int depth) {
+  uint32_t i;
+  if (depth > GAVEL_MAX_JSON_DEPTH + 8 || !lua_checkstack(L, 6))
+    luaL_error(L, "gavel: result nested too deeply");
+  switch (gv_typeof(v)) {
+  case GV_NULL:
+  case GV_MISSING:
+    lua_pushlightuserdata(L, NULL);
+    break;
+  case GV_BOOL:
+    lua_pushboolean(L, (int)v.u.i);
+    break;
+  case GV_INT:
+    push_int(L, v.u.i, int64, cfg);
+    break;
+  case GV_FLOAT:
+    lua_pushnumber(L, v.u.f);
+    break;
+  case GV_STR:
+    lua_pushlstring(L, v.u.s->s, v.u.s->len);
+    break;
+  case GV_ARR:
+    lua_createtable(L, (int)v.u.a->len, 0);
+    for (i = 0; i < v.u.a->len; i++) {
+      push_value(L, v.u.a->items[i], int64, cfg, depth + 1);
+      lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_getfield(L, cfg, "array_mt");
+    lua_setmetatable(L, -2);
+    break;
+  case GV_OBJ:
+    lua_createtable(L, 0, (int)v.u.o->len);
+    for (i = 0; i < v.u.o->len; i++) {
+      if (v.u.o->vals[i].tag == GV_MISSING)
+        continue;
+      lua_pushlstring(L, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
+      push_value(L, v.u.o->vals[i], int64, cfg, depth + 1);
+      lua_rawset(L, -3);
+    }
+    break;
+  }
+}
+
+static void push_result(lua_State *L, gvalue v, int int64) {
+  int cfg = push_cfg(L);
+  push_value(L, v, int64, cfg, 0);
+  lua_remove(L, cfg);
+}
+
+/* ==== Errors as data: nil, msg, "GAVEL_X" ==== */
+
+static int push_fail(lua_State *L, const gavel_error *e, gavel_status st) {
+  lua_pushnil(L);
+  lua_pushstring(L, e && e->msg[0] ? e->msg : gavel_strerror(st));
+  lua_pushstring(L, gavel_status_name(st));
+  return 3;
+}
+
+/* ==== The FFI face: gavel_lua_api ==== */
+
+static void api_begin(gavel_lua_exec *h) {
+  gavel__exec_prepare(h->ex);
+  h->bind_failed = 0;
+  h->json_mode = 0;
+}
+
+static void bind_fail(gavel_lua_exec *h, int slot, const char *what) {
+  if (h->bind_failed)
+    return; /* the first problem wins */
+  gavel__errorf(&h->err, GAVEL_JSON, "%s (at %s)", what,
+                h->lrs->leaf_path[slot]);
+  h->bind_failed = 1;
+}
+
+static void api_set_str(gavel_lua_exec *h, int slot, const char *s,
+                        size_t len) {
+  gv_str *gs;
+  if (slot < 0 || slot >= h->lrs->n_leaves)
+    return;
+  if (!utf8_valid((const unsigned char *)s, len)) {
+    bind_fail(h, slot, "string is not valid UTF-8");
+    h->flat[slot] = gv_missing();
+    return;
+  }
+  if (!(gs = gavel__str_new(h->arena, s, len))) {
+    bind_fail(h, slot, "out of memory");
+    h->flat[slot] = gv_missing();
+    return;
+  }
+  h->flat[slot] = gv_strv(gs);
+}
+
+/* Copies the slots into the skeleton and runs.  A gavel_status. */
+static int api_run(gavel_lua_exec *h, unsigned flags) {
+  int i, n = h->lrs->n_leaves;
+  if (h->bind_failed)
+    return (int)h->err.code;
+  for (i = 0; i < n; i++)
+    *h->leafp[i] = h->flat[i];
+  return (int)gavel__exec_run_value(h->ex, h->root, flags, &h->err);
+}
+
+static gvalue *api_slots(gavel_lua_exec *h) { return h->flat; }
+
+/* The result value of a finished run (value path), for the FFI builder. */
+static const gvalue *api_result(gavel_lua_exec *h) {
+  h->res = gavel__exec_result(h->ex);
+  return &h->res;
+}
+
+static int api_n_metrics(gavel_lua_exec *h) {
+  int n = 0;
+  gavel__exec_metrics(h->ex, &n);
+  return n;
+}
+static void api_abandon(gavel_lua_exec *h) { gavel_exec_abandon(h->ex); }
+static const char *api_status_name(int code) {
+  return gavel_status_name((gavel_status)code);
+}
+
+/* Value builders for the Lua table walker of gavel/binder.lua: values go
+** into the run arena; NULL / -1 on arena failure or invalid UTF-8 (the
+** caller then retries with the C walker, which names the problem). */
+static gv_str *api_new_str(gavel_lua_exec *h, const char *s, size_t len) {
+  if (!utf8_valid((const unsigned char *)s, len) || len > GAVEL_MAX_STR_BYTES)
+    return NULL;
+  return gavel__str_new(h->arena, s, len);
+}
+
+static gv_arr *api_new_arr(gavel_lua_exec *h, uint32_t n) {
+  gv_arr *a;
+  uint32_t i;
+  if (n > GAVEL_MAX_ARR_LEN || !(a = gavel__arr_new(h->arena, n)))
+    return NULL;
+  for (i = 0; i < n; i++)
+    a->items[i] = gv_null();
+  a->len = n;
+  return a;
+}
+
+static gv_obj *api_new_obj(gavel_lua_exec *h, uint32_t cap) {
+  return gavel__obj_new(h->arena, cap);
+}
+
+/* Adds key k (null value) and returns its index; 'replace': reuse an
+** existing equal key (number keys turned into text may collide). */
+static int api_obj_add(gavel_lua_exec *h, gv_obj *o, const char *k,
+                       size_t klen, int replace) {
+  gv_str *ks;
+  int i;
+  if (replace && (i = gavel__obj_find(o, k, klen)) >= 0)
+    return i;
+  if (!utf8_valid((const unsigned char *)k, klen) ||
+      !(ks = gavel__str_new(h->arena, k, klen)) ||
+      !gavel__obj_append(h->arena, o, ks, gv_null()))
+    return -1;
+  return (int)o->len - 1;
+}
+
+/* Keep in step with the cdef in lua/gavel/core.lua (a spec checks). */
+typedef struct gavel_lua_api {
+  unsigned abi;        /* GAVEL_VERSION_NUM of this build                */
+  unsigned error_size; /* sizeof(gavel_error)                            */
+  unsigned value_size; /* sizeof(gvalue)                                 */
+  unsigned (*version)(void);
+  const char *(*status_name)(int code);
+  double (*now_ms)(void);
+  void (*begin)(gavel_lua_exec *h);
+  void (*set_str)(gavel_lua_exec *h, int slot, const char *s, size_t len);
+  int (*run)(gavel_lua_exec *h, unsigned flags);
+  gvalue *(*slots)(gavel_lua_exec *h);
+  void (*abandon)(gavel_lua_exec *h);
+  const gvalue *(*result)(gavel_lua_exec *h);
+  int (*n_metrics)(gavel_lua_exec *h);
+  unsigned str_s_offset; /* offsetof(gv_str, s)                         */
+  unsigned obj_size;     /* sizeof(gv_obj)                              */
+  unsigned arr_size;     /* sizeof(gv_arr)                              */
+  gv_str *(*new_str)(gavel_lua_exec *h, const char *s, size_t len);
+  gv_arr *(*new_arr)(gavel_lua_exec *h, uint32_t n);
+  gv_obj *(*new_obj)(gavel_lua_exec *h, uint32_t cap);
+  int (*obj_add)(gavel_lua_exec *h, gv_obj *o, const char *k, size_t klen,
+                 int replace);
+} gavel_lua_api;
+
+static const gavel_lua_api lg_api = {
+    GAVEL_VERSION_NUM, sizeof(gavel_error), sizeof(gvalue),
+    gavel_version,     api_status_name,     now_ms,
+    api_begin,         api_set_str,         api_run,
+    api_slots,         api_abandon,         api_result,
+    api_n_metrics,     offsetof(gv_str, s), sizeof(gv_obj),
+    sizeof(gv_arr),    api_new_str,         api_new_arr,
+    api_new_obj,       api_obj_add};
+
+/* ==== Userdata helpers ==== */
+
+static lg_rt *check_rt(lua_State *L, int idx) {
+  lg_rt **p = luaL_checkudata(L, idx, LG_RUNTIME);
+  if (!*p)
+    luaL_argerror(L, idx, "runtime is closed");
+  return *p;
+}
+
+static lg_rs *check_rs(lua_State *L, int idx) {
+  lg_rs **p = luaL_checkudata(L, idx, LG_RULESET);
+  if (!*p)
+    luaL_argerror(L, idx, "ruleset is closed");
+  return *p;
+}
+
+static gavel_lua_exec *check_exec(lua_State *L, int idx) {
+  gavel_lua_exec *h = luaL_checkudata(L, idx, LG_EXEC);
+  if (!h->ex)
+    luaL_argerror(L, idx, "execution context is closed");
+  return h;
+}
+
+static lg_expr *check_expr(lua_State *L, int idx) {
+  lg_expr *x = luaL_checkudata(L, idx, LG_EXPR);
+  if (!x->e)
+    luaL_argerror(L, idx, "expression is closed");
+  return x;
+}
+
+/* ==== Runtime and providers ==== */
+
+static gavel_lua_runtime_hook lg_hook;   /* set by the host, or NULL */
+static void *lg_hook_ud;                 /* its user data            */
+
+void gavel_lua_set_runtime_hook(gavel_lua_runtime_hook fn, void *ud) {
+  lg_hook = fn;
+  lg_hook_ud = ud;
+}
+
+/* capi.runtime([{gas_limit=, max_input_bytes=, jit=}]) -> runtime */
+static int l_runtime(lua_State *L) {
+  gavel_config cfg;
+  gavel_error err;
+  lg_rt **p = lua_newuserdata(L, sizeof *p);
+  lg_rt *r;
+  *p = NULL;
+  luaL_getmetatable(L, LG_RUNTIME);
+  lua_setmetatable(L, -2);
+  memset(&cfg, 0, sizeof cfg);
+  cfg.abi = GAVEL_VERSION_NUM;
+  if (lua_istable(L, 1)) {
+    lua_getfield(L, 1, "gas_limit");
+    cfg.gas_limit = lua_isnil(L, -1) ? 0 : (uint64_t)luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "max_input_bytes");
+    cfg.max_input_bytes =
+        lua_isnil(L, -1) ? 0 : (size_t)luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "jit");
+    cfg.jit = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  if (!(r = calloc(1, sizeof *r)))
+    return luaL_error(L, "gavel: out of memory");
+  if (gavel_runtime_new(&cfg, &r->rt, &err) != GAVEL_OK) {
+    free(r);
+    return push_fail(L, &err, err.code);
+  }
+  r->refs = 1;
+  *p = r;
+  if (lg_hook && lg_hook(lg_hook_ud, r->rt, &err) != GAVEL_OK)
+    return push_fail(L, &err, err.code);
+  return 1;
+}
+
+static int gc_runtime(lua_State *L) {
+  lg_rt **p = luaL_checkudata(L, 1, LG_RUNTIME);
+  rt_unref(*p);
+  *p = NULL;
+  return 0;
+}
+
+static lg_saved *find_saved(lg_rt *r, const char *name) {
+  int i;
+  for (i = 0; i < r->n_saved; i++)
+    if (!strcmp(r->saved[i].name, name))
+      return &r->saved[i];
+  return NULL;
+}
+
+/* capi.provide(rt, name) -> true, had_c_provider
+** Makes 'name' an asynchronous capability (runs return PENDING and Lua
+** calls the provider).  A C provider it replaces is kept for wrapping. */
+static int l_provide(lua_State *L) {
+  lg_rt *r = check_rt(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  const gv_provider *pv = gavel__host_find(r->rt, name, strlen(name));
+  gavel_error err;
+  if (pv && (pv->fn || pv->vfn) && !find_saved(r, name)) {
+    lg_saved *ns = realloc(r->saved, (size_t)(r->n_saved + 1) * sizeof *ns);
+    if (!ns)
+      return luaL_error(L, "gavel: out of memory");
+    r->saved = ns;
+    ns[r->n_saved].name = strdup(name);
+    ns[r->n_saved].fn = pv->fn;
+    ns[r->n_saved].vfn = pv->vfn;
+    ns[r->n_saved].ud = pv->ud;
+    if (!ns[r->n_saved].name)
+      return luaL_error(L, "gavel: out of memory");
+    r->n_saved++;
+  }
+  if (gavel_runtime_provide(r->rt, name, NULL, NULL, &err) != GAVEL_OK)
+    return push_fail(L, &err, err.code);
+  lua_pushboolean(L, 1);
+  lua_pushboolean(L, find_saved(r, name) != NULL);
+  return 2;
+}
+
+/* capi.provided(rt) -> { name = "c" | "async", ... } */
+static int l_provided(lua_State *L) {
+  lg_rt *r = check_rt(L, 1);
+  int i;
+  lua_createtable(L, 0, r->rt->n_providers);
+  for (i = 0; i < r->rt->n_providers; i++) {
+    const gv_provider *pv = &r->rt->providers[i];
+    lua_pushstring(L, (pv->fn || pv->vfn) ? "c" : "async");
+    lua_setfield(L, -2, pv->name);
+  }
+  return 1;
+}
+
+/* capi.has_c(rt, name) -> true when a C provider serves or served 'name' */
+static int l_has_c(lua_State *L) {
+  lg_rt *r = check_rt(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  const gv_provider *cur = gavel__host_find(r->rt, name, strlen(name));
+  lua_pushboolean(L, find_saved(r, name) || (cur && (cur->fn || cur->vfn)));
+  return 1;
+}
+
+/* capi.invoke_c(rt, name, operation, params, timeout_ms, ruleset, path)
+** -> payload, metadata | nil, err: calls the C provider that a Lua
+** provider replaced (so Lua can wrap it). */
+static int l_invoke_c(lua_State *L) {
+  lg_rt *r = check_rt(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  const char *op = luaL_optstring(L, 3, "");
+  lg_saved *sv = find_saved(r, name);
+  gv_provider pv;
+  gv_hostreq req;
+  gv_arena a;
+  gvalue payload, meta;
+  char msg[GAVEL_ERRMSG_SIZE];
+  lg_conv c;
+  int rc;
+  const gv_provider *cur = gavel__host_find(r->rt, name, strlen(name));
+  if (!sv && !(cur && (cur->fn || cur->vfn)))
+    return luaL_error(L, "gavel: no C provider for '%s'", name);
+  gavel__arena_init(&a, gavel__runtime_alloc(r->rt), 0);
+  memset(&req, 0, sizeof req);
+  req.capability = gavel__str_cstr(&a, name);
+  req.operation = gavel__str_cstr(&a, op);
+  req.timeout_ms = (uint32_t)luaL_optnumber(L, 5, 0);
+  req.ruleset = luaL_optstring(L, 6, "");
+  req.path = luaL_optstring(L, 7, "");
+  if (!req.capability || !req.operation ||
+      convert(L, 4, &a, "params", &req.params, &c)) {
+    gavel__arena_free(&a);
+    lua_pushnil(L);
+    lua_pushstring(L, c.msg[0] ? c.msg : "out of memory");
+    return 2;
+  }
+  if (sv) {
+    memset(&pv, 0, sizeof pv);
+    pv.name = sv->name;
+    pv.fn = sv->fn;
+    pv.vfn = sv->vfn;
+    pv.ud = sv->ud;
+  } else
+    pv = *cur;
+  rc = gavel__host_invoke(&pv, &a, &req, &payload, &meta, msg, sizeof msg);
+  if (rc) {
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+  } else {
+    push_result(L, payload, 0);
+    if (meta.tag == GV_OBJ)
+      push_result(L, meta, 0);
+    else
+      lua_pushnil(L);
+  }
+  gavel__arena_free(&a);
+  return 2;
+}
+
+/* ==== Rulesets and the input plan ==== */
+
+static pnode *pn_new(gv_arena *a) {
+  pnode *n = gavel__arena_alloc(a, sizeof *n);
+  if (n)
+    memset(n, 0, sizeof *n);
+  return n;
+}
+
+static pnode *pn_child(gv_arena *a, pnode *n, const gx_seg *sg) {
+  pnode *c;
+  for (c = n->child; c; c = c->next)
+    if (sg->kind == GX_SEG_INDEX ? c->index == sg->index
+                                 : gavel__str_eq(c->key, sg->key))
+      return c;
+  if (!(c = pn_new(a)))
+    return NULL;
+  if (sg->kind == GX_SEG_INDEX)
+    c->index = sg->index;
+  else
+    c->key = sg->key;
+  if (n->last)
+    n->last->next = c;
+  else
+    n->child = c;
+  n->last = c;
+  n->n_child++;
+  return c;
+}
+
+/* Adds one input path to the trie.  A wildcard, a key/index conflict or a
+** huge index makes the node where it happens a whole leaf. */
+static int plan_insert(gv_arena *a, pnode *root, const gx_path *p) {
+  pnode *n = root;
+  int j;
+  for (j = 0; j < p->n_segs; j++) {
+    const gx_seg *sg = &p->segs[j];
+    pn_kind want;
+    if (n->whole)
+      return 0;
+    if (sg->kind == GX_SEG_WILD)
+      break;
+    want = sg->kind == GX_SEG_INDEX ? PN_ARR : PN_OBJ;
+    if (want == PN_ARR && (sg->index < 0 || sg->index >= 1024))
+      break;
+    if (n->kind == PN_NONE)
+      n->kind = want;
+    else if (n->kind != want)
+      break;
+    if (!(n = pn_child(a, n, sg)))
+      return -1;
+  }
+  n->whole = 1;
+  return 0;
+}
+
+static void plan_number(lg_rs *r, pnode *n, char *path, size_t plen,
+                        int fill) {
+  pnode *c;
+  if (n->whole) {
+    if (fill) {
+      r->leaf_path[n->leaf] = gavel__arena_dup(&r->plan_arena, path, plen + 1);
+    } else
+      n->leaf = r->n_leaves++;
+    return;
+  }
+  for (c = n->child; c; c = c->next) {
+    size_t k;
+    if (n->kind == PN_ARR)
+      k = (size_t)snprintf(path + plen, 512 - plen, "[%lld]",
+                           (long long)c->index);
+    else
+      k = (size_t)snprintf(path + plen, 512 - plen, ".%.*s",
+                           (int)(c->key->len > 100 ? 100 : c->key->len),
+                           c->key->s);
+    if (plen + k >= 511)
+      k = 511 - plen;
+    plan_number(r, c, path, plen + k, fill);
+    path[plen] = 0;
+  }
+}
+
+/* 1 when a call_rule_set action of the main graph passes its whole input
+** on (no input_mapping): the child may read any path. */
+static int passes_input(const gv_graph *g) {
+  int i, j, k;
+  for (i = 0; i < g->n_steps; i++) {
+    const gv_step *s = &g->steps[i];
+    for (k = 0; k < s->n_actions; k++)
+      if (s->actions[k].type == ACT_CALLRS && !s->actions[k].value)
+        return 1;
+    for (j = 0; j < s->n_branches; j++)
+      for (k = 0; k < s->branches[j].n_actions; k++)
+        if (s->branches[j].actions[k].type == ACT_CALLRS &&
+            !s->branches[j].actions[k].value)
+          return 1;
+  }
+  return 0;
+}
+
+static int build_plan(lg_rs *r) {
+  const gv_graph *g = &r->rs->graphs[0];
+  char path[512];
+  uint32_t i;
+  gavel__arena_init(&r->plan_arena, gavel__runtime_alloc(r->lrt->rt), 0);
+  if (!(r->root = pn_new(&r->plan_arena)))
+    return -1;
+  if (g->st.needs_root || passes_input(g))
+    r->root->whole = 1;
+  for (i = 0; i < g->st.n_inputs; i++)
+    if (plan_insert(&r->plan_arena, r->root, g->st.inputs[i]))
+      return -1;
+  r->whole_root = r->root->whole;
+  plan_number(r, r->root, path, 0, 0);
+  r->leaf_path = gavel__arena_alloc(&r->plan_arena,
+                                    (size_t)(r->n_leaves + 1) * sizeof(char *));
+  if (!r->leaf_path)
+    return -1;
+  snprintf(path, sizeof path, "input");
+  plan_number(r, r->root, path, 5, 1);
+  return r->plan_arena.failed ? -1 : 0;
+}
+
+static void push_plan_node(lua_State *L, const pnode *n) {
+  const pnode *c;
+  int i = 1;
+  lua_createtable(L, 0, 3);
+  if (n->whole) {
+    lua_pushinteger(L, n->leaf);
+    lua_setfield(L, -2, "leaf");
+    return;
+  }
+  lua_pushstring(L, n->kind == PN_ARR ? "arr" : "obj");
+  lua_setfield(L, -2, "kind");
+  lua_createtable(L, n->n_child, 0);
+  for (c = n->child; c; c = c->next) {
+    push_plan_node(L, c);
+    if (n->kind == PN_ARR) {
+      lua_pushnumber(L, (lua_Number)c->index);
+      lua_setfield(L, -2, "index");
+    } else {
+      lua_pushlstring(L, c->key->s, c->key->len);
+      lua_setfield(L, -2, "key");
+    }
+    lua_rawseti(L, -2, i++);
+  }
+  lua_setfield(L, -2, "children");
+}
+
+/* capi.plan(rs) -> { n = leaves, whole_root = bool, root = node, paths } */
+static int l_plan(lua_State *L) {
+  lg_rs *r = check_rs(L, 1);
+  int i;
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, r->n_leaves);
+  lua_setfield(L, -2, "n");
+  lua_pushboolean(L, r->whole_root);
+  lua_setfield(L, -2, "whole_root");
+  lua_pushboolean(L, r->rs->enable_trace);
+  lua_setfield(L, -2, "enable_trace");
+  luaL_checkstack(L, 2 * GAVEL_MAX_JSON_DEPTH + 20, "plan too deep");
+  push_plan_node(L, r->root);
+  lua_setfield(L, -2, "root");
+  lua_createtable(L, r->n_leaves, 0);
+  for (i = 0; i < r->n_leaves; i++) {
+    lua_pushstring(L, r->leaf_path[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "paths");
+  return 1;
+}
+
+typedef struct lg_diags {
+  gv_buf b;  /* "E<msg>\n" / "W<msg>\n" lines */
+} lg_diags;
+
+static void on_diag(void *ud, gavel_diag_level lvl, const gavel_error *e) {
+  lg_diags *d = ud;
+  gavel__buf_addc(&d->b, lvl == GAVEL_DIAG_ERROR ? 'E' : 'W');
+  gavel__buf_adds(&d->b, e->msg);
+  gavel__buf_addc(&d->b, '\n');
+}
+
+static void push_diags(lua_State *L, const lg_diags *d) {
+  const char *p = d->b.p, *end = d->b.p + d->b.len;
+  int i = 1;
+  lua_newtable(L);
+  while (p && p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!nl)
+      break;
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, *p == 'E' ? "error" : "warning");
+    lua_setfield(L, -2, "level");
+    lua_pushlstring(L, p + 1, (size_t)(nl - p - 1));
+    lua_setfield(L, -2, "message");
+    lua_rawseti(L, -2, i++);
+    p = nl + 1;
+  }
+}
+
+/* Loads from a Lua table: the same steps as gavel_ruleset_load after its
+** JSON parse (the document arena is kept alive by the ruleset). */
+static gavel_status load_table(lua_State *L, lg_rt *r, int idx,
+                               const gavel_load_opts *o, gavel_ruleset **out,
+                               gavel_error *err) {
+  gv_arena tmp;
+  gvalue doc;
+  gavel_status st;
+  gv_arena *keep;
+  lg_conv c;
+  gavel__arena_init(&tmp, gavel__runtime_alloc(r->rt), 0);
+  if (convert(L, idx, &tmp, "ruleset", &doc, &c)) {
+    gavel__arena_free(&tmp);
+    return gavel__errorf(err, GAVEL_JSON, "%s", c.msg);
+  }
+  if ((st = gavel__load(r->rt, doc, o, out, err)) != GAVEL_OK) {
+    gavel__arena_free(&tmp);
+    return st;
+  }
+  if (!(keep = gavel__arena_alloc(&(*out)->arena, sizeof *keep))) {
+    gavel_ruleset_free(*out);
+    *out = NULL;
+    gavel__arena_free(&tmp);
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  }
+  *keep = tmp;
+  (*out)->doc_arena = keep;
+  return GAVEL_OK;
+}
+
+/* capi.load(rt, json_or_table, grants|nil, gas_limit|nil, no_check)
+** -> ruleset, name, diagnostics | nil, err, code, diagnostics */
+static int l_load(lua_State *L) {
+  lg_rt *r = check_rt(L, 1);
+  gavel_load_opts o;
+  gavel_error err;
+  gavel_ruleset *rs = NULL;
+  gavel_status st;
+  lg_diags d;
+  const char **grants = NULL;
+  lg_rs **p, *lrs;
+  int n = 0, i;
+  memset(&o, 0, sizeof o);
+  if (lua_istable(L, 3)) {
+    n = (int)lua_objlen(L, 3);
+    grants = lua_newuserdata(L, (size_t)(n + 1) * sizeof *grants);
+    for (i = 0; i < n; i++) {
+      lua_rawgeti(L, 3, i + 1);
+      grants[i] = lua_tostring(L, -1);
+      if (!grants[i])
+        return luaL_argerror(L, 3, "capabilities must be strings");
+      lua_pop(L, 1); /* the string stays referenced by the table */
+    }
+    o.grants = grants;
+    o.n_grants = (size_t)n;
+  }
+  o.no_capability_check = lua_toboolean(L, 5);
+  gavel__buf_init(&d.b, gavel__runtime_alloc(r->rt));
+  o.diag = on_diag;
+  o.diag_ud = &d;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, 2, &len);
+    st = gavel_ruleset_load(r->rt, s, len, &o, &rs, &err);
+  } else if (lua_istable(L, 2)) {
+    gavel__error_clear(&err);
+    st = load_table(L, r, 2, &o, &rs, &err);
+  } else {
+    gavel__buf_free(&d.b);
+    return luaL_argerror(L, 2, "expected JSON text or a table");
+  }
+  if (st != GAVEL_OK) {
+    push_fail(L, &err, st);
+    push_diags(L, &d);
+    gavel__buf_free(&d.b);
+    return 4;
+  }
+  if (lua_isnumber(L, 4) && lua_tonumber(L, 4) > 0)
+    rs->gas_limit = (uint64_t)lua_tonumber(L, 4);
+  p = lua_newuserdata(L, sizeof *p);
+  *p = NULL;
+  luaL_getmetatable(L, LG_RULESET);
+  lua_setmetatable(L, -2);
+  if (!(lrs = calloc(1, sizeof *lrs))) {
+    gavel_ruleset_free(rs);
+    gavel__buf_free(&d.b);
+    return luaL_error(L, "gavel: out of memory");
+  }
+  lrs->rs = rs;
+  lrs->lrt = r;
+  r->refs++;
+  lrs->refs = 1;
+  *p = lrs;
+  if (build_plan(lrs)) {
+    gavel__buf_free(&d.b);
+    return luaL_error(L, "gavel: out of memory");
+  }
+  lua_pushstring(L, gavel_ruleset_name(rs));
+  push_diags(L, &d);
+  gavel__buf_free(&d.b);
+  return 3;
+}
+
+static int gc_ruleset(lua_State *L) {
+  lg_rs **p = luaL_checkudata(L, 1, LG_RULESET);
+  rs_unref(*p);
+  *p = NULL;
+  return 0;
+}
+
+/* ==== Execution contexts ==== */
+
+static int skel_build(gavel_lua_exec *h, const pnode *n, gvalue *out) {
+  const pnode *c;
+  int k = 0;
+  if (n->whole) {
+    h->leafp[n->leaf] = out;
+    *out = gv_missing();
+    return 0;
+  }
+  if (n->kind == PN_ARR) {
+    int64_t len = 0;
+    uint32_t i;
+    gv_arr *arr;
+    for (c = n->child; c; c = c->next)
+      if (c->index + 1 > len)
+        len = c->index + 1;
+    if (!(arr = gavel__arr_new(&h->skel, (uint32_t)len)))
+      return -1;
+    for (i = 0; i < (uint32_t)len; i++)
+      arr->items[i] = gv_null();
+    arr->len = (uint32_t)len;
+    *out = gv_arrv(arr);
+    for (c = n->child; c; c = c->next)
+      if (skel_build(h, c, &arr->items[c->index]))
+        return -1;
+    return 0;
+  } else {
+    gv_obj *o = gavel__obj_new(&h->skel, (uint32_t)n->n_child);
+    if (!o)
+      return -1;
+    for (c = n->child; c; c = c->next)
+      if (!gavel__obj_append(&h->skel, o, c->key, gv_null()))
+        return -1;
+    *out = gv_objv(o);
+    for (c = n->child; c; c = c->next)
+      if (skel_build(h, c, &o->vals[k++]))
+        return -1;
+    return 0;
+  }
+}
+
+/* capi.exec(rs) -> exec: a reusable execution context with its skeleton */
+static int l_exec(lua_State *L) {
+  lg_rs *r = check_rs(L, 1);
+  gavel_lua_exec *h = lua_newuserdata(L, sizeof *h);
+  const gavel__alloc *al = gavel__runtime_alloc(r->lrt->rt);
+  gavel_status st;
+  memset(h, 0, sizeof *h);
+  luaL_getmetatable(L, LG_EXEC);
+  lua_setmetatable(L, -2);
+  gavel__arena_init(&h->skel, al, 0);
+  gavel__arena_init(&h->scratch, al, 0);
+  gavel__buf_init(&h->jbuf, al);
+  if ((st = gavel_exec_new(r->rs, &h->ex, &h->err)) != GAVEL_OK)
+    return push_fail(L, &h->err, st);
+  h->lrs = r;
+  r->refs++;
+  h->arena = gavel__exec_prepare(h->ex);
+  h->flat = gavel__arena_alloc(&h->skel,
+                               (size_t)(r->n_leaves + 1) * sizeof(gvalue));
+  h->leafp = gavel__arena_alloc(&h->skel,
+                                (size_t)(r->n_leaves + 1) * sizeof(gvalue *));
+  if (!h->flat || !h->leafp || skel_build(h, r->root, &h->root))
+    return luaL_error(L, "gavel: out of memory");
+  return 1;
+}
+
+static int gc_exec(lua_State *L) {
+  gavel_lua_exec *h = luaL_checkudata(L, 1, LG_EXEC);
+  if (h->ex)
+    gavel_exec_free(h->ex);
+  h->ex = NULL;
+  if (h->lrs) {
+    gavel__arena_free(&h->skel);
+    gavel__arena_free(&h->scratch);
+    gavel__buf_free(&h->jbuf);
+    rs_unref(h->lrs);
+  }
+  h->lrs = NULL;
+  return 0;
+}
+
+/* capi.set(exec, slot, value): converts a table (or any value the FFI
+** binder does not handle inline) into slot 'slot'.  Never raises for bad
+** input: the failure is reported by the next run. */
+static int l_set(lua_State *L) {
+  gavel_lua_exec *h = check_exec(L, 1);
+  int slot = (int)luaL_checkinteger(L, 2);
+  lg_conv c;
+  gvalue v;
+  luaL_argcheck(L, slot >= 0 && slot < h->lrs->n_leaves, 2, "bad slot");
+  if (lua_isnone(L, 3) || lua_isnil(L, 3)) {
+    h->flat[slot] = gv_missing();
+    return 0;
+  }
+  if (convert(L, 3, h->arena, h->lrs->leaf_path[slot], &v, &c)) {
+    if (!h->bind_failed)
+      gavel__errorf(&h->err, GAVEL_JSON, "%s", c.msg);
+    h->bind_failed = 1;
+    v = gv_missing();
+  }
+  h->flat[slot] = v;
+  return 0;
+}
+
+/* capi.run_json(exec, text, flags) -> status */
+static int l_run_json(lua_State *L) {
+  gavel_lua_exec *h = check_exec(L, 1);
+  size_t len = 0;
+  const char *s = luaL_optlstring(L, 2, NULL, &len);
+  unsigned flags = (unsigned)luaL_optinteger(L, 3, 0);
+  gv_arena *a = gavel__exec_prepare(h->ex);
+  const gavel_runtime *rt = h->lrs->lrt->rt;
+  gvalue root = gv_null();
+  gavel_status st = GAVEL_OK;
+  h->bind_failed = 0;
+  h->json_mode = 0;
+  gavel__error_clear(&h->err);
+  if (s && len > gavel__runtime_config(rt)->max_input_bytes)
+    st = gavel__errorf(&h->err, GAVEL_LIMIT,
+                       "input too large: %zu bytes (max %zu)", len,
+                       gavel__runtime_config(rt)->max_input_bytes);
+  else if (s && len)
+    st = gavel__json_parse(
+        a, s, len, h->lrs->whole_root ? NULL : h->lrs->rs->graphs[0].proj,
+        &root, &h->err);
+  if (st == GAVEL_OK)
+    st = gavel__exec_run_value(h->ex, root, flags, &h->err);
+  lua_pushinteger(L, st);
+  return 1;
+}
+
+/* Converts the value at 'idx' to JSON text in h->jbuf. */
+static int to_json(lua_State *L, gavel_lua_exec *h, int idx, const char *what,
+                   lg_conv *c) {
+  gvalue v;
+  if (convert(L, idx, &h->scratch, what, &v, c))
+    return 1;
+  gavel__buf_clear(&h->jbuf);
+  gavel__json_write(&h->jbuf, v);
+  if (h->jbuf.oom) {
+    snprintf(c->msg, sizeof c->msg, "out of memory");
+    return 1;
+  }
+  return 0;
+}
+
+/* capi.trace_run(exec, input, flags) -> status: the JSON API path, the
+** only one that reports the trace. */
+static int l_trace_run(lua_State *L) {
+  gavel_lua_exec *h = check_exec(L, 1);
+  unsigned flags = (unsigned)luaL_optinteger(L, 3, 0);
+  const char *s = NULL;
+  size_t len = 0;
+  lg_conv c;
+  gavel_status st;
+  h->json_mode = 1;
+  h->bind_failed = 0;
+  gavel__arena_reset(&h->scratch);
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    s = lua_tolstring(L, 2, &len);
+  } else if (!lua_isnoneornil(L, 2)) {
+    if (to_json(L, h, 2, "input", &c)) {
+      gavel__exec_prepare(h->ex);
+      gavel__errorf(&h->err, GAVEL_JSON, "%s", c.msg);
+      lua_pushinteger(L, GAVEL_JSON);
+      return 1;
+    }
+    s = h->jbuf.p;
+    len = h->jbuf.len;
+  }
+  st = gavel_exec_run_json(h->ex, s, len, flags, &h->jres, &h->jres_len,
+                           &h->err);
+  lua_pushinteger(L, st);
+  return 1;
+}
+
+/* capi.result(exec, int64) -> { code, message, output[, trace][, metrics] } */
+static int l_result(lua_State *L) {
+  gavel_lua_exec *h = check_exec(L, 1);
+  int int64 = lua_toboolean(L, 2);
+  if (h->json_mode) {
+    gvalue v;
+    gavel_error e;
+    gavel__arena_reset(&h->scratch);
+    if (gavel__json_parse(&h->scratch, h->jres, h->jres_len, NULL, &v, &e) !=
+        GAVEL_OK)
+      return luaL_error(L, "gavel: unreadable result: %s", e.msg);
+    push_result(L, v, int64);
+  } else
+    push_result(L, gavel__exec_result(h->ex), int64);
+  return 1;
+}
+
+/* capi.metrics(exec[, int64]) -> { {name, value, tags}, ... } | nil */
+static int l_metrics(lua_State *L) {
+  gavel_lua_exec *h = check_exec(L, 1);
+  int int64 = lua_toboolean(L, 2), n = 0, i, cfg;
+  const gv_metric_rec *m = gavel__exec_metrics(h->ex, &n);
+  if (n == 0)
+    return 0;
+  cfg = push_cfg(L);
+  lua_createtable(L, n, 0);
+  for (i = 0; i < n; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushlstring(L, m[i].name->s, m[i].name->len);
+    lua_setfield(L, -2, "name");
+    lua_pushnumber(L, m[i].value);
+    lua_setfield(L, -2, "value");
+    push_value(L, m[i].tags, int64, cfg, 0);
+    lua_setfield(L, -2, "tags");
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+/* capi.fail(exec) -> nil, message, "GAVEL_X" (the last failure) */
+static int l_fail(lua_State *L) {
+  gavel_lua_exec *h = check_exec(L, 1);
+  return push_fail(L, &h->err, h->err.code);
+}
+
+/* capi.pending(exec) -> capability, operation, params, timeout_ms,
+** ruleset, path, attempt, delay_ms (wait that long before calling: a
+** retry's backoff) */
+static int l_pending(lua_State *L) {
+  gavel_lua_exec *h = check_exec(L, 1);
+  const gv_hostreq *q = gavel__exec_pending_req(h->ex);
+  if (!q)
+    return luaL_error(L, "gavel: no host call is pending");
+  lua_pushlstring(L, q->capability->s, q->capability->len);
+  lua_pushlstring(L, q->operation->s, q->operation->len);
+  push_result(L, q->params, 0);
+  lua_pushnumber(L, q->timeout_ms);
+  lua_pushstring(L, q->ruleset ? q->ruleset : "");
+  lua_pushstring(L, q->path ? q->path : "");
+  lua_pushnumber(L, q->attempt);
+  lua_pushnumber(L, q->delay_ms);
+  return 8;
+}
+
+/* Metadata: nil, or a table whose values are all strings. */
+static int meta_value(lua_State *L, gv_arena *a, int idx, gvalue *out,
+                      lg_conv *c) {
+  uint32_t i;
+  if (lua_isnoneornil(L, idx)) {
+    *out = gv_null();
+    return 0;
+  }
+  if (!lua_istable(L, idx) || convert(L, idx, a, "metadata", out, c) ||
+      out->tag != GV_OBJ) {
+    if (!c->msg[0] || !lua_istable(L, idx))
+      snprintf(c->msg, sizeof c->msg, "metadata must be a table of strings");
+    return 1;
+  }
+  for (i = 0; i < out->u.o->len; i++)
+    if (out->u.o->vals[i].tag != GV_STR) {
+      snprintf(c->msg, sizeof c->msg,
+               "metadata must be a table of strings (metadata.%s is not)",
+               out->u.o->keys[i]->s);
+      return 1;
+    }
+  return 0;
+}
+
+static gavel_status resume_error(gavel_lua_exec *h, const char *msg) {
+  if (h->json_mode)
+    return gavel_exec_resume_error(h->ex, msg, &h->jres, &h->jres_len,
+                                   &h->err);
+  return gavel__exec_resume_value(h->ex, 1, gv_null(), gv_null(), msg,
+                                  &h->err);
+}
+
+/* capi.resume(exec, ok, payload_or_message, metadata) -> status
+** A payload that cannot be converted resumes the run with a host-call
+** error naming what is wrong. */
+static int l_resume(lua_State *L) {
+  gavel_lua_exec *h = check_exec(L, 1);
+  int ok = lua_toboolean(L, 2);
+  gavel_status st;
+  lg_conv c;
+  char msg[GAVEL_ERRMSG_SIZE];
+  if (!gavel__exec_pending_req(h->ex))
+    return luaL_error(L, "gavel: no host call is pending");
+  c.msg[0] = 0;
+  if (!ok) {
+    st = resume_error(h, luaL_optstring(L, 3, "provider failed"));
+  } else if (!h->json_mode) {
+    gvalue p, m;
+    if (convert(L, 3, h->arena, "payload", &p, &c) ||
+        meta_value(L, h->arena, 4, &m, &c)) {
+      snprintf(msg, sizeof msg, "provider returned an unusable reply: %s",
+               c.msg);
+      st = resume_error(h, msg);
+    } else
+      st = gavel__exec_resume_value(h->ex, 0, p, m, NULL, &h->err);
+  } else {
+    gvalue m;
+    char *pj = NULL;
+    size_t plen = 0;
+    if (to_json(L, h, 3, "payload", &c) ||
+        !(pj = gavel__arena_dup(&h->scratch, h->jbuf.p, h->jbuf.len + 1)) ||
+        (plen = h->jbuf.len, meta_value(L, &h->scratch, 4, &m, &c))) {
+      snprintf(msg, sizeof msg, "provider returned an unusable reply: %s",
+               c.msg[0] ? c.msg : "out of memory");
+      st = resume_error(h, msg);
+    } else {
+      gavel__buf_clear(&h->jbuf);
+      if (m.tag == GV_OBJ)
+        gavel__json_write(&h->jbuf, m);
+      st = gavel_exec_resume_json(h->ex, pj, plen,
+                                  h->jbuf.len ? h->jbuf.p : NULL, h->jbuf.len,
+                                  &h->jres, &h->jres_len, &h->err);
+    }
+  }
+  lua_pushinteger(L, st);
+  return 1;
+}
+
+/* capi.abandon(exec): drops a pending run */
+static int l_abandon(lua_State *L) {
+  gavel_exec_abandon(check_exec(L, 1)->ex);
+  return 0;
+}
+
+/* ==== Expressions ==== */
+
+/* capi.expr(rt, source) -> expr | nil, err, code */
+static int l_expr(lua_State *L) {
+  lg_rt *r = check_rt(L, 1);
+  size_t len;
+  const char *src = luaL_checklstring(L, 2, &len);
+  lg_expr *x = lua_newuserdata(L, sizeof *x);
+  gavel_error err;
+  gavel_status st;
+  memset(x, 0, sizeof *x);
+  luaL_getmetatable(L, LG_EXPR);
+  lua_setmetatable(L, -2);
+  if ((st = gavel_expr_compile(r->rt, src, len, &x->e, &err)) != GAVEL_OK)
+    return push_fail(L, &err, st);
+  x->lrt = r;
+  r->refs++;
+  gavel__arena_init(&x->in, gavel__runtime_alloc(r->rt), 0);
+  return 1;
+}
+
+static int gc_expr(lua_State *L) {
+  lg_expr *x = luaL_checkudata(L, 1, LG_EXPR);
+  if (x->e) {
+    gavel_expr_free(x->e);
+    gavel__arena_free(&x->in);
+    rt_unref(x->lrt);
+  }
+  x->e = NULL;
+  return 0;
+}
+
+/* capi.eval(expr, context, int64) -> value | nil, err, code */
+static int l_eval(lua_State *L) {
+  lg_expr *x = check_expr(L, 1);
+  int int64 = lua_toboolean(L, 3);
+  gvalue root = gv_null(), res;
+  gavel_error err;
+  gavel_status st;
+  lg_conv c;
+  /* Workaround: gavel__expr_eval_value never resets the expression's run
+  ** arena (only gavel_expr_eval_json does), so repeated evaluations grow
+  ** it.  Every LG_EXPR_RESET evaluations, one JSON evaluation resets it. */
+  if (++x->n_eval % LG_EXPR_RESET == 0) {
+    const char *o;
+    size_t ol;
+    gavel_expr_eval_json(x->e, NULL, 0, &o, &ol, NULL);
+  }
+  gavel__arena_reset(&x->in);
+  if (!lua_isnoneornil(L, 2) && convert(L, 2, &x->in, "context", &root, &c)) {
+    lua_pushnil(L);
+    lua_pushstring(L, c.msg);
+    lua_pushstring(L, gavel_status_name(GAVEL_JSON));
+    return 3;
+  }
+  if ((st = gavel__expr_eval_value(x->e, root, &res, &err)) != GAVEL_OK)
+    return push_fail(L, &err, st);
+  push_result(L, res, int64);
+  return 1;
+}
+
+/* capi.disasm(expr) -> listing */
+static int l_disasm(lua_State *L) {
+  lg_expr *x = check_expr(L, 1);
+  const char *out;
+  gavel_error err;
+  gavel_status st = gavel_expr_disasm(x->e, &out, &err);
+  if (st != GAVEL_OK)
+    return push_fail(L, &err, st);
+  lua_pushstring(L, out);
+  return 1;
+}
+
+/* ==== JSON with the engine's reader and writer ==== */
+
+/* capi.json_encode(value) -> text | nil, err */
+static int l_json_encode(lua_State *L) {
+  gv_arena a;
+  gv_buf b;
+  gvalue v;
+  lg_conv c;
+  gavel__arena_init(&a, &gavel__default_alloc, 0);
+  gavel__buf_init(&b, &gavel__default_alloc);
+  if (convert(L, 1, &a, "value", &v, &c)) {
+    gavel__arena_free(&a);
+    lua_pushnil(L);
+    lua_pushstring(L, c.msg);
+    return 2;
+  }
+  gavel__json_write(&b, v);
+  if (b.oom)
+    lua_pushnil(L);
+  else
+    lua_pushlstring(L, b.p ? b.p : "", b.len);
+  gavel__buf_free(&b);
+  gavel__arena_free(&a);
+  return 1;
+}
+
+/* capi.json_decode(text, int64) -> value | nil, err */
+static int l_json_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  gv_arena a;
+  gvalue v;
+  gavel_error err;
+  gavel__arena_init(&a, &gavel__default_alloc, 0);
+  if (gavel__json_parse(&a, s, len, NULL, &v, &err) != GAVEL_OK) {
+    gavel__arena_free(&a);
+    lua_pushnil(L);
+    lua_pushstring(L, err.msg);
+    return 2;
+  }
+  push_result(L, v, lua_toboolean(L, 2));
+  gavel__arena_free(&a);
+  return 1;
+}
+
+/* ==== Module ==== */
+
+/* capi.set_markers(t): the sentinels and helpers the walkers use
+** (array_mt, float_mt, cjson_*, cdata, int64; see gavel/core.lua). */
+static int l_set_markers(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushlightuserdata(L, &lg_cfg_key);
+  lua_pushvalue(L, 1);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* capi.get_markers() -> the marker table set earlier in this state, or
+** nil (a second copy of gavel.core reuses the sentinels). */
+static int l_get_markers(lua_State *L) {
+  lua_pushlightuserdata(L, &lg_cfg_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  return 1;
+}
+
+static int l_api(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&lg_api);
+  return 1;
+}
+
+static int l_now_ms(lua_State *L) {
+  lua_pushnumber(L, now_ms());
+  return 1;
+}
+
+/* capi.sleep_ms(ms): blocking sleep (plain LuaJIT; nginx uses ngx.sleep) */
+static int l_sleep_ms(lua_State *L) {
+  lua_Number ms = luaL_checknumber(L, 1);
+  struct timespec ts;
+  if (ms > 0) {
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)((ms - (lua_Number)ts.tv_sec * 1000) * 1e6);
+    nanosleep(&ts, NULL);
+  }
+  return 0;
+}
+
+static const luaL_Reg lg_funcs[] = {
+    {"api", l_api},           {"set_markers", l_set_markers},
+    {"get_markers", l_get_markers},
+    {"runtime", l_runtime},   {"provide", l_provide},
+    {"provided", l_provided}, {"invoke_c", l_invoke_c},
+    {"has_c", l_has_c},
+    {"load", l_load},         {"plan", l_plan},
+    {"exec", l_exec},         {"set", l_set},
+    {"run_json", l_run_json}, {"trace_run", l_trace_run},
+    {"result", l_result},     {"fail", l_fail},
+    {"metrics", l_metrics},
+    {"pending", l_pending},   {"resume", l_resume},
+    {"abandon", l_abandon},   {"expr", l_expr},
+    {"eval", l_eval},         {"disasm", l_disasm},
+    {"json_encode", l_json_encode}, {"json_decode", l_json_decode},
+    {"now_ms", l_now_ms},     {"sleep_ms", l_sleep_ms},
+    {NULL, NULL}};
+
+static void new_meta(lua_State *L, const char *name, lua_CFunction gc) {
+  luaL_newmetatable(L, name);
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable"); /* Lua code cannot swap it */
+  lua_pop(L, 1);
+}
+
+int luaopen_gavel_capi(lua_State *L) {
+  new_meta(L, LG_RUNTIME, gc_runtime);
+  new_meta(L, LG_RULESET, gc_ruleset);
+  new_meta(L, LG_EXEC, gc_exec);
+  new_meta(L, LG_EXPR, gc_expr);
+  lua_newtable(L);
+  luaL_register(L, NULL, lg_funcs);
+  lua_pushinteger(L, GAVEL_VERSION_NUM);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, GAVEL_VERSION_STRING);
+  lua_setfield(L, -2, "version_string");
+  lua_pushinteger(L, GAVEL_RUN_TRACE);
+  lua_setfield(L, -2, "RUN_TRACE");
+  lua_pushlightuserdata(L, &lg_empty_array);
+  lua_setfield(L, -2, "empty_array");
+  return 1;
+}
+
+void gavel_lua_preload(lua_State *L) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_gavel_capi);
+  lua_setfield(L, -2, "gavel.capi");
+  lua_pop(L, 2);
+}
+
+/* ==== Lua functions as synchronous providers (C hosts) ==== */
+
+typedef struct lg_tramp {
+  lua_State *L; /* the state the function lives in (borrowed)   */
+  int ref;      /* registry reference of the function           */
+} lg_tramp;
+
+static void push_ctx(lua_State *L, const gavel_host_call *call, double t0) {
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, call->capability);
+  lua_setfield(L, -2, "capability");
+  lua_pushstring(L, call->operation);
+  lua_setfield(L, -2, "operation");
+  lua_pushnumber(L, call->timeout_ms);
+  lua_setfield(L, -2, "timeout_ms");
+  if (call->timeout_ms) {
+    lua_pushnumber(L, t0 + call->timeout_ms);
+    lua_setfield(L, -2, "deadline_ms");
+  }
+  lua_pushstring(L, call->ruleset ? call->ruleset : "");
+  lua_setfield(L, -2, "ruleset");
+  lua_pushstring(L, call->path ? call->path : "");
+  lua_setfield(L, -2, "path");
+}
+
+/* The gavel_provider_fn behind gavel_lua_provide. */
+static void tramp_call_locked(void *ud, const gavel_host_call *call,
+                              gavel_reply *reply);
+
+/* One lua_State must not run on two threads at once ('gavel batch
+** --jobs N' runs executions on several threads): calls are serialised. */
+static pthread_mutex_t lg_tramp_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void tramp_call(void *ud, const gavel_host_call *call,
+                       gavel_reply *reply) {
+  pthread_mutex_lock(&lg_tramp_mu);
+  tramp_call_locked(ud, call, reply);
+  pthread_mutex_unlock(&lg_tramp_mu);
+}
+
+static void tramp_call_locked(void *ud, const gavel_host_call *call,
+                              gavel_reply *reply) {
+  lg_tramp *t = ud;
+  lua_State *L = t->L;
+  int top = lua_gettop(L);
+  gv_arena a;
+  gvalue v;
+  gv_buf pb, mb;
+  gavel_error e;
+  lg_conv *c = malloc(sizeof *c);
+  double t0 = now_ms();
+  char msg[GAVEL_ERRMSG_SIZE];
+  gavel__arena_init(&a, &gavel__default_alloc, 0);
+  gavel__buf_init(&pb, &gavel__default_alloc);
+  gavel__buf_init(&mb, &gavel__default_alloc);
+  if (!c || !lua_checkstack(L, 16)) {
+    gavel_reply_error(reply, "out of memory");
+    goto done;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+  lua_pushstring(L, call->operation);
+  if (gavel__json_parse(&a, call->params ? call->params : "null",
+                        call->params ? call->params_len : 4, NULL, &v,
+                        &e) != GAVEL_OK) {
+    gavel_reply_error(reply, "unreadable parameters");
+    goto done;
+  }
+  push_result(L, v, 0);
+  push_ctx(L, call, t0);
+  if (lua_pcall(L, 3, 2, 0) != 0) {
+    snprintf(msg, sizeof msg, "provider raised an error: %s",
+             lua_tostring(L, -1) ? lua_tostring(L, -1) : "(no message)");
+    gavel_reply_error(reply, msg);
+  } else if (call->timeout_ms && now_ms() - t0 > call->timeout_ms) {
+    snprintf(msg, sizeof msg, "provider timed out after %.0f ms "
+             "(timeout_ms %u)", now_ms() - t0, (unsigned)call->timeout_ms);
+    gavel_reply_error(reply, msg);
+  } else if (lua_isnil(L, -2)) {
+    snprintf(msg, sizeof msg, "%s",
+             lua_isstring(L, -1) ? lua_tostring(L, -1)
+                                 : "provider returned no payload");
+    gavel_reply_error(reply, msg);
+  } else if (convert(L, -2, &a, "payload", &v, c)) {
+    snprintf(msg, sizeof msg, "provider returned an unusable reply: %s",
+             c->msg);
+    gavel_reply_error(reply, msg);
+  } else {
+    gvalue m = gv_null();
+    gavel__json_write(&pb, v);
+    if (meta_value(L, &a, lua_gettop(L), &m, c)) {
+      snprintf(msg, sizeof msg, "provider returned an unusable reply: %s",
+               c->msg);
+      gavel_reply_error(reply, msg);
+      goto done;
+    }
+    if (m.tag == GV_OBJ)
+      gavel__json_write(&mb, m);
+    if (pb.oom || mb.oom)
+      gavel_reply_error(reply, "out of memory");
+    else
+      gavel_reply_payload(reply, pb.p, pb.len, mb.len ? mb.p : NULL, mb.len);
+  }
+done:
+  lua_settop(L, top);
+  free(c);
+  gavel__buf_free(&pb);
+  gavel__buf_free(&mb);
+  gavel__arena_free(&a);
+}
+
+gavel_status gavel_lua_provide(gavel_runtime *rt, lua_State *L, int idx,
+                               const char *capability, gavel_error *err) {
+  lg_tramp *t;
+  idx = abs_index(L, idx);
+  if (!rt || !L || !capability || lua_type(L, idx) != LUA_TFUNCTION) {
+    if (err) {
+      memset(err, 0, sizeof *err);
+      err->code = GAVEL_MISUSE;
+      snprintf(err->msg, sizeof err->msg,
+               "gavel_lua_provide: expected a runtime, a Lua function and a "
+               "capability name");
+    }
+    return GAVEL_MISUSE;
+  }
+  if (!lua_checkstack(L, 4))
+    return GAVEL_NOMEM;
+  /* The trampoline's state is a userdata anchored in the registry, so it
+  ** lives exactly as long as 'L'. */
+  t = lua_newuserdata(L, sizeof *t);
+  t->L = L;
+  lua_pushvalue(L, idx);
+  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  luaL_ref(L, LUA_REGISTRYINDEX); /* pops and anchors the userdata */
+  return gavel_runtime_provide(rt, capability, tramp_call, t, err);
+}
