@@ -24,9 +24,9 @@ build() { # dir, extra cmake args...
   return "${PIPESTATUS[0]}"
 }
 
-run_ctest() { # dir label
+run_ctest() { # dir label   (busted runs below, once, not through ctest)
   local dir=$1 label=$2 out
-  out=$(ctest --test-dir "$dir" --output-on-failure -j "$JOBS" 2>&1)
+  out=$(ctest --test-dir "$dir" --output-on-failure -j "$JOBS" -E '^lua_specs$' 2>&1)
   local rc=$?
   echo "$out" | tail -n 40
   # ctest: "100% tests passed, 0 tests failed out of 12"
@@ -44,18 +44,26 @@ build build || { echo "build failed"; exit 1; }
 echo "== C tests (ctest)"
 run_ctest build "ctest"
 
-if [ -f .busted ]; then
-  echo "== busted specs (LuaJIT)"
-  out=$(busted 2>&1); rc=$?
-  echo "$out" | tail -n 60
-  echo "$out" | add_counts || { echo "busted: no summary line"; status=1; }
+run_busted() { # label, then env assignments / busted args
+  local label=$1; shift
+  local out rc
+  out=$(env "$@" 2>&1); rc=$?
+  echo "$out" | grep -vE '^[-+*]+$' | tail -n 40
+  echo "$out" | add_counts || { echo "$label: no summary line"; status=1; }
   [ $rc -eq 0 ] || status=1
-fi
+}
+
+echo "== busted specs under LuaJIT (spec/)"
+run_busted busted GAVEL_BUILD_DIR=build busted --run=ci
 
 echo "== sanitizer build (ASan+UBSan)"
 build build-asan -DGAVEL_SANITIZE=ON || { echo "asan build failed"; exit 1; }
 echo "== C tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asan "ctest-asan"
+echo "== Lua specs with the ASan+UBSan module (runtime preloaded into LuaJIT)"
+run_busted busted-asan GAVEL_BUILD_DIR=build-asan \
+  LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+  ASAN_OPTIONS=detect_leaks=0 busted --run=ci --cpath="build-asan/lib/?.so" spec/lua
 
 echo "gavel: $passed passed, $failed failed, $skipped skipped"
 [ $status -eq 0 ] && [ $failed -eq 0 ]
