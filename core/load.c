@@ -1036,6 +1036,13 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
   l.opts = opts;
   l.err = err;
   l.declared_caps = gv_missing();
+  {
+    static const char *const names[RK__COUNT] = {
+        "code", "message", "output", "capability", "operation", "payload",
+        "metadata"};
+    for (i = 0; i < RK__COUNT; i++)
+      rs->keys[i] = lstr(l.a, names[i]);
+  }
   if (doc.tag != GV_OBJ) {
     ERR(&l, "a ruleset must be a JSON object, got %s",
         gavel__type_name(gv_typeof(doc)));

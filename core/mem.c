@@ -167,7 +167,7 @@ int gavel__buf_reserve(gv_buf *b, size_t extra) {
   return 1;
 }
 
-void gavel__buf_add(gv_buf *b, const void *p, size_t n) {
+void gavel__buf_add_slow(gv_buf *b, const void *p, size_t n) {
   if (!gavel__buf_reserve(b, n))
     return;
   memcpy(b->p + b->len, p, n);
@@ -177,12 +177,6 @@ void gavel__buf_add(gv_buf *b, const void *p, size_t n) {
 
 void gavel__buf_adds(gv_buf *b, const char *s) { gavel__buf_add(b, s, strlen(s)); }
 
-void gavel__buf_addc(gv_buf *b, char c) {
-  if (!gavel__buf_reserve(b, 1))
-    return;
-  b->p[b->len++] = c;
-  b->p[b->len] = 0;
-}
 
 void gavel__buf_addf(gv_buf *b, const char *fmt, ...) {
   va_list ap;

@@ -10,6 +10,7 @@
 
 #include "gavel_int.h"
 #include <stdarg.h>
+#include <string.h>
 
 typedef struct gavel__alloc {
   gavel_realloc_fn fn; /* the hook (never NULL after init)     */
@@ -56,9 +57,26 @@ typedef struct gv_buf {
 void gavel__buf_init(gv_buf *b, const gavel__alloc *al);
 void gavel__buf_free(gv_buf *b);
 int gavel__buf_reserve(gv_buf *b, size_t extra); /* 0 on OOM */
-void gavel__buf_add(gv_buf *b, const void *p, size_t n);
+void gavel__buf_add_slow(gv_buf *b, const void *p, size_t n);
 void gavel__buf_adds(gv_buf *b, const char *s);
-void gavel__buf_addc(gv_buf *b, char c);
+/* Appends inline when capacity allows (the writer's hot path). */
+GAVEL_INLINE void gavel__buf_add(gv_buf *b, const void *p, size_t n) {
+  if (GAVEL_LIKELY(b->len + n < b->cap)) {
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return;
+  }
+  gavel__buf_add_slow(b, p, n);
+}
+GAVEL_INLINE void gavel__buf_addc(gv_buf *b, char c) {
+  if (GAVEL_LIKELY(b->len + 1 < b->cap)) {
+    b->p[b->len++] = c;
+    b->p[b->len] = 0;
+    return;
+  }
+  gavel__buf_add_slow(b, &c, 1);
+}
 void gavel__buf_addf(gv_buf *b, const char *fmt, ...) GAVEL_PRINTF(2, 3);
 GAVEL_INLINE void gavel__buf_clear(gv_buf *b) {
   b->len = 0;

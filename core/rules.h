@@ -78,6 +78,10 @@ typedef struct gv_graph {
   uint32_t hcap;         /* buckets in key_hash                          */
 } gv_graph;
 
+/* Keys of the objects every run builds, made once at load. */
+enum { RK_CODE, RK_MESSAGE, RK_OUTPUT, RK_CAPABILITY, RK_OPERATION,
+       RK_PAYLOAD, RK_METADATA, RK__COUNT };
+
 struct gavel_ruleset {
   gavel_runtime *rt;     /* runtime (borrowed; must outlive the ruleset) */
   gv_arena arena;        /* everything below                             */
@@ -96,6 +100,7 @@ struct gavel_ruleset {
   int n_caps;            /* count                                        */
   gv_str *json;          /* unused: reserved                             */
   gv_arena *doc_arena;   /* arena of the parsed document (names, literals)*/
+  gv_str *keys[RK__COUNT]; /* "code", "message", "output", ...           */
 };
 
 #endif

@@ -249,7 +249,7 @@ static int conv_fail(lg_conv *c, const char *fmt, ...) {
       n += (size_t)snprintf(path + n, sizeof path - n, "[%ld]",
                             c->segs[i].idx);
   }
-  snprintf(c->msg, sizeof c->msg, "%s (at %s)", what, path);
+  snprintf(c->msg, sizeof c->msg, "%.200s (at %.250s)", what, path);
   return 1;
 }
 
@@ -1507,7 +1507,7 @@ static int l_resume(lua_State *L) {
     gvalue p, m;
     if (convert(L, 3, h->arena, "payload", &p, &c) ||
         meta_value(L, h->arena, 4, &m, &c)) {
-      snprintf(msg, sizeof msg, "provider returned an unusable reply: %s",
+      snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
                c.msg);
       st = resume_error(h, msg);
     } else
@@ -1519,7 +1519,7 @@ static int l_resume(lua_State *L) {
     if (to_json(L, h, 3, "payload", &c) ||
         !(pj = gavel__arena_dup(&h->scratch, h->jbuf.p, h->jbuf.len + 1)) ||
         (plen = h->jbuf.len, meta_value(L, &h->scratch, 4, &m, &c))) {
-      snprintf(msg, sizeof msg, "provider returned an unusable reply: %s",
+      snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
                c.msg[0] ? c.msg : "out of memory");
       st = resume_error(h, msg);
     } else {
@@ -1839,14 +1839,14 @@ static void tramp_call_locked(void *ud, const gavel_host_call *call,
                                  : "provider returned no payload");
     gavel_reply_error(reply, msg);
   } else if (convert(L, -2, &a, "payload", &v, c)) {
-    snprintf(msg, sizeof msg, "provider returned an unusable reply: %s",
+    snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
              c->msg);
     gavel_reply_error(reply, msg);
   } else {
     gvalue m = gv_null();
     gavel__json_write(&pb, v);
     if (meta_value(L, &a, lua_gettop(L), &m, c)) {
-      snprintf(msg, sizeof msg, "provider returned an unusable reply: %s",
+      snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
                c->msg);
       gavel_reply_error(reply, msg);
       goto done;
