@@ -692,6 +692,7 @@ static void load_step(L *l, graphctx *gc, gv_str *key, gvalue v, gv_step *s) {
   s->path = path_dup(l);
   s->default_next = s->next = -1;
   s->data = gv_null();
+  s->fixed = gv_missing();
   if (v.tag != GV_OBJ) {
     ERR(l, "expected a step object, got %s", gavel__type_name(gv_typeof(v)));
     s->type = ST_TERMINAL;
@@ -927,6 +928,29 @@ static void load_graph(L *l, gv_graph *g, gvalue steps, gv_str *entry) {
   g->entry = step_index(g, entry);
 }
 
+/* A terminal without outputs always gives the same result: build it once
+** ({code, message, output: data-or-{}}), so runs allocate nothing for it. */
+static void static_result(L *l, gv_step *s) {
+  gv_obj *r, *out;
+  uint32_t i;
+  s->fixed = gv_missing();
+  if (s->type != ST_TERMINAL || s->n_outs > 0)
+    return;
+  out = gavel__obj_new(l->a, s->data.tag == GV_OBJ ? s->data.u.o->len : 0);
+  r = gavel__obj_new(l->a, 3);
+  if (!out || !r)
+    return;
+  if (s->data.tag == GV_OBJ)
+    for (i = 0; i < s->data.u.o->len; i++)
+      if (!gavel__obj_set(l->a, out, s->data.u.o->keys[i], s->data.u.o->vals[i]))
+        return;
+  if (!gavel__obj_append(l->a, r, l->rs->keys[RK_CODE], gv_strv(s->code)) ||
+      !gavel__obj_append(l->a, r, l->rs->keys[RK_MESSAGE], gv_strv(s->message)) ||
+      !gavel__obj_append(l->a, r, l->rs->keys[RK_OUTPUT], gv_objv(out)))
+    return;
+  s->fixed = gv_objv(r);
+}
+
 /* Sub-rule call graph: cycles are errors (Ordo's validate). */
 static int sub_cycle(L *l, int gi, int *color, int *stack, int depth) {
   gv_graph *g = &l->rs->graphs[gi];
@@ -1147,6 +1171,9 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
   }
   for (gi = 0; gi < rs->n_graphs; gi++) {
     int ok;
+    gv_graph *g = &rs->graphs[gi];
+    for (i = 0; i < g->n_steps; i++)
+      static_result(&l, &g->steps[i]);
     analyse_graph(&l, &rs->graphs[gi]);
     rs->graphs[gi].proj = gavel__bind_projection(l.a, &rs->graphs[gi].st, &ok);
     if (!ok)

@@ -58,6 +58,8 @@ typedef struct gv_step {
   gv_program **outs;     /* terminal output programs                    */
   int n_outs;            /* count                                       */
   gvalue data;           /* terminal static data (object or null)       */
+  gvalue fixed;          /* terminal without outputs: its whole result,
+                            built at load (GV_MISSING otherwise)          */
   int sub;               /* sub_rule: graph index                       */
   gv_str **bind_keys;    /* sub_rule binding names (child input keys)   */
   gv_program **binds;    /* sub_rule binding programs (parent context)  */
