@@ -1,13 +1,64 @@
 /*
-** providers.c -- capabilities the CLI host offers to rulesets.
-** (The built-in network/metrics/audit providers and Lua providers are
-** registered here once they exist.)
+** providers.c -- capabilities the CLI host offers to rulesets: the
+** built-in network.http (blocking; calls only to --allow-http hosts),
+** metrics.prometheus (engine metrics too when --metrics FILE is given,
+** written at exit) and audit.logger (with --audit FILE, "-" = stdout;
+** one line per run and per host call, reopened on SIGHUP).
+** Grants (--grant) are checked by the loader, not here.
 */
 #include "cli_rules.h"
+#include "gavel_providers.h"
+#include <stdlib.h>
+
+typedef struct cli_prov {
+  gavel_http *http;       /* network.http                    */
+  gavel_metrics *metrics; /* metrics.prometheus              */
+  gavel_audit *audit;     /* audit.logger, or NULL           */
+} cli_prov;
+
+static int fail(const gavel_error *e) {
+  fprintf(stderr, "error: %s\n", e->msg);
+  return 1;
+}
 
 int cli_builtin_providers(cli_env *env) {
-  (void)env;
+  cli_prov *p = calloc(1, sizeof *p);
+  gavel_error e;
+  if (!p) {
+    fprintf(stderr, "error: out of memory\n");
+    return 1;
+  }
+  env->prov = p;
+  if (gavel_http_new(NULL, &p->http, &e) != GAVEL_OK ||
+      gavel_http_provide(p->http, env->rt, &e) != GAVEL_OK ||
+      gavel_metrics_new(NULL, &p->metrics, &e) != GAVEL_OK ||
+      gavel_metrics_provide(p->metrics, env->rt, &e) != GAVEL_OK)
+    return fail(&e);
+  /* Engine metrics cost a lock per run: only when someone reads them. */
+  if (env->metrics_file &&
+      gavel_metrics_attach(p->metrics, env->rt, &e) != GAVEL_OK)
+    return fail(&e);
+  if (env->audit_file &&
+      (gavel_audit_open(env->audit_file, NULL, &p->audit, &e) != GAVEL_OK ||
+       gavel_audit_provide(p->audit, env->rt, &e) != GAVEL_OK ||
+       gavel_audit_attach(p->audit, env->rt, &e) != GAVEL_OK ||
+       gavel_audit_reopen_on_sighup(&e) != GAVEL_OK))
+    return fail(&e);
   return 0;
 }
 
-void cli_providers_free(cli_env *env) { (void)env; }
+void cli_providers_free(cli_env *env) {
+  cli_prov *p = env->prov;
+  gavel_error e;
+  if (!p)
+    return;
+  if (env->metrics_file && p->metrics &&
+      gavel_metrics_write_file(p->metrics, env->metrics_file, &e) != GAVEL_OK)
+    fprintf(stderr, "error: %s\n", e.msg);
+  if (gavel_audit_close(p->audit, &e) != GAVEL_OK)
+    fprintf(stderr, "error: %s\n", e.msg);
+  gavel_metrics_free(p->metrics);
+  gavel_http_free(p->http);
+  free(p);
+  env->prov = NULL;
+}

@@ -1,0 +1,440 @@
+/*
+** audit.c -- the audit.logger capability and the audit observer: one
+** JSON line per audited event, appended to a file or standard output.
+**
+** Whole lines, always: a line is built in memory first, then written with
+** one write(2) (looping only on a short write) while the log's mutex is
+** held, on a descriptor opened with O_APPEND.  So lines of concurrent
+** runs never interleave, and other processes appending to the same file
+** never split ours.  Durability is a policy (gavel_providers.h explains
+** the trade-off).  Log rotation: gavel_audit_reopen, or SIGHUP after
+** gavel_audit_reopen_on_sighup (the handler only bumps a counter; the
+** next line reopens, outside the signal handler).
+*/
+#include "gavel_providers.h"
+#include "json.h"
+#include "runtime.h"
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+struct gavel_audit {
+  pthread_mutex_t mu;      /* guards everything below                   */
+  char *path;              /* file path (owned), NULL for stdout        */
+  int fd;                  /* descriptor (1 for stdout)                 */
+  gavel_audit_opts o;      /* options, defaults filled in               */
+  uint32_t unsynced;       /* FSYNC_N: lines since the last fdatasync   */
+  char *buf;               /* ON_EXIT: buffered lines                   */
+  size_t len;              /* bytes buffered                            */
+  long hup_seen;           /* SIGHUP generation last acted on           */
+  int failed;              /* the last write failed                     */
+  uint64_t errors;         /* lines lost (atomic)                       */
+};
+
+static volatile sig_atomic_t hup_gen; /* bumped by the SIGHUP handler */
+
+/* ==== Files ==== */
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return 1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int open_log(const char *path) {
+  return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+}
+
+/* Writes the ON_EXIT buffer.  Under a->mu. */
+static int drain(gavel_audit *a) {
+  int bad = a->len && write_all(a->fd, a->buf, a->len);
+  a->len = 0;
+  return bad;
+}
+
+static int sync_fd(gavel_audit *a) {
+  a->unsynced = 0;
+  return a->path && fdatasync(a->fd) != 0;
+}
+
+static int reopen_locked(gavel_audit *a) {
+  int fd, bad;
+  if (!a->path)
+    return 0;
+  if ((fd = open_log(a->path)) < 0)
+    return 1;
+  bad = drain(a);
+  if (a->o.durability != GAVEL_AUDIT_FLUSH_LINE)
+    bad |= sync_fd(a);
+  close(a->fd);
+  a->fd = fd;
+  return bad;
+}
+
+/* Appends one complete line (with its '\n'). Under no lock. */
+static int write_line(gavel_audit *a, const char *p, size_t n) {
+  int bad = 0;
+  long gen = hup_gen;
+  pthread_mutex_lock(&a->mu);
+  if (gen != a->hup_seen) {
+    a->hup_seen = gen;
+    bad |= reopen_locked(a);
+  }
+  if (a->o.durability == GAVEL_AUDIT_ON_EXIT) {
+    if (a->len + n > a->o.buffer_bytes)
+      bad |= drain(a);
+    if (n > a->o.buffer_bytes)
+      bad |= write_all(a->fd, p, n);
+    else {
+      memcpy(a->buf + a->len, p, n);
+      a->len += n;
+    }
+  } else {
+    bad |= write_all(a->fd, p, n);
+    if (a->o.durability == GAVEL_AUDIT_FSYNC_N &&
+        ++a->unsynced >= a->o.fsync_every)
+      bad |= sync_fd(a);
+  }
+  a->failed = bad;
+  pthread_mutex_unlock(&a->mu);
+  if (bad)
+    __atomic_add_fetch(&a->errors, 1, __ATOMIC_RELAXED);
+  return bad;
+}
+
+/* ==== Public: the log ==== */
+
+gavel_status gavel_audit_open(const char *path, const gavel_audit_opts *opts,
+                              gavel_audit **out, gavel_error *err) {
+  gavel_audit *a;
+  gavel__error_clear(err);
+  if (!path || !out)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_audit_open: NULL argument");
+  if (!(a = calloc(1, sizeof *a)))
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  if (opts)
+    a->o = *opts;
+  if (!a->o.fsync_every)
+    a->o.fsync_every = 1;
+  if (!a->o.buffer_bytes)
+    a->o.buffer_bytes = 1u << 20;
+  a->hup_seen = hup_gen;
+  a->fd = 1;
+  if (strcmp(path, "-")) {
+    size_t n = strlen(path) + 1;
+    if ((a->path = malloc(n)))
+      memcpy(a->path, path, n);
+    if (!a->path || (a->fd = open_log(path)) < 0) {
+      int e = a->path ? errno : ENOMEM;
+      free(a->path);
+      free(a);
+      return gavel__errorf(err, GAVEL_IO, "audit.logger: cannot open '%s': "
+                           "%s", path, strerror(e));
+    }
+  }
+  if (a->o.durability == GAVEL_AUDIT_ON_EXIT &&
+      !(a->buf = malloc(a->o.buffer_bytes))) {
+    if (a->path)
+      close(a->fd);
+    free(a->path);
+    free(a);
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  }
+  pthread_mutex_init(&a->mu, NULL);
+  *out = a;
+  return GAVEL_OK;
+}
+
+gavel_status gavel_audit_write(gavel_audit *a, const char *json, size_t len,
+                               gavel_error *err) {
+  char *line;
+  int bad;
+  gavel__error_clear(err);
+  if (!a || !json || !len || memchr(json, '\n', len))
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_audit_write: empty line "
+                         "or a line break inside");
+  if (!(line = malloc(len + 1)))
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  memcpy(line, json, len);
+  line[len] = '\n';
+  bad = write_line(a, line, len + 1);
+  free(line);
+  return bad ? gavel__errorf(err, GAVEL_IO, "audit.logger: write failed: %s",
+                             strerror(errno))
+             : GAVEL_OK;
+}
+
+gavel_status gavel_audit_reopen(gavel_audit *a, gavel_error *err) {
+  int bad;
+  gavel__error_clear(err);
+  if (!a)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_audit_reopen: NULL");
+  pthread_mutex_lock(&a->mu);
+  bad = reopen_locked(a);
+  pthread_mutex_unlock(&a->mu);
+  return bad ? gavel__errorf(err, GAVEL_IO, "audit.logger: cannot reopen "
+                             "'%s': %s", a->path, strerror(errno))
+             : GAVEL_OK;
+}
+
+gavel_status gavel_audit_flush(gavel_audit *a, gavel_error *err) {
+  int bad;
+  gavel__error_clear(err);
+  if (!a)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_audit_flush: NULL");
+  pthread_mutex_lock(&a->mu);
+  bad = drain(a) | sync_fd(a);
+  pthread_mutex_unlock(&a->mu);
+  return bad ? gavel__errorf(err, GAVEL_IO, "audit.logger: flush failed: %s",
+                             strerror(errno))
+             : GAVEL_OK;
+}
+
+static void on_hup(int sig) {
+  (void)sig;
+  hup_gen = hup_gen + 1; /* only this handler writes it */
+}
+
+gavel_status gavel_audit_reopen_on_sighup(gavel_error *err) {
+  struct sigaction sa;
+  gavel__error_clear(err);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_hup;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGHUP, &sa, NULL) != 0)
+    return gavel__errorf(err, GAVEL_IO, "sigaction(SIGHUP): %s",
+                         strerror(errno));
+  return GAVEL_OK;
+}
+
+uint64_t gavel_audit_errors(const gavel_audit *a) {
+  return a ? __atomic_load_n(&a->errors, __ATOMIC_RELAXED) : 0;
+}
+
+gavel_status gavel_audit_close(gavel_audit *a, gavel_error *err) {
+  int bad;
+  gavel__error_clear(err);
+  if (!a)
+    return GAVEL_OK;
+  bad = drain(a) | a->failed;
+  if (a->path) {
+    bad |= fdatasync(a->fd) != 0;
+    bad |= close(a->fd) != 0;
+  }
+  pthread_mutex_destroy(&a->mu);
+  free(a->buf);
+  free(a->path);
+  free(a);
+  return bad ? gavel__errorf(err, GAVEL_IO, "audit.logger: lines were lost "
+                             "(write or sync failed)")
+             : GAVEL_OK;
+}
+
+/* ==== Lines ==== */
+
+/* Decimal text of 'v' (no printf: this runs once per audited event). */
+static void put_u64(gv_buf *b, uint64_t v) {
+  char t[24];
+  int i = 24;
+  do
+    t[--i] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  gavel__buf_add(b, t + i, (size_t)(24 - i));
+}
+
+static void put_num(gv_buf *b, const char *key, uint64_t v) {
+  gavel__buf_adds(b, key);
+  put_u64(b, v);
+}
+
+static void put2(char *p, unsigned v) {
+  p[0] = (char)('0' + v / 10 % 10);
+  p[1] = (char)('0' + v % 10);
+}
+
+/* {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ" in UTC.  Civil date from days since
+** the epoch (Howard Hinnant's algorithm): gmtime_r takes glibc's time
+** zone lock, which serialized concurrent writers. */
+static void put_ts(gv_buf *b) {
+  struct timespec ts;
+  char t[] = "{\"ts\":\"0000-00-00T00:00:00.000Z\"";
+  int64_t z, era, sec;
+  unsigned doe, yoe, doy, mp, d, m, y, ms;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  sec = (int64_t)ts.tv_sec;
+  z = (sec >= 0 ? sec : sec - 86399) / 86400 + 719468;
+  era = (z >= 0 ? z : z - 146096) / 146097;
+  doe = (unsigned)(z - era * 146097);
+  yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = (unsigned)(yoe + era * 400 + (m <= 2));
+  sec = ((sec % 86400) + 86400) % 86400;
+  ms = (unsigned)(ts.tv_nsec / 1000000L);
+  put2(t + 7, y / 100);
+  put2(t + 9, y % 100);
+  put2(t + 12, m);
+  put2(t + 15, d);
+  put2(t + 18, (unsigned)(sec / 3600));
+  put2(t + 21, (unsigned)(sec / 60 % 60));
+  put2(t + 24, (unsigned)(sec % 60));
+  t[27] = (char)('0' + ms / 100);
+  put2(t + 28, ms % 100);
+  gavel__buf_add(b, t, sizeof t - 1);
+}
+
+static void put_str(gv_buf *b, const char *key, const char *v) {
+  gavel__buf_adds(b, key);
+  gavel__json_write_str(b, v ? v : "", v ? strlen(v) : 0);
+}
+
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static EVP_MD *md_sha256; /* fetched once: an implicit fetch per digest
+                             took OpenSSL 3's global lock every call */
+static void md_init(void) { md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
+static void put_digest(gv_buf *b, const char *p, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char md[EVP_MAX_MD_SIZE];
+  char out[2 * EVP_MAX_MD_SIZE + 2];
+  unsigned int ml = 0, i;
+  pthread_once(&md_once, md_init);
+  gavel__buf_adds(b, ",\"input_sha256\":");
+  if (!p || !md_sha256 || !EVP_Digest(p, n, md, &ml, md_sha256, NULL)) {
+    gavel__buf_adds(b, "null");
+    return;
+  }
+  out[0] = '"';
+  for (i = 0; i < ml; i++) {
+    out[1 + 2 * i] = hex[md[i] >> 4];
+    out[2 + 2 * i] = hex[md[i] & 15];
+  }
+  out[1 + 2 * ml] = '"';
+  gavel__buf_add(b, out, 2 * ml + 2);
+}
+
+static void put_status(gv_buf *b, gavel_status st) {
+  const char *s = gavel_status_name(st);
+  char low[32];
+  size_t i;
+  if (!strncmp(s, "GAVEL_", 6))
+    s += 6;
+  for (i = 0; s[i] && i + 1 < sizeof low; i++)
+    low[i] = (char)tolower((unsigned char)s[i]);
+  low[i] = 0;
+  put_str(b, ",\"status\":", low);
+}
+
+static void run_line(gv_buf *b, const gavel_event *ev) {
+  put_ts(b);
+  put_num(b, ",\"event\":\"rule_executed\",\"trace_id\":", ev->trace_id);
+  put_str(b, ",\"ruleset\":", ev->ruleset);
+  put_str(b, ",\"version\":", ev->version);
+  put_status(b, ev->status);
+  put_str(b, ",\"code\":", ev->code);
+  put_num(b, ",\"duration_us\":", ev->duration_ns / 1000u);
+  put_num(b, ",\"gas_used\":", ev->gas_used);
+  put_digest(b, ev->input, ev->input_len);
+  if (ev->status != GAVEL_OK)
+    put_str(b, ",\"error\":", ev->message);
+  gavel__buf_adds(b, "}\n");
+}
+
+static void call_line(gv_buf *b, const gavel_event *ev) {
+  put_ts(b);
+  put_num(b, ",\"event\":\"host_call\",\"trace_id\":", ev->trace_id);
+  put_str(b, ",\"ruleset\":", ev->ruleset);
+  put_str(b, ",\"version\":", ev->version);
+  put_str(b, ",\"capability\":", ev->capability);
+  put_str(b, ",\"operation\":", ev->operation);
+  put_num(b, ",\"attempt\":", ev->attempt);
+  put_str(b, ",\"outcome\":", ev->outcome);
+  put_num(b, ",\"duration_us\":", ev->duration_ns / 1000u);
+  if (ev->status != GAVEL_OK)
+    put_str(b, ",\"error\":", ev->message);
+  gavel__buf_adds(b, "}\n");
+}
+
+static void on_event(void *ud, const gavel_event *ev) {
+  gavel_audit *a = ud;
+  gv_buf b;
+  if (ev->kind == GAVEL_EVENT_HOSTCALL && a->o.no_hostcalls)
+    return;
+  gavel__buf_init(&b, &gavel__default_alloc);
+  if (ev->kind == GAVEL_EVENT_RUN)
+    run_line(&b, ev);
+  else if (ev->kind == GAVEL_EVENT_HOSTCALL)
+    call_line(&b, ev);
+  if (b.oom)
+    __atomic_add_fetch(&a->errors, 1, __ATOMIC_RELAXED);
+  else if (b.len)
+    write_line(a, b.p, b.len);
+  gavel__buf_free(&b);
+}
+
+gavel_status gavel_audit_attach(gavel_audit *a, gavel_runtime *rt,
+                                gavel_error *err) {
+  gavel__error_clear(err);
+  if (!a || !rt)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_audit_attach: NULL");
+  return gavel_runtime_add_observer(rt, on_event, a, err);
+}
+
+/* ==== The audit.logger capability ==== */
+
+static int audit_vfn(void *ud, gv_arena *ar, const gv_hostreq *req,
+                     gvalue *payload, gvalue *metadata, char *msg,
+                     size_t msz) {
+  gavel_audit *a = ud;
+  gv_buf b;
+  int bad;
+  (void)ar;
+  if (!gavel__str_eqn(req->operation, "rule_executed", 13) &&
+      !gavel__str_eqn(req->operation, "emit", 4)) {
+    snprintf(msg, msz, "audit.logger: unknown operation '%s' (expected "
+             "rule_executed or emit)", req->operation->s);
+    return 1;
+  }
+  gavel__buf_init(&b, &gavel__default_alloc);
+  put_ts(&b);
+  put_str(&b, ",\"event\":", req->operation->s);
+  put_str(&b, ",\"ruleset\":", req->ruleset);
+  put_str(&b, ",\"path\":", req->path);
+  gavel__buf_adds(&b, ",\"data\":");
+  gavel__json_write(&b, req->params);
+  gavel__buf_adds(&b, "}\n");
+  bad = b.oom || write_line(a, b.p, b.len);
+  gavel__buf_free(&b);
+  if (bad) {
+    snprintf(msg, msz, "audit.logger: write failed");
+    return 1;
+  }
+  *payload = gv_null();
+  *metadata = gv_null();
+  return 0;
+}
+
+gavel_status gavel_audit_provide(gavel_audit *a, gavel_runtime *rt,
+                                 gavel_error *err) {
+  gavel__error_clear(err);
+  if (!a || !rt)
+    return gavel__errorf(err, GAVEL_MISUSE, "gavel_audit_provide: NULL");
+  return gavel__host_provide_value(rt, "audit.logger", audit_vfn, a, err);
+}

@@ -1,0 +1,346 @@
+/*
+** test_audit.c -- audit.logger: N concurrent writers x M events give
+** exactly N*M valid JSON lines; SIGKILL after a flushed line loses nothing
+** before it (and the ON_EXIT policy's documented loss); reopen and SIGHUP
+** for rotation; the fields of run and host-call lines; the capability.
+*/
+#include "prov_test.h"
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void tmpname(char *buf, size_t n, const char *tag) {
+  snprintf(buf, n, "/tmp/gv_audit_%s_%ld", tag, (long)getpid());
+  unlink(buf);
+}
+
+/* Reads 'path' and checks every line is a JSON object; returns the
+** number of lines (-1 when one is invalid or the last is cut). */
+static int count_lines(const char *path, cJSON **last) {
+  size_t len;
+  FILE *f = fopen(path, "rb");
+  char *text, *p, *nl;
+  int n = 0;
+  if (last)
+    *last = NULL;
+  if (!f)
+    return 0;
+  fseek(f, 0, SEEK_END);
+  len = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  text = malloc(len + 1);
+  len = fread(text, 1, len, f);
+  text[len] = 0;
+  fclose(f);
+  for (p = text; *p; p = nl + 1) {
+    cJSON *j;
+    if (!(nl = strchr(p, '\n'))) {
+      n = -1; /* a cut line */
+      break;
+    }
+    *nl = 0;
+    if (!(j = cJSON_Parse(p)) || !cJSON_IsObject(j)) {
+      cJSON_Delete(j);
+      n = -1;
+      break;
+    }
+    n++;
+    if (last) {
+      cJSON_Delete(*last);
+      *last = j;
+    } else
+      cJSON_Delete(j);
+  }
+  free(text);
+  return n;
+}
+
+typedef struct wr {
+  gavel_audit *a; /* the log     */
+  int id;         /* writer id   */
+  int errors;     /* failed writes */
+} wr;
+
+#define N_WRITERS 8
+#define M_EVENTS 500
+
+static void *writer(void *p) {
+  wr *w = p;
+  char line[8192];
+  gavel_error e;
+  int i;
+  for (i = 0; i < M_EVENTS; i++) {
+    /* lengths up to ~6 KB: beyond PIPE_BUF, so atomicity is ours */
+    int pad = (i * 37 + w->id * 101) % 6000;
+    int n = snprintf(line, sizeof line, "{\"w\":%d,\"i\":%d,\"pad\":\"%*s\"}",
+                     w->id, i, pad, "");
+    if (gavel_audit_write(w->a, line, (size_t)n, &e) != GAVEL_OK)
+      w->errors++;
+  }
+  return NULL;
+}
+
+TEST(n_concurrent_writers_times_m_events_give_exactly_nxm_valid_lines) {
+  static const gavel_audit_durability modes[3] = {
+      GAVEL_AUDIT_FLUSH_LINE, GAVEL_AUDIT_FSYNC_N, GAVEL_AUDIT_ON_EXIT};
+  int k;
+  for (k = 0; k < 3; k++) {
+    char path[256];
+    gavel_audit_opts o;
+    gavel_audit *a;
+    gavel_error e;
+    pthread_t th[N_WRITERS];
+    wr w[N_WRITERS];
+    double t0;
+    int i, errors = 0;
+    tmpname(path, sizeof path, "nxm");
+    memset(&o, 0, sizeof o);
+    o.durability = modes[k];
+    o.fsync_every = 256;
+    o.buffer_bytes = 64 << 10;
+    CHECK(gavel_audit_open(path, &o, &a, &e) == GAVEL_OK);
+    t0 = now_ms();
+    for (i = 0; i < N_WRITERS; i++) {
+      w[i].a = a;
+      w[i].id = i;
+      w[i].errors = 0;
+      pthread_create(&th[i], NULL, writer, &w[i]);
+    }
+    for (i = 0; i < N_WRITERS; i++) {
+      pthread_join(th[i], NULL);
+      errors += w[i].errors;
+    }
+    CHECK(gavel_audit_close(a, &e) == GAVEL_OK);
+    printf("  durability %d: %d lines in %.1f ms\n", (int)modes[k],
+           N_WRITERS * M_EVENTS, now_ms() - t0);
+    CHECK(errors == 0);
+    CHECK(count_lines(path, NULL) == N_WRITERS * M_EVENTS);
+    unlink(path);
+  }
+}
+
+/* Child: writes numbered lines, acknowledging each on 'ack' after the
+** call returned.  Never returns. */
+static void child_writer(const char *path, gavel_audit_durability d,
+                         int ack) {
+  gavel_audit_opts o;
+  gavel_audit *a;
+  gavel_error e;
+  char line[128];
+  int i;
+  memset(&o, 0, sizeof o);
+  o.durability = d;
+  if (gavel_audit_open(path, &o, &a, &e) != GAVEL_OK)
+    _exit(3);
+  for (i = 0;; i++) {
+    int n = snprintf(line, sizeof line, "{\"seq\":%d}", i);
+    gavel_audit_write(a, line, (size_t)n, &e);
+    if (write(ack, &i, sizeof i) != sizeof i)
+      _exit(4);
+  }
+}
+
+/* Forks a writer, kills it with SIGKILL after 'acks' acknowledged lines;
+** returns the last acknowledged sequence number. */
+static int kill_after(const char *path, gavel_audit_durability d, int acks) {
+  int fds[2], seq = -1, got = 0, st;
+  pid_t pid;
+  if (pipe(fds) != 0)
+    return -2;
+  if ((pid = fork()) == 0) {
+    close(fds[0]);
+    child_writer(path, d, fds[1]);
+  }
+  close(fds[1]);
+  while (got < acks && read(fds[0], &seq, sizeof seq) == sizeof seq)
+    got++;
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  close(fds[0]);
+  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  return seq;
+}
+
+TEST(sigkill_after_a_flushed_line_loses_nothing_before_it) {
+  char path[256];
+  cJSON *last;
+  int acked, n, round;
+  for (round = 0; round < 5; round++) {
+    tmpname(path, sizeof path, "kill");
+    acked = kill_after(path, GAVEL_AUDIT_FLUSH_LINE, 200 + round * 300);
+    n = count_lines(path, &last);
+    /* every acknowledged line is there, complete; the child may have
+    ** written one or more further lines before it died */
+    CHECK(n >= acked + 1);
+    CHECK(last && jnum(last, "seq") == n - 1);
+    cJSON_Delete(last);
+    unlink(path);
+  }
+  /* the documented trade-off: ON_EXIT keeps lines in memory */
+  tmpname(path, sizeof path, "kill2");
+  acked = kill_after(path, GAVEL_AUDIT_ON_EXIT, 50);
+  CHECK(acked == 49);
+  CHECK(count_lines(path, NULL) == 0);
+  unlink(path);
+}
+
+TEST(reopen_and_sighup_move_later_lines_to_a_new_file) {
+  char path[256], rotated[300];
+  gavel_audit *a;
+  gavel_error e;
+  tmpname(path, sizeof path, "rot");
+  snprintf(rotated, sizeof rotated, "%s.1", path);
+  CHECK(gavel_audit_open(path, NULL, &a, &e) == GAVEL_OK);
+  CHECK(gavel_audit_write(a, "{\"n\":1}", 7, &e) == GAVEL_OK);
+  CHECK(gavel_audit_write(a, "{\"n\":2}", 7, &e) == GAVEL_OK);
+  CHECK(rename(path, rotated) == 0);
+  CHECK(gavel_audit_write(a, "{\"n\":3}", 7, &e) == GAVEL_OK); /* old file */
+  CHECK(gavel_audit_reopen(a, &e) == GAVEL_OK);
+  CHECK(gavel_audit_write(a, "{\"n\":4}", 7, &e) == GAVEL_OK);
+  CHECK(count_lines(rotated, NULL) == 3);
+  CHECK(count_lines(path, NULL) == 1);
+  CHECK(rename(path, rotated) == 0);
+  CHECK(gavel_audit_reopen_on_sighup(&e) == GAVEL_OK);
+  raise(SIGHUP);
+  CHECK(gavel_audit_write(a, "{\"n\":5}", 7, &e) == GAVEL_OK);
+  CHECK(count_lines(rotated, NULL) == 1);
+  CHECK(count_lines(path, NULL) == 1);
+  CHECK(gavel_audit_write(a, "{\"n\":\n6}", 8, &e) == GAVEL_MISUSE);
+  CHECK(gavel_audit_close(a, &e) == GAVEL_OK);
+  unlink(path);
+  unlink(rotated);
+}
+
+static void svc(void *ud, const gavel_host_call *c, gavel_reply *r) {
+  (void)ud;
+  (void)c;
+  gavel_reply_payload(r, "{\"ok\":1}", 8, NULL, 0);
+}
+
+static const char *RULES =
+    "{\"config\":{\"name\":\"aud\",\"version\":\"3.1\"},\"steps\":{"
+    "\"start\":{\"id\":\"start\",\"name\":\"S\",\"type\":\"action\","
+    "\"actions\":[{\"action\":\"external_call\",\"service\":\"svc\","
+    "\"method\":\"GET\",\"params\":[],\"result_variable\":\"r\"},"
+    "{\"action\":\"external_call\",\"service\":\"audit.logger\",\"method\":"
+    "\"emit\",\"params\":[[\"who\",\"user\"]]}],\"next_step\":\"t\"},"
+    "\"t\":{\"id\":\"t\",\"name\":\"T\",\"type\":\"terminal\",\"result\":{"
+    "\"code\":\"DONE\"}}}}";
+
+static void sha256_hex(const char *p, size_t n, char *hex) {
+  unsigned char md[32];
+  unsigned ml = 0, i;
+  EVP_Digest(p, n, md, &ml, EVP_sha256(), NULL);
+  for (i = 0; i < ml; i++)
+    snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+TEST(run_and_host_call_lines_carry_the_documented_fields) {
+  char path[256], hex[65];
+  gavel_runtime *rt;
+  gavel_audit *a;
+  gavel_ruleset *rs;
+  gavel_exec *ex = NULL;
+  gavel_error e;
+  const char *in = "{\"user\":\"ann\"}", *out;
+  size_t n;
+  FILE *f;
+  char line[2048];
+  cJSON *j[3] = {NULL, NULL, NULL};
+  int k = 0;
+  tmpname(path, sizeof path, "fields");
+  gavel_runtime_new(NULL, &rt, &e);
+  CHECK(gavel_audit_open(path, NULL, &a, &e) == GAVEL_OK);
+  CHECK(gavel_audit_provide(a, rt, &e) == GAVEL_OK);
+  CHECK(gavel_audit_attach(a, rt, &e) == GAVEL_OK);
+  gavel_runtime_provide(rt, "svc", svc, NULL, &e);
+  CHECK(gavel_ruleset_load(rt, RULES, strlen(RULES), NULL, &rs, &e) ==
+        GAVEL_OK);
+  gavel_exec_new(rs, &ex, &e);
+  CHECK(gavel_exec_run_json(ex, in, strlen(in), 0, &out, &n, &e) ==
+        GAVEL_OK);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+  CHECK(gavel_audit_close(a, &e) == GAVEL_OK);
+  /* order: svc call, the emit line, its host_call, then the run */
+  f = fopen(path, "r");
+  while (f && fgets(line, sizeof line, f)) {
+    cJSON *x = cJSON_Parse(line);
+    const char *ev = jstr(x, "event");
+    if (ev && !strcmp(ev, "host_call") &&
+        !strcmp(jstr(x, "capability"), "svc") && !j[0])
+      j[0] = x;
+    else if (ev && !strcmp(ev, "emit") && !j[1])
+      j[1] = x;
+    else if (ev && !strcmp(ev, "rule_executed") && !j[2])
+      j[2] = x;
+    else
+      cJSON_Delete(x);
+    k++;
+  }
+  if (f)
+    fclose(f);
+  if (k != 4)
+    printf("  lines: %d\n", k);
+  CHECK(k == 4);
+  CHECK(j[0] && j[1] && j[2]);
+  sha256_hex(in, strlen(in), hex);
+  CHECK_STR(jstr(j[2], "ruleset"), "aud");
+  CHECK_STR(jstr(j[2], "version"), "3.1");
+  CHECK_STR(jstr(j[2], "status"), "ok");
+  CHECK_STR(jstr(j[2], "code"), "DONE");
+  CHECK_STR(jstr(j[2], "input_sha256"), hex);
+  CHECK(jnum(j[2], "trace_id") > 0);
+  CHECK(jnum(j[2], "duration_us") >= 0 && jnum(j[2], "gas_used") > 0);
+  CHECK(strlen(jstr(j[2], "ts")) == 24); /* 2025-01-02T03:04:05.678Z */
+  CHECK(jnum(j[0], "trace_id") == jnum(j[2], "trace_id"));
+  CHECK_STR(jstr(j[0], "operation"), "GET");
+  CHECK_STR(jstr(j[0], "outcome"), "ok");
+  CHECK(jnum(j[0], "attempt") == 1);
+  CHECK_STR(jstr(j[1], "ruleset"), "aud");
+  CHECK_STR(jstr(j[1], "path"), "steps.start.actions[1]");
+  CHECK_STR(jstr(j[1], "data.who"), "ann");
+  for (k = 0; k < 3; k++)
+    cJSON_Delete(j[k]);
+  unlink(path);
+}
+
+TEST(failed_runs_are_audited_with_their_error) {
+  char path[256];
+  gavel_runtime *rt;
+  gavel_audit_opts o;
+  gavel_audit *a;
+  gavel_error e;
+  cJSON *last;
+  char *doc = call_ruleset("audit.logger", "delete", "[]", 0);
+  tmpname(path, sizeof path, "fail");
+  memset(&o, 0, sizeof o);
+  o.no_hostcalls = 1;
+  gavel_runtime_new(NULL, &rt, &e);
+  CHECK(gavel_audit_open(path, &o, &a, &e) == GAVEL_OK);
+  gavel_audit_provide(a, rt, &e);
+  gavel_audit_attach(a, rt, &e);
+  CHECK(run_doc(rt, doc, NULL, 0, NULL, 0, &e) == GAVEL_HOST);
+  CHECK(gavel_audit_close(a, &e) == GAVEL_OK);
+  CHECK(count_lines(path, &last) == 1);
+  CHECK_STR(jstr(last, "status"), "host");
+  CHECK(strstr(jstr(last, "error"), "unknown operation 'delete'") != NULL);
+  CHECK(jget(last, "input_sha256") != NULL);
+  cJSON_Delete(last);
+  gavel_runtime_free(rt);
+  free(doc);
+  unlink(path);
+}
+
+TEST(opening_an_unwritable_path_is_an_io_error) {
+  gavel_audit *a = NULL;
+  gavel_error e;
+  CHECK(gavel_audit_open("/nonexistent-dir/x.log", NULL, &a, &e) == GAVEL_IO);
+  CHECK(strstr(e.msg, "cannot open") != NULL);
+  CHECK(a == NULL);
+}
+
+TEST_MAIN()
