@@ -349,8 +349,15 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
     int res, ok;                                                             \
     CMP_FAST(cop, x, y, res, ok);                                            \
     if (!ok) {                                                               \
-      MISSCHK;                                                               \
-      FAIL_IF(cmp_slow(rt, kind, x, y, &res));                               \
+      if ((kind) >= CMP_LT && gv_isnum(x) && gv_isnum(y) &&                 \
+          gv_num(x) == gv_num(x) && gv_num(y) == gv_num(y))                 \
+        res = gv_num(x) cop gv_num(y);                                       \
+      else if ((kind) <= CMP_NE && x.tag == GV_STR && y.tag == GV_STR)      \
+        res = gavel__str_eq(x.u.s, y.u.s) == ((kind) == CMP_EQ);            \
+      else {                                                                 \
+        MISSCHK;                                                             \
+        FAIL_IF(cmp_slow(rt, kind, x, y, &res));                             \
+      }                                                                      \
     }                                                                        \
     RA = gv_bool(res);                                                       \
     vmbreak;                                                                 \
@@ -432,8 +439,15 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
     int res, ok;                                                             \
     CMP_FAST(cop, x, y, res, ok);                                            \
     if (!ok) {                                                               \
-      MISSCHK;                                                               \
-      FAIL_IF(cmp_slow(rt, kind, x, y, &res));                               \
+      if ((kind) >= CMP_LT && gv_isnum(x) && gv_isnum(y) &&                 \
+          gv_num(x) == gv_num(x) && gv_num(y) == gv_num(y))                 \
+        res = gv_num(x) cop gv_num(y);                                       \
+      else if ((kind) <= CMP_NE && x.tag == GV_STR && y.tag == GV_STR)      \
+        res = gavel__str_eq(x.u.s, y.u.s) == ((kind) == CMP_EQ);            \
+      else {                                                                 \
+        MISSCHK;                                                             \
+        FAIL_IF(cmp_slow(rt, kind, x, y, &res));                             \
+      }                                                                      \
     }                                                                        \
     pc += (res == (int)GET_C(ins)) ? (int32_t)*pc + 1 : 1;                   \
     vmbreak;                                                                 \
@@ -509,7 +523,15 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
         gvalue x = SB;
         int res;
         SLOTCHK(GET_B(ins));
-        FAIL_IF(gavel__op_in(rt, x, KC, &res));
+        if (x.tag == GV_STR && KC.tag == GV_ARR) {
+          const gv_arr *arr = KC.u.a;
+          uint32_t j;
+          FAIL_IF(gavel__rt_charge(rt, arr->len));
+          for (res = 0, j = 0; j < arr->len && !res; j++)
+            res = arr->items[j].tag == GV_STR &&
+                  gavel__str_eq(x.u.s, arr->items[j].u.s);
+        } else
+          FAIL_IF(gavel__op_in(rt, x, KC, &res));
         RA = gv_bool(res);
         vmbreak;
       }
@@ -642,7 +664,15 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
 /* Opcode: RET A * *
 ** Synopsis: return R[A] */
       vmcase(RET) {
-        *out = RA;
+        /* Copy as two words through registers: the handler before wrote the
+        ** register as two 8-byte stores, and a 16-byte load of it stalls on
+        ** store forwarding (measured: age > 18 from 9.4 to 5.2 ns). */
+        uint64_t t = RA.tag, pl = (uint64_t)RA.u.i;
+#if defined(__GNUC__)
+        __asm__("" : "+r"(t), "+r"(pl));
+#endif
+        out->tag = t;
+        out->u.i = (int64_t)pl;
         return 0;
       }
 
