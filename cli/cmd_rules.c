@@ -4,6 +4,7 @@
 */
 #include "cli_rules.h"
 #include "json.h"
+#include "runtime.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ static int load_dir(cli_env *env, const char *dir) {
     memset(&lo, 0, sizeof lo);
     lo.diag = print_diag;
     lo.diag_ud = path;
-    lo.grants = env->n_grants ? env->grants : NULL;
+    lo.grants = env->grants; /* deny by default: only --grant */
     lo.n_grants = (size_t)env->n_grants;
     lo.http_allow = env->allow_http;
     lo.n_http_allow = (size_t)env->n_allow_http;
@@ -115,9 +116,16 @@ int cli_env_start(cli_env *env) {
   }
   if (cli_builtin_providers(env) != 0)
     return 1;
-  if (env->n_providers &&
-      cli_lua_providers(env->rt, env->providers, env->n_providers, &env->lua))
-    return 1;
+  if (env->n_providers) {
+    /* Capabilities a --provider file registers are granted: loading the
+    ** file is the grant.  Built-in ones need --grant (deny by default). */
+    int before = env->rt->n_providers, k;
+    if (cli_lua_providers(env->rt, env->providers, env->n_providers, &env->lua))
+      return 1;
+    for (k = before; k < env->rt->n_providers && env->n_grants < CLI_MAX_GRANTS;
+         k++)
+      env->grants[env->n_grants++] = env->rt->providers[k].name;
+  }
   gavel_runtime_set_resolver(env->rt, dir_resolve, env);
   if (env->rulesets_dir && load_dir(env, env->rulesets_dir) != 0)
     return 1;
@@ -152,7 +160,7 @@ gavel_ruleset *cli_load_ruleset(cli_env *env, const char *file, int json_err) {
     return NULL;
   }
   memset(&lo, 0, sizeof lo);
-  lo.grants = env->n_grants ? env->grants : NULL;
+  lo.grants = env->grants; /* deny by default: only --grant */
   lo.n_grants = (size_t)env->n_grants;
   lo.http_allow = env->allow_http;
   lo.n_http_allow = (size_t)env->n_allow_http;
@@ -317,7 +325,7 @@ int cmd_check(int argc, char **argv) {
     memset(&lo, 0, sizeof lo);
     lo.diag = check_diag;
     lo.diag_ud = &cs;
-    lo.grants = env.n_grants ? env.grants : NULL;
+    lo.grants = env.grants; /* deny by default: only --grant */
     lo.n_grants = (size_t)env.n_grants;
     gavel_ruleset_load(env.rt, text, len, &lo, &rs, &err);
     if (!cs.errors && !cs.warnings)

@@ -18,7 +18,7 @@ struct gavel_reply {
   gv_arena *a;       /* run arena for the parsed payload     */
   gvalue payload;    /* parsed payload                       */
   gvalue metadata;   /* parsed metadata (object or null)     */
-  int answered;      /* 1 payload, 2 error                   */
+  int answered;      /* 1 payload, 2 error, 3 timeout        */
   char *errmsg;      /* where an error message goes          */
   size_t errmsg_size; /* its size                            */
 };
@@ -161,6 +161,13 @@ void gavel_reply_error(gavel_reply *r, const char *message) {
   r->answered = 2;
 }
 
+void gavel_reply_timeout(gavel_reply *r, const char *message) {
+  if (!r || r->answered)
+    return;
+  snprintf(r->errmsg, r->errmsg_size, "%s", message ? message : "timeout");
+  r->answered = 3;
+}
+
 int gavel__host_invoke(const gv_provider *pv, gv_arena *a,
                        const gv_hostreq *req, gvalue *payload,
                        gvalue *metadata, char *errmsg, size_t errmsg_size) {
@@ -176,6 +183,7 @@ int gavel__host_invoke(const gv_provider *pv, gv_arena *a,
     snprintf(errmsg, errmsg_size, "out of memory");
     return 1;
   }
+  memset(&call, 0, sizeof call);
   call.capability = req->capability->s;
   call.operation = req->operation->s;
   call.params = params.p;
@@ -183,6 +191,10 @@ int gavel__host_invoke(const gv_provider *pv, gv_arena *a,
   call.timeout_ms = req->timeout_ms;
   call.ruleset = req->ruleset;
   call.path = req->path;
+  call.attempt = req->attempt;
+  call.http_allow = req->allow;
+  call.n_http_allow = req->n_allow;
+  call.trace_id = req->trace_id;
   memset(&reply, 0, sizeof reply);
   reply.a = a;
   reply.errmsg = errmsg;
@@ -196,7 +208,7 @@ int gavel__host_invoke(const gv_provider *pv, gv_arena *a,
   }
   if (reply.answered == 0)
     snprintf(errmsg, errmsg_size, "provider returned no reply");
-  return 1;
+  return reply.answered == 3 ? GV_HOST_TIMEOUT : 1;
 }
 
 /* ==== Policies ==== */

@@ -1179,6 +1179,26 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
     if (!ok)
       ERR(&l, "out of memory");
   }
+  /* metric actions use metrics.prometheus only where it is granted (and
+  ** declared, when the ruleset declares); otherwise the metric sink. */
+  rs->metrics_granted = 1;
+  if (opts && opts->grants) {
+    size_t k;
+    rs->metrics_granted = 0;
+    for (k = 0; k < opts->n_grants; k++)
+      if (!strcmp(opts->grants[k], "metrics.prometheus"))
+        rs->metrics_granted = 1;
+  }
+  if (l.declared_caps.tag == GV_ARR) {
+    uint32_t k;
+    int found = 0;
+    for (k = 0; k < l.declared_caps.u.a->len; k++)
+      if (l.declared_caps.u.a->items[k].tag == GV_STR &&
+          gavel__str_eqn(l.declared_caps.u.a->items[k].u.s,
+                         "metrics.prometheus", 18))
+        found = 1;
+    rs->metrics_granted = rs->metrics_granted && found;
+  }
   if (opts && opts->http_allow && opts->n_http_allow) {
     char **al = gavel__arena_alloc(l.a, opts->n_http_allow * sizeof(char *));
     size_t k;

@@ -99,6 +99,7 @@ struct gavel_ruleset {
   gv_str **caps;         /* capabilities the ruleset uses                */
   const char *const *http_allow; /* network.http allowlist (arena copy)  */
   size_t n_http_allow;   /* entries                                      */
+  int metrics_granted;   /* metric actions may call metrics.prometheus   */
   int n_caps;            /* count                                        */
   gv_str *json;          /* unused: reserved                             */
   gv_arena *doc_arena;   /* arena of the parsed document (names, literals)*/

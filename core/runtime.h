@@ -20,10 +20,13 @@ typedef struct gv_hostreq {
   size_t n_allow;           /* entries in 'allow'                      */
   uint32_t attempt;         /* 1-based attempt (retries)               */
   uint32_t delay_ms;        /* wait this long before performing it     */
+  uint64_t trace_id;        /* id of the run                           */
 } gv_hostreq;
 
 /* An in-tree provider working on values: builds payload and metadata in
-** 'a' (the run arena) and returns 0, or writes 'errmsg' and returns 1. */
+** 'a' (the run arena) and returns 0, or writes 'errmsg' and returns 1
+** (GV_HOST_TIMEOUT when the failure was a timeout). */
+#define GV_HOST_TIMEOUT 2
 typedef int (*gv_vprovider_fn)(void *ud, gv_arena *a, const gv_hostreq *req,
                                gvalue *payload, gvalue *metadata,
                                char *errmsg, size_t errmsg_size);

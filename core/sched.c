@@ -48,6 +48,15 @@ typedef struct trace_rec {
   uint64_t ns;         /* duration                              */
 } trace_rec;
 
+typedef struct call_rec {
+  const gv_str *capability; /* capability called             */
+  const gv_str *operation;  /* operation                     */
+  const char *path;         /* action's JSON path            */
+  const char *outcome;      /* ok error timeout retry ...    */
+  uint32_t attempt;         /* 1-based attempt               */
+  uint64_t ns;              /* duration                      */
+} call_rec;
+
 struct gavel_exec {
   gavel_ruleset *rs;      /* ruleset (borrowed)                         */
   gavel_runtime *rt;      /* its runtime                                */
@@ -62,6 +71,9 @@ struct gavel_exec {
   const gv_action *pact;  /* action waiting for the host                */
   gvalue result;          /* result object when done                    */
   trace_rec *trace;       /* top-frame steps (tracing)                  */
+  call_rec *calls;        /* host calls (tracing)                       */
+  int n_calls;            /* entries                                    */
+  int cap_calls;          /* allocated (arena)                          */
   int n_trace;            /* entries                                    */
   int cap_trace;          /* allocated (arena)                          */
   gv_metric_rec *metrics; /* metrics delivered to the sink              */
@@ -219,6 +231,33 @@ static gavel_status trace_add(gavel_exec *ex, const gv_step *s, uint64_t ns) {
   ex->trace[ex->n_trace].step = s;
   ex->trace[ex->n_trace].ns = ns;
   ex->n_trace++;
+  return GAVEL_OK;
+}
+
+static int trace_calls(const gavel_exec *ex) {
+  return (ex->flags & GAVEL_RUN_TRACE) != 0;
+}
+
+/* Records the host call in ex->req in the trace. */
+static gavel_status trace_call(gavel_exec *ex, const char *outcome,
+                               uint64_t ns) {
+  if (ex->n_calls == ex->cap_calls) {
+    int ncap = ex->cap_calls ? ex->cap_calls * 2 : 8;
+    call_rec *nc = gavel__arena_alloc(&ex->arena, (size_t)ncap * sizeof *nc);
+    if (!nc)
+      return xfail(ex, GAVEL_NOMEM, "out of memory");
+    if (ex->n_calls)
+      memcpy(nc, ex->calls, (size_t)ex->n_calls * sizeof *nc);
+    ex->calls = nc;
+    ex->cap_calls = ncap;
+  }
+  ex->calls[ex->n_calls].capability = ex->req.capability;
+  ex->calls[ex->n_calls].operation = ex->req.operation;
+  ex->calls[ex->n_calls].path = ex->req.path;
+  ex->calls[ex->n_calls].outcome = outcome;
+  ex->calls[ex->n_calls].attempt = ex->req.attempt;
+  ex->calls[ex->n_calls].ns = ns;
+  ex->n_calls++;
   return GAVEL_OK;
 }
 
@@ -481,6 +520,7 @@ static gavel_status host_call(gavel_exec *ex, xframe *fr, const gv_action *a) {
   ex->req.timeout_ms = gavel__policy_timeout(pv, ex->req.timeout_ms);
   ex->req.allow = fr->rs->http_allow;
   ex->req.n_allow = fr->rs->n_http_allow;
+  ex->req.trace_id = ex->trace_id;
   ex->req.attempt = 1;
   ex->req.delay_ms = 0;
   for (;;) {
@@ -488,21 +528,23 @@ static gavel_status host_call(gavel_exec *ex, xframe *fr, const gv_action *a) {
     int failed;
     if (gavel__policy_admit(pv, msg, sizeof msg, &outcome)) {
       observe_call(ex, outcome, GAVEL_HOST, msg, 0);
+      if (trace_calls(ex))
+        trace_call(ex, outcome, 0);
       return call_failed(ex, a, outcome, msg);
     }
     if (!pv->fn && !pv->vfn) {
       ex->pact = a;
       ex->holds_slot = 1;
-      ex->t_call = ex->rt->n_observers ? gavel__now_ns() : 0;
+      ex->t_call = (ex->rt->n_observers || trace_calls(ex)) ? gavel__now_ns() : 0;
       ex->state = XS_PENDING;
       return GAVEL_PENDING;
     }
     t0 = gavel__now_ns();
     failed = gavel__host_invoke(pv, &ex->arena, &ex->req, &payload, &metadata,
-                                msg, sizeof msg) != 0;
+                                msg, sizeof msg);
     dt = gavel__now_ns() - t0;
     gavel__policy_release(pv);
-    outcome = failed ? "error" : "ok";
+    outcome = failed == GV_HOST_TIMEOUT ? "timeout" : failed ? "error" : "ok";
     /* Ordo enforces the timeout after the fact: a late answer is a
     ** timeout even when it arrived. */
     if (!failed && ex->req.timeout_ms && dt / 1000000u > ex->req.timeout_ms) {
@@ -514,6 +556,9 @@ static gavel_status host_call(gavel_exec *ex, xframe *fr, const gv_action *a) {
                                 &ex->rng);
     observe_call(ex, failed && delay >= 0 ? "retry" : outcome,
                  failed ? GAVEL_HOST : GAVEL_OK, failed ? msg : NULL, dt);
+    if (trace_calls(ex) &&
+        trace_call(ex, failed && delay >= 0 ? "retry" : outcome, dt) != GAVEL_OK)
+      return ex->fail_st;
     if (!failed)
       return host_result(ex, fr, a, payload, metadata);
     if (delay < 0)
@@ -544,7 +589,8 @@ static gavel_status act_metric(gavel_exec *ex, xframe *fr, const gv_action *a) {
     if (!gavel__obj_set(ar, t, a->keys[i], gv_strv(a->tagvals[i])))
       return xfail(ex, GAVEL_NOMEM, "out of memory");
   tags = gv_objv(t);
-  if (gavel__host_find(ex->rt, "metrics.prometheus", 18)) {
+  if (fr->rs->metrics_granted &&
+      gavel__host_find(ex->rt, "metrics.prometheus", 18)) {
     if (!(params = gavel__obj_new(ar, 3)) ||
         !gavel__obj_append(ar, params, gavel__str_cstr(ar, "name"),
                            gv_strv(a->name)) ||
@@ -719,6 +765,8 @@ gv_arena *gavel__exec_prepare(gavel_exec *ex) {
   ex->n_frames = 0;
   ex->n_trace = ex->cap_trace = 0;
   ex->trace = NULL;
+  ex->n_calls = ex->cap_calls = 0;
+  ex->calls = NULL;
   ex->n_metrics = ex->cap_metrics = 0;
   ex->metrics = NULL;
   ex->state = XS_IDLE;
@@ -810,6 +858,10 @@ gavel_status gavel__exec_resume_value(gavel_exec *ex, int is_error,
   observe_call(ex, is_error ? (delay >= 0 ? "retry" : "error") : "ok",
                is_error ? GAVEL_HOST : GAVEL_OK, is_error ? errmsg : NULL,
                ex->t_call ? gavel__now_ns() - ex->t_call : 0);
+  if (trace_calls(ex) &&
+      trace_call(ex, is_error ? (delay >= 0 ? "retry" : "error") : "ok",
+                 ex->t_call ? gavel__now_ns() - ex->t_call : 0) != GAVEL_OK)
+    return finish(ex, ex->fail_st, err);
   if (is_error && delay >= 0 && pv) {
     /* Retry: the same request again, after 'delay' ms (the host waits). */
     if (gavel__policy_admit(pv, msg, sizeof msg, &outcome)) {
@@ -929,7 +981,25 @@ static gavel_status write_result(gavel_exec *ex, const char **out,
       gavel__buf_addf(b, ",\"duration_us\":%llu}",
                       (unsigned long long)(ex->trace[t].ns / 1000u));
     }
-    gavel__buf_adds(b, "]}}");
+    gavel__buf_addc(b, ']');
+    if (ex->n_calls) {
+      gavel__buf_adds(b, ",\"calls\":[");
+      for (t = 0; t < ex->n_calls; t++) {
+        const call_rec *c = &ex->calls[t];
+        gavel__buf_adds(b, t ? ",{\"capability\":" : "{\"capability\":");
+        gavel__json_write_str(b, c->capability->s, c->capability->len);
+        gavel__buf_adds(b, ",\"operation\":");
+        gavel__json_write_str(b, c->operation->s, c->operation->len);
+        gavel__buf_adds(b, ",\"action\":");
+        gavel__json_write_str(b, c->path, strlen(c->path));
+        gavel__buf_addf(b, ",\"attempt\":%u,\"outcome\":\"%s\","
+                        "\"duration_us\":%llu}",
+                        c->attempt, c->outcome,
+                        (unsigned long long)(c->ns / 1000u));
+      }
+      gavel__buf_addc(b, ']');
+    }
+    gavel__buf_adds(b, "}}");
   }
   if (b->oom)
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory writing result");
@@ -985,6 +1055,9 @@ gavel_status gavel_exec_pending(gavel_exec *ex, gavel_host_call *call,
   call->path = ex->req.path;
   call->delay_ms = ex->req.delay_ms;
   call->attempt = ex->req.attempt;
+  call->http_allow = ex->req.allow;
+  call->n_http_allow = ex->req.n_allow;
+  call->trace_id = ex->req.trace_id;
   return GAVEL_OK;
 }
 

@@ -937,6 +937,8 @@ static int http_vfn(void *ud, gv_arena *a, const gv_hostreq *req,
       goto done;
     if ((cc = curl_easy_perform(easy)) != CURLE_OK) {
       http_fail_msg(&c, cc, msg, n);
+      if (cc == CURLE_OPERATION_TIMEDOUT)
+        rc = GV_HOST_TIMEOUT; /* reported as outcome "timeout" */
       goto done;
     }
     if (http_after_hop(&c, easy, &again, msg, n))

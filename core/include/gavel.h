@@ -140,6 +140,12 @@ typedef struct gavel_host_call {
   const char *path;       /* JSON path of the calling action             */
   uint32_t attempt;       /* 1-based attempt (policy retries)            */
   uint32_t delay_ms;      /* pending calls: wait this long first         */
+  const char *const *http_allow; /* the calling ruleset's network.http
+                             allowlist ("host", "host:port",
+                             "scheme://host[:port]"); hosts serving
+                             network.http must enforce it                */
+  size_t n_http_allow;    /* entries in 'http_allow'                     */
+  uint64_t trace_id;      /* id of the run (audit, logs)                 */
 } gavel_host_call;
 
 /* A synchronous provider written in C.  It answers with a JSON payload
@@ -155,6 +161,8 @@ GAVEL_API gavel_status gavel_reply_payload(gavel_reply *reply,
                                            const char *metadata_json,
                                            size_t metadata_len);
 GAVEL_API void gavel_reply_error(gavel_reply *reply, const char *message);
+/* As gavel_reply_error, marking the failure as a timeout (metrics, audit). */
+GAVEL_API void gavel_reply_timeout(gavel_reply *reply, const char *message);
 
 /* Registers a provider for 'capability' in the runtime.  fn == NULL
 ** registers an *asynchronous* capability: calls to it make the execution

@@ -607,4 +607,112 @@ TEST(observers_see_every_run_and_every_call_attempt) {
   gavel_runtime_free(rt);
 }
 
+
+static void slowpoke(void *ud, const gavel_host_call *c, gavel_reply *r) {
+  (void)ud;
+  CHECK(c->trace_id != 0);
+  CHECK(c->n_http_allow == 1 && !strcmp(c->http_allow[0], "example.test:443"));
+  gavel_reply_timeout(r, "upstream too slow");
+}
+
+TEST(host_calls_appear_in_the_trace_and_timeouts_are_reported_as_such) {
+  gavel_runtime *rt = rt_new();
+  gavel_error e;
+  gavel_ruleset *rs = NULL;
+  gavel_exec *ex = NULL;
+  gavel_load_opts lo;
+  const char *allow[] = {"example.test:443"};
+  const char *out;
+  size_t n;
+  char doc[1024];
+  seen s;
+  memset(&s, 0, sizeof s);
+  memset(&lo, 0, sizeof lo);
+  lo.http_allow = allow;
+  lo.n_http_allow = 1;
+  gavel_runtime_provide(rt, "svc", slowpoke, NULL, &e);
+  gavel_runtime_add_observer(rt, observer, &s, &e);
+  snprintf(doc, sizeof doc, GETCALL, "GET");
+  CHECK(gavel_ruleset_load(rt, doc, strlen(doc), &lo, &rs, &e) == GAVEL_OK);
+  gavel_exec_new(rs, &ex, &e);
+  CHECK(gavel_exec_run_json(ex, "{}", 2, GAVEL_RUN_TRACE, &out, &n, &e) ==
+        GAVEL_HOST);
+  CHECK(strstr(e.msg, "upstream too slow") != NULL);
+  CHECK_STR(s.outcomes, "timeout,");
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
+TEST(the_trace_lists_every_host_call_with_its_outcome) {
+  gavel_runtime *rt = rt_new();
+  gavel_policy pol;
+  gavel_error e;
+  gavel_ruleset *rs;
+  gavel_exec *ex = NULL;
+  const char *out;
+  size_t n;
+  char doc[1024];
+  memset(&pol, 0, sizeof pol);
+  pol.retries = 1;
+  gavel_runtime_provide(rt, "svc", flaky, NULL, &e);
+  gavel_runtime_set_policy(rt, "svc", &pol, &e);
+  snprintf(doc, sizeof doc, GETCALL, "GET");
+  rs = load(rt, doc, &e);
+  gavel_exec_new(rs, &ex, &e);
+  calls = 0;
+  fail_calls = 1;
+  CHECK(gavel_exec_run_json(ex, "{}", 2, GAVEL_RUN_TRACE, &out, &n, &e) == GAVEL_OK);
+  CHECK(strstr(out, "\"calls\":[{\"capability\":\"svc\",\"operation\":\"GET\","
+                    "\"action\":\"steps.a.actions[0]\",\"attempt\":1,"
+                    "\"outcome\":\"retry\"") != NULL);
+  CHECK(strstr(out, "\"attempt\":2,\"outcome\":\"ok\"") != NULL);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
+static int metric_calls;
+static void metrics_prov(void *ud, const gavel_host_call *c, gavel_reply *r) {
+  (void)ud;
+  (void)c;
+  metric_calls++;
+  gavel_reply_payload(r, "{}", 2, NULL, 0);
+}
+
+TEST(metric_actions_use_the_metrics_capability_only_where_granted) {
+  gavel_runtime *rt = rt_new();
+  gavel_error e;
+  gavel_ruleset *rs = NULL;
+  gavel_exec *ex = NULL;
+  gavel_load_opts lo;
+  const char *none[] = {"other"}, *yes[] = {"metrics.prometheus"};
+  const char *out;
+  size_t n;
+  const char *doc =
+      "{\"config\":{\"name\":\"m\",\"entry_step\":\"a\"},\"steps\":{\"a\":{\"id\":"
+      "\"a\",\"type\":\"action\",\"actions\":[{\"action\":\"metric\",\"name\":"
+      "\"x\",\"value\":\"1\"}],\"next_step\":\"t\"},\"t\":{\"id\":\"t\",\"type\":"
+      "\"terminal\",\"result\":{\"code\":\"OK\"}}}}";
+  gavel_runtime_provide(rt, "metrics.prometheus", metrics_prov, NULL, &e);
+  memset(&lo, 0, sizeof lo);
+  lo.grants = none;
+  lo.n_grants = 1;
+  CHECK(gavel_ruleset_load(rt, doc, strlen(doc), &lo, &rs, &e) == GAVEL_OK);
+  gavel_exec_new(rs, &ex, &e);
+  metric_calls = 0;
+  CHECK(gavel_exec_run_json(ex, "{}", 2, 0, &out, &n, &e) == GAVEL_OK);
+  CHECK(metric_calls == 0); /* not granted: the run's metric sink */
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  lo.grants = yes;
+  CHECK(gavel_ruleset_load(rt, doc, strlen(doc), &lo, &rs, &e) == GAVEL_OK);
+  gavel_exec_new(rs, &ex, &e);
+  CHECK(gavel_exec_run_json(ex, "{}", 2, 0, &out, &n, &e) == GAVEL_OK);
+  CHECK(metric_calls == 1);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
 TEST_MAIN()

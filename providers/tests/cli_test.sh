@@ -33,14 +33,18 @@ cat >"$T/rs.json" <<EOF
 EOF
 
 # run: allowed, denied (no --allow-http), not granted
-out=$("$GAVEL" run "$T/rs.json" --input '{"n":3}' --allow-http "127.0.0.1:$P")
+G2="--grant network.http --grant metrics.prometheus"
+out=$("$GAVEL" run "$T/rs.json" --input '{"n":3}' $G2 --allow-http "127.0.0.1:$P")
 check "run returns the HTTP result" \
   '[ "$out" = "{\"code\":\"OK\",\"message\":\"\",\"output\":{\"status\":200,\"q\":\"n=3\"}}" ]'
-out=$("$GAVEL" run "$T/rs.json" --input '{"n":3}')
+out=$("$GAVEL" run "$T/rs.json" --input '{"n":3}' $G2)
 check "a host outside --allow-http is refused" \
   'echo "$out" | grep -q "is not in the allowlist"'
 out=$("$GAVEL" run "$T/rs.json" --input '{"n":3}' --grant metrics.prometheus)
 check "an ungranted capability fails at load naming the action" \
+  'echo "$out" | grep -q "steps.start.actions\[0\].service: capability .network.http. is not granted"'
+out=$("$GAVEL" run "$T/rs.json" --input '{"n":3}')
+check "capabilities are denied by default (no --grant)" \
   'echo "$out" | grep -q "steps.start.actions\[0\].service: capability .network.http. is not granted"'
 
 # batch: N runs, metrics and audit files
