@@ -99,8 +99,10 @@ static void process(batch *b, gavel_exec *ex, chunk *c, stats *s) {
     size_t out_len;
     gavel_error err;
     gavel_status st;
-    while (j < c->in_len && c->in[j] != '\n')
-      j++;
+    {
+      const char *nl = memchr(c->in + i, '\n', c->in_len - i);
+      j = nl ? (size_t)(nl - c->in) : c->in_len;
+    }
     end = j;
     if (end > i && c->in[end - 1] == '\r')
       end--;

@@ -96,23 +96,27 @@ void *gavel__arena_dup(gv_arena *a, const void *p, size_t n) {
   return q;
 }
 
+/* Keeps the largest chunk (so a run that needed more than the first chunk
+** does not malloc and free on every reset) and frees the others. */
 void gavel__arena_reset(gv_arena *a) {
-  gv_chunk *c = a->head, *last = NULL;
+  gv_chunk *c = a->head, *keep = NULL;
+  for (c = a->head; c; c = c->next)
+    if (!keep || c->size > keep->size)
+      keep = c;
+  c = a->head;
   while (c) {
     gv_chunk *next = c->next;
-    if (next == NULL) {
-      last = c;
-      break;
-    }
-    gavel__free(a->al, c, c->size);
+    if (c != keep)
+      gavel__free(a->al, c, c->size);
     c = next;
   }
-  a->head = last;
+  a->head = keep;
   a->used = 0;
   a->failed = 0;
-  if (last) {
-    a->cur = (char *)last + CHUNK_HDR;
-    a->end = (char *)last + last->size;
+  if (keep) {
+    keep->next = NULL;
+    a->cur = (char *)keep + CHUNK_HDR;
+    a->end = (char *)keep + keep->size;
   } else {
     a->cur = a->end = NULL;
   }

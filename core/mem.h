@@ -39,7 +39,7 @@ void gavel__arena_init(gv_arena *a, const gavel__alloc *al, size_t limit);
 /* 8-byte aligned; NULL on OOM or when 'limit' is exceeded ('failed' set). */
 void *gavel__arena_alloc(gv_arena *a, size_t n);
 void *gavel__arena_dup(gv_arena *a, const void *p, size_t n);
-/* Frees all chunks but the first, which is kept for reuse. */
+/* Frees all chunks but the largest, which is kept for reuse. */
 void gavel__arena_reset(gv_arena *a);
 void gavel__arena_free(gv_arena *a);
 /* GAVEL_NOMEM or GAVEL_LIMIT, by why the arena failed. */
