@@ -1277,11 +1277,39 @@ static void sci_digits(double x, int prec, uint64_t *m, int *e) {
 ** - Subnormals have fewer bits: binary search on the precision (their
 **   gaps are symmetric, so "closest p-digit decimal round-trips" is
 **   monotone in p). */
+/* Fast path for the common "few decimals" numbers (6.5, 0.45, 5200.25):
+** the smallest k with round(x*10^k) / 10^k == x.  Both operands of the
+** division are exact (an integer below 2^50, a power of ten up to 10^15)
+** and the division is correctly rounded, so the decimal round-trips; the
+** smallest such k gives the fewest digits, and rounding to nearest picks the
+** closest candidate, as ryu does.  Below 2^50 the float product cannot land
+** on the wrong integer for a decimal that round-trips (that would need
+** x*10^k > 2^52), so no shorter form is missed.  0 when none is found. */
+static int exact_decimal(double x, uint64_t *m, int *e) {
+  static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+  int k;
+  for (k = 1; k <= 15; k++) {
+    double y = x * p10[k], r;
+    if (y >= 1125899906842624.0) /* 2^50 */
+      return 0;
+    r = nearbyint(y);
+    if (r / p10[k] == x) {
+      *m = (uint64_t)r;
+      *e = -k;
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static void shortest(double x, char *dig, int *nd, int *kk) {
   uint64_t m;
   int e = 0, prec, n, lo = 1, hi = 17;
   if (x < 9007199254740992.0 && x == (double)(uint64_t)x) {
     m = (uint64_t)x;
+  } else if (x >= 1e-6 && x < 1e14 && exact_decimal(x, &m, &e)) {
+    /* found without printf: see exact_decimal */
   } else if (x < 2.2250738585072014e-308) {
     while (lo < hi) {
       prec = (lo + hi) / 2;
