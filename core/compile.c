@@ -162,6 +162,9 @@ typedef struct C {
   gv_vpath *vp;         /* variable paths                            */
   uint32_t n_vp;        /* used                                      */
   uint32_t cap_vp;      /* allocated                                 */
+  gv_handler *hs;       /* field-not-found handlers (closed order)    */
+  uint32_t n_hs;        /* used                                      */
+  uint32_t cap_hs;      /* allocated                                 */
   int freereg;          /* first free register                       */
   int maxreg;           /* high-water mark                           */
   int curpos;           /* source offset of the node being compiled  */
@@ -279,6 +282,25 @@ static int emit_jcmp(C *c, int op, int a, int b, int sense) {
   if (pc < 0 || emit(c, 0) < 0)
     return -1;
   return pc;
+}
+
+/* ==== Field-not-found handlers ==== */
+
+/* A handler region [start, now) closes: it is appended, so regions are
+** listed in closing order, which puts inner regions before the ones that
+** contain them (the VM takes the first match).  Returns its index. */
+static int handler_close(C *c, uint32_t start) {
+  if (!grow(c->a, (void **)&c->hs, c->n_hs, &c->cap_hs, sizeof(gv_handler)))
+    return nomem(c);
+  c->hs[c->n_hs].start = start;
+  c->hs[c->n_hs].end = c->n_code;
+  c->hs[c->n_hs].target = 0;
+  return (int)c->n_hs++;
+}
+
+/* Resumes handler 'h' at the current pc. */
+static void handler_target_here(C *c, int h) {
+  c->hs[h].target = c->n_code;
 }
 
 /* ==== Registers and constants ==== */
@@ -815,17 +837,18 @@ static int clist(C *c, gx_node *n, int dst) {
 }
 
 /* coalesce(a, b, ...): first non-null; an argument that raises
-** field-not-found anywhere inside it is skipped (TRY handler). */
+** field-not-found anywhere inside it is skipped (a handler region around
+** each argument resumes at the next one). */
 static int ccoalesce(C *c, gx_node *n, int dst) {
-  int i, done = NO_JUMP, handler, pc;
+  int i, done = NO_JUMP, h, pc;
   for (i = 0; i < n->n_args; i++) {
-    if ((handler = emit_jump(c, OP_TRY, 0)) < 0 ||
-        cexpr(c, n->args[i], dst) < 0 ||
-        emit_abc(c, OP_ENDTRY, 0, 0, 0) < 0 ||
-        (pc = emit_jump(c, OP_JNN, dst)) < 0)
+    uint32_t start = c->n_code;
+    if (cexpr(c, n->args[i], dst) < 0 || (h = handler_close(c, start)) < 0)
+      return -1;
+    if ((pc = emit_jump(c, OP_JNN, dst)) < 0)
       return -1;
     concat(c, &done, pc);
-    patch_here(c, handler);
+    handler_target_here(c, h);
   }
   if (emit_abc(c, OP_LOADNULL, dst, 0, 0) < 0)
     return -1;
@@ -970,6 +993,66 @@ static void peephole(C *c) {
   }
 }
 
+static gv_program *finish_program(C *c, gv_symtab *st, gv_str *src) {
+  gv_program *p;
+  peephole(c);
+  p = gavel__arena_alloc(c->a, sizeof *p);
+  if (!p) {
+    nomem(c);
+    return NULL;
+  }
+  p->code = c->code;
+  p->n_code = c->n_code;
+  p->k = c->k;
+  p->n_k = c->n_k;
+  p->vpaths = c->vp;
+  p->n_vpaths = c->n_vp;
+  p->n_regs = (uint32_t)(c->maxreg ? c->maxreg : 1);
+  p->gas = c->n_code;
+  p->syms = st;
+  p->src = src;
+  p->pos = src ? c->pos : NULL;
+  p->handlers = c->hs;
+  p->n_handlers = c->n_hs;
+  return p;
+}
+
+gavel_status gavel__compile_decision(gv_arena *a, gv_symtab *st,
+                                     gx_node *const *conds, int n, int lenient,
+                                     gv_program **out, gavel_error *err) {
+  static const gv_copts opts = {1, 0};
+  C c;
+  int i, k;
+  memset(&c, 0, sizeof c);
+  c.a = a;
+  c.st = st;
+  c.opts = &opts;
+  c.err = err;
+  for (i = 0; i < n && !c.status; i++) {
+    int fail_list = NO_JUMP, h = -1;
+    uint32_t start = c.n_code;
+    gx_node *cond = conds[i] ? fold(&c, conds[i]) : NULL;
+    if (cond && cjump(&c, cond, 0, &fail_list) < 0)
+      break;
+    if (cond && lenient && (h = handler_close(&c, start)) < 0)
+      break;
+    if ((k = addk(&c, gv_int(i))) < 0 || emit_abx(&c, OP_RETK, 0, k) < 0)
+      break;
+    patch_here(&c, fail_list); /* false: the next branch */
+    if (h >= 0)
+      handler_target_here(&c, h); /* field not found: false too */
+    if (!cond)
+      break; /* an "always" branch ends the decision */
+  }
+  if (!c.status && (k = addk(&c, gv_int(-1))) >= 0) /* no branch taken */
+    emit_abx(&c, OP_RETK, 0, k);
+  if (c.status)
+    return c.status;
+  if (!(*out = finish_program(&c, st, NULL)))
+    return c.status;
+  return GAVEL_OK;
+}
+
 gavel_status gavel__compile(gv_arena *a, gv_symtab *st, gx_node *root,
                             gv_str *src, const gv_copts *opts,
                             gv_program **out, gavel_error *err) {
@@ -995,23 +1078,8 @@ gavel_status gavel__compile(gv_arena *a, gv_symtab *st, gx_node *root,
   }
   if (c.status)
     return c.status;
-  peephole(&c);
-  p = gavel__arena_alloc(a, sizeof *p);
-  if (!p) {
-    nomem(&c);
+  if (!(p = finish_program(&c, st, src)))
     return c.status;
-  }
-  p->code = c.code;
-  p->n_code = c.n_code;
-  p->k = c.k;
-  p->n_k = c.n_k;
-  p->vpaths = c.vp;
-  p->n_vpaths = c.n_vp;
-  p->n_regs = (uint32_t)(c.maxreg ? c.maxreg : 1);
-  p->gas = c.n_code;
-  p->syms = st;
-  p->src = src;
-  p->pos = c.pos;
   *out = p;
   return GAVEL_OK;
 }

@@ -42,6 +42,14 @@ typedef struct gv_vpath {
   gv_str *text;     /* the reference as written (for messages)     */
 } gv_vpath;
 
+/* A field-not-found handler: an error raised by an instruction in
+** [start, end) resumes at 'target' (zero cost until an error happens). */
+typedef struct gv_handler {
+  uint32_t start;  /* first word covered         */
+  uint32_t end;    /* one past the last word     */
+  uint32_t target; /* where evaluation resumes   */
+} gv_handler;
+
 typedef struct gv_program {
   gv_ins *code;          /* instruction words                      */
   uint32_t n_code;       /* words in 'code'                        */
@@ -54,6 +62,8 @@ typedef struct gv_program {
   const gv_symtab *syms; /* slot/variable names (borrowed)         */
   gv_str *src;           /* source text (or NULL for JSON ASTs)    */
   int32_t *pos;          /* per word: byte offset in 'src', or -1  */
+  gv_handler *handlers;  /* field-not-found handlers, innermost first */
+  uint32_t n_handlers;   /* count                                   */
 } gv_program;
 
 typedef struct gv_copts {
@@ -69,6 +79,16 @@ typedef struct gv_copts {
 gavel_status gavel__compile(gv_arena *a, gv_symtab *st, gx_node *root,
                             gv_str *src, const gv_copts *opts,
                             gv_program **out, gavel_error *err);
+
+/* Compiles a whole decision step into one program that returns the index
+** (int) of the first branch whose condition is truthy, or -1.  conds[i]
+** NULL means "always".  With 'lenient', a field-not-found inside a
+** condition makes that condition false (a TRY handler per branch).  The
+** program has no source positions: callers re-evaluate the branches one
+** by one when it fails, to report the error exactly. */
+gavel_status gavel__compile_decision(gv_arena *a, gv_symtab *st,
+                                     gx_node *const *conds, int n, int lenient,
+                                     gv_program **out, gavel_error *err);
 
 /* Appends a listing of 'p' to 'b' (disasm.c). */
 void gavel__disasm(gv_buf *b, const gv_program *p);

@@ -67,7 +67,7 @@ void gavel__disasm(gv_buf *b, const gv_program *p) {
     case OP_FAIL:
       show_k(b, p, bx);
       break;
-    case OP_JMP: case OP_JT: case OP_JF: case OP_JNN: case OP_TRY:
+    case OP_JMP: case OP_JT: case OP_JF: case OP_JNN:
       gavel__buf_addf(b, "to %d", (int)pc + 1 + GET_sBx(i));
       break;
     default:
@@ -98,4 +98,8 @@ void gavel__disasm(gv_buf *b, const gv_program *p) {
     gavel__buf_addc(b, '\n');
     pc += (uint32_t)words;
   }
+  for (pc = 0; pc < p->n_handlers; pc++)
+    gavel__buf_addf(b, "; field-not-found handler: %04u..%04u -> %04u\n",
+                    p->handlers[pc].start, p->handlers[pc].end - 1,
+                    p->handlers[pc].target);
 }

@@ -49,6 +49,8 @@ typedef struct gv_step {
   gv_branch *branches;   /* decision branches                           */
   int n_branches;        /* count                                       */
   int default_next;      /* decision default, -1 if none                */
+  gv_program *fused;     /* decision: all conditions in one program that
+                            returns the branch index (or -1); NULL = none */
   gv_action *actions;    /* action step actions                         */
   int n_actions;         /* count                                       */
   int next;              /* action / sub_rule successor                 */

@@ -283,9 +283,20 @@ static gavel_status step_done(gavel_exec *ex, xframe *fr, int next) {
 /* ==== Steps ==== */
 
 static gavel_status take_branch(gavel_exec *ex, xframe *fr, const gv_step *s) {
-  int i;
+  int i = 0;
   int32_t pos;
   gvalue v;
+  if (s->fused) {
+    /* All conditions at once; on an error, evaluate them one by one below
+    ** so the error names its branch and column exactly. */
+    if (eval(ex, fr, s->fused, &v, &pos) == 0) {
+      i = v.u.i < 0 ? s->n_branches : (int)v.u.i;
+      goto chosen;
+    }
+    if (ex->vrt.ekind == GV_E_GAS)
+      return eval_fail(ex, NULL, s->path, -1);
+    clear_err(ex);
+  }
   for (i = 0; i < s->n_branches; i++) {
     const gv_branch *b = &s->branches[i];
     if (!b->cond)
@@ -301,6 +312,7 @@ static gavel_status take_branch(gavel_exec *ex, xframe *fr, const gv_step *s) {
     if (gavel__truthy(v))
       break;
   }
+chosen:
   if (i < s->n_branches) {
     fr->acts = s->branches[i].actions;
     fr->n_acts = s->branches[i].n_actions;

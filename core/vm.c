@@ -6,14 +6,13 @@
 ** switch when built with GAVEL_SWITCH_DISPATCH.  Every handler carries an
 ** "Opcode:" block (SQLite's vdbe.c style); tools/opdoc extracts them.
 ** Failing instructions record the error in the gv_rt and jump to the one
-** 'vm_fail' exit, which either resumes at a field-not-found handler (TRY)
+** 'vm_fail' exit, which either resumes at a field-not-found handler
 ** or returns.  This file never parses, compiles, or touches JSON or Lua.
 ** The VM is the reference semantics: the JIT must match it exactly.
 */
 #include "vm.h"
 #include "ops.h"
 
-#define MAX_HANDLERS 64 /* nested coalesce depth; bounded by parser depth */
 
 static GAVEL_NOINLINE int notfound(gv_rt *rt, const gv_str *text) {
   return gavel__rt_error(rt, GV_E_NOTFOUND, "Field not found: %s", text->s);
@@ -63,8 +62,6 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
   const gvalue *K = p->k;
   const gvalue *S = f->slots;
   gvalue R[p->n_regs]; /* bounded by GAVEL_MAX_REGS (4 KiB of stack) */
-  const gv_ins *handlers[MAX_HANDLERS];
-  int n_handlers = 0;
   gv_ins ins;
 
 #ifdef GAVEL_SWITCH_DISPATCH
@@ -568,28 +565,6 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
         vmbreak;
       }
 
-/* Opcode: TRY * sBx
-** Synopsis: push handler: field-not-found jumps to pc+sBx
-** Opens a coalesce() argument: a "Field not found" raised anywhere inside
-** it resumes at the handler (the argument is skipped); other errors still
-** fail the evaluation. */
-      vmcase(TRY) {
-        if (GAVEL_UNLIKELY(n_handlers == MAX_HANDLERS)) {
-          gavel__rt_error(rt, GV_E_LIMIT,
-                          "Evaluation error: coalesce nested too deeply");
-          goto vm_fail;
-        }
-        handlers[n_handlers++] = pc + GET_sBx(ins);
-        vmbreak;
-      }
-
-/* Opcode: ENDTRY * * *
-** Synopsis: pop the innermost handler */
-      vmcase(ENDTRY) {
-        n_handlers--;
-        vmbreak;
-      }
-
 /* Opcode: CALL A B C
 ** Synopsis: R[A] := F[B](R[A], ..., R[A+C-1])
 ** Calls builtin B with C arguments in consecutive registers; the arity was
@@ -687,11 +662,18 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
   }
 
 vm_fail:
-  if (rt->ekind == GV_E_NOTFOUND && n_handlers > 0) {
-    pc = handlers[--n_handlers];
-    rt->ekind = GV_E_NONE;
-    rt->emsg[0] = 0;
-    goto vm_next;
+  /* Field not found inside a handler region (a coalesce() argument, a
+  ** lenient condition): resume at the innermost handler.  Handlers cost
+  ** nothing until an error happens. */
+  if (rt->ekind == GV_E_NOTFOUND && p->n_handlers) {
+    uint32_t fpc = (uint32_t)(pc - code - 1), h;
+    for (h = 0; h < p->n_handlers; h++)
+      if (p->handlers[h].start <= fpc && fpc < p->handlers[h].end) {
+        pc = code + p->handlers[h].target;
+        rt->ekind = GV_E_NONE;
+        rt->emsg[0] = 0;
+        goto vm_next;
+      }
   }
   f->err_pos = (pc > code && p->pos) ? p->pos[pc - code - 1] : -1;
   return 1;
