@@ -12,6 +12,7 @@ struct gavel_expr {
   gavel_runtime *rt; /* owning runtime (borrowed)                     */
   gv_arena arena;    /* program, AST, symtab, constants               */
   gv_arena run;      /* per-evaluation values; reset on every eval    */
+  gv_arena in;       /* the parsed JSON context of eval_json          */
   gv_symtab st;      /* input slots of this expression                */
   gv_program *prog;  /* compiled program                              */
   gv_proj *proj;     /* projection of the paths it reads              */
@@ -108,6 +109,7 @@ void gavel_expr_free(gavel_expr *e) {
     return;
   gavel__buf_free(&e->out);
   gavel__arena_free(&e->run);
+  gavel__arena_free(&e->in);
   gavel__arena_free(&e->arena);
   gavel__free(&e->rt->al, e, sizeof *e);
 }
@@ -132,6 +134,7 @@ gavel_status gavel_expr_compile(gavel_runtime *rt, const char *src,
   e->rt = rt;
   gavel__arena_init(&e->arena, &rt->al, 0);
   gavel__arena_init(&e->run, &rt->al, 0);
+  gavel__arena_init(&e->in, &rt->al, 0);
   gavel__buf_init(&e->out, &rt->al);
   gavel__symtab_init(&e->st, &e->arena);
   if ((rc = gavel__parse_expr(&e->arena, src, src_len, &ast, err)) != GAVEL_OK)
@@ -159,13 +162,15 @@ fail:
   return rc;
 }
 
-/* Evaluates 'e' over an already parsed root; the result stays in e->run. */
+/* Evaluates 'e' over an already parsed root (which must not live in e->run:
+** it is reset here); the result stays valid until the next evaluation. */
 gavel_status gavel__expr_eval_value(gavel_expr *e, gvalue root, gvalue *res,
                                     gavel_error *err) {
   gv_rt rt;
   gv_frame f;
   uint32_t i;
   gavel_status rc;
+  gavel__arena_reset(&e->run);
   if ((rc = gavel__bind_walk(&e->run, &e->st, root, e->slots)) != GAVEL_OK)
     return gavel__errorf(err, rc, "out of memory binding input");
   for (i = 0; i < e->st.n_vars; i++)
@@ -198,13 +203,13 @@ gavel_status gavel_expr_eval_json(gavel_expr *e, const char *ctx,
   gavel__error_clear(err);
   if (!e || !out)
     return gavel__errorf(err, GAVEL_MISUSE, "gavel_expr_eval_json: NULL argument");
-  gavel__arena_reset(&e->run);
+  gavel__arena_reset(&e->in);
   if (ctx && ctx_len) {
     if (ctx_len > e->rt->cfg.max_input_bytes)
       return gavel__errorf(err, GAVEL_LIMIT,
                            "input too large: %zu bytes (max %zu)", ctx_len,
                            e->rt->cfg.max_input_bytes);
-    rc = gavel__json_parse(&e->run, ctx, ctx_len, e->proj, &root, err);
+    rc = gavel__json_parse(&e->in, ctx, ctx_len, e->proj, &root, err);
     if (rc != GAVEL_OK)
       return rc;
   }

@@ -9,8 +9,8 @@
 
 const gavel__alloc *gavel__runtime_alloc(const gavel_runtime *rt);
 const gavel_config *gavel__runtime_config(const gavel_runtime *rt);
-/* Evaluates 'e' over an already parsed input; the result lives until the
-** next evaluation of 'e'. */
+/* Evaluates 'e' over an already parsed input (not allocated by 'e'); the
+** result lives until the next evaluation of 'e', whose memory is reused. */
 gavel_status gavel__expr_eval_value(gavel_expr *e, gvalue root, gvalue *res,
                                     gavel_error *err);
 

@@ -5,6 +5,8 @@
 ** fail, gas, determinism, and an allocation-failure loop over
 ** load + compile + run (run under ASan by the sanitizer build).
 */
+#include "api_int.h"
+#include "json.h"
 #include "gavel.h"
 #include "tinytest.h"
 #include <stdlib.h>
@@ -713,6 +715,57 @@ TEST(metric_actions_use_the_metrics_capability_only_where_granted) {
   gavel_exec_free(ex);
   gavel_ruleset_free(rs);
   gavel_runtime_free(rt);
+}
+
+
+static long live_bytes, peak_bytes;
+static void *counting_realloc(void *ud, void *p, size_t old, size_t n) {
+  (void)ud;
+  live_bytes += (long)n - (long)(p ? old : 0);
+  if (live_bytes > peak_bytes)
+    peak_bytes = live_bytes;
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  return realloc(p, n);
+}
+
+TEST(repeated_evaluations_reuse_memory_instead_of_growing) {
+  gavel_config cfg;
+  gavel_runtime *rt = NULL;
+  gavel_expr *x = NULL;
+  gavel_error e;
+  gv_arena in;
+  gvalue root, res;
+  long i, peak_after_first;
+  const char *src = "array_concat(sort(items.*.name), [format('{0}-{1}', a, b)])";
+  const char *ctx = "{\"a\":1,\"b\":\"x\",\"items\":[{\"name\":\"q\"},{\"name\":\"p\"}]}";
+  memset(&cfg, 0, sizeof cfg);
+  cfg.abi = GAVEL_VERSION_NUM;
+  cfg.realloc = counting_realloc;
+  live_bytes = peak_bytes = 0;
+  CHECK(gavel_runtime_new(&cfg, &rt, &e) == GAVEL_OK);
+  CHECK(gavel_expr_compile(rt, src, strlen(src), &x, &e) == GAVEL_OK);
+  gavel__arena_init(&in, &gavel__default_alloc, 0);
+  CHECK(gavel__json_parse(&in, ctx, strlen(ctx), NULL, &root, &e) == GAVEL_OK);
+  CHECK(gavel__expr_eval_value(x, root, &res, &e) == GAVEL_OK);
+  peak_after_first = peak_bytes;
+  for (i = 0; i < 100000; i++)
+    if (gavel__expr_eval_value(x, root, &res, &e) != GAVEL_OK)
+      break;
+  CHECK(i == 100000);
+  CHECK(peak_bytes <= peak_after_first + 8192); /* flat, not 100000x */
+  for (i = 0; i < 1000; i++) {
+    const char *out;
+    size_t n;
+    gavel_expr_eval_json(x, ctx, strlen(ctx), &out, &n, &e);
+  }
+  CHECK(peak_bytes <= peak_after_first + 16384);
+  gavel__arena_free(&in);
+  gavel_expr_free(x);
+  gavel_runtime_free(rt);
+  CHECK(live_bytes == 0);
 }
 
 TEST_MAIN()

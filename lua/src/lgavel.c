@@ -50,7 +50,6 @@
 #define LG_TCDATA 10             /* LuaJIT's lua_type() for cdata          */
 #define LG_MAX_INT 9007199254740992.0 /* 2^53: integral doubles up to here */
 #define LG_MAX_SPARSE 16         /* array holes tolerated beyond 2x count  */
-#define LG_EXPR_RESET 64         /* see expr_eval: reset period            */
 
 static char lg_cfg_key; /* registry key of the marker table (address only) */
 static char lg_empty_array; /* gavel.empty_array (address only)         */
@@ -120,7 +119,6 @@ typedef struct lg_expr {
   gavel_expr *e;  /* compiled expression (owned)                         */
   lg_rt *lrt;     /* its runtime (a reference)                           */
   gv_arena in;    /* the converted context of the current evaluation     */
-  unsigned n_eval; /* evaluations since the last arena reset            */
 } lg_expr;
 
 static void rt_unref(lg_rt *r) {
@@ -1581,15 +1579,7 @@ static int l_eval(lua_State *L) {
   gavel_error err;
   gavel_status st;
   lg_conv c;
-  /* Workaround: gavel__expr_eval_value never resets the expression's run
-  ** arena (only gavel_expr_eval_json does), so repeated evaluations grow
-  ** it.  Every LG_EXPR_RESET evaluations, one JSON evaluation resets it. */
-  if (++x->n_eval % LG_EXPR_RESET == 0) {
-    const char *o;
-    size_t ol;
-    gavel_expr_eval_json(x->e, NULL, 0, &o, &ol, NULL);
-  }
-  gavel__arena_reset(&x->in);
+  gavel__arena_reset(&x->in); /* the engine reuses its own result memory */
   if (!lua_isnoneornil(L, 2) && convert(L, 2, &x->in, "context", &root, &c)) {
     lua_pushnil(L);
     lua_pushstring(L, c.msg);
