@@ -82,8 +82,8 @@ end
 local function drive(rs, h, st)
   local grants = rs._grants
   while st == PENDING do
-    local cap, op, params, timeout, rsname, path, attempt, delay =
-      capi_pending(h)
+    local cap, op, params, timeout, rsname, path, attempt, delay, allow,
+          trace_id = capi_pending(h)
     if grants and not grants[cap] then
       capi_abandon(h)
       return CAPDENIED, format("capability '%s' is not granted to "
@@ -99,6 +99,7 @@ local function drive(rs, h, st)
         capability = cap, operation = op, timeout_ms = timeout,
         deadline_ms = timeout > 0 and t0 + timeout or nil,
         ruleset = rsname, path = path, attempt = attempt,
+        http_allow = allow, trace_id = trace_id,
       }
       local ok, payload, meta = pcall(fn, op, params, ctx)
       local elapsed = now_ms() - t0
@@ -220,8 +221,10 @@ end
 
 -- load(json_text_or_table[, opts]) -> ruleset | nil, err, code, diagnostics
 -- opts: capabilities = { names } (grants; default: every provider of this
--- state), gas_limit = n, jit = bool (reserved for the JIT tier),
--- no_capability_check = bool.  ruleset.warnings lists load warnings.
+-- state), allow_http = { "host[:port]", "scheme://host[:port]", ... }
+-- (network.http allowlist; providers see it as ctx.http_allow), gas_limit =
+-- n, jit = bool (reserved for the JIT tier), no_capability_check = bool.
+-- ruleset.warnings lists load warnings.
 function _M.load(src, opts)
   local ts = type(src)
   if ts ~= "string" and ts ~= "table" then
@@ -235,9 +238,13 @@ function _M.load(src, opts)
   if opts.gas_limit ~= nil and type(opts.gas_limit) ~= "number" then
     error("gavel.load: opts.gas_limit must be a number", 2)
   end
+  if opts.allow_http ~= nil and type(opts.allow_http) ~= "table" then
+    error("gavel.load: opts.allow_http must be a list of host[:port]", 2)
+  end
   local ud, name, diags, more = capi.load(rt, src, opts.capabilities,
                                           opts.gas_limit,
-                                          opts.no_capability_check)
+                                          opts.no_capability_check,
+                                          opts.allow_http)
   if not ud then
     return nil, name, diags, more
   end

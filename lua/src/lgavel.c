@@ -1133,7 +1133,8 @@ static gavel_status load_table(lua_State *L, lg_rt *r, int idx,
   return GAVEL_OK;
 }
 
-/* capi.load(rt, json_or_table, grants|nil, gas_limit|nil, no_check)
+/* capi.load(rt, json_or_table, grants|nil, gas_limit|nil, no_check,
+**           allow_http|nil)
 ** -> ruleset, name, diagnostics | nil, err, code, diagnostics */
 static int l_load(lua_State *L) {
   lg_rt *r = check_rt(L, 1);
@@ -1160,6 +1161,19 @@ static int l_load(lua_State *L) {
     o.n_grants = (size_t)n;
   }
   o.no_capability_check = lua_toboolean(L, 5);
+  if (lua_istable(L, 6)) { /* network.http allowlist */
+    int na = (int)lua_objlen(L, 6);
+    const char **allow = lua_newuserdata(L, (size_t)(na + 1) * sizeof *allow);
+    for (i = 0; i < na; i++) {
+      lua_rawgeti(L, 6, i + 1);
+      allow[i] = lua_tostring(L, -1);
+      if (!allow[i])
+        return luaL_argerror(L, 6, "allow_http entries must be strings");
+      lua_pop(L, 1); /* the string stays referenced by the table */
+    }
+    o.http_allow = allow;
+    o.n_http_allow = (size_t)na;
+  }
   gavel__buf_init(&d.b, gavel__runtime_alloc(r->rt));
   o.diag = on_diag;
   o.diag_ud = &d;
@@ -1452,7 +1466,17 @@ static int l_pending(lua_State *L) {
   lua_pushstring(L, q->path ? q->path : "");
   lua_pushnumber(L, q->attempt);
   lua_pushnumber(L, q->delay_ms);
-  return 8;
+  if (q->n_allow) { /* the ruleset's network.http allowlist */
+    size_t k;
+    lua_createtable(L, (int)q->n_allow, 0);
+    for (k = 0; k < q->n_allow; k++) {
+      lua_pushstring(L, q->allow[k]);
+      lua_rawseti(L, -2, (int)k + 1);
+    }
+  } else
+    lua_pushnil(L);
+  lua_pushnumber(L, (lua_Number)q->trace_id);
+  return 10;
 }
 
 /* Metadata: nil, or a table whose values are all strings. */

@@ -199,3 +199,30 @@ describe("gavel.providers", function()
     assert.has_error(function() providers.register(nil, print) end)
   end)
 end)
+
+describe("network.http allowlist from Lua", function()
+  local gavel = require "gavel"
+  it("reaches providers as ctx.http_allow, with the run's trace id", function()
+    local seen
+    gavel.providers.register("net.allowcheck", function(op, params, ctx)
+      seen = ctx
+      return { ok = true }
+    end)
+    local rs = assert(gavel.load({
+      config = { name = "allow" },
+      steps = {
+        start = { id = "start", type = "action", next_step = "t",
+          actions = { { action = "external_call", service = "net.allowcheck",
+                        method = "GET", params = setmetatable({}, gavel.array_mt),
+                        result_variable = "r" } } },
+        t = { id = "t", type = "terminal", result = { code = "OK" } },
+      },
+    }, { allow_http = { "api.example.test:443", "http://127.0.0.1:8080" } }))
+    local res = assert(rs:run({}))
+    assert.equal("OK", res.code)
+    assert.same({ "api.example.test:443", "http://127.0.0.1:8080" }, seen.http_allow)
+    assert.is_number(seen.trace_id)
+    assert.is_true(seen.trace_id > 0)
+    assert.has_error(function() gavel.load("{}", { allow_http = "x" }) end)
+  end)
+end)
