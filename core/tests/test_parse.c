@@ -9,21 +9,7 @@
 */
 #include "expr.h"
 #include "json.h"
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment" /* tinytest.h line 2 */
 #include "tinytest.h"
-#pragma GCC diagnostic pop
-
-/* tinytest.h's TEST(name) writes 'tt_tests[tt_n].name', which the macro
-** parameter 'name' replaces; this copy uses another parameter name. */
-#undef TEST
-#define TEST(tname)                                                            \
-  static void tt_##tname(void);                                                \
-  __attribute__((constructor)) static void tt_reg_##tname(void) {              \
-    tt_tests[tt_n].name = #tname;                                              \
-    tt_tests[tt_n++].fn = tt_##tname;                                          \
-  }                                                                            \
-  static void tt_##tname(void)
 #include <stdio.h>
 #include <stdlib.h>
 
