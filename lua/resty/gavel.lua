@@ -1,0 +1,642 @@
+-- resty/gavel.lua -- gavel in OpenResty: a per-worker ruleset cache, run()
+-- and serve() for request handlers, and a cosocket network.http provider.
+-- Errors: failures that happen in normal operation (a bad rule document, a
+-- ruleset not loaded, a failed host call, a refused URL) return
+-- nil, err[, code] with code a "GAVEL_*" name; misuse raises error(msg, 2).
+--
+-- Per-worker state kept in upvalues (never shared between workers; a
+-- ruleset loaded in init_by_lua is copied into every worker by fork):
+--   'rulesets'  "name@version" -> ruleset
+--   'latest'    name -> the ruleset last loaded under that name
+--   'by_source' path or JSON text -> ruleset (load{} without a name)
+--   'allow'     the network.http allowlist set by configure{}
+--   'max_body'  the largest response body network.http accepts
+--
+-- Allowlists: a ruleset loaded with allow_http (gavel.load / load{}) has its
+-- own, which network.http receives as ctx.http_allow; a ruleset without one
+-- uses the worker-wide list of configure{ allow_http = ... } (empty by
+-- default: every request refused).
+
+local gavel = require "gavel"
+local cjson = require "cjson.safe"
+
+local ngx = ngx
+local ngx_socket_tcp = ngx.socket.tcp
+local ngx_get_phase = ngx.get_phase
+local ngx_print = ngx.print
+local ngx_header = ngx.header
+local ngx_escape_uri = ngx.escape_uri
+local ngx_req = ngx.req
+local gavel_load, json_encode = gavel.load, gavel.json.encode
+local gavel_null, now_ms = gavel.null, gavel.now_ms
+local error, type, pairs, ipairs, tostring, tonumber = error, type, pairs,
+  ipairs, tostring, tonumber
+local next, sort, concat = next, table.sort, table.concat
+local io_open = io.open
+local floor, min = math.floor, math.min
+local byte, find, format = string.byte, string.find, string.format
+local gsub, lower, match, sub, upper = string.gsub, string.lower,
+  string.match, string.sub, string.upper
+
+local _M = { _VERSION = "0.1.0" }
+
+local DEFAULT_TIMEOUT_MS = 10000   -- as the C provider: no action timeout
+local CONNECT_TIMEOUT_MS = 5000    -- connect phase cap, as the C provider
+local USER_AGENT = "gavel-resty/" .. _M._VERSION
+
+local rulesets, latest, by_source = {}, {}, {}
+local allow = {}
+local max_body = 8 * 1024 * 1024
+
+-- A private cjson instance, so our settings don't change other users'.
+local json = cjson.new()
+json.decode_invalid_numbers(false)       -- NaN/Infinity: not JSON
+if json.decode_array_with_array_mt then  -- OpenResty's cjson: keep []
+  json.decode_array_with_array_mt(true)
+end
+local json_decode = json.decode
+
+-- ==== Configuration ====
+
+-- "host", "host:port", "scheme://host[:port][/]", "[v6]:port", "*.d", "*"
+-- -> { scheme = "" | "http" | "https", host = lower case, port = n | -1 }
+local function parse_allow(e)
+  local scheme, rest = match(e, "^(%a+)://(.*)$")
+  if scheme then
+    scheme = lower(scheme)
+    if scheme ~= "http" and scheme ~= "https" then return nil end
+    e = rest
+  end
+  local host, tail
+  if sub(e, 1, 1) == "[" then
+    host, tail = match(e, "^%[([^%]]+)%](.*)$")
+  else
+    host, tail = match(e, "^([^:/]+)(.*)$")
+  end
+  if not host then return nil end
+  local port = -1
+  if sub(tail, 1, 1) == ":" then
+    local p
+    p, tail = match(tail, "^:(%d+)(.*)$")
+    port = tonumber(p)
+    if not port or port < 1 or port > 65535 then return nil end
+  end
+  if tail ~= "" and tail ~= "/" then return nil end
+  return { scheme = scheme or "", host = (gsub(lower(host), "%.$", "")),
+           port = port }
+end
+
+-- configure{ allow_http = { entries }, max_body = bytes } -> true
+-- allow_http replaces the worker's network.http allowlist (default: empty,
+-- every request is refused).  Bad entries raise.
+function _M.configure(opts)
+  if type(opts) ~= "table" then
+    error("resty.gavel.configure: expected a table", 2)
+  end
+  if opts.allow_http ~= nil then
+    if type(opts.allow_http) ~= "table" then
+      error("resty.gavel.configure: allow_http must be a list", 2)
+    end
+    local list = {}
+    for i, e in ipairs(opts.allow_http) do
+      local ent = type(e) == "string" and parse_allow(e)
+      if not ent then
+        error("resty.gavel.configure: bad allow_http entry "
+              .. tostring(e), 2)
+      end
+      list[i] = ent
+    end
+    allow = list
+  end
+  if opts.max_body ~= nil then
+    if type(opts.max_body) ~= "number" or opts.max_body < 0 then
+      error("resty.gavel.configure: max_body must be a number >= 0", 2)
+    end
+    max_body = opts.max_body
+  end
+  return true
+end
+
+-- ==== The ruleset cache ====
+
+local FILE_PHASES = { init = true, init_worker = true, timer = true }
+
+local function read_file(path)
+  local f, err = io_open(path, "rb")
+  if not f then return nil, err end
+  local s = f:read("*a")
+  f:close()
+  if not s then return nil, "cannot read " .. path end
+  return s
+end
+
+-- The document's config.version, or "" (one extra parse, once per load).
+local function doc_version(src)
+  local doc = src
+  if type(src) == "string" then doc = gavel.json.decode(src) end
+  local cfg = type(doc) == "table" and doc.config
+  local v = type(cfg) == "table" and cfg.version
+  if type(v) == "string" or type(v) == "number" then return tostring(v) end
+  return ""
+end
+
+-- load{ path = p | text = json_or_table, name = n, version = v,
+--       capabilities = {...}, allow_http = {...}, gas_limit = n,
+--       no_capability_check = b }
+-- -> ruleset | nil, err, code[, diagnostics]
+-- Loads once per worker: a later call with the same name and version (a
+-- name alone: the latest ruleset of that name; neither: the same path or
+-- text) returns the cached ruleset.  The cache keys default to the
+-- document's config.name and config.version.
+-- Reading a file blocks, so 'path' is only read in init, init_worker and
+-- timers; in a request it must already be cached.
+function _M.load(spec)
+  if type(spec) ~= "table" then
+    error("resty.gavel.load: expected a table { path | text, ... }", 2)
+  end
+  local path, src = spec.path, spec.text
+  if (path == nil) == (src == nil) then
+    error("resty.gavel.load: give exactly one of 'path' and 'text'", 2)
+  end
+  if path ~= nil and type(path) ~= "string" then
+    error("resty.gavel.load: 'path' must be a string", 2)
+  end
+  if src ~= nil and type(src) ~= "string" and type(src) ~= "table" then
+    error("resty.gavel.load: 'text' must be JSON text or a table", 2)
+  end
+  local name, version = spec.name, spec.version
+  if name ~= nil and type(name) ~= "string" then
+    error("resty.gavel.load: 'name' must be a string", 2)
+  end
+  if version ~= nil then version = tostring(version) end
+  local rs
+  if name then
+    rs = version and rulesets[name .. "@" .. version] or
+         (not version and latest[name])
+  else
+    rs = by_source[path or src]
+  end
+  if rs then return rs end
+  if path then
+    if not FILE_PHASES[ngx_get_phase()] then
+      error("resty.gavel.load: ruleset file " .. path .. " is not loaded "
+            .. "yet; load files in init_by_lua or init_worker_by_lua", 2)
+    end
+    local err
+    src, err = read_file(path)
+    if not src then return nil, err, "GAVEL_IO" end
+  end
+  local err, code, diags
+  rs, err, code, diags = gavel_load(src, {
+    capabilities = spec.capabilities, gas_limit = spec.gas_limit,
+    no_capability_check = spec.no_capability_check,
+    allow_http = spec.allow_http,
+  })
+  if not rs then return nil, err, code, diags end
+  name = name or rs:name()
+  version = version or doc_version(src)
+  rulesets[name .. "@" .. version] = rs
+  latest[name] = rs
+  if not spec.name then by_source[path or src] = rs end
+  return rs
+end
+
+-- get(name[, version]) -> ruleset | nil (the latest loaded without version)
+function _M.get(name, version)
+  if type(name) ~= "string" then
+    error("resty.gavel.get: name must be a string", 2)
+  end
+  if version == nil then return latest[name] end
+  return rulesets[name .. "@" .. tostring(version)]
+end
+
+-- run(name_or_ruleset, input[, opts]) -> result | nil, err, code
+-- input: a Lua table, JSON text or nil; opts: rs:run's (trace, int64) and
+-- version (with a name).  A provider may yield (cosockets) during the run.
+function _M.run(rs, input, opts)
+  if type(rs) == "string" then
+    local name = rs
+    rs = _M.get(name, opts and opts.version)
+    if not rs then
+      return nil, "ruleset '" .. name .. "' is not loaded in this worker",
+             "GAVEL_NOTFOUND"
+    end
+  elseif type(rs) ~= "table" or type(rs.run) ~= "function" then
+    error("resty.gavel.run: expected a ruleset or its name", 2)
+  end
+  return rs:run(input, opts)
+end
+
+-- HTTP status for a failed run's code (serve()).
+local HTTP_STATUS = {
+  GAVEL_JSON = 400, GAVEL_CAPDENIED = 403, GAVEL_NOTFOUND = 404,
+  GAVEL_LIMIT = 413, GAVEL_HOST = 502,
+}
+
+local function respond(status, v)
+  local body, err = json_encode(v)
+  if not body then
+    status, body = 500, json_encode({ error = err, code = "GAVEL_JSON" })
+  end
+  ngx.status = status
+  ngx_header["Content-Type"] = "application/json"
+  ngx_print(body)
+  return status
+end
+
+-- serve(name_or_ruleset[, opts]) -> HTTP status sent
+-- Content handler: runs the ruleset on the request's JSON body and answers
+-- the result as JSON (200), or { error, code } with 400 (bad JSON), 403,
+-- 404 (no such ruleset), 413 (body spilled to a file), 502 (host call
+-- failed) or 500.
+function _M.serve(rs, opts)
+  ngx_req.read_body()
+  local body = ngx_req.get_body_data()
+  if body == nil and ngx_req.get_body_file() then
+    -- reading the spilled file would block the worker
+    return respond(413, { error = "request body larger than "
+      .. "client_body_buffer_size", code = "GAVEL_LIMIT" })
+  end
+  local res, err, code = _M.run(rs, body, opts)
+  if not res then
+    return respond(HTTP_STATUS[code] or 500, { error = err, code = code })
+  end
+  return respond(200, res)
+end
+
+-- ==== network.http over cosockets ====
+
+local function allowed(u, list)
+  for i = 1, #list do
+    local e = list[i]
+    if (e.scheme == "" or e.scheme == u.scheme)
+        and (e.port < 0 or e.port == u.port) then
+      local h = e.host
+      if h == "*" or h == u.host then return true end
+      if sub(h, 1, 2) == "*." and #u.host > #h - 1
+          and sub(u.host, -(#h - 1)) == sub(h, 2) then
+        return true
+      end
+    end
+  end
+  return false
+end
+
+-- url -> { scheme, host (lower case, no brackets), hostport (for Host: and
+-- messages), connect (host for sock:connect), port, target } | nil, err
+local function parse_url(url)
+  local bad = "network.http: invalid url '" .. sub(url, 1, 200) .. "'"
+  local scheme, rest = match(url, "^(%a[%w+.-]*)://(.*)$")
+  if not scheme then return nil, bad end
+  scheme = lower(scheme)
+  if scheme ~= "http" and scheme ~= "https" then
+    return nil, "network.http: scheme '" .. scheme .. "' is not allowed "
+                .. "(http and https only)"
+  end
+  local authority, target = match(rest, "^([^/?#]*)([^#]*)")
+  if find(authority, "@", 1, true) then
+    return nil, "network.http: credentials in the url are not supported"
+  end
+  local host, tail, shown
+  if sub(authority, 1, 1) == "[" then
+    host, tail = match(authority, "^%[([%x:.]+)%](.*)$")
+    shown = host and "[" .. host .. "]"
+  else
+    host, tail = match(authority, "^([%w.%-_]+)(.*)$")
+    shown = host
+  end
+  if not host then return nil, bad end
+  local port = scheme == "https" and 443 or 80
+  local hostport = shown
+  if tail ~= "" then
+    local p = match(tail, "^:(%d+)$")
+    port = tonumber(p)
+    if not port or port < 1 or port > 65535 then return nil, bad end
+    hostport = shown .. tail
+  end
+  if find(target, "[%z\1-\32\127]") then return nil, bad end
+  if target == "" then
+    target = "/"
+  elseif sub(target, 1, 1) == "?" then
+    target = "/" .. target
+  end
+  return { scheme = scheme, host = (gsub(lower(host), "%.$", "")),
+           shown = shown, hostport = hostport, port = port,
+           target = target }
+end
+
+local function scalar_text(v)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "boolean" then return v and "true" or "false" end
+  if t == "number" then
+    if v == floor(v) and v > -2^53 and v < 2^53 then
+      return format("%d", v)
+    end
+    return format("%.17g", v)
+  end
+  return nil
+end
+
+-- params.query (an object; a list value repeats the key) -> "k=v&..."
+local function query_string(q)
+  if type(q) ~= "table" then
+    return nil, "network.http: 'query' must be an object"
+  end
+  local keys = {}
+  for k in pairs(q) do keys[#keys + 1] = tostring(k) end
+  sort(keys)
+  local out = {}
+  for _, k in ipairs(keys) do
+    local v = q[k]
+    local list = v
+    if type(v) ~= "table" then
+      list = { v }
+    elseif #v == 0 and next(v) ~= nil then
+      return nil, "network.http: query value '" .. k .. "' must be a "
+                  .. "string, number, bool or list of them"
+    end
+    for _, item in ipairs(list) do
+      if item ~= gavel_null then
+        local s = scalar_text(item)
+        if not s then
+          return nil, "network.http: query value '" .. k .. "' must be a "
+                      .. "string, number, bool or list of them"
+        end
+        out[#out + 1] = ngx_escape_uri(k) .. "=" .. ngx_escape_uri(s)
+      end
+    end
+  end
+  return concat(out, "&")
+end
+
+-- Invalid UTF-8 sequences become U+FFFD (engine strings must be UTF-8), as
+-- the C provider does.  ASCII text is returned as is.
+local function utf8_lossy(s)
+  if not find(s, "[\128-\255]") then return s end
+  local out, n, i, len, from = {}, 0, 1, #s, 1
+  while i <= len do
+    local c = byte(s, i)
+    if c < 0x80 then
+      i = i + 1
+    else
+      local need, lo, hi = 0, 0x80, 0xBF
+      if c >= 0xC2 and c <= 0xDF then need = 1
+      elseif c == 0xE0 then need, lo = 2, 0xA0
+      elseif c == 0xED then need, hi = 2, 0x9F
+      elseif c >= 0xE1 and c <= 0xEF then need = 2
+      elseif c == 0xF0 then need, lo = 3, 0x90
+      elseif c == 0xF4 then need, hi = 3, 0x8F
+      elseif c >= 0xF1 and c <= 0xF3 then need = 3
+      end
+      local k = 0
+      while k < need do
+        local b = byte(s, i + 1 + k)
+        if not b or b < (k == 0 and lo or 0x80)
+            or b > (k == 0 and hi or 0xBF) then
+          break
+        end
+        k = k + 1
+      end
+      if need > 0 and k == need then
+        i = i + 1 + need
+      else   -- replace the maximal invalid prefix with one U+FFFD
+        n = n + 1
+        out[n] = sub(s, from, i - 1) .. "\239\191\189"
+        i = i + 1 + k
+        from = i
+      end
+    end
+  end
+  if n == 0 then return s end
+  out[n + 1] = sub(s, from)
+  return concat(out)
+end
+
+-- Sets the socket timeout to what is left of the deadline (capped).
+local function arm(sock, deadline, cap)
+  local left = floor(deadline - now_ms())
+  if left <= 0 then return false end
+  sock:settimeout(cap and min(left, cap) or left)
+  return true
+end
+
+-- Reads the status line and headers -> status, headers | nil, err
+local function read_head(sock, deadline)
+  local status, headers
+  repeat   -- skips 1xx interim responses
+    if not arm(sock, deadline) then return nil, "timeout" end
+    local line, err = sock:receive("*l")
+    if not line then return nil, err end
+    status = tonumber(match(line, "^HTTP/%d%.%d (%d%d%d)"))
+    if not status then
+      return nil, "bad status line '" .. sub(line, 1, 100) .. "'"
+    end
+    headers = {}
+    while true do
+      if not arm(sock, deadline) then return nil, "timeout" end
+      line, err = sock:receive("*l")
+      if not line then return nil, err end
+      if line == "" then break end
+      local name, value = match(line, "^([^:%s]+):%s*(.-)%s*$")
+      if not name then
+        return nil, "bad header line '" .. sub(line, 1, 100) .. "'"
+      end
+      name, value = lower(name), utf8_lossy(value)
+      local old = headers[name]
+      headers[name] = old and old .. ", " .. value or value
+    end
+  until status >= 200 or status == 101
+  return status, headers
+end
+
+-- Reads the body: Content-Length, or up to the close (we send
+-- "Connection: close").  Chunked bodies are refused.
+local function read_body(sock, deadline, method, status, headers)
+  if method == "HEAD" or status == 204 or status == 304 then return "" end
+  local te = headers["transfer-encoding"]
+  if te and lower(te) ~= "identity" then
+    return nil, "chunked responses are not supported (Content-Length "
+                .. "bodies only)"
+  end
+  local cl = headers["content-length"]
+  if cl then
+    local n = tonumber(match(cl, "^%d+$"))
+    if not n then return nil, "bad Content-Length '" .. cl .. "'" end
+    if n > max_body then
+      return nil, format("response body of %d bytes is larger than "
+                         .. "max_body (%d)", n, max_body)
+    end
+    if n == 0 then return "" end
+    if not arm(sock, deadline) then return nil, "timeout" end
+    return sock:receive(n)
+  end
+  local parts, size = {}, 0
+  while true do
+    if not arm(sock, deadline) then return nil, "timeout" end
+    local data, err = sock:receiveany(65536)
+    if not data then
+      if err == "closed" then break end
+      return nil, err
+    end
+    size = size + #data
+    if size > max_body then
+      return nil, format("response body is larger than max_body (%d)",
+                         max_body)
+    end
+    parts[#parts + 1] = data
+  end
+  return concat(parts)
+end
+
+-- Builds the request text -> text | nil, err
+local function build_request(method, u, params)
+  local target = u.target
+  if params.query ~= nil and params.query ~= gavel_null then
+    local q, err = query_string(params.query)
+    if not q then return nil, err end
+    if q ~= "" then
+      target = target .. (find(target, "?", 1, true) and "&" or "?") .. q
+    end
+  end
+  local body, jb, bd = nil, params.json_body, params.body
+  if jb ~= nil and bd ~= nil then
+    return nil, "network.http: give 'json_body' or 'body', not both"
+  end
+  if jb ~= nil then
+    local err
+    body, err = json_encode(jb)
+    if not body then return nil, "network.http: json_body: " .. err end
+  elseif type(bd) == "string" then
+    body = bd
+  elseif bd ~= nil then
+    local err
+    body, err = json_encode(bd)
+    if not body then return nil, "network.http: body: " .. err end
+  end
+  local lines, has = { method .. " " .. target .. " HTTP/1.1" }, {}
+  local hs = params.headers
+  if hs ~= nil and hs ~= gavel_null then
+    if type(hs) ~= "table" then
+      return nil, "network.http: 'headers' must be an object"
+    end
+    for name, v in pairs(hs) do
+      local s = scalar_text(v)
+      if type(name) ~= "string" or not match(name, "^[%w!#$%%&'*+.^_`|~-]+$")
+          or not s or find(s, "[%z\r\n]") then
+        return nil, "network.http: bad header '" .. tostring(name) .. "'"
+      end
+      local ln = lower(name)
+      if ln ~= "content-length" and ln ~= "connection"
+          and ln ~= "transfer-encoding" then
+        lines[#lines + 1] = name .. ": " .. s
+        has[ln] = true
+      end
+    end
+  end
+  if not has["host"] then lines[#lines + 1] = "Host: " .. u.hostport end
+  if not has["user-agent"] then
+    lines[#lines + 1] = "User-Agent: " .. USER_AGENT
+  end
+  if jb ~= nil and not has["content-type"] then
+    lines[#lines + 1] = "Content-Type: application/json"
+  end
+  if body or method == "POST" or method == "PUT" or method == "PATCH" then
+    lines[#lines + 1] = "Content-Length: " .. (body and #body or 0)
+  end
+  lines[#lines + 1] = "Connection: close"
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = body or ""
+  return concat(lines, "\r\n")
+end
+
+-- http(operation, params, ctx) -> payload, metadata | nil, err
+-- The network.http provider on cosockets (yields; request phases and
+-- timers only): params url, headers, query, json_body or body; the
+-- payload is { status, body, json_body?, headers } and the metadata
+-- { status }, as the C provider's.  The URL is checked against the
+-- configure{} allowlist before any connection.  ctx.timeout_ms (default
+-- 10 s) bounds the whole call.  Redirects are not followed (a 3xx is a
+-- result); hostnames need nginx's 'resolver'; https needs
+-- lua_ssl_trusted_certificate.  json_body is cjson's decoding: without
+-- OpenResty's cjson (decode_array_with_array_mt), an empty JSON array
+-- comes back as an empty object.
+function _M.http(operation, params, ctx)
+  if type(operation) ~= "string" or not match(operation, "^[%w_-]+$") then
+    return nil, "network.http: invalid method '" .. tostring(operation) .. "'"
+  end
+  local method = upper(operation)
+  if type(params) ~= "table" or type(params.url) ~= "string" then
+    return nil, "network.http: parameter 'url' (a string) is required"
+  end
+  local u, err = parse_url(params.url)
+  if not u then return nil, err end
+  local list = allow
+  if ctx and type(ctx.http_allow) == "table" then
+    list = {}
+    for i, e in ipairs(ctx.http_allow) do
+      list[i] = parse_allow(e) or { scheme = "", host = "", port = -2 }
+    end
+  end
+  if not allowed(u, list) then
+    return nil, format("network.http: host %s:%d is not in the allowlist",
+                       u.shown, u.port)
+  end
+  local req
+  req, err = build_request(method, u, params)
+  if not req then return nil, err end
+
+  local timeout = ctx and ctx.timeout_ms or 0
+  if timeout <= 0 then timeout = DEFAULT_TIMEOUT_MS end
+  local deadline = ctx and ctx.deadline_ms or now_ms() + timeout
+  local sock = ngx_socket_tcp()
+  local function fail(what, e)
+    sock:close()
+    if e == "timeout" then
+      return nil, format("network.http: %s %s timed out (timeout_ms %d)",
+                         what, u.hostport, timeout)
+    end
+    return nil, format("network.http: %s %s failed: %s", what, u.hostport,
+                       tostring(e))
+  end
+  if not arm(sock, deadline, CONNECT_TIMEOUT_MS) then
+    return fail("connect to", "timeout")
+  end
+  local ok
+  ok, err = sock:connect(u.shown, u.port)
+  if not ok then return fail("connect to", err) end
+  if u.scheme == "https" then
+    if not arm(sock, deadline) then return fail("TLS with", "timeout") end
+    ok, err = sock:sslhandshake(nil, u.host, true)
+    if not ok then return fail("TLS with", err) end
+  end
+  if not arm(sock, deadline) then return fail("request to", "timeout") end
+  ok, err = sock:send(req)
+  if not ok then return fail("request to", err) end
+  local status, headers = read_head(sock, deadline)
+  if not status then return fail("response from", headers) end
+  local body
+  body, err = read_body(sock, deadline, method, status, headers)
+  if not body then return fail("response from", err) end
+  sock:close()
+  body = utf8_lossy(body)
+  local payload = { status = status, body = body, headers = headers }
+  if body ~= "" then
+    local v = json_decode(body)
+    if v ~= nil then payload.json_body = v end
+  end
+  return payload, { status = tostring(status) }
+end
+
+-- register_http([name]) -> true | nil, err, code
+-- Registers _M.http as the Lua provider of 'name' (default
+-- "network.http"), replacing a C provider of that name in this worker.
+-- Call it before loading the rulesets that use it.
+function _M.register_http(name)
+  if name ~= nil and type(name) ~= "string" then
+    error("resty.gavel.register_http: name must be a string", 2)
+  end
+  return gavel.providers.register(name or "network.http", _M.http)
+end
+
+return _M
