@@ -117,14 +117,26 @@ int cli_env_start(cli_env *env) {
   if (cli_builtin_providers(env) != 0)
     return 1;
   if (env->n_providers) {
-    /* Capabilities a --provider file registers are granted: loading the
-    ** file is the grant.  Built-in ones need --grant (deny by default). */
+    /* Capabilities a --provider file registers (or replaces) are granted:
+    ** loading the file is the grant.  Built-in ones need --grant. */
     int before = env->rt->n_providers, k;
-    if (cli_lua_providers(env->rt, env->providers, env->n_providers, &env->lua))
+    gv_provider *snap = malloc((size_t)(before + 1) * sizeof *snap);
+    if (!snap)
       return 1;
-    for (k = before; k < env->rt->n_providers && env->n_grants < CLI_MAX_GRANTS;
-         k++)
-      env->grants[env->n_grants++] = env->rt->providers[k].name;
+    memcpy(snap, env->rt->providers, (size_t)before * sizeof *snap);
+    if (cli_lua_providers(env->rt, env->providers, env->n_providers,
+                          &env->lua)) {
+      free(snap);
+      return 1;
+    }
+    for (k = 0; k < env->rt->n_providers && env->n_grants < CLI_MAX_GRANTS;
+         k++) {
+      const gv_provider *p = &env->rt->providers[k];
+      if (k >= before || p->fn != snap[k].fn || p->vfn != snap[k].vfn ||
+          p->ud != snap[k].ud)
+        env->grants[env->n_grants++] = p->name;
+    }
+    free(snap);
   }
   gavel_runtime_set_resolver(env->rt, dir_resolve, env);
   if (env->rulesets_dir && load_dir(env, env->rulesets_dir) != 0)

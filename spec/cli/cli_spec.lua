@@ -238,3 +238,32 @@ describe("gavel graph", function()
     assert.truthy(out:find('label="4 runs, 0 errors"', 1, true))
   end)
 end)
+
+describe("gavel run --provider", function()
+  local prov = tmpfile([[
+local gavel = require "gavel"
+gavel.providers.register("demo.echo", function(op, params) return params end)
+gavel.providers.register("network.http", function(op, params)
+  return { status = 200, method = op, url = params.url }
+end)
+]])
+  local function rules(service)
+    return tmpfile('{"config": {"name": "p"}, "steps": {"start": {"id": "start", "type": "action",' ..
+      ' "actions": [{"action": "external_call", "service": "' .. service .. '", "method": "POST",' ..
+      ' "params": [["url", "u"]], "result_variable": "r"}], "next_step": "t"},' ..
+      ' "t": {"id": "t", "type": "terminal", "result": {"code": "OK", "output": {"p": "$r.payload"}}}}}')
+  end
+
+  it("grants what the provider file registers, including a replaced built-in", function()
+    for _, svc in ipairs({ "demo.echo", "network.http" }) do
+      local f = rules(svc)
+      local out, _, rc = run({ "run", f, "--input", '{"u": "x"}', "--provider", prov })
+      assert.equal(0, rc, out)
+      assert.truthy(out:find('"code":"OK"', 1, true), out)
+      local denied, _, rc2 = run({ "run", f, "--input", '{"u": "x"}' })
+      assert.equal(1, rc2)
+      assert.truthy(denied:find('"kind":"load"', 1, true), denied)
+      os.remove(f)
+    end
+  end)
+end)
