@@ -697,6 +697,57 @@ TEST(reports_arena_failures_as_nomem_or_limit) {
   }
 }
 
+/* The reader allocates from a window of the arena's chunk and settles
+** the arena's accounting at the end: 'used' and the limit behave exactly
+** as with one gavel__arena_alloc per value. */
+TEST(accounts_arena_use_exactly_and_fails_at_the_limit) {
+  /* key 16 + value 16 + object (24 + 8 + 16) = 80 bytes */
+  const char *doc = "{\"a\":\"b\"}";
+  gv_arena a;
+  gvalue v;
+  gavel_error e;
+  gv_buf b;
+  size_t lim, big;
+  int i, ok = 1;
+  for (lim = 0; lim <= 100; lim += lim ? 1 : 60) {
+    gavel_status st;
+    gavel__arena_init(&a, &gavel__default_alloc, lim);
+    st = gavel__json_parse(&a, doc, strlen(doc), NULL, &v, &e);
+    if (lim == 0 || lim >= 80)
+      ok &= st == GAVEL_OK && a.used == 80;
+    else
+      ok &= st == GAVEL_LIMIT && a.used <= lim;
+    gavel__arena_free(&a);
+  }
+  CHECK(ok);
+  /* After other allocations, then across many chunks (5000 elements of
+  ** 80 bytes and an array of 16 + 5000 * 16). */
+  gavel__buf_init(&b, &gavel__default_alloc);
+  gavel__buf_addc(&b, '[');
+  for (i = 0; i < 5000; i++)
+    gavel__buf_addf(&b, "%s{\"k\":\"v%03d\"}", i ? "," : "", i % 1000);
+  gavel__buf_addc(&b, ']');
+  big = 5000 * 80 + 16 + 5000 * 16;
+  gavel__arena_init(&a, &gavel__default_alloc, 0);
+  CHECK(gavel__arena_alloc(&a, 100) != NULL && a.used == 104);
+  CHECK(gavel__json_parse(&a, doc, strlen(doc), NULL, &v, &e) == GAVEL_OK &&
+        a.used == 184);
+  CHECK(gavel__json_parse(&a, b.p, b.len, NULL, &v, &e) == GAVEL_OK &&
+        a.used == 184 + big);
+  CHECK_STR(W(v), b.p);
+  CHECK(gavel__arena_alloc(&a, 8) != NULL && a.used == 192 + big);
+  gavel__arena_free(&a);
+  gavel__arena_init(&a, &gavel__default_alloc, big);
+  CHECK(gavel__json_parse(&a, b.p, b.len, NULL, &v, &e) == GAVEL_OK &&
+        a.used == big);
+  gavel__arena_free(&a);
+  gavel__arena_init(&a, &gavel__default_alloc, big - 8);
+  CHECK(gavel__json_parse(&a, b.p, b.len, NULL, &v, &e) == GAVEL_LIMIT &&
+        a.used <= big - 8);
+  gavel__arena_free(&a);
+  gavel__buf_free(&b);
+}
+
 /* ==== Projection ==== */
 
 static const char *const doc1 =
@@ -767,6 +818,37 @@ TEST(projection_matches_escaped_keys_and_keeps_duplicates_rule) {
     pp[0] = key;
     CHECK_STR(PW(doc, proj_of(pp, 1)), want);
   }
+}
+
+/* Keys of every length (the comparison's short, word and memcmp cases)
+** differing from another key at every position: each is matched by the
+** projection and a duplicate is found, unprojected and projected. */
+TEST(matches_and_deduplicates_keys_of_every_length) {
+  char key[48], other[48], doc[256], want[256];
+  int len, pos, i, ok = 1;
+  for (len = 0; len <= 40; len++)
+    for (pos = 0; pos < (len ? len : 1); pos++) {
+      gv_proj *root = proj_node("$", 1);
+      for (i = 0; i < len; i++)
+        key[i] = (char)('a' + i % 26);
+      key[len] = 0;
+      memcpy(other, key, (size_t)len + 1);
+      other[pos] = 'Z';
+      other[len ? len : 1] = 0;
+      snprintf(doc, sizeof doc, "{\"%s\":1,\"%s\":2,\"%s\":3}", other, key,
+               other);
+      snprintf(want, sizeof want, "{\"%s\":3,\"%s\":2}", other, key);
+      ok &= strcmp(PW(doc, NULL), want) == 0;
+      root->child = proj_node(key, (size_t)len);
+      root->child->whole = 1;
+      snprintf(want, sizeof want, "{\"%s\":2}", key);
+      ok &= strcmp(PW(doc, root), want) == 0;
+      root->child->next = proj_node(other, strlen(other));
+      root->child->next->whole = 1;
+      snprintf(want, sizeof want, "{\"%s\":3,\"%s\":2}", other, key);
+      ok &= strcmp(PW(doc, root), want) == 0;
+    }
+  CHECK(ok);
 }
 
 TEST(skipped_values_are_validated_but_not_allocated) {
@@ -1373,6 +1455,36 @@ static void rand_paths(gvalue v, gv_proj *root, char *path, size_t plen) {
     rand_paths(v.tag == GV_ARR ? v.u.a->items[i] : v.u.o->vals[i], root, path,
                l);
   }
+}
+
+/* Every pair of bytes at positions 0..9 of a 20-byte string body, across
+** the word scan's boundary at 8: the reader accepts exactly what the
+** reference validator accepts, and reads an accepted body without a
+** backslash back unchanged. */
+TEST(scans_every_byte_pair_across_string_words_like_the_reference) {
+  char doc[24];
+  int pos, a, b, ok = 1;
+  for (pos = 0; pos < 10; pos++) {
+    for (a = 0; a < 256; a++)
+      for (b = 0; b < 256; b++) {
+        gvalue v;
+        int ref;
+        memset(doc, 'x', sizeof doc);
+        doc[0] = '"';
+        doc[1 + pos] = (char)a;
+        doc[2 + pos] = (char)b;
+        doc[21] = '"';
+        ref = ref_valid(doc, 22);
+        if ((PN(doc, 22, NULL, &v, NULL) == GAVEL_OK) != ref)
+          ok = 0;
+        else if (ref && a != '\\' && b != '\\' &&
+                 (v.tag != GV_STR || v.u.s->len != 20 ||
+                  memcmp(v.u.s->s, doc + 1, 20) != 0))
+          ok = 0;
+      }
+    gavel__arena_reset(&ta);
+  }
+  CHECK(ok);
 }
 
 TEST(random_projections_read_what_a_full_parse_reads) {
