@@ -49,7 +49,7 @@ run_busted() { # label, then env assignments / busted args
   local out rc
   out=$(env "$@" 2>&1); rc=$?
   echo "$out" | grep -vE '^[-+*]+$' | tail -n 40
-  echo "$out" | add_counts || { echo "$label: no summary line"; status=1; }
+  add_counts <<<"$out" || { echo "$label: no summary line"; status=1; }
   [ $rc -eq 0 ] || status=1
 }
 
