@@ -563,7 +563,7 @@ static int as_slot(C *c, gx_node *n) {
   return (idx >= 0 && k == REF_SLOT) ? idx : -1;
 }
 
-static int fail_notfound(C *c, int dst, gv_str *text) {
+static int fail_notfound(C *c, gv_str *text) {
   char buf[GAVEL_ERRMSG_SIZE];
   int k;
   snprintf(buf, sizeof buf, "Field not found: %s", text->s);
@@ -571,7 +571,6 @@ static int fail_notfound(C *c, int dst, gv_str *text) {
   if (k < 0)
     return -1;
   return emit_abx(c, OP_FAIL, GV_E_NOTFOUND, k) < 0 ? -1 : 0;
-  (void)dst;
 }
 
 /* ==== Expressions ==== */
@@ -616,7 +615,7 @@ static int cpath(C *c, gx_path *p, int dst) {
   if (idx < 0)
     return -1;
   if (kind == REF_ITEM)
-    return fail_notfound(c, dst, p->text);
+    return fail_notfound(c, p->text);
   if (idx > 0xffff)
     return fail(c, GAVEL_LIMIT, NULL, "too many distinct paths (max 65535)");
   return emit_abx(c, kind == REF_SLOT ? OP_LOADS : OP_LOADV, dst, idx) < 0

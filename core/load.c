@@ -797,95 +797,77 @@ static void index_steps(L *l, gv_graph *g) {
   }
 }
 
-/* Successor list of step i. */
-static int successors(const gv_step *s, int *out) {
-  int n = 0, i;
+/* Number of outgoing edges of a step, and its k-th successor (or -1 for
+** an unresolved reference). */
+static int n_succ(const gv_step *s) {
   switch (s->type) {
   case ST_DECISION:
-    for (i = 0; i < s->n_branches; i++)
-      if (s->branches[i].next >= 0)
-        out[n++] = s->branches[i].next;
-    if (s->default_next >= 0)
-      out[n++] = s->default_next;
-    break;
+    return s->n_branches + 1;
   case ST_ACTION:
   case ST_SUBRULE:
-    if (s->next >= 0)
-      out[n++] = s->next;
-    break;
+    return 1;
   default:
-    break;
+    return 0;
   }
-  return n;
+}
+
+static int succ_at(const gv_step *s, int k) {
+  if (s->type != ST_DECISION)
+    return s->next;
+  return k < s->n_branches ? s->branches[k].next : s->default_next;
 }
 
 /* Reachability from the entry (warnings) and steps that can never reach a
-** terminal: a cycle without exit (errors). */
+** terminal: a cycle without exit (errors).  Both are linear searches. */
 static void analyse_graph(L *l, gv_graph *g) {
-  int n = g->n_steps, i, j, changed, k, *succ, *reach, *done, *stack, sp = 0;
+  int n = g->n_steps, i, k, e, t, n_edges = 0, sp = 0;
+  int *reach, *done, *stack, *rhead, *rnext, *rfrom;
   if (g->entry < 0 || n == 0)
     return;
-  reach = gavel__arena_alloc(l->a, (size_t)n * sizeof(int) * 3 + 4);
-  succ = gavel__arena_alloc(l->a, (size_t)(n + 1) * 64 * sizeof(int));
-  if (!reach || !succ)
+  for (i = 0; i < n; i++)
+    n_edges += n_succ(&g->steps[i]);
+  reach = gavel__arena_alloc(l->a, (size_t)n * 4 * sizeof(int));
+  rnext = gavel__arena_alloc(l->a, (size_t)(n_edges + 1) * sizeof(int));
+  rfrom = gavel__arena_alloc(l->a, (size_t)(n_edges + 1) * sizeof(int));
+  if (!reach || !rnext || !rfrom)
     return;
   done = reach + n;
   stack = done + n;
+  rhead = stack + n;
   memset(reach, 0, (size_t)n * 2 * sizeof(int));
+  /* forward, from the entry; reversed edges are collected on the way */
+  for (i = 0; i < n; i++)
+    rhead[i] = -1;
+  for (i = 0, e = 0; i < n; i++)
+    for (k = 0; k < n_succ(&g->steps[i]); k++)
+      if ((t = succ_at(&g->steps[i], k)) >= 0) {
+        rfrom[e] = i;
+        rnext[e] = rhead[t];
+        rhead[t] = e++;
+      }
   reach[g->entry] = 1;
   stack[sp++] = g->entry;
   while (sp > 0) {
-    int s = stack[--sp], m;
-    int tmp[4096];
-    if (g->steps[s].n_branches + 2 > 4096)
-      continue;
-    m = successors(&g->steps[s], tmp);
-    for (k = 0; k < m; k++)
-      if (!reach[tmp[k]]) {
-        reach[tmp[k]] = 1;
-        stack[sp++] = tmp[k];
+    int s = stack[--sp];
+    for (k = 0; k < n_succ(&g->steps[s]); k++)
+      if ((t = succ_at(&g->steps[s], k)) >= 0 && !reach[t]) {
+        reach[t] = 1;
+        stack[sp++] = t;
       }
   }
-  /* Which steps can reach a terminal: a backwards search from the
-  ** terminals over reversed edges (linear in steps + edges). */
-  {
-    int *rhead = gavel__arena_alloc(l->a, (size_t)n * sizeof(int));
-    int n_edges = 0, *rnext, *rfrom, e;
-    for (i = 0; i < n; i++)
-      n_edges += g->steps[i].n_branches + 2;
-    rnext = gavel__arena_alloc(l->a, (size_t)(n_edges + 1) * sizeof(int));
-    rfrom = gavel__arena_alloc(l->a, (size_t)(n_edges + 1) * sizeof(int));
-    if (!rhead || !rnext || !rfrom)
-      return;
-    for (i = 0; i < n; i++)
-      rhead[i] = -1;
-    e = 0;
-    for (i = 0; i < n; i++) {
-      int tmp[4096], m;
-      if (g->steps[i].n_branches + 2 > 4096)
-        continue;
-      m = successors(&g->steps[i], tmp);
-      for (j = 0; j < m; j++) { /* edge i -> tmp[j], stored reversed */
-        rfrom[e] = i;
-        rnext[e] = rhead[tmp[j]];
-        rhead[tmp[j]] = e++;
+  /* backward, from the terminals over the reversed edges */
+  for (i = 0; i < n; i++) {
+    done[i] = g->steps[i].type == ST_TERMINAL;
+    if (done[i])
+      stack[sp++] = i;
+  }
+  while (sp > 0) {
+    int s = stack[--sp];
+    for (e = rhead[s]; e >= 0; e = rnext[e])
+      if (!done[rfrom[e]]) {
+        done[rfrom[e]] = 1;
+        stack[sp++] = rfrom[e];
       }
-    }
-    sp = 0;
-    for (i = 0; i < n; i++) {
-      done[i] = g->steps[i].type == ST_TERMINAL;
-      if (done[i])
-        stack[sp++] = i;
-    }
-    while (sp > 0) {
-      int s = stack[--sp];
-      for (e = rhead[s]; e >= 0; e = rnext[e])
-        if (!done[rfrom[e]]) {
-          done[rfrom[e]] = 1;
-          stack[sp++] = rfrom[e];
-        }
-    }
-    (void)changed;
   }
   for (i = 0; i < n; i++) {
     size_t o = l->plen;
@@ -900,7 +882,6 @@ static void analyse_graph(L *l, gv_graph *g) {
     l->plen = o;
     l->path[o] = 0;
   }
-  (void)succ;
 }
 
 /* Loads one graph (the main one, or a sub-rule) from its steps object. */
@@ -931,7 +912,7 @@ static void load_graph(L *l, gv_graph *g, gvalue steps, gv_str *entry) {
     *gc.refs[r].where = idx;
     if (idx < 0) {
       size_t o = l->plen;
-      const char *p = gc.refs[r].path, *dot = strrchr(p, '.');
+      const char *p = gc.refs[r].path;
       set_path(l, p);
       /* Ordo's validate() text names the referencing step. */
       {
@@ -946,7 +927,6 @@ static void load_graph(L *l, gv_graph *g, gvalue steps, gv_str *entry) {
                "found: %s)",
             from, gc.refs[r].name->s, gc.refs[r].name->s);
       }
-      (void)dot;
       l->plen = o;
       l->path[o] = 0;
     }

@@ -97,6 +97,38 @@ int main(void) {
   }
   free(line);
   fclose(f);
+  { /* a decision with 5,000 branches is analysed whole: its last branch's
+    ** target is reachable and no cycle is reported (regression: branches
+    ** past a fixed buffer used to be skipped) */
+    gv_buf b;
+    seen s;
+    gavel_load_opts lo;
+    gavel_ruleset *rs = NULL;
+    gavel_error err;
+    int k;
+    gavel__buf_init(&b, &gavel__default_alloc);
+    gavel__buf_adds(&b, "{\"config\":{\"name\":\"wide\"},\"steps\":{\"start\":"
+                        "{\"id\":\"start\",\"type\":\"decision\",\"branches\":[");
+    for (k = 0; k < 5000; k++)
+      gavel__buf_addf(&b, "%s{\"condition\":\"x == %d\",\"next_step\":\"%s\"}",
+                      k ? "," : "", k, k == 4999 ? "last" : "start");
+    gavel__buf_adds(&b, "],\"default_next\":\"start\"},\"last\":{\"id\":"
+                        "\"last\",\"type\":\"terminal\",\"result\":{}}}}");
+    memset(&s, 0, sizeof s);
+    memset(&lo, 0, sizeof lo);
+    lo.diag = diag;
+    lo.diag_ud = &s;
+    if (gavel_ruleset_load(rt, b.p, b.len, &lo, &rs, &err) == GAVEL_OK &&
+        !s.warnings[0] && !s.errors[0])
+      passed++;
+    else {
+      fprintf(stderr, "FAIL wide decision: %s%s%s\n", err.msg, s.errors,
+              s.warnings);
+      failed++;
+    }
+    gavel_ruleset_free(rs);
+    gavel__buf_free(&b);
+  }
   gavel__arena_free(&a);
   gavel_runtime_free(rt);
   printf("%d passed, %d failed\n", passed, failed);
