@@ -101,6 +101,15 @@ typedef struct gavel_config {
   uint64_t gas_limit;       /* default per-run gas budget; 0 = built-in  */
   size_t max_input_bytes;   /* largest JSON input accepted; 0 = 64 MiB   */
   int jit;                  /* reserved: 1 to enable the JIT tier        */
+  /* Host ceilings: a ruleset's config cannot raise a run's bounds above
+  ** them, whatever it asks for (0 = the built-in default in brackets). */
+  uint64_t max_gas;         /* ceiling on config.gas_limit [1e9]          */
+  uint64_t max_steps;       /* ceiling on config.max_depth [1,000,000]    */
+  uint32_t max_timeout_ms;  /* ceiling on config.timeout_ms; a ruleset's
+                               "no timeout" (0) gets this one [60,000]    */
+  size_t max_run_bytes;     /* memory one run may allocate [256 MiB]      */
+  size_t max_result_bytes;  /* result JSON of one run [64 MiB]            */
+  size_t max_call_bytes;    /* params JSON of one host call [16 MiB]      */
 } gavel_config;
 
 /* 'cfg' may be NULL for defaults.  A mismatched major ABI is GAVEL_MISUSE. */
