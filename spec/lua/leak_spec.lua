@@ -2,8 +2,6 @@
 -- RSS, Lua heap via collectgarbage).
 local gavel = require "gavel"
 
-local SHARED = os.getenv("GAVEL_SHARED_DIR") or "../shared"
-
 local function read(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("*a")
@@ -31,7 +29,7 @@ end
 
 describe("memory", function()
   it("stays flat over 1M runs of the 4-branch rule", function()
-    local rs = assert(gavel.load(read(SHARED .. "/bench-cases/score.json")))
+    local rs = assert(gavel.load(read("examples/score.json")))
     local inputs = {}
     for i = 1, 64 do inputs[i] = { score = (i * 7) % 100 } end
     local drss, dlua = measure(1000000, function(n)
@@ -45,8 +43,8 @@ describe("memory", function()
   end)
 
   it("stays flat over runs with strings, tables, errors and host calls", function()
-    local loan = assert(gavel.load(read(SHARED .. "/bench-cases/loan.json")))
-    local input = gavel.json.decode(read(SHARED .. "/bench-cases/loan_input.json"))
+    local loan = assert(gavel.load(read("examples/loan.json")))
+    local input = gavel.json.decode(read("examples/loan.input.json"))
     assert(gavel.providers.register("leak.echo", function(_, p) return { v = p.v } end))
     local call = assert(gavel.load({
       config = { name = "leak", entry_step = "a" },
