@@ -405,7 +405,9 @@ describe("resty.gavel in nginx", function()
       local ms = gavel.now_ms() - t0
       assert.are.equal(502, status, body)
       assert.matches("timed out", decode(body).error, 1, true)
-      assert.is_true(ms < 190, ("took %.0f ms"):format(ms))
+      -- "timed out" (not the 0.2 s answer) shows it stopped at timeout_ms;
+      -- the time is only checked against a hang (timing is for bench/)
+      assert.is_true(ms < 2000, ("took %.0f ms"):format(ms))
       -- the only error logged is the cosocket's own timeout report
       assert.are.same({}, bad_lines(srv:log(mark), "lua tcp socket read "
                                                    .. "timed out"))
