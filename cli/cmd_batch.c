@@ -228,9 +228,9 @@ static int chunk_add(chunk *c, const char *p, size_t len, long no) {
   l->no = no;
   l->toolong = p == NULL;
   l->len = len;
-  if (p) {
-    if (len > 0 && p[len - 1] == '\r')
-      l->len = --len;
+  if (p && len > 0 && p[len - 1] == '\r')
+    l->len = --len;
+  if (p && len > 0) {
     if (c->in_len + len > c->in_cap) {
       size_t nc = c->in_cap ? c->in_cap : CHUNK_BYTES + 4096;
       char *nb;

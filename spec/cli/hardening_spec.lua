@@ -95,6 +95,17 @@ describe("gavel reads (item 9): never past the input limit", function()
     assert.truthy(has(err, "input limit of 100 bytes (--max-input-bytes)"), err)
   end)
 
+  it("a line of exactly the limit is read, one byte more is not", function()
+    local out, _, rc = gavel({ "eval", "--jsonl", "--max-input-bytes", "12" },
+                             '{"expr":"1"}\n{"expr":"12"}\n{"expr":"3"}')
+    assert.equal(0, rc)
+    local l = lines(out)
+    assert.equal(3, #l)
+    assert.equal('{"value":1}', l[1])
+    assert.truthy(has(l[2], "input line 2 (13 bytes) is larger than the input limit of 12 bytes"), l[2])
+    assert.equal('{"value":3}', l[3])
+  end)
+
   it("eval --jsonl: an endless line on stdin is one limit error line, in bounded memory", function()
     local out, err, rc = sh(ULIMIT .. "head -c 70000000 /dev/zero | " .. q(GAVEL) .. " eval --jsonl")
     assert.equal(0, rc, err)
@@ -186,7 +197,7 @@ describe("blank lines (item 15): eval --jsonl and batch answer them in place", f
 
   it("batch, the same error in the same place", function()
     local s = input_line()
-    local out, _, rc = gavel({ "batch", RULES }, s .. "\n\n" .. s .. "\n\n")
+    local out, _, rc = gavel({ "batch", RULES }, s .. "\n\n" .. s .. "\n\r\n")
     assert.equal(0, rc)
     local l = lines(out)
     assert.equal(4, #l)
