@@ -37,6 +37,8 @@ char *cli_read_file(const char *path, size_t max, size_t *len, char *msg,
   FILE *f = fopen(path, "rb");
   char *buf = NULL;
   size_t cap = 0, n = 0;
+  /* Never more than max + 1 bytes: one past the limit proves it. */
+  size_t lim = max < SIZE_MAX - 1 ? max + 1 : SIZE_MAX - 1;
   struct stat st;
   if (!f) {
     snprintf(msg, msz, "cannot read '%s': %s", path, strerror(errno));
@@ -54,11 +56,10 @@ char *cli_read_file(const char *path, size_t max, size_t *len, char *msg,
   for (;;) {
     size_t want, r;
     if (n == cap) {
-      /* Never more than max + 1 bytes: one past the limit proves it. */
       size_t nc = cap ? cap * 2 : 65536;
       char *nb;
-      if (nc > max + 1)
-        nc = max + 1;
+      if (nc > lim || nc < cap)
+        nc = lim;
       if (nc <= cap) { /* n == max + 1: over the limit */
         char what[600];
         snprintf(what, sizeof what, "'%s'", path);
@@ -214,7 +215,7 @@ int cli_lines_next(cli_lines *r, const char **p, size_t *n) {
       size_t lim = r->max > SIZE_MAX - 2 ? SIZE_MAX : r->max + 2;
       size_t nc = r->cap ? r->cap * 2 : 65536;
       char *nb;
-      if (nc > lim)
+      if (nc > lim || nc < r->cap)
         nc = lim;
       if (nc < 2)
         nc = 2;

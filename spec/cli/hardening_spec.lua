@@ -93,6 +93,10 @@ describe("gavel reads (item 9): never past the input limit", function()
     os.remove(at); os.remove(over)
     assert.equal(1, rc2)
     assert.truthy(has(err, "input limit of 100 bytes (--max-input-bytes)"), err)
+    -- the largest value does not wrap to a zero-byte limit
+    out, err, rc = gavel({ "eval", "customer.vip", "--context", "@examples/discount.input.json",
+                           "--max-input-bytes", "18446744073709551615" })
+    assert.equal("true\n", out, err); assert.equal(0, rc)
   end)
 
   it("a line of exactly the limit is read, one byte more is not", function()
