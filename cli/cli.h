@@ -56,7 +56,9 @@ void cli_config_init(gavel_config *cfg);
 #define CLI_LIMIT_HELP                                                        \
   "host ceilings (eval, run, batch, check): --max-gas N, --max-steps N,\n"    \
   "  --max-timeout-ms N, --max-run-bytes N, --max-result-bytes N,\n"          \
-  "  --max-call-bytes N, --max-input-bytes N (files, @file and lines too)\n"
+  "  --max-call-bytes N, --max-input-bytes N (files, @file and lines too)\n"  \
+  "  defaults: gas 1e9, steps 1000000, 60000 ms, run 256 MiB, result\n"      \
+  "  64 MiB, call 16 MiB, input 64 MiB; a ruleset's config stays below\n"
 
 /* Prints "  <line>\n  <spaces>^" under a parse error. */
 void cli_caret(FILE *out, const char *src, size_t len, int line, int column);
