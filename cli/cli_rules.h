@@ -26,12 +26,15 @@ typedef struct cli_env {
   const char *metrics_file;           /* --metrics FILE (Prometheus text) */
   const char *audit_file;             /* --audit FILE ("-" = stdout)     */
   void *prov;                         /* providers.c state               */
+  gavel_config cfg;                   /* --max-* host ceilings           */
 } cli_env;
 
-/* Consumes a shared option at argv[*i] (advancing *i); 1 if consumed. */
+/* Consumes a shared option at argv[*i] (advancing *i): 1 if consumed, 0
+** if not, -1 on a bad value (message printed: exit 2). */
 int cli_env_init(cli_env *env, int argc, char **argv, int *i);
 int cli_env_start(cli_env *env);
-void cli_env_free(cli_env *env);
+/* Frees; 1 if writing the metrics file or the audit log failed (printed). */
+int cli_env_free(cli_env *env);
 gavel_ruleset *cli_load_ruleset(cli_env *env, const char *file, int json_err);
 void cli_print_error(FILE *out, const char *kind, const char *msg);
 const char *cli_error_kind(gavel_status st);
@@ -44,6 +47,7 @@ void cli_lua_free(void *state);
 
 /* providers.c: registers the host's built-in capabilities. */
 int cli_builtin_providers(cli_env *env);
-void cli_providers_free(cli_env *env);
+/* 1 if the metrics file or the audit log lost data (message printed). */
+int cli_providers_free(cli_env *env);
 
 #endif

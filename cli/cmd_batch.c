@@ -4,8 +4,10 @@
 **
 ** The input is cut into chunks of whole lines; worker threads (one
 ** gavel_exec each) turn a chunk into a chunk of output lines; the main
-** thread writes finished chunks strictly in sequence.  A malformed line
-** gives an {"error": ...} line and the run goes on.  A progress bar with
+** thread writes finished chunks strictly in sequence.  Every input line
+** gets exactly one output line, in its position: a malformed or blank
+** line gives an {"error": ...} line, and so does a line over the input
+** limit (read past without being buffered), and the run goes on.  A progress bar with
 ** rate and ETA goes to stderr when it is a terminal; a summary (count per
 ** result code, errors, throughput) ends the run.
 */
@@ -19,14 +21,26 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK_BYTES (1u << 20) /* input bytes per work unit */
-#define MAX_CODES 256          /* distinct result codes tracked */
+#define CHUNK_BYTES (1u << 20)  /* input bytes per work unit        */
+#define CHUNK_LINES 65536       /* lines per work unit (blank ones)  */
+#define QUEUE_BYTES (256u << 20) /* input bytes queued at most         */
+#define MAX_CODES 256           /* distinct result codes tracked     */
+
+typedef struct cline {
+  size_t off;  /* start in chunk.in                                   */
+  size_t len;  /* length (no '\n'); for a long line its full length  */
+  long no;     /* line number (1-based)                               */
+  int toolong; /* over the input limit: not in chunk.in               */
+} cline;
 
 typedef struct chunk {
-  char *in;            /* input bytes (whole lines)              */
+  char *in;            /* input bytes of the lines, back to back  */
   size_t in_len;       /* their length                           */
-  gv_buf out;          /* output lines                           */
+  size_t in_cap;       /* allocated                              */
+  cline *ln;           /* the lines                              */
   long lines;          /* lines in this chunk                    */
+  long ln_cap;         /* allocated                              */
+  gv_buf out;          /* output lines                           */
   int done;            /* output ready                           */
   struct chunk *next;  /* next in sequence                       */
 } chunk;
@@ -54,6 +68,9 @@ typedef struct batch {
   chunk *todo;            /* next chunk to hand to a worker    */
   int eof;                /* no more chunks will come          */
   int queued;             /* chunks read but not yet written   */
+  size_t queued_bytes;    /* their input bytes                 */
+  size_t max_input;       /* the input limit (for messages)    */
+  int write_failed;       /* an output write failed: stop      */
   stats total;            /* merged statistics                 */
 } batch;
 
@@ -92,24 +109,29 @@ static void tally(stats *s, const char *res, size_t len) {
 }
 
 static void process(batch *b, gavel_exec *ex, chunk *c, stats *s) {
-  size_t i = 0;
-  while (i < c->in_len) {
-    size_t j = i, end;
+  long k;
+  for (k = 0; k < c->lines; k++) {
+    const cline *l = &c->ln[k];
     const char *out;
     size_t out_len;
     gavel_error err;
     gavel_status st;
-    {
-      const char *nl = memchr(c->in + i, '\n', c->in_len - i);
-      j = nl ? (size_t)(nl - c->in) : c->in_len;
-    }
-    end = j;
-    if (end > i && c->in[end - 1] == '\r')
-      end--;
-    c->lines++;
     s->lines++;
-    st = gavel_exec_run_json(ex, c->in + i, end - i, b->flags, &out, &out_len,
-                             &err);
+    if (l->toolong) {
+      char what[96], msg[256];
+      snprintf(what, sizeof what, "input line %ld (%zu bytes)", l->no, l->len);
+      cli_limit_msg(msg, sizeof msg, what, b->max_input);
+      error_line(&c->out, "limit", msg);
+      s->errors++;
+      continue;
+    }
+    if (l->len == 0) { /* no input is not a null input */
+      error_line(&c->out, "input", "empty input line");
+      s->errors++;
+      continue;
+    }
+    st = gavel_exec_run_json(ex, c->in + l->off, l->len, b->flags, &out,
+                             &out_len, &err);
     if (st == GAVEL_OK) {
       gavel__buf_add(&c->out, out, out_len);
       gavel__buf_addc(&c->out, '\n');
@@ -119,12 +141,10 @@ static void process(batch *b, gavel_exec *ex, chunk *c, stats *s) {
         gavel_exec_abandon(ex);
         snprintf(err.msg, sizeof err.msg,
                  "an asynchronous capability cannot be served by 'gavel batch'");
-      } else if (end == i)
-        snprintf(err.msg, sizeof err.msg, "empty input line");
+      }
       error_line(&c->out, cli_error_kind(st), err.msg);
       s->errors++;
     }
-    i = j + 1;
   }
 }
 
@@ -185,29 +205,100 @@ static void progress(size_t done, size_t total, long lines, double t0) {
     fprintf(stderr, "\r%ld lines  %.0f lines/s ", lines, rate);
 }
 
-/* Writes finished chunks in order; 'all' waits for every chunk. */
-static int drain(batch *b, FILE *out, int all, long *lines_out) {
+static void chunk_free(chunk *c) {
+  free(c->in);
+  free(c->ln);
+  gavel__buf_free(&c->out);
+  free(c);
+}
+
+/* Adds one line (p NULL: over the limit, 'len' = its length).  0 on OOM. */
+static int chunk_add(chunk *c, const char *p, size_t len, long no) {
+  cline *l;
+  if (c->lines == c->ln_cap) {
+    long nc = c->ln_cap ? c->ln_cap * 2 : 256;
+    cline *nl = realloc(c->ln, (size_t)nc * sizeof *nl);
+    if (!nl)
+      return 0;
+    c->ln = nl;
+    c->ln_cap = nc;
+  }
+  l = &c->ln[c->lines];
+  l->off = c->in_len;
+  l->no = no;
+  l->toolong = p == NULL;
+  l->len = len;
+  if (p && len > 0 && p[len - 1] == '\r')
+    l->len = --len;
+  if (p && len > 0) {
+    if (c->in_len + len > c->in_cap) {
+      size_t nc = c->in_cap ? c->in_cap : CHUNK_BYTES + 4096;
+      char *nb;
+      while (nc < c->in_len + len)
+        nc *= 2;
+      if (!(nb = realloc(c->in, nc)))
+        return 0;
+      c->in = nb;
+      c->in_cap = nc;
+    }
+    memcpy(c->in + c->in_len, p, len);
+    c->in_len += len;
+  }
+  c->lines++;
+  return 1;
+}
+
+/* Writes finished chunks in order; 'all' waits for every chunk.  Main
+** thread only, under b->mu.  After a failed write the rest is dropped
+** (the workers still finish, so that they can be joined). */
+static void drain(batch *b, FILE *out, int all, long *lines_out) {
   for (;;) {
     chunk *c = b->head;
     if (!c || (!c->done && !all))
-      return 0;
+      return;
     while (!c->done)
       pthread_cond_wait(&b->cv_done, &b->mu);
     b->head = c->next;
     if (!b->head)
       b->tail = NULL;
     b->queued--;
+    b->queued_bytes -= c->in_len;
     pthread_mutex_unlock(&b->mu);
-    if (c->out.len && fwrite(c->out.p, 1, c->out.len, out) != c->out.len) {
-      pthread_mutex_lock(&b->mu);
-      return -1;
+    if (!b->write_failed) {
+      if (c->out.oom) {
+        fprintf(stderr, "error: memory: out of memory building results\n");
+        b->write_failed = 1;
+      } else if (cli_write(out, c->out.p, c->out.len) != 0)
+        b->write_failed = 1;
     }
     *lines_out += c->lines;
-    free(c->in);
-    gavel__buf_free(&c->out);
-    free(c);
+    chunk_free(c);
     pthread_mutex_lock(&b->mu);
   }
+}
+
+/* Queues a chunk for the workers once there is room (bounded in chunks
+** and in bytes: a chunk of one 64 MiB line counts as what it is). */
+static void submit(batch *b, chunk *c, FILE *out, int jobs, long *written) {
+  pthread_mutex_lock(&b->mu);
+  for (;;) {
+    drain(b, out, 0, written);
+    if (!b->queued || (b->queued < jobs * 4 && b->queued_bytes < QUEUE_BYTES))
+      break;
+    pthread_cond_wait(&b->cv_done, &b->mu);
+  }
+  if (b->tail)
+    b->tail->next = c;
+  else
+    b->head = c;
+  b->tail = c;
+  if (!b->todo)
+    b->todo = c;
+  b->queued++;
+  b->queued_bytes += c->in_len;
+  pthread_cond_signal(&b->cv_work);
+  drain(b, out, 0, written);
+  pthread_mutex_unlock(&b->mu);
 }
 
 int cmd_batch(int argc, char **argv) {
@@ -217,27 +308,34 @@ int cmd_batch(int argc, char **argv) {
   gavel_ruleset *rs = NULL;
   batch b;
   pthread_t th[256];
-  int i, jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), n_th = 0, rc = 1;
-  int tty = isatty(2);
-  size_t total = 0, readb = 0, carry_len = 0;
-  char *carry = NULL;
+  int i, k, jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), n_th = 0, rc = 1;
+  int tty = isatty(2), opts = 1, started = 0, st = CLI_LINE_END;
+  size_t total = 0;
   long written = 0;
   double t0 = now_s(), last = 0;
   struct stat sb;
+  cli_lines rd;
+  chunk *c = NULL;
   memset(&env, 0, sizeof env);
   memset(&b, 0, sizeof b);
+  memset(&rd, 0, sizeof rd);
   for (i = 1; i < argc; i++) {
-    if (cli_env_init(&env, argc, argv, &i))
+    if (opts && (k = cli_env_init(&env, argc, argv, &i)) != 0) {
+      if (k < 0)
+        return 2;
       continue;
-    if (!strcmp(argv[i], "--input") && i + 1 < argc)
+    }
+    if (opts && !strcmp(argv[i], "--"))
+      opts = 0;
+    else if (opts && !strcmp(argv[i], "--input") && i + 1 < argc)
       inpath = argv[++i];
-    else if (!strcmp(argv[i], "--output") && i + 1 < argc)
+    else if (opts && !strcmp(argv[i], "--output") && i + 1 < argc)
       outpath = argv[++i];
-    else if (!strcmp(argv[i], "--jobs") && i + 1 < argc)
+    else if (opts && !strcmp(argv[i], "--jobs") && i + 1 < argc)
       jobs = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--trace"))
+    else if (opts && !strcmp(argv[i], "--trace"))
       b.flags |= GAVEL_RUN_TRACE;
-    else if (argv[i][0] == '-' || file) {
+    else if ((opts && argv[i][0] == '-') || file) {
       fprintf(stderr, "error: usage: gavel batch RULESET.json [--input F.jsonl] "
                       "[--output F.jsonl] [--jobs N] [--trace]\n");
       return 2;
@@ -266,80 +364,50 @@ int cmd_batch(int argc, char **argv) {
   if (inpath && fstat(fileno(in), &sb) == 0)
     total = (size_t)sb.st_size;
   b.rs = rs;
+  b.max_input = cli_input_limit(env.rt);
+  cli_lines_init(&rd, in, b.max_input);
   pthread_mutex_init(&b.mu, NULL);
   pthread_cond_init(&b.cv_work, NULL);
   pthread_cond_init(&b.cv_done, NULL);
+  started = 1;
   for (i = 0; i < jobs; i++)
     if (pthread_create(&th[n_th], NULL, worker, &b) == 0)
       n_th++;
-  pthread_mutex_lock(&b.mu);
   for (;;) {
-    chunk *c;
-    size_t n, cut;
-    char *buf;
-    while (b.queued >= jobs * 4) /* bound memory: wait for the writer */
-      if (drain(&b, out, 0, &written) < 0 || (b.head && !b.head->done))
-        pthread_cond_wait(&b.cv_done, &b.mu);
-    pthread_mutex_unlock(&b.mu);
-    buf = malloc(carry_len + CHUNK_BYTES + 1);
-    if (!buf) {
-      pthread_mutex_lock(&b.mu);
-      break;
-    }
-    if (carry_len)
-      memcpy(buf, carry, carry_len);
-    free(carry);
-    carry = NULL;
-    n = fread(buf + carry_len, 1, CHUNK_BYTES, in);
-    readb += n;
-    n += carry_len;
-    carry_len = 0;
-    if (n == 0) {
-      free(buf);
-      pthread_mutex_lock(&b.mu);
-      break;
-    }
-    cut = n;
-    if (!feof(in)) { /* keep a partial last line for the next chunk */
-      while (cut > 0 && buf[cut - 1] != '\n')
-        cut--;
-      if (cut == 0)
-        cut = n; /* a single huge line: take it whole */
-      carry_len = n - cut;
-      if (carry_len) {
-        carry = malloc(carry_len);
-        memcpy(carry, buf + cut, carry_len);
+    const char *p = NULL;
+    size_t n = 0;
+    st = cli_lines_next(&rd, &p, &n);
+    if (st > 0) {
+      if ((!c && !(c = calloc(1, sizeof *c))) ||
+          !chunk_add(c, st == CLI_LINE_LONG ? NULL : p, n, rd.lineno)) {
+        fprintf(stderr, "error: memory: out of memory reading the input\n");
+        st = CLI_LINE_ERR;
+        rd.err = 0;
       }
     }
-    c = calloc(1, sizeof *c);
-    c->in = buf;
-    c->in_len = cut;
-    if (cut && buf[cut - 1] == '\n')
-      c->in_len = cut - 1; /* the loop treats the end as a line end */
-    gavel__buf_init(&c->out, &gavel__default_alloc);
-    pthread_mutex_lock(&b.mu);
-    if (b.tail)
-      b.tail->next = c;
-    else
-      b.head = c;
-    b.tail = c;
-    if (!b.todo)
-      b.todo = c;
-    b.queued++;
-    pthread_cond_signal(&b.cv_work);
-    drain(&b, out, 0, &written);
-    if (tty && now_s() - last > 0.2) {
-      last = now_s();
-      progress(readb, total, written, t0);
+    if (c && (st <= 0 || c->in_len >= CHUNK_BYTES || c->lines >= CHUNK_LINES)) {
+      gavel__buf_init(&c->out, &gavel__default_alloc);
+      submit(&b, c, out, jobs, &written);
+      c = NULL;
+      if (tty && now_s() - last > 0.2) {
+        last = now_s();
+        progress(rd.lineno ? (size_t)lseek(rd.fd, 0, SEEK_CUR) : 0, total,
+                 written, t0);
+      }
     }
+    if (st <= 0 || b.write_failed)
+      break;
   }
+  if (st == CLI_LINE_ERR && rd.err)
+    fprintf(stderr, "error: io: cannot read '%s': %s\n",
+            inpath ? inpath : "standard input", strerror(rd.err));
+  pthread_mutex_lock(&b.mu);
   b.eof = 1;
   pthread_cond_broadcast(&b.cv_work);
   drain(&b, out, 1, &written);
   pthread_mutex_unlock(&b.mu);
   for (i = 0; i < n_th; i++)
     pthread_join(th[i], NULL);
-  fflush(out);
   {
     double el = now_s() - t0;
     if (tty)
@@ -350,17 +418,25 @@ int cmd_batch(int argc, char **argv) {
       fprintf(stderr, "%s=%ld ", b.total.codes[i].code, b.total.codes[i].n);
     fprintf(stderr, "errors=%ld\n", b.total.errors);
   }
-  rc = ferror(out) ? 1 : 0;
-  pthread_mutex_destroy(&b.mu);
-  pthread_cond_destroy(&b.cv_work);
-  pthread_cond_destroy(&b.cv_done);
+  rc = st == CLI_LINE_ERR || b.write_failed ? 1 : 0;
 done:
-  free(carry);
+  if (started) {
+    pthread_mutex_destroy(&b.mu);
+    pthread_cond_destroy(&b.cv_work);
+    pthread_cond_destroy(&b.cv_done);
+  }
+  cli_lines_free(&rd);
   if (in && in != stdin)
     fclose(in);
-  if (out && out != stdout)
-    fclose(out);
+  if (out && out != stdout) {
+    char name[1100];
+    snprintf(name, sizeof name, "'%s'", outpath);
+    if (cli_close_output(out, name, 1))
+      rc = 1;
+  } /* standard output: checked by main, for every command */
   gavel_ruleset_free(rs);
-  cli_env_free(&env);
+  /* A lost audit line or metrics file fails the batch. */
+  if (cli_env_free(&env))
+    rc = 1;
   return rc;
 }

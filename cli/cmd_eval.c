@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static gavel_runtime *new_runtime(void) {
+static gavel_runtime *new_runtime(const gavel_config *cfg) {
   gavel_runtime *rt = NULL;
   gavel_error err;
-  if (gavel_runtime_new(NULL, &rt, &err) != GAVEL_OK) {
+  if (gavel_runtime_new(cfg, &rt, &err) != GAVEL_OK) {
     fprintf(stderr, "error: %s\n", err.msg);
     return NULL;
   }
@@ -26,15 +26,20 @@ static void print_parse_error(const char *src, size_t len, gavel_error *err) {
     cli_caret(stderr, src, len, err->line, err->column);
 }
 
-static int eval_one(const char *src, const char *ctx, size_t ctx_len) {
-  gavel_runtime *rt = new_runtime();
+static int eval_one(const gavel_config *cfg, const char *src,
+                    const char *ctxarg) {
+  gavel_runtime *rt = new_runtime(cfg);
   gavel_expr *e = NULL;
   gavel_error err;
   const char *out;
-  size_t out_len;
+  char *ctx = NULL;
+  size_t out_len, ctx_len = 0;
   int rc = 1;
   if (!rt)
     return 1;
+  if (ctxarg &&
+      !(ctx = cli_arg_text(ctxarg, cli_input_limit(rt), &ctx_len, "context")))
+    goto done;
   if (gavel_expr_compile(rt, src, strlen(src), &e, &err) != GAVEL_OK) {
     print_parse_error(src, strlen(src), &err);
     goto done;
@@ -46,10 +51,11 @@ static int eval_one(const char *src, const char *ctx, size_t ctx_len) {
       fprintf(stderr, "error: eval: %s\n", err.msg);
     goto done;
   }
-  fwrite(out, 1, out_len, stdout);
-  fputc('\n', stdout);
+  cli_write(stdout, out, out_len);
+  cli_write(stdout, "\n", 1);
   rc = 0;
 done:
+  free(ctx);
   gavel_expr_free(e);
   gavel_runtime_free(rt);
   return rc;
@@ -94,45 +100,75 @@ static void jsonl_line(gavel_runtime *rt, gv_arena *a, const char *line,
   gavel_expr_free(e);
 }
 
-static int eval_jsonl(void) {
-  gavel_runtime *rt = new_runtime();
+/* Every input line gets one output line, in its position: a blank line
+** or one over the input limit is an "input" error line (as in batch). */
+static int eval_jsonl(const gavel_config *cfg) {
+  gavel_runtime *rt = new_runtime(cfg);
   gv_arena a;
   gv_buf o;
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
+  cli_lines r;
+  const char *line;
+  size_t n;
+  int st, rc = 0;
   if (!rt)
     return 1;
   gavel__arena_init(&a, gavel__runtime_alloc(rt), 0);
   gavel__buf_init(&o, gavel__runtime_alloc(rt));
-  while ((n = getline(&line, &cap, stdin)) >= 0) {
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-      n--;
-    if (n == 0)
-      continue;
+  cli_lines_init(&r, stdin, cli_input_limit(rt));
+  while ((st = cli_lines_next(&r, &line, &n)) > 0) {
     gavel__buf_clear(&o);
-    jsonl_line(rt, &a, line, (size_t)n, &o);
-    fwrite(o.p, 1, o.len, stdout);
+    if (st == CLI_LINE_LONG) {
+      char what[96], msg[256];
+      snprintf(what, sizeof what, "input line %ld (%zu bytes)", r.lineno, n);
+      cli_limit_msg(msg, sizeof msg, what, r.max);
+      jsonl_error(&o, "limit", msg);
+    } else {
+      while (n > 0 && line[n - 1] == '\r')
+        n--;
+      if (n == 0)
+        jsonl_error(&o, "input", "empty input line");
+      else
+        jsonl_line(rt, &a, line, n, &o);
+    }
+    if (o.oom) {
+      fprintf(stderr, "error: memory: out of memory\n");
+      rc = 1;
+      break;
+    }
+    if (cli_write(stdout, o.p, o.len) != 0) {
+      rc = 1; /* reported by main */
+      break;
+    }
     gavel__arena_reset(&a);
   }
-  free(line);
+  if (st == CLI_LINE_ERR) {
+    fprintf(stderr, "error: io: cannot read standard input: %s\n",
+            strerror(r.err));
+    rc = 1;
+  }
+  cli_lines_free(&r);
   gavel__buf_free(&o);
   gavel__arena_free(&a);
   gavel_runtime_free(rt);
-  return 0;
+  return rc;
 }
 
 int cmd_eval(int argc, char **argv) {
   const char *expr = NULL, *ctxarg = NULL;
-  char *ctx = NULL;
-  size_t ctx_len = 0;
-  int i, jsonl = 0, rc;
+  gavel_config cfg;
+  int i, jsonl = 0, opts = 1, k;
+  cli_config_init(&cfg);
   for (i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--jsonl"))
+    if (opts && !strcmp(argv[i], "--"))
+      opts = 0; /* the rest are operands: 'gavel eval -- -1' */
+    else if (opts && !strcmp(argv[i], "--jsonl"))
       jsonl = 1;
-    else if (!strcmp(argv[i], "--context") && i + 1 < argc)
+    else if (opts && !strcmp(argv[i], "--context") && i + 1 < argc)
       ctxarg = argv[++i];
-    else if (argv[i][0] == '-' && argv[i][1] == '-') {
+    else if (opts && (k = cli_limit_option(&cfg, argc, argv, &i)) != 0) {
+      if (k < 0)
+        return 2;
+    } else if (opts && argv[i][0] == '-' && argv[i][1] == '-') {
       fprintf(stderr, "error: usage: unknown option '%s'\n", argv[i]);
       return 2;
     } else if (!expr)
@@ -143,16 +179,12 @@ int cmd_eval(int argc, char **argv) {
     }
   }
   if (jsonl)
-    return eval_jsonl();
+    return eval_jsonl(&cfg);
   if (!expr) {
     fprintf(stderr, "error: usage: gavel eval EXPR [--context JSON|@file]\n");
     return 2;
   }
-  if (ctxarg && !(ctx = cli_arg_text(ctxarg, &ctx_len, "context")))
-    return 1;
-  rc = eval_one(expr, ctx, ctx_len);
-  free(ctx);
-  return rc;
+  return eval_one(&cfg, expr, ctxarg);
 }
 
 int cmd_disasm(int argc, char **argv) {
@@ -161,16 +193,20 @@ int cmd_disasm(int argc, char **argv) {
   gavel_error err;
   const char *out;
   int rc = 1;
+  if (argc == 3 && !strcmp(argv[1], "--")) { /* 'gavel disasm -- -1' */
+    argc--;
+    argv++;
+  }
   if (argc != 2) {
     fprintf(stderr, "error: usage: gavel disasm EXPR\n");
     return 2;
   }
-  if (!(rt = new_runtime()))
+  if (!(rt = new_runtime(NULL)))
     return 1;
   if (gavel_expr_compile(rt, argv[1], strlen(argv[1]), &e, &err) != GAVEL_OK)
     print_parse_error(argv[1], strlen(argv[1]), &err);
   else if (gavel_expr_disasm(e, &out, &err) == GAVEL_OK) {
-    fputs(out, stdout);
+    cli_write(stdout, out, strlen(out));
     rc = 0;
   }
   gavel_expr_free(e);

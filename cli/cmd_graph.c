@@ -84,25 +84,34 @@ static void count_line(const gv_graph *g, counts *c, gv_arena *a,
   }
 }
 
-static int read_counts(const gv_graph *g, counts *c, const char *path) {
+/* Lines over the input limit cannot be results batch wrote: skipped,
+** never buffered. */
+static int read_counts(const gv_graph *g, counts *c, const char *path,
+                       size_t max) {
   FILE *f = fopen(path, "r");
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
+  cli_lines r;
+  const char *line;
+  size_t n;
+  int st;
   gv_arena a;
   if (!f) {
     fprintf(stderr, "error: io: cannot open '%s': %s\n", path, strerror(errno));
     return 1;
   }
   gavel__arena_init(&a, &gavel__default_alloc, 0);
-  while ((n = getline(&line, &cap, f)) > 0) {
-    count_line(g, c, &a, line, (size_t)n);
+  cli_lines_init(&r, f, max);
+  while ((st = cli_lines_next(&r, &line, &n)) > 0) {
+    if (st == CLI_LINE_OK && n > 0)
+      count_line(g, c, &a, line, n);
     gavel__arena_reset(&a);
   }
+  if (st == CLI_LINE_ERR)
+    fprintf(stderr, "error: io: cannot read '%s': %s\n", path,
+            strerror(r.err));
+  cli_lines_free(&r);
   gavel__arena_free(&a);
-  free(line);
   fclose(f);
-  return 0;
+  return st == CLI_LINE_ERR;
 }
 
 static void edge(FILE *o, const gv_graph *g, int gi, int from, int to,
@@ -171,13 +180,18 @@ int cmd_graph(int argc, char **argv) {
   gavel_ruleset *rs = NULL;
   gavel_load_opts lo;
   counts c;
-  int i, rc = 1;
+  int i, rc = 1, opts = 1;
   memset(&env, 0, sizeof env);
   memset(&c, 0, sizeof c);
   for (i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--counts") && i + 1 < argc)
+    if (opts && !strcmp(argv[i], "--"))
+      opts = 0;
+    else if (opts && !strcmp(argv[i], "--max-input-bytes")) {
+      if (cli_limit_option(&env.cfg, argc, argv, &i) < 0)
+        return 2;
+    } else if (opts && !strcmp(argv[i], "--counts") && i + 1 < argc)
       countfile = argv[++i];
-    else if (argv[i][0] == '-' || file) {
+    else if ((opts && argv[i][0] == '-') || file) {
       fprintf(stderr, "error: usage: gavel graph RULESET.json [--counts F.jsonl]\n");
       return 2;
     } else
@@ -190,11 +204,13 @@ int cmd_graph(int argc, char **argv) {
   if (cli_env_start(&env) != 0)
     goto done;
   {
-    char *text;
+    char *text, msg[1024];
     size_t len;
     gavel_error err;
-    if (!(text = cli_read_file(file, &len))) {
-      fprintf(stderr, "error: io: cannot read '%s': %s\n", file, strerror(errno));
+    if (!(text = cli_read_file(file, cli_input_limit(env.rt), &len, msg,
+                               sizeof msg))) {
+      fprintf(stderr, "error: %s: %s\n", strncmp(msg, "Limit", 5) ? "io" : "limit",
+              msg);
       goto done;
     }
     memset(&lo, 0, sizeof lo);
@@ -210,7 +226,8 @@ int cmd_graph(int argc, char **argv) {
     c.n = rs->graphs[0].n_steps;
     c.edge = calloc((size_t)c.n * (size_t)c.n + 1, sizeof(long));
     c.ends = calloc((size_t)c.n + 1, sizeof(long));
-    if (!c.edge || !c.ends || read_counts(&rs->graphs[0], &c, countfile))
+    if (!c.edge || !c.ends || read_counts(&rs->graphs[0], &c, countfile,
+                                             cli_input_limit(env.rt)))
       goto done;
   }
   printf("digraph \"");
@@ -226,6 +243,7 @@ done:
   free(c.edge);
   free(c.ends);
   gavel_ruleset_free(rs);
-  cli_env_free(&env);
+  if (cli_env_free(&env))
+    rc = 1;
   return rc;
 }

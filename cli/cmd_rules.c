@@ -21,10 +21,45 @@ static gavel_ruleset *dir_resolve(void *ud, const char *name) {
   return NULL;
 }
 
+/* Diagnostics of one load, printed as they come ("FILE: error: msg"). */
+typedef struct diag_state {
+  const char *file;            /* file being loaded                 */
+  FILE *out;                   /* where lines go                    */
+  int errors;                  /* errors delivered                  */
+  int warnings;                /* warnings delivered                */
+  char last[GAVEL_ERRMSG_SIZE]; /* the last error delivered          */
+} diag_state;
+
 static void print_diag(void *ud, gavel_diag_level lvl, const gavel_error *e) {
-  const char *file = ud;
-  fprintf(stderr, "%s: %s: %s\n", file,
+  diag_state *ds = ud;
+  if (lvl == GAVEL_DIAG_ERROR) {
+    ds->errors++;
+    snprintf(ds->last, sizeof ds->last, "%s", e->msg);
+  } else
+    ds->warnings++;
+  fprintf(ds->out, "%s: %s: %s\n", ds->file,
           lvl == GAVEL_DIAG_ERROR ? "error" : "warning", e->msg);
+}
+
+/* A failed load whose error did not come through the diagnostics (a
+** document over the input limit, say) is printed here: every failed load
+** says why, and none says it twice. */
+static void print_load_failure(diag_state *ds, const gavel_error *err) {
+  if (!ds->errors || strcmp(ds->last, err->msg)) {
+    fprintf(ds->out, "%s: error: %s\n", ds->file,
+            err->msg[0] ? err->msg : "the ruleset did not load");
+    ds->errors++;
+  }
+}
+
+static void load_opts(cli_env *env, gavel_load_opts *lo, diag_state *ds) {
+  memset(lo, 0, sizeof lo[0]);
+  lo->diag = print_diag;
+  lo->diag_ud = ds;
+  lo->grants = env->grants; /* deny by default: only --grant */
+  lo->n_grants = (size_t)env->n_grants;
+  lo->http_allow = env->allow_http;
+  lo->n_http_allow = (size_t)env->n_allow_http;
 }
 
 static int load_dir(cli_env *env, const char *dir) {
@@ -37,26 +72,27 @@ static int load_dir(cli_env *env, const char *dir) {
   }
   while ((de = readdir(d))) {
     size_t n = strlen(de->d_name), len;
-    char path[4096], *text;
+    char path[4096], *text, msg[1024];
     gavel_ruleset *rs;
     gavel_error err;
     gavel_load_opts lo;
+    diag_state ds;
     if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
       continue;
     snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-    if (!(text = cli_read_file(path, &len))) {
-      fprintf(stderr, "error: io: cannot read '%s': %s\n", path, strerror(errno));
+    if (!(text = cli_read_file(path, cli_input_limit(env->rt), &len, msg,
+                               sizeof msg))) {
+      fprintf(stderr, "error: %s: %s\n", strncmp(msg, "Limit", 5) ? "io" : "limit",
+              msg);
       closedir(d);
       return 1;
     }
-    memset(&lo, 0, sizeof lo);
-    lo.diag = print_diag;
-    lo.diag_ud = path;
-    lo.grants = env->grants; /* deny by default: only --grant */
-    lo.n_grants = (size_t)env->n_grants;
-    lo.http_allow = env->allow_http;
-    lo.n_http_allow = (size_t)env->n_allow_http;
+    memset(&ds, 0, sizeof ds);
+    ds.file = path;
+    ds.out = stderr;
+    load_opts(env, &lo, &ds);
     if (gavel_ruleset_load(env->rt, text, len, &lo, &rs, &err) != GAVEL_OK) {
+      print_load_failure(&ds, &err);
       free(text);
       closedir(d);
       return 1;
@@ -78,6 +114,9 @@ static int load_dir(cli_env *env, const char *dir) {
 
 int cli_env_init(cli_env *env, int argc, char **argv, int *i) {
   const char *a = argv[*i];
+  int k = cli_limit_option(&env->cfg, argc, argv, i);
+  if (k != 0)
+    return k;
   if (!strcmp(a, "--rulesets") && *i + 1 < argc) {
     env->rulesets_dir = argv[++*i];
     return 1;
@@ -110,7 +149,8 @@ int cli_env_init(cli_env *env, int argc, char **argv, int *i) {
 
 int cli_env_start(cli_env *env) {
   gavel_error err;
-  if (gavel_runtime_new(NULL, &env->rt, &err) != GAVEL_OK) {
+  env->cfg.abi = GAVEL_VERSION_NUM; /* the rest: --max-* options, or 0 */
+  if (gavel_runtime_new(&env->cfg, &env->rt, &err) != GAVEL_OK) {
     fprintf(stderr, "error: %s\n", err.msg);
     return 1;
   }
@@ -144,45 +184,50 @@ int cli_env_start(cli_env *env) {
   return 0;
 }
 
-void cli_env_free(cli_env *env) {
-  int i;
+int cli_env_free(cli_env *env) {
+  int i, bad;
   for (i = 0; i < env->n_lib; i++)
     gavel_ruleset_free(env->lib[i]);
-  cli_providers_free(env);
+  bad = cli_providers_free(env);
   if (env->lua)
     cli_lua_free(env->lua);
   gavel_runtime_free(env->rt);
+  env->rt = NULL;
+  return bad;
 }
 
 /* Loads RULESET.json; on failure prints {"error":...} (when 'json_err')
 ** or the diagnostics, and returns NULL. */
 gavel_ruleset *cli_load_ruleset(cli_env *env, const char *file, int json_err) {
-  char *text;
+  char *text, msg[1024];
   size_t len;
   gavel_ruleset *rs = NULL;
   gavel_error err;
   gavel_load_opts lo;
-  if (!(text = cli_read_file(file, &len))) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "cannot read '%s': %s", file, strerror(errno));
+  diag_state ds;
+  if (!(text = cli_read_file(file, cli_input_limit(env->rt), &len, msg,
+                             sizeof msg))) {
+    const char *kind = strncmp(msg, "Limit", 5) ? "io" : "limit";
     if (json_err)
-      cli_print_error(stdout, "io", msg);
+      cli_print_error(stdout, kind, msg);
     else
-      fprintf(stderr, "error: io: %s\n", msg);
+      fprintf(stderr, "error: %s: %s\n", kind, msg);
     return NULL;
   }
-  memset(&lo, 0, sizeof lo);
-  lo.grants = env->grants; /* deny by default: only --grant */
-  lo.n_grants = (size_t)env->n_grants;
-  lo.http_allow = env->allow_http;
-  lo.n_http_allow = (size_t)env->n_allow_http;
-  if (!json_err) {
-    lo.diag = print_diag;
-    lo.diag_ud = (void *)file;
+  memset(&ds, 0, sizeof ds);
+  ds.file = file;
+  ds.out = stderr;
+  load_opts(env, &lo, &ds);
+  if (json_err) {
+    lo.diag = NULL;
+    lo.diag_ud = NULL;
   }
-  if (gavel_ruleset_load(env->rt, text, len, &lo, &rs, &err) != GAVEL_OK &&
-      json_err)
-    cli_print_error(stdout, err.code == GAVEL_JSON ? "json" : "load", err.msg);
+  if (gavel_ruleset_load(env->rt, text, len, &lo, &rs, &err) != GAVEL_OK) {
+    if (json_err)
+      cli_print_error(stdout, err.code == GAVEL_JSON ? "json" : "load", err.msg);
+    else
+      print_load_failure(&ds, &err);
+  }
   free(text);
   return rs;
 }
@@ -196,7 +241,7 @@ void cli_print_error(FILE *out, const char *kind, const char *msg) {
   gavel__json_write_str(&b, msg, strlen(msg));
   gavel__buf_adds(&b, "}}\n");
   if (b.p)
-    fwrite(b.p, 1, b.len, out);
+    cli_write(out, b.p, b.len);
   gavel__buf_free(&b);
 }
 
@@ -225,16 +270,21 @@ int cmd_run(int argc, char **argv) {
   gavel_error err;
   gavel_status st;
   unsigned flags = 0;
-  int i, rc = 1;
+  int i, rc = 1, k, opts = 1;
   memset(&env, 0, sizeof env);
   for (i = 1; i < argc; i++) {
-    if (cli_env_init(&env, argc, argv, &i))
+    if (opts && (k = cli_env_init(&env, argc, argv, &i)) != 0) {
+      if (k < 0)
+        return 2;
       continue;
-    if (!strcmp(argv[i], "--input") && i + 1 < argc)
+    }
+    if (opts && !strcmp(argv[i], "--"))
+      opts = 0;
+    else if (opts && !strcmp(argv[i], "--input") && i + 1 < argc)
       inarg = argv[++i];
-    else if (!strcmp(argv[i], "--trace"))
+    else if (opts && !strcmp(argv[i], "--trace"))
       flags |= GAVEL_RUN_TRACE;
-    else if (argv[i][0] == '-' || file) {
+    else if ((opts && argv[i][0] == '-') || file) {
       fprintf(stderr, "error: usage: gavel run RULESET.json [--input JSON|@file] "
                       "[--trace] [--rulesets DIR] [--grant CAP] [--provider F.lua]\n");
       return 2;
@@ -247,7 +297,8 @@ int cmd_run(int argc, char **argv) {
   }
   if (cli_env_start(&env) != 0)
     goto done;
-  if (inarg && !(input = cli_arg_text(inarg, &in_len, "input")))
+  if (inarg &&
+      !(input = cli_arg_text(inarg, cli_input_limit(env.rt), &in_len, "input")))
     goto done;
   if (!(rs = cli_load_ruleset(&env, file, 1)))
     goto done;
@@ -257,8 +308,8 @@ int cmd_run(int argc, char **argv) {
   }
   st = gavel_exec_run_json(ex, input, in_len, flags, &out, &out_len, &err);
   if (st == GAVEL_OK) {
-    fwrite(out, 1, out_len, stdout);
-    fputc('\n', stdout);
+    cli_write(stdout, out, out_len);
+    cli_write(stdout, "\n", 1);
     rc = 0;
   } else if (st == GAVEL_PENDING) {
     gavel_host_call hc;
@@ -277,76 +328,72 @@ done:
   gavel_exec_free(ex);
   gavel_ruleset_free(rs);
   free(input);
-  cli_env_free(&env);
+  if (cli_env_free(&env))
+    rc = 1;
   return rc;
 }
 
 /* ==== check ==== */
 
-typedef struct check_state {
-  const char *file; /* file being checked */
-  int errors;       /* errors seen        */
-  int warnings;     /* warnings seen      */
-} check_state;
-
-static void check_diag(void *ud, gavel_diag_level lvl, const gavel_error *e) {
-  check_state *cs = ud;
-  if (lvl == GAVEL_DIAG_ERROR)
-    cs->errors++;
-  else
-    cs->warnings++;
-  printf("%s: %s: %s\n", cs->file, lvl == GAVEL_DIAG_ERROR ? "error" : "warning",
-         e->msg);
-}
-
 int cmd_check(int argc, char **argv) {
   cli_env env;
-  int i, n_files = 0, total_err = 0, rc;
+  const char **files;
+  int i, k, n_files = 0, total_err = 0, opts = 1, rc;
   memset(&env, 0, sizeof env);
-  for (i = 1; i < argc; i++)
-    if (!cli_env_init(&env, argc, argv, &i))
-      n_files++;
+  if (!(files = malloc((size_t)argc * sizeof *files))) {
+    fprintf(stderr, "error: memory: out of memory\n");
+    return 1;
+  }
+  for (i = 1; i < argc; i++) {
+    if (opts && !strcmp(argv[i], "--"))
+      opts = 0;
+    else if (opts && (k = cli_env_init(&env, argc, argv, &i)) != 0) {
+      if (k < 0) {
+        free(files);
+        return 2;
+      }
+    } else
+      files[n_files++] = argv[i];
+  }
   if (n_files == 0) {
     fprintf(stderr, "error: usage: gavel check RULESET.json...\n");
+    free(files);
     return 2;
   }
   if (cli_env_start(&env) != 0) {
     cli_env_free(&env);
+    free(files);
     return 1;
   }
-  for (i = 1; i < argc; i++) {
-    check_state cs;
+  for (i = 0; i < n_files; i++) {
+    diag_state ds;
     gavel_load_opts lo;
     gavel_ruleset *rs = NULL;
     gavel_error err;
-    char *text;
+    char *text, msg[1024];
     size_t len;
-    if (!strcmp(argv[i], "--rulesets") || !strcmp(argv[i], "--grant") ||
-        !strcmp(argv[i], "--provider") || !strcmp(argv[i], "--allow-http") ||
-        !strcmp(argv[i], "--metrics") || !strcmp(argv[i], "--audit")) {
-      i++;
-      continue;
-    }
-    memset(&cs, 0, sizeof cs);
-    cs.file = argv[i];
-    if (!(text = cli_read_file(argv[i], &len))) {
-      printf("%s: error: cannot read: %s\n", argv[i], strerror(errno));
+    memset(&ds, 0, sizeof ds);
+    ds.file = files[i];
+    ds.out = stdout;
+    if (!(text = cli_read_file(files[i], cli_input_limit(env.rt), &len, msg,
+                               sizeof msg))) {
+      printf("%s: error: %s\n", files[i], msg);
       total_err++;
       continue;
     }
-    memset(&lo, 0, sizeof lo);
-    lo.diag = check_diag;
-    lo.diag_ud = &cs;
-    lo.grants = env.grants; /* deny by default: only --grant */
-    lo.n_grants = (size_t)env.n_grants;
-    gavel_ruleset_load(env.rt, text, len, &lo, &rs, &err);
-    if (!cs.errors && !cs.warnings)
-      printf("%s: ok\n", argv[i]);
-    total_err += cs.errors;
+    load_opts(&env, &lo, &ds);
+    /* Not OK means not ok, diagnostics delivered or not. */
+    if (gavel_ruleset_load(env.rt, text, len, &lo, &rs, &err) != GAVEL_OK)
+      print_load_failure(&ds, &err);
+    if (!ds.errors && !ds.warnings)
+      printf("%s: ok\n", files[i]);
+    total_err += ds.errors;
     gavel_ruleset_free(rs);
     free(text);
   }
   rc = total_err ? 1 : 0;
-  cli_env_free(&env);
+  if (cli_env_free(&env))
+    rc = 1;
+  free(files);
   return rc;
 }

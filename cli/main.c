@@ -23,60 +23,14 @@ static const char usage[] =
     "capabilities (run, batch, check): --grant CAP, --allow-http HOST[:PORT],\n"
     "  --provider FILE.lua, --metrics FILE, --audit FILE\n"
     "\n"
+    CLI_LIMIT_HELP
+    "  (N > 0; 0 is refused: leave the option out for the default)\n"
+    "\n"
+    "'--' ends the options: 'gavel eval -- -1'\n"
+    "\n"
     "options:\n"
     "  -h, --help      this text\n"
     "  -V, --version   print the version\n";
-
-char *cli_read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  size_t cap = 0, n = 0, r;
-  if (!f)
-    return NULL;
-  for (;;) {
-    if (n + 65536 + 1 > cap) {
-      char *nb;
-      cap = cap ? cap * 2 : 65536 * 2;
-      nb = realloc(buf, cap);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        errno = ENOMEM;
-        return NULL;
-      }
-      buf = nb;
-    }
-    r = fread(buf + n, 1, cap - n - 1, f);
-    n += r;
-    if (r == 0)
-      break;
-  }
-  if (ferror(f)) {
-    free(buf);
-    fclose(f);
-    return NULL;
-  }
-  fclose(f);
-  buf[n] = 0;
-  *len = n;
-  return buf;
-}
-
-char *cli_arg_text(const char *arg, size_t *len, const char *what) {
-  char *t;
-  if (arg[0] == '@') {
-    t = cli_read_file(arg + 1, len);
-    if (!t)
-      fprintf(stderr, "error: io: cannot read %s file '%s': %s\n", what,
-              arg + 1, strerror(errno));
-    return t;
-  }
-  *len = strlen(arg);
-  t = malloc(*len + 1);
-  if (t)
-    memcpy(t, arg, *len + 1);
-  return t;
-}
 
 void cli_caret(FILE *out, const char *src, size_t len, int line, int column) {
   size_t i = 0, start;
@@ -99,7 +53,7 @@ void cli_caret(FILE *out, const char *src, size_t len, int line, int column) {
   fputs("^\n", out);
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
   const char *cmd = argc > 1 ? argv[1] : NULL;
   if (!cmd || !strcmp(cmd, "-h") || !strcmp(cmd, "--help") ||
       !strcmp(cmd, "help")) {
@@ -129,4 +83,12 @@ int main(int argc, char **argv) {
   fprintf(stderr, "error: usage: unknown command '%s' (see gavel --help)\n",
           cmd);
   return 2;
+}
+
+int main(int argc, char **argv) {
+  int rc = dispatch(argc, argv);
+  /* Output that did not arrive is a failure, whatever the command did. */
+  if (cli_close_output(stdout, "standard output", 0) && rc == 0)
+    rc = 1;
+  return rc;
 }

@@ -47,18 +47,26 @@ int cli_builtin_providers(cli_env *env) {
   return 0;
 }
 
-void cli_providers_free(cli_env *env) {
+int cli_providers_free(cli_env *env) {
   cli_prov *p = env->prov;
   gavel_error e;
+  int bad = 0;
   if (!p)
-    return;
+    return 0;
   if (env->metrics_file && p->metrics &&
-      gavel_metrics_write_file(p->metrics, env->metrics_file, &e) != GAVEL_OK)
+      gavel_metrics_write_file(p->metrics, env->metrics_file, &e) != GAVEL_OK) {
     fprintf(stderr, "error: %s\n", e.msg);
-  if (gavel_audit_close(p->audit, &e) != GAVEL_OK)
+    bad = 1;
+  }
+  /* Close reports every line the log lost, not just a failing last one:
+  ** an audit log with holes fails the command. */
+  if (gavel_audit_close(p->audit, &e) != GAVEL_OK) {
     fprintf(stderr, "error: %s\n", e.msg);
+    bad = 1;
+  }
   gavel_metrics_free(p->metrics);
   gavel_http_free(p->http);
   free(p);
   env->prov = NULL;
+  return bad;
 }

@@ -34,7 +34,8 @@ struct gavel_audit {
   char *buf;               /* ON_EXIT: buffered lines                   */
   size_t len;              /* bytes buffered                            */
   long hup_seen;           /* SIGHUP generation last acted on           */
-  int failed;              /* the last write failed                     */
+  uint32_t nbuf;           /* ON_EXIT: lines in 'buf'                   */
+  int first_errno;         /* errno of the first failure (0: none yet)  */
   uint64_t errors;         /* lines lost (atomic)                       */
 };
 
@@ -47,8 +48,11 @@ static int write_all(int fd, const char *p, size_t n) {
     ssize_t w = write(fd, p, n);
     if (w < 0 && errno == EINTR)
       continue;
-    if (w <= 0)
+    if (w <= 0) {
+      if (w == 0)
+        errno = EIO; /* no progress and no reason: do not spin */
       return 1;
+    }
     p += w;
     n -= (size_t)w;
   }
@@ -59,24 +63,44 @@ static int open_log(const char *path) {
   return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
-/* Writes the ON_EXIT buffer.  Under a->mu. */
+/* Records a failure that lost 'lines' lines.  Under a->mu. */
+static void lost(gavel_audit *a, uint64_t lines, int e) {
+  if (!a->first_errno)
+    a->first_errno = e ? e : EIO;
+  if (lines)
+    __atomic_add_fetch(&a->errors, lines, __ATOMIC_RELAXED);
+}
+
+/* Writes the ON_EXIT buffer; its lines are lost on failure.  Under a->mu. */
 static int drain(gavel_audit *a) {
   int bad = a->len && write_all(a->fd, a->buf, a->len);
+  if (bad)
+    lost(a, a->nbuf ? a->nbuf : 1, errno);
   a->len = 0;
+  a->nbuf = 0;
   return bad;
 }
 
+/* A descriptor that cannot be synced (a pipe, a terminal, /dev/full)
+** is not a failure: its writes were checked one by one.  Under a->mu. */
 static int sync_fd(gavel_audit *a) {
   a->unsynced = 0;
-  return a->path && fdatasync(a->fd) != 0;
+  if (a->path && fdatasync(a->fd) != 0 && errno != EINVAL &&
+      errno != EROFS && errno != ENOTSUP) {
+    lost(a, 0, errno); /* lines written, durability unknown */
+    return 1;
+  }
+  return 0;
 }
 
 static int reopen_locked(gavel_audit *a) {
   int fd, bad;
   if (!a->path)
     return 0;
-  if ((fd = open_log(a->path)) < 0)
+  if ((fd = open_log(a->path)) < 0) {
+    lost(a, 0, errno); /* lines keep going to the old file */
     return 1;
+  }
   bad = drain(a);
   if (a->o.durability != GAVEL_AUDIT_FLUSH_LINE)
     bad |= sync_fd(a);
@@ -85,35 +109,39 @@ static int reopen_locked(gavel_audit *a) {
   return bad;
 }
 
-/* Appends one complete line (with its '\n'). Under no lock. */
+/* Appends one complete line (with its '\n'). Under no lock.  0, or the
+** errno of the failure (the line is counted as lost). */
 static int write_line(gavel_audit *a, const char *p, size_t n) {
-  int bad = 0;
+  int bad = 0, e = 0;
   long gen = hup_gen;
   pthread_mutex_lock(&a->mu);
   if (gen != a->hup_seen) {
     a->hup_seen = gen;
-    bad |= reopen_locked(a);
+    if (reopen_locked(a))
+      e = a->first_errno;
   }
   if (a->o.durability == GAVEL_AUDIT_ON_EXIT) {
-    if (a->len + n > a->o.buffer_bytes)
-      bad |= drain(a);
-    if (n > a->o.buffer_bytes)
-      bad |= write_all(a->fd, p, n);
-    else {
+    if (a->len + n > a->o.buffer_bytes && drain(a))
+      e = a->first_errno;
+    if (n > a->o.buffer_bytes) {
+      bad = write_all(a->fd, p, n);
+    } else {
       memcpy(a->buf + a->len, p, n);
       a->len += n;
+      a->nbuf++;
     }
   } else {
-    bad |= write_all(a->fd, p, n);
-    if (a->o.durability == GAVEL_AUDIT_FSYNC_N &&
-        ++a->unsynced >= a->o.fsync_every)
-      bad |= sync_fd(a);
+    bad = write_all(a->fd, p, n);
+    if (!bad && a->o.durability == GAVEL_AUDIT_FSYNC_N &&
+        ++a->unsynced >= a->o.fsync_every && sync_fd(a))
+      e = a->first_errno;
   }
-  a->failed = bad;
+  if (bad) {
+    e = errno;
+    lost(a, 1, e);
+  }
   pthread_mutex_unlock(&a->mu);
-  if (bad)
-    __atomic_add_fetch(&a->errors, 1, __ATOMIC_RELAXED);
-  return bad;
+  return bad || e ? (e ? e : EIO) : 0;
 }
 
 /* ==== Public: the log ==== */
@@ -173,8 +201,9 @@ gavel_status gavel_audit_write(gavel_audit *a, const char *json, size_t len,
   line[len] = '\n';
   bad = write_line(a, line, len + 1);
   free(line);
-  return bad ? gavel__errorf(err, GAVEL_IO, "audit.logger: write failed: %s",
-                             strerror(errno))
+  return bad ? gavel__errorf(err, GAVEL_IO, "audit.logger: cannot write "
+                             "'%s': %s", a->path ? a->path : "<stdout>",
+                             strerror(bad))
              : GAVEL_OK;
 }
 
@@ -184,10 +213,10 @@ gavel_status gavel_audit_reopen(gavel_audit *a, gavel_error *err) {
   if (!a)
     return gavel__errorf(err, GAVEL_MISUSE, "gavel_audit_reopen: NULL");
   pthread_mutex_lock(&a->mu);
-  bad = reopen_locked(a);
+  bad = reopen_locked(a) ? a->first_errno : 0;
   pthread_mutex_unlock(&a->mu);
   return bad ? gavel__errorf(err, GAVEL_IO, "audit.logger: cannot reopen "
-                             "'%s': %s", a->path, strerror(errno))
+                             "'%s': %s", a->path, strerror(bad))
              : GAVEL_OK;
 }
 
@@ -198,9 +227,12 @@ gavel_status gavel_audit_flush(gavel_audit *a, gavel_error *err) {
     return gavel__errorf(err, GAVEL_MISUSE, "gavel_audit_flush: NULL");
   pthread_mutex_lock(&a->mu);
   bad = drain(a) | sync_fd(a);
+  if (bad)
+    bad = a->first_errno;
   pthread_mutex_unlock(&a->mu);
-  return bad ? gavel__errorf(err, GAVEL_IO, "audit.logger: flush failed: %s",
-                             strerror(errno))
+  return bad ? gavel__errorf(err, GAVEL_IO, "audit.logger: cannot flush "
+                             "'%s': %s", a->path ? a->path : "<stdout>",
+                             strerror(bad))
              : GAVEL_OK;
 }
 
@@ -226,23 +258,52 @@ uint64_t gavel_audit_errors(const gavel_audit *a) {
   return a ? __atomic_load_n(&a->errors, __ATOMIC_RELAXED) : 0;
 }
 
-gavel_status gavel_audit_close(gavel_audit *a, gavel_error *err) {
-  int bad;
+/* "audit.logger: N lines lost writing 'path': reason".  Under a->mu. */
+static gavel_status status_locked(gavel_audit *a, gavel_error *err) {
+  uint64_t n = __atomic_load_n(&a->errors, __ATOMIC_RELAXED);
+  if (!a->first_errno)
+    return GAVEL_OK;
+  if (!n)
+    return gavel__errorf(err, GAVEL_IO, "audit.logger: '%s': %s (sync or "
+                         "reopen failed; no line lost)",
+                         a->path ? a->path : "<stdout>",
+                         strerror(a->first_errno));
+  return gavel__errorf(err, GAVEL_IO, "audit.logger: %llu line%s lost "
+                       "writing '%s': %s", (unsigned long long)n,
+                       n == 1 ? "" : "s", a->path ? a->path : "<stdout>",
+                       strerror(a->first_errno));
+}
+
+gavel_status gavel_audit_status(gavel_audit *a, gavel_error *err) {
+  gavel_status st;
   gavel__error_clear(err);
   if (!a)
     return GAVEL_OK;
-  bad = drain(a) | a->failed;
+  pthread_mutex_lock(&a->mu);
+  st = status_locked(a, err);
+  pthread_mutex_unlock(&a->mu);
+  return st;
+}
+
+gavel_status gavel_audit_close(gavel_audit *a, gavel_error *err) {
+  gavel_status st;
+  gavel__error_clear(err);
+  if (!a)
+    return GAVEL_OK;
+  pthread_mutex_lock(&a->mu);
+  drain(a);
   if (a->path) {
-    bad |= fdatasync(a->fd) != 0;
-    bad |= close(a->fd) != 0;
+    sync_fd(a);
+    if (close(a->fd) != 0)
+      lost(a, 0, errno);
   }
+  st = status_locked(a, err);
+  pthread_mutex_unlock(&a->mu);
   pthread_mutex_destroy(&a->mu);
   free(a->buf);
   free(a->path);
   free(a);
-  return bad ? gavel__errorf(err, GAVEL_IO, "audit.logger: lines were lost "
-                             "(write or sync failed)")
-             : GAVEL_OK;
+  return st;
 }
 
 /* ==== Lines ==== */
@@ -382,9 +443,11 @@ static void on_event(void *ud, const gavel_event *ev) {
     run_line(&b, ev);
   else if (ev->kind == GAVEL_EVENT_HOSTCALL)
     call_line(&b, ev);
-  if (b.oom)
-    __atomic_add_fetch(&a->errors, 1, __ATOMIC_RELAXED);
-  else if (b.len)
+  if (b.oom) {
+    pthread_mutex_lock(&a->mu);
+    lost(a, 1, ENOMEM);
+    pthread_mutex_unlock(&a->mu);
+  } else if (b.len)
     write_line(a, b.p, b.len);
   gavel__buf_free(&b);
 }
@@ -420,10 +483,11 @@ static int audit_vfn(void *ud, gv_arena *ar, const gv_hostreq *req,
   gavel__buf_adds(&b, ",\"data\":");
   gavel__json_write(&b, req->params);
   gavel__buf_adds(&b, "}\n");
-  bad = b.oom || write_line(a, b.p, b.len);
+  bad = b.oom ? ENOMEM : write_line(a, b.p, b.len);
   gavel__buf_free(&b);
   if (bad) {
-    snprintf(msg, msz, "audit.logger: write failed");
+    snprintf(msg, msz, "audit.logger: cannot write '%s': %s",
+             a->path ? a->path : "<stdout>", strerror(bad));
     return 1;
   }
   *payload = gv_null();

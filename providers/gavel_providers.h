@@ -238,7 +238,12 @@ GAVEL_API gavel_status gavel_audit_flush(gavel_audit *a, gavel_error *err);
 GAVEL_API gavel_status gavel_audit_reopen_on_sighup(gavel_error *err);
 /* Lines that could not be written (I/O errors seen by observers). */
 GAVEL_API uint64_t gavel_audit_errors(const gavel_audit *a);
-/* Flushes, closes and frees.  GAVEL_IO when the last write failed. */
+/* GAVEL_IO once any line was lost or a sync failed since the log was
+** opened ("audit.logger: N lines lost writing 'PATH': reason"); GAVEL_OK
+** otherwise.  Hosts that must not run without their audit trail poll it. */
+GAVEL_API gavel_status gavel_audit_status(gavel_audit *a, gavel_error *err);
+/* Flushes, closes and frees.  GAVEL_IO (as gavel_audit_status) when any
+** line was lost since the log was opened, not only the last one. */
 GAVEL_API gavel_status gavel_audit_close(gavel_audit *a, gavel_error *err);
 
 #ifdef __cplusplus
