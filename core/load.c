@@ -319,8 +319,8 @@ static void add_ref(L *l, graphctx *gc, int *where, gvalue obj,
   gvalue *v = get(obj, key);
   size_t o = push_key(l, key);
   *where = -1;
-  if (!v) {
-    if (required)
+  if (!v || (v->tag == GV_NULL && !required)) { /* Ordo: Option<String> */
+    if (!v && required)
       ERR(l, "missing field `%s`", key);
   } else if (v->tag != GV_STR) {
     ERR(l, "expected a step name (string), got %s",

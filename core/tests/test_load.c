@@ -215,6 +215,20 @@ static void missing_pieces(gavel_runtime *rt) {
       "'action', 'actions': [{'action': 'external_call', 'service': '', "
       "'method': 'm', 'params': []}], 'next_step': 'a'}, " TERMINALS "}}",
       GAVEL_LOAD, "steps.start.actions[0].service: empty service name");
+  { /* default_next is Option<String> in Ordo: null is "none" */
+    seen s;
+    gavel_ruleset *rs = NULL;
+    gavel_error err;
+    result(load_q(rt,
+                  "{'config': {'name': 'dn'}, 'steps': {'start': {'id': "
+                  "'start', 'type': 'decision', 'branches': [{'condition': "
+                  "'x > 1', 'next_step': 'a'}], 'default_next': null}, "
+                  TERMINALS "}}",
+                  &s, &rs, &err) == GAVEL_OK,
+           "default-next-null", s.errors);
+    expect_run(rs, "default-next-null", "{\"x\": 2}", "\"A\"");
+    gavel_ruleset_free(rs);
+  }
   { /* A NUL in a sub_rule step's key: its outputs were looked up again by
     ** C string, not found, and the child variable index stayed -1. */
     seen s;
