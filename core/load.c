@@ -28,6 +28,14 @@ typedef struct L {
   size_t plen;                /* its length                              */
   gv_symtab *st;              /* symtab of the graph being loaded        */
   gvalue sub_rules;           /* the sub_rules object (or null)          */
+  uint32_t *sub_hash;         /* index of its keys (position + 1)        */
+  uint32_t sub_hcap;          /* buckets in sub_hash (power of two)      */
+  gv_str **decl;              /* string entries of config.capabilities   */
+  uint32_t *decl_hash;        /* their index                             */
+  uint32_t decl_hcap;         /* buckets in decl_hash                    */
+  uint32_t *caps_hash;        /* index of rs->caps                       */
+  uint32_t caps_hcap;         /* buckets in caps_hash                    */
+  int caps_cap;               /* entries allocated in rs->caps           */
   gvalue declared_caps;       /* config.capabilities (or missing)        */
 } L;
 
@@ -115,6 +123,42 @@ static void pop(L *l, size_t old) {
 static const char *path_dup(L *l) {
   char *p = gavel__arena_dup(l->a, l->path, l->plen + 1);
   return p ? p : "?";
+}
+
+/* ==== String indexes ====
+** Names a document can hold by the hundred thousand (sub-rules, used and
+** declared capabilities) are found through an open-addressing index over
+** their array (entry = position + 1), never by a linear search per use:
+** that made loading quadratic (20,000 capabilities: 6 s of CPU). */
+
+/* Position of 'key' in names[], or -1 with its free bucket in *slot. */
+static int sfind(const uint32_t *h, uint32_t hcap, gv_str *const *names,
+                 gv_str *key, uint32_t *slot) {
+  uint32_t m = hcap - 1, i = gavel__str_hash(key) & m;
+  for (; h[i]; i = (i + 1) & m)
+    if (gavel__str_eq(names[h[i] - 1], key))
+      return (int)h[i] - 1;
+  *slot = i;
+  return -1;
+}
+
+/* An index of names[0..n) at most half full; NULL on arena failure (the
+** failure is reported at the end of the load).  Duplicates keep the first
+** position. */
+static uint32_t *sindex(gv_arena *a, gv_str *const *names, uint32_t n,
+                        uint32_t *hcap) {
+  uint32_t cap = 16, k, slot;
+  uint32_t *h;
+  while (cap < n * 2 + 2)
+    cap *= 2;
+  if (!(h = gavel__arena_alloc(a, cap * sizeof(uint32_t))))
+    return NULL;
+  memset(h, 0, cap * sizeof(uint32_t));
+  for (k = 0; k < n; k++)
+    if (sfind(h, cap, names, names[k], &slot) < 0)
+      h[slot] = k + 1;
+  *hcap = cap;
+  return h;
 }
 
 /* ==== Field access ==== */
@@ -354,36 +398,53 @@ static int var_index(L *l, gv_symtab *st, gv_str *name) {
   return v;
 }
 
-static void check_capability(L *l, gv_str *cap) {
-  int i;
-  size_t k;
-  gvalue *dc;
-  for (i = 0; i < l->rs->n_caps; i++)
-    if (gavel__str_eq(l->rs->caps[i], cap))
-      goto declared;
-  {
-    gv_str **nc = gavel__arena_alloc(l->a, (size_t)(l->rs->n_caps + 1) *
-                                               sizeof(gv_str *));
+/* Records 'cap' among the capabilities the ruleset uses (once). */
+static void use_capability(L *l, gv_str *cap) {
+  gavel_ruleset *rs = l->rs;
+  uint32_t slot = 0;
+  if (l->caps_hash &&
+      sfind(l->caps_hash, l->caps_hcap, rs->caps, cap, &slot) >= 0)
+    return;
+  if (rs->n_caps == l->caps_cap) {
+    int ncap = l->caps_cap ? l->caps_cap * 2 : 8;
+    gv_str **nc = gavel__arena_alloc(l->a, (size_t)ncap * sizeof(gv_str *));
     if (!nc)
       return;
-    if (l->rs->n_caps)
-      memcpy(nc, l->rs->caps, (size_t)l->rs->n_caps * sizeof(gv_str *));
-    nc[l->rs->n_caps++] = cap;
-    l->rs->caps = nc;
+    if (rs->n_caps)
+      memcpy(nc, rs->caps, (size_t)rs->n_caps * sizeof(gv_str *));
+    rs->caps = nc;
+    l->caps_cap = ncap;
   }
-declared:
-  dc = &l->declared_caps;
-  if (dc->tag == GV_ARR) {
-    uint32_t j;
-    for (j = 0; j < dc->u.a->len; j++)
-      if (dc->u.a->items[j].tag == GV_STR &&
-          gavel__str_eq(dc->u.a->items[j].u.s, cap))
-        break;
-    if (j == dc->u.a->len)
-      diag(l, GAVEL_DIAG_ERROR, GAVEL_CAPDENIED, 0, 0,
-           "capability '%s' is used but not declared in config.capabilities",
-           cap->s);
+  rs->caps[rs->n_caps++] = cap;
+  if (l->caps_hash && (uint32_t)rs->n_caps * 2 <= l->caps_hcap)
+    l->caps_hash[slot] = (uint32_t)rs->n_caps;
+  else
+    l->caps_hash = sindex(l->a, rs->caps, (uint32_t)rs->n_caps, &l->caps_hcap);
+}
+
+/* 1 if config.capabilities lists 'cap' (indexed on first use). */
+static int declared(L *l, gv_str *cap) {
+  gv_arr *dc = l->declared_caps.u.a;
+  uint32_t j, n = 0, slot;
+  if (!l->decl_hash) {
+    if (!(l->decl = gavel__arena_alloc(l->a, (dc->len + 1) * sizeof(gv_str *))))
+      return 1; /* reported at the end (arena failed) */
+    for (j = 0; j < dc->len; j++)
+      if (dc->items[j].tag == GV_STR)
+        l->decl[n++] = dc->items[j].u.s;
+    if (!(l->decl_hash = sindex(l->a, l->decl, n, &l->decl_hcap)))
+      return 1;
   }
+  return sfind(l->decl_hash, l->decl_hcap, l->decl, cap, &slot) >= 0;
+}
+
+static void check_capability(L *l, gv_str *cap) {
+  size_t k;
+  use_capability(l, cap);
+  if (l->declared_caps.tag == GV_ARR && !declared(l, cap))
+    diag(l, GAVEL_DIAG_ERROR, GAVEL_CAPDENIED, 0, 0,
+         "capability '%s' is used but not declared in config.capabilities",
+         cap->s);
   if (l->opts && l->opts->no_capability_check)
     return;
   if (!gavel__host_find(l->rs->rt, cap->s, cap->len)) {
@@ -702,14 +763,14 @@ done:
   pop(l, o);
 }
 
+/* Graph index of sub-rule 'name' (1-based: 0 is the main graph), or -1. */
 static int find_sub(L *l, gv_str *name) {
-  uint32_t i;
-  if (l->sub_rules.tag != GV_OBJ)
+  uint32_t slot;
+  int k;
+  if (!l->sub_hash)
     return -1;
-  for (i = 0; i < l->sub_rules.u.o->len; i++)
-    if (gavel__str_eq(l->sub_rules.u.o->keys[i], name))
-      return (int)i + 1;
-  return -1;
+  k = sfind(l->sub_hash, l->sub_hcap, l->sub_rules.u.o->keys, name, &slot);
+  return k < 0 ? -1 : k + 1;
 }
 
 static void load_subrule_step(L *l, graphctx *gc, gvalue v, gv_step *s) {
@@ -1012,43 +1073,64 @@ static void static_result(L *l, gv_step *s) {
   s->fixed = gv_objv(r);
 }
 
-/* Sub-rule call graph: cycles are errors (Ordo's validate). */
-static int sub_cycle(L *l, int gi, int *color, int *stack, int depth) {
-  gv_graph *g = &l->rs->graphs[gi];
-  int i;
-  color[gi] = 1;
-  stack[depth] = gi;
-  for (i = 0; i < g->n_steps; i++) {
-    int c = g->steps[i].type == ST_SUBRULE ? g->steps[i].sub : -1;
-    if (c < 0)
+/* Reports the cycle closed by step 'si' of graph stack[depth], which calls
+** stack[start]: "a -> b -> a". */
+static void report_cycle(L *l, const int *stack, int start, int depth,
+                         int si) {
+  gv_graph *g = &l->rs->graphs[stack[depth]];
+  char chain[GAVEL_ERRMSG_SIZE / 2];
+  size_t o = l->plen;
+  int k, n = 0, room = (int)sizeof chain;
+  /* at most 44 bytes a link, 53 for the ellipsis, 24 for the last */
+  for (k = start; k <= depth && n < room - 128; k++)
+    n += snprintf(chain + n, (size_t)(room - n), "%.40s -> ",
+                  l->rs->graphs[stack[k]].name->s);
+  if (k <= depth) /* too long to list: the closing link stays visible */
+    n += snprintf(chain + n, (size_t)(room - n), "... (%d more) -> %.24s -> ",
+                  depth - k, l->rs->graphs[stack[depth]].name->s);
+  if (GAVEL_NEVER(n >= room))
+    n = room - 1;
+  snprintf(chain + n, (size_t)(room - n), "%.24s",
+           l->rs->graphs[stack[start]].name->s);
+  l->plen = 0;
+  push(l, "%s.ref_name", g->steps[si].path);
+  ERR(l, "Cycle detected in sub-rule call graph: %s (SubRule max nesting "
+         "depth (%d) exceeded)",
+      chain, 10);
+  l->plen = o;
+  l->path[o] = 0;
+}
+
+/* Sub-rule call graph: cycles are errors (Ordo's validate).  A depth-first
+** search with its own stack (a chain of 200,000 sub-rules recursed as
+** deep in C); color[] is 0 new, 1 on the stack, 2 done, and at[] the
+** graph's position on the stack.  Returns 1 after reporting a cycle. */
+static int sub_cycle(L *l, int root, int *color, int *stack, int *next,
+                     int *at) {
+  int depth = 0;
+  color[root] = 1;
+  stack[0] = root;
+  next[0] = 0;
+  at[root] = 0;
+  while (depth >= 0) {
+    gv_graph *g = &l->rs->graphs[stack[depth]];
+    int si = next[depth]++, c;
+    if (si >= g->n_steps) {
+      color[stack[depth--]] = 2;
+      continue;
+    }
+    c = g->steps[si].type == ST_SUBRULE ? g->steps[si].sub : -1;
+    if (c < 0 || color[c] == 2)
       continue;
     if (color[c] == 1) {
-      char chain[GAVEL_ERRMSG_SIZE / 2] = "";
-      size_t n = 0;
-      int k, start = 0;
-      for (k = 0; k <= depth; k++)
-        if (stack[k] == c)
-          start = k;
-      for (k = start; k <= depth && n < sizeof chain - 64; k++)
-        n += (size_t)snprintf(chain + n, sizeof chain - n, "%s -> ",
-                              l->rs->graphs[stack[k]].name->s);
-      snprintf(chain + n, sizeof chain - n, "%s", l->rs->graphs[c].name->s);
-      {
-        size_t o = l->plen;
-        l->plen = 0;
-        push(l, "%s.ref_name", g->steps[i].path);
-        ERR(l, "Cycle detected in sub-rule call graph: %s (SubRule max "
-               "nesting depth (%d) exceeded)",
-            chain, 10);
-        l->plen = o;
-        l->path[o] = 0;
-      }
+      report_cycle(l, stack, at[c], depth, si);
       return 1;
     }
-    if (color[c] == 0 && sub_cycle(l, c, color, stack, depth + 1))
-      return 1;
+    color[c] = 1;
+    at[c] = ++depth;
+    stack[depth] = c;
+    next[depth] = 0;
   }
-  color[gi] = 2;
   return 0;
 }
 
@@ -1140,6 +1222,9 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
   steps = get(doc, "steps");
   subs = get(doc, "sub_rules");
   l.sub_rules = subs && subs->tag == GV_OBJ ? *subs : gv_null();
+  if (l.sub_rules.tag == GV_OBJ)
+    l.sub_hash = sindex(l.a, l.sub_rules.u.o->keys, l.sub_rules.u.o->len,
+                        &l.sub_hcap);
   if (subs && subs->tag != GV_OBJ)
     expect_obj(&l, subs, "sub_rules");
   if (expect_obj(&l, cfg, "config"))
@@ -1229,12 +1314,14 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
       }
     }
   }
-  color = gavel__arena_alloc(l.a, (size_t)rs->n_graphs * 2 * sizeof(int));
+  color = gavel__arena_alloc(l.a, (size_t)rs->n_graphs * 4 * sizeof(int));
   if (color) {
     stack = color + rs->n_graphs;
     memset(color, 0, (size_t)rs->n_graphs * sizeof(int));
     for (gi = 0; gi < rs->n_graphs; gi++)
-      if (color[gi] == 0 && sub_cycle(&l, gi, color, stack, 0))
+      if (color[gi] == 0 &&
+          sub_cycle(&l, gi, color, stack, stack + rs->n_graphs,
+                    stack + 2 * rs->n_graphs))
         break;
   }
   for (gi = 0; gi < rs->n_graphs; gi++) {

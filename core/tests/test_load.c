@@ -386,6 +386,78 @@ static void wide_decision(gavel_runtime *rt, int n, int fused) {
   gavel__buf_free(&b);
 }
 
+/* Runs 'rs' on 'input': the run must fail with an error containing
+** 'contains'. */
+static void expect_run_error(gavel_ruleset *rs, const char *id,
+                             const char *input, const char *contains) {
+  gavel_exec *ex = NULL;
+  gavel_error err;
+  const char *out = "";
+  size_t n = 0;
+  gavel_status st = GAVEL_OK;
+  memset(&err, 0, sizeof err);
+  if (rs && gavel_exec_new(rs, &ex, &err) == GAVEL_OK)
+    st = gavel_exec_run_json(ex, input, strlen(input), 0, &out, &n, &err);
+  result(rs && st != GAVEL_OK && strstr(err.msg, contains) != NULL, id,
+         err.msg);
+  gavel_exec_free(ex);
+}
+
+/* A chain of n sub-rules, r0 calling r1 ... (the last calls r0 when
+** 'cycle').  The cycle check recursed once per link (40,000 links
+** overflowed an 8 MiB stack) and found each sub-rule by a linear search. */
+static void deep_subrules(gavel_runtime *rt, int n, int cycle) {
+  gv_buf b;
+  seen s;
+  gavel_load_opts lo;
+  gavel_ruleset *rs = NULL;
+  gavel_error err;
+  gavel_status st;
+  char id[64], buf_ref[128];
+  int k;
+  gavel__buf_init(&b, &gavel__default_alloc);
+  gavel__buf_adds(&b, "{\"config\":{\"name\":\"chain\"},\"steps\":{\"start\":"
+                      "{\"id\":\"start\",\"type\":\"sub_rule\",\"ref_name\":"
+                      "\"r0\",\"next_step\":\"t\"},\"t\":{\"id\":\"t\",\"type\":"
+                      "\"terminal\",\"result\":{}}},\"sub_rules\":{");
+  for (k = 0; k < n; k++)
+    gavel__buf_addf(&b,
+                    "%s\"r%d\":{\"entry_step\":\"c\",\"steps\":{\"c\":{\"id\":"
+                    "\"c\",\"type\":\"sub_rule\",\"ref_name\":\"r%d\",\"next_"
+                    "step\":\"t\"},\"t\":{\"id\":\"t\",\"type\":\"terminal\","
+                    "\"result\":{}}}}",
+                    k ? "," : "", k, k + 1 < n ? k + 1 : cycle ? 0 : n);
+  /* without a cycle the chain ends in a sub-rule that calls nothing */
+  if (!cycle)
+    gavel__buf_addf(&b, ",\"r%d\":{\"entry_step\":\"t\",\"steps\":{\"t\":"
+                        "{\"id\":\"t\",\"type\":\"terminal\",\"result\":{}}}}",
+                    n);
+  gavel__buf_adds(&b, "}}");
+  memset(&s, 0, sizeof s);
+  memset(&lo, 0, sizeof lo);
+  lo.diag = diag;
+  lo.diag_ud = &s;
+  snprintf(id, sizeof id, "sub-rule-chain-%d%s", n, cycle ? "-cycle" : "");
+  st = gavel_ruleset_load(rt, b.p, b.len, &lo, &rs, &err);
+  snprintf(buf_ref, sizeof buf_ref,
+           "sub_rules.r%d.steps.c.ref_name: Cycle detected in sub-rule call "
+           "graph: r0 -> r1 -> r2 -> ",
+           n - 1);
+  if (cycle)
+    result(st == GAVEL_LOAD && strstr(s.errors, buf_ref) &&
+               strstr(s.errors, n > 5 ? " more) -> r39999 -> r0 (SubRule"
+                                      : "r0 -> r1 -> r2 -> r3 -> r4 -> r0 "
+                                        "(SubRule"),
+           id, s.errors);
+  else {
+    result(st == GAVEL_OK && !s.errors[0], id, s.errors);
+    /* it loads; running it stops at the nesting limit, as in Ordo */
+    expect_run_error(rs, id, "{}", "SubRule max nesting depth (10) exceeded");
+  }
+  gavel_ruleset_free(rs);
+  gavel__buf_free(&b);
+}
+
 static void hardening_tests(int *passed, int *failed) {
   gavel_runtime *rt = poisoned_runtime(0);
   null_condition(rt);
@@ -394,6 +466,9 @@ static void hardening_tests(int *passed, int *failed) {
   diag_every_failure();
   wide_decision(rt, 20000, 1);
   wide_decision(rt, 100000, 0);
+  deep_subrules(rt, 40000, 0);
+  deep_subrules(rt, 5, 1);
+  deep_subrules(rt, 40000, 1);
   gavel_runtime_free(rt);
   *passed += h_passed;
   *failed += h_failed;
