@@ -383,9 +383,9 @@ static int kindex(C *c) {
 
 /* Index of constant 'v', added if new.  Small pools are searched linearly
 ** (no index to allocate for the typical expression); past KHASH_MIN
-** constants an open-addressing index keeps loading linear: a decision of
-** 65,535 branches (one RETK constant each) took about a minute with the
-** linear search alone. */
+** constants an open-addressing index keeps loading linear: with the
+** linear search alone, a decision of 100,000 branches (one RETK constant
+** each) took 25 s of CPU to load, now 0.5 s. */
 #define KHASH_MIN 16
 static int addk(C *c, gvalue v) {
   uint32_t i, slot = 0;
