@@ -703,10 +703,10 @@ static void load_decision(L *l, graphctx *gc, gvalue v, gv_step *s) {
   /* One program for the whole decision: one VM entry per step instead of
   ** one per condition (measured: the 4-branch rule 58 -> see bench/).  It
   ** is an optimisation only: when it cannot be built, the branches run
-  ** one by one.  It needs one constant per branch (the index it returns),
-  ** so past GAVEL_MAX_CONSTS branches it is not even attempted. */
+  ** one by one.  It needs a constant per branch (the index it returns)
+  ** and -1, so from GAVEL_MAX_CONSTS branches on it is not attempted. */
   if (l->n_errors == errors_before && s->n_branches > 1 &&
-      s->n_branches <= GAVEL_MAX_CONSTS) {
+      s->n_branches < GAVEL_MAX_CONSTS) {
     gavel_error fe;
     int k, have_all = 1;
     for (k = 0; k < s->n_branches; k++)
