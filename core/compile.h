@@ -82,10 +82,11 @@ gavel_status gavel__compile(gv_arena *a, gv_symtab *st, gx_node *root,
 
 /* Compiles a whole decision step into one program that returns the index
 ** (int) of the first branch whose condition is truthy, or -1.  conds[i]
-** NULL means "always".  With 'lenient', a field-not-found inside a
-** condition makes that condition false (a TRY handler per branch).  The
-** program has no source positions: callers re-evaluate the branches one
-** by one when it fails, to report the error exactly. */
+** NULL or a truthy literal means "always" and ends the decision.  With
+** 'lenient', a field-not-found inside a condition makes that condition
+** false (a TRY handler per branch).  The program has no source
+** positions: callers re-evaluate the branches one by one when it fails,
+** to report the error exactly. */
 gavel_status gavel__compile_decision(gv_arena *a, gv_symtab *st,
                                      gx_node *const *conds, int n, int lenient,
                                      gv_program **out, gavel_error *err);

@@ -23,10 +23,19 @@ typedef struct L {
   const gavel_load_opts *opts; /* load options                           */
   gavel_error *err;           /* first error goes here                   */
   int n_errors;               /* errors so far                           */
+  gavel_status first;         /* status of the first error               */
   char path[GAVEL_ERRPATH_SIZE]; /* current JSON path                    */
   size_t plen;                /* its length                              */
   gv_symtab *st;              /* symtab of the graph being loaded        */
   gvalue sub_rules;           /* the sub_rules object (or null)          */
+  uint32_t *sub_hash;         /* index of its keys (position + 1)        */
+  uint32_t sub_hcap;          /* buckets in sub_hash (power of two)      */
+  gv_str **decl;              /* string entries of config.capabilities   */
+  uint32_t *decl_hash;        /* their index                             */
+  uint32_t decl_hcap;         /* buckets in decl_hash                    */
+  uint32_t *caps_hash;        /* index of rs->caps                       */
+  uint32_t caps_hcap;         /* buckets in caps_hash                    */
+  int caps_cap;               /* entries allocated in rs->caps           */
   gvalue declared_caps;       /* config.capabilities (or missing)        */
 } L;
 
@@ -63,8 +72,9 @@ static void diag(L *l, gavel_diag_level lvl, gavel_status code, int line,
     snprintf(e.msg, sizeof e.msg, "%.200s: %.300s", l->path, msg);
   else
     snprintf(e.msg, sizeof e.msg, "%s", msg);
-  if (lvl == GAVEL_DIAG_ERROR) {
-    if (l->n_errors++ == 0 && l->err)
+  if (lvl == GAVEL_DIAG_ERROR && l->n_errors++ == 0) {
+    l->first = code;
+    if (l->err)
       *l->err = e;
   }
   if (l->opts && l->opts->diag)
@@ -113,6 +123,42 @@ static void pop(L *l, size_t old) {
 static const char *path_dup(L *l) {
   char *p = gavel__arena_dup(l->a, l->path, l->plen + 1);
   return p ? p : "?";
+}
+
+/* ==== String indexes ====
+** Names a document can hold by the hundred thousand (sub-rules, used and
+** declared capabilities) are found through an open-addressing index over
+** their array (entry = position + 1), never by a linear search per use:
+** that made loading quadratic (20,000 capabilities: 6 s of CPU). */
+
+/* Position of 'key' in names[], or -1 with its free bucket in *slot. */
+static int sfind(const uint32_t *h, uint32_t hcap, gv_str *const *names,
+                 gv_str *key, uint32_t *slot) {
+  uint32_t m = hcap - 1, i = gavel__str_hash(key) & m;
+  for (; h[i]; i = (i + 1) & m)
+    if (gavel__str_eq(names[h[i] - 1], key))
+      return (int)h[i] - 1;
+  *slot = i;
+  return -1;
+}
+
+/* An index of names[0..n) at most half full; NULL on arena failure (the
+** failure is reported at the end of the load).  Duplicates keep the first
+** position. */
+static uint32_t *sindex(gv_arena *a, gv_str *const *names, uint32_t n,
+                        uint32_t *hcap) {
+  uint32_t cap = 16, k, slot;
+  uint32_t *h;
+  while (cap < n * 2 + 2)
+    cap *= 2;
+  if (!(h = gavel__arena_alloc(a, cap * sizeof(uint32_t))))
+    return NULL;
+  memset(h, 0, cap * sizeof(uint32_t));
+  for (k = 0; k < n; k++)
+    if (sfind(h, cap, names, names[k], &slot) < 0)
+      h[slot] = k + 1;
+  *hcap = cap;
+  return h;
 }
 
 /* ==== Field access ==== */
@@ -172,16 +218,32 @@ static gv_str *get_str(L *l, gvalue obj, const char *key, int required,
   return lstr(l->a, "");
 }
 
-static uint64_t get_uint(L *l, gvalue obj, const char *key, uint64_t def) {
+/* An unsigned integer field in [0, max], or 'def' when absent.  JSON
+** integers above INT64_MAX read as negative (json.c keeps Ordo's u64 as
+** i64) and larger ones as floats, so both messages give the range. */
+static uint64_t get_uint(L *l, gvalue obj, const char *key, uint64_t max,
+                         uint64_t def) {
   gvalue *v = get(obj, key);
   size_t o;
   if (!v)
     return def;
-  if (v->tag == GV_INT && v->u.i >= 0)
+  if (v->tag == GV_INT && v->u.i >= 0 && (uint64_t)v->u.i <= max)
     return (uint64_t)v->u.i;
   o = push_key(l, key);
-  ERR(l, "expected an unsigned integer, got %s%s",
-      v->tag == GV_INT ? "a negative " : "", gavel__type_name(gv_typeof(*v)));
+  if (v->tag == GV_INT && v->u.i >= 0)
+    ERR(l, "%lld is out of range (accepted range: 0 to %llu)",
+        (long long)v->u.i, (unsigned long long)max);
+  else if (v->tag == GV_INT)
+    ERR(l, "expected an unsigned integer, got a negative int: %lld "
+           "(integers above %lld wrap to negative); accepted range: 0 to %llu",
+        (long long)v->u.i, (long long)INT64_MAX, (unsigned long long)max);
+  else if (v->tag == GV_FLOAT)
+    ERR(l, "expected an unsigned integer, got float: %.15g (accepted "
+           "range: 0 to %llu)",
+        v->u.f, (unsigned long long)max);
+  else
+    ERR(l, "expected an unsigned integer, got %s (accepted range: 0 to %llu)",
+        gavel__type_name(gv_typeof(*v)), (unsigned long long)max);
   pop(l, o);
   return def;
 }
@@ -225,6 +287,8 @@ static int expr_at_ast(L *l, gvalue v, int allow_null, gv_program **out,
   gavel_status st;
   gv_copts co = {1, 0};
   *out = NULL;
+  if (ast_out)
+    *ast_out = NULL; /* every path leaves the slot set */
   if (v.tag == GV_NULL && allow_null)
     return 1;
   gavel__error_clear(&e);
@@ -299,8 +363,8 @@ static void add_ref(L *l, graphctx *gc, int *where, gvalue obj,
   gvalue *v = get(obj, key);
   size_t o = push_key(l, key);
   *where = -1;
-  if (!v) {
-    if (required)
+  if (!v || (v->tag == GV_NULL && !required)) { /* Ordo: Option<String> */
+    if (!v && required)
       ERR(l, "missing field `%s`", key);
   } else if (v->tag != GV_STR) {
     ERR(l, "expected a step name (string), got %s",
@@ -334,36 +398,53 @@ static int var_index(L *l, gv_symtab *st, gv_str *name) {
   return v;
 }
 
-static void check_capability(L *l, gv_str *cap) {
-  int i;
-  size_t k;
-  gvalue *dc;
-  for (i = 0; i < l->rs->n_caps; i++)
-    if (gavel__str_eq(l->rs->caps[i], cap))
-      goto declared;
-  {
-    gv_str **nc = gavel__arena_alloc(l->a, (size_t)(l->rs->n_caps + 1) *
-                                               sizeof(gv_str *));
+/* Records 'cap' among the capabilities the ruleset uses (once). */
+static void use_capability(L *l, gv_str *cap) {
+  gavel_ruleset *rs = l->rs;
+  uint32_t slot = 0;
+  if (l->caps_hash &&
+      sfind(l->caps_hash, l->caps_hcap, rs->caps, cap, &slot) >= 0)
+    return;
+  if (rs->n_caps == l->caps_cap) {
+    int ncap = l->caps_cap ? l->caps_cap * 2 : 8;
+    gv_str **nc = gavel__arena_alloc(l->a, (size_t)ncap * sizeof(gv_str *));
     if (!nc)
       return;
-    if (l->rs->n_caps)
-      memcpy(nc, l->rs->caps, (size_t)l->rs->n_caps * sizeof(gv_str *));
-    nc[l->rs->n_caps++] = cap;
-    l->rs->caps = nc;
+    if (rs->n_caps)
+      memcpy(nc, rs->caps, (size_t)rs->n_caps * sizeof(gv_str *));
+    rs->caps = nc;
+    l->caps_cap = ncap;
   }
-declared:
-  dc = &l->declared_caps;
-  if (dc->tag == GV_ARR) {
-    uint32_t j;
-    for (j = 0; j < dc->u.a->len; j++)
-      if (dc->u.a->items[j].tag == GV_STR &&
-          gavel__str_eq(dc->u.a->items[j].u.s, cap))
-        break;
-    if (j == dc->u.a->len)
-      diag(l, GAVEL_DIAG_ERROR, GAVEL_CAPDENIED, 0, 0,
-           "capability '%s' is used but not declared in config.capabilities",
-           cap->s);
+  rs->caps[rs->n_caps++] = cap;
+  if (l->caps_hash && (uint32_t)rs->n_caps * 2 <= l->caps_hcap)
+    l->caps_hash[slot] = (uint32_t)rs->n_caps;
+  else
+    l->caps_hash = sindex(l->a, rs->caps, (uint32_t)rs->n_caps, &l->caps_hcap);
+}
+
+/* 1 if config.capabilities lists 'cap' (indexed on first use). */
+static int declared(L *l, gv_str *cap) {
+  gv_arr *dc = l->declared_caps.u.a;
+  uint32_t j, n = 0, slot;
+  if (!l->decl_hash) {
+    if (!(l->decl = gavel__arena_alloc(l->a, (dc->len + 1) * sizeof(gv_str *))))
+      return 1; /* reported at the end (arena failed) */
+    for (j = 0; j < dc->len; j++)
+      if (dc->items[j].tag == GV_STR)
+        l->decl[n++] = dc->items[j].u.s;
+    if (!(l->decl_hash = sindex(l->a, l->decl, n, &l->decl_hcap)))
+      return 1;
   }
+  return sfind(l->decl_hash, l->decl_hcap, l->decl, cap, &slot) >= 0;
+}
+
+static void check_capability(L *l, gv_str *cap) {
+  size_t k;
+  use_capability(l, cap);
+  if (l->declared_caps.tag == GV_ARR && !declared(l, cap))
+    diag(l, GAVEL_DIAG_ERROR, GAVEL_CAPDENIED, 0, 0,
+         "capability '%s' is used but not declared in config.capabilities",
+         cap->s);
   if (l->opts && l->opts->no_capability_check)
     return;
   if (!gavel__host_find(l->rs->rt, cap->s, cap->len)) {
@@ -393,15 +474,20 @@ static void load_action(L *l, gvalue v, gv_action *a) {
   static const char *const f_ext[] = {"action", "description", "service", "method",
                                       "params", "result_variable", "timeout_ms", NULL};
   gv_str *tag;
-  gvalue *pv;
+  gvalue *pv, *tv;
   int i, n;
   memset(a, 0, sizeof *a);
+  /* Until the tag is known the action is a log without effect: a zeroed
+  ** gv_action would be a set_variable with no program and variable -1. */
+  a->type = ACT_LOG;
+  a->name = a->level = lstr(l->a, "");
   a->path = path_dup(l);
   a->var = -1;
   if (v.tag != GV_OBJ) {
     ERR(l, "expected an action object, got %s", gavel__type_name(gv_typeof(v)));
     return;
   }
+  tv = get(v, "action");
   tag = get_str(l, v, "action", 1, NULL);
   if (gavel__str_eqn(tag, "set_variable", 12)) {
     a->type = ACT_SET;
@@ -459,7 +545,7 @@ static void load_action(L *l, gvalue v, gv_action *a) {
     check_fields(l, v, f_ext);
     a->name = get_str(l, v, "service", 1, NULL);
     a->method = get_str(l, v, "method", 1, NULL);
-    a->timeout_ms = (uint32_t)get_uint(l, v, "timeout_ms", 0);
+    a->timeout_ms = (uint32_t)get_uint(l, v, "timeout_ms", UINT32_MAX, 0);
     rv = get(v, "result_variable");
     if (rv && rv->tag == GV_STR)
       a->var = var_index(l, l->st, rv->u.s);
@@ -484,17 +570,25 @@ static void load_action(L *l, gvalue v, gv_action *a) {
       }
       a->n_keys = n;
     }
-    if (a->name->len) {
+    if ((pv = get(v, "service")) && pv->tag == GV_STR) {
       size_t o = push_key(l, "service");
-      check_capability(l, a->name);
+      if (!a->name->len)
+        ERR(l, "empty service name (expected a capability, such as "
+               "network.http)");
+      else
+        check_capability(l, a->name);
       pop(l, o);
     }
-  } else if (tag->len) {
+  } else if (tv && tv->tag == GV_STR) { /* missing or not a string: reported */
     size_t o = push_key(l, "action");
     check_fields(l, v, act_common);
-    ERR(l, "unknown action `%s` (expected one of set_variable, log, metric, "
-           "call_rule_set, external_call)",
-        tag->s);
+    if (tag->len)
+      ERR(l, "unknown action `%s` (expected one of set_variable, log, "
+             "metric, call_rule_set, external_call)",
+          tag->s);
+    else
+      ERR(l, "empty action tag (expected one of set_variable, log, metric, "
+             "call_rule_set, external_call)");
     pop(l, o);
   }
 }
@@ -533,6 +627,19 @@ static int load_actions(L *l, gvalue obj, const char *key, int required,
   return (int)v->u.a->len;
 }
 
+/* The AST of a null condition ("always"): the literal true, so the
+** decision compiler gets a real node for every branch. */
+static gx_node *always_node(L *l) {
+  gx_node *n = gavel__arena_alloc(l->a, sizeof *n);
+  if (!n)
+    return NULL; /* reported at the end (arena failed) */
+  memset(n, 0, sizeof *n);
+  n->kind = GX_LIT;
+  n->offset = -1;
+  n->lit = gv_bool(1);
+  return n;
+}
+
 static void load_decision(L *l, graphctx *gc, gvalue v, gv_step *s) {
   gvalue *bv = get(v, "branches");
   uint32_t i;
@@ -557,6 +664,9 @@ static void load_decision(L *l, graphctx *gc, gvalue v, gv_step *s) {
     pop(l, o);
     return;
   }
+  /* Every slot starts NULL ("no AST"): a branch that fails, or is not an
+  ** object, must never hand stale arena bytes to the decision compiler. */
+  memset(asts, 0, (bv->u.a->len + 1) * sizeof(gx_node *));
   errors_before = l->n_errors;
   s->n_branches = (int)bv->u.a->len;
   for (i = 0; i < bv->u.a->len; i++) {
@@ -579,8 +689,10 @@ static void load_decision(L *l, graphctx *gc, gvalue v, gv_step *s) {
         ERR(l, "missing field `condition` (use null for always)");
       else if (cv->tag == GV_BOOL)
         ERR(l, "a JSON boolean is not a condition: use \"true\" or null");
+      else if (cv->tag == GV_NULL)
+        asts[i] = always_node(l); /* br->cond stays NULL: always */
       else
-        expr_at_ast(l, *cv, 1, &br->cond, &asts[i]);
+        expr_at_ast(l, *cv, 0, &br->cond, &asts[i]);
       pop(l, o3);
     }
     add_ref(l, gc, &br->next, b, "next_step", 1);
@@ -591,12 +703,14 @@ static void load_decision(L *l, graphctx *gc, gvalue v, gv_step *s) {
   /* One program for the whole decision: one VM entry per step instead of
   ** one per condition (measured: the 4-branch rule 58 -> see bench/).  It
   ** is an optimisation only: when it cannot be built, the branches run
-  ** one by one. */
-  if (l->n_errors == errors_before && s->n_branches > 1) {
+  ** one by one.  It needs a constant per branch (the index it returns)
+  ** and -1, so from GAVEL_MAX_CONSTS branches on it is not attempted. */
+  if (l->n_errors == errors_before && s->n_branches > 1 &&
+      s->n_branches < GAVEL_MAX_CONSTS) {
     gavel_error fe;
     int k, have_all = 1;
     for (k = 0; k < s->n_branches; k++)
-      if (s->branches[k].cond && !asts[k])
+      if (!asts[k])
         have_all = 0;
     if (have_all &&
         gavel__compile_decision(l->a, l->st, asts, s->n_branches,
@@ -649,23 +763,24 @@ done:
   pop(l, o);
 }
 
+/* Graph index of sub-rule 'name' (1-based: 0 is the main graph), or -1. */
 static int find_sub(L *l, gv_str *name) {
-  uint32_t i;
-  if (l->sub_rules.tag != GV_OBJ)
+  uint32_t slot;
+  int k;
+  if (!l->sub_hash)
     return -1;
-  for (i = 0; i < l->sub_rules.u.o->len; i++)
-    if (gavel__str_eq(l->sub_rules.u.o->keys[i], name))
-      return (int)i + 1;
-  return -1;
+  k = sfind(l->sub_hash, l->sub_hcap, l->sub_rules.u.o->keys, name, &slot);
+  return k < 0 ? -1 : k + 1;
 }
 
 static void load_subrule_step(L *l, graphctx *gc, gvalue v, gv_step *s) {
   gvalue *bv = get(v, "bindings"), *ov = get(v, "outputs");
+  gvalue *rv = get(v, "ref_name");
   gv_str *ref = get_str(l, v, "ref_name", 1, NULL);
   int i, n;
   add_ref(l, gc, &s->next, v, "next_step", 1);
   s->sub = find_sub(l, ref);
-  if (s->sub < 0 && ref->len) {
+  if (s->sub < 0 && rv && rv->tag == GV_STR) { /* "" too: no graph -1 */
     size_t o = push_key(l, "ref_name");
     ERR(l, "Sub-rule '%s' not found", ref->s);
     pop(l, o);
@@ -749,9 +864,10 @@ static void load_step(L *l, graphctx *gc, gv_str *key, gvalue v, gv_step *s) {
     load_subrule_step(l, gc, v, s);
   } else {
     size_t o = push_key(l, "type");
+    gvalue *tv = get(v, "type");
     s->type = ST_TERMINAL; /* placeholder so the graph stays well formed */
     s->code = s->message = lstr(l->a, "");
-    if (type->len)
+    if (tv && tv->tag == GV_STR) /* "" too; missing or not a string: reported */
       ERR(l, "unknown variant `%s`, expected one of `decision`, `action`, "
              "`terminal`, `sub_rule`",
           type->s);
@@ -957,43 +1073,64 @@ static void static_result(L *l, gv_step *s) {
   s->fixed = gv_objv(r);
 }
 
-/* Sub-rule call graph: cycles are errors (Ordo's validate). */
-static int sub_cycle(L *l, int gi, int *color, int *stack, int depth) {
-  gv_graph *g = &l->rs->graphs[gi];
-  int i;
-  color[gi] = 1;
-  stack[depth] = gi;
-  for (i = 0; i < g->n_steps; i++) {
-    int c = g->steps[i].type == ST_SUBRULE ? g->steps[i].sub : -1;
-    if (c < 0)
+/* Reports the cycle closed by step 'si' of graph stack[depth], which calls
+** stack[start]: "a -> b -> a". */
+static void report_cycle(L *l, const int *stack, int start, int depth,
+                         int si) {
+  gv_graph *g = &l->rs->graphs[stack[depth]];
+  char chain[GAVEL_ERRMSG_SIZE / 2];
+  size_t o = l->plen;
+  int k, n = 0, room = (int)sizeof chain;
+  /* at most 44 bytes a link, 53 for the ellipsis, 24 for the last */
+  for (k = start; k <= depth && n < room - 128; k++)
+    n += snprintf(chain + n, (size_t)(room - n), "%.40s -> ",
+                  l->rs->graphs[stack[k]].name->s);
+  if (k <= depth) /* too long to list: the closing link stays visible */
+    n += snprintf(chain + n, (size_t)(room - n), "... (%d more) -> %.24s -> ",
+                  depth - k, l->rs->graphs[stack[depth]].name->s);
+  if (GAVEL_NEVER(n >= room))
+    n = room - 1;
+  snprintf(chain + n, (size_t)(room - n), "%.24s",
+           l->rs->graphs[stack[start]].name->s);
+  l->plen = 0;
+  push(l, "%s.ref_name", g->steps[si].path);
+  ERR(l, "Cycle detected in sub-rule call graph: %s (SubRule max nesting "
+         "depth (%d) exceeded)",
+      chain, 10);
+  l->plen = o;
+  l->path[o] = 0;
+}
+
+/* Sub-rule call graph: cycles are errors (Ordo's validate).  A depth-first
+** search with its own stack (a chain of 200,000 sub-rules recursed as
+** deep in C); color[] is 0 new, 1 on the stack, 2 done, and at[] the
+** graph's position on the stack.  Returns 1 after reporting a cycle. */
+static int sub_cycle(L *l, int root, int *color, int *stack, int *next,
+                     int *at) {
+  int depth = 0;
+  color[root] = 1;
+  stack[0] = root;
+  next[0] = 0;
+  at[root] = 0;
+  while (depth >= 0) {
+    gv_graph *g = &l->rs->graphs[stack[depth]];
+    int si = next[depth]++, c;
+    if (si >= g->n_steps) {
+      color[stack[depth--]] = 2;
+      continue;
+    }
+    c = g->steps[si].type == ST_SUBRULE ? g->steps[si].sub : -1;
+    if (c < 0 || color[c] == 2)
       continue;
     if (color[c] == 1) {
-      char chain[GAVEL_ERRMSG_SIZE / 2] = "";
-      size_t n = 0;
-      int k, start = 0;
-      for (k = 0; k <= depth; k++)
-        if (stack[k] == c)
-          start = k;
-      for (k = start; k <= depth && n < sizeof chain - 64; k++)
-        n += (size_t)snprintf(chain + n, sizeof chain - n, "%s -> ",
-                              l->rs->graphs[stack[k]].name->s);
-      snprintf(chain + n, sizeof chain - n, "%s", l->rs->graphs[c].name->s);
-      {
-        size_t o = l->plen;
-        l->plen = 0;
-        push(l, "%s.ref_name", g->steps[i].path);
-        ERR(l, "Cycle detected in sub-rule call graph: %s (SubRule max "
-               "nesting depth (%d) exceeded)",
-            chain, 10);
-        l->plen = o;
-        l->path[o] = 0;
-      }
+      report_cycle(l, stack, at[c], depth, si);
       return 1;
     }
-    if (color[c] == 0 && sub_cycle(l, c, color, stack, depth + 1))
-      return 1;
+    color[c] = 1;
+    at[c] = ++depth;
+    stack[depth] = c;
+    next[depth] = 0;
   }
-  color[gi] = 2;
   return 0;
 }
 
@@ -1021,9 +1158,9 @@ static void load_config(L *l, gvalue cfg) {
         fm->s);
     pop(l, o2);
   }
-  rs->max_depth = (uint32_t)get_uint(l, cfg, "max_depth", 100);
-  rs->timeout_ms = get_uint(l, cfg, "timeout_ms", 5000);
-  rs->gas_limit = get_uint(l, cfg, "gas_limit",
+  rs->max_depth = (uint32_t)get_uint(l, cfg, "max_depth", UINT32_MAX, 100);
+  rs->timeout_ms = get_uint(l, cfg, "timeout_ms", INT64_MAX, 5000);
+  rs->gas_limit = get_uint(l, cfg, "gas_limit", INT64_MAX,
                            rs->rt->cfg.gas_limit ? rs->rt->cfg.gas_limit
                                                  : GAVEL_DEFAULT_GAS);
   v = get(cfg, "enable_trace");
@@ -1055,16 +1192,18 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
   int i, gi, *color, *stack;
   memset(&l, 0, sizeof l);
   *out = NULL;
+  l.opts = opts;
+  l.err = err;
   rs = gavel__malloc(&rt->al, sizeof *rs);
-  if (!rs)
-    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  if (!rs) {
+    diag(&l, GAVEL_DIAG_ERROR, GAVEL_NOMEM, 0, 0, "out of memory");
+    return GAVEL_NOMEM;
+  }
   memset(rs, 0, sizeof *rs);
   rs->rt = rt;
   gavel__arena_init(&rs->arena, &rt->al, 0);
   l.rs = rs;
   l.a = &rs->arena;
-  l.opts = opts;
-  l.err = err;
   l.declared_caps = gv_missing();
   {
     static const char *const names[RK__COUNT] = {
@@ -1083,6 +1222,9 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
   steps = get(doc, "steps");
   subs = get(doc, "sub_rules");
   l.sub_rules = subs && subs->tag == GV_OBJ ? *subs : gv_null();
+  if (l.sub_rules.tag == GV_OBJ)
+    l.sub_hash = sindex(l.a, l.sub_rules.u.o->keys, l.sub_rules.u.o->len,
+                        &l.sub_hcap);
   if (subs && subs->tag != GV_OBJ)
     expect_obj(&l, subs, "sub_rules");
   if (expect_obj(&l, cfg, "config"))
@@ -1132,7 +1274,8 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
         size_t o2 = push_key(&l, "steps");
         load_graph(&l, g, *ss, e);
         pop(&l, o2);
-        if (g->entry < 0 && e->len) {
+        if (g->entry < 0 && get(sv, "entry_step") &&
+            get(sv, "entry_step")->tag == GV_STR) { /* "" too */
           size_t o3 = push_key(&l, "entry_step");
           ERR(&l, "Entry step '%s' not found in sub-rule '%s' (Step not "
                   "found: %s)",
@@ -1143,21 +1286,25 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
     }
     pop(&l, o);
   }
-  /* Sub-rule outputs: child variable indices, now that children exist. */
+  /* Sub-rule outputs: child variable indices, now that children exist.
+  ** Step i of a graph was loaded from entry i of its steps object (a
+  ** lookup by key would stop at a NUL in the key and leave index -1). */
   for (gi = 0; gi < rs->n_graphs; gi++) {
     gv_graph *g = &rs->graphs[gi];
+    gvalue *so = gi == 0 ? steps : get(l.sub_rules.u.o->vals[gi - 1], "steps");
     for (i = 0; i < g->n_steps; i++) {
       gv_step *s = &g->steps[i];
       gvalue *ov;
       int k;
       if (s->type != ST_SUBRULE || s->sub < 0 || !s->n_outmaps)
         continue;
-      ov = get(gi == 0 ? *steps : get(l.sub_rules.u.o->vals[gi - 1], "steps")
-                                      ? *get(l.sub_rules.u.o->vals[gi - 1], "steps")
-                                      : gv_null(),
-               s->key->s);
-      if (!ov || !(ov = get(*ov, "outputs")))
+      if (GAVEL_NEVER(!so || so->tag != GV_OBJ ||
+                      (uint32_t)i >= so->u.o->len ||
+                      !(ov = get(so->u.o->vals[i], "outputs")))) {
+        ERR(&l, "internal error: sub-rule outputs of step '%s' lost",
+            s->key->s);
         continue;
+      }
       for (k = 0; k < s->n_outmaps; k++) {
         gvalue cv = ov->u.a->items[k].u.a->items[1];
         if (cv.tag == GV_STR)
@@ -1167,12 +1314,14 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
       }
     }
   }
-  color = gavel__arena_alloc(l.a, (size_t)rs->n_graphs * 2 * sizeof(int));
+  color = gavel__arena_alloc(l.a, (size_t)rs->n_graphs * 4 * sizeof(int));
   if (color) {
     stack = color + rs->n_graphs;
     memset(color, 0, (size_t)rs->n_graphs * sizeof(int));
     for (gi = 0; gi < rs->n_graphs; gi++)
-      if (color[gi] == 0 && sub_cycle(&l, gi, color, stack, 0))
+      if (color[gi] == 0 &&
+          sub_cycle(&l, gi, color, stack, stack + rs->n_graphs,
+                    stack + 2 * rs->n_graphs))
         break;
   }
   for (gi = 0; gi < rs->n_graphs; gi++) {
@@ -1220,10 +1369,9 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
     ERR(&l, "out of memory while loading");
 done:
   if (l.n_errors) {
-    gavel_status st = err ? err->code : GAVEL_LOAD;
     gavel__arena_free(&rs->arena);
     gavel__free(&rt->al, rs, sizeof *rs);
-    return st == GAVEL_OK ? GAVEL_LOAD : st;
+    return l.first == GAVEL_OK ? GAVEL_LOAD : l.first;
   }
   *out = rs;
   return GAVEL_OK;
@@ -1231,47 +1379,64 @@ done:
 
 /* ==== Public entry points ==== */
 
+/* A failure found outside gavel__load (which reports its own problems as
+** it finds them) goes to opts->diag too: a caller that lists diagnostics,
+** like 'gavel check', must never see a failed load with none. */
+static gavel_status load_failed(const gavel_load_opts *opts, gavel_error *e,
+                                gavel_status st) {
+  if (opts && opts->diag)
+    opts->diag(opts->diag_ud, GAVEL_DIAG_ERROR, e);
+  return st;
+}
+
 gavel_status gavel_ruleset_load(gavel_runtime *rt, const char *json,
                                 size_t json_len, const gavel_load_opts *opts,
                                 gavel_ruleset **out, gavel_error *err) {
   gv_arena tmp;
   gvalue doc;
   gavel_status st;
-  gavel__error_clear(err);
+  gavel_error local;
+  gavel_error *e = err ? err : &local; /* diag needs the error either way */
+  gv_arena *keep;
+  gavel__error_clear(e);
+  if (out)
+    *out = NULL;
   if (!rt || !json || !out)
-    return gavel__errorf(err, GAVEL_MISUSE, "gavel_ruleset_load: NULL argument");
-  *out = NULL;
+    return load_failed(opts, e,
+                       gavel__errorf(e, GAVEL_MISUSE,
+                                     "gavel_ruleset_load: NULL argument"));
   if (json_len > rt->cfg.max_input_bytes)
-    return gavel__errorf(err, GAVEL_LIMIT, "ruleset too large: %zu bytes",
-                         json_len);
+    return load_failed(opts, e,
+                       gavel__errorf(e, GAVEL_LIMIT,
+                                     "ruleset too large: %zu bytes (max %zu, "
+                                     "the runtime's max_input_bytes)",
+                                     json_len, rt->cfg.max_input_bytes));
   /* Parse into the ruleset's future arena would keep the whole document;
   ** parse into a scratch arena and keep only what the ruleset uses. */
   gavel__arena_init(&tmp, &rt->al, 0);
-  st = gavel__json_parse(&tmp, json, json_len, NULL, &doc, err);
+  st = gavel__json_parse(&tmp, json, json_len, NULL, &doc, e);
   if (st != GAVEL_OK) {
-    if (opts && opts->diag && err)
-      opts->diag(opts->diag_ud, GAVEL_DIAG_ERROR, err);
+    gavel__arena_free(&tmp);
+    return load_failed(opts, e, st);
+  }
+  st = gavel__load(rt, doc, opts, out, e); /* reports to diag itself */
+  if (st != GAVEL_OK) {
     gavel__arena_free(&tmp);
     return st;
   }
-  st = gavel__load(rt, doc, opts, out, err);
-  if (st == GAVEL_OK) {
-    /* The loaded structures point into 'tmp' (names, literals): keep it
-    ** alive by moving its chunks into the ruleset arena's lifetime. */
-    (*out)->json = NULL;
-    gv_arena *keep = gavel__arena_alloc(&(*out)->arena, sizeof *keep);
-    if (!keep) {
-      gavel_ruleset_free(*out);
-      *out = NULL;
-      gavel__arena_free(&tmp);
-      return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
-    }
-    *keep = tmp;
-    (*out)->doc_arena = keep;
-    return GAVEL_OK;
+  /* The loaded structures point into 'tmp' (names, literals): keep it
+  ** alive by moving its chunks into the ruleset arena's lifetime. */
+  (*out)->json = NULL;
+  if (!(keep = gavel__arena_alloc(&(*out)->arena, sizeof *keep))) {
+    gavel_ruleset_free(*out);
+    *out = NULL;
+    gavel__arena_free(&tmp);
+    return load_failed(opts, e,
+                       gavel__errorf(e, GAVEL_NOMEM, "out of memory"));
   }
-  gavel__arena_free(&tmp);
-  return st;
+  *keep = tmp;
+  (*out)->doc_arena = keep;
+  return GAVEL_OK;
 }
 
 void gavel_ruleset_free(gavel_ruleset *rs) {
