@@ -68,6 +68,8 @@ typedef struct lg_rt {
   int refs;          /* Lua handle + rulesets + expressions             */
   lg_saved *saved;   /* C providers overridden from Lua                 */
   int n_saved;       /* count                                           */
+  int used;          /* 1 once a ruleset or expression was made: the
+                        configuration is fixed from then on            */
 } lg_rt;
 
 typedef enum { PN_NONE, PN_OBJ, PN_ARR } pn_kind;
@@ -93,6 +95,7 @@ typedef struct lg_rs {
   int n_leaves;       /* leaves (slots the Lua binder fills)            */
   int whole_root;     /* 1: the binder converts the whole input         */
   char **leaf_path;   /* "input.a.b" per leaf, for messages             */
+  int *leaf_depth;    /* containers above each leaf (input limits)      */
 } lg_rs;
 
 /* The exec handle: the payload of a 'gavel.exec' userdata, and what the
@@ -112,6 +115,8 @@ typedef struct gavel_lua_exec {
   size_t jres_len;    /* its length                                     */
   gvalue res;         /* the last result (api_result's answer)          */
   int bind_failed;    /* 1: a slot could not be converted               */
+  size_t in_used;     /* input size counted in this run ("Input limits") */
+  size_t in_max;      /* the runtime's max_input_bytes                  */
   gavel_error err;    /* the last failure of this context               */
 } gavel_lua_exec;
 
@@ -207,11 +212,51 @@ typedef struct lg_conv {
   lua_State *L;
   gv_arena *a;        /* where values go                                */
   int cfg;            /* stack index of the marker table                */
-  int depth;          /* current nesting                                */
+  int depth;          /* current nesting below the converted value      */
+  int base;           /* containers above it (a binder slot's depth)    */
+  int code;           /* GAVEL_JSON (bad value) or GAVEL_LIMIT          */
+  size_t used;        /* input size counted so far (lg_charge)          */
+  size_t max_bytes;   /* the runtime's max_input_bytes                  */
   const char *what;   /* name of the root in messages ("input")         */
   char msg[GAVEL_ERRMSG_SIZE]; /* failure message                       */
   lg_seg segs[GAVEL_MAX_JSON_DEPTH + 1]; /* path of the current value   */
+  const void *anc[GAVEL_MAX_JSON_DEPTH + 1]; /* tables on that path     */
 } lg_conv;
+
+/* ==== Input limits: one set for every way a value enters ====
+**
+** A Lua value given as input (rs:run tables through the generated binder,
+** its FFI table walker and the C walker below; expression contexts;
+** provider replies; rulesets and gavel.json.encode values given as tables)
+** obeys the limits of JSON text input (core/json.c, gavel_exec_run_json),
+** so that no path accepts what another rejects: nesting of at most
+** GAVEL_MAX_JSON_DEPTH containers, counted from the input's root; a size of
+** at most the runtime's max_input_bytes; and the engine's value limits
+** (GAVEL_MAX_STR_BYTES per string or key, GAVEL_MAX_ARR_LEN elements per
+** array or keys per object).  The size of a Lua value is counted as the
+** JSON text it stands for, without escapes and with every number as one
+** byte (a lower bound of its JSON size): "[]"/"{}" 2, a string len + 2, an
+** array element 1 (its comma) plus its own size, an object member klen + 4
+** plus its value's size.  The binder's FFI builders (api_set_str,
+** api_new_*) and the C walker charge the same amounts to one count per
+** run, so a whole input is bounded however its parts are converted, and a
+** table reachable many times (a DAG, or a cycle through several keys) is
+** bounded by its converted size.  Violations are GAVEL_LIMIT, with the
+** JSON reader's wording, the limit's value and the input path.  A table
+** that contains itself is a GAVEL_JSON error (it has no JSON form). */
+
+#define LG_SIZE_CONTAINER 2 /* "[]" or "{}"                               */
+#define LG_SIZE_ELEM 1      /* an array element: its comma (numbers: 1)    */
+#define LG_SIZE_MEMBER 4    /* an object member: "":, and its comma        */
+#define LG_SIZE_STR 2       /* a string's quotes                           */
+
+/* Adds 'n' to '*used'; 1 (nothing added) when that passes 'max'. */
+static int lg_charge(size_t *used, size_t max, size_t n) {
+  if (n > max || *used > max - n)
+    return 1;
+  *used += n;
+  return 0;
+}
 
 /* Pushes the marker table (see gavel/core.lua: set_markers). */
 static int push_cfg(lua_State *L) {
@@ -227,16 +272,14 @@ static int push_cfg(lua_State *L) {
   return lua_gettop(L);
 }
 
-static int conv_fail(lg_conv *c, const char *fmt, ...) GAVEL_PRINTF(2, 3);
-static int conv_fail(lg_conv *c, const char *fmt, ...) {
+/* Records the failure with the path of the current value; the code is
+** GAVEL_JSON (conv_fail) or GAVEL_LIMIT (conv_limit). */
+static int conv_vfail(lg_conv *c, int code, const char *fmt, va_list ap) {
   char what[GAVEL_ERRMSG_SIZE / 2];
   char path[GAVEL_ERRMSG_SIZE / 2];
   size_t n = 0;
   int i;
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
-  va_end(ap);
   n = (size_t)snprintf(path, sizeof path, "%s", c->what);
   for (i = 0; i < c->depth && n < sizeof path; i++) {
     if (c->segs[i].k)
@@ -248,7 +291,34 @@ static int conv_fail(lg_conv *c, const char *fmt, ...) {
                             c->segs[i].idx);
   }
   snprintf(c->msg, sizeof c->msg, "%.200s (at %.250s)", what, path);
+  c->code = code;
   return 1;
+}
+
+static int conv_fail(lg_conv *c, const char *fmt, ...) GAVEL_PRINTF(2, 3);
+static int conv_fail(lg_conv *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  conv_vfail(c, GAVEL_JSON, fmt, ap);
+  va_end(ap);
+  return 1;
+}
+
+static int conv_limit(lg_conv *c, const char *fmt, ...) GAVEL_PRINTF(2, 3);
+static int conv_limit(lg_conv *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  conv_vfail(c, GAVEL_LIMIT, fmt, ap);
+  va_end(ap);
+  return 1;
+}
+
+/* Charges 'n' bytes of input size (see "Input limits"). */
+static int conv_charge(lg_conv *c, size_t n) {
+  if (lg_charge(&c->used, c->max_bytes, n))
+    return conv_limit(c, "input too large: more than %zu bytes (max %zu)",
+                      c->max_bytes, c->max_bytes);
+  return 0;
 }
 
 /* 1 if the value at 'idx' is rawequal to the marker field 'name'. */
@@ -266,10 +336,13 @@ static int str_value(lg_conv *c, int idx, gvalue *out) {
   size_t len;
   const char *s = lua_tolstring(c->L, idx, &len);
   gv_str *gs;
+  if (len > GAVEL_MAX_STR_BYTES)
+    return conv_limit(c, "string of %zu bytes exceeds maximum of %u", len,
+                      (unsigned)GAVEL_MAX_STR_BYTES);
+  if (conv_charge(c, len + LG_SIZE_STR))
+    return 1;
   if (!utf8_valid((const unsigned char *)s, len))
     return conv_fail(c, "string is not valid UTF-8");
-  if (len > GAVEL_MAX_STR_BYTES)
-    return conv_fail(c, "string too long (%zu bytes)", len);
   if (!(gs = gavel__str_new(c->a, s, len)))
     return conv_fail(c, "out of memory");
   *out = gv_strv(gs);
@@ -277,7 +350,9 @@ static int str_value(lg_conv *c, int idx, gvalue *out) {
 }
 
 /* cdata: int64_t/uint64_t -> int, double/float -> float, NULL -> null,
-** through the Lua helper 'cdata' of the marker table. */
+** through the Lua helper 'cdata' of the marker table.  An int is exact
+** (lua/README.md), so a uint64_t above INT64_MAX is an error, not a
+** wrapped negative number. */
 static int cdata_value(lg_conv *c, int idx, gvalue *out) {
   lua_State *L = c->L;
   const char *kind;
@@ -288,10 +363,19 @@ static int cdata_value(lg_conv *c, int idx, gvalue *out) {
     return conv_fail(c, "cannot convert a cdata value");
   }
   kind = lua_tostring(L, -2);
-  if (kind && kind[0] == 'i') {
-    *out = gv_int((int64_t)strtoull(lua_tostring(L, -1), NULL, 10));
-    if (lua_tostring(L, -1)[0] == '-')
-      *out = gv_int(strtoll(lua_tostring(L, -1), NULL, 10));
+  if (kind && kind[0] == 'i' && lua_tostring(L, -1)) {
+    const char *t = lua_tostring(L, -1);
+    if (t[0] == '-') {
+      *out = gv_int(strtoll(t, NULL, 10));
+    } else {
+      unsigned long long u = strtoull(t, NULL, 10);
+      if (u > (unsigned long long)INT64_MAX) {
+        lua_pop(L, 2);
+        return conv_fail(c, "integer %llu is out of range (an int is at "
+                         "most %lld)", u, (long long)INT64_MAX);
+      }
+      *out = gv_int((int64_t)u);
+    }
   } else if (kind && kind[0] == 'f') {
     *out = gv_float(lua_tonumber(L, -1));
   } else if (kind && kind[0] == 'n') {
@@ -327,7 +411,10 @@ static int array_value(lg_conv *c, int idx, size_t len, gvalue *out) {
   gv_arr *arr;
   size_t i;
   if (len > GAVEL_MAX_ARR_LEN)
-    return conv_fail(c, "array too long (%zu elements)", len);
+    return conv_limit(c, "array of %zu elements exceeds maximum of %d", len,
+                      GAVEL_MAX_ARR_LEN);
+  if (conv_charge(c, LG_SIZE_CONTAINER + len * LG_SIZE_ELEM))
+    return 1;
   if (!(arr = gavel__arr_new(c->a, (uint32_t)len)))
     return conv_fail(c, "out of memory");
   for (i = 0; i < len; i++) {
@@ -353,8 +440,13 @@ static int array_value(lg_conv *c, int idx, size_t len, gvalue *out) {
 
 static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
   lua_State *L = c->L;
-  gv_obj *o = gavel__obj_new(c->a, (uint32_t)n);
-  if (!o)
+  gv_obj *o;
+  if (n > GAVEL_MAX_ARR_LEN)
+    return conv_limit(c, "object of %zu keys exceeds maximum of %d", n,
+                      GAVEL_MAX_ARR_LEN);
+  if (conv_charge(c, LG_SIZE_CONTAINER))
+    return 1;
+  if (!(o = gavel__obj_new(c->a, (uint32_t)n)))
     return conv_fail(c, "out of memory");
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -372,6 +464,15 @@ static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
     c->segs[c->depth].k = k;
     c->segs[c->depth].klen = klen;
     c->depth++;
+    if (klen > GAVEL_MAX_STR_BYTES) {
+      lua_pop(L, 2);
+      return conv_limit(c, "key of %zu bytes exceeds maximum of %u", klen,
+                        (unsigned)GAVEL_MAX_STR_BYTES);
+    }
+    if (conv_charge(c, klen + LG_SIZE_MEMBER)) {
+      lua_pop(L, 2);
+      return 1;
+    }
     if (!utf8_valid((const unsigned char *)k, klen)) {
       lua_pop(L, 2);
       return conv_fail(c, "key is not valid UTF-8");
@@ -458,22 +559,32 @@ static int to_value(lg_conv *c, int idx, gvalue *out) {
     }
     if (lua_touserdata(L, idx) == &lg_empty_array ||
         is_marker(L, c->cfg, idx, "cjson_empty_array")) {
-      gv_arr *a = gavel__arr_new(c->a, 0);
-      if (!a)
+      gv_arr *a;
+      if (conv_charge(c, LG_SIZE_CONTAINER))
+        return 1;
+      if (!(a = gavel__arr_new(c->a, 0)))
         return conv_fail(c, "out of memory");
       *out = gv_arrv(a);
       return 0;
     }
     return conv_fail(c, "cannot convert a light userdata");
   case LUA_TTABLE: {
-    int rc;
-    if (c->depth >= GAVEL_MAX_JSON_DEPTH)
-      return conv_fail(c, "table nested deeper than %d levels (a cycle?)",
-                       GAVEL_MAX_JSON_DEPTH);
+    /* A cycle is found on the path of the current value (at most 512
+    ** tables: linear scan); without this check it would be reported as
+    ** too deep, or as too large when it branches. */
+    const void *t = lua_topointer(L, idx);
+    int i;
+    for (i = 0; i < c->depth; i++)
+      if (c->anc[i] == t)
+        return conv_fail(c, "table contains itself (a cycle): it has no "
+                         "JSON form");
+    if (c->base + c->depth >= GAVEL_MAX_JSON_DEPTH)
+      return conv_limit(c, "input too deep: nesting exceeds %d levels",
+                        GAVEL_MAX_JSON_DEPTH);
     if (!lua_checkstack(L, 8))
       return conv_fail(c, "Lua stack overflow");
-    rc = table_value(c, idx, out);
-    return rc;
+    c->anc[c->depth] = t;
+    return table_value(c, idx, out);
   }
   default:
     if (lua_type(L, idx) == LG_TCDATA)
@@ -482,14 +593,22 @@ static int to_value(lg_conv *c, int idx, gvalue *out) {
   }
 }
 
-/* Converts the value at 'idx' into arena 'a'.  0 ok; 1 with c->msg set. */
-static int convert(lua_State *L, int idx, gv_arena *a, const char *what,
-                   gvalue *out, lg_conv *c) {
+/* Converts the value at 'idx' into arena 'a', under the input limits with
+** 'base' containers above it and 'used' bytes of the input counted
+** already (c->used then holds the new count).  0 ok; 1 with c->msg and
+** c->code set. */
+static int convert_at(lua_State *L, int idx, gv_arena *a, const char *what,
+                      gvalue *out, lg_conv *c, size_t max_bytes, int base,
+                      size_t used) {
   int top = lua_gettop(L), rc;
   idx = abs_index(L, idx);
   c->L = L;
   c->a = a;
   c->depth = 0;
+  c->base = base;
+  c->code = GAVEL_OK;
+  c->used = used;
+  c->max_bytes = max_bytes;
   c->what = what;
   c->msg[0] = 0;
   c->cfg = push_cfg(L);
@@ -498,9 +617,28 @@ static int convert(lua_State *L, int idx, gv_arena *a, const char *what,
   return rc;
 }
 
+/* The runtime's max_input_bytes: the size limit of every input. */
+static size_t rt_max_input(const gavel_runtime *rt) {
+  return gavel__runtime_config(rt)->max_input_bytes;
+}
+
+/* convert_at for a whole input of at most 'max_bytes'. */
+static int convert(lua_State *L, int idx, gv_arena *a, const char *what,
+                   gvalue *out, lg_conv *c, size_t max_bytes) {
+  return convert_at(L, idx, a, what, out, c, max_bytes, 0, 0);
+}
+
 /* ==== Value -> Lua ==== */
 
-static void push_value(lua_State *L, gvalue v, int int64, int cfg, int depth);
+/* Results, pending-call parameters and evaluated values are converted up
+** to this many nested containers: a value's GAVEL_MAX_JSON_DEPTH levels
+** plus the result's own ({output: {key: value}}) and some room.  Deeper
+** (or a Lua stack that cannot grow) is an error returned as data, never a
+** raise: the C recursion and the Lua stack stay bounded. */
+#define LG_MAX_RESULT_DEPTH (GAVEL_MAX_JSON_DEPTH + 8)
+#define LG_RESULT_DEEP_MSG "result nested deeper than 520 levels"
+
+static int push_value(lua_State *L, gvalue v, int int64, int cfg, int depth);
 
 static void push_int(lua_State *L, int64_t i, int int64, int cfg) {
   if (!int64) {
@@ -513,10 +651,14 @@ static void push_int(lua_State *L, int64_t i, int int64, int cfg) {
   lua_call(L, 2, 1);
 }
 
-static void push_value(lua_State *L, gvalue v, int int64, int cfg, int depth) {
+/* Pushes 'v'; 0, or 1 with nothing pushed when it is nested deeper than
+** LG_MAX_RESULT_DEPTH. */
+static int push_value(lua_State *L, gvalue v, int int64, int cfg, int depth) {
   uint32_t i;
-  if (depth > GAVEL_MAX_JSON_DEPTH + 8 || !lua_checkstack(L, 6))
-    luaL_error(L, "gavel: result nested too deeply");
+  if (((gv_typeof(v) == GV_ARR || gv_typeof(v) == GV_OBJ) &&
+       depth >= LG_MAX_RESULT_DEPTH) ||
+      !lua_checkstack(L, 6))
+    return 1;
   switch (gv_typeof(v)) {
   case GV_NULL:
   case GV_MISSING:
@@ -537,7 +679,10 @@ static void push_value(lua_State *L, gvalue v, int int64, int cfg, int depth) {
   case GV_ARR:
     lua_createtable(L, (int)v.u.a->len, 0);
     for (i = 0; i < v.u.a->len; i++) {
-      push_value(L, v.u.a->items[i], int64, cfg, depth + 1);
+      if (push_value(L, v.u.a->items[i], int64, cfg, depth + 1)) {
+        lua_pop(L, 1);
+        return 1;
+      }
       lua_rawseti(L, -2, (int)i + 1);
     }
     lua_getfield(L, cfg, "array_mt");
@@ -549,17 +694,34 @@ static void push_value(lua_State *L, gvalue v, int int64, int cfg, int depth) {
       if (v.u.o->vals[i].tag == GV_MISSING)
         continue;
       lua_pushlstring(L, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
-      push_value(L, v.u.o->vals[i], int64, cfg, depth + 1);
+      if (push_value(L, v.u.o->vals[i], int64, cfg, depth + 1)) {
+        lua_pop(L, 2);
+        return 1;
+      }
       lua_rawset(L, -3);
     }
     break;
   }
+  return 0;
 }
 
-static void push_result(lua_State *L, gvalue v, int int64) {
+/* Pushes 'v' (one value); 0, or 1 with nothing pushed (too deep). */
+static int push_result(lua_State *L, gvalue v, int int64) {
   int cfg = push_cfg(L);
-  push_value(L, v, int64, cfg, 0);
+  if (push_value(L, v, int64, cfg, 0)) {
+    lua_settop(L, cfg - 1);
+    return 1;
+  }
   lua_remove(L, cfg);
+  return 0;
+}
+
+/* nil, message, "GAVEL_LIMIT" for a value too deep to convert. */
+static int push_too_deep(lua_State *L, const char *what) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: " LG_RESULT_DEEP_MSG, what);
+  lua_pushstring(L, gavel_status_name(GAVEL_LIMIT));
+  return 3;
 }
 
 /* ==== Errors as data: nil, msg, "GAVEL_X" ==== */
@@ -577,28 +739,44 @@ static void api_begin(gavel_lua_exec *h) {
   gavel__exec_prepare(h->ex);
   h->bind_failed = 0;
   h->json_mode = 0;
+  h->in_used = 0;
 }
 
-static void bind_fail(gavel_lua_exec *h, int slot, const char *what) {
+static void bind_fail(gavel_lua_exec *h, int slot, gavel_status code,
+                      const char *what) {
   if (h->bind_failed)
     return; /* the first problem wins */
-  gavel__errorf(&h->err, GAVEL_JSON, "%s (at %s)", what,
-                h->lrs->leaf_path[slot]);
+  gavel__errorf(&h->err, code, "%s (at %s)", what, h->lrs->leaf_path[slot]);
   h->bind_failed = 1;
 }
 
 static void api_set_str(gavel_lua_exec *h, int slot, const char *s,
                         size_t len) {
   gv_str *gs;
+  char msg[128];
   if (slot < 0 || slot >= h->lrs->n_leaves)
     return;
+  if (len > GAVEL_MAX_STR_BYTES) { /* the input limits, as convert() */
+    snprintf(msg, sizeof msg, "string of %zu bytes exceeds maximum of %u",
+             len, (unsigned)GAVEL_MAX_STR_BYTES);
+    bind_fail(h, slot, GAVEL_LIMIT, msg);
+    h->flat[slot] = gv_missing();
+    return;
+  }
+  if (lg_charge(&h->in_used, h->in_max, len + LG_SIZE_STR)) {
+    snprintf(msg, sizeof msg, "input too large: more than %zu bytes (max %zu)",
+             h->in_max, h->in_max);
+    bind_fail(h, slot, GAVEL_LIMIT, msg);
+    h->flat[slot] = gv_missing();
+    return;
+  }
   if (!utf8_valid((const unsigned char *)s, len)) {
-    bind_fail(h, slot, "string is not valid UTF-8");
+    bind_fail(h, slot, GAVEL_JSON, "string is not valid UTF-8");
     h->flat[slot] = gv_missing();
     return;
   }
   if (!(gs = gavel__str_new(h->arena, s, len))) {
-    bind_fail(h, slot, "out of memory");
+    bind_fail(h, slot, GAVEL_NOMEM, "out of memory");
     h->flat[slot] = gv_missing();
     return;
   }
@@ -634,10 +812,15 @@ static const char *api_status_name(int code) {
 }
 
 /* Value builders for the Lua table walker of gavel/binder.lua: values go
-** into the run arena; NULL / -1 on arena failure or invalid UTF-8 (the
-** caller then retries with the C walker, which names the problem). */
+** into the run arena and are charged to the run's input count as
+** convert() charges them ("Input limits"); NULL / -1 on arena failure,
+** invalid UTF-8 or a limit (the caller then retries with the C walker,
+** from the count 'mark' gave before, and the C walker names the
+** problem). */
 static gv_str *api_new_str(gavel_lua_exec *h, const char *s, size_t len) {
-  if (!utf8_valid((const unsigned char *)s, len) || len > GAVEL_MAX_STR_BYTES)
+  if (len > GAVEL_MAX_STR_BYTES ||
+      lg_charge(&h->in_used, h->in_max, len + LG_SIZE_STR) ||
+      !utf8_valid((const unsigned char *)s, len))
     return NULL;
   return gavel__str_new(h->arena, s, len);
 }
@@ -645,7 +828,10 @@ static gv_str *api_new_str(gavel_lua_exec *h, const char *s, size_t len) {
 static gv_arr *api_new_arr(gavel_lua_exec *h, uint32_t n) {
   gv_arr *a;
   uint32_t i;
-  if (n > GAVEL_MAX_ARR_LEN || !(a = gavel__arr_new(h->arena, n)))
+  if (n > GAVEL_MAX_ARR_LEN ||
+      lg_charge(&h->in_used, h->in_max,
+                LG_SIZE_CONTAINER + (size_t)n * LG_SIZE_ELEM) ||
+      !(a = gavel__arr_new(h->arena, n)))
     return NULL;
   for (i = 0; i < n; i++)
     a->items[i] = gv_null();
@@ -654,8 +840,15 @@ static gv_arr *api_new_arr(gavel_lua_exec *h, uint32_t n) {
 }
 
 static gv_obj *api_new_obj(gavel_lua_exec *h, uint32_t cap) {
+  if (cap > GAVEL_MAX_ARR_LEN ||
+      lg_charge(&h->in_used, h->in_max, LG_SIZE_CONTAINER))
+    return NULL;
   return gavel__obj_new(h->arena, cap);
 }
+
+/* The run's input count (for capi.set's 'mark'); a double, so that the
+** FFI returns a plain number. */
+static double api_mark(gavel_lua_exec *h) { return (double)h->in_used; }
 
 /* Adds key k (null value) and returns its index; 'replace': reuse an
 ** existing equal key (number keys turned into text may collide). */
@@ -663,6 +856,9 @@ static int api_obj_add(gavel_lua_exec *h, gv_obj *o, const char *k,
                        size_t klen, int replace) {
   gv_str *ks;
   int i;
+  if (klen > GAVEL_MAX_STR_BYTES ||
+      lg_charge(&h->in_used, h->in_max, klen + LG_SIZE_MEMBER))
+    return -1;
   if (replace && (i = gavel__obj_find(o, k, klen)) >= 0)
     return i;
   if (!utf8_valid((const unsigned char *)k, klen) ||
@@ -695,6 +891,7 @@ typedef struct gavel_lua_api {
   gv_obj *(*new_obj)(gavel_lua_exec *h, uint32_t cap);
   int (*obj_add)(gavel_lua_exec *h, gv_obj *o, const char *k, size_t klen,
                  int replace);
+  double (*mark)(gavel_lua_exec *h);
 } gavel_lua_api;
 
 static const gavel_lua_api lg_api = {
@@ -704,7 +901,7 @@ static const gavel_lua_api lg_api = {
     api_slots,         api_abandon,         api_result,
     api_n_metrics,     offsetof(gv_str, s), sizeof(gv_obj),
     sizeof(gv_arr),    api_new_str,         api_new_arr,
-    api_new_obj,       api_obj_add};
+    api_new_obj,       api_obj_add,         api_mark};
 
 /* ==== Userdata helpers ==== */
 
@@ -746,7 +943,79 @@ void gavel_lua_set_runtime_hook(gavel_lua_runtime_hook fn, void *ud) {
   lg_hook_ud = ud;
 }
 
-/* capi.runtime([{gas_limit=, max_input_bytes=, jit=}]) -> runtime */
+/* ==== Runtime configuration ====
+**
+** The numeric fields of gavel_config that Lua may set, with their range.
+** gavel.configure validates first (with messages at the caller's level);
+** the checks here keep a bad number from ever reaching a C conversion
+** (a double out of an integer type's range is undefined behaviour:
+** inf or 2^70 gave a gas budget of 0). */
+typedef enum { LG_U64, LG_SIZE, LG_U32 } lg_cfg_type;
+
+static const struct {
+  const char *name;
+  size_t off;
+  lg_cfg_type type;
+} lg_cfg_fields[] = {
+    {"gas_limit", offsetof(gavel_config, gas_limit), LG_U64},
+    {"max_input_bytes", offsetof(gavel_config, max_input_bytes), LG_SIZE},
+    {"max_gas", offsetof(gavel_config, max_gas), LG_U64},
+    {"max_steps", offsetof(gavel_config, max_steps), LG_U64},
+    {"max_timeout_ms", offsetof(gavel_config, max_timeout_ms), LG_U32},
+    {"max_run_bytes", offsetof(gavel_config, max_run_bytes), LG_SIZE},
+    {"max_result_bytes", offsetof(gavel_config, max_result_bytes), LG_SIZE},
+    {"max_call_bytes", offsetof(gavel_config, max_call_bytes), LG_SIZE},
+};
+
+#define LG_2P63 9223372036854775808.0 /* 2^63: above every int64 value */
+
+/* Reads the fields of the table at 'idx' into 'cfg' (absent: unchanged).
+** Each must be an integer from 1 to its type's range (at most 2^63 - 1);
+** anything else raises, naming the field. */
+static void cfg_read(lua_State *L, int idx, gavel_config *cfg) {
+  size_t i;
+  for (i = 0; i < sizeof lg_cfg_fields / sizeof lg_cfg_fields[0]; i++) {
+    const char *name = lg_cfg_fields[i].name;
+    char *f = (char *)cfg + lg_cfg_fields[i].off;
+    double max = lg_cfg_fields[i].type == LG_U32 ? 4294967295.0 : LG_2P63;
+    lua_Number d;
+    lua_getfield(L, idx, name);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "gavel: %s must be a number, got %s", name,
+                 luaL_typename(L, -1));
+    d = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    /* written so that NaN fails too */
+    if (!(d >= 1 && (lg_cfg_fields[i].type == LG_U32 ? d <= max : d < max) &&
+          d == floor(d)))
+      luaL_error(L, "gavel: %s must be an integer from 1 to %s, got %f",
+                 name,
+                 lg_cfg_fields[i].type == LG_U32 ? "4294967295" : "2^63-1",
+                 d);
+    switch (lg_cfg_fields[i].type) {
+    case LG_U64:
+      *(uint64_t *)(void *)f = (uint64_t)d;
+      break;
+    case LG_SIZE:
+      *(size_t *)(void *)f = (size_t)d;
+      break;
+    case LG_U32:
+      *(uint32_t *)(void *)f = (uint32_t)d;
+      break;
+    }
+  }
+  lua_getfield(L, idx, "jit");
+  if (!lua_isnil(L, -1))
+    cfg->jit = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+}
+
+/* capi.runtime([{gas_limit=, max_input_bytes=, max_gas=, ..., jit=}])
+** -> runtime */
 static int l_runtime(lua_State *L) {
   gavel_config cfg;
   gavel_error err;
@@ -757,18 +1026,8 @@ static int l_runtime(lua_State *L) {
   lua_setmetatable(L, -2);
   memset(&cfg, 0, sizeof cfg);
   cfg.abi = GAVEL_VERSION_NUM;
-  if (lua_istable(L, 1)) {
-    lua_getfield(L, 1, "gas_limit");
-    cfg.gas_limit = lua_isnil(L, -1) ? 0 : (uint64_t)luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "max_input_bytes");
-    cfg.max_input_bytes =
-        lua_isnil(L, -1) ? 0 : (size_t)luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "jit");
-    cfg.jit = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
+  if (lua_istable(L, 1))
+    cfg_read(L, 1, &cfg);
   if (!(r = calloc(1, sizeof *r)))
     return luaL_error(L, "gavel: out of memory");
   if (gavel_runtime_new(&cfg, &r->rt, &err) != GAVEL_OK) {
@@ -779,6 +1038,69 @@ static int l_runtime(lua_State *L) {
   *p = r;
   if (lg_hook && lg_hook(lg_hook_ud, r->rt, &err) != GAVEL_OK)
     return push_fail(L, &err, err.code);
+  return 1;
+}
+
+/* capi.configure(rt, opts) -> true | nil, err, code
+** Sets fields of the runtime's configuration (see cfg_read) before its
+** first ruleset or expression; raises after (misuse: a ruleset loaded
+** before would keep the old defaults and ceilings).  The new
+** configuration goes through gavel_runtime_new, which fills in the
+** defaults of the fields left at 0 as for any host, and is then copied
+** into the runtime in place: the Lua state's handle, its providers and
+** the rulesets' references stay as they are. */
+static int l_configure(lua_State *L) {
+  lg_rt *r = check_rt(L, 1);
+  gavel_config cfg;
+  gavel_runtime *tmp;
+  gavel_error err;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (r->used)
+    return luaL_error(L, "gavel.configure: the runtime is in use (a ruleset "
+                         "or expression was made); configure before the "
+                         "first gavel.load, compile or eval");
+  cfg = *gavel__runtime_config(r->rt);
+  cfg.realloc = NULL; /* the temporary runtime allocates nothing */
+  cfg.alloc_ud = NULL;
+  cfg_read(L, 2, &cfg);
+  if (gavel_runtime_new(&cfg, &tmp, &err) != GAVEL_OK)
+    return push_fail(L, &err, err.code);
+  cfg = *gavel__runtime_config(tmp);
+  gavel_runtime_free(tmp);
+  cfg.abi = r->rt->cfg.abi;
+  cfg.realloc = r->rt->cfg.realloc;
+  cfg.alloc_ud = r->rt->cfg.alloc_ud;
+  r->rt->cfg = cfg;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* capi.config(rt) -> { gas_limit, max_input_bytes, max_gas, ... } (the
+** runtime's configuration, defaults filled in) */
+static int l_config(lua_State *L) {
+  lg_rt *r = check_rt(L, 1);
+  const gavel_config *cfg = gavel__runtime_config(r->rt);
+  size_t i;
+  lua_createtable(L, 0, 10);
+  for (i = 0; i < sizeof lg_cfg_fields / sizeof lg_cfg_fields[0]; i++) {
+    const char *f = (const char *)cfg + lg_cfg_fields[i].off;
+    lua_Number d = 0;
+    switch (lg_cfg_fields[i].type) {
+    case LG_U64:
+      d = (lua_Number) * (const uint64_t *)(const void *)f;
+      break;
+    case LG_SIZE:
+      d = (lua_Number) * (const size_t *)(const void *)f;
+      break;
+    case LG_U32:
+      d = (lua_Number) * (const uint32_t *)(const void *)f;
+      break;
+    }
+    lua_pushnumber(L, d);
+    lua_setfield(L, -2, lg_cfg_fields[i].name);
+  }
+  lua_pushboolean(L, cfg->jit);
+  lua_setfield(L, -2, "jit");
   return 1;
 }
 
@@ -863,17 +1185,22 @@ static int l_invoke_c(lua_State *L) {
   lg_conv c;
   int rc;
   const gv_provider *cur = gavel__host_find(r->rt, name, strlen(name));
+  lua_Number t;
   if (!sv && !(cur && (cur->fn || cur->vfn)))
     return luaL_error(L, "gavel: no C provider for '%s'", name);
+  t = luaL_optnumber(L, 5, 0);
+  if (!(t >= 0 && t <= 4294967295.0 && t == floor(t))) /* NaN fails too */
+    return luaL_error(L, "gavel: timeout_ms must be an integer from 0 to "
+                         "4294967295");
   gavel__arena_init(&a, gavel__runtime_alloc(r->rt), 0);
   memset(&req, 0, sizeof req);
   req.capability = gavel__str_cstr(&a, name);
   req.operation = gavel__str_cstr(&a, op);
-  req.timeout_ms = (uint32_t)luaL_optnumber(L, 5, 0);
+  req.timeout_ms = (uint32_t)t;
   req.ruleset = luaL_optstring(L, 6, "");
   req.path = luaL_optstring(L, 7, "");
   if (!req.capability || !req.operation ||
-      convert(L, 4, &a, "params", &req.params, &c)) {
+      convert(L, 4, &a, "params", &req.params, &c, rt_max_input(r->rt))) {
     gavel__arena_free(&a);
     lua_pushnil(L);
     lua_pushstring(L, c.msg[0] ? c.msg : "out of memory");
@@ -892,10 +1219,10 @@ static int l_invoke_c(lua_State *L) {
     lua_pushnil(L);
     lua_pushstring(L, msg);
   } else {
-    push_result(L, payload, 0);
-    if (meta.tag == GV_OBJ)
-      push_result(L, meta, 0);
-    else
+    if (push_result(L, payload, 0)) {
+      lua_pushnil(L);
+      lua_pushstring(L, "provider payload: " LG_RESULT_DEEP_MSG);
+    } else if (meta.tag != GV_OBJ || push_result(L, meta, 0))
       lua_pushnil(L);
   }
   gavel__arena_free(&a);
@@ -959,11 +1286,12 @@ static int plan_insert(gv_arena *a, pnode *root, const gx_path *p) {
 }
 
 static void plan_number(lg_rs *r, pnode *n, char *path, size_t plen,
-                        int fill) {
+                        int fill, int depth) {
   pnode *c;
   if (n->whole) {
     if (fill) {
       r->leaf_path[n->leaf] = gavel__arena_dup(&r->plan_arena, path, plen + 1);
+      r->leaf_depth[n->leaf] = depth;
     } else
       n->leaf = r->n_leaves++;
     return;
@@ -979,7 +1307,7 @@ static void plan_number(lg_rs *r, pnode *n, char *path, size_t plen,
                            c->key->s);
     if (plen + k >= 511)
       k = 511 - plen;
-    plan_number(r, c, path, plen + k, fill);
+    plan_number(r, c, path, plen + k, fill, depth + 1);
     path[plen] = 0;
   }
 }
@@ -1015,13 +1343,15 @@ static int build_plan(lg_rs *r) {
     if (plan_insert(&r->plan_arena, r->root, g->st.inputs[i]))
       return -1;
   r->whole_root = r->root->whole;
-  plan_number(r, r->root, path, 0, 0);
+  plan_number(r, r->root, path, 0, 0, 0);
   r->leaf_path = gavel__arena_alloc(&r->plan_arena,
                                     (size_t)(r->n_leaves + 1) * sizeof(char *));
-  if (!r->leaf_path)
+  r->leaf_depth = gavel__arena_alloc(&r->plan_arena,
+                                     (size_t)(r->n_leaves + 1) * sizeof(int));
+  if (!r->leaf_path || !r->leaf_depth)
     return -1;
   snprintf(path, sizeof path, "input");
-  plan_number(r, r->root, path, 5, 1);
+  plan_number(r, r->root, path, 5, 1, 0);
   return r->plan_arena.failed ? -1 : 0;
 }
 
@@ -1114,9 +1444,9 @@ static gavel_status load_table(lua_State *L, lg_rt *r, int idx,
   gv_arena *keep;
   lg_conv c;
   gavel__arena_init(&tmp, gavel__runtime_alloc(r->rt), 0);
-  if (convert(L, idx, &tmp, "ruleset", &doc, &c)) {
+  if (convert(L, idx, &tmp, "ruleset", &doc, &c, rt_max_input(r->rt))) {
     gavel__arena_free(&tmp);
-    return gavel__errorf(err, GAVEL_JSON, "%s", c.msg);
+    return gavel__errorf(err, (gavel_status)c.code, "%s", c.msg);
   }
   if ((st = gavel__load(r->rt, doc, o, out, err)) != GAVEL_OK) {
     gavel__arena_free(&tmp);
@@ -1146,7 +1476,17 @@ static int l_load(lua_State *L) {
   const char **grants = NULL;
   lg_rs **p, *lrs;
   int n = 0, i;
+  uint64_t gas = 0;
   memset(&o, 0, sizeof o);
+  if (!lua_isnoneornil(L, 4)) { /* as cfg_read: NaN, inf, 2^70 never cast */
+    lua_Number d = lua_tonumber(L, 4);
+    if (lua_type(L, 4) != LUA_TNUMBER ||
+        !(d >= 1 && d < LG_2P63 && d == floor(d)))
+      return luaL_error(L, "gavel.load: opts.gas_limit must be an integer "
+                           "from 1 to 2^63-1");
+    gas = (uint64_t)d;
+  }
+  r->used = 1;
   if (lua_istable(L, 3)) {
     n = (int)lua_objlen(L, 3);
     grants = lua_newuserdata(L, (size_t)(n + 1) * sizeof *grants);
@@ -1194,8 +1534,8 @@ static int l_load(lua_State *L) {
     gavel__buf_free(&d.b);
     return 4;
   }
-  if (lua_isnumber(L, 4) && lua_tonumber(L, 4) > 0)
-    rs->gas_limit = (uint64_t)lua_tonumber(L, 4);
+  if (gas)
+    rs->gas_limit = gas;
   p = lua_newuserdata(L, sizeof *p);
   *p = NULL;
   luaL_getmetatable(L, LG_RULESET);
@@ -1285,6 +1625,7 @@ static int l_exec(lua_State *L) {
     return push_fail(L, &h->err, st);
   h->lrs = r;
   r->refs++;
+  h->in_max = rt_max_input(r->lrt->rt);
   h->arena = gavel__exec_prepare(h->ex);
   h->flat = gavel__arena_alloc(&h->skel,
                                (size_t)(r->n_leaves + 1) * sizeof(gvalue));
@@ -1310,9 +1651,9 @@ static int gc_exec(lua_State *L) {
   return 0;
 }
 
-/* capi.set(exec, slot, value): converts a table (or any value the FFI
-** binder does not handle inline) into slot 'slot'.  Never raises for bad
-** input: the failure is reported by the next run. */
+/* capi.set(exec, slot, value[, mark]): converts a table (or any value the
+** FFI binder does not handle inline) into slot 'slot'.  Never raises for
+** bad input: the failure is reported by the next run. */
 static int l_set(lua_State *L) {
   gavel_lua_exec *h = check_exec(L, 1);
   int slot = (int)luaL_checkinteger(L, 2);
@@ -1323,12 +1664,18 @@ static int l_set(lua_State *L) {
     h->flat[slot] = gv_missing();
     return 0;
   }
-  if (convert(L, 3, h->arena, h->lrs->leaf_path[slot], &v, &c)) {
+  /* 'mark': the run's input count before the Lua walker tried this slot
+  ** (it gave up part way; what it counted is counted again here). */
+  if (!lua_isnoneornil(L, 4))
+    h->in_used = (size_t)luaL_checknumber(L, 4);
+  if (convert_at(L, 3, h->arena, h->lrs->leaf_path[slot], &v, &c, h->in_max,
+                 h->lrs->leaf_depth[slot], h->in_used)) {
     if (!h->bind_failed)
-      gavel__errorf(&h->err, GAVEL_JSON, "%s", c.msg);
+      gavel__errorf(&h->err, (gavel_status)c.code, "%s", c.msg);
     h->bind_failed = 1;
     v = gv_missing();
-  }
+  } else
+    h->in_used = c.used;
   h->flat[slot] = v;
   return 0;
 }
@@ -1364,7 +1711,8 @@ static int l_run_json(lua_State *L) {
 static int to_json(lua_State *L, gavel_lua_exec *h, int idx, const char *what,
                    lg_conv *c) {
   gvalue v;
-  if (convert(L, idx, &h->scratch, what, &v, c))
+  if (convert(L, idx, &h->scratch, what, &v, c,
+              rt_max_input(h->lrs->lrt->rt)))
     return 1;
   gavel__buf_clear(&h->jbuf);
   gavel__json_write(&h->jbuf, v);
@@ -1392,8 +1740,8 @@ static int l_trace_run(lua_State *L) {
   } else if (!lua_isnoneornil(L, 2)) {
     if (to_json(L, h, 2, "input", &c)) {
       gavel__exec_prepare(h->ex);
-      gavel__errorf(&h->err, GAVEL_JSON, "%s", c.msg);
-      lua_pushinteger(L, GAVEL_JSON);
+      gavel__errorf(&h->err, (gavel_status)c.code, "%s", c.msg);
+      lua_pushinteger(L, c.code);
       return 1;
     }
     s = h->jbuf.p;
@@ -1405,20 +1753,56 @@ static int l_trace_run(lua_State *L) {
   return 1;
 }
 
-/* capi.result(exec, int64) -> { code, message, output[, trace][, metrics] } */
+/* The "trace" member of a trace run's JSON result: write_result
+** (core/sched.c) appends it last, as ,"trace":{"path":"...}, and every
+** quote inside a JSON string is escaped, so the last occurrence of that
+** text is the member itself (its object has no "trace" key).  Returns
+** the start of its object ('*len' bytes), or NULL. */
+static const char *trace_member(const char *s, size_t n, size_t *len) {
+  static const char pat[] = ",\"trace\":{\"path\":\"";
+  const size_t m = sizeof pat - 1, key = 9; /* ,"trace": */
+  size_t i;
+  if (n < m + 2 || s[n - 1] != '}')
+    return NULL;
+  for (i = n - m - 1;; i--) {
+    if (s[i] == ',' && !memcmp(s + i, pat, m)) {
+      *len = n - 1 - (i + key);
+      return s + i + key;
+    }
+    if (i == 0)
+      return NULL;
+  }
+}
+
+/* capi.result(exec, int64) -> { code, message, output[, trace] }
+** | nil, err, code (a result nested too deeply to convert).
+** The result is converted from the engine's value in both modes: a trace
+** run's JSON text is read back only for its trace member, since a result
+** holding a value of the full 512 levels is deeper than the JSON reader
+** accepts. */
 static int l_result(lua_State *L) {
   gavel_lua_exec *h = check_exec(L, 1);
   int int64 = lua_toboolean(L, 2);
-  if (h->json_mode) {
-    gvalue v;
+  gvalue r = gavel__exec_result(h->ex);
+  if (push_result(L, r, int64))
+    return push_too_deep(L, "result");
+  if (h->json_mode && r.tag == GV_OBJ) {
+    size_t tlen;
+    const char *tp = trace_member(h->jres, h->jres_len, &tlen);
+    gvalue t;
     gavel_error e;
     gavel__arena_reset(&h->scratch);
-    if (gavel__json_parse(&h->scratch, h->jres, h->jres_len, NULL, &v, &e) !=
-        GAVEL_OK)
-      return luaL_error(L, "gavel: unreadable result: %s", e.msg);
-    push_result(L, v, int64);
-  } else
-    push_result(L, gavel__exec_result(h->ex), int64);
+    if (!tp ||
+        gavel__json_parse(&h->scratch, tp, tlen, NULL, &t, &e) != GAVEL_OK ||
+        push_result(L, t, int64)) {
+      lua_pushnil(L);
+      lua_pushstring(L, "gavel: the run's trace cannot be read from its "
+                        "JSON result");
+      lua_pushstring(L, gavel_status_name(GAVEL_EXEC));
+      return 3;
+    }
+    lua_setfield(L, -2, "trace");
+  }
   return 1;
 }
 
@@ -1437,8 +1821,8 @@ static int l_metrics(lua_State *L) {
     lua_setfield(L, -2, "name");
     lua_pushnumber(L, m[i].value);
     lua_setfield(L, -2, "value");
-    push_value(L, m[i].tags, int64, cfg, 0);
-    lua_setfield(L, -2, "tags");
+    if (!push_value(L, m[i].tags, int64, cfg, 0))
+      lua_setfield(L, -2, "tags");
     lua_rawseti(L, -2, i + 1);
   }
   return 1;
@@ -1452,15 +1836,20 @@ static int l_fail(lua_State *L) {
 
 /* capi.pending(exec) -> capability, operation, params, timeout_ms,
 ** ruleset, path, attempt, delay_ms (wait that long before calling: a
-** retry's backoff) */
+** retry's backoff), http_allow, trace_id, params_err (params is nil and
+** params_err says why when they cannot be converted: the caller resumes
+** the run with that error) */
 static int l_pending(lua_State *L) {
   gavel_lua_exec *h = check_exec(L, 1);
   const gv_hostreq *q = gavel__exec_pending_req(h->ex);
+  int deep;
   if (!q)
     return luaL_error(L, "gavel: no host call is pending");
   lua_pushlstring(L, q->capability->s, q->capability->len);
   lua_pushlstring(L, q->operation->s, q->operation->len);
-  push_result(L, q->params, 0);
+  deep = push_result(L, q->params, 0);
+  if (deep)
+    lua_pushnil(L);
   lua_pushnumber(L, q->timeout_ms);
   lua_pushstring(L, q->ruleset ? q->ruleset : "");
   lua_pushstring(L, q->path ? q->path : "");
@@ -1476,18 +1865,21 @@ static int l_pending(lua_State *L) {
   } else
     lua_pushnil(L);
   lua_pushnumber(L, (lua_Number)q->trace_id);
-  return 10;
+  if (!deep)
+    return 10;
+  lua_pushstring(L, "parameters: " LG_RESULT_DEEP_MSG);
+  return 11;
 }
 
 /* Metadata: nil, or a table whose values are all strings. */
 static int meta_value(lua_State *L, gv_arena *a, int idx, gvalue *out,
-                      lg_conv *c) {
+                      lg_conv *c, size_t max_bytes) {
   uint32_t i;
   if (lua_isnoneornil(L, idx)) {
     *out = gv_null();
     return 0;
   }
-  if (!lua_istable(L, idx) || convert(L, idx, a, "metadata", out, c) ||
+  if (!lua_istable(L, idx) || convert(L, idx, a, "metadata", out, c, max_bytes) ||
       out->tag != GV_OBJ) {
     if (!c->msg[0] || !lua_istable(L, idx))
       snprintf(c->msg, sizeof c->msg, "metadata must be a table of strings");
@@ -1527,8 +1919,9 @@ static int l_resume(lua_State *L) {
     st = resume_error(h, luaL_optstring(L, 3, "provider failed"));
   } else if (!h->json_mode) {
     gvalue p, m;
-    if (convert(L, 3, h->arena, "payload", &p, &c) ||
-        meta_value(L, h->arena, 4, &m, &c)) {
+    size_t max = rt_max_input(h->lrs->lrt->rt);
+    if (convert(L, 3, h->arena, "payload", &p, &c, max) ||
+        meta_value(L, h->arena, 4, &m, &c, max)) {
       snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
                c.msg);
       st = resume_error(h, msg);
@@ -1540,7 +1933,8 @@ static int l_resume(lua_State *L) {
     size_t plen = 0;
     if (to_json(L, h, 3, "payload", &c) ||
         !(pj = gavel__arena_dup(&h->scratch, h->jbuf.p, h->jbuf.len + 1)) ||
-        (plen = h->jbuf.len, meta_value(L, &h->scratch, 4, &m, &c))) {
+        (plen = h->jbuf.len, meta_value(L, &h->scratch, 4, &m, &c,
+                                       rt_max_input(h->lrs->lrt->rt)))) {
       snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
                c.msg[0] ? c.msg : "out of memory");
       st = resume_error(h, msg);
@@ -1571,6 +1965,7 @@ static int l_expr(lua_State *L) {
   size_t len;
   const char *src = luaL_checklstring(L, 2, &len);
   lg_expr *x = lua_newuserdata(L, sizeof *x);
+  r->used = 1;
   gavel_error err;
   gavel_status st;
   memset(x, 0, sizeof *x);
@@ -1604,15 +1999,17 @@ static int l_eval(lua_State *L) {
   gavel_status st;
   lg_conv c;
   gavel__arena_reset(&x->in); /* the engine reuses its own result memory */
-  if (!lua_isnoneornil(L, 2) && convert(L, 2, &x->in, "context", &root, &c)) {
+  if (!lua_isnoneornil(L, 2) && convert(L, 2, &x->in, "context", &root, &c,
+                                         rt_max_input(x->lrt->rt))) {
     lua_pushnil(L);
     lua_pushstring(L, c.msg);
-    lua_pushstring(L, gavel_status_name(GAVEL_JSON));
+    lua_pushstring(L, gavel_status_name((gavel_status)c.code));
     return 3;
   }
   if ((st = gavel__expr_eval_value(x->e, root, &res, &err)) != GAVEL_OK)
     return push_fail(L, &err, st);
-  push_result(L, res, int64);
+  if (push_result(L, res, int64))
+    return push_too_deep(L, "expression value");
   return 1;
 }
 
@@ -1630,31 +2027,44 @@ static int l_disasm(lua_State *L) {
 
 /* ==== JSON with the engine's reader and writer ==== */
 
-/* capi.json_encode(value) -> text | nil, err */
+/* capi.json_encode(value[, rt]) -> text | nil, err, code: the value
+** obeys the input limits (those of runtime 'rt' when given). */
 static int l_json_encode(lua_State *L) {
   gv_arena a;
   gv_buf b;
   gvalue v;
-  lg_conv c;
+  lg_conv *c = malloc(sizeof *c); /* 16 KB: not on a coroutine's C stack */
+  size_t max = lua_isnoneornil(L, 2) ? GAVEL_MAX_INPUT_BYTES
+                                     : rt_max_input(check_rt(L, 2)->rt);
+  int n;
+  if (!c)
+    return luaL_error(L, "gavel: out of memory");
   gavel__arena_init(&a, &gavel__default_alloc, 0);
   gavel__buf_init(&b, &gavel__default_alloc);
-  if (convert(L, 1, &a, "value", &v, &c)) {
-    gavel__arena_free(&a);
+  if (convert(L, 1, &a, "value", &v, c, max)) {
     lua_pushnil(L);
-    lua_pushstring(L, c.msg);
-    return 2;
+    lua_pushstring(L, c->msg);
+    lua_pushstring(L, gavel_status_name((gavel_status)c->code));
+    n = 3;
+  } else {
+    gavel__json_write(&b, v);
+    if (b.oom) {
+      lua_pushnil(L);
+      lua_pushstring(L, "out of memory writing JSON");
+      lua_pushstring(L, gavel_status_name(GAVEL_NOMEM));
+      n = 3;
+    } else {
+      lua_pushlstring(L, b.p ? b.p : "", b.len);
+      n = 1;
+    }
   }
-  gavel__json_write(&b, v);
-  if (b.oom)
-    lua_pushnil(L);
-  else
-    lua_pushlstring(L, b.p ? b.p : "", b.len);
+  free(c);
   gavel__buf_free(&b);
   gavel__arena_free(&a);
-  return 1;
+  return n;
 }
 
-/* capi.json_decode(text, int64) -> value | nil, err */
+/* capi.json_decode(text, int64) -> value | nil, err, code */
 static int l_json_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
@@ -1666,9 +2076,13 @@ static int l_json_decode(lua_State *L) {
     gavel__arena_free(&a);
     lua_pushnil(L);
     lua_pushstring(L, err.msg);
-    return 2;
+    lua_pushstring(L, gavel_status_name(err.code));
+    return 3;
   }
-  push_result(L, v, lua_toboolean(L, 2));
+  if (push_result(L, v, lua_toboolean(L, 2))) {
+    gavel__arena_free(&a);
+    return push_too_deep(L, "JSON value");
+  }
   gavel__arena_free(&a);
   return 1;
 }
@@ -1719,6 +2133,7 @@ static const luaL_Reg lg_funcs[] = {
     {"api", l_api},           {"set_markers", l_set_markers},
     {"get_markers", l_get_markers},
     {"runtime", l_runtime},   {"provide", l_provide},
+    {"configure", l_configure}, {"config", l_config},
     {"provided", l_provided}, {"invoke_c", l_invoke_c},
     {"has_c", l_has_c},
     {"load", l_load},         {"plan", l_plan},
@@ -1773,8 +2188,9 @@ void gavel_lua_preload(lua_State *L) {
 /* ==== Lua functions as synchronous providers (C hosts) ==== */
 
 typedef struct lg_tramp {
-  lua_State *L; /* the state the function lives in (borrowed)   */
-  int ref;      /* registry reference of the function           */
+  lua_State *L;     /* the state the function lives in (borrowed)   */
+  int ref;          /* registry reference of the function           */
+  size_t max_bytes; /* replies obey the runtime's input limits      */
 } lg_tramp;
 
 static void push_ctx(lua_State *L, const gavel_host_call *call, double t0) {
@@ -1837,7 +2253,10 @@ static void tramp_call_locked(void *ud, const gavel_host_call *call,
     gavel_reply_error(reply, "unreadable parameters");
     goto done;
   }
-  push_result(L, v, 0);
+  if (push_result(L, v, 0)) {
+    gavel_reply_error(reply, "parameters: " LG_RESULT_DEEP_MSG);
+    goto done;
+  }
   push_ctx(L, call, t0);
   if (lua_pcall(L, 3, 2, 0) != 0) {
     snprintf(msg, sizeof msg, "provider raised an error: %s",
@@ -1852,14 +2271,14 @@ static void tramp_call_locked(void *ud, const gavel_host_call *call,
              lua_isstring(L, -1) ? lua_tostring(L, -1)
                                  : "provider returned no payload");
     gavel_reply_error(reply, msg);
-  } else if (convert(L, -2, &a, "payload", &v, c)) {
+  } else if (convert(L, -2, &a, "payload", &v, c, t->max_bytes)) {
     snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
              c->msg);
     gavel_reply_error(reply, msg);
   } else {
     gvalue m = gv_null();
     gavel__json_write(&pb, v);
-    if (meta_value(L, &a, lua_gettop(L), &m, c)) {
+    if (meta_value(L, &a, lua_gettop(L), &m, c, t->max_bytes)) {
       snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
                c->msg);
       gavel_reply_error(reply, msg);
@@ -1900,6 +2319,7 @@ gavel_status gavel_lua_provide(gavel_runtime *rt, lua_State *L, int idx,
   ** lives exactly as long as 'L'. */
   t = lua_newuserdata(L, sizeof *t);
   t->L = L;
+  t->max_bytes = rt_max_input(rt);
   lua_pushvalue(L, idx);
   t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_ref(L, LUA_REGISTRYINDEX); /* pops and anchors the userdata */
