@@ -117,6 +117,7 @@ typedef struct gavel_lua_exec {
   int bind_failed;    /* 1: a slot could not be converted               */
   size_t in_used;     /* input size counted in this run ("Input limits") */
   size_t in_max;      /* the runtime's max_input_bytes                  */
+  int in_over;        /* 1: an FFI builder found the input too large    */
   gavel_error err;    /* the last failure of this context               */
 } gavel_lua_exec;
 
@@ -716,10 +717,14 @@ static int push_result(lua_State *L, gvalue v, int int64) {
   return 0;
 }
 
-/* nil, message, "GAVEL_LIMIT" for a value too deep to convert. */
+/* nil, message, "GAVEL_LIMIT" for a value too deep to convert ('what':
+** the value's name in the message, or NULL for the run's result). */
 static int push_too_deep(lua_State *L, const char *what) {
   lua_pushnil(L);
-  lua_pushfstring(L, "%s: " LG_RESULT_DEEP_MSG, what);
+  if (what)
+    lua_pushfstring(L, "%s: " LG_RESULT_DEEP_MSG, what);
+  else
+    lua_pushstring(L, LG_RESULT_DEEP_MSG);
   lua_pushstring(L, gavel_status_name(GAVEL_LIMIT));
   return 3;
 }
@@ -740,6 +745,7 @@ static void api_begin(gavel_lua_exec *h) {
   h->bind_failed = 0;
   h->json_mode = 0;
   h->in_used = 0;
+  h->in_over = 0;
 }
 
 static void bind_fail(gavel_lua_exec *h, int slot, gavel_status code,
@@ -817,9 +823,18 @@ static const char *api_status_name(int code) {
 ** invalid UTF-8 or a limit (the caller then retries with the C walker,
 ** from the count 'mark' gave before, and the C walker names the
 ** problem). */
+/* Charges 'n' bytes to the run's input count; 1 (and in_over set) when
+** that passes max_input_bytes. */
+static int api_charge(gavel_lua_exec *h, size_t n) {
+  if (lg_charge(&h->in_used, h->in_max, n)) {
+    h->in_over = 1;
+    return 1;
+  }
+  return 0;
+}
+
 static gv_str *api_new_str(gavel_lua_exec *h, const char *s, size_t len) {
-  if (len > GAVEL_MAX_STR_BYTES ||
-      lg_charge(&h->in_used, h->in_max, len + LG_SIZE_STR) ||
+  if (len > GAVEL_MAX_STR_BYTES || api_charge(h, len + LG_SIZE_STR) ||
       !utf8_valid((const unsigned char *)s, len))
     return NULL;
   return gavel__str_new(h->arena, s, len);
@@ -829,8 +844,7 @@ static gv_arr *api_new_arr(gavel_lua_exec *h, uint32_t n) {
   gv_arr *a;
   uint32_t i;
   if (n > GAVEL_MAX_ARR_LEN ||
-      lg_charge(&h->in_used, h->in_max,
-                LG_SIZE_CONTAINER + (size_t)n * LG_SIZE_ELEM) ||
+      api_charge(h, LG_SIZE_CONTAINER + (size_t)n * LG_SIZE_ELEM) ||
       !(a = gavel__arr_new(h->arena, n)))
     return NULL;
   for (i = 0; i < n; i++)
@@ -840,8 +854,7 @@ static gv_arr *api_new_arr(gavel_lua_exec *h, uint32_t n) {
 }
 
 static gv_obj *api_new_obj(gavel_lua_exec *h, uint32_t cap) {
-  if (cap > GAVEL_MAX_ARR_LEN ||
-      lg_charge(&h->in_used, h->in_max, LG_SIZE_CONTAINER))
+  if (cap > GAVEL_MAX_ARR_LEN || api_charge(h, LG_SIZE_CONTAINER))
     return NULL;
   return gavel__obj_new(h->arena, cap);
 }
@@ -856,8 +869,7 @@ static int api_obj_add(gavel_lua_exec *h, gv_obj *o, const char *k,
                        size_t klen, int replace) {
   gv_str *ks;
   int i;
-  if (klen > GAVEL_MAX_STR_BYTES ||
-      lg_charge(&h->in_used, h->in_max, klen + LG_SIZE_MEMBER))
+  if (klen > GAVEL_MAX_STR_BYTES || api_charge(h, klen + LG_SIZE_MEMBER))
     return -1;
   if (replace && (i = gavel__obj_find(o, k, klen)) >= 0)
     return i;
@@ -1666,6 +1678,17 @@ static int l_set(lua_State *L) {
   }
   /* 'mark': the run's input count before the Lua walker tried this slot
   ** (it gave up part way; what it counted is counted again here). */
+  if (h->in_over) {
+    /* The Lua walker counted past max_input_bytes: the C walker would
+    ** only count as far again (seconds for millions of tables); the
+    ** message names the slot, not the exact place. */
+    char msg[128];
+    snprintf(msg, sizeof msg, "input too large: more than %zu bytes (max %zu)",
+             h->in_max, h->in_max);
+    bind_fail(h, slot, GAVEL_LIMIT, msg);
+    h->flat[slot] = gv_missing();
+    return 0;
+  }
   if (!lua_isnoneornil(L, 4))
     h->in_used = (size_t)luaL_checknumber(L, 4);
   if (convert_at(L, 3, h->arena, h->lrs->leaf_path[slot], &v, &c, h->in_max,
@@ -1785,7 +1808,7 @@ static int l_result(lua_State *L) {
   int int64 = lua_toboolean(L, 2);
   gvalue r = gavel__exec_result(h->ex);
   if (push_result(L, r, int64))
-    return push_too_deep(L, "result");
+    return push_too_deep(L, NULL);
   if (h->json_mode && r.tag == GV_OBJ) {
     size_t tlen;
     const char *tp = trace_member(h->jres, h->jres_len, &tlen);
