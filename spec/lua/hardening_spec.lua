@@ -373,3 +373,43 @@ describe("deep results", function()
     gavel.providers.unregister("test.deep")
   end)
 end)
+
+describe("resty.gavel.configure", function()
+  -- resty.gavel outside nginx: a stub 'ngx' with what it reads at load,
+  -- and its own fresh copy of gavel (configure applies before first use).
+  local function fresh_resty()
+    local ok = pcall(require, "cjson.safe")
+    if not ok then return nil end
+    local names = { "resty.gavel" }
+    for _, m in ipairs(MODULES) do names[#names + 1] = m end
+    local saved, had_ngx = {}, rawget(_G, "ngx")
+    for _, m in ipairs(names) do
+      saved[m] = package.loaded[m]
+      package.loaded[m] = nil
+    end
+    if not had_ngx then
+      _G.ngx = { socket = {}, req = {}, header = {},
+                 get_phase = function() return "init" end }
+    end
+    local g = require "gavel"
+    local rg = require "resty.gavel"
+    for _, m in ipairs(names) do package.loaded[m] = saved[m] end
+    if not had_ngx then _G.ngx = nil end
+    return rg, g
+  end
+
+  it("validates max_body and the runtime's numbers, and forwards them",
+     function()
+    local rg, g = fresh_resty()
+    if not rg then return pending("cjson.safe is not installed") end
+    for _, bad in ipairs { 0 / 0, 1 / 0, -1, 0.5 } do
+      assert.has_error(function() rg.configure { max_body = bad } end)
+    end
+    assert.has_error(function() rg.configure { max_gas = 2 ^ 70 } end)
+    assert.has_error(function() rg.configure { max_timeout_ms = 0 / 0 } end)
+    assert.is_true(rg.configure { max_body = 0, max_gas = 12345,
+                                  max_timeout_ms = 2000 })
+    assert.are.equal(12345, g.config().max_gas)
+    assert.are.equal(2000, g.config().max_timeout_ms)
+  end)
+end)
