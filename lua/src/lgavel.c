@@ -638,6 +638,8 @@ static int convert(lua_State *L, int idx, gv_arena *a, const char *what,
 ** raise: the C recursion and the Lua stack stay bounded. */
 #define LG_MAX_RESULT_DEPTH (GAVEL_MAX_JSON_DEPTH + 8)
 #define LG_RESULT_DEEP_MSG "result nested deeper than 520 levels"
+/* the message's number; also MAX_DEPTH in gavel/value.lua */
+typedef char lg_result_depth_check[LG_MAX_RESULT_DEPTH == 520 ? 1 : -1];
 
 static int push_value(lua_State *L, gvalue v, int int64, int cfg, int depth);
 
@@ -1271,8 +1273,15 @@ static pnode *pn_child(gv_arena *a, pnode *n, const gx_seg *sg) {
   return c;
 }
 
-/* Adds one input path to the trie.  A wildcard, a key/index conflict or a
-** huge index makes the node where it happens a whole leaf. */
+/* Trie levels: a path segment deeper than this is read whole from the
+** node at this depth.  Bounds the recursion over the trie here and the
+** nesting of the generated binder (Lua refuses a chunk nested about 200
+** levels deep: gavel.load raised for an expression reading a.a.a...). */
+#define LG_PLAN_MAX_DEPTH 64
+
+/* Adds one input path to the trie.  A wildcard, a key/index conflict, a
+** huge index or a depth over LG_PLAN_MAX_DEPTH makes the node where it
+** happens a whole leaf. */
 static int plan_insert(gv_arena *a, pnode *root, const gx_path *p) {
   pnode *n = root;
   int j;
@@ -1281,7 +1290,7 @@ static int plan_insert(gv_arena *a, pnode *root, const gx_path *p) {
     pn_kind want;
     if (n->whole)
       return 0;
-    if (sg->kind == GX_SEG_WILD)
+    if (sg->kind == GX_SEG_WILD || j >= LG_PLAN_MAX_DEPTH)
       break;
     want = sg->kind == GX_SEG_INDEX ? PN_ARR : PN_OBJ;
     if (want == PN_ARR && (sg->index < 0 || sg->index >= 1024))

@@ -413,3 +413,17 @@ describe("resty.gavel.configure", function()
     assert.are.equal(2000, g.config().max_timeout_ms)
   end)
 end)
+
+describe("deep input paths", function()
+  it("loads and runs a ruleset reading a path of 300 segments", function()
+    local p = "a" .. rep(".a", 299)
+    local ok, rs, err = pcall(gavel.load, outputs(gavel, { { "n", p } }))
+    assert.is_true(ok, rs)
+    assert.is_table(rs, err)
+    local t = 7
+    for _ = 1, 300 do t = { a = t } end
+    assert.are.equal(7, rs:run(t).output.n)
+    assert.are.equal(7, rs:run(gavel.json.encode(t)).output.n)
+    fails("GAVEL_EXEC", "", rs:run({ a = 1 }))
+  end)
+end)
