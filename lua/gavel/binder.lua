@@ -70,7 +70,8 @@ end
 
 local new_str, new_arr, new_obj, obj_add, mark =
   api.new_str, api.new_arr, api.new_obj, api.obj_add, api.mark
-local next, getmetatable, rawget = next, getmetatable, rawget
+local next, getmetatable, rawget, rawequal = next, getmetatable, rawget,
+  rawequal
 local T_NULL, T_STR, T_ARR, T_OBJ = 0, 4, 5, 6
 -- Containers counted from the input's root, as the JSON reader counts
 -- them (GAVEL_MAX_JSON_DEPTH); the engine's array limit (GAVEL_MAX_ARR_LEN).
@@ -119,7 +120,7 @@ wv = function(h, s, v, depth)
     if depth >= MAX_DEPTH then return false end
     if depth >= CYCLE_AT then
       for j = CYCLE_AT, depth - 1 do
-        if anc[j] == v then return false end
+        if rawequal(anc[j], v) then return false end
       end
       anc[depth] = v
     end
