@@ -39,9 +39,11 @@ local function put(S, h, i, v)
     if v == floor(v) and v >= -MAX_INT and v <= MAX_INT then
       s.tag = T_INT
       s.u.i = v
-    else
+    elseif v - v == 0 then -- finite (NaN and inf: the C walker refuses)
       s.tag = T_FLOAT
       s.u.f = v
+    else
+      capi_set(h, i, v)
     end
   elseif tv == "string" then
     set_str(h, i, v, #v)
@@ -104,9 +106,11 @@ wv = function(h, s, v, depth)
     if v == floor(v) and v >= -MAX_INT and v <= MAX_INT then
       s.tag = T_INT
       s.u.i = v
-    else
+    elseif v - v == 0 then -- finite
       s.tag = T_FLOAT
       s.u.f = v
+    else
+      return false
     end
   elseif tv == "string" then
     local p = new_str(h, v, #v)
@@ -127,7 +131,7 @@ wv = function(h, s, v, depth)
     local mt = getmetatable(v)
     if mt == float_mt then
       local x = rawget(v, 1)
-      if type(x) ~= "number" then return false end
+      if type(x) ~= "number" or x - x ~= 0 then return false end
       s.tag = T_FLOAT
       s.u.f = x
       return true

@@ -314,6 +314,14 @@ static int conv_limit(lg_conv *c, const char *fmt, ...) {
   return 1;
 }
 
+/* NaN and the infinities have no JSON form: the JSON reader refuses a
+** number it cannot represent ("number out of range"), so Lua input does
+** too (the engine never sees a non-finite input number). */
+static int bad_number(lg_conv *c, lua_Number d) {
+  return conv_fail(c, "number out of range (%s)",
+                   d != d ? "NaN" : d > 0 ? "inf" : "-inf");
+}
+
 /* Charges 'n' bytes of input size (see "Input limits"). */
 static int conv_charge(lg_conv *c, size_t n) {
   if (lg_charge(&c->used, c->max_bytes, n))
@@ -378,7 +386,12 @@ static int cdata_value(lg_conv *c, int idx, gvalue *out) {
       *out = gv_int((int64_t)u);
     }
   } else if (kind && kind[0] == 'f') {
-    *out = gv_float(lua_tonumber(L, -1));
+    lua_Number d = lua_tonumber(L, -1);
+    if (!isfinite(d)) {
+      lua_pop(L, 2);
+      return bad_number(c, d);
+    }
+    *out = gv_float(d);
   } else if (kind && kind[0] == 'n') {
     *out = gv_null();
   } else {
@@ -511,6 +524,11 @@ static int table_value(lg_conv *c, int idx, gvalue *out) {
         lua_pop(L, 1);
         return conv_fail(c, "gavel.float box without a number");
       }
+      if (!isfinite(lua_tonumber(L, -1))) {
+        lua_Number d = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        return bad_number(c, d);
+      }
       *out = gv_float(lua_tonumber(L, -1));
       lua_pop(L, 1);
       return 0;
@@ -549,6 +567,8 @@ static int to_value(lg_conv *c, int idx, gvalue *out) {
     *out = gv_bool(lua_toboolean(L, idx));
     return 0;
   case LUA_TNUMBER:
+    if (!isfinite(lua_tonumber(L, idx)))
+      return bad_number(c, lua_tonumber(L, idx));
     *out = num_value(lua_tonumber(L, idx));
     return 0;
   case LUA_TSTRING:

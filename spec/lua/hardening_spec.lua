@@ -196,6 +196,32 @@ describe("input limits: the same for every input path", function()
   end)
 end)
 
+describe("non-finite input numbers", function()
+  it("are refused as the JSON reader refuses them, on every path",
+     function()
+    local r = assert(gavel.load(outputs(gavel, { { "x", "x" },
+                                                 { "o", "len(o)" } })))
+    local msg = "number out of range"
+    fails("GAVEL_JSON", msg .. " (NaN) (at input.x)",
+          r:run({ x = 0 / 0, o = {} }))
+    fails("GAVEL_JSON", msg .. " (inf) (at input.x)",
+          r:run({ x = 1 / 0, o = {} }))
+    fails("GAVEL_JSON", msg .. " (-inf) (at input.o.a)",
+          r:run({ x = 1, o = { a = -1 / 0 } }))
+    fails("GAVEL_JSON", msg .. " (NaN) (at input.o.a)",
+          r:run({ x = 1, o = { a = gavel.float(0 / 0) } }))
+    fails("GAVEL_JSON", msg .. " (inf) (at input.o.a)",
+          r:run({ x = 1, o = { a = ffi.new("double", 1 / 0) } }))
+    fails("GAVEL_JSON", msg, r:run({ x = 0 / 0, o = {} }, { trace = true }))
+    fails("GAVEL_JSON", msg .. " (NaN) (at context.x)",
+          gavel.eval("x", { x = 0 / 0 }))
+    fails("GAVEL_JSON", msg, gavel.json.decode("[1e999]"))
+    fails("GAVEL_JSON", msg, r:run('{"x": 1e999, "o": {}}'))
+    -- finite floats are unchanged
+    assert.are.equal(2.5, r:run({ x = 2.5, o = { b = 1.25 } }).output.x)
+  end)
+end)
+
 describe("numeric options", function()
   local doc = outputs(gavel, { { "x", "1" } })
   local BAD = { 1 / 0, -1 / 0, 0 / 0, 2 ^ 70, 2 ^ 63, -1, 0, 0.5 }
