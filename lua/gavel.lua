@@ -61,7 +61,8 @@ _M.json = {
   -- encode(v) -> JSON text | nil, err, code  (the engine's writer; v obeys
   -- the input limits, lua/README.md "Limits")
   encode = function(v) return capi.json_encode(v, rt) end,
-  -- decode(text[, {int64=true}]) -> value | nil, err  (the engine's reader)
+  -- decode(text[, {int64=true}]) -> value | nil, err, code  (the engine's
+  -- reader)
   decode = function(s, opts)
     if type(s) ~= "string" then
       error("gavel.json.decode: expected a string", 2)

@@ -1931,7 +1931,8 @@ static int meta_value(lua_State *L, gv_arena *a, int idx, gvalue *out,
     *out = gv_null();
     return 0;
   }
-  if (!lua_istable(L, idx) || convert(L, idx, a, "metadata", out, c, max_bytes) ||
+  if (!lua_istable(L, idx) ||
+      convert(L, idx, a, "metadata", out, c, max_bytes) ||
       out->tag != GV_OBJ) {
     if (!c->msg[0] || !lua_istable(L, idx))
       snprintf(c->msg, sizeof c->msg, "metadata must be a table of strings");
