@@ -322,6 +322,15 @@ static int bad_number(lg_conv *c, lua_Number d) {
                    d != d ? "NaN" : d > 0 ? "inf" : "-inf");
 }
 
+/* An allocation in the conversion's arena failed: out of memory, or the
+** arena's cap (max_run_bytes, the core's wording) was reached. */
+static int conv_nomem(lg_conv *c) {
+  if (gavel__arena_status(c->a) == GAVEL_LIMIT)
+    return conv_limit(c, "Limit exceeded: run memory over %zu bytes "
+                      "(max_run_bytes)", c->a->limit);
+  return conv_fail(c, "out of memory");
+}
+
 /* Charges 'n' bytes of input size (see "Input limits"). */
 static int conv_charge(lg_conv *c, size_t n) {
   if (lg_charge(&c->used, c->max_bytes, n))
@@ -353,7 +362,7 @@ static int str_value(lg_conv *c, int idx, gvalue *out) {
   if (!utf8_valid((const unsigned char *)s, len))
     return conv_fail(c, "string is not valid UTF-8");
   if (!(gs = gavel__str_new(c->a, s, len)))
-    return conv_fail(c, "out of memory");
+    return conv_nomem(c);
   *out = gv_strv(gs);
   return 0;
 }
@@ -430,7 +439,7 @@ static int array_value(lg_conv *c, int idx, size_t len, gvalue *out) {
   if (conv_charge(c, LG_SIZE_CONTAINER + len * LG_SIZE_ELEM))
     return 1;
   if (!(arr = gavel__arr_new(c->a, (uint32_t)len)))
-    return conv_fail(c, "out of memory");
+    return conv_nomem(c);
   for (i = 0; i < len; i++) {
     int rc;
     lua_rawgeti(L, idx, (int)i + 1);
@@ -461,7 +470,7 @@ static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
   if (conv_charge(c, LG_SIZE_CONTAINER))
     return 1;
   if (!(o = gavel__obj_new(c->a, (uint32_t)n)))
-    return conv_fail(c, "out of memory");
+    return conv_nomem(c);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     char buf[48];
@@ -500,7 +509,7 @@ static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
         !(numkey ? gavel__obj_set(c->a, o, ks, v)
                  : gavel__obj_append(c->a, o, ks, v))) {
       lua_pop(L, 2);
-      return conv_fail(c, "out of memory");
+      return conv_nomem(c);
     }
     lua_pop(L, 1);
   }
@@ -584,7 +593,7 @@ static int to_value(lg_conv *c, int idx, gvalue *out) {
       if (conv_charge(c, LG_SIZE_CONTAINER))
         return 1;
       if (!(a = gavel__arr_new(c->a, 0)))
-        return conv_fail(c, "out of memory");
+        return conv_nomem(c);
       *out = gv_arrv(a);
       return 0;
     }
@@ -1660,7 +1669,8 @@ static int l_exec(lua_State *L) {
   luaL_getmetatable(L, LG_EXEC);
   lua_setmetatable(L, -2);
   gavel__arena_init(&h->skel, al, 0);
-  gavel__arena_init(&h->scratch, al, 0);
+  gavel__arena_init(&h->scratch, al,
+                    gavel__runtime_config(r->lrt->rt)->max_run_bytes);
   gavel__buf_init(&h->jbuf, al);
   if ((st = gavel_exec_new(r->rs, &h->ex, &h->err)) != GAVEL_OK)
     return push_fail(L, &h->err, st);
@@ -2028,7 +2038,9 @@ static int l_expr(lua_State *L) {
     return push_fail(L, &err, st);
   x->lrt = r;
   r->refs++;
-  gavel__arena_init(&x->in, gavel__runtime_alloc(r->rt), 0);
+  /* the context's memory is part of the evaluation's: the same cap */
+  gavel__arena_init(&x->in, gavel__runtime_alloc(r->rt),
+                    gavel__runtime_config(r->rt)->max_run_bytes);
   return 1;
 }
 
