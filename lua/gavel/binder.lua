@@ -70,8 +70,8 @@ end
 -- stitch started a new trace (600+ traces, mprotect-bound): loan rule
 -- 6.7 us per run through capi.set, see bench/lua/README.md.
 
-local new_str, new_arr, new_obj, obj_add, mark =
-  api.new_str, api.new_arr, api.new_obj, api.obj_add, api.mark
+local new_str, new_arr, new_obj, obj_add, mark, seal =
+  api.new_str, api.new_arr, api.new_obj, api.obj_add, api.mark, api.seal
 local next, getmetatable, rawget, rawequal = next, getmetatable, rawget,
   rawequal
 local T_NULL, T_STR, T_ARR, T_OBJ = 0, 4, 5, 6
@@ -162,6 +162,7 @@ wv = function(h, s, v, depth)
       end
       s.tag = T_ARR
       s.u.a = a
+      seal(s) -- nesting header from the children (lgavel.c lg_seal)
     else
       local o = new_obj(h, n)
       if o == nil then return false end
@@ -181,6 +182,7 @@ wv = function(h, s, v, depth)
       end
       s.tag = T_OBJ
       s.u.o = o
+      seal(s)
     end
   elseif v == null then
     s.tag = T_NULL

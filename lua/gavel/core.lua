@@ -90,6 +90,10 @@ typedef struct gavel_lua_api {
   int (*obj_add)(gavel_lua_exec *h, gavel_obj *o, const char *k, size_t klen,
                  int replace);
   double (*mark)(gavel_lua_exec *h);
+  void (*seal)(gavel_value *v);
+  unsigned arr_items_offset;
+  unsigned obj_keys_offset;
+  unsigned obj_vals_offset;
 } gavel_lua_api;
 ]]
 end
@@ -107,11 +111,17 @@ if math.floor(api.abi / 65536) ~= ABI_MAJOR then
   error("gavel: Lua binding is for major version " .. ABI_MAJOR
         .. ", C library is " .. capi.version_string)
 end
+-- gavel_arr / gavel_obj declare the leading fields of gv_arr / gv_obj,
+-- the only ones Lua reads (it never allocates them nor steps over them):
+-- the core may append fields (nesting headers, a key index).
 if api.error_size ~= ffi.sizeof("gavel_error")
     or api.value_size ~= ffi.sizeof("gavel_value")
     or api.str_s_offset ~= ffi.offsetof("gavel_str", "s")
-    or api.obj_size ~= ffi.sizeof("gavel_obj")
-    or api.arr_size ~= ffi.sizeof("gavel_arr") then
+    or api.arr_items_offset ~= ffi.offsetof("gavel_arr", "items")
+    or api.obj_keys_offset ~= ffi.offsetof("gavel_obj", "keys")
+    or api.obj_vals_offset ~= ffi.offsetof("gavel_obj", "vals")
+    or api.obj_size < ffi.sizeof("gavel_obj")
+    or api.arr_size < ffi.sizeof("gavel_arr") then
   error("gavel: FFI declarations out of date (value layout differs)")
 end
 

@@ -93,6 +93,7 @@ typedef struct lg_rs {
   gv_arena plan_arena; /* trie nodes                                    */
   pnode *root;        /* the input trie                                 */
   int n_leaves;       /* leaves (slots the Lua binder fills)            */
+  int n_inner;        /* containers of the trie (skeleton nodes)        */
   int whole_root;     /* 1: the binder converts the whole input         */
   char **leaf_path;   /* "input.a.b" per leaf, for messages             */
   int *leaf_depth;    /* containers above each leaf (input limits)      */
@@ -107,6 +108,8 @@ typedef struct gavel_lua_exec {
   int json_mode;      /* 1: this run goes through the JSON API (trace)  */
   gvalue *flat;       /* slots the Lua binder writes (n_leaves + 1)     */
   gvalue **leafp;     /* where each slot goes in the skeleton           */
+  gvalue **inner;     /* the skeleton's containers, children first      */
+  int n_inner;        /* count                                          */
   gvalue root;        /* skeleton root                                  */
   gv_arena skel;      /* skeleton nodes and the arrays above (kept)     */
   gv_arena scratch;   /* trace path: converted input, parsed result     */
@@ -199,6 +202,27 @@ static int utf8_valid(const unsigned char *s, size_t n) {
     i += len;
   }
   return 1;
+}
+
+/* ==== Nesting headers ====
+**
+** When the core keeps each container's nesting in its header (value.h,
+** GAVEL_MAX_VALUE_DEPTH: the run-time cap on value nesting is checked
+** from the headers of the children), a container whose children are
+** written directly -- the C walker's arrays, the Lua walker's containers,
+** the skeleton after each run's slots -- gets its header from them here,
+** children first, so that values built from a Lua input are capped
+** exactly as values built from JSON text.  Without such headers there is
+** nothing to do. */
+static void lg_seal(gvalue *v) {
+#ifdef GAVEL_MAX_VALUE_DEPTH
+  if (v->tag == GV_ARR)
+    gavel__arr_seal(v->u.a);
+  else if (v->tag == GV_OBJ)
+    gavel__obj_seal(v->u.o);
+#else
+  (void)v;
+#endif
 }
 
 /* ==== Lua -> value: the lua_next walker ==== */
@@ -458,6 +482,7 @@ static int array_value(lg_conv *c, int idx, size_t len, gvalue *out) {
   }
   arr->len = (uint32_t)len;
   *out = gv_arrv(arr);
+  lg_seal(out);
   return 0;
 }
 
@@ -827,6 +852,10 @@ static int api_run(gavel_lua_exec *h, unsigned flags) {
     return (int)h->err.code;
   for (i = 0; i < n; i++)
     *h->leafp[i] = h->flat[i];
+#ifdef GAVEL_MAX_VALUE_DEPTH
+  for (i = 0; i < h->n_inner; i++)
+    lg_seal(h->inner[i]);
+#endif
   return (int)gavel__exec_run_value(h->ex, h->root, flags, &h->err);
 }
 
@@ -894,6 +923,9 @@ static gv_obj *api_new_obj(gavel_lua_exec *h, uint32_t cap) {
 ** FFI returns a plain number. */
 static double api_mark(gavel_lua_exec *h) { return (double)h->in_used; }
 
+/* Sets the nesting header of a container the Lua walker filled. */
+static void api_seal(gvalue *v) { lg_seal(v); }
+
 /* Adds key k (null value) and returns its index; 'replace': reuse an
 ** existing equal key (number keys turned into text may collide). */
 static int api_obj_add(gavel_lua_exec *h, gv_obj *o, const char *k,
@@ -935,6 +967,10 @@ typedef struct gavel_lua_api {
   int (*obj_add)(gavel_lua_exec *h, gv_obj *o, const char *k, size_t klen,
                  int replace);
   double (*mark)(gavel_lua_exec *h);
+  void (*seal)(gvalue *v);
+  unsigned arr_items_offset; /* offsetof(gv_arr, items): Lua reads the   */
+  unsigned obj_keys_offset;  /* leading fields of gv_arr and gv_obj     */
+  unsigned obj_vals_offset;  /* only, so the core may append fields     */
 } gavel_lua_api;
 
 static const gavel_lua_api lg_api = {
@@ -944,7 +980,9 @@ static const gavel_lua_api lg_api = {
     api_slots,         api_abandon,         api_result,
     api_n_metrics,     offsetof(gv_str, s), sizeof(gv_obj),
     sizeof(gv_arr),    api_new_str,         api_new_arr,
-    api_new_obj,       api_obj_add,         api_mark};
+    api_new_obj,       api_obj_add,         api_mark,
+    api_seal,          offsetof(gv_arr, items), offsetof(gv_obj, keys),
+    offsetof(gv_obj, vals)};
 
 /* ==== Userdata helpers ==== */
 
@@ -1346,6 +1384,8 @@ static void plan_number(lg_rs *r, pnode *n, char *path, size_t plen,
       n->leaf = r->n_leaves++;
     return;
   }
+  if (!fill)
+    r->n_inner++;
   for (c = n->child; c; c = c->next) {
     size_t k;
     if (n->kind == PN_ARR)
@@ -1643,6 +1683,7 @@ static int skel_build(gavel_lua_exec *h, const pnode *n, gvalue *out) {
     for (c = n->child; c; c = c->next)
       if (skel_build(h, c, &arr->items[c->index]))
         return -1;
+    h->inner[h->n_inner++] = out;
     return 0;
   } else {
     gv_obj *o = gavel__obj_new(&h->skel, (uint32_t)n->n_child);
@@ -1655,6 +1696,7 @@ static int skel_build(gavel_lua_exec *h, const pnode *n, gvalue *out) {
     for (c = n->child; c; c = c->next)
       if (skel_build(h, c, &o->vals[k++]))
         return -1;
+    h->inner[h->n_inner++] = out;
     return 0;
   }
 }
@@ -1682,7 +1724,10 @@ static int l_exec(lua_State *L) {
                                (size_t)(r->n_leaves + 1) * sizeof(gvalue));
   h->leafp = gavel__arena_alloc(&h->skel,
                                 (size_t)(r->n_leaves + 1) * sizeof(gvalue *));
-  if (!h->flat || !h->leafp || skel_build(h, r->root, &h->root))
+  h->inner = gavel__arena_alloc(&h->skel,
+                                (size_t)(r->n_inner + 1) * sizeof(gvalue *));
+  if (!h->flat || !h->leafp || !h->inner ||
+      skel_build(h, r->root, &h->root))
     return luaL_error(L, "gavel: out of memory");
   return 1;
 }
