@@ -453,3 +453,21 @@ describe("deep input paths", function()
     fails("GAVEL_EXEC", "", rs:run({ a = 1 }))
   end)
 end)
+
+describe("values built from a table input", function()
+  it("nest as those built from the same input as JSON text", function()
+    -- [[a]] around a 511-level input array is 513 levels: the engine's
+    -- cap on values (where it keeps nesting headers) must see the same
+    -- depth whichever way the input came in.
+    for _, e in ipairs { "[a]", "[[a]]", "[o]", "[[o]]", "[[[s]]]" } do
+      local rs = assert(gavel.load(outputs(gavel, { { "v", e } })))
+      local inp = e:find("a") and { a = nest(511) }
+        or e:find("o") and { o = { x = nest(510) } } or { s = "x" }
+      local r1, e1, c1 = rs:run(inp)
+      local r2, e2, c2 = rs:run(gavel.json.encode(inp))
+      assert.are.equal(r2 == nil, r1 == nil, e .. ": " .. tostring(e1)
+                       .. " / " .. tostring(e2))
+      assert.are.equal(c2, c1)
+    end
+  end)
+end)
