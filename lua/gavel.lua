@@ -1,9 +1,10 @@
 -- gavel.lua -- the gavel rule engine for LuaJIT: load rulesets, run them on
 -- Lua tables, evaluate expressions, and serve host calls from Lua.
 -- Errors: failures that happen in normal operation (bad rule document,
--- bad input, a denied capability, a failed host call, gas) return
--- nil, err, code with code the "GAVEL_*" status name; misuse (wrong
--- argument types) raises error(msg, 2).  See lua/README.md.
+-- bad input, an input or result over a limit, a denied capability, a
+-- failed host call, gas) return nil, err, code with code the "GAVEL_*"
+-- status name; misuse (wrong argument types, an option out of its range)
+-- raises error(msg, 2).  See lua/README.md.
 
 local core = require "gavel.core"
 local binder = require "gavel.binder"
@@ -11,7 +12,9 @@ local providers = require "gavel.providers"
 
 local api, capi, rt = core.api, core.capi, core.rt
 local CODE, STATUS = core.CODE, core.STATUS
-local error, type, ipairs, tostring = error, type, ipairs, tostring
+local check_int = core.check_int
+local error, type, ipairs, pairs, tostring = error, type, ipairs, pairs,
+  tostring
 local rawget = rawget
 local pcall, setmetatable, getmetatable = pcall, setmetatable, getmetatable
 local format = string.format
@@ -55,9 +58,11 @@ function _M.is_array(v)
 end
 
 _M.json = {
-  -- encode(v) -> JSON text | nil, err  (the engine's writer)
-  encode = function(v) return capi.json_encode(v) end,
-  -- decode(text[, {int64=true}]) -> value | nil, err  (the engine's reader)
+  -- encode(v) -> JSON text | nil, err, code  (the engine's writer; v obeys
+  -- the input limits, lua/README.md "Limits")
+  encode = function(v) return capi.json_encode(v, rt) end,
+  -- decode(text[, {int64=true}]) -> value | nil, err, code  (the engine's
+  -- reader)
   decode = function(s, opts)
     if type(s) ~= "string" then
       error("gavel.json.decode: expected a string", 2)
@@ -65,6 +70,47 @@ _M.json = {
     return capi.json_decode(s, opts and opts.int64)
   end,
 }
+
+-- ==== Runtime configuration ====
+
+-- The numeric fields and their upper bounds (gavel_config in gavel.h).
+local CONFIG_FIELDS = {
+  gas_limit = "2^63-1", max_input_bytes = "2^63-1", max_gas = "2^63-1",
+  max_steps = "2^63-1", max_timeout_ms = 4294967295,
+  max_run_bytes = "2^63-1", max_result_bytes = "2^63-1",
+  max_call_bytes = "2^63-1",
+}
+_M.CONFIG_FIELDS = CONFIG_FIELDS
+
+-- configure{ gas_limit, max_input_bytes, max_gas, max_steps,
+--            max_timeout_ms, max_run_bytes, max_result_bytes,
+--            max_call_bytes, jit } -> true | nil, err, code
+-- Sets the configuration of this Lua state's runtime: the default gas
+-- budget and input size, and the host ceilings that no ruleset's config
+-- can raise.  Call it before the first gavel.load/compile/eval (after,
+-- it raises: rulesets already loaded would keep the old values).  Each
+-- number must be an integer from 1 to its bound (misuse raises); a field
+-- not given keeps its value.  See lua/README.md "Limits".
+function _M.configure(opts)
+  if type(opts) ~= "table" then
+    error("gavel.configure: expected a table", 2)
+  end
+  for k, v in pairs(opts) do
+    local hi = CONFIG_FIELDS[k]
+    if hi then
+      check_int("gavel.configure", k, v, 1, hi)
+    elseif k ~= "jit" then
+      error("gavel.configure: unknown option '" .. tostring(k) .. "'", 2)
+    end
+  end
+  return capi.configure(rt, opts)
+end
+
+-- config() -> { gas_limit, max_input_bytes, max_gas, ... } (the values in
+-- force, defaults filled in)
+function _M.config()
+  return capi.config(rt)
+end
 
 -- ==== Host calls: the pending/resume loop ====
 
@@ -83,15 +129,19 @@ local function drive(rs, h, st)
   local grants = rs._grants
   while st == PENDING do
     local cap, op, params, timeout, rsname, path, attempt, delay, allow,
-          trace_id = capi_pending(h)
+          trace_id, params_err = capi_pending(h)
+    local fn = providers.lookup(cap)
     if grants and not grants[cap] then
       capi_abandon(h)
       return CAPDENIED, format("capability '%s' is not granted to "
         .. "ruleset '%s' (at %s)", cap, rsname, path), STATUS[CAPDENIED]
     end
     if delay > 0 then backoff(delay) end
-    local fn = providers.lookup(cap)
-    if not fn then
+    if params_err then
+      -- parameters nested too deeply for Lua: the call fails (the run's
+      -- error handling applies, as for a provider's error)
+      st = capi_resume(h, false, params_err)
+    elseif not fn then
       st = capi_resume(h, false, "no Lua provider is registered for it")
     else
       local t0 = now_ms()
@@ -173,10 +223,12 @@ function Ruleset.run(self, input, opts)
   local res
   if st == OK then
     if trace then
-      res = capi_result(h, int64)
+      res, msg, code = capi_result(h, int64)
     else
-      res = build_result(api_result(h)[0], int64)
-      if api_n_metrics(h) > 0 then res.metrics = capi.metrics(h, int64) end
+      res, msg, code = build_result(api_result(h)[0], int64)
+      if res and api_n_metrics(h) > 0 then
+        res.metrics = capi.metrics(h, int64)
+      end
     end
   elseif not msg then
     _, msg, code = capi_fail(h)
@@ -235,8 +287,8 @@ function _M.load(src, opts)
   end
   opts = opts or {}
   local grants = grants_set(opts.capabilities)
-  if opts.gas_limit ~= nil and type(opts.gas_limit) ~= "number" then
-    error("gavel.load: opts.gas_limit must be a number", 2)
+  if opts.gas_limit ~= nil then
+    check_int("gavel.load", "opts.gas_limit", opts.gas_limit, 1, "2^63-1")
   end
   if opts.allow_http ~= nil and type(opts.allow_http) ~= "table" then
     error("gavel.load: opts.allow_http must be a list of host[:port]", 2)
@@ -265,11 +317,20 @@ end
 local Expr = {}
 local expr_mt = { __index = Expr, __name = "gavel.expr" }
 
+local max_input -- the runtime's max_input_bytes (fixed once in use)
+
 local function context_of(ctx, who)
   local tc = type(ctx)
   if tc == "string" then
-    local v, err = capi.json_decode(ctx)
-    if v == nil then return nil, err end
+    -- JSON text context: the limit of rs:run's JSON text input
+    max_input = max_input or capi.config(rt).max_input_bytes
+    local max = max_input
+    if #ctx > max then
+      return nil, format("input too large: %d bytes (max %d)", #ctx, max),
+             STATUS[CODE.LIMIT]
+    end
+    local v, err, code = capi.json_decode(ctx)
+    if v == nil then return nil, err, code or STATUS[CODE.JSON] end
     return v
   end
   if tc ~= "table" and tc ~= "nil" then
@@ -281,8 +342,8 @@ end
 -- expr:eval([context[, opts]]) -> value | nil, err, code
 -- JSON null comes back as gavel.null, so nil always means failure.
 function Expr.eval(self, ctx, opts)
-  local c, err = context_of(ctx, "expr:eval")
-  if err then return nil, err, STATUS[CODE.JSON] end
+  local c, err, code = context_of(ctx, "expr:eval")
+  if err then return nil, err, code end
   return capi.eval(self._ud, c, opts and opts.int64)
 end
 

@@ -6,6 +6,12 @@
 -- and anything else through the C lua_next walker (capi.set).  No JSON.
 -- Errors: never raises for bad input (the C side records the first
 -- problem and the run reports it); generating code for a plan cannot fail.
+-- Input limits: the same as for JSON text input (lua/src/lgavel.c, "Input
+-- limits"): the FFI builders charge every string, key and container to
+-- the run's input count and refuse what passes a limit; this walker also
+-- stops at the nesting limit and at a table that contains itself.  Each
+-- time it gives up, the C walker converts the value again (from the count
+-- taken before) and names the problem with its input path.
 
 local core = require "gavel.core"
 
@@ -33,9 +39,11 @@ local function put(S, h, i, v)
     if v == floor(v) and v >= -MAX_INT and v <= MAX_INT then
       s.tag = T_INT
       s.u.i = v
-    else
+    elseif v - v == 0 then -- finite (NaN and inf: the C walker refuses)
       s.tag = T_FLOAT
       s.u.f = v
+    else
+      capi_set(h, i, v)
     end
   elseif tv == "string" then
     set_str(h, i, v, #v)
@@ -62,11 +70,19 @@ end
 -- stitch started a new trace (600+ traces, mprotect-bound): loan rule
 -- 6.7 us per run through capi.set, see bench/lua/README.md.
 
-local new_str, new_arr, new_obj, obj_add =
-  api.new_str, api.new_arr, api.new_obj, api.obj_add
-local next, getmetatable, rawget = next, getmetatable, rawget
+local new_str, new_arr, new_obj, obj_add, mark, seal =
+  api.new_str, api.new_arr, api.new_obj, api.obj_add, api.mark, api.seal
+local next, getmetatable, rawget, rawequal = next, getmetatable, rawget,
+  rawequal
 local T_NULL, T_STR, T_ARR, T_OBJ = 0, 4, 5, 6
-local MAX_DEPTH = 500
+-- Containers counted from the input's root, as the JSON reader counts
+-- them (GAVEL_MAX_JSON_DEPTH); the engine's array limit (GAVEL_MAX_ARR_LEN).
+local MAX_DEPTH, MAX_ARR = 512, 1000000
+-- Tables deeper than CYCLE_AT are checked against their ancestors from
+-- that depth on ('anc'): a cycle gives up within one turn of it, before
+-- a branching one can multiply the work; shallow inputs pay nothing.
+local CYCLE_AT = 16
+local anc = {}
 local null, empty_array = core.null, core.empty_array
 local float_mt, array_mt = core.float_mt, core.array_mt
 local cjson_array_mt = core.cjson_array_mt or array_mt
@@ -90,9 +106,11 @@ wv = function(h, s, v, depth)
     if v == floor(v) and v >= -MAX_INT and v <= MAX_INT then
       s.tag = T_INT
       s.u.i = v
-    else
+    elseif v - v == 0 then -- finite
       s.tag = T_FLOAT
       s.u.f = v
+    else
+      return false
     end
   elseif tv == "string" then
     local p = new_str(h, v, #v)
@@ -103,11 +121,17 @@ wv = function(h, s, v, depth)
     s.tag = T_BOOL
     s.u.i = v and 1 or 0
   elseif tv == "table" then
-    if depth > MAX_DEPTH then return false end
+    if depth >= MAX_DEPTH then return false end
+    if depth >= CYCLE_AT then
+      for j = CYCLE_AT, depth - 1 do
+        if rawequal(anc[j], v) then return false end
+      end
+      anc[depth] = v
+    end
     local mt = getmetatable(v)
     if mt == float_mt then
       local x = rawget(v, 1)
-      if type(x) ~= "number" then return false end
+      if type(x) ~= "number" or x - x ~= 0 then return false end
       s.tag = T_FLOAT
       s.u.f = x
       return true
@@ -126,6 +150,7 @@ wv = function(h, s, v, depth)
     local marked = mt ~= nil and (mt == array_mt or mt == cjson_array_mt
                                   or mt == cjson_empty_array_mt)
     if allint and (marked or (n > 0 and maxk <= 2 * n + 16)) then
+      if maxk > MAX_ARR then return false end -- (uint32_t) would wrap it
       local a = new_arr(h, maxk)
       if a == nil then return false end
       local items = a.items
@@ -137,6 +162,7 @@ wv = function(h, s, v, depth)
       end
       s.tag = T_ARR
       s.u.a = a
+      seal(s) -- nesting header from the children (lgavel.c lg_seal)
     else
       local o = new_obj(h, n)
       if o == nil then return false end
@@ -156,6 +182,7 @@ wv = function(h, s, v, depth)
       end
       s.tag = T_OBJ
       s.u.o = o
+      seal(s)
     end
   elseif v == null then
     s.tag = T_NULL
@@ -173,9 +200,17 @@ wv = function(h, s, v, depth)
   return true
 end
 
--- deep(S, h, i, v): a whole sub-tree into slot i.
-local function deep(S, h, i, v)
-  if not wv(h, S + i, v, 0) then capi_set(h, i, v) end
+local function clear_anc()
+  for j = CYCLE_AT, MAX_DEPTH do anc[j] = nil end
+end
+
+-- deep(S, h, i, v, d): a whole sub-tree into slot i, which has d
+-- containers above it in the input.
+local function deep(S, h, i, v, d)
+  local m = mark(h)
+  if not wv(h, S + i, v, d) then capi_set(h, i, v, m) end
+  -- drop the references of a deep walk (the input may be large)
+  if anc[CYCLE_AT] ~= nil then clear_anc() end
 end
 _M.write_value = wv
 
@@ -217,8 +252,8 @@ local function gen(node, var, depth, out)
     if depth > 0 then acc = var .. " and " .. acc end
     if c.leaf then
       out[#out + 1] = format("do local v = %s if type(v) == 'table' then "
-        .. "deep(S, h, %d, v) else put(S, h, %d, v) end end", acc, c.leaf,
-        c.leaf)
+        .. "deep(S, h, %d, v, %d) else put(S, h, %d, v) end end", acc,
+        c.leaf, depth + 1, c.leaf)
     else
       local nv = "t" .. (depth + 1)
       out[#out + 1] = format("do local %s = tab(%s)", nv, acc)
@@ -235,7 +270,7 @@ function _M.source(plan)
     "return function(inp, S, h)",
   }
   if plan.root.leaf then
-    out[#out + 1] = "deep(S, h, 0, inp)"
+    out[#out + 1] = "deep(S, h, 0, inp, 0)"
   else
     gen(plan.root, "inp", 0, out)
   end

@@ -11,8 +11,9 @@ local ffi = require "ffi"
 local capi = require "gavel.capi"
 
 local ffi_cast, ffi_istype, ffi_new = ffi.cast, ffi.istype, ffi.new
-local pcall, tostring, type = pcall, tostring, type
+local pcall, tostring, type, error = pcall, tostring, type, error
 local setmetatable = setmetatable
+local floor, format = math.floor, string.format
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -88,6 +89,11 @@ typedef struct gavel_lua_api {
   gavel_obj *(*new_obj)(gavel_lua_exec *h, uint32_t cap);
   int (*obj_add)(gavel_lua_exec *h, gavel_obj *o, const char *k, size_t klen,
                  int replace);
+  double (*mark)(gavel_lua_exec *h);
+  void (*seal)(gavel_value *v);
+  unsigned arr_items_offset;
+  unsigned obj_keys_offset;
+  unsigned obj_vals_offset;
 } gavel_lua_api;
 ]]
 end
@@ -105,11 +111,17 @@ if math.floor(api.abi / 65536) ~= ABI_MAJOR then
   error("gavel: Lua binding is for major version " .. ABI_MAJOR
         .. ", C library is " .. capi.version_string)
 end
+-- gavel_arr / gavel_obj declare the leading fields of gv_arr / gv_obj,
+-- the only ones Lua reads (it never allocates them nor steps over them):
+-- the core may append fields (nesting headers, a key index).
 if api.error_size ~= ffi.sizeof("gavel_error")
     or api.value_size ~= ffi.sizeof("gavel_value")
     or api.str_s_offset ~= ffi.offsetof("gavel_str", "s")
-    or api.obj_size ~= ffi.sizeof("gavel_obj")
-    or api.arr_size ~= ffi.sizeof("gavel_arr") then
+    or api.arr_items_offset ~= ffi.offsetof("gavel_arr", "items")
+    or api.obj_keys_offset ~= ffi.offsetof("gavel_obj", "keys")
+    or api.obj_vals_offset ~= ffi.offsetof("gavel_obj", "vals")
+    or api.obj_size < ffi.sizeof("gavel_obj")
+    or api.arr_size < ffi.sizeof("gavel_arr") then
   error("gavel: FFI declarations out of date (value layout differs)")
 end
 
@@ -202,6 +214,25 @@ function _M.float(x)
     error("gavel.float: expected a number, got " .. type(x), 2)
   end
   return setmetatable({ x }, float_mt)
+end
+
+-- check_int(who, name, v, lo, hi[, level]) -> v: raises "who: name must
+-- be an integer from lo to hi, got v" (at 'level', default 3: the caller
+-- of the function that checks) unless v is an integral number within
+-- [lo, hi]; NaN, infinities and fractions fail.  hi may be "2^63-1" (the
+-- largest double below 2^63 is then the bound).  Numeric options are
+-- checked with it: a bad value is misuse (lua/README.md "Errors").
+local TWO63 = 2^63
+function _M.check_int(who, name, v, lo, hi, level)
+  local hi_n = hi == "2^63-1" and TWO63 or hi
+  if type(v) ~= "number" or v ~= v or v < lo or v ~= floor(v)
+      or (hi_n == TWO63 and v >= TWO63) or (hi_n ~= TWO63 and v > hi_n) then
+    error(format("%s: %s must be an integer from %s to %s, got %s", who,
+                 name, tostring(lo), tostring(hi),
+                 type(v) == "number" and format("%.17g", v) or type(v)),
+          level or 3)
+  end
+  return v
 end
 
 -- now_ms() -> monotonic milliseconds (FFI, for deadlines)

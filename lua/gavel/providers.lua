@@ -60,6 +60,10 @@ function _M.get_c(name)
   if not capi.has_c(rt, name) then return nil end
   return function(operation, params, ctx)
     ctx = ctx or {}
+    if ctx.timeout_ms ~= nil then -- the C side stores it as a uint32_t
+      core.check_int("gavel.providers: C provider " .. name,
+                     "ctx.timeout_ms", ctx.timeout_ms, 0, 4294967295)
+    end
     return capi.invoke_c(rt, name, operation, params, ctx.timeout_ms,
                          ctx.ruleset, ctx.path)
   end

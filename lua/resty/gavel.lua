@@ -18,6 +18,7 @@
 -- default: every request refused).
 
 local gavel = require "gavel"
+local check_int = require("gavel.core").check_int
 local cjson = require "cjson.safe"
 
 local ngx = ngx
@@ -86,12 +87,29 @@ local function parse_allow(e)
            port = port }
 end
 
--- configure{ allow_http = { entries }, max_body = bytes } -> true
+-- configure{ allow_http = { entries }, max_body = bytes,
+--             gas_limit, max_input_bytes, max_gas, max_steps,
+--             max_timeout_ms, max_run_bytes, max_result_bytes,
+--             max_call_bytes } -> true | nil, err, code
 -- allow_http replaces the worker's network.http allowlist (default: empty,
--- every request is refused).  Bad entries raise.
+-- every request is refused).  max_body: the largest network.http response
+-- body (an integer >= 0).  The other numbers configure the engine's
+-- runtime as gavel.configure does (defaults and host ceilings that no
+-- ruleset can raise); like it, they must be set before the first ruleset
+-- is loaded: call configure{} first in init_by_lua.  Bad entries and
+-- numbers out of range raise.
 function _M.configure(opts)
   if type(opts) ~= "table" then
     error("resty.gavel.configure: expected a table", 2)
+  end
+  local rt_opts
+  for name, hi in pairs(gavel.CONFIG_FIELDS) do
+    local v = opts[name]
+    if v ~= nil then
+      check_int("resty.gavel.configure", name, v, 1, hi)
+      rt_opts = rt_opts or {}
+      rt_opts[name] = v
+    end
   end
   if opts.allow_http ~= nil then
     if type(opts.allow_http) ~= "table" then
@@ -109,11 +127,13 @@ function _M.configure(opts)
     allow = list
   end
   if opts.max_body ~= nil then
-    if type(opts.max_body) ~= "number" or opts.max_body < 0 then
-      error("resty.gavel.configure: max_body must be a number >= 0", 2)
-    end
-    max_body = opts.max_body
+    check_int("resty.gavel.configure", "max_body", opts.max_body, 0, 2 ^ 53)
   end
+  if rt_opts then
+    local ok, err, code = gavel.configure(rt_opts)
+    if not ok then return nil, err, code end
+  end
+  if opts.max_body ~= nil then max_body = opts.max_body end
   return true
 end
 

@@ -68,6 +68,8 @@ typedef struct lg_rt {
   int refs;          /* Lua handle + rulesets + expressions             */
   lg_saved *saved;   /* C providers overridden from Lua                 */
   int n_saved;       /* count                                           */
+  int used;          /* 1 once a ruleset or expression was made: the
+                        configuration is fixed from then on            */
 } lg_rt;
 
 typedef enum { PN_NONE, PN_OBJ, PN_ARR } pn_kind;
@@ -91,8 +93,10 @@ typedef struct lg_rs {
   gv_arena plan_arena; /* trie nodes                                    */
   pnode *root;        /* the input trie                                 */
   int n_leaves;       /* leaves (slots the Lua binder fills)            */
+  int n_inner;        /* containers of the trie (skeleton nodes)        */
   int whole_root;     /* 1: the binder converts the whole input         */
   char **leaf_path;   /* "input.a.b" per leaf, for messages             */
+  int *leaf_depth;    /* containers above each leaf (input limits)      */
 } lg_rs;
 
 /* The exec handle: the payload of a 'gavel.exec' userdata, and what the
@@ -104,6 +108,8 @@ typedef struct gavel_lua_exec {
   int json_mode;      /* 1: this run goes through the JSON API (trace)  */
   gvalue *flat;       /* slots the Lua binder writes (n_leaves + 1)     */
   gvalue **leafp;     /* where each slot goes in the skeleton           */
+  gvalue **inner;     /* the skeleton's containers, children first      */
+  int n_inner;        /* count                                          */
   gvalue root;        /* skeleton root                                  */
   gv_arena skel;      /* skeleton nodes and the arrays above (kept)     */
   gv_arena scratch;   /* trace path: converted input, parsed result     */
@@ -112,6 +118,9 @@ typedef struct gavel_lua_exec {
   size_t jres_len;    /* its length                                     */
   gvalue res;         /* the last result (api_result's answer)          */
   int bind_failed;    /* 1: a slot could not be converted               */
+  size_t in_used;     /* input size counted in this run ("Input limits") */
+  size_t in_max;      /* the runtime's max_input_bytes                  */
+  int in_over;        /* 1: an FFI builder found the input too large    */
   gavel_error err;    /* the last failure of this context               */
 } gavel_lua_exec;
 
@@ -195,6 +204,27 @@ static int utf8_valid(const unsigned char *s, size_t n) {
   return 1;
 }
 
+/* ==== Nesting headers ====
+**
+** When the core keeps each container's nesting in its header (value.h,
+** GAVEL_MAX_VALUE_DEPTH: the run-time cap on value nesting is checked
+** from the headers of the children), a container whose children are
+** written directly -- the C walker's arrays, the Lua walker's containers,
+** the skeleton after each run's slots -- gets its header from them here,
+** children first, so that values built from a Lua input are capped
+** exactly as values built from JSON text.  Without such headers there is
+** nothing to do. */
+static void lg_seal(gvalue *v) {
+#ifdef GAVEL_MAX_VALUE_DEPTH
+  if (v->tag == GV_ARR)
+    gavel__arr_seal(v->u.a);
+  else if (v->tag == GV_OBJ)
+    gavel__obj_seal(v->u.o);
+#else
+  (void)v;
+#endif
+}
+
 /* ==== Lua -> value: the lua_next walker ==== */
 
 typedef struct lg_seg {
@@ -207,11 +237,51 @@ typedef struct lg_conv {
   lua_State *L;
   gv_arena *a;        /* where values go                                */
   int cfg;            /* stack index of the marker table                */
-  int depth;          /* current nesting                                */
+  int depth;          /* current nesting below the converted value      */
+  int base;           /* containers above it (a binder slot's depth)    */
+  int code;           /* GAVEL_JSON (bad value) or GAVEL_LIMIT          */
+  size_t used;        /* input size counted so far (lg_charge)          */
+  size_t max_bytes;   /* the runtime's max_input_bytes                  */
   const char *what;   /* name of the root in messages ("input")         */
   char msg[GAVEL_ERRMSG_SIZE]; /* failure message                       */
   lg_seg segs[GAVEL_MAX_JSON_DEPTH + 1]; /* path of the current value   */
+  const void *anc[GAVEL_MAX_JSON_DEPTH + 1]; /* tables on that path     */
 } lg_conv;
+
+/* ==== Input limits: one set for every way a value enters ====
+**
+** A Lua value given as input (rs:run tables through the generated binder,
+** its FFI table walker and the C walker below; expression contexts;
+** provider replies; rulesets and gavel.json.encode values given as tables)
+** obeys the limits of JSON text input (core/json.c, gavel_exec_run_json),
+** so that no path accepts what another rejects: nesting of at most
+** GAVEL_MAX_JSON_DEPTH containers, counted from the input's root; a size of
+** at most the runtime's max_input_bytes; and the engine's value limits
+** (GAVEL_MAX_STR_BYTES per string or key, GAVEL_MAX_ARR_LEN elements per
+** array or keys per object).  The size of a Lua value is counted as the
+** JSON text it stands for, without escapes and with every number as one
+** byte (a lower bound of its JSON size): "[]"/"{}" 2, a string len + 2, an
+** array element 1 (its comma) plus its own size, an object member klen + 4
+** plus its value's size.  The binder's FFI builders (api_set_str,
+** api_new_*) and the C walker charge the same amounts to one count per
+** run, so a whole input is bounded however its parts are converted, and a
+** table reachable many times (a DAG, or a cycle through several keys) is
+** bounded by its converted size.  Violations are GAVEL_LIMIT, with the
+** JSON reader's wording, the limit's value and the input path.  A table
+** that contains itself is a GAVEL_JSON error (it has no JSON form). */
+
+#define LG_SIZE_CONTAINER 2 /* "[]" or "{}"                               */
+#define LG_SIZE_ELEM 1      /* an array element: its comma (numbers: 1)    */
+#define LG_SIZE_MEMBER 4    /* an object member: "":, and its comma        */
+#define LG_SIZE_STR 2       /* a string's quotes                           */
+
+/* Adds 'n' to '*used'; 1 (nothing added) when that passes 'max'. */
+static int lg_charge(size_t *used, size_t max, size_t n) {
+  if (n > max || *used > max - n)
+    return 1;
+  *used += n;
+  return 0;
+}
 
 /* Pushes the marker table (see gavel/core.lua: set_markers). */
 static int push_cfg(lua_State *L) {
@@ -227,16 +297,14 @@ static int push_cfg(lua_State *L) {
   return lua_gettop(L);
 }
 
-static int conv_fail(lg_conv *c, const char *fmt, ...) GAVEL_PRINTF(2, 3);
-static int conv_fail(lg_conv *c, const char *fmt, ...) {
+/* Records the failure with the path of the current value; the code is
+** GAVEL_JSON (conv_fail) or GAVEL_LIMIT (conv_limit). */
+static int conv_vfail(lg_conv *c, int code, const char *fmt, va_list ap) {
   char what[GAVEL_ERRMSG_SIZE / 2];
   char path[GAVEL_ERRMSG_SIZE / 2];
   size_t n = 0;
   int i;
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
-  va_end(ap);
   n = (size_t)snprintf(path, sizeof path, "%s", c->what);
   for (i = 0; i < c->depth && n < sizeof path; i++) {
     if (c->segs[i].k)
@@ -248,7 +316,51 @@ static int conv_fail(lg_conv *c, const char *fmt, ...) {
                             c->segs[i].idx);
   }
   snprintf(c->msg, sizeof c->msg, "%.200s (at %.250s)", what, path);
+  c->code = code;
   return 1;
+}
+
+static int conv_fail(lg_conv *c, const char *fmt, ...) GAVEL_PRINTF(2, 3);
+static int conv_fail(lg_conv *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  conv_vfail(c, GAVEL_JSON, fmt, ap);
+  va_end(ap);
+  return 1;
+}
+
+static int conv_limit(lg_conv *c, const char *fmt, ...) GAVEL_PRINTF(2, 3);
+static int conv_limit(lg_conv *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  conv_vfail(c, GAVEL_LIMIT, fmt, ap);
+  va_end(ap);
+  return 1;
+}
+
+/* NaN and the infinities have no JSON form: the JSON reader refuses a
+** number it cannot represent ("number out of range"), so Lua input does
+** too (the engine never sees a non-finite input number). */
+static int bad_number(lg_conv *c, lua_Number d) {
+  return conv_fail(c, "number out of range (%s)",
+                   d != d ? "NaN" : d > 0 ? "inf" : "-inf");
+}
+
+/* An allocation in the conversion's arena failed: out of memory, or the
+** arena's cap (max_run_bytes, the core's wording) was reached. */
+static int conv_nomem(lg_conv *c) {
+  if (gavel__arena_status(c->a) == GAVEL_LIMIT)
+    return conv_limit(c, "Limit exceeded: run memory over %zu bytes "
+                      "(max_run_bytes)", c->a->limit);
+  return conv_fail(c, "out of memory");
+}
+
+/* Charges 'n' bytes of input size (see "Input limits"). */
+static int conv_charge(lg_conv *c, size_t n) {
+  if (lg_charge(&c->used, c->max_bytes, n))
+    return conv_limit(c, "input too large: more than %zu bytes (max %zu)",
+                      c->max_bytes, c->max_bytes);
+  return 0;
 }
 
 /* 1 if the value at 'idx' is rawequal to the marker field 'name'. */
@@ -266,18 +378,23 @@ static int str_value(lg_conv *c, int idx, gvalue *out) {
   size_t len;
   const char *s = lua_tolstring(c->L, idx, &len);
   gv_str *gs;
+  if (len > GAVEL_MAX_STR_BYTES)
+    return conv_limit(c, "string of %zu bytes exceeds maximum of %u", len,
+                      (unsigned)GAVEL_MAX_STR_BYTES);
+  if (conv_charge(c, len + LG_SIZE_STR))
+    return 1;
   if (!utf8_valid((const unsigned char *)s, len))
     return conv_fail(c, "string is not valid UTF-8");
-  if (len > GAVEL_MAX_STR_BYTES)
-    return conv_fail(c, "string too long (%zu bytes)", len);
   if (!(gs = gavel__str_new(c->a, s, len)))
-    return conv_fail(c, "out of memory");
+    return conv_nomem(c);
   *out = gv_strv(gs);
   return 0;
 }
 
 /* cdata: int64_t/uint64_t -> int, double/float -> float, NULL -> null,
-** through the Lua helper 'cdata' of the marker table. */
+** through the Lua helper 'cdata' of the marker table.  An int is exact
+** (lua/README.md), so a uint64_t above INT64_MAX is an error, not a
+** wrapped negative number. */
 static int cdata_value(lg_conv *c, int idx, gvalue *out) {
   lua_State *L = c->L;
   const char *kind;
@@ -288,12 +405,26 @@ static int cdata_value(lg_conv *c, int idx, gvalue *out) {
     return conv_fail(c, "cannot convert a cdata value");
   }
   kind = lua_tostring(L, -2);
-  if (kind && kind[0] == 'i') {
-    *out = gv_int((int64_t)strtoull(lua_tostring(L, -1), NULL, 10));
-    if (lua_tostring(L, -1)[0] == '-')
-      *out = gv_int(strtoll(lua_tostring(L, -1), NULL, 10));
+  if (kind && kind[0] == 'i' && lua_tostring(L, -1)) {
+    const char *t = lua_tostring(L, -1);
+    if (t[0] == '-') {
+      *out = gv_int(strtoll(t, NULL, 10));
+    } else {
+      unsigned long long u = strtoull(t, NULL, 10);
+      if (u > (unsigned long long)INT64_MAX) {
+        lua_pop(L, 2);
+        return conv_fail(c, "integer %llu is out of range (an int is at "
+                         "most %lld)", u, (long long)INT64_MAX);
+      }
+      *out = gv_int((int64_t)u);
+    }
   } else if (kind && kind[0] == 'f') {
-    *out = gv_float(lua_tonumber(L, -1));
+    lua_Number d = lua_tonumber(L, -1);
+    if (!isfinite(d)) {
+      lua_pop(L, 2);
+      return bad_number(c, d);
+    }
+    *out = gv_float(d);
   } else if (kind && kind[0] == 'n') {
     *out = gv_null();
   } else {
@@ -327,9 +458,12 @@ static int array_value(lg_conv *c, int idx, size_t len, gvalue *out) {
   gv_arr *arr;
   size_t i;
   if (len > GAVEL_MAX_ARR_LEN)
-    return conv_fail(c, "array too long (%zu elements)", len);
+    return conv_limit(c, "array of %zu elements exceeds maximum of %d", len,
+                      GAVEL_MAX_ARR_LEN);
+  if (conv_charge(c, LG_SIZE_CONTAINER + len * LG_SIZE_ELEM))
+    return 1;
   if (!(arr = gavel__arr_new(c->a, (uint32_t)len)))
-    return conv_fail(c, "out of memory");
+    return conv_nomem(c);
   for (i = 0; i < len; i++) {
     int rc;
     lua_rawgeti(L, idx, (int)i + 1);
@@ -348,14 +482,20 @@ static int array_value(lg_conv *c, int idx, size_t len, gvalue *out) {
   }
   arr->len = (uint32_t)len;
   *out = gv_arrv(arr);
+  lg_seal(out);
   return 0;
 }
 
 static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
   lua_State *L = c->L;
-  gv_obj *o = gavel__obj_new(c->a, (uint32_t)n);
-  if (!o)
-    return conv_fail(c, "out of memory");
+  gv_obj *o;
+  if (n > GAVEL_MAX_ARR_LEN)
+    return conv_limit(c, "object of %zu keys exceeds maximum of %d", n,
+                      GAVEL_MAX_ARR_LEN);
+  if (conv_charge(c, LG_SIZE_CONTAINER))
+    return 1;
+  if (!(o = gavel__obj_new(c->a, (uint32_t)n)))
+    return conv_nomem(c);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     char buf[48];
@@ -372,6 +512,15 @@ static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
     c->segs[c->depth].k = k;
     c->segs[c->depth].klen = klen;
     c->depth++;
+    if (klen > GAVEL_MAX_STR_BYTES) {
+      lua_pop(L, 2);
+      return conv_limit(c, "key of %zu bytes exceeds maximum of %u", klen,
+                        (unsigned)GAVEL_MAX_STR_BYTES);
+    }
+    if (conv_charge(c, klen + LG_SIZE_MEMBER)) {
+      lua_pop(L, 2);
+      return 1;
+    }
     if (!utf8_valid((const unsigned char *)k, klen)) {
       lua_pop(L, 2);
       return conv_fail(c, "key is not valid UTF-8");
@@ -385,7 +534,7 @@ static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
         !(numkey ? gavel__obj_set(c->a, o, ks, v)
                  : gavel__obj_append(c->a, o, ks, v))) {
       lua_pop(L, 2);
-      return conv_fail(c, "out of memory");
+      return conv_nomem(c);
     }
     lua_pop(L, 1);
   }
@@ -408,6 +557,11 @@ static int table_value(lg_conv *c, int idx, gvalue *out) {
       if (lua_type(L, -1) != LUA_TNUMBER) {
         lua_pop(L, 1);
         return conv_fail(c, "gavel.float box without a number");
+      }
+      if (!isfinite(lua_tonumber(L, -1))) {
+        lua_Number d = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        return bad_number(c, d);
       }
       *out = gv_float(lua_tonumber(L, -1));
       lua_pop(L, 1);
@@ -447,6 +601,8 @@ static int to_value(lg_conv *c, int idx, gvalue *out) {
     *out = gv_bool(lua_toboolean(L, idx));
     return 0;
   case LUA_TNUMBER:
+    if (!isfinite(lua_tonumber(L, idx)))
+      return bad_number(c, lua_tonumber(L, idx));
     *out = num_value(lua_tonumber(L, idx));
     return 0;
   case LUA_TSTRING:
@@ -458,22 +614,32 @@ static int to_value(lg_conv *c, int idx, gvalue *out) {
     }
     if (lua_touserdata(L, idx) == &lg_empty_array ||
         is_marker(L, c->cfg, idx, "cjson_empty_array")) {
-      gv_arr *a = gavel__arr_new(c->a, 0);
-      if (!a)
-        return conv_fail(c, "out of memory");
+      gv_arr *a;
+      if (conv_charge(c, LG_SIZE_CONTAINER))
+        return 1;
+      if (!(a = gavel__arr_new(c->a, 0)))
+        return conv_nomem(c);
       *out = gv_arrv(a);
       return 0;
     }
     return conv_fail(c, "cannot convert a light userdata");
   case LUA_TTABLE: {
-    int rc;
-    if (c->depth >= GAVEL_MAX_JSON_DEPTH)
-      return conv_fail(c, "table nested deeper than %d levels (a cycle?)",
-                       GAVEL_MAX_JSON_DEPTH);
+    /* A cycle is found on the path of the current value (at most 512
+    ** tables: linear scan); without this check it would be reported as
+    ** too deep, or as too large when it branches. */
+    const void *t = lua_topointer(L, idx);
+    int i;
+    for (i = 0; i < c->depth; i++)
+      if (c->anc[i] == t)
+        return conv_fail(c, "table contains itself (a cycle): it has no "
+                         "JSON form");
+    if (c->base + c->depth >= GAVEL_MAX_JSON_DEPTH)
+      return conv_limit(c, "input too deep: nesting exceeds %d levels",
+                        GAVEL_MAX_JSON_DEPTH);
     if (!lua_checkstack(L, 8))
       return conv_fail(c, "Lua stack overflow");
-    rc = table_value(c, idx, out);
-    return rc;
+    c->anc[c->depth] = t;
+    return table_value(c, idx, out);
   }
   default:
     if (lua_type(L, idx) == LG_TCDATA)
@@ -482,14 +648,22 @@ static int to_value(lg_conv *c, int idx, gvalue *out) {
   }
 }
 
-/* Converts the value at 'idx' into arena 'a'.  0 ok; 1 with c->msg set. */
-static int convert(lua_State *L, int idx, gv_arena *a, const char *what,
-                   gvalue *out, lg_conv *c) {
+/* Converts the value at 'idx' into arena 'a', under the input limits with
+** 'base' containers above it and 'used' bytes of the input counted
+** already (c->used then holds the new count).  0 ok; 1 with c->msg and
+** c->code set. */
+static int convert_at(lua_State *L, int idx, gv_arena *a, const char *what,
+                      gvalue *out, lg_conv *c, size_t max_bytes, int base,
+                      size_t used) {
   int top = lua_gettop(L), rc;
   idx = abs_index(L, idx);
   c->L = L;
   c->a = a;
   c->depth = 0;
+  c->base = base;
+  c->code = GAVEL_OK;
+  c->used = used;
+  c->max_bytes = max_bytes;
   c->what = what;
   c->msg[0] = 0;
   c->cfg = push_cfg(L);
@@ -498,9 +672,30 @@ static int convert(lua_State *L, int idx, gv_arena *a, const char *what,
   return rc;
 }
 
+/* The runtime's max_input_bytes: the size limit of every input. */
+static size_t rt_max_input(const gavel_runtime *rt) {
+  return gavel__runtime_config(rt)->max_input_bytes;
+}
+
+/* convert_at for a whole input of at most 'max_bytes'. */
+static int convert(lua_State *L, int idx, gv_arena *a, const char *what,
+                   gvalue *out, lg_conv *c, size_t max_bytes) {
+  return convert_at(L, idx, a, what, out, c, max_bytes, 0, 0);
+}
+
 /* ==== Value -> Lua ==== */
 
-static void push_value(lua_State *L, gvalue v, int int64, int cfg, int depth);
+/* Results, pending-call parameters and evaluated values are converted up
+** to this many nested containers: a value's GAVEL_MAX_JSON_DEPTH levels
+** plus the result's own ({output: {key: value}}) and some room.  Deeper
+** (or a Lua stack that cannot grow) is an error returned as data, never a
+** raise: the C recursion and the Lua stack stay bounded. */
+#define LG_MAX_RESULT_DEPTH (GAVEL_MAX_JSON_DEPTH + 8)
+#define LG_RESULT_DEEP_MSG "result nested deeper than 520 levels"
+/* the message's number; also MAX_DEPTH in gavel/value.lua */
+typedef char lg_result_depth_check[LG_MAX_RESULT_DEPTH == 520 ? 1 : -1];
+
+static int push_value(lua_State *L, gvalue v, int int64, int cfg, int depth);
 
 static void push_int(lua_State *L, int64_t i, int int64, int cfg) {
   if (!int64) {
@@ -513,10 +708,14 @@ static void push_int(lua_State *L, int64_t i, int int64, int cfg) {
   lua_call(L, 2, 1);
 }
 
-static void push_value(lua_State *L, gvalue v, int int64, int cfg, int depth) {
+/* Pushes 'v'; 0, or 1 with nothing pushed when it is nested deeper than
+** LG_MAX_RESULT_DEPTH. */
+static int push_value(lua_State *L, gvalue v, int int64, int cfg, int depth) {
   uint32_t i;
-  if (depth > GAVEL_MAX_JSON_DEPTH + 8 || !lua_checkstack(L, 6))
-    luaL_error(L, "gavel: result nested too deeply");
+  if (((gv_typeof(v) == GV_ARR || gv_typeof(v) == GV_OBJ) &&
+       depth >= LG_MAX_RESULT_DEPTH) ||
+      !lua_checkstack(L, 6))
+    return 1;
   switch (gv_typeof(v)) {
   case GV_NULL:
   case GV_MISSING:
@@ -537,7 +736,10 @@ static void push_value(lua_State *L, gvalue v, int int64, int cfg, int depth) {
   case GV_ARR:
     lua_createtable(L, (int)v.u.a->len, 0);
     for (i = 0; i < v.u.a->len; i++) {
-      push_value(L, v.u.a->items[i], int64, cfg, depth + 1);
+      if (push_value(L, v.u.a->items[i], int64, cfg, depth + 1)) {
+        lua_pop(L, 1);
+        return 1;
+      }
       lua_rawseti(L, -2, (int)i + 1);
     }
     lua_getfield(L, cfg, "array_mt");
@@ -549,17 +751,38 @@ static void push_value(lua_State *L, gvalue v, int int64, int cfg, int depth) {
       if (v.u.o->vals[i].tag == GV_MISSING)
         continue;
       lua_pushlstring(L, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
-      push_value(L, v.u.o->vals[i], int64, cfg, depth + 1);
+      if (push_value(L, v.u.o->vals[i], int64, cfg, depth + 1)) {
+        lua_pop(L, 2);
+        return 1;
+      }
       lua_rawset(L, -3);
     }
     break;
   }
+  return 0;
 }
 
-static void push_result(lua_State *L, gvalue v, int int64) {
+/* Pushes 'v' (one value); 0, or 1 with nothing pushed (too deep). */
+static int push_result(lua_State *L, gvalue v, int int64) {
   int cfg = push_cfg(L);
-  push_value(L, v, int64, cfg, 0);
+  if (push_value(L, v, int64, cfg, 0)) {
+    lua_settop(L, cfg - 1);
+    return 1;
+  }
   lua_remove(L, cfg);
+  return 0;
+}
+
+/* nil, message, "GAVEL_LIMIT" for a value too deep to convert ('what':
+** the value's name in the message, or NULL for the run's result). */
+static int push_too_deep(lua_State *L, const char *what) {
+  lua_pushnil(L);
+  if (what)
+    lua_pushfstring(L, "%s: " LG_RESULT_DEEP_MSG, what);
+  else
+    lua_pushstring(L, LG_RESULT_DEEP_MSG);
+  lua_pushstring(L, gavel_status_name(GAVEL_LIMIT));
+  return 3;
 }
 
 /* ==== Errors as data: nil, msg, "GAVEL_X" ==== */
@@ -577,28 +800,45 @@ static void api_begin(gavel_lua_exec *h) {
   gavel__exec_prepare(h->ex);
   h->bind_failed = 0;
   h->json_mode = 0;
+  h->in_used = 0;
+  h->in_over = 0;
 }
 
-static void bind_fail(gavel_lua_exec *h, int slot, const char *what) {
+static void bind_fail(gavel_lua_exec *h, int slot, gavel_status code,
+                      const char *what) {
   if (h->bind_failed)
     return; /* the first problem wins */
-  gavel__errorf(&h->err, GAVEL_JSON, "%s (at %s)", what,
-                h->lrs->leaf_path[slot]);
+  gavel__errorf(&h->err, code, "%s (at %s)", what, h->lrs->leaf_path[slot]);
   h->bind_failed = 1;
 }
 
 static void api_set_str(gavel_lua_exec *h, int slot, const char *s,
                         size_t len) {
   gv_str *gs;
+  char msg[128];
   if (slot < 0 || slot >= h->lrs->n_leaves)
     return;
+  if (len > GAVEL_MAX_STR_BYTES) { /* the input limits, as convert() */
+    snprintf(msg, sizeof msg, "string of %zu bytes exceeds maximum of %u",
+             len, (unsigned)GAVEL_MAX_STR_BYTES);
+    bind_fail(h, slot, GAVEL_LIMIT, msg);
+    h->flat[slot] = gv_missing();
+    return;
+  }
+  if (lg_charge(&h->in_used, h->in_max, len + LG_SIZE_STR)) {
+    snprintf(msg, sizeof msg, "input too large: more than %zu bytes (max %zu)",
+             h->in_max, h->in_max);
+    bind_fail(h, slot, GAVEL_LIMIT, msg);
+    h->flat[slot] = gv_missing();
+    return;
+  }
   if (!utf8_valid((const unsigned char *)s, len)) {
-    bind_fail(h, slot, "string is not valid UTF-8");
+    bind_fail(h, slot, GAVEL_JSON, "string is not valid UTF-8");
     h->flat[slot] = gv_missing();
     return;
   }
   if (!(gs = gavel__str_new(h->arena, s, len))) {
-    bind_fail(h, slot, "out of memory");
+    bind_fail(h, slot, GAVEL_NOMEM, "out of memory");
     h->flat[slot] = gv_missing();
     return;
   }
@@ -612,6 +852,10 @@ static int api_run(gavel_lua_exec *h, unsigned flags) {
     return (int)h->err.code;
   for (i = 0; i < n; i++)
     *h->leafp[i] = h->flat[i];
+#ifdef GAVEL_MAX_VALUE_DEPTH
+  for (i = 0; i < h->n_inner; i++)
+    lg_seal(h->inner[i]);
+#endif
   return (int)gavel__exec_run_value(h->ex, h->root, flags, &h->err);
 }
 
@@ -634,10 +878,24 @@ static const char *api_status_name(int code) {
 }
 
 /* Value builders for the Lua table walker of gavel/binder.lua: values go
-** into the run arena; NULL / -1 on arena failure or invalid UTF-8 (the
-** caller then retries with the C walker, which names the problem). */
+** into the run arena and are charged to the run's input count as
+** convert() charges them ("Input limits"); NULL / -1 on arena failure,
+** invalid UTF-8 or a limit (the caller then retries with the C walker,
+** from the count 'mark' gave before, and the C walker names the
+** problem). */
+/* Charges 'n' bytes to the run's input count; 1 (and in_over set) when
+** that passes max_input_bytes. */
+static int api_charge(gavel_lua_exec *h, size_t n) {
+  if (lg_charge(&h->in_used, h->in_max, n)) {
+    h->in_over = 1;
+    return 1;
+  }
+  return 0;
+}
+
 static gv_str *api_new_str(gavel_lua_exec *h, const char *s, size_t len) {
-  if (!utf8_valid((const unsigned char *)s, len) || len > GAVEL_MAX_STR_BYTES)
+  if (len > GAVEL_MAX_STR_BYTES || api_charge(h, len + LG_SIZE_STR) ||
+      !utf8_valid((const unsigned char *)s, len))
     return NULL;
   return gavel__str_new(h->arena, s, len);
 }
@@ -645,7 +903,9 @@ static gv_str *api_new_str(gavel_lua_exec *h, const char *s, size_t len) {
 static gv_arr *api_new_arr(gavel_lua_exec *h, uint32_t n) {
   gv_arr *a;
   uint32_t i;
-  if (n > GAVEL_MAX_ARR_LEN || !(a = gavel__arr_new(h->arena, n)))
+  if (n > GAVEL_MAX_ARR_LEN ||
+      api_charge(h, LG_SIZE_CONTAINER + (size_t)n * LG_SIZE_ELEM) ||
+      !(a = gavel__arr_new(h->arena, n)))
     return NULL;
   for (i = 0; i < n; i++)
     a->items[i] = gv_null();
@@ -654,8 +914,17 @@ static gv_arr *api_new_arr(gavel_lua_exec *h, uint32_t n) {
 }
 
 static gv_obj *api_new_obj(gavel_lua_exec *h, uint32_t cap) {
+  if (cap > GAVEL_MAX_ARR_LEN || api_charge(h, LG_SIZE_CONTAINER))
+    return NULL;
   return gavel__obj_new(h->arena, cap);
 }
+
+/* The run's input count (for capi.set's 'mark'); a double, so that the
+** FFI returns a plain number. */
+static double api_mark(gavel_lua_exec *h) { return (double)h->in_used; }
+
+/* Sets the nesting header of a container the Lua walker filled. */
+static void api_seal(gvalue *v) { lg_seal(v); }
 
 /* Adds key k (null value) and returns its index; 'replace': reuse an
 ** existing equal key (number keys turned into text may collide). */
@@ -663,6 +932,8 @@ static int api_obj_add(gavel_lua_exec *h, gv_obj *o, const char *k,
                        size_t klen, int replace) {
   gv_str *ks;
   int i;
+  if (klen > GAVEL_MAX_STR_BYTES || api_charge(h, klen + LG_SIZE_MEMBER))
+    return -1;
   if (replace && (i = gavel__obj_find(o, k, klen)) >= 0)
     return i;
   if (!utf8_valid((const unsigned char *)k, klen) ||
@@ -695,6 +966,11 @@ typedef struct gavel_lua_api {
   gv_obj *(*new_obj)(gavel_lua_exec *h, uint32_t cap);
   int (*obj_add)(gavel_lua_exec *h, gv_obj *o, const char *k, size_t klen,
                  int replace);
+  double (*mark)(gavel_lua_exec *h);
+  void (*seal)(gvalue *v);
+  unsigned arr_items_offset; /* offsetof(gv_arr, items): Lua reads the   */
+  unsigned obj_keys_offset;  /* leading fields of gv_arr and gv_obj     */
+  unsigned obj_vals_offset;  /* only, so the core may append fields     */
 } gavel_lua_api;
 
 static const gavel_lua_api lg_api = {
@@ -704,7 +980,9 @@ static const gavel_lua_api lg_api = {
     api_slots,         api_abandon,         api_result,
     api_n_metrics,     offsetof(gv_str, s), sizeof(gv_obj),
     sizeof(gv_arr),    api_new_str,         api_new_arr,
-    api_new_obj,       api_obj_add};
+    api_new_obj,       api_obj_add,         api_mark,
+    api_seal,          offsetof(gv_arr, items), offsetof(gv_obj, keys),
+    offsetof(gv_obj, vals)};
 
 /* ==== Userdata helpers ==== */
 
@@ -746,7 +1024,79 @@ void gavel_lua_set_runtime_hook(gavel_lua_runtime_hook fn, void *ud) {
   lg_hook_ud = ud;
 }
 
-/* capi.runtime([{gas_limit=, max_input_bytes=, jit=}]) -> runtime */
+/* ==== Runtime configuration ====
+**
+** The numeric fields of gavel_config that Lua may set, with their range.
+** gavel.configure validates first (with messages at the caller's level);
+** the checks here keep a bad number from ever reaching a C conversion
+** (a double out of an integer type's range is undefined behaviour:
+** inf or 2^70 gave a gas budget of 0). */
+typedef enum { LG_U64, LG_SIZE, LG_U32 } lg_cfg_type;
+
+static const struct {
+  const char *name;
+  size_t off;
+  lg_cfg_type type;
+} lg_cfg_fields[] = {
+    {"gas_limit", offsetof(gavel_config, gas_limit), LG_U64},
+    {"max_input_bytes", offsetof(gavel_config, max_input_bytes), LG_SIZE},
+    {"max_gas", offsetof(gavel_config, max_gas), LG_U64},
+    {"max_steps", offsetof(gavel_config, max_steps), LG_U64},
+    {"max_timeout_ms", offsetof(gavel_config, max_timeout_ms), LG_U32},
+    {"max_run_bytes", offsetof(gavel_config, max_run_bytes), LG_SIZE},
+    {"max_result_bytes", offsetof(gavel_config, max_result_bytes), LG_SIZE},
+    {"max_call_bytes", offsetof(gavel_config, max_call_bytes), LG_SIZE},
+};
+
+#define LG_2P63 9223372036854775808.0 /* 2^63: above every int64 value */
+
+/* Reads the fields of the table at 'idx' into 'cfg' (absent: unchanged).
+** Each must be an integer from 1 to its type's range (at most 2^63 - 1);
+** anything else raises, naming the field. */
+static void cfg_read(lua_State *L, int idx, gavel_config *cfg) {
+  size_t i;
+  for (i = 0; i < sizeof lg_cfg_fields / sizeof lg_cfg_fields[0]; i++) {
+    const char *name = lg_cfg_fields[i].name;
+    char *f = (char *)cfg + lg_cfg_fields[i].off;
+    double max = lg_cfg_fields[i].type == LG_U32 ? 4294967295.0 : LG_2P63;
+    lua_Number d;
+    lua_getfield(L, idx, name);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "gavel: %s must be a number, got %s", name,
+                 luaL_typename(L, -1));
+    d = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    /* written so that NaN fails too */
+    if (!(d >= 1 && (lg_cfg_fields[i].type == LG_U32 ? d <= max : d < max) &&
+          d == floor(d)))
+      luaL_error(L, "gavel: %s must be an integer from 1 to %s, got %f",
+                 name,
+                 lg_cfg_fields[i].type == LG_U32 ? "4294967295" : "2^63-1",
+                 d);
+    switch (lg_cfg_fields[i].type) {
+    case LG_U64:
+      *(uint64_t *)(void *)f = (uint64_t)d;
+      break;
+    case LG_SIZE:
+      *(size_t *)(void *)f = (size_t)d;
+      break;
+    case LG_U32:
+      *(uint32_t *)(void *)f = (uint32_t)d;
+      break;
+    }
+  }
+  lua_getfield(L, idx, "jit");
+  if (!lua_isnil(L, -1))
+    cfg->jit = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+}
+
+/* capi.runtime([{gas_limit=, max_input_bytes=, max_gas=, ..., jit=}])
+** -> runtime */
 static int l_runtime(lua_State *L) {
   gavel_config cfg;
   gavel_error err;
@@ -757,18 +1107,8 @@ static int l_runtime(lua_State *L) {
   lua_setmetatable(L, -2);
   memset(&cfg, 0, sizeof cfg);
   cfg.abi = GAVEL_VERSION_NUM;
-  if (lua_istable(L, 1)) {
-    lua_getfield(L, 1, "gas_limit");
-    cfg.gas_limit = lua_isnil(L, -1) ? 0 : (uint64_t)luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "max_input_bytes");
-    cfg.max_input_bytes =
-        lua_isnil(L, -1) ? 0 : (size_t)luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "jit");
-    cfg.jit = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
+  if (lua_istable(L, 1))
+    cfg_read(L, 1, &cfg);
   if (!(r = calloc(1, sizeof *r)))
     return luaL_error(L, "gavel: out of memory");
   if (gavel_runtime_new(&cfg, &r->rt, &err) != GAVEL_OK) {
@@ -779,6 +1119,69 @@ static int l_runtime(lua_State *L) {
   *p = r;
   if (lg_hook && lg_hook(lg_hook_ud, r->rt, &err) != GAVEL_OK)
     return push_fail(L, &err, err.code);
+  return 1;
+}
+
+/* capi.configure(rt, opts) -> true | nil, err, code
+** Sets fields of the runtime's configuration (see cfg_read) before its
+** first ruleset or expression; raises after (misuse: a ruleset loaded
+** before would keep the old defaults and ceilings).  The new
+** configuration goes through gavel_runtime_new, which fills in the
+** defaults of the fields left at 0 as for any host, and is then copied
+** into the runtime in place: the Lua state's handle, its providers and
+** the rulesets' references stay as they are. */
+static int l_configure(lua_State *L) {
+  lg_rt *r = check_rt(L, 1);
+  gavel_config cfg;
+  gavel_runtime *tmp;
+  gavel_error err;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (r->used)
+    return luaL_error(L, "gavel.configure: the runtime is in use (a ruleset "
+                         "or expression was made); configure before the "
+                         "first gavel.load, compile or eval");
+  cfg = *gavel__runtime_config(r->rt);
+  cfg.realloc = NULL; /* the temporary runtime allocates nothing */
+  cfg.alloc_ud = NULL;
+  cfg_read(L, 2, &cfg);
+  if (gavel_runtime_new(&cfg, &tmp, &err) != GAVEL_OK)
+    return push_fail(L, &err, err.code);
+  cfg = *gavel__runtime_config(tmp);
+  gavel_runtime_free(tmp);
+  cfg.abi = r->rt->cfg.abi;
+  cfg.realloc = r->rt->cfg.realloc;
+  cfg.alloc_ud = r->rt->cfg.alloc_ud;
+  r->rt->cfg = cfg;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* capi.config(rt) -> { gas_limit, max_input_bytes, max_gas, ... } (the
+** runtime's configuration, defaults filled in) */
+static int l_config(lua_State *L) {
+  lg_rt *r = check_rt(L, 1);
+  const gavel_config *cfg = gavel__runtime_config(r->rt);
+  size_t i;
+  lua_createtable(L, 0, 10);
+  for (i = 0; i < sizeof lg_cfg_fields / sizeof lg_cfg_fields[0]; i++) {
+    const char *f = (const char *)cfg + lg_cfg_fields[i].off;
+    lua_Number d = 0;
+    switch (lg_cfg_fields[i].type) {
+    case LG_U64:
+      d = (lua_Number) * (const uint64_t *)(const void *)f;
+      break;
+    case LG_SIZE:
+      d = (lua_Number) * (const size_t *)(const void *)f;
+      break;
+    case LG_U32:
+      d = (lua_Number) * (const uint32_t *)(const void *)f;
+      break;
+    }
+    lua_pushnumber(L, d);
+    lua_setfield(L, -2, lg_cfg_fields[i].name);
+  }
+  lua_pushboolean(L, cfg->jit);
+  lua_setfield(L, -2, "jit");
   return 1;
 }
 
@@ -863,17 +1266,22 @@ static int l_invoke_c(lua_State *L) {
   lg_conv c;
   int rc;
   const gv_provider *cur = gavel__host_find(r->rt, name, strlen(name));
+  lua_Number t;
   if (!sv && !(cur && (cur->fn || cur->vfn)))
     return luaL_error(L, "gavel: no C provider for '%s'", name);
+  t = luaL_optnumber(L, 5, 0);
+  if (!(t >= 0 && t <= 4294967295.0 && t == floor(t))) /* NaN fails too */
+    return luaL_error(L, "gavel: timeout_ms must be an integer from 0 to "
+                         "4294967295");
   gavel__arena_init(&a, gavel__runtime_alloc(r->rt), 0);
   memset(&req, 0, sizeof req);
   req.capability = gavel__str_cstr(&a, name);
   req.operation = gavel__str_cstr(&a, op);
-  req.timeout_ms = (uint32_t)luaL_optnumber(L, 5, 0);
+  req.timeout_ms = (uint32_t)t;
   req.ruleset = luaL_optstring(L, 6, "");
   req.path = luaL_optstring(L, 7, "");
   if (!req.capability || !req.operation ||
-      convert(L, 4, &a, "params", &req.params, &c)) {
+      convert(L, 4, &a, "params", &req.params, &c, rt_max_input(r->rt))) {
     gavel__arena_free(&a);
     lua_pushnil(L);
     lua_pushstring(L, c.msg[0] ? c.msg : "out of memory");
@@ -892,10 +1300,10 @@ static int l_invoke_c(lua_State *L) {
     lua_pushnil(L);
     lua_pushstring(L, msg);
   } else {
-    push_result(L, payload, 0);
-    if (meta.tag == GV_OBJ)
-      push_result(L, meta, 0);
-    else
+    if (push_result(L, payload, 0)) {
+      lua_pushnil(L);
+      lua_pushstring(L, "provider payload: " LG_RESULT_DEEP_MSG);
+    } else if (meta.tag != GV_OBJ || push_result(L, meta, 0))
       lua_pushnil(L);
   }
   gavel__arena_free(&a);
@@ -932,8 +1340,15 @@ static pnode *pn_child(gv_arena *a, pnode *n, const gx_seg *sg) {
   return c;
 }
 
-/* Adds one input path to the trie.  A wildcard, a key/index conflict or a
-** huge index makes the node where it happens a whole leaf. */
+/* Trie levels: a path segment deeper than this is read whole from the
+** node at this depth.  Bounds the recursion over the trie here and the
+** nesting of the generated binder (Lua refuses a chunk nested about 200
+** levels deep: gavel.load raised for an expression reading a.a.a...). */
+#define LG_PLAN_MAX_DEPTH 64
+
+/* Adds one input path to the trie.  A wildcard, a key/index conflict, a
+** huge index or a depth over LG_PLAN_MAX_DEPTH makes the node where it
+** happens a whole leaf. */
 static int plan_insert(gv_arena *a, pnode *root, const gx_path *p) {
   pnode *n = root;
   int j;
@@ -942,7 +1357,7 @@ static int plan_insert(gv_arena *a, pnode *root, const gx_path *p) {
     pn_kind want;
     if (n->whole)
       return 0;
-    if (sg->kind == GX_SEG_WILD)
+    if (sg->kind == GX_SEG_WILD || j >= LG_PLAN_MAX_DEPTH)
       break;
     want = sg->kind == GX_SEG_INDEX ? PN_ARR : PN_OBJ;
     if (want == PN_ARR && (sg->index < 0 || sg->index >= 1024))
@@ -959,15 +1374,18 @@ static int plan_insert(gv_arena *a, pnode *root, const gx_path *p) {
 }
 
 static void plan_number(lg_rs *r, pnode *n, char *path, size_t plen,
-                        int fill) {
+                        int fill, int depth) {
   pnode *c;
   if (n->whole) {
     if (fill) {
       r->leaf_path[n->leaf] = gavel__arena_dup(&r->plan_arena, path, plen + 1);
+      r->leaf_depth[n->leaf] = depth;
     } else
       n->leaf = r->n_leaves++;
     return;
   }
+  if (!fill)
+    r->n_inner++;
   for (c = n->child; c; c = c->next) {
     size_t k;
     if (n->kind == PN_ARR)
@@ -979,7 +1397,7 @@ static void plan_number(lg_rs *r, pnode *n, char *path, size_t plen,
                            c->key->s);
     if (plen + k >= 511)
       k = 511 - plen;
-    plan_number(r, c, path, plen + k, fill);
+    plan_number(r, c, path, plen + k, fill, depth + 1);
     path[plen] = 0;
   }
 }
@@ -1015,13 +1433,15 @@ static int build_plan(lg_rs *r) {
     if (plan_insert(&r->plan_arena, r->root, g->st.inputs[i]))
       return -1;
   r->whole_root = r->root->whole;
-  plan_number(r, r->root, path, 0, 0);
+  plan_number(r, r->root, path, 0, 0, 0);
   r->leaf_path = gavel__arena_alloc(&r->plan_arena,
                                     (size_t)(r->n_leaves + 1) * sizeof(char *));
-  if (!r->leaf_path)
+  r->leaf_depth = gavel__arena_alloc(&r->plan_arena,
+                                     (size_t)(r->n_leaves + 1) * sizeof(int));
+  if (!r->leaf_path || !r->leaf_depth)
     return -1;
   snprintf(path, sizeof path, "input");
-  plan_number(r, r->root, path, 5, 1);
+  plan_number(r, r->root, path, 5, 1, 0);
   return r->plan_arena.failed ? -1 : 0;
 }
 
@@ -1114,9 +1534,9 @@ static gavel_status load_table(lua_State *L, lg_rt *r, int idx,
   gv_arena *keep;
   lg_conv c;
   gavel__arena_init(&tmp, gavel__runtime_alloc(r->rt), 0);
-  if (convert(L, idx, &tmp, "ruleset", &doc, &c)) {
+  if (convert(L, idx, &tmp, "ruleset", &doc, &c, rt_max_input(r->rt))) {
     gavel__arena_free(&tmp);
-    return gavel__errorf(err, GAVEL_JSON, "%s", c.msg);
+    return gavel__errorf(err, (gavel_status)c.code, "%s", c.msg);
   }
   if ((st = gavel__load(r->rt, doc, o, out, err)) != GAVEL_OK) {
     gavel__arena_free(&tmp);
@@ -1146,7 +1566,17 @@ static int l_load(lua_State *L) {
   const char **grants = NULL;
   lg_rs **p, *lrs;
   int n = 0, i;
+  uint64_t gas = 0;
   memset(&o, 0, sizeof o);
+  if (!lua_isnoneornil(L, 4)) { /* as cfg_read: NaN, inf, 2^70 never cast */
+    lua_Number d = lua_tonumber(L, 4);
+    if (lua_type(L, 4) != LUA_TNUMBER ||
+        !(d >= 1 && d < LG_2P63 && d == floor(d)))
+      return luaL_error(L, "gavel.load: opts.gas_limit must be an integer "
+                           "from 1 to 2^63-1");
+    gas = (uint64_t)d;
+  }
+  r->used = 1;
   if (lua_istable(L, 3)) {
     n = (int)lua_objlen(L, 3);
     grants = lua_newuserdata(L, (size_t)(n + 1) * sizeof *grants);
@@ -1194,8 +1624,8 @@ static int l_load(lua_State *L) {
     gavel__buf_free(&d.b);
     return 4;
   }
-  if (lua_isnumber(L, 4) && lua_tonumber(L, 4) > 0)
-    rs->gas_limit = (uint64_t)lua_tonumber(L, 4);
+  if (gas)
+    rs->gas_limit = gas;
   p = lua_newuserdata(L, sizeof *p);
   *p = NULL;
   luaL_getmetatable(L, LG_RULESET);
@@ -1253,6 +1683,7 @@ static int skel_build(gavel_lua_exec *h, const pnode *n, gvalue *out) {
     for (c = n->child; c; c = c->next)
       if (skel_build(h, c, &arr->items[c->index]))
         return -1;
+    h->inner[h->n_inner++] = out;
     return 0;
   } else {
     gv_obj *o = gavel__obj_new(&h->skel, (uint32_t)n->n_child);
@@ -1265,6 +1696,7 @@ static int skel_build(gavel_lua_exec *h, const pnode *n, gvalue *out) {
     for (c = n->child; c; c = c->next)
       if (skel_build(h, c, &o->vals[k++]))
         return -1;
+    h->inner[h->n_inner++] = out;
     return 0;
   }
 }
@@ -1279,18 +1711,23 @@ static int l_exec(lua_State *L) {
   luaL_getmetatable(L, LG_EXEC);
   lua_setmetatable(L, -2);
   gavel__arena_init(&h->skel, al, 0);
-  gavel__arena_init(&h->scratch, al, 0);
+  gavel__arena_init(&h->scratch, al,
+                    gavel__runtime_config(r->lrt->rt)->max_run_bytes);
   gavel__buf_init(&h->jbuf, al);
   if ((st = gavel_exec_new(r->rs, &h->ex, &h->err)) != GAVEL_OK)
     return push_fail(L, &h->err, st);
   h->lrs = r;
   r->refs++;
+  h->in_max = rt_max_input(r->lrt->rt);
   h->arena = gavel__exec_prepare(h->ex);
   h->flat = gavel__arena_alloc(&h->skel,
                                (size_t)(r->n_leaves + 1) * sizeof(gvalue));
   h->leafp = gavel__arena_alloc(&h->skel,
                                 (size_t)(r->n_leaves + 1) * sizeof(gvalue *));
-  if (!h->flat || !h->leafp || skel_build(h, r->root, &h->root))
+  h->inner = gavel__arena_alloc(&h->skel,
+                                (size_t)(r->n_inner + 1) * sizeof(gvalue *));
+  if (!h->flat || !h->leafp || !h->inner ||
+      skel_build(h, r->root, &h->root))
     return luaL_error(L, "gavel: out of memory");
   return 1;
 }
@@ -1310,9 +1747,9 @@ static int gc_exec(lua_State *L) {
   return 0;
 }
 
-/* capi.set(exec, slot, value): converts a table (or any value the FFI
-** binder does not handle inline) into slot 'slot'.  Never raises for bad
-** input: the failure is reported by the next run. */
+/* capi.set(exec, slot, value[, mark]): converts a table (or any value the
+** FFI binder does not handle inline) into slot 'slot'.  Never raises for
+** bad input: the failure is reported by the next run. */
 static int l_set(lua_State *L) {
   gavel_lua_exec *h = check_exec(L, 1);
   int slot = (int)luaL_checkinteger(L, 2);
@@ -1323,12 +1760,29 @@ static int l_set(lua_State *L) {
     h->flat[slot] = gv_missing();
     return 0;
   }
-  if (convert(L, 3, h->arena, h->lrs->leaf_path[slot], &v, &c)) {
+  /* 'mark': the run's input count before the Lua walker tried this slot
+  ** (it gave up part way; what it counted is counted again here). */
+  if (h->in_over) {
+    /* The Lua walker counted past max_input_bytes: the C walker would
+    ** only count as far again (seconds for millions of tables); the
+    ** message names the slot, not the exact place. */
+    char msg[128];
+    snprintf(msg, sizeof msg, "input too large: more than %zu bytes (max %zu)",
+             h->in_max, h->in_max);
+    bind_fail(h, slot, GAVEL_LIMIT, msg);
+    h->flat[slot] = gv_missing();
+    return 0;
+  }
+  if (!lua_isnoneornil(L, 4))
+    h->in_used = (size_t)luaL_checknumber(L, 4);
+  if (convert_at(L, 3, h->arena, h->lrs->leaf_path[slot], &v, &c, h->in_max,
+                 h->lrs->leaf_depth[slot], h->in_used)) {
     if (!h->bind_failed)
-      gavel__errorf(&h->err, GAVEL_JSON, "%s", c.msg);
+      gavel__errorf(&h->err, (gavel_status)c.code, "%s", c.msg);
     h->bind_failed = 1;
     v = gv_missing();
-  }
+  } else
+    h->in_used = c.used;
   h->flat[slot] = v;
   return 0;
 }
@@ -1364,7 +1818,8 @@ static int l_run_json(lua_State *L) {
 static int to_json(lua_State *L, gavel_lua_exec *h, int idx, const char *what,
                    lg_conv *c) {
   gvalue v;
-  if (convert(L, idx, &h->scratch, what, &v, c))
+  if (convert(L, idx, &h->scratch, what, &v, c,
+              rt_max_input(h->lrs->lrt->rt)))
     return 1;
   gavel__buf_clear(&h->jbuf);
   gavel__json_write(&h->jbuf, v);
@@ -1392,8 +1847,8 @@ static int l_trace_run(lua_State *L) {
   } else if (!lua_isnoneornil(L, 2)) {
     if (to_json(L, h, 2, "input", &c)) {
       gavel__exec_prepare(h->ex);
-      gavel__errorf(&h->err, GAVEL_JSON, "%s", c.msg);
-      lua_pushinteger(L, GAVEL_JSON);
+      gavel__errorf(&h->err, (gavel_status)c.code, "%s", c.msg);
+      lua_pushinteger(L, c.code);
       return 1;
     }
     s = h->jbuf.p;
@@ -1405,20 +1860,56 @@ static int l_trace_run(lua_State *L) {
   return 1;
 }
 
-/* capi.result(exec, int64) -> { code, message, output[, trace][, metrics] } */
+/* The "trace" member of a trace run's JSON result: write_result
+** (core/sched.c) appends it last, as ,"trace":{"path":"...}, and every
+** quote inside a JSON string is escaped, so the last occurrence of that
+** text is the member itself (its object has no "trace" key).  Returns
+** the start of its object ('*len' bytes), or NULL. */
+static const char *trace_member(const char *s, size_t n, size_t *len) {
+  static const char pat[] = ",\"trace\":{\"path\":\"";
+  const size_t m = sizeof pat - 1, key = 9; /* ,"trace": */
+  size_t i;
+  if (n < m + 2 || s[n - 1] != '}')
+    return NULL;
+  for (i = n - m - 1;; i--) {
+    if (s[i] == ',' && !memcmp(s + i, pat, m)) {
+      *len = n - 1 - (i + key);
+      return s + i + key;
+    }
+    if (i == 0)
+      return NULL;
+  }
+}
+
+/* capi.result(exec, int64) -> { code, message, output[, trace] }
+** | nil, err, code (a result nested too deeply to convert).
+** The result is converted from the engine's value in both modes: a trace
+** run's JSON text is read back only for its trace member, since a result
+** holding a value of the full 512 levels is deeper than the JSON reader
+** accepts. */
 static int l_result(lua_State *L) {
   gavel_lua_exec *h = check_exec(L, 1);
   int int64 = lua_toboolean(L, 2);
-  if (h->json_mode) {
-    gvalue v;
+  gvalue r = gavel__exec_result(h->ex);
+  if (push_result(L, r, int64))
+    return push_too_deep(L, NULL);
+  if (h->json_mode && r.tag == GV_OBJ) {
+    size_t tlen;
+    const char *tp = trace_member(h->jres, h->jres_len, &tlen);
+    gvalue t;
     gavel_error e;
     gavel__arena_reset(&h->scratch);
-    if (gavel__json_parse(&h->scratch, h->jres, h->jres_len, NULL, &v, &e) !=
-        GAVEL_OK)
-      return luaL_error(L, "gavel: unreadable result: %s", e.msg);
-    push_result(L, v, int64);
-  } else
-    push_result(L, gavel__exec_result(h->ex), int64);
+    if (!tp ||
+        gavel__json_parse(&h->scratch, tp, tlen, NULL, &t, &e) != GAVEL_OK ||
+        push_result(L, t, int64)) {
+      lua_pushnil(L);
+      lua_pushstring(L, "gavel: the run's trace cannot be read from its "
+                        "JSON result");
+      lua_pushstring(L, gavel_status_name(GAVEL_EXEC));
+      return 3;
+    }
+    lua_setfield(L, -2, "trace");
+  }
   return 1;
 }
 
@@ -1437,8 +1928,8 @@ static int l_metrics(lua_State *L) {
     lua_setfield(L, -2, "name");
     lua_pushnumber(L, m[i].value);
     lua_setfield(L, -2, "value");
-    push_value(L, m[i].tags, int64, cfg, 0);
-    lua_setfield(L, -2, "tags");
+    if (!push_value(L, m[i].tags, int64, cfg, 0))
+      lua_setfield(L, -2, "tags");
     lua_rawseti(L, -2, i + 1);
   }
   return 1;
@@ -1452,15 +1943,20 @@ static int l_fail(lua_State *L) {
 
 /* capi.pending(exec) -> capability, operation, params, timeout_ms,
 ** ruleset, path, attempt, delay_ms (wait that long before calling: a
-** retry's backoff) */
+** retry's backoff), http_allow, trace_id, params_err (params is nil and
+** params_err says why when they cannot be converted: the caller resumes
+** the run with that error) */
 static int l_pending(lua_State *L) {
   gavel_lua_exec *h = check_exec(L, 1);
   const gv_hostreq *q = gavel__exec_pending_req(h->ex);
+  int deep;
   if (!q)
     return luaL_error(L, "gavel: no host call is pending");
   lua_pushlstring(L, q->capability->s, q->capability->len);
   lua_pushlstring(L, q->operation->s, q->operation->len);
-  push_result(L, q->params, 0);
+  deep = push_result(L, q->params, 0);
+  if (deep)
+    lua_pushnil(L);
   lua_pushnumber(L, q->timeout_ms);
   lua_pushstring(L, q->ruleset ? q->ruleset : "");
   lua_pushstring(L, q->path ? q->path : "");
@@ -1476,18 +1972,22 @@ static int l_pending(lua_State *L) {
   } else
     lua_pushnil(L);
   lua_pushnumber(L, (lua_Number)q->trace_id);
-  return 10;
+  if (!deep)
+    return 10;
+  lua_pushstring(L, "parameters: " LG_RESULT_DEEP_MSG);
+  return 11;
 }
 
 /* Metadata: nil, or a table whose values are all strings. */
 static int meta_value(lua_State *L, gv_arena *a, int idx, gvalue *out,
-                      lg_conv *c) {
+                      lg_conv *c, size_t max_bytes) {
   uint32_t i;
   if (lua_isnoneornil(L, idx)) {
     *out = gv_null();
     return 0;
   }
-  if (!lua_istable(L, idx) || convert(L, idx, a, "metadata", out, c) ||
+  if (!lua_istable(L, idx) ||
+      convert(L, idx, a, "metadata", out, c, max_bytes) ||
       out->tag != GV_OBJ) {
     if (!c->msg[0] || !lua_istable(L, idx))
       snprintf(c->msg, sizeof c->msg, "metadata must be a table of strings");
@@ -1527,8 +2027,9 @@ static int l_resume(lua_State *L) {
     st = resume_error(h, luaL_optstring(L, 3, "provider failed"));
   } else if (!h->json_mode) {
     gvalue p, m;
-    if (convert(L, 3, h->arena, "payload", &p, &c) ||
-        meta_value(L, h->arena, 4, &m, &c)) {
+    size_t max = rt_max_input(h->lrs->lrt->rt);
+    if (convert(L, 3, h->arena, "payload", &p, &c, max) ||
+        meta_value(L, h->arena, 4, &m, &c, max)) {
       snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
                c.msg);
       st = resume_error(h, msg);
@@ -1540,7 +2041,8 @@ static int l_resume(lua_State *L) {
     size_t plen = 0;
     if (to_json(L, h, 3, "payload", &c) ||
         !(pj = gavel__arena_dup(&h->scratch, h->jbuf.p, h->jbuf.len + 1)) ||
-        (plen = h->jbuf.len, meta_value(L, &h->scratch, 4, &m, &c))) {
+        (plen = h->jbuf.len, meta_value(L, &h->scratch, 4, &m, &c,
+                                       rt_max_input(h->lrs->lrt->rt)))) {
       snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
                c.msg[0] ? c.msg : "out of memory");
       st = resume_error(h, msg);
@@ -1571,6 +2073,7 @@ static int l_expr(lua_State *L) {
   size_t len;
   const char *src = luaL_checklstring(L, 2, &len);
   lg_expr *x = lua_newuserdata(L, sizeof *x);
+  r->used = 1;
   gavel_error err;
   gavel_status st;
   memset(x, 0, sizeof *x);
@@ -1580,7 +2083,9 @@ static int l_expr(lua_State *L) {
     return push_fail(L, &err, st);
   x->lrt = r;
   r->refs++;
-  gavel__arena_init(&x->in, gavel__runtime_alloc(r->rt), 0);
+  /* the context's memory is part of the evaluation's: the same cap */
+  gavel__arena_init(&x->in, gavel__runtime_alloc(r->rt),
+                    gavel__runtime_config(r->rt)->max_run_bytes);
   return 1;
 }
 
@@ -1604,15 +2109,17 @@ static int l_eval(lua_State *L) {
   gavel_status st;
   lg_conv c;
   gavel__arena_reset(&x->in); /* the engine reuses its own result memory */
-  if (!lua_isnoneornil(L, 2) && convert(L, 2, &x->in, "context", &root, &c)) {
+  if (!lua_isnoneornil(L, 2) && convert(L, 2, &x->in, "context", &root, &c,
+                                         rt_max_input(x->lrt->rt))) {
     lua_pushnil(L);
     lua_pushstring(L, c.msg);
-    lua_pushstring(L, gavel_status_name(GAVEL_JSON));
+    lua_pushstring(L, gavel_status_name((gavel_status)c.code));
     return 3;
   }
   if ((st = gavel__expr_eval_value(x->e, root, &res, &err)) != GAVEL_OK)
     return push_fail(L, &err, st);
-  push_result(L, res, int64);
+  if (push_result(L, res, int64))
+    return push_too_deep(L, "expression value");
   return 1;
 }
 
@@ -1630,31 +2137,44 @@ static int l_disasm(lua_State *L) {
 
 /* ==== JSON with the engine's reader and writer ==== */
 
-/* capi.json_encode(value) -> text | nil, err */
+/* capi.json_encode(value[, rt]) -> text | nil, err, code: the value
+** obeys the input limits (those of runtime 'rt' when given). */
 static int l_json_encode(lua_State *L) {
   gv_arena a;
   gv_buf b;
   gvalue v;
-  lg_conv c;
+  lg_conv *c = malloc(sizeof *c); /* 16 KB: not on a coroutine's C stack */
+  size_t max = lua_isnoneornil(L, 2) ? GAVEL_MAX_INPUT_BYTES
+                                     : rt_max_input(check_rt(L, 2)->rt);
+  int n;
+  if (!c)
+    return luaL_error(L, "gavel: out of memory");
   gavel__arena_init(&a, &gavel__default_alloc, 0);
   gavel__buf_init(&b, &gavel__default_alloc);
-  if (convert(L, 1, &a, "value", &v, &c)) {
-    gavel__arena_free(&a);
+  if (convert(L, 1, &a, "value", &v, c, max)) {
     lua_pushnil(L);
-    lua_pushstring(L, c.msg);
-    return 2;
+    lua_pushstring(L, c->msg);
+    lua_pushstring(L, gavel_status_name((gavel_status)c->code));
+    n = 3;
+  } else {
+    gavel__json_write(&b, v);
+    if (b.oom) {
+      lua_pushnil(L);
+      lua_pushstring(L, "out of memory writing JSON");
+      lua_pushstring(L, gavel_status_name(GAVEL_NOMEM));
+      n = 3;
+    } else {
+      lua_pushlstring(L, b.p ? b.p : "", b.len);
+      n = 1;
+    }
   }
-  gavel__json_write(&b, v);
-  if (b.oom)
-    lua_pushnil(L);
-  else
-    lua_pushlstring(L, b.p ? b.p : "", b.len);
+  free(c);
   gavel__buf_free(&b);
   gavel__arena_free(&a);
-  return 1;
+  return n;
 }
 
-/* capi.json_decode(text, int64) -> value | nil, err */
+/* capi.json_decode(text, int64) -> value | nil, err, code */
 static int l_json_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
@@ -1666,9 +2186,13 @@ static int l_json_decode(lua_State *L) {
     gavel__arena_free(&a);
     lua_pushnil(L);
     lua_pushstring(L, err.msg);
-    return 2;
+    lua_pushstring(L, gavel_status_name(err.code));
+    return 3;
   }
-  push_result(L, v, lua_toboolean(L, 2));
+  if (push_result(L, v, lua_toboolean(L, 2))) {
+    gavel__arena_free(&a);
+    return push_too_deep(L, "JSON value");
+  }
   gavel__arena_free(&a);
   return 1;
 }
@@ -1719,6 +2243,7 @@ static const luaL_Reg lg_funcs[] = {
     {"api", l_api},           {"set_markers", l_set_markers},
     {"get_markers", l_get_markers},
     {"runtime", l_runtime},   {"provide", l_provide},
+    {"configure", l_configure}, {"config", l_config},
     {"provided", l_provided}, {"invoke_c", l_invoke_c},
     {"has_c", l_has_c},
     {"load", l_load},         {"plan", l_plan},
@@ -1773,8 +2298,9 @@ void gavel_lua_preload(lua_State *L) {
 /* ==== Lua functions as synchronous providers (C hosts) ==== */
 
 typedef struct lg_tramp {
-  lua_State *L; /* the state the function lives in (borrowed)   */
-  int ref;      /* registry reference of the function           */
+  lua_State *L;     /* the state the function lives in (borrowed)   */
+  int ref;          /* registry reference of the function           */
+  size_t max_bytes; /* replies obey the runtime's input limits      */
 } lg_tramp;
 
 static void push_ctx(lua_State *L, const gavel_host_call *call, double t0) {
@@ -1837,7 +2363,10 @@ static void tramp_call_locked(void *ud, const gavel_host_call *call,
     gavel_reply_error(reply, "unreadable parameters");
     goto done;
   }
-  push_result(L, v, 0);
+  if (push_result(L, v, 0)) {
+    gavel_reply_error(reply, "parameters: " LG_RESULT_DEEP_MSG);
+    goto done;
+  }
   push_ctx(L, call, t0);
   if (lua_pcall(L, 3, 2, 0) != 0) {
     snprintf(msg, sizeof msg, "provider raised an error: %s",
@@ -1852,14 +2381,14 @@ static void tramp_call_locked(void *ud, const gavel_host_call *call,
              lua_isstring(L, -1) ? lua_tostring(L, -1)
                                  : "provider returned no payload");
     gavel_reply_error(reply, msg);
-  } else if (convert(L, -2, &a, "payload", &v, c)) {
+  } else if (convert(L, -2, &a, "payload", &v, c, t->max_bytes)) {
     snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
              c->msg);
     gavel_reply_error(reply, msg);
   } else {
     gvalue m = gv_null();
     gavel__json_write(&pb, v);
-    if (meta_value(L, &a, lua_gettop(L), &m, c)) {
+    if (meta_value(L, &a, lua_gettop(L), &m, c, t->max_bytes)) {
       snprintf(msg, sizeof msg, "provider returned an unusable reply: %.400s",
                c->msg);
       gavel_reply_error(reply, msg);
@@ -1900,6 +2429,7 @@ gavel_status gavel_lua_provide(gavel_runtime *rt, lua_State *L, int idx,
   ** lives exactly as long as 'L'. */
   t = lua_newuserdata(L, sizeof *t);
   t->L = L;
+  t->max_bytes = rt_max_input(rt);
   lua_pushvalue(L, idx);
   t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_ref(L, LUA_REGISTRYINDEX); /* pops and anchors the userdata */

@@ -40,8 +40,15 @@ describe("gavel.core", function()
     assert.are.equal(16, ffi.sizeof("gavel_value"))
     assert.are.equal(core.api.value_size, ffi.sizeof("gavel_value"))
     assert.are.equal(core.api.str_s_offset, ffi.offsetof("gavel_str", "s"))
-    assert.are.equal(core.api.obj_size, ffi.sizeof("gavel_obj"))
-    assert.are.equal(core.api.arr_size, ffi.sizeof("gavel_arr"))
+    -- gavel_arr/gavel_obj declare the leading fields (the core may append)
+    assert.are.equal(core.api.arr_items_offset,
+                     ffi.offsetof("gavel_arr", "items"))
+    assert.are.equal(core.api.obj_keys_offset,
+                     ffi.offsetof("gavel_obj", "keys"))
+    assert.are.equal(core.api.obj_vals_offset,
+                     ffi.offsetof("gavel_obj", "vals"))
+    assert.is_true(core.api.obj_size >= ffi.sizeof("gavel_obj"))
+    assert.is_true(core.api.arr_size >= ffi.sizeof("gavel_arr"))
   end)
 
   it("checks the library version at require time", function()
