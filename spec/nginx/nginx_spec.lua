@@ -183,15 +183,24 @@ local function decode(body)
 end
 
 describe("spec/support/nginx.lua", function()
-  it("starts and stops a bare nginx in under 0.5 s", function()
-    local t0 = gavel.now_ms()
+  it("starts a bare nginx that answers, and stops it leaving nothing behind",
+     function()
     local srv = nginx.start()
-    local up = gavel.now_ms() - t0
     local prefix = srv.prefix
+    local f = assert(io.open(prefix .. "logs/nginx.pid"))
+    local pid = f:read("*n")
+    f:close()
+    local function running(p)   -- alive and not a zombie awaiting its reaper
+      local st = io.open("/proc/" .. p .. "/stat")
+      if not st then return false end
+      local state = st:read("*a"):match("%) (%a)")
+      st:close()
+      return state ~= "Z" and state ~= "X"
+    end
+    assert.is_true(running(pid))
     srv:stop()
-    local total = gavel.now_ms() - t0
-    assert.is_true(total < 500, ("start %.0f ms, start+stop %.0f ms")
-                                :format(up, total))
+    -- the master is gone (timing belongs in bench/, not in tests)
+    assert.is_false(running(pid))
     if not os.getenv("GAVEL_KEEP_NGINX") then
       assert.is_nil(io.open(prefix .. "conf/nginx.conf"))
     end
