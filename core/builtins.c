@@ -2318,10 +2318,11 @@ static int eq_nocase(const char *p, size_t n, const char *word) {
 /* Rust's f64::from_str: [+-] then inf | infinity | nan (any case) or
 ** digits with an optional '.' (digits on at least one side) and an
 ** optional [eE][+-]digits; nothing else.  Out-of-range values become
-** inf or 0 (gavel__parse_double returns 1 for inf).  1 on success. */
+** inf or 0 (gavel__parse_double returns 1 for inf).  1 on success, 2 for
+** a numeral that overflowed to inf, 0 when not a float. */
 static int parse_f64(const char *p, size_t n, double *out) {
   size_t i = 0, j, nd = 0;
-  int neg = 0;
+  int neg = 0, rc = 0;
   double d;
   if (n && (p[0] == '+' || p[0] == '-')) {
     neg = p[0] == '-';
@@ -2349,11 +2350,11 @@ static int parse_f64(const char *p, size_t n, double *out) {
       if (j == k)
         return 0;
     }
-    if (j != n || gavel__parse_double(p + i, n - i, &d) < 0)
+    if (j != n || (rc = gavel__parse_double(p + i, n - i, &d)) < 0)
       return 0;
   }
   *out = neg ? -d : d;
-  return 1;
+  return rc == 1 ? 2 : 1;
 }
 
 /* to_int: float truncates (saturating), string parses strictly, bool is
@@ -2385,6 +2386,7 @@ BUILTIN(bi_to_int) {
 BUILTIN(bi_to_float) {
   gvalue v = args[0];
   double d;
+  int k;
   char m[GAVEL_ERRMSG_SIZE / 2];
   switch (v.tag) {
   case GV_INT:
@@ -2394,14 +2396,14 @@ BUILTIN(bi_to_float) {
     *out = v;
     return 0;
   case GV_STR:
-    if (!parse_f64(v.u.s->s, v.u.s->len, &d))
+    if (!(k = parse_f64(v.u.s->s, v.u.s->len, &d)))
       return eval_error(rt, "Cannot convert '%s' to float",
                         MSG_STR(m, v.u.s));
-    /* Rust parses "inf", "NaN" and 1e400 (as inf); gavel values hold no
-    ** inf/NaN (Ordo's JSON output would make them null). */
-    if (!isfinite(d))
-      return eval_error(rt, "Cannot convert '%s' to float: not a finite "
-                            "number", MSG_STR(m, v.u.s));
+    /* Rust's parse gives inf for a numeral out of range (1e400): gavel
+    ** fails instead.  The explicit spellings "inf", "NaN" stay Ordo's. */
+    if (k == 2)
+      return eval_error(rt, "Cannot convert '%s' to float: out of range",
+                        MSG_STR(m, v.u.s));
     *out = gv_float(d);
     return 0;
   default:

@@ -87,8 +87,13 @@ int gavel__op_arith(gv_rt *rt, gv_arop op, gvalue a, gvalue b, gvalue *out) {
       r = x / y;
       break;
     }
-    if (GAVEL_UNLIKELY(!isfinite(r)))
+    if (GAVEL_UNLIKELY(!isfinite(r))) {
+      if (!isfinite(x) || !isfinite(y)) /* to_float("inf"), a host value */
+        return gavel__rt_error(rt, GV_E_EVAL,
+                               "Evaluation error: Non-finite float in %s",
+                               ar_noun[op]);
       return gavel__float_overflow(rt, ar_noun[op]);
+    }
     *out = gv_float(r);
     return 0;
   }
@@ -126,7 +131,8 @@ int gavel__op_neg(gv_rt *rt, gvalue a, gvalue *out) {
   }
   if (a.tag == GV_FLOAT) {
     if (GAVEL_UNLIKELY(!isfinite(a.u.f)))
-      return gavel__float_overflow(rt, "negation");
+      return gavel__rt_error(rt, GV_E_EVAL,
+                             "Evaluation error: Non-finite float in negation");
     *out = gv_float(-a.u.f);
     return 0;
   }
