@@ -13,7 +13,6 @@
 
 #define _GNU_SOURCE /* memmem */
 #include "json.h"
-#include "ops.h"
 #include "value.h"
 #include <math.h>
 #include <stdarg.h>

@@ -57,14 +57,6 @@ static int int_arith(gv_rt *rt, gv_arop op, int64_t x, int64_t y,
   return 0;
 }
 
-/* A float result that is not finite.  Ordo computes inf/NaN and its JSON
-** output (serde_json) turns them into null; gavel values never hold them:
-** the operation fails instead (issue 8, no silent null). */
-int gavel__float_overflow(gv_rt *rt, const char *what) {
-  return gavel__rt_error(rt, GV_E_EVAL,
-                         "Evaluation error: Float overflow in %s", what);
-}
-
 int gavel__op_arith(gv_rt *rt, gv_arop op, gvalue a, gvalue b, gvalue *out) {
   if (a.tag == GV_INT && b.tag == GV_INT)
     return int_arith(rt, op, a.u.i, b.u.i, out);
@@ -87,6 +79,8 @@ int gavel__op_arith(gv_rt *rt, gv_arop op, gvalue a, gvalue b, gvalue *out) {
       r = x / y;
       break;
     }
+    /* Ordo computes inf/NaN, and its JSON output (serde_json) turns them
+    ** into null: gavel fails instead (issue 8, no silent null). */
     if (GAVEL_UNLIKELY(!isfinite(r))) {
       if (!isfinite(x) || !isfinite(y)) /* to_float("inf"), a host value */
         return gavel__rt_error(rt, GV_E_EVAL,

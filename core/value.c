@@ -374,6 +374,11 @@ int gavel__rt_nomem(gv_rt *rt) {
   return gavel__rt_error(rt, GV_E_NOMEM, "Evaluation error: out of memory");
 }
 
+int gavel__float_overflow(gv_rt *rt, const char *what) {
+  return gavel__rt_error(rt, GV_E_EVAL,
+                         "Evaluation error: Float overflow in %s", what);
+}
+
 int gavel__rt_gas_error(gv_rt *rt) {
   if (rt->gas_limit)
     return gavel__rt_error(rt, GV_E_GAS,

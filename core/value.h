@@ -41,18 +41,20 @@ struct gvalue;
 typedef struct gv_arr {
   uint32_t len;         /* elements in use                  */
   uint32_t cap;         /* elements allocated               */
-  uint32_t depth;       /* nesting, >= 1 (see above)        */
-  uint32_t spare;       /* padding, zero                    */
   struct gvalue *items; /* element array (arena)            */
+  uint32_t depth;       /* nesting, >= 1 (see above); after
+                        ** 'items' so {len, cap, items}
+                        ** initialisers keep working       */
+  uint32_t spare;       /* padding, zero                    */
 } gv_arr;
 
 typedef struct gv_obj {
   uint32_t len;        /* keys in use (insertion order)     */
   uint32_t cap;        /* keys allocated                    */
-  uint32_t depth;      /* nesting, >= 1 (see gv_arr)        */
-  uint32_t idx_mask;   /* slots in 'idx' minus 1 (0: none)  */
   gv_str **keys;       /* key strings                       */
   struct gvalue *vals; /* values, parallel to 'keys'        */
+  uint32_t depth;      /* nesting, >= 1 (see gv_arr)        */
+  uint32_t idx_mask;   /* slots in 'idx' minus 1 (0: none)  */
   uint32_t *idx;       /* hash index: position + 1 per slot,
                        ** 0 = empty; NULL below
                        ** GV_OBJ_INDEX_MIN keys             */
@@ -228,6 +230,9 @@ int gavel__rt_error(gv_rt *rt, gv_ekind k, const char *fmt, ...)
 int gavel__rt_type_error(gv_rt *rt, const char *want, gvalue v);
 /* Out of memory / arena limit, as an error. */
 int gavel__rt_nomem(gv_rt *rt);
+/* Records "Evaluation error: Float overflow in <what>" (a float result
+** that is inf or NaN from finite operands) and returns 1. */
+int gavel__float_overflow(gv_rt *rt, const char *what);
 /* Records "Gas exhausted: budget of N units used up" and returns 1. */
 int gavel__rt_gas_error(gv_rt *rt);
 /* Charges 'n' gas; returns 1 (with GV_E_GAS set) when exhausted. */
