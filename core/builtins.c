@@ -1625,7 +1625,7 @@ BUILTIN(bi_max) {
 }
 
 /* *out = f2i(d) for builtin 'fn'.  A finite float out of the int range
-** saturates, as Ordo's 'as i64' (documented in docs/values.md); inf and
+** saturates, as Ordo's 'as i64'; inf and
 ** NaN (only from host values: gavel arithmetic never makes them) fail
 ** rather than become INT64_MAX or 0 unnoticed. */
 static int ret_f2i(gv_rt *rt, gvalue *out, const char *fn, double d) {
