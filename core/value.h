@@ -70,11 +70,12 @@ typedef struct gv_obj {
 /* Nesting cap for values built at run time: the same as for input
 ** documents, so a value built from inputs is never deeper than an input
 ** may be.  Recursive walkers (equality, copy, writers) stop with an error
-** a few levels further (engine envelopes such as {code, output: {...}}
-** wrap values up to GAVEL_MAX_VALUE_DEPTH deep), so no value, however it
-** was built, can overflow the C stack. */
+** further down: the scheduler's envelopes ({code, message, output},
+** action results, call_rule_set results, up to GAVEL_MAX_NESTING deep)
+** wrap values that may be at the cap.  So no value, however it was built,
+** can overflow the C stack (a walker frame is ~100-200 bytes). */
 #define GAVEL_MAX_VALUE_DEPTH GAVEL_MAX_JSON_DEPTH
-#define GAVEL_MAX_WALK_DEPTH (GAVEL_MAX_VALUE_DEPTH + 8)
+#define GAVEL_MAX_WALK_DEPTH (GAVEL_MAX_VALUE_DEPTH + 64)
 
 typedef struct gvalue {
   uint64_t tag; /* gv_type, written as a whole word        */

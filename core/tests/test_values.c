@@ -288,7 +288,7 @@ TEST(deep_value_ruleset_fails_with_the_limit_instead_of_crashing) {
   st = gavel_exec_run_json(ex, "{}", 2, 0, &out, &out_len, &err);
   CHECK(st == GAVEL_LIMIT);
   CHECK(strstr(err.msg, LIMIT_MSG) != NULL);
-  CHECK(strstr(err.msg, "steps.grow.actions[0]") != NULL);
+  CHECK(strstr(err.msg, "steps.grow.actions[11]") != NULL); /* 12 x 45 > 512 */
   /* and with the trace on */
   st = gavel_exec_run_json(ex, "{}", 2, GAVEL_RUN_TRACE, &out, &out_len, &err);
   CHECK(st == GAVEL_LIMIT);
