@@ -14,6 +14,7 @@
 #include "gavel.h"
 #include "tinytest.h"
 #include "value.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -399,6 +400,30 @@ TEST(gas_message_names_the_budget) {
   rt.arena = &a;
   CHECK(gavel__rt_charge(&rt, 1) == 1);
   CHECK_STR(rt.emsg, "Gas exhausted");
+  gavel__arena_free(&a);
+}
+
+/* ==== Non-finite floats in the JSON writer (issue 8 item 14) ==== */
+
+TEST(json_writer_reports_non_finite_floats) {
+  gv_arena a;
+  gv_buf b;
+  gv_arr *arr;
+  gavel__arena_init(&a, &gavel__default_alloc, 0);
+  gavel__buf_init(&b, &gavel__default_alloc);
+  arr = gavel__arr_new(&a, 2);
+  gavel__arr_push(&a, arr, gv_float(1.5));
+  gavel__arr_push(&a, arr, gv_float(INFINITY));
+  CHECK(gavel__json_write_checked(&b, gv_arrv(arr)) == -2);
+  CHECK_STR(b.p, "[1.5,null]"); /* written, but reported */
+  gavel__buf_clear(&b);
+  arr->items[1] = gv_float(2.0);
+  CHECK(gavel__json_write_checked(&b, gv_arrv(arr)) == 0);
+  CHECK_STR(b.p, "[1.5,2.0]");
+  CHECK_STR(eval("json_marshal({\"a\": [to_float('NaN')]})", "{}"),
+            "error: Evaluation error: json_marshal: float is not finite (inf "
+            "or NaN)");
+  gavel__buf_free(&b);
   gavel__arena_free(&a);
 }
 
