@@ -242,8 +242,6 @@ static int value_eq(gvalue a, gvalue b, int depth) {
   case GV_STR:
     return gavel__str_eq(a.u.s, b.u.s);
   case GV_ARR:
-    if (a.u.a == b.u.a)
-      return 1;
     if (a.u.a->len != b.u.a->len)
       return 0;
     if (depth >= GAVEL_MAX_WALK_DEPTH)
@@ -253,8 +251,6 @@ static int value_eq(gvalue a, gvalue b, int depth) {
         return r;
     return 1;
   case GV_OBJ: /* same key set, equal values; order does not matter */
-    if (a.u.o == b.u.o)
-      return 1;
     if (a.u.o->len != b.u.o->len)
       return 0;
     if (depth >= GAVEL_MAX_WALK_DEPTH)
