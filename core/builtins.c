@@ -1744,7 +1744,10 @@ static gv_arr *arr_copy(gv_rt *rt, const char *fn, const gvalue *items,
   return r;
 }
 
-/* Ordo's sort order: Value::compare, an incomparable pair is Equal. */
+/* Ordo's sort order: Value::compare, an incomparable pair is Equal.  So
+** an array mixing types sorts only within runs of comparable neighbours
+** (sort([3, "a", 1]) is [3, "a", 1]): Ordo's documented behaviour, kept
+** on purpose (issue 8 item 15; spec/fixtures/values_hardening.test). */
 static int sort_less(gvalue a, gvalue b) {
   int c;
   return gavel__value_cmp(a, b, &c) == 0 && c < 0;

@@ -382,6 +382,32 @@ TEST(terminal_with_many_output_keys) {
   gavel__buf_free(&doc);
 }
 
+TEST(terminal_outputs_are_charged_gas_per_key) {
+  gv_buf doc;
+  gavel_ruleset *rs = NULL;
+  gavel_exec *ex = NULL;
+  gavel_error err;
+  const char *out;
+  size_t out_len;
+  int i;
+  gavel__buf_init(&doc, &gavel__default_alloc);
+  gavel__buf_adds(&doc, "{\"config\":{\"name\":\"wide\",\"entry_step\":\"t\","
+                        "\"gas_limit\":1000},\"steps\":{\"t\":{\"id\":\"t\","
+                        "\"name\":\"t\",\"type\":\"terminal\",\"result\":"
+                        "{\"code\":\"OK\",\"output\":[");
+  for (i = 0; i < 5000; i++)
+    gavel__buf_addf(&doc, "%s[\"k%d\",\"1\"]", i ? "," : "", i);
+  gavel__buf_adds(&doc, "]}}}}");
+  CHECK(gavel_ruleset_load(rt_get(), doc.p, doc.len, NULL, &rs, &err) ==
+        GAVEL_OK);
+  CHECK(gavel_exec_new(rs, &ex, &err) == GAVEL_OK);
+  CHECK(gavel_exec_run_json(ex, "{}", 2, 0, &out, &out_len, &err) == GAVEL_GAS);
+  CHECK(strstr(err.msg, "Gas exhausted") != NULL);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  gavel__buf_free(&doc);
+}
+
 /* ==== Gas message (issue 8 item 16) ==== */
 
 TEST(gas_message_names_the_budget) {
