@@ -3674,11 +3674,13 @@ static int jwt_alg_arg(gv_rt *rt, const gvalue *args, int nargs, const char *fn,
   }
   if (arg_str(rt, args[2], &a))
     return 1;
-  if (!jwt_md(a->s, a->len))
+  if (!jwt_md(a->s, a->len)) {
+    char m[GAVEL_ERRMSG_SIZE / 2];
     return eval_err(rt,
                     "%s: unsupported algorithm '%s' (supported: HS256, "
                     "HS384, HS512)",
-                    fn, a->s);
+                    fn, MSG_STR(m, a));
+  }
   *alg = a->s;
   return 0;
 }
@@ -4368,15 +4370,17 @@ static int bi_semver_compare(gv_rt *rt, gvalue *out, const gvalue *args,
                              int nargs) {
   const gv_str *a, *b;
   sv_ver va, vb;
-  char err[160];
+  char err[160], m[GAVEL_ERRMSG_SIZE / 2];
   (void)nargs;
   if (arg_str(rt, args[0], &a) || arg_str(rt, args[1], &b) ||
       charge(rt, a->len + b->len))
     return 1;
   if (sv_parse(a, &va, err, sizeof err))
-    return eval_err(rt, "semver_compare: invalid version '%s': %s", a->s, err);
+    return eval_err(rt, "semver_compare: invalid version '%s': %s",
+                    MSG_STR(m, a), err);
   if (sv_parse(b, &vb, err, sizeof err))
-    return eval_err(rt, "semver_compare: invalid version '%s': %s", b->s, err);
+    return eval_err(rt, "semver_compare: invalid version '%s': %s",
+                    MSG_STR(m, b), err);
   *out = gv_int(sv_cmp(&va, &vb));
   return 0;
 }
