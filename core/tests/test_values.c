@@ -298,6 +298,50 @@ TEST(deep_value_ruleset_fails_with_the_limit_instead_of_crashing) {
   free(doc);
 }
 
+TEST(ruleset_result_at_the_cap_is_written) {
+  static const char doc[] =
+      "{\"config\":{\"name\":\"cap\",\"entry_step\":\"a\"},\"steps\":{"
+      "\"a\":{\"id\":\"a\",\"name\":\"a\",\"type\":\"action\",\"actions\":["
+      "{\"action\":\"set_variable\",\"name\":\"v\",\"value\":\"[w]\"}],"
+      "\"next_step\":\"t\"},"
+      "\"t\":{\"id\":\"t\",\"name\":\"t\",\"type\":\"terminal\",\"result\":"
+      "{\"code\":\"OK\",\"output\":[[\"v\",\"$v\"],[\"over\",\"[$v]\"]]}}}}";
+  static const char doc_ok[] =
+      "{\"config\":{\"name\":\"cap\",\"entry_step\":\"a\"},\"steps\":{"
+      "\"a\":{\"id\":\"a\",\"name\":\"a\",\"type\":\"action\",\"actions\":["
+      "{\"action\":\"set_variable\",\"name\":\"v\",\"value\":\"[w]\"}],"
+      "\"next_step\":\"t\"},"
+      "\"t\":{\"id\":\"t\",\"name\":\"t\",\"type\":\"terminal\",\"result\":"
+      "{\"code\":\"OK\",\"output\":[[\"v\",\"$v\"]]}}}}";
+  char *c = cap_ctx();
+  gavel_ruleset *rs = NULL;
+  gavel_exec *ex = NULL;
+  gavel_error err;
+  const char *out;
+  size_t n;
+  /* the output at the cap: written (the envelope adds two levels) */
+  CHECK(gavel_ruleset_load(rt_get(), doc_ok, strlen(doc_ok), NULL, &rs,
+                           &err) == GAVEL_OK);
+  CHECK(gavel_exec_new(rs, &ex, &err) == GAVEL_OK);
+  CHECK(gavel_exec_run_json(ex, c, strlen(c), 0, &out, &n, &err) == GAVEL_OK);
+  CHECK(n > 1025 && strstr(out, "\"v\":[[[[") != NULL);
+  CHECK(gavel_exec_run_json(ex, c, strlen(c), GAVEL_RUN_TRACE, &out, &n,
+                            &err) == GAVEL_OK);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  /* one level more in an output expression: the limit, with its place */
+  CHECK(gavel_ruleset_load(rt_get(), doc, strlen(doc), NULL, &rs, &err) ==
+        GAVEL_OK);
+  CHECK(gavel_exec_new(rs, &ex, &err) == GAVEL_OK);
+  CHECK(gavel_exec_run_json(ex, c, strlen(c), 0, &out, &n, &err) ==
+        GAVEL_LIMIT);
+  CHECK(strstr(err.msg, LIMIT_MSG) != NULL);
+  CHECK(strstr(err.msg, "steps.t.result.output[1]") != NULL);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  free(c);
+}
+
 /* ==== Objects: keyed insert is linear (issue 8 item 7) ==== */
 
 TEST(object_index_keeps_set_semantics) {
