@@ -33,6 +33,12 @@
 /* A decoded invalid UTF-8 byte (copied through raw, counted as one char). */
 #define UTF8_BAD 0x110000u
 
+/* A user string for a message: NULs escaped, at most ~200 bytes (issue 8:
+** messages were cut at an embedded NUL). */
+#define MSG_STR(buf, str)                                                    \
+  gavel__msg_escape((buf), sizeof(buf), (str)->s,                            \
+                    (str)->len > 200 ? 200 : (str)->len)
+
 /* ==== Errors, gas and result allocation ==== */
 
 /* "Evaluation error: <message>" (Ordo's OrdoError::EvalError). */
@@ -1287,8 +1293,10 @@ BUILTIN(bi_format) {
     gavel__buf_clear(&val);
     if (args[i].tag == GV_STR)
       gavel__buf_add(&val, args[i].u.s->s, args[i].u.s->len);
-    else
-      gavel__value_display(&val, args[i]);
+    else if (gavel__value_display_checked(&val, args[i])) {
+      gavel__rt_depth_error(rt);
+      goto done;
+    }
     if (cur.oom || val.oom) {
       gavel__rt_nomem(rt);
       goto done;
@@ -1435,9 +1443,15 @@ static void put_str_debug(gv_buf *b, const char *s, size_t n) {
 }
 
 /* Rust's derived Debug for Ordo's Value: Null, Bool(true), Int(1),
-** Float(1.5), String("a"), Array([Int(1)]), Object({"k": Int(1)}). */
-static void put_debug(gv_buf *b, gvalue v) {
+** Float(1.5), String("a"), Array([Int(1)]), Object({"k": Int(1)}).
+** Stops at GAVEL_MAX_WALK_DEPTH: returns -1 with b->oom set. */
+static int put_debug(gv_buf *b, gvalue v, int depth) {
   uint32_t i;
+  if ((v.tag == GV_ARR || v.tag == GV_OBJ) &&
+      GAVEL_UNLIKELY(depth >= GAVEL_MAX_WALK_DEPTH)) {
+    b->oom = 1;
+    return -1;
+  }
   switch (v.tag) {
   case GV_BOOL:
     gavel__buf_adds(b, v.u.i ? "Bool(true)" : "Bool(false)");
@@ -1460,7 +1474,8 @@ static void put_debug(gv_buf *b, gvalue v) {
     for (i = 0; i < v.u.a->len; i++) {
       if (i)
         gavel__buf_adds(b, ", ");
-      put_debug(b, v.u.a->items[i]);
+      if (put_debug(b, v.u.a->items[i], depth + 1))
+        return -1;
     }
     gavel__buf_adds(b, "])");
     break;
@@ -1471,7 +1486,8 @@ static void put_debug(gv_buf *b, gvalue v) {
         gavel__buf_adds(b, ", ");
       put_str_debug(b, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
       gavel__buf_adds(b, ": ");
-      put_debug(b, v.u.o->vals[i]);
+      if (put_debug(b, v.u.o->vals[i], depth + 1))
+        return -1;
     }
     gavel__buf_adds(b, "})");
     break;
@@ -1479,11 +1495,12 @@ static void put_debug(gv_buf *b, gvalue v) {
     gavel__buf_adds(b, "Null");
     break;
   }
+  return 0;
 }
 
 /* How sprintf writes one value: strings raw, scalars in Rust Display form,
 ** arrays and objects in Debug form. */
-static void put_sprintf_value(gv_buf *b, gvalue v) {
+static int put_sprintf_value(gv_buf *b, gvalue v) {
   switch (v.tag) {
   case GV_STR:
     gavel__buf_add(b, v.u.s->s, v.u.s->len);
@@ -1499,12 +1516,12 @@ static void put_sprintf_value(gv_buf *b, gvalue v) {
     break;
   case GV_ARR:
   case GV_OBJ:
-    put_debug(b, v);
-    break;
+    return put_debug(b, v, 0);
   default:
     gavel__buf_adds(b, "null");
     break;
   }
+  return 0;
 }
 
 /* Offset of the leftmost "%s", "%d", "%f" or "%v" in p[0..n), or -1. */
@@ -1537,7 +1554,10 @@ BUILTIN(bi_sprintf) {
     if (pos < 0)
       break; /* no placeholder left: the remaining values change nothing */
     gavel__buf_clear(&val);
-    put_sprintf_value(&val, a->items[i]);
+    if (put_sprintf_value(&val, a->items[i])) {
+      gavel__rt_depth_error(rt);
+      goto done;
+    }
     n = cur.len - 2 + val.len;
     if (n > GAVEL_MAX_STR_BYTES) {
       str_limit(rt, "sprintf", n);
@@ -1604,29 +1624,38 @@ BUILTIN(bi_max) {
   return 0;
 }
 
+/* *out = f2i(d) for builtin 'fn'.  A finite float out of the int range
+** saturates, as Ordo's 'as i64'; inf and
+** NaN (only from host values: gavel arithmetic never makes them) fail
+** rather than become INT64_MAX or 0 unnoticed. */
+static int ret_f2i(gv_rt *rt, gvalue *out, const char *fn, double d) {
+  if (!isfinite(d))
+    return eval_error(rt, "%s: cannot convert %s to int", fn,
+                      d != d ? "NaN" : d > 0 ? "inf" : "-inf");
+  *out = gv_int(f2i(d));
+  return 0;
+}
+
 /* floor / ceil / round: number -> int, f64 -> i64 saturating ('as i64'). */
 BUILTIN(bi_floor) {
   double d;
   if (get_num(rt, args[0], &d))
     return 1;
-  *out = gv_int(f2i(floor(d)));
-  return 0;
+  return ret_f2i(rt, out, "floor", floor(d));
 }
 
 BUILTIN(bi_ceil) {
   double d;
   if (get_num(rt, args[0], &d))
     return 1;
-  *out = gv_int(f2i(ceil(d)));
-  return 0;
+  return ret_f2i(rt, out, "ceil", ceil(d));
 }
 
 BUILTIN(bi_round) { /* C's round() also rounds half away from zero */
   double d;
   if (get_num(rt, args[0], &d))
     return 1;
-  *out = gv_int(f2i(round(d)));
-  return 0;
+  return ret_f2i(rt, out, "round", round(d));
 }
 
 /* ==== Arrays ==== */
@@ -1652,6 +1681,8 @@ BUILTIN(bi_sum) {
     } else
       return gavel__rt_type_error(rt, "number", v);
   }
+  if (has_float && !isfinite((double)is + fs))
+    return gavel__float_overflow(rt, "sum()");
   *out = has_float ? gv_float((double)is + fs) : gv_int(is);
   return 0;
 }
@@ -1671,6 +1702,8 @@ BUILTIN(bi_avg) {
       return gavel__rt_type_error(rt, "number", a->items[i]);
     s += gv_num(a->items[i]);
   }
+  if (!isfinite(s / (double)a->len))
+    return gavel__float_overflow(rt, "avg()");
   *out = gv_float(s / (double)a->len);
   return 0;
 }
@@ -1706,11 +1739,15 @@ static gv_arr *arr_copy(gv_rt *rt, const char *fn, const gvalue *items,
   if (r && n) {
     memcpy(r->items, items, (size_t)n * sizeof(gvalue));
     r->len = (uint32_t)n;
+    gavel__arr_seal(r);
   }
   return r;
 }
 
-/* Ordo's sort order: Value::compare, an incomparable pair is Equal. */
+/* Ordo's sort order: Value::compare, an incomparable pair is Equal.  So
+** an array mixing types sorts only within runs of comparable neighbours
+** (sort([3, "a", 1]) is [3, "a", 1]): Ordo's documented behaviour, kept
+** on purpose (issue 8 item 15; spec/fixtures/values_hardening.test). */
 static int sort_less(gvalue a, gvalue b) {
   int c;
   return gavel__value_cmp(a, b, &c) == 0 && c < 0;
@@ -1782,6 +1819,7 @@ BUILTIN(bi_reverse) {
   for (i = 0; i < a->len; i++)
     r->items[i] = a->items[a->len - 1 - i];
   r->len = a->len;
+  r->depth = a->depth;
   *out = gv_arrv(r);
   return 0;
 }
@@ -1796,12 +1834,17 @@ BUILTIN(bi_unique) {
   for (i = 0; i < a->len; i++) {
     if (charge_elems(rt, (r->len >> 2) + 1))
       return 1;
-    for (j = 0; j < r->len; j++)
-      if (gavel__value_eq(r->items[j], a->items[i]))
+    for (j = 0; j < r->len; j++) {
+      int eq = gavel__value_eq(r->items[j], a->items[i]);
+      if (eq < 0)
+        return gavel__rt_depth_error(rt);
+      if (eq)
         break;
+    }
     if (j == r->len)
       r->items[r->len++] = a->items[i];
   }
+  r->depth = a->depth; /* an upper bound: a subset of a's elements */
   *out = gv_arrv(r);
   return 0;
 }
@@ -1824,7 +1867,9 @@ BUILTIN(bi_slice) {
     en = a->len;
   if (en < st)
     en = st;
-  if (!(r = arr_copy(rt, "slice", a->items + st, en - st)))
+  /* No pointer arithmetic on the NULL items of an empty array (UB, and
+  ** UBSan's "applying zero offset to null pointer"). */
+  if (!(r = arr_copy(rt, "slice", en > st ? a->items + st : NULL, en - st)))
     return 1;
   *out = gv_arrv(r);
   return 0;
@@ -1875,6 +1920,7 @@ BUILTIN(bi_array_concat) {
   if (b->len)
     memcpy(r->items + a->len, b->items, b->len * sizeof(gvalue));
   r->len = a->len + b->len;
+  r->depth = a->depth > b->depth ? a->depth : b->depth;
   *out = gv_arrv(r);
   return 0;
 }
@@ -1899,6 +1945,7 @@ BUILTIN(bi_flatten) {
     } else
       r->items[r->len++] = v;
   }
+  gavel__arr_seal(r);
   *out = gv_arrv(r);
   return 0;
 }
@@ -1961,6 +2008,7 @@ BUILTIN(bi_map_extract) {
     if (!get_path(a->items[i], path, &r->items[i]))
       r->items[i] = gv_null();
   r->len = a->len;
+  gavel__arr_seal(r);
   *out = gv_arrv(r);
   return 0;
 }
@@ -1976,8 +2024,14 @@ BUILTIN(bi_filter_by) {
       !(r = arr_alloc(rt, "filter_by", a->len)))
     return 1;
   for (i = 0; i < a->len; i++)
-    if (get_path(a->items[i], path, &v) && gavel__value_eq(v, args[2]))
-      r->items[r->len++] = a->items[i];
+    if (get_path(a->items[i], path, &v)) {
+      int eq = gavel__value_eq(v, args[2]);
+      if (eq < 0)
+        return gavel__rt_depth_error(rt);
+      if (eq)
+        r->items[r->len++] = a->items[i];
+    }
+  r->depth = a->depth; /* an upper bound: a subset of a's elements */
   *out = gv_arrv(r);
   return 0;
 }
@@ -1996,7 +2050,8 @@ static int group_key(gv_rt *rt, gvalue elem, const gv_str *path, gv_buf *b,
     return 0;
   } else {
     gavel__buf_clear(b);
-    gavel__value_display(b, v);
+    if (gavel__value_display_checked(b, v))
+      return gavel__rt_depth_error(rt);
   }
   if (b->oom)
     return gavel__rt_nomem(rt);
@@ -2049,6 +2104,7 @@ BUILTIN(bi_group_by) {
     o->vals[i] = gv_arrv(groups[i]);
   }
   o->len = x.n_keys;
+  gavel__obj_seal(o); /* one level above a's elements: may pass the cap */
   *out = gv_objv(o);
   rc = 0;
 done:
@@ -2167,6 +2223,7 @@ BUILTIN(bi_merge) {
     }
     o->vals[at] = v;
   }
+  o->depth = a->depth > b->depth ? a->depth : b->depth;
   *out = gv_objv(o);
   return 0;
 }
@@ -2263,10 +2320,11 @@ static int eq_nocase(const char *p, size_t n, const char *word) {
 /* Rust's f64::from_str: [+-] then inf | infinity | nan (any case) or
 ** digits with an optional '.' (digits on at least one side) and an
 ** optional [eE][+-]digits; nothing else.  Out-of-range values become
-** inf or 0 (gavel__parse_double returns 1 for inf).  1 on success. */
+** inf or 0 (gavel__parse_double returns 1 for inf).  1 on success, 2 for
+** a numeral that overflowed to inf, 0 when not a float. */
 static int parse_f64(const char *p, size_t n, double *out) {
   size_t i = 0, j, nd = 0;
-  int neg = 0;
+  int neg = 0, rc = 0;
   double d;
   if (n && (p[0] == '+' || p[0] == '-')) {
     neg = p[0] == '-';
@@ -2294,11 +2352,11 @@ static int parse_f64(const char *p, size_t n, double *out) {
       if (j == k)
         return 0;
     }
-    if (j != n || gavel__parse_double(p + i, n - i, &d) < 0)
+    if (j != n || (rc = gavel__parse_double(p + i, n - i, &d)) < 0)
       return 0;
   }
   *out = neg ? -d : d;
-  return 1;
+  return rc == 1 ? 2 : 1;
 }
 
 /* to_int: float truncates (saturating), string parses strictly, bool is
@@ -2306,21 +2364,20 @@ static int parse_f64(const char *p, size_t n, double *out) {
 BUILTIN(bi_to_int) {
   gvalue v = args[0];
   int64_t i;
+  char m[GAVEL_ERRMSG_SIZE / 2];
   switch (v.tag) {
   case GV_INT:
     *out = v;
     return 0;
   case GV_FLOAT:
-    *out = gv_int(f2i(v.u.f));
-    return 0;
+    return ret_f2i(rt, out, "to_int", v.u.f);
   case GV_BOOL:
     *out = gv_int(v.u.i);
     return 0;
   case GV_STR:
     if (!parse_i64(v.u.s->s, v.u.s->len, &i))
-      return eval_error(rt, "Cannot convert '%.*s' to int",
-                        (int)(v.u.s->len > 200 ? 200 : v.u.s->len),
-                        v.u.s->s);
+      return eval_error(rt, "Cannot convert '%s' to int",
+                        MSG_STR(m, v.u.s));
     *out = gv_int(i);
     return 0;
   default:
@@ -2331,6 +2388,8 @@ BUILTIN(bi_to_int) {
 BUILTIN(bi_to_float) {
   gvalue v = args[0];
   double d;
+  int k;
+  char m[GAVEL_ERRMSG_SIZE / 2];
   switch (v.tag) {
   case GV_INT:
     *out = gv_float((double)v.u.i);
@@ -2339,10 +2398,14 @@ BUILTIN(bi_to_float) {
     *out = v;
     return 0;
   case GV_STR:
-    if (!parse_f64(v.u.s->s, v.u.s->len, &d))
-      return eval_error(rt, "Cannot convert '%.*s' to float",
-                        (int)(v.u.s->len > 200 ? 200 : v.u.s->len),
-                        v.u.s->s);
+    if (!(k = parse_f64(v.u.s->s, v.u.s->len, &d)))
+      return eval_error(rt, "Cannot convert '%s' to float",
+                        MSG_STR(m, v.u.s));
+    /* Rust's parse gives inf for a numeral out of range (1e400): gavel
+    ** fails instead.  The explicit spellings "inf", "NaN" stay Ordo's. */
+    if (k == 2)
+      return eval_error(rt, "Cannot convert '%s' to float: out of range",
+                        MSG_STR(m, v.u.s));
     *out = gv_float(d);
     return 0;
   default:
@@ -2353,12 +2416,16 @@ BUILTIN(bi_to_float) {
 /* Writes 'v' with 'put' into a scratch buffer and returns it as a string
 ** (to_string, json_marshal). */
 static int ret_written(gv_rt *rt, gvalue *out, const char *fn,
-                       void (*put)(gv_buf *, gvalue), gvalue v) {
+                       int (*put)(gv_buf *, gvalue), gvalue v) {
   gv_buf b;
-  int rc;
+  int rc, w;
   gavel__buf_init(&b, rt->arena->al);
-  put(&b, v);
-  if (b.oom)
+  w = put(&b, v);
+  if (w == -1)
+    rc = gavel__rt_depth_error(rt);
+  else if (w == -2) /* inf/NaN from a host value: JSON cannot hold it */
+    rc = eval_error(rt, "%s: float is not finite (inf or NaN)", fn);
+  else if (b.oom)
     rc = gavel__rt_nomem(rt);
   else
     rc = ret_str(rt, out, fn, b.p, b.len);
@@ -2368,13 +2435,15 @@ static int ret_written(gv_rt *rt, gvalue *out, const char *fn,
 
 /* to_string: Ordo's Display form (strings come back quoted). */
 BUILTIN(bi_to_string) {
-  return ret_written(rt, out, "to_string", gavel__value_display, args[0]);
+  return ret_written(rt, out, "to_string", gavel__value_display_checked,
+                     args[0]);
 }
 
 /* ==== JSON ==== */
 
 BUILTIN(bi_json_marshal) {
-  return ret_written(rt, out, "json_marshal", gavel__json_write, args[0]);
+  return ret_written(rt, out, "json_marshal", gavel__json_write_checked,
+                     args[0]);
 }
 
 /* Offset of the first '[' or '{' nested deeper than serde_json allows, or
@@ -2411,8 +2480,10 @@ BUILTIN(bi_json_unmarshal) {
     return 1;
   deep = json_too_deep(s->s, s->len);
   gavel__error_clear(&err);
-  st = gavel__json_parse(rt->arena, s->s, s->len, NULL, out, &err);
-  if (st == GAVEL_NOMEM || (st == GAVEL_LIMIT && deep < 0))
+  st = gavel__json_parse_max(rt->arena, s->s, s->len, NULL, GAVEL_MAX_ARR_LEN,
+                             out, &err);
+  if (st == GAVEL_NOMEM ||
+      (st == GAVEL_LIMIT && deep < 0 && rt->arena->failed))
     return gavel__rt_nomem(rt);
   if (deep >= 0 && (st == GAVEL_OK || err.offset < 0 || err.offset > deep)) {
     long line = 1, col = 1, i;
@@ -2424,6 +2495,9 @@ BUILTIN(bi_json_unmarshal) {
     return eval_error(rt, "json_unmarshal: recursion limit exceeded at line "
                           "%ld column %ld", line, col);
   }
+  if (st == GAVEL_LIMIT) /* an array longer than GAVEL_MAX_ARR_LEN */
+    return gavel__rt_error(rt, GV_E_LIMIT, "Evaluation error: json_unmarshal: "
+                           "%s", err.msg);
   if (st != GAVEL_OK)
     return eval_error(rt, "json_unmarshal: %s", err.msg);
   return 0;

@@ -55,6 +55,12 @@ static int GAVEL_PRINTF(2, 3) eval_err(gv_rt *rt, const char *fmt, ...) {
 }
 
 /* Ordo's require_string: strings only, "expected string". */
+/* A user string for a message: NULs escaped, at most ~200 bytes (issue 8:
+** messages were cut at an embedded NUL). */
+#define MSG_STR(buf, str)                                                    \
+  gavel__msg_escape((buf), sizeof(buf), (str)->s,                            \
+                    (str)->len > 200 ? 200 : (str)->len)
+
 static int arg_str(gv_rt *rt, gvalue v, const gv_str **out) {
   *out = NULL;
   if (v.tag != GV_STR)
@@ -2190,8 +2196,10 @@ static int bi_format_time(gv_rt *rt, gvalue *out, const gvalue *args,
     return eval_err(rt, "format_time: invalid timestamp");
   buf_open(rt, &b);
   if (tf_format(&b, &t, fmt->s, fmt->len)) {
+    char m[GAVEL_ERRMSG_SIZE];
     gavel__buf_free(&b);
-    return eval_err(rt, "format_time: invalid format string '%s'", fmt->s);
+    return eval_err(rt, "format_time: invalid format string '%s'",
+                    MSG_STR(m, fmt));
   }
   return ret_buf(rt, out, "format_time", &b);
 }
@@ -2219,8 +2227,10 @@ static int bi_time_diff(gv_rt *rt, gvalue *out, const gvalue *args, int nargs) {
     return 1;
   if (__builtin_sub_overflow(t1, t2, &diff))
     return eval_err(rt, "Integer overflow in time_diff()");
-  if (!(unit = time_unit(u)))
-    return eval_err(rt, "time_diff: unknown unit '%s'", u->s);
+  if (!(unit = time_unit(u))) {
+    char m[GAVEL_ERRMSG_SIZE];
+    return eval_err(rt, "time_diff: unknown unit '%s'", MSG_STR(m, u));
+  }
   *out = gv_int(diff / unit);
   return 0;
 }
@@ -2232,8 +2242,10 @@ static int bi_date_add(gv_rt *rt, gvalue *out, const gvalue *args, int nargs) {
   if (arg_int(rt, args[0], &ts) || arg_int(rt, args[1], &n) ||
       arg_str(rt, args[2], &u))
     return 1;
-  if (!(unit = time_unit(u)))
-    return eval_err(rt, "date_add: unknown unit '%s'", u->s);
+  if (!(unit = time_unit(u))) {
+    char m[GAVEL_ERRMSG_SIZE];
+    return eval_err(rt, "date_add: unknown unit '%s'", MSG_STR(m, u));
+  }
   if (__builtin_mul_overflow(n, unit, &secs) ||
       __builtin_add_overflow(ts, secs, &r))
     return eval_err(rt, "Integer overflow in date_add()");
@@ -2529,12 +2541,15 @@ static int ya_scalar(yaml_emitter_t *em, const char *s, size_t n,
   return !yaml_emitter_emit(em, &ev);
 }
 
-static int ya_emit(gv_rt *rt, yaml_emitter_t *em, gvalue v) {
+/* 'depth' bounds the recursion (GAVEL_MAX_WALK_DEPTH: issue 8). */
+static int ya_emit(gv_rt *rt, yaml_emitter_t *em, gvalue v, int depth) {
   yaml_event_t ev;
   char t[48];
   uint32_t i;
   if (charge(rt, 16))
     return 1;
+  if ((v.tag == GV_ARR || v.tag == GV_OBJ) && depth >= GAVEL_MAX_WALK_DEPTH)
+    return gavel__rt_depth_error(rt);
   switch (v.tag) {
   case GV_BOOL:
     return ya_scalar(em, v.u.i ? "true" : "false", v.u.i ? 4 : 5,
@@ -2561,7 +2576,7 @@ static int ya_emit(gv_rt *rt, yaml_emitter_t *em, gvalue v) {
         !yaml_emitter_emit(em, &ev))
       return 1;
     for (i = 0; i < v.u.a->len; i++)
-      if (ya_emit(rt, em, v.u.a->items[i]))
+      if (ya_emit(rt, em, v.u.a->items[i], depth + 1))
         return 1;
     return !yaml_sequence_end_event_initialize(&ev) ||
            !yaml_emitter_emit(em, &ev);
@@ -2573,7 +2588,7 @@ static int ya_emit(gv_rt *rt, yaml_emitter_t *em, gvalue v) {
     for (i = 0; i < v.u.o->len; i++) {
       gv_str *k = v.u.o->keys[i];
       if (ya_scalar(em, k->s, k->len, ya_str_style(k->s, k->len)) ||
-          ya_emit(rt, em, v.u.o->vals[i]))
+          ya_emit(rt, em, v.u.o->vals[i], depth + 1))
         return 1;
     }
     return !yaml_mapping_end_event_initialize(&ev) ||
@@ -2602,7 +2617,7 @@ static int bi_yaml_marshal(gv_rt *rt, gvalue *out, const gvalue *args,
         !yaml_emitter_emit(&em, &ev) ||
         !yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) ||
         !yaml_emitter_emit(&em, &ev);
-  bad = bad || ya_emit(rt, &em, args[0]);
+  bad = bad || ya_emit(rt, &em, args[0], 0);
   bad = bad || !yaml_document_end_event_initialize(&ev, 1) ||
         !yaml_emitter_emit(&em, &ev) ||
         !yaml_stream_end_event_initialize(&ev) ||
@@ -3450,11 +3465,13 @@ static int kv_cmp(const void *a, const void *b) {
 
 /* serde_json::to_vec(&serde_json::to_value(v)): compact, keys sorted
 ** (serde_json's BTreeMap), floats in ryu form, non-finite floats null. */
-static int jwt_json(gv_rt *rt, gv_buf *b, gvalue v) {
+static int jwt_json(gv_rt *rt, gv_buf *b, gvalue v, int depth) {
   uint32_t i;
   char t[48];
   if (charge(rt, 4))
     return 1;
+  if ((v.tag == GV_ARR || v.tag == GV_OBJ) && depth >= GAVEL_MAX_WALK_DEPTH)
+    return gavel__rt_depth_error(rt);
   switch (v.tag) {
   case GV_BOOL:
     gavel__buf_adds(b, v.u.i ? "true" : "false");
@@ -3478,7 +3495,7 @@ static int jwt_json(gv_rt *rt, gv_buf *b, gvalue v) {
     for (i = 0; i < v.u.a->len; i++) {
       if (i)
         gavel__buf_addc(b, ',');
-      if (jwt_json(rt, b, v.u.a->items[i]))
+      if (jwt_json(rt, b, v.u.a->items[i], depth + 1))
         return 1;
     }
     gavel__buf_addc(b, ']');
@@ -3497,7 +3514,7 @@ static int jwt_json(gv_rt *rt, gv_buf *b, gvalue v) {
         gavel__buf_addc(b, ',');
       gavel__json_write_str(b, kv[i].k->s, kv[i].k->len);
       gavel__buf_addc(b, ':');
-      rc = jwt_json(rt, b, *kv[i].v);
+      rc = jwt_json(rt, b, *kv[i].v, depth + 1);
     }
     gavel__buf_addc(b, '}');
     gavel__free(rt->arena->al, kv, sizeof *kv * (v.u.o->len + 1));
@@ -3657,11 +3674,13 @@ static int jwt_alg_arg(gv_rt *rt, const gvalue *args, int nargs, const char *fn,
   }
   if (arg_str(rt, args[2], &a))
     return 1;
-  if (!jwt_md(a->s, a->len))
+  if (!jwt_md(a->s, a->len)) {
+    char m[GAVEL_ERRMSG_SIZE / 2];
     return eval_err(rt,
                     "%s: unsupported algorithm '%s' (supported: HS256, "
                     "HS384, HS512)",
-                    fn, a->s);
+                    fn, MSG_STR(m, a));
+  }
   *alg = a->s;
   return 0;
 }
@@ -3699,7 +3718,7 @@ static int bi_jwt_encode(gv_rt *rt, gvalue *out, const gvalue *args,
   gavel__buf_addf(&part, "{\"typ\":\"JWT\",\"alg\":\"%s\"}", alg);
   b64_encode(&b, (unsigned char *)part.p, part.len, B64_URL, 0);
   gavel__buf_clear(&part);
-  if (jwt_json(rt, &part, args[0])) {
+  if (jwt_json(rt, &part, args[0], 0)) {
     gavel__buf_free(&part);
     gavel__buf_free(&b);
     return 1;
@@ -4098,6 +4117,7 @@ static int bi_cidr_contains(gv_rt *rt, gvalue *out, const gvalue *args,
   const gv_str *c, *ips;
   ip_addr net, ip;
   unsigned prefix;
+  char m[GAVEL_ERRMSG_SIZE / 2];
   (void)nargs;
   if (arg_str(rt, args[0], &c) || arg_str(rt, args[1], &ips) ||
       charge(rt, c->len + ips->len))
@@ -4106,12 +4126,12 @@ static int bi_cidr_contains(gv_rt *rt, gvalue *out, const gvalue *args,
     return eval_err(rt,
                     "cidr_contains: invalid CIDR '%s': invalid address: "
                     "%s",
-                    c->s, c->s);
+                    MSG_STR(m, c), m);
   if (!ip_parse(ips->s, ips->len, &ip))
     return eval_err(rt,
                     "cidr_contains: invalid IP '%s': invalid IP address "
                     "syntax",
-                    ips->s);
+                    MSG_STR(m, ips));
   *out = gv_bool(net_contains(&net, prefix, &ip));
   return 0;
 }
@@ -4121,6 +4141,7 @@ static int bi_cidr_intersects(gv_rt *rt, gvalue *out, const gvalue *args,
   const gv_str *a, *b;
   ip_addr na, nb;
   unsigned pa, pb;
+  char m[GAVEL_ERRMSG_SIZE / 2];
   (void)nargs;
   if (arg_str(rt, args[0], &a) || arg_str(rt, args[1], &b) ||
       charge(rt, a->len + b->len))
@@ -4129,12 +4150,12 @@ static int bi_cidr_intersects(gv_rt *rt, gvalue *out, const gvalue *args,
     return eval_err(rt,
                     "cidr_intersects: invalid CIDR '%s': invalid "
                     "address: %s",
-                    a->s, a->s);
+                    MSG_STR(m, a), m);
   if (!net_parse(b, &nb, &pb))
     return eval_err(rt,
                     "cidr_intersects: invalid CIDR '%s': invalid "
                     "address: %s",
-                    b->s, b->s);
+                    MSG_STR(m, b), m);
   *out = gv_bool(net_contains(&na, pa, &nb) || net_contains(&nb, pb, &na));
   return 0;
 }
@@ -4349,15 +4370,17 @@ static int bi_semver_compare(gv_rt *rt, gvalue *out, const gvalue *args,
                              int nargs) {
   const gv_str *a, *b;
   sv_ver va, vb;
-  char err[160];
+  char err[160], m[GAVEL_ERRMSG_SIZE / 2];
   (void)nargs;
   if (arg_str(rt, args[0], &a) || arg_str(rt, args[1], &b) ||
       charge(rt, a->len + b->len))
     return 1;
   if (sv_parse(a, &va, err, sizeof err))
-    return eval_err(rt, "semver_compare: invalid version '%s': %s", a->s, err);
+    return eval_err(rt, "semver_compare: invalid version '%s': %s",
+                    MSG_STR(m, a), err);
   if (sv_parse(b, &vb, err, sizeof err))
-    return eval_err(rt, "semver_compare: invalid version '%s': %s", b->s, err);
+    return eval_err(rt, "semver_compare: invalid version '%s': %s",
+                    MSG_STR(m, b), err);
   *out = gv_int(sv_cmp(&va, &vb));
   return 0;
 }

@@ -252,6 +252,7 @@ typedef struct jparser {
   gavel_status rc;          /* status of the first error             */
   gavel_error *err;         /* error sink, may be NULL               */
   int depth;                /* arrays/objects open now               */
+  uint64_t max_elems;       /* longest array accepted                */
   jslot *stk;               /* members of every open container       */
   size_t top;               /* slots of 'stk' in use                 */
   size_t cap;               /* slots of 'stk' allocated              */
@@ -287,6 +288,19 @@ static GAVEL_NOINLINE gavel_status jfail(jparser *jp, gavel_status code,
   return gavel__errorf(jp->err, code,
                        "invalid JSON at byte %zu (line %d, column %d): %s",
                        off, line, (int)(at - ls) + 1, what);
+}
+
+/* An array longer than jp->max_elems (json_unmarshal: the run-time
+** array limit). */
+static GAVEL_NOINLINE void jfail_elems(jparser *jp, const unsigned char *at) {
+  jp->rc = GAVEL_LIMIT;
+  if (jp->err)
+    jp->err->offset = (long)(at - jp->beg);
+  gavel__errorf(jp->err, GAVEL_LIMIT,
+                "array of more than %llu elements at byte %zu exceeds the "
+                "maximum of %llu",
+                (unsigned long long)jp->max_elems, (size_t)(at - jp->beg),
+                (unsigned long long)jp->max_elems);
 }
 
 /* GAVEL_NOMEM or GAVEL_LIMIT after an allocation failed. */
@@ -1125,10 +1139,16 @@ static int make_array(jparser *jp, size_t base, gvalue *out) {
   gv_arr *arr = jalloc(jp, sizeof(gv_arr) + n * sizeof(gvalue));
   if (!arr)
     return 0;
+  uint32_t d = 0;
   arr->len = arr->cap = (uint32_t)n;
+  arr->spare = 0;
   arr->items = n ? (gvalue *)(arr + 1) : NULL;
-  for (i = 0; i < n; i++)
+  for (i = 0; i < n; i++) {
     val_copy(&arr->items[i], &jp->stk[base + i].val);
+    if (gv_depth(arr->items[i]) > d)
+      d = gv_depth(arr->items[i]);
+  }
+  arr->depth = d + 1;
   jp->top = base;
   *out = gv_arrv(arr);
   return 1;
@@ -1140,13 +1160,19 @@ GAVEL_INLINE int make_object(jparser *jp, size_t base, gvalue *out) {
       jalloc(jp, sizeof(gv_obj) + n * (sizeof(gv_str *) + sizeof(gvalue)));
   if (!o)
     return 0;
+  uint32_t d = 0;
   o->len = o->cap = (uint32_t)n;
+  o->idx_mask = 0;
+  o->idx = NULL;
   o->keys = n ? (gv_str **)(o + 1) : NULL;
   o->vals = n ? (gvalue *)(o->keys + n) : NULL;
   for (i = 0; i < n; i++) {
     o->keys[i] = jp->stk[base + i].key;
     val_copy(&o->vals[i], &jp->stk[base + i].val);
+    if (gv_depth(o->vals[i]) > d)
+      d = gv_depth(o->vals[i]);
   }
+  o->depth = d + 1;
   jp->top = base;
   *out = gv_objv(o);
   return 1;
@@ -1173,6 +1199,10 @@ static const unsigned char *read_array(jparser *jp, const unsigned char *s,
   for (;; idx++) {
     if (GAVEL_UNLIKELY(s >= e)) {
       jfail_at(jp, s, NULL);
+      goto fail;
+    }
+    if (GAVEL_UNLIKELY(idx >= jp->max_elems)) {
+      jfail_elems(jp, s);
       goto fail;
     }
     if (mode == M_PROJ)
@@ -1339,6 +1369,12 @@ static const unsigned char *read_object(jparser *jp, const unsigned char *s,
 gavel_status gavel__json_parse(gv_arena *a, const char *p, size_t n,
                                const gv_proj *proj, gvalue *out,
                                gavel_error *err) {
+  return gavel__json_parse_max(a, p, n, proj, 0, out, err);
+}
+
+gavel_status gavel__json_parse_max(gv_arena *a, const char *p, size_t n,
+                                   const gv_proj *proj, uint64_t max_elems,
+                                   gvalue *out, gavel_error *err) {
   static const unsigned char empty[1];
   jslot stk0[JSTACK_INIT];
   jparser jp;
@@ -1351,6 +1387,7 @@ gavel_status gavel__json_parse(gv_arena *a, const char *p, size_t n,
   jp.rc = GAVEL_OK;
   jp.err = err;
   jp.depth = 0;
+  jp.max_elems = max_elems ? max_elems : UINT64_MAX;
   jp.stk = jp.stk0 = stk0;
   jp.top = 0;
   jp.cap = JSTACK_INIT;
@@ -1622,9 +1659,12 @@ void gavel__json_write_str(gv_buf *b, const char *p, size_t n) {
   gavel__buf_addc(b, '"');
 }
 
-void gavel__json_write(gv_buf *b, gvalue v) {
+/* Depth-guarded writer: 0, or -1 (too deep: GAVEL_MAX_WALK_DEPTH) and -2
+** (a non-finite float, written as null) as gavel__json_write_checked. */
+static int json_write(gv_buf *b, gvalue v, int depth) {
   char num[32];
   uint32_t i;
+  int rc = 0, r;
   switch (v.tag) {
   case GV_BOOL:
     gavel__buf_adds(b, v.u.i ? "true" : "false");
@@ -1634,34 +1674,58 @@ void gavel__json_write(gv_buf *b, gvalue v) {
     break;
   case GV_FLOAT:
     gavel__buf_add(b, num, gavel__fmt_double_json(num, v.u.f));
+    if (GAVEL_UNLIKELY(!isfinite(v.u.f)))
+      rc = -2;
     break;
   case GV_STR:
     gavel__json_write_str(b, v.u.s->s, v.u.s->len);
     break;
   case GV_ARR:
+    if (GAVEL_UNLIKELY(depth >= GAVEL_MAX_WALK_DEPTH))
+      goto too_deep;
     gavel__buf_addc(b, '[');
     for (i = 0; i < v.u.a->len; i++) {
       if (i)
         gavel__buf_addc(b, ',');
-      gavel__json_write(b, v.u.a->items[i]);
+      if ((r = json_write(b, v.u.a->items[i], depth + 1)) != 0) {
+        if (r == -1)
+          return r;
+        rc = r;
+      }
     }
     gavel__buf_addc(b, ']');
     break;
   case GV_OBJ:
+    if (GAVEL_UNLIKELY(depth >= GAVEL_MAX_WALK_DEPTH))
+      goto too_deep;
     gavel__buf_addc(b, '{');
     for (i = 0; i < v.u.o->len; i++) {
       if (i)
         gavel__buf_addc(b, ',');
       gavel__json_write_str(b, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
       gavel__buf_addc(b, ':');
-      gavel__json_write(b, v.u.o->vals[i]);
+      if ((r = json_write(b, v.u.o->vals[i], depth + 1)) != 0) {
+        if (r == -1)
+          return r;
+        rc = r;
+      }
     }
     gavel__buf_addc(b, '}');
     break;
   default: /* GV_NULL, GV_MISSING */
     gavel__buf_add(b, "null", 4);
   }
+  return rc;
+too_deep:
+  b->oom = 1; /* the text is incomplete: callers that only check 'oom' fail */
+  return -1;
 }
+
+int gavel__json_write_checked(gv_buf *b, gvalue v) {
+  return json_write(b, v, 0);
+}
+
+void gavel__json_write(gv_buf *b, gvalue v) { (void)json_write(b, v, 0); }
 
 /* ==== Display (Ordo's Value Display) ==== */
 
@@ -1676,7 +1740,7 @@ static GAVEL_NOINLINE void display_float(gv_buf *b, double d) {
   gavel__buf_add(b, num, gavel__fmt_double_display(num, d));
 }
 
-void gavel__value_display(gv_buf *b, gvalue v) {
+static int value_display(gv_buf *b, gvalue v, int depth) {
   char num[24];
   uint32_t i;
   switch (v.tag) {
@@ -1695,15 +1759,20 @@ void gavel__value_display(gv_buf *b, gvalue v) {
     gavel__buf_addc(b, '"');
     break;
   case GV_ARR:
+    if (GAVEL_UNLIKELY(depth >= GAVEL_MAX_WALK_DEPTH))
+      goto too_deep;
     gavel__buf_addc(b, '[');
     for (i = 0; i < v.u.a->len; i++) {
       if (i)
         gavel__buf_add(b, ", ", 2);
-      gavel__value_display(b, v.u.a->items[i]);
+      if (value_display(b, v.u.a->items[i], depth + 1))
+        return -1;
     }
     gavel__buf_addc(b, ']');
     break;
   case GV_OBJ:
+    if (GAVEL_UNLIKELY(depth >= GAVEL_MAX_WALK_DEPTH))
+      goto too_deep;
     gavel__buf_addc(b, '{');
     for (i = 0; i < v.u.o->len; i++) {
       if (i)
@@ -1711,11 +1780,22 @@ void gavel__value_display(gv_buf *b, gvalue v) {
       gavel__buf_addc(b, '"');
       gavel__buf_add(b, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
       gavel__buf_add(b, "\": ", 3);
-      gavel__value_display(b, v.u.o->vals[i]);
+      if (value_display(b, v.u.o->vals[i], depth + 1))
+        return -1;
     }
     gavel__buf_addc(b, '}');
     break;
   default:
     gavel__buf_add(b, "null", 4);
   }
+  return 0;
+too_deep:
+  b->oom = 1;
+  return -1;
 }
+
+int gavel__value_display_checked(gv_buf *b, gvalue v) {
+  return value_display(b, v, 0);
+}
+
+void gavel__value_display(gv_buf *b, gvalue v) { (void)value_display(b, v, 0); }

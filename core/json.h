@@ -38,9 +38,21 @@ typedef struct gv_proj {
 gavel_status gavel__json_parse(gv_arena *a, const char *p, size_t n,
                                const gv_proj *proj, gvalue *out,
                                gavel_error *err);
+/* The same, failing with GAVEL_LIMIT on an array of more than 'max_elems'
+** elements (0: no limit). */
+gavel_status gavel__json_parse_max(gv_arena *a, const char *p, size_t n,
+                                   const gv_proj *proj, uint64_t max_elems,
+                                   gvalue *out, gavel_error *err);
 
-/* Appends compact JSON for 'v' (GV_MISSING writes null). */
+/* Appends compact JSON for 'v' (GV_MISSING writes null).  A value nesting
+** deeper than GAVEL_MAX_WALK_DEPTH is not recursed into: the text stops
+** there and b->oom is set (values built by the engine never nest that
+** deep; this bounds the C stack whatever the value).  A non-finite float
+** writes null (JSON has no inf/NaN; the engine never builds one). */
 void gavel__json_write(gv_buf *b, gvalue v);
+/* The same, reporting: 0 written; -1 too deep (b->oom set, text cut);
+** -2 written, but a float was inf or NaN and became null. */
+int gavel__json_write_checked(gv_buf *b, gvalue v);
 /* Appends a JSON string literal (quotes + escapes) for n bytes at p. */
 void gavel__json_write_str(gv_buf *b, const char *p, size_t n);
 
@@ -49,6 +61,8 @@ void gavel__json_write_str(gv_buf *b, const char *p, size_t n);
 ** a trailing ".0" and never in exponent form, arrays "[1, 2]", objects
 ** {"k": v}. */
 void gavel__value_display(gv_buf *b, gvalue v);
+/* The same; -1 (b->oom set) for a value deeper than GAVEL_MAX_WALK_DEPTH. */
+int gavel__value_display_checked(gv_buf *b, gvalue v);
 
 /* Shortest round-trip text for a finite double as JSON writes it; returns
 ** length written (buf >= 32 bytes). */

@@ -61,24 +61,35 @@ int gavel__op_arith(gv_rt *rt, gv_arop op, gvalue a, gvalue b, gvalue *out) {
   if (a.tag == GV_INT && b.tag == GV_INT)
     return int_arith(rt, op, a.u.i, b.u.i, out);
   if (gv_isnum(a) && gv_isnum(b) && op != AR_MOD) {
-    double x = gv_num(a), y = gv_num(b);
+    double x = gv_num(a), y = gv_num(b), r;
     switch (op) {
     case AR_ADD:
-      *out = gv_float(x + y);
-      return 0;
+      r = x + y;
+      break;
     case AR_SUB:
-      *out = gv_float(x - y);
-      return 0;
+      r = x - y;
+      break;
     case AR_MUL:
-      *out = gv_float(x * y);
-      return 0;
+      r = x * y;
+      break;
     default:
       if (b.tag == GV_INT ? b.u.i == 0 : y == 0.0)
         return gavel__rt_error(rt, GV_E_EVAL,
                                "Evaluation error: Division by zero");
-      *out = gv_float(x / y);
-      return 0;
+      r = x / y;
+      break;
     }
+    /* Ordo computes inf/NaN, and its JSON output (serde_json) turns them
+    ** into null: gavel fails instead (issue 8, no silent null). */
+    if (GAVEL_UNLIKELY(!isfinite(r))) {
+      if (!isfinite(x) || !isfinite(y)) /* to_float("inf"), a host value */
+        return gavel__rt_error(rt, GV_E_EVAL,
+                               "Evaluation error: Non-finite float in %s",
+                               ar_noun[op]);
+      return gavel__float_overflow(rt, ar_noun[op]);
+    }
+    *out = gv_float(r);
+    return 0;
   }
   if (op == AR_ADD && a.tag == GV_STR && b.tag == GV_STR) {
     size_t n = (size_t)a.u.s->len + b.u.s->len;
@@ -113,6 +124,9 @@ int gavel__op_neg(gv_rt *rt, gvalue a, gvalue *out) {
     return 0;
   }
   if (a.tag == GV_FLOAT) {
+    if (GAVEL_UNLIKELY(!isfinite(a.u.f)))
+      return gavel__rt_error(rt, GV_E_EVAL,
+                             "Evaluation error: Non-finite float in negation");
     *out = gv_float(-a.u.f);
     return 0;
   }
@@ -123,6 +137,8 @@ int gavel__op_compare(gv_rt *rt, gv_cmpop op, gvalue a, gvalue b, int *res) {
   int c;
   if (op == CMP_EQ || op == CMP_NE) {
     int eq = gavel__value_eq(a, b);
+    if (GAVEL_UNLIKELY(eq < 0))
+      return gavel__rt_depth_error(rt);
     *res = (op == CMP_EQ) ? eq : !eq;
     return 0;
   }
@@ -163,11 +179,15 @@ int gavel__op_in(gv_rt *rt, gvalue v, gvalue coll, int *res) {
     const gv_arr *arr = coll.u.a;
     if (gavel__rt_charge(rt, arr->len))
       return 1;
-    for (i = 0; i < arr->len; i++)
-      if (gavel__value_eq(v, arr->items[i])) {
+    for (i = 0; i < arr->len; i++) {
+      int eq = gavel__value_eq(v, arr->items[i]);
+      if (GAVEL_UNLIKELY(eq < 0))
+        return gavel__rt_depth_error(rt);
+      if (eq) {
         *res = 1;
         return 0;
       }
+    }
     *res = 0;
     return 0;
   }
@@ -228,6 +248,7 @@ int gavel__path_walk(gv_arena *a, gvalue root, const gx_seg *segs, int n,
           return rc; /* an element without the rest of the path: missing */
       }
       res->len = len;
+      gavel__arr_seal(res);
       *out = gv_arrv(res);
       return 1;
     }

@@ -15,6 +15,7 @@ typedef enum gv_arop { AR_ADD, AR_SUB, AR_MUL, AR_DIV, AR_MOD } gv_arop;
 /* Each returns 0 on success, or records an error in 'rt' and returns 1. */
 int gavel__op_arith(gv_rt *rt, gv_arop op, gvalue a, gvalue b, gvalue *out);
 int gavel__op_neg(gv_rt *rt, gvalue a, gvalue *out);
+
 int gavel__op_compare(gv_rt *rt, gv_cmpop op, gvalue a, gvalue b, int *res);
 /* 'v in coll': array membership (strict equality) or substring. */
 int gavel__op_in(gv_rt *rt, gvalue v, gvalue coll, int *res);

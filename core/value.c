@@ -63,6 +63,8 @@ gv_arr *gavel__arr_new(gv_arena *a, uint32_t cap) {
     return NULL;
   arr->len = 0;
   arr->cap = cap;
+  arr->depth = 1;
+  arr->spare = 0;
   arr->items = NULL;
   if (cap) {
     arr->items = gavel__arena_alloc(a, (size_t)cap * sizeof(gvalue));
@@ -87,7 +89,17 @@ int gavel__arr_push(gv_arena *a, gv_arr *arr, gvalue v) {
     arr->cap = ncap;
   }
   arr->items[arr->len++] = v;
+  if (GV_ARR <= v.tag && v.tag <= GV_OBJ && gv_depth(v) >= arr->depth)
+    arr->depth = gv_depth(v) + 1;
   return 1;
+}
+
+uint32_t gavel__arr_seal(gv_arr *arr) {
+  uint32_t i, d = 0;
+  for (i = 0; i < arr->len; i++)
+    if (gv_depth(arr->items[i]) > d)
+      d = gv_depth(arr->items[i]);
+  return arr->depth = d + 1;
 }
 
 /* ==== Objects ==== */
@@ -98,8 +110,11 @@ gv_obj *gavel__obj_new(gv_arena *a, uint32_t cap) {
     return NULL;
   o->len = 0;
   o->cap = cap;
+  o->depth = 1;
+  o->idx_mask = 0;
   o->keys = NULL;
   o->vals = NULL;
+  o->idx = NULL;
   if (cap) {
     o->keys = gavel__arena_alloc(a, (size_t)cap * sizeof(gv_str *));
     o->vals = gavel__arena_alloc(a, (size_t)cap * sizeof(gvalue));
@@ -109,14 +124,57 @@ gv_obj *gavel__obj_new(gv_arena *a, uint32_t cap) {
   return o;
 }
 
+static uint32_t key_hash(const char *p, size_t n) {
+  uint32_t h = 2166136261u;
+  size_t i;
+  for (i = 0; i < n; i++)
+    h = (h ^ (uint8_t)p[i]) * 16777619u;
+  return h;
+}
+
 int gavel__obj_find(const gv_obj *o, const char *key, size_t key_len) {
   uint32_t i;
+  if (o->idx) {
+    for (i = key_hash(key, key_len) & o->idx_mask; o->idx[i];
+         i = (i + 1) & o->idx_mask) {
+      const gv_str *k = o->keys[o->idx[i] - 1];
+      if (k->len == key_len && memcmp(k->s, key, key_len) == 0)
+        return (int)(o->idx[i] - 1);
+    }
+    return -1;
+  }
   for (i = 0; i < o->len; i++) {
     const gv_str *k = o->keys[i];
     if (k->len == key_len && memcmp(k->s, key, key_len) == 0)
       return (int)i;
   }
   return -1;
+}
+
+static void index_put(gv_obj *o, uint32_t pos) {
+  const gv_str *k = o->keys[pos];
+  uint32_t i = key_hash(k->s, k->len) & o->idx_mask;
+  while (o->idx[i])
+    i = (i + 1) & o->idx_mask;
+  o->idx[i] = pos + 1;
+}
+
+/* (Re)builds the index with at least twice 'o->cap' slots (load <= 1/2).
+** 0 on arena failure. */
+static int index_build(gv_arena *a, gv_obj *o) {
+  uint32_t slots = 32, i;
+  while (slots < 2 * (uint64_t)o->cap)
+    slots *= 2;
+  o->idx = gavel__arena_alloc(a, (size_t)slots * sizeof(uint32_t));
+  if (!o->idx) {
+    o->idx_mask = 0;
+    return 0;
+  }
+  memset(o->idx, 0, (size_t)slots * sizeof(uint32_t));
+  o->idx_mask = slots - 1;
+  for (i = 0; i < o->len; i++)
+    index_put(o, i);
+  return 1;
 }
 
 int gavel__obj_append(gv_arena *a, gv_obj *o, gv_str *key, gvalue v) {
@@ -137,6 +195,12 @@ int gavel__obj_append(gv_arena *a, gv_obj *o, gv_str *key, gvalue v) {
   o->keys[o->len] = key;
   o->vals[o->len] = v;
   o->len++;
+  if (GV_ARR <= v.tag && v.tag <= GV_OBJ && gv_depth(v) >= o->depth)
+    o->depth = gv_depth(v) + 1;
+  if (o->idx && 2 * (uint64_t)o->len <= o->idx_mask + 1u)
+    index_put(o, o->len - 1);
+  else if (o->len >= GV_OBJ_INDEX_MIN && !index_build(a, o))
+    return 0;
   return 1;
 }
 
@@ -144,15 +208,26 @@ int gavel__obj_set(gv_arena *a, gv_obj *o, gv_str *key, gvalue v) {
   int i = gavel__obj_find(o, key->s, key->len);
   if (i >= 0) {
     o->vals[i] = v;
+    if (GV_ARR <= v.tag && v.tag <= GV_OBJ && gv_depth(v) >= o->depth)
+      o->depth = gv_depth(v) + 1;
     return 1;
   }
   return gavel__obj_append(a, o, key, v);
 }
 
+uint32_t gavel__obj_seal(gv_obj *o) {
+  uint32_t i, d = 0;
+  for (i = 0; i < o->len; i++)
+    if (gv_depth(o->vals[i]) > d)
+      d = gv_depth(o->vals[i]);
+  return o->depth = d + 1;
+}
+
 /* ==== Equality and ordering ==== */
 
-int gavel__value_eq(gvalue a, gvalue b) {
+static int value_eq(gvalue a, gvalue b, int depth) {
   uint32_t i;
+  int r;
   if (a.tag != b.tag)
     return 0;
   switch (a.tag) {
@@ -169,23 +244,31 @@ int gavel__value_eq(gvalue a, gvalue b) {
   case GV_ARR:
     if (a.u.a->len != b.u.a->len)
       return 0;
+    if (depth >= GAVEL_MAX_WALK_DEPTH)
+      return -1;
     for (i = 0; i < a.u.a->len; i++)
-      if (!gavel__value_eq(a.u.a->items[i], b.u.a->items[i]))
-        return 0;
+      if ((r = value_eq(a.u.a->items[i], b.u.a->items[i], depth + 1)) != 1)
+        return r;
     return 1;
   case GV_OBJ: /* same key set, equal values; order does not matter */
     if (a.u.o->len != b.u.o->len)
       return 0;
+    if (depth >= GAVEL_MAX_WALK_DEPTH)
+      return -1;
     for (i = 0; i < a.u.o->len; i++) {
       const gv_str *k = a.u.o->keys[i];
       gvalue *bv = gavel__obj_get(b.u.o, k->s, k->len);
-      if (!bv || !gavel__value_eq(a.u.o->vals[i], *bv))
+      if (!bv)
         return 0;
+      if ((r = value_eq(a.u.o->vals[i], *bv, depth + 1)) != 1)
+        return r;
     }
     return 1;
   }
   return 0;
 }
+
+int gavel__value_eq(gvalue a, gvalue b) { return value_eq(a, b, 0); }
 
 int gavel__value_cmp(gvalue a, gvalue b, int *cmp) {
   if (gv_isnum(a) && gv_isnum(b)) {
@@ -213,7 +296,7 @@ int gavel__value_cmp(gvalue a, gvalue b, int *cmp) {
   return -1;
 }
 
-int gavel__value_copy(gv_arena *a, gvalue v, gvalue *out) {
+static int value_copy(gv_arena *a, gvalue v, gvalue *out, int depth) {
   uint32_t i;
   switch (v.tag) {
   case GV_STR: {
@@ -224,27 +307,31 @@ int gavel__value_copy(gv_arena *a, gvalue v, gvalue *out) {
     return 1;
   }
   case GV_ARR: {
-    gv_arr *arr = gavel__arr_new(a, v.u.a->len);
-    if (!arr)
+    gv_arr *arr;
+    if (depth >= GAVEL_MAX_WALK_DEPTH || !(arr = gavel__arr_new(a, v.u.a->len)))
       return 0;
     for (i = 0; i < v.u.a->len; i++)
-      if (!gavel__value_copy(a, v.u.a->items[i], &arr->items[i]))
+      if (!value_copy(a, v.u.a->items[i], &arr->items[i], depth + 1))
         return 0;
     arr->len = v.u.a->len;
+    arr->depth = v.u.a->depth;
     *out = gv_arrv(arr);
     return 1;
   }
   case GV_OBJ: {
-    gv_obj *o = gavel__obj_new(a, v.u.o->len);
-    if (!o)
+    gv_obj *o;
+    if (depth >= GAVEL_MAX_WALK_DEPTH || !(o = gavel__obj_new(a, v.u.o->len)))
       return 0;
     for (i = 0; i < v.u.o->len; i++) {
       gv_str *k = gavel__str_new(a, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
-      if (!k || !gavel__value_copy(a, v.u.o->vals[i], &o->vals[i]))
+      if (!k || !value_copy(a, v.u.o->vals[i], &o->vals[i], depth + 1))
         return 0;
       o->keys[i] = k;
     }
     o->len = v.u.o->len;
+    o->depth = v.u.o->depth;
+    if (o->len >= GV_OBJ_INDEX_MIN && !index_build(a, o))
+      return 0;
     *out = gv_objv(o);
     return 1;
   }
@@ -252,6 +339,10 @@ int gavel__value_copy(gv_arena *a, gvalue v, gvalue *out) {
     *out = v;
     return 1;
   }
+}
+
+int gavel__value_copy(gv_arena *a, gvalue v, gvalue *out) {
+  return value_copy(a, v, out, 0);
 }
 
 /* ==== Run-time errors ==== */
@@ -277,4 +368,44 @@ int gavel__rt_nomem(gv_rt *rt) {
     return gavel__rt_error(rt, GV_E_LIMIT,
                            "Evaluation error: memory limit exceeded");
   return gavel__rt_error(rt, GV_E_NOMEM, "Evaluation error: out of memory");
+}
+
+int gavel__float_overflow(gv_rt *rt, const char *what) {
+  return gavel__rt_error(rt, GV_E_EVAL,
+                         "Evaluation error: Float overflow in %s", what);
+}
+
+int gavel__rt_gas_error(gv_rt *rt) {
+  if (rt->gas_limit)
+    return gavel__rt_error(rt, GV_E_GAS,
+                           "Gas exhausted: budget of %llu units used up",
+                           (unsigned long long)rt->gas_limit);
+  return gavel__rt_error(rt, GV_E_GAS, "Gas exhausted");
+}
+
+int gavel__rt_depth_error(gv_rt *rt) {
+  return gavel__rt_error(rt, GV_E_LIMIT,
+                         "Limit exceeded: value nesting deeper than %d levels",
+                         GAVEL_MAX_VALUE_DEPTH);
+}
+
+char *gavel__msg_escape(char *out, size_t size, const char *p, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0, i;
+  if (!size)
+    return out;
+  for (i = 0; i < n && o + 1 < size; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c < 0x20 || c == 0x7f) {
+      if (o + 7 > size)
+        break;
+      memcpy(out + o, "\\u00", 4);
+      out[o + 4] = hex[c >> 4];
+      out[o + 5] = hex[c & 15];
+      o += 6;
+    } else
+      out[o++] = (char)c;
+  }
+  out[o] = 0;
+  return out;
 }

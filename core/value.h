@@ -34,10 +34,18 @@ typedef struct gv_str {
 } gv_str;
 
 struct gvalue;
+/* 'depth' is the container's nesting (1 for a container of scalars, one
+** more than its deepest child otherwise).  Builders keep it exact or an
+** upper bound, so checking a new container against the cap costs O(1) per
+** child instead of a walk (issue 8: a value 170,000 levels deep). */
 typedef struct gv_arr {
   uint32_t len;         /* elements in use                  */
   uint32_t cap;         /* elements allocated               */
   struct gvalue *items; /* element array (arena)            */
+  uint32_t depth;       /* nesting, >= 1 (see above); after
+                        ** 'items' so {len, cap, items}
+                        ** initialisers keep working       */
+  uint32_t spare;       /* padding, zero                    */
 } gv_arr;
 
 typedef struct gv_obj {
@@ -45,7 +53,29 @@ typedef struct gv_obj {
   uint32_t cap;        /* keys allocated                    */
   gv_str **keys;       /* key strings                       */
   struct gvalue *vals; /* values, parallel to 'keys'        */
+  uint32_t depth;      /* nesting, >= 1 (see gv_arr)        */
+  uint32_t idx_mask;   /* slots in 'idx' minus 1 (0: none)  */
+  uint32_t *idx;       /* hash index: position + 1 per slot,
+                       ** 0 = empty; NULL below
+                       ** GV_OBJ_INDEX_MIN keys             */
 } gv_obj;
+
+/* Objects built with gavel__obj_set / gavel__obj_append get a hash index
+** once they reach this many keys, so building an object of N keys with
+** duplicate checks is O(N), not O(N^2) (issue 8: a terminal with 80k
+** output keys took 11 s per run).  Objects filled by writing 'keys' and
+** 'vals' directly have no index and are searched linearly. */
+#define GV_OBJ_INDEX_MIN 16
+
+/* Nesting cap for values built at run time: the same as for input
+** documents, so a value built from inputs is never deeper than an input
+** may be.  Recursive walkers (equality, copy, writers) stop with an error
+** further down: the scheduler's envelopes ({code, message, output},
+** action results, call_rule_set results, up to GAVEL_MAX_NESTING deep)
+** wrap values that may be at the cap.  So no value, however it was built,
+** can overflow the C stack (a walker frame is ~100-200 bytes). */
+#define GAVEL_MAX_VALUE_DEPTH GAVEL_MAX_JSON_DEPTH
+#define GAVEL_MAX_WALK_DEPTH (GAVEL_MAX_VALUE_DEPTH + 64)
 
 typedef struct gvalue {
   uint64_t tag; /* gv_type, written as a whole word        */
@@ -81,6 +111,10 @@ GAVEL_INLINE int gv_isnum(gvalue v) { return v.tag == GV_INT || v.tag == GV_FLOA
 GAVEL_INLINE double gv_num(gvalue v) {
   return v.tag == GV_INT ? (double)v.u.i : v.u.f;
 }
+/* Nesting of 'v': 0 for scalars, the header's depth for containers. */
+GAVEL_INLINE uint32_t gv_depth(gvalue v) {
+  return v.tag == GV_ARR ? v.u.a->depth : v.tag == GV_OBJ ? v.u.o->depth : 0;
+}
 
 /* "null" "bool" "int" "float" "string" "array" "object" ("missing"). */
 const char *gavel__type_name(gv_type t);
@@ -102,12 +136,18 @@ int gavel__str_cmp(const gv_str *a, const gv_str *b);
 
 /* ==== Arrays ==== */
 gv_arr *gavel__arr_new(gv_arena *a, uint32_t cap);
-/* Appends (growing in the arena); 0 on arena failure. */
+/* Appends (growing in the arena) and updates 'depth'; 0 on arena failure.
+** The depth may then exceed GAVEL_MAX_VALUE_DEPTH: run-time builders
+** check it (gavel__rt_depth_check). */
 int gavel__arr_push(gv_arena *a, gv_arr *arr, gvalue v);
+/* For builders that fill 'items' directly: sets 'depth' from the children
+** (O(len), one header read per child) and returns it. */
+uint32_t gavel__arr_seal(gv_arr *arr);
 
 /* ==== Objects (insertion-ordered; set replaces in place) ==== */
 gv_obj *gavel__obj_new(gv_arena *a, uint32_t cap);
-/* Index of 'key' or -1.  Linear scan with length + memcmp. */
+/* Index of 'key' or -1.  Hash lookup when the object has an index,
+** otherwise a linear scan with length + memcmp. */
 int gavel__obj_find(const gv_obj *o, const char *key, size_t key_len);
 GAVEL_INLINE gvalue *gavel__obj_get(const gv_obj *o, const char *k, size_t n) {
   int i = gavel__obj_find(o, k, n);
@@ -118,9 +158,14 @@ GAVEL_INLINE gvalue *gavel__obj_get(const gv_obj *o, const char *k, size_t n) {
 int gavel__obj_set(gv_arena *a, gv_obj *o, gv_str *key, gvalue v);
 /* Appends without a duplicate check (caller guarantees uniqueness). */
 int gavel__obj_append(gv_arena *a, gv_obj *o, gv_str *key, gvalue v);
+/* For builders that fill 'keys'/'vals' directly: sets 'depth' from the
+** values and returns it (no index is built). */
+uint32_t gavel__obj_seal(gv_obj *o);
 
 /* ==== Semantics shared by the VM, the JIT and builtins ==== */
-/* Structural, type-strict equality (1 == 1.0 is false). */
+/* Structural, type-strict equality (1 == 1.0 is false).  1 equal, 0 not;
+** -1 when the values nest deeper than GAVEL_MAX_WALK_DEPTH (undecided:
+** callers report gavel__rt_depth_error). */
 int gavel__value_eq(gvalue a, gvalue b);
 /* Ordering for int/float (mixed), string/string, bool/bool.  Returns 0 and
 ** sets *cmp (-1/0/1) when comparable, -1 when not ("Cannot compare"). */
@@ -143,7 +188,9 @@ GAVEL_INLINE int gavel__truthy(gvalue v) {
     return 0;
   }
 }
-/* Deep copy into arena 'a' (for values that must outlive their arena). */
+/* Deep copy into arena 'a' (for values that must outlive their arena).
+** 1 on success; 0 on arena failure or when 'v' nests deeper than
+** GAVEL_MAX_WALK_DEPTH (a->failed tells which: 0 means too deep). */
 int gavel__value_copy(gv_arena *a, gvalue v, gvalue *out);
 
 /* ==== Runtime error context (VM, builtins, scheduler) ==== */
@@ -170,6 +217,8 @@ typedef struct gv_rt {
   gv_ekind ekind;     /* kind of the pending error (GV_E_NONE if ok) */
   char emsg[GAVEL_ERRMSG_SIZE]; /* message of the pending error     */
   int64_t gas;        /* gas left; < 0 means exhausted               */
+  uint64_t gas_limit; /* the budget 'gas' started from, for messages
+                      ** (0: unknown, the message omits it)         */
   const char *fn_name; /* builtin running now (for messages)         */
 } gv_rt;
 
@@ -182,18 +231,32 @@ int gavel__rt_error(gv_rt *rt, gv_ekind k, const char *fmt, ...)
 int gavel__rt_type_error(gv_rt *rt, const char *want, gvalue v);
 /* Out of memory / arena limit, as an error. */
 int gavel__rt_nomem(gv_rt *rt);
+/* Records "Evaluation error: Float overflow in <what>" (a float result
+** that is inf or NaN from finite operands) and returns 1. */
+int gavel__float_overflow(gv_rt *rt, const char *what);
+/* Records "Gas exhausted: budget of N units used up" and returns 1. */
+int gavel__rt_gas_error(gv_rt *rt);
 /* Charges 'n' gas; returns 1 (with GV_E_GAS set) when exhausted. */
 GAVEL_INLINE int gavel__rt_charge(gv_rt *rt, int64_t n) {
   rt->gas -= n;
-  if (GAVEL_UNLIKELY(rt->gas < 0)) {
-    if (rt->ekind == GV_E_NONE) {
-      rt->ekind = GV_E_GAS;
-      strcpy(rt->emsg, "Gas exhausted");
-    }
-    return 1;
-  }
+  if (GAVEL_UNLIKELY(rt->gas < 0))
+    return gavel__rt_gas_error(rt);
   return 0;
 }
+/* "Limit exceeded: value nesting deeper than 512 levels" (GV_E_LIMIT). */
+int gavel__rt_depth_error(gv_rt *rt);
+/* 0 when 'v' nests at most GAVEL_MAX_VALUE_DEPTH levels (by its header),
+** else the depth error.  Every run-time builder calls it on what it
+** built. */
+GAVEL_INLINE int gavel__rt_depth_check(gv_rt *rt, gvalue v) {
+  if (GAVEL_UNLIKELY(gv_depth(v) > GAVEL_MAX_VALUE_DEPTH))
+    return gavel__rt_depth_error(rt);
+  return 0;
+}
+/* Appends 'n' bytes at 'p' to 'out' (size 'size', NUL-terminated) for an
+** error message: NUL and other control bytes as \u00XX, so a message is
+** never cut at an embedded NUL.  Returns 'out'. */
+char *gavel__msg_escape(char *out, size_t size, const char *p, size_t n);
 
 /* ==== Builtin functions (builtins.c, builtins_ext.c) ==== */
 /* A builtin reads args[0..nargs-1] (borrowed), writes *out, returns 0; or

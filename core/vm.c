@@ -31,6 +31,10 @@ static int vpath_get(const gv_vpath *vp, gvalue *vars, gv_rt *rt,
   return gavel__path_walk(rt->arena, root, vp->segs, vp->n_segs, out);
 }
 
+/* Float fast paths keep only finite results; inf and NaN go the slow way,
+** which fails "Float overflow" (gavel values never hold them). */
+#define FINITE(x) GAVEL_LIKELY(__builtin_isfinite(x))
+
 static GAVEL_NOINLINE int arith_slow(gv_rt *rt, int op, gvalue a, gvalue b,
                                      gvalue *out) {
   return gavel__op_arith(rt, (gv_arop)op, a, b, out);
@@ -195,7 +199,8 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
         if (b.tag == GV_INT && c.tag == GV_INT &&
             !__builtin_add_overflow(b.u.i, c.u.i, &r))
           RA = gv_int(r);
-        else if (b.tag == GV_FLOAT && c.tag == GV_FLOAT)
+        else if (b.tag == GV_FLOAT && c.tag == GV_FLOAT &&
+                 FINITE(b.u.f + c.u.f))
           RA = gv_float(b.u.f + c.u.f);
         else
           FAIL_IF(arith_slow(rt, AR_ADD, b, c, &RA));
@@ -210,7 +215,8 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
         if (b.tag == GV_INT && c.tag == GV_INT &&
             !__builtin_sub_overflow(b.u.i, c.u.i, &r))
           RA = gv_int(r);
-        else if (b.tag == GV_FLOAT && c.tag == GV_FLOAT)
+        else if (b.tag == GV_FLOAT && c.tag == GV_FLOAT &&
+                 FINITE(b.u.f - c.u.f))
           RA = gv_float(b.u.f - c.u.f);
         else
           FAIL_IF(arith_slow(rt, AR_SUB, b, c, &RA));
@@ -225,7 +231,8 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
         if (b.tag == GV_INT && c.tag == GV_INT &&
             !__builtin_mul_overflow(b.u.i, c.u.i, &r))
           RA = gv_int(r);
-        else if (b.tag == GV_FLOAT && c.tag == GV_FLOAT)
+        else if (b.tag == GV_FLOAT && c.tag == GV_FLOAT &&
+                 FINITE(b.u.f * c.u.f))
           RA = gv_float(b.u.f * c.u.f);
         else
           FAIL_IF(arith_slow(rt, AR_MUL, b, c, &RA));
@@ -277,7 +284,7 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
 ** Synopsis: R[A] := R[B] * K[C] */
       vmcase(MULK) {
         gvalue b = RB, c = KC;
-        if (b.tag == GV_FLOAT && c.tag == GV_FLOAT)
+        if (b.tag == GV_FLOAT && c.tag == GV_FLOAT && FINITE(b.u.f * c.u.f))
           RA = gv_float(b.u.f * c.u.f);
         else
           FAIL_IF(arith_slow(rt, AR_MUL, b, c, &RA));
@@ -307,9 +314,10 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
           notfound(rt, p->syms->inputs[GET_B(ins)]->text);
           goto vm_fail;
         }
-        if (b.tag == GV_FLOAT && c.tag == GV_FLOAT)
+        if (b.tag == GV_FLOAT && c.tag == GV_FLOAT && FINITE(b.u.f * c.u.f))
           RA = gv_float(b.u.f * c.u.f);
-        else if (b.tag == GV_INT && c.tag == GV_FLOAT)
+        else if (b.tag == GV_INT && c.tag == GV_FLOAT &&
+                 FINITE((double)b.u.i * c.u.f))
           RA = gv_float((double)b.u.i * c.u.f);
         else
           FAIL_IF(arith_slow(rt, AR_MUL, b, c, &RA));
@@ -568,13 +576,16 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
 /* Opcode: CALL A B C
 ** Synopsis: R[A] := F[B](R[A], ..., R[A+C-1])
 ** Calls builtin B with C arguments in consecutive registers; the arity was
-** checked at compile time.  Fails as the builtin reports. */
+** checked at compile time.  Fails as the builtin reports, or with "Limit
+** exceeded: value nesting deeper than 512 levels" when the result nests
+** deeper than GAVEL_MAX_VALUE_DEPTH (builtins keep container depths, so
+** this is one header read). */
       vmcase(CALL) {
         const gv_builtin *bi = gavel__builtin_at((int)GET_B(ins));
         gvalue res;
         rt->fn_name = bi->name;
         FAIL_IF(bi->fn(rt, &res, &RA, (int)GET_C(ins)) != 0 ||
-                rt->ekind != GV_E_NONE);
+                rt->ekind != GV_E_NONE || gavel__rt_depth_check(rt, res));
         RA = res;
         vmbreak;
       }
@@ -593,12 +604,16 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
 
 /* Opcode: APPEND A B *
 ** Synopsis: append R[B] to array R[A]
-** Only on arrays this program just built with NEWARR. */
+** Only on arrays this program just built with NEWARR.  Fails "Limit
+** exceeded: value nesting deeper than 512 levels" when R[B] is already
+** GAVEL_MAX_VALUE_DEPTH deep (a run-time value may nest no deeper than an
+** input document). */
       vmcase(APPEND) {
         if (GAVEL_UNLIKELY(!gavel__arr_push(rt->arena, RA.u.a, RB))) {
           gavel__rt_nomem(rt);
           goto vm_fail;
         }
+        FAIL_IF(gavel__rt_depth_check(rt, RA));
         vmbreak;
       }
 
@@ -617,12 +632,13 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
 /* Opcode: SETKEY A B C
 ** Synopsis: R[A][R[B]] := R[C]
 ** Object literal member; a repeated key replaces the earlier value (in
-** its first position). */
+** its first position).  Fails on nesting as APPEND does. */
       vmcase(SETKEY) {
         if (GAVEL_UNLIKELY(!gavel__obj_set(rt->arena, RA.u.o, RB.u.s, RC))) {
           gavel__rt_nomem(rt);
           goto vm_fail;
         }
+        FAIL_IF(gavel__rt_depth_check(rt, RA));
         vmbreak;
       }
 
