@@ -178,6 +178,7 @@ gavel_status gavel__expr_eval_value(gavel_expr *e, gvalue root, gvalue *res,
   memset(&rt, 0, sizeof rt);
   rt.arena = &e->run;
   rt.gas = (int64_t)e->rt->cfg.gas_limit;
+  rt.gas_limit = e->rt->cfg.gas_limit;
   f.slots = e->slots;
   f.vars = e->vars;
   f.rt = &rt;

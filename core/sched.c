@@ -835,6 +835,7 @@ gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
   ex->vrt.arena = &ex->arena;
   ex->gas_limit = ex->rs->gas_limit;
   ex->vrt.gas = (int64_t)ex->gas_limit;
+  ex->vrt.gas_limit = ex->gas_limit;
   ex->state = XS_IDLE;
   ex->n_frames = 0;
   ex->trace_id = 0; /* taken on demand: observers, host calls */

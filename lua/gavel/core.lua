@@ -44,6 +44,8 @@ typedef struct gavel_arr {
   uint32_t len;
   uint32_t cap;
   struct gavel_value *items;
+  uint32_t depth;
+  uint32_t spare;
 } gavel_arr;
 
 typedef struct gavel_obj {
@@ -51,6 +53,9 @@ typedef struct gavel_obj {
   uint32_t cap;
   gavel_str **keys;
   struct gavel_value *vals;
+  uint32_t depth;
+  uint32_t idx_mask;
+  uint32_t *idx;
 } gavel_obj;
 
 typedef struct gavel_value {
