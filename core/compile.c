@@ -508,6 +508,7 @@ static gx_node *fold_list(C *c, gx_node *n) {
     for (i = 0; i < n->n_args; i++)
       arr->items[i] = n->args[i]->lit;
     arr->len = (uint32_t)n->n_args;
+    gavel__arr_seal(arr); /* a folded literal carries its true depth */
     return mk_lit(c, n, gv_arrv(arr));
   }
   o = gavel__obj_new(c->a, (uint32_t)n->n_args);
