@@ -171,6 +171,8 @@ typedef struct gv_rt {
   char emsg[GAVEL_ERRMSG_SIZE]; /* message of the pending error     */
   int64_t gas;        /* gas left; < 0 means exhausted               */
   const char *fn_name; /* builtin running now (for messages)         */
+  uint64_t deadline_ns; /* CLOCK_MONOTONIC ns the run must stop by; 0 =
+                           none (long builtins check it: regex, yaml)   */
 } gv_rt;
 
 /* Records an error (first one wins) and returns 1.  Message is complete
