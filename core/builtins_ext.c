@@ -2697,11 +2697,26 @@ typedef struct ya_doc {
   size_t n, cap;          /* count, capacity                       */
   char err[200];          /* load error text, "" if none           */
   int more;               /* a second document follows             */
+  gv_rt *rt;              /* deadline, errors                      */
+  size_t *anchors;        /* hash: anchor name -> event index + 1  */
+  size_t n_anchors;       /* distinct names in 'anchors'           */
+  size_t cap_anchors;     /* slots (a power of two), 0 = none yet  */
 } ya_doc;
+
+#define YA_MAX_DEPTH 128 /* serde_yaml's recursion limit */
+
+static int ya_deadline(gv_rt *rt) {
+  if (rt->deadline_ns && rx_now_ns() >= rt->deadline_ns)
+    return gavel__rt_error(rt, GV_E_EVAL,
+                           "Execution timeout: yaml_unmarshal stopped at the "
+                           "run's deadline");
+  return 0;
+}
 
 typedef struct ya_node {
   gvalue v;       /* built value                           */
   uint64_t jumps; /* alias jumps a full expansion makes    */
+  uint64_t size;  /* nodes of its full expansion (capped)  */
   int height;     /* nesting height                        */
   int state;      /* 0 = not built, 1 = building, 2 = done */
 } ya_node;
@@ -2712,7 +2727,13 @@ typedef struct ya_b {
   ya_node *nodes; /* per-event cache for anchored nodes    */
   size_t pos;     /* next event                            */
   uint64_t jumps; /* alias jumps so far                    */
+  size_t n_built; /* nodes built (deadline checks)         */
 } ya_b;
+
+/* Saturating: expansions of nested aliases grow exponentially. */
+static uint64_t ya_add(uint64_t a, uint64_t b) {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
 
 static char *dupz(const gavel__alloc *al, const void *p, size_t n) {
   char *s = gavel__malloc(al, n + 1);
@@ -2736,6 +2757,60 @@ static void ya_doc_free(ya_doc *d) {
       gavel__free(d->al, x->anchor, strlen(x->anchor) + 1);
   }
   gavel__free(d->al, d->ev, d->cap * sizeof *d->ev);
+  gavel__free(d->al, d->anchors, d->cap_anchors * sizeof *d->anchors);
+}
+
+static uint32_t ya_hash(const char *s) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  while (*s)
+    h = (h ^ (unsigned char)*s++) * 16777619u;
+  return h;
+}
+
+/* The slot of anchor 'name' in d->anchors: its entry or the empty slot
+** where it goes. */
+static size_t *ya_anchor_slot(ya_doc *d, const char *name) {
+  size_t mask = d->cap_anchors - 1, i = ya_hash(name) & mask;
+  while (d->anchors[i] && strcmp(d->ev[d->anchors[i] - 1].anchor, name))
+    i = (i + 1) & mask;
+  return &d->anchors[i];
+}
+
+/* Records event 'at' as the latest definition of its anchor (a later
+** definition of the same name replaces it, as in serde_yaml's Loader).
+** Returns 1 on allocation failure. */
+static int ya_anchor_set(ya_doc *d, size_t at) {
+  if (2 * (d->n_anchors + 1) > d->cap_anchors) {
+    size_t old = d->cap_anchors, nc = old ? 2 * old : 64, k;
+    size_t *prev = d->anchors;
+    d->anchors = gavel__malloc(d->al, nc * sizeof *d->anchors);
+    if (!d->anchors) {
+      d->anchors = prev;
+      return 1;
+    }
+    memset(d->anchors, 0, nc * sizeof *d->anchors);
+    d->cap_anchors = nc;
+    for (k = 0; k < old; k++)
+      if (prev[k])
+        *ya_anchor_slot(d, d->ev[prev[k] - 1].anchor) = prev[k];
+    gavel__free(d->al, prev, old * sizeof *prev);
+  }
+  {
+    size_t *slot = ya_anchor_slot(d, d->ev[at].anchor);
+    if (!*slot)
+      d->n_anchors++;
+    *slot = at + 1;
+  }
+  return 0;
+}
+
+/* Index of the latest event anchored 'name', or -1. */
+static long ya_anchor_get(ya_doc *d, const char *name) {
+  size_t *slot;
+  if (!d->cap_anchors)
+    return -1;
+  slot = ya_anchor_slot(d, name);
+  return *slot ? (long)(*slot - 1) : -1;
 }
 
 static void ya_parse_error(ya_doc *d, const yaml_parser_t *p) {
@@ -2804,7 +2879,7 @@ static int ya_push(ya_doc *d, const yaml_event_t *e) {
 static int ya_load(ya_doc *d, const gv_str *s) {
   yaml_parser_t p;
   yaml_event_t e;
-  int docs = 0, done = 0, rc = 0;
+  int docs = 0, done = 0, rc = 0, open = 0;
   if (!yaml_parser_initialize(&p))
     return 1;
   yaml_parser_set_input_string(&p, (const unsigned char *)s->s, s->len);
@@ -2829,15 +2904,11 @@ static int ya_load(ya_doc *d, const gv_str *s) {
     case YAML_STREAM_START_EVENT:
       break;
     default:
-      if (ya_push(d, &e))
+      if (ya_push(d, &e)) {
         rc = 1, done = 1;
-      else if (e.type == YAML_ALIAS_EVENT) {
+      } else if (e.type == YAML_ALIAS_EVENT) {
         ya_ev *x = &d->ev[d->n - 1];
-        long k;
-        for (k = (long)d->n - 2; k >= 0; k--)
-          if (d->ev[k].type != YAML_ALIAS_EVENT && d->ev[k].anchor &&
-              !strcmp(d->ev[k].anchor, x->anchor))
-            break;
+        long k = ya_anchor_get(d, x->anchor);
         x->target = k;
         if (k < 0) { /* the document ends here, with the error */
           snprintf(d->err, sizeof d->err,
@@ -2848,9 +2919,24 @@ static int ya_load(ya_doc *d, const gv_str *s) {
           d->n--;
           done = 1;
         }
+      } else {
+        if (d->ev[d->n - 1].anchor && ya_anchor_set(d, d->n - 1))
+          rc = 1, done = 1;
+        if (e.type == YAML_SEQUENCE_START_EVENT ||
+            e.type == YAML_MAPPING_START_EVENT) {
+          /* The build fails at this event ("recursion limit exceeded"):
+          ** stop here rather than scan the rest (libyaml's flow-level
+          ** bookkeeping makes deep nesting quadratic: 60 KB took 8 s). */
+          if (++open > YA_MAX_DEPTH)
+            done = 1;
+        } else if (e.type == YAML_SEQUENCE_END_EVENT ||
+                   e.type == YAML_MAPPING_END_EVENT)
+          open--;
       }
     }
     yaml_event_delete(&e);
+    if (!done && d->n % 1024 == 0 && ya_deadline(d->rt))
+      rc = 2, done = 1;
   }
   yaml_parser_delete(&p);
   return rc;
@@ -2876,7 +2962,7 @@ static int ya_build(ya_b *b, int depth, ya_node *out) {
     b->pos++;
     if (++b->jumps > (uint64_t)b->d->n * 100)
       return eval_err(b->rt, "yaml_unmarshal: repetition limit exceeded");
-    if (t->state == 1 || depth + t->height > 128)
+    if (t->state == 1 || depth + t->height > YA_MAX_DEPTH)
       return ya_fail(b, x, "recursion limit exceeded");
     if (t->state == 0) { /* not built yet: a forward anchor cannot occur */
       size_t save = b->pos;
@@ -2888,6 +2974,11 @@ static int ya_build(ya_b *b, int depth, ya_node *out) {
     b->jumps += t->jumps;
     if (b->jumps > (uint64_t)b->d->n * 100)
       return eval_err(b->rt, "yaml_unmarshal: repetition limit exceeded");
+    /* The value is shared, not copied, but whoever walks the result pays
+    ** for every node of the expansion (billion laughs): charge them. */
+    if (gavel__rt_charge(b->rt, t->size > INT64_MAX ? INT64_MAX
+                                                    : (int64_t)t->size))
+      return 1;
     *out = *t;
     out->jumps = t->jumps + 1;
     return 0;
@@ -2983,19 +3074,92 @@ static int ya_key(ya_b *b, gv_str **key) {
   return 0;
 }
 
+/* A mapping being built: key -> member index, hashed once it is large
+** (gavel__obj_set searches linearly: a 100,000-key map took 23 s). */
+typedef struct ya_map {
+  gv_obj *o;       /* the object                          */
+  uint32_t *slots; /* member index + 1, 0 = empty; or NULL */
+  uint32_t cap;    /* slots (a power of two)               */
+} ya_map;
+
+#define YA_MAP_HASH_AT 16 /* members before a hash index is built */
+
+static void ya_map_index(ya_map *m, uint32_t i) {
+  uint32_t mask = m->cap - 1, k = gavel__str_hash(m->o->keys[i]) & mask;
+  while (m->slots[k])
+    k = (k + 1) & mask;
+  m->slots[k] = i + 1;
+}
+
+/* (Re)builds the index with room for twice the members. */
+static int ya_map_grow(ya_b *b, ya_map *m) {
+  const gavel__alloc *al = b->d->al;
+  uint32_t nc = m->cap ? 2 * m->cap : 4 * YA_MAP_HASH_AT, i;
+  gavel__free(al, m->slots, (size_t)m->cap * sizeof *m->slots);
+  m->slots = gavel__malloc(al, (size_t)nc * sizeof *m->slots);
+  m->cap = m->slots ? nc : 0;
+  if (!m->slots)
+    return gavel__rt_error(b->rt, GV_E_NOMEM, "out of memory");
+  memset(m->slots, 0, (size_t)nc * sizeof *m->slots);
+  for (i = 0; i < m->o->len; i++)
+    ya_map_index(m, i);
+  return 0;
+}
+
+/* Inserts or replaces (the last value wins, at the first key's place, as
+** gavel__obj_set does).  Returns 1 with the error recorded. */
+static int ya_map_set(ya_b *b, ya_map *m, gv_str *k, gvalue v) {
+  uint32_t mask, h;
+  if (!m->slots && m->o->len < YA_MAP_HASH_AT)
+    return gavel__obj_set(b->rt->arena, m->o, k, v) ? 0
+                                                    : gavel__rt_nomem(b->rt);
+  if (!m->slots && ya_map_grow(b, m))
+    return 1;
+  mask = m->cap - 1;
+  for (h = gavel__str_hash(k) & mask; m->slots[h]; h = (h + 1) & mask)
+    if (gavel__str_eq(m->o->keys[m->slots[h] - 1], k)) {
+      m->o->vals[m->slots[h] - 1] = v;
+      return 0;
+    }
+  if (!gavel__obj_append(b->rt->arena, m->o, k, v))
+    return gavel__rt_nomem(b->rt);
+  if (2 * (size_t)m->o->len > m->cap) /* keep the load under a half */
+    return ya_map_grow(b, m);
+  m->slots[h] = m->o->len;
+  return 0;
+}
+
+static int ya_map_build(ya_b *b, int depth, ya_map *m, int *h,
+                        uint64_t *size) {
+  while (b->pos < b->d->n &&
+         b->d->ev[b->pos].type != YAML_MAPPING_END_EVENT) {
+    gv_str *k;
+    ya_node c;
+    if (ya_key(b, &k) || ya_build(b, depth + 1, &c) ||
+        ya_map_set(b, m, k, c.v))
+      return 1;
+    *h = c.height + 1 > *h ? c.height + 1 : *h;
+    *size = ya_add(*size, c.size);
+  }
+  return 0;
+}
+
 static int ya_node_at(ya_b *b, size_t at, int depth, ya_node *out) {
   const ya_ev *x = &b->d->ev[at];
   uint64_t j0 = b->jumps;
   int h = 0;
   memset(out, 0, sizeof *out);
+  out->size = 1;
   if (charge(b->rt, 4 + x->len))
+    return 1;
+  if (++b->n_built % 1024 == 0 && ya_deadline(b->rt))
     return 1;
   if (x->tag && x->tag[0] == '!' && x->tag[1])
     return ya_fail(b, x, "invalid type: enum, expected a valid JSON value");
   b->pos = at + 1;
   if (x->type == YAML_SCALAR_EVENT)
     return ya_scalar_value(b, x, &out->v);
-  if (depth >= 128)
+  if (depth >= YA_MAX_DEPTH)
     return ya_fail(b, x, "recursion limit exceeded");
   if (x->type == YAML_SEQUENCE_START_EVENT) {
     gv_arr *a = gavel__arr_new(b->rt->arena, 4);
@@ -3008,23 +3172,19 @@ static int ya_node_at(ya_b *b, size_t at, int depth, ya_node *out) {
           limit_arr(b->rt, "yaml_unmarshal", a->len))
         return 1;
       h = c.height + 1 > h ? c.height + 1 : h;
+      out->size = ya_add(out->size, c.size);
     }
     out->v = gv_arrv(a);
   } else {
-    gv_obj *o = gavel__obj_new(b->rt->arena, 4);
-    if (!o)
+    ya_map m = {gavel__obj_new(b->rt->arena, 4), NULL, 0};
+    int rc;
+    if (!m.o)
       return gavel__rt_nomem(b->rt);
-    while (b->pos < b->d->n &&
-           b->d->ev[b->pos].type != YAML_MAPPING_END_EVENT) {
-      gv_str *k;
-      ya_node c;
-      if (ya_key(b, &k) || ya_build(b, depth + 1, &c))
-        return 1;
-      if (!gavel__obj_set(b->rt->arena, o, k, c.v))
-        return gavel__rt_nomem(b->rt);
-      h = c.height + 1 > h ? c.height + 1 : h;
-    }
-    out->v = gv_objv(o);
+    rc = ya_map_build(b, depth, &m, &h, &out->size);
+    gavel__free(b->d->al, m.slots, (size_t)m.cap * sizeof *m.slots);
+    if (rc)
+      return 1;
+    out->v = gv_objv(m.o);
   }
   if (b->pos >= b->d->n)
     return eval_err(b->rt, "yaml_unmarshal: %s",
@@ -3048,9 +3208,10 @@ static int bi_yaml_unmarshal(gv_rt *rt, gvalue *out, const gvalue *args,
     return 1;
   memset(&d, 0, sizeof d);
   d.al = rt->arena->al;
-  if (ya_load(&d, s)) {
+  d.rt = rt;
+  if ((rc = ya_load(&d, s)) != 0) {
     ya_doc_free(&d);
-    return gavel__rt_error(rt, GV_E_NOMEM, "out of memory");
+    return rc == 2 ? 1 : gavel__rt_error(rt, GV_E_NOMEM, "out of memory");
   }
   if (d.n == 0 && !d.err[0]) { /* empty stream: serde_yaml's Event::Void */
     ya_doc_free(&d);
@@ -3063,7 +3224,7 @@ static int bi_yaml_unmarshal(gv_rt *rt, gvalue *out, const gvalue *args,
     return rc;
   }
   nsz = (d.n ? d.n : 1) * sizeof(ya_node);
-  b = (ya_b){rt, &d, gavel__malloc(d.al, nsz), 0, 0};
+  b = (ya_b){rt, &d, gavel__malloc(d.al, nsz), 0, 0, 0};
   if (b.nodes)
     memset(b.nodes, 0, nsz);
   else {
