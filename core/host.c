@@ -400,26 +400,16 @@ void gavel__observe(const gavel_runtime *rt, const gavel_event *ev) {
 
 /* ==== Size caps on JSON built from values ==== */
 
-static size_t int_len(int64_t i) {
-  uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
-  size_t n = i < 0 ? 2 : 1;
-  while (u >= 10) {
-    u /= 10;
-    n++;
-  }
-  return n;
-}
-
-/* Bytes of 'v' alone: a scalar whole, a container's brackets only. */
+/* A lower bound of the bytes of 'v' alone: a scalar whole, a container's
+** brackets only.  Numbers count one byte: formatting them here cost a
+** quarter of a small run. */
 static size_t json_open_len(gvalue v) {
-  char num[32];
   switch (v.tag) {
   case GV_BOOL:
     return v.u.i ? 4 : 5;
   case GV_INT:
-    return int_len(v.u.i);
   case GV_FLOAT:
-    return gavel__fmt_double_json(num, v.u.f);
+    return 1;
   case GV_STR:
     return (size_t)v.u.s->len + 2;
   case GV_ARR:
@@ -508,9 +498,10 @@ int gavel__json_over(const gavel__alloc *al, gvalue v, size_t cap) {
     return -1;
   if (lb > cap)
     return 1;
-  /* Only escapes make the text longer than the bound (at most 6 bytes for
-  ** one): below cap / 6 it fits, above it we write it, stopping at the cap. */
-  if (lb <= cap / 6)
+  /* Only numbers (at most 24 bytes for 1) and escapes (6 for 1) make the
+  ** text longer than the bound: below cap / 24 it fits; above, we write
+  ** it, stopping at the cap. */
+  if (lb <= cap / 24)
     return 0;
   gavel__capalloc_init(&c, al, cap);
   gavel__buf_init(&b, &c.al);

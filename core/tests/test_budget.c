@@ -311,7 +311,7 @@ static const char *BUILD =
 TEST(a_run_over_max_run_bytes_is_a_limit_error_naming_it) {
   gavel_config c = config();
   outcome o;
-  char *in;
+  char *in, *rules;
   c.max_run_bytes = 1u << 20;
   o = run_rules(&c, BUILD, "{\"n\":1000}", 0);
   CHECK(o.st == GAVEL_OK);
@@ -321,10 +321,12 @@ TEST(a_run_over_max_run_bytes_is_a_limit_error_naming_it) {
                         "(max_run_bytes) (at steps.a.actions[0]",
                  84));
   in = big_input(2u << 20, 'y');
-  o = run_rules(&c, ref_rules(0, 1), in, 0);
+  rules = ref_rules(0, 1);
+  o = run_rules(&c, rules, in, 0);
   CHECK(o.st == GAVEL_LIMIT);
   CHECK_STR(o.msg, "Limit exceeded: run memory over 1048576 bytes "
                    "(max_run_bytes) parsing the input");
+  free(rules);
   free(in);
 }
 
@@ -539,7 +541,7 @@ TEST(yaml_large_maps_build_in_linear_time_and_keep_duplicate_key_rules) {
     sb_add(&y, line);
   }
   CHECK(yaml_eval(y.p, 0, &secs, msg, sizeof msg) == GAVEL_OK);
-  CHECK(secs < 2.0);
+  CHECK(secs < 5.0); /* 0.2 s here; generous for sanitizer builds */
   free(y.p);
   /* Past the hashing threshold the last value still wins, in place. */
   memset(&y, 0, sizeof y);
