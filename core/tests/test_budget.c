@@ -202,6 +202,52 @@ TEST(an_expression_cannot_raise_its_gas_above_max_gas) {
   gavel_runtime_free(rt);
 }
 
+static gavel_ruleset *the_child;
+static gavel_ruleset *resolve(void *ud, const char *name) {
+  (void)ud;
+  return strcmp(name, "child") == 0 ? the_child : NULL;
+}
+
+TEST(a_called_rulesets_short_timeout_ends_with_it) {
+  static const char *child =
+      "{\"config\":{\"name\":\"child\",\"entry_step\":\"t\",\"timeout_ms\":1},"
+      "\"steps\":{\"t\":{\"id\":\"t\",\"type\":\"terminal\",\"result\":{"
+      "\"code\":\"C\"}}}}";
+  static const char *parent =
+      "{\"config\":{\"name\":\"parent\",\"entry_step\":\"p\",\"max_depth\":"
+      "1000000,\"timeout_ms\":20000},\"steps\":{"
+      "\"p\":{\"id\":\"p\",\"type\":\"action\",\"actions\":[{\"action\":"
+      "\"call_rule_set\",\"ruleset_name\":\"child\",\"result_variable\":"
+      "\"r\"}],\"next_step\":\"a\"},"
+      "\"a\":{\"id\":\"a\",\"type\":\"action\",\"actions\":[{\"action\":"
+      "\"set_variable\",\"name\":\"i\",\"value\":\"coalesce($i, 0) + 1\"}],"
+      "\"next_step\":\"b\"},"
+      "\"b\":{\"id\":\"b\",\"type\":\"decision\",\"branches\":[{"
+      "\"condition\":\"$i >= 200000\",\"next_step\":\"t\"}],\"default_next\":"
+      "\"a\"},"
+      "\"t\":{\"id\":\"t\",\"type\":\"terminal\",\"result\":{\"code\":\"P\"}}}}";
+  gavel_config c = config();
+  gavel_runtime *rt = NULL;
+  gavel_ruleset *rs = NULL;
+  gavel_exec *ex = NULL;
+  gavel_error e;
+  const char *out;
+  size_t n;
+  CHECK(gavel_runtime_new(&c, &rt, &e) == GAVEL_OK);
+  gavel_runtime_set_resolver(rt, resolve, NULL);
+  CHECK(gavel_ruleset_load(rt, child, strlen(child), NULL, &the_child, &e) ==
+        GAVEL_OK);
+  CHECK(gavel_ruleset_load(rt, parent, strlen(parent), NULL, &rs, &e) ==
+        GAVEL_OK);
+  CHECK(gavel_exec_new(rs, &ex, &e) == GAVEL_OK);
+  /* 400,000 parent steps after the child returned: its 1 ms is over. */
+  CHECK(gavel_exec_run_json(ex, "{}", 2, 0, &out, &n, &e) == GAVEL_OK);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  gavel_ruleset_free(the_child);
+  gavel_runtime_free(rt);
+}
+
 /* ==== Item 10: size caps ==== */
 
 /* {"s": "xxxx..."} with an n-byte string. */
