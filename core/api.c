@@ -76,6 +76,21 @@ gavel_status gavel_runtime_new(const gavel_config *cfg, gavel_runtime **out,
     c.gas_limit = GAVEL_DEFAULT_GAS;
   if (!c.max_input_bytes)
     c.max_input_bytes = GAVEL_MAX_INPUT_BYTES;
+  /* Host ceilings: 0 = the built-in one; gas stays within int64. */
+  if (!c.max_gas)
+    c.max_gas = GAVEL_DEFAULT_MAX_GAS;
+  if (c.max_gas > INT64_MAX)
+    c.max_gas = INT64_MAX;
+  if (!c.max_steps)
+    c.max_steps = GAVEL_DEFAULT_MAX_STEPS;
+  if (!c.max_timeout_ms)
+    c.max_timeout_ms = GAVEL_DEFAULT_MAX_TIMEOUT_MS;
+  if (!c.max_run_bytes)
+    c.max_run_bytes = GAVEL_DEFAULT_MAX_RUN_BYTES;
+  if (!c.max_result_bytes)
+    c.max_result_bytes = GAVEL_DEFAULT_MAX_RESULT_BYTES;
+  if (!c.max_call_bytes)
+    c.max_call_bytes = GAVEL_DEFAULT_MAX_CALL_BYTES;
   rt = gavel__malloc(&al, sizeof *rt);
   if (!rt)
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
@@ -133,8 +148,8 @@ gavel_status gavel_expr_compile(gavel_runtime *rt, const char *src,
   memset(e, 0, sizeof *e);
   e->rt = rt;
   gavel__arena_init(&e->arena, &rt->al, 0);
-  gavel__arena_init(&e->run, &rt->al, 0);
-  gavel__arena_init(&e->in, &rt->al, 0);
+  gavel__arena_init(&e->run, &rt->al, rt->cfg.max_run_bytes);
+  gavel__arena_init(&e->in, &rt->al, rt->cfg.max_run_bytes);
   gavel__buf_init(&e->out, &rt->al);
   gavel__symtab_init(&e->st, &e->arena);
   if ((rc = gavel__parse_expr(&e->arena, src, src_len, &ast, err)) != GAVEL_OK)
@@ -162,23 +177,39 @@ fail:
   return rc;
 }
 
+/* The per-evaluation memory cap was hit (max_run_bytes). */
+static gavel_status run_cap(gavel_expr *e, gavel_error *err, const char *what) {
+  return gavel__errorf(err, GAVEL_LIMIT,
+                       "Limit exceeded: run memory over %zu bytes "
+                       "(max_run_bytes)%s",
+                       e->rt->cfg.max_run_bytes, what);
+}
+
 /* Evaluates 'e' over an already parsed root (which must not live in e->run:
 ** it is reset here); the result stays valid until the next evaluation. */
 gavel_status gavel__expr_eval_value(gavel_expr *e, gvalue root, gvalue *res,
                                     gavel_error *err) {
+  const gavel_config *c = &e->rt->cfg;
   gv_rt rt;
   gv_frame f;
   uint32_t i;
+  uint64_t gas;
   gavel_status rc;
+  int over;
   gavel__arena_reset(&e->run);
   if ((rc = gavel__bind_walk(&e->run, &e->st, root, e->slots)) != GAVEL_OK)
-    return gavel__errorf(err, rc, "out of memory binding input");
+    return e->run.failed == 2 ? run_cap(e, err, "")
+                              : gavel__errorf(err, rc,
+                                              "out of memory binding input");
   for (i = 0; i < e->st.n_vars; i++)
     e->vars[i] = gv_missing();
   memset(&rt, 0, sizeof rt);
   rt.arena = &e->run;
-  rt.gas = (int64_t)e->rt->cfg.gas_limit;
-  rt.gas_limit = e->rt->cfg.gas_limit;
+  gas = c->gas_limit < c->max_gas ? c->gas_limit : c->max_gas;
+  rt.gas = (int64_t)gas;
+  rt.gas_limit = gas;
+  /* A bare expression has no timeout of its own: the host's ceiling. */
+  rt.deadline_ns = gavel__now_ns() + (uint64_t)c->max_timeout_ms * 1000000u;
   f.slots = e->slots;
   f.vars = e->vars;
   f.rt = &rt;
@@ -188,11 +219,27 @@ gavel_status gavel__expr_eval_value(gavel_expr *e, gvalue root, gvalue *res,
                       : rt.ekind == GV_E_NOMEM ? GAVEL_NOMEM
                       : rt.ekind == GV_E_LIMIT ? GAVEL_LIMIT
                                                : GAVEL_RUNTIME;
-    gavel__errorf(err, st, "%s", rt.emsg);
+    if ((st == GAVEL_NOMEM || st == GAVEL_LIMIT) && e->run.failed == 2)
+      st = run_cap(e, err, "");
+    else if (st == GAVEL_GAS)
+      gavel__errorf(err, st, "Gas exhausted: budget of %llu units used up%s",
+                    (unsigned long long)gas,
+                    gas < c->gas_limit ? " (host ceiling max_gas)" : "");
+    else
+      gavel__errorf(err, st, "%s", rt.emsg);
     if (err && f.err_pos >= 0)
       err->offset = f.err_pos;
     return st;
   }
+  /* Checked here so that every host (JSON text, Lua, CLI) gets it. */
+  over = gavel__json_over(&e->rt->al, *res, c->max_result_bytes);
+  if (over < 0)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  if (over)
+    return gavel__errorf(err, GAVEL_LIMIT,
+                         "Limit exceeded: result larger than %zu bytes "
+                         "(max_result_bytes)",
+                         c->max_result_bytes);
   return GAVEL_OK;
 }
 
@@ -211,6 +258,8 @@ gavel_status gavel_expr_eval_json(gavel_expr *e, const char *ctx,
                            "input too large: %zu bytes (max %zu)", ctx_len,
                            e->rt->cfg.max_input_bytes);
     rc = gavel__json_parse(&e->in, ctx, ctx_len, e->proj, &root, err);
+    if (rc != GAVEL_OK && e->in.failed == 2)
+      return run_cap(e, err, " parsing the context");
     if (rc != GAVEL_OK)
       return rc;
   }

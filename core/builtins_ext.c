@@ -286,6 +286,16 @@ static void char_debug(char *out, size_t sz, uint32_t cp) {
 
 #define RX_CACHE_SIZE 64
 #define RX_MATCH_LIMIT 10000000u /* backtracking steps per match call */
+/* PCRE2's match limit counts per start position, so a loop of match calls
+** (find_all, replace, split) or one call over a long subject could run for
+** hours under it.  Patterns are therefore compiled with auto-callouts: the
+** callout counts the items the matcher visits across every match call of
+** one builtin call (measured at 1.7-2.5x the time of a plain JIT match on
+** 1 MiB of text), charges them to gas and checks the run's deadline. */
+#define RX_STEP_BUDGET 10000000u /* steps per builtin call, plus...       */
+#define RX_STEPS_PER_BYTE 32u    /* ... this many per subject byte        */
+#define RX_STEPS_PER_GAS 64u     /* steps bought by one unit of gas       */
+#define RX_CHECK_EVERY 1024u     /* steps between gas and deadline checks */
 #define RX_NEST_MAX 250          /* Rust's default nest limit           */
 
 typedef struct rx_entry {
@@ -747,7 +757,9 @@ static pcre2_code *rx_get(gv_rt *rt, const gv_str *pat) {
   }
   pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
   code = pcre2_compile((PCRE2_SPTR)(o.p ? o.p : ""), o.len,
-                       PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &ec, &eoff,
+                       PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY |
+                           PCRE2_AUTO_CALLOUT,
+                       &ec, &eoff,
                        cc);
   pcre2_compile_context_free(cc);
   gavel__buf_free(&o);
@@ -787,11 +799,50 @@ typedef struct rx_it {
   size_t pos;              /* next search start                    */
   size_t last_end;         /* end of previous match, or SIZE_MAX   */
   int checked;             /* subject's UTF-8 already validated    */
+  gv_rt *rt;               /* gas, deadline and errors             */
+  const char *fn;          /* the builtin (for messages)           */
+  uint64_t steps;          /* matcher steps of this builtin call   */
+  uint64_t budget;         /* most steps it may take               */
 } rx_it;
 
+static uint64_t rx_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* as the scheduler's */
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Auto-callout: one matcher step.  A negative return aborts the match
+** (pcre2_match returns it) with the error recorded in 'rt'. */
+static int rx_callout(pcre2_callout_block *cb, void *ud) {
+  rx_it *it = ud;
+  (void)cb;
+  if (GAVEL_LIKELY(++it->steps % RX_CHECK_EVERY))
+    return 0;
+  if (gavel__rt_charge(it->rt, RX_CHECK_EVERY / RX_STEPS_PER_GAS))
+    return PCRE2_ERROR_CALLOUT;
+  if (it->steps > it->budget) {
+    gavel__rt_error(it->rt, GV_E_LIMIT,
+                    "Limit exceeded: %s: regex budget of %llu matcher steps "
+                    "(%u + %u per subject byte) used up",
+                    it->fn, (unsigned long long)it->budget, RX_STEP_BUDGET,
+                    RX_STEPS_PER_BYTE);
+    return PCRE2_ERROR_CALLOUT;
+  }
+  if (it->rt->deadline_ns && rx_now_ns() >= it->rt->deadline_ns) {
+    gavel__rt_error(it->rt, GV_E_EVAL,
+                    "Execution timeout: %s stopped at the run's deadline",
+                    it->fn);
+    return PCRE2_ERROR_CALLOUT;
+  }
+  return 0;
+}
+
 static int rx_open(gv_rt *rt, rx_it *it, const pcre2_code *code,
-                   const gv_str *s) {
+                   const gv_str *s, const char *fn) {
   memset(it, 0, sizeof *it);
+  it->rt = rt;
+  it->fn = fn;
+  it->budget = RX_STEP_BUDGET + (uint64_t)s->len * RX_STEPS_PER_BYTE;
   it->code = code;
   it->s = s->s;
   it->n = s->len;
@@ -801,6 +852,7 @@ static int rx_open(gv_rt *rt, rx_it *it, const pcre2_code *code,
   if (!it->md || !it->mc)
     return gavel__rt_error(rt, GV_E_NOMEM, "out of memory");
   pcre2_set_match_limit(it->mc, RX_MATCH_LIMIT);
+  pcre2_set_callout(it->mc, rx_callout, it);
   return 0;
 }
 
@@ -822,9 +874,14 @@ static int rx_next(gv_rt *rt, rx_it *it) {
     if (rc == PCRE2_ERROR_NOMATCH) {
       return charge(rt, it->n - it->pos) ? -1 : 0;
     }
+    if (rc == PCRE2_ERROR_CALLOUT) /* gas, budget or deadline: recorded */
+      return -1;
     if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
         rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-      gavel__rt_error(rt, GV_E_LIMIT, "regex: match limit exceeded");
+      gavel__rt_error(rt, GV_E_LIMIT,
+                      "Limit exceeded: %s: regex match limit of %u steps "
+                      "per start position exceeded",
+                      it->fn, RX_MATCH_LIMIT);
       return -1;
     }
     if (rc < 0) {
@@ -850,7 +907,7 @@ static int rx_next(gv_rt *rt, rx_it *it) {
 
 /* Common prologue: pattern, subject, compiled code, iterator. */
 static int rx_begin(gv_rt *rt, const gvalue *args, rx_it *it,
-                    const gv_str **sp) {
+                    const gv_str **sp, const char *fn) {
   const gv_str *pat, *s;
   pcre2_code *code;
   if (arg_str(rt, args[0], &pat) || arg_str(rt, args[1], &s))
@@ -858,7 +915,7 @@ static int rx_begin(gv_rt *rt, const gvalue *args, rx_it *it,
   if (!(code = rx_get(rt, pat)))
     return 1;
   *sp = s;
-  if (rx_open(rt, it, code, s)) {
+  if (rx_open(rt, it, code, s, fn)) {
     rx_close(it);
     return 1;
   }
@@ -871,7 +928,7 @@ static int bi_regex_match(gv_rt *rt, gvalue *out, const gvalue *args,
   const gv_str *s;
   int r;
   (void)nargs;
-  if (rx_begin(rt, args, &it, &s))
+  if (rx_begin(rt, args, &it, &s, "regex_match"))
     return 1;
   r = rx_next(rt, &it);
   rx_close(&it);
@@ -887,7 +944,7 @@ static int bi_regex_find(gv_rt *rt, gvalue *out, const gvalue *args,
   const gv_str *s;
   int r, rc = 0;
   (void)nargs;
-  if (rx_begin(rt, args, &it, &s))
+  if (rx_begin(rt, args, &it, &s, "regex_find"))
     return 1;
   r = rx_next(rt, &it);
   if (r < 0)
@@ -911,7 +968,7 @@ static int rx_collect(gv_rt *rt, gvalue *out, const gvalue *args, int split,
   size_t last = 0;
   int r, rc = 0;
   gv_str *piece;
-  if (rx_begin(rt, args, &it, &s))
+  if (rx_begin(rt, args, &it, &s, fn))
     return 1;
   if (!(a = gavel__arr_new(rt->arena, 4))) {
     rx_close(&it);
@@ -1039,7 +1096,7 @@ static int bi_regex_replace(gv_rt *rt, gvalue *out, const gvalue *args,
   if (arg_str(rt, args[0], &rep) || arg_str(rt, args[1], &rep) ||
       arg_str(rt, args[2], &rep))
     return 1;
-  if (rx_begin(rt, args, &it, &s))
+  if (rx_begin(rt, args, &it, &s, "regex_replace"))
     return 1;
   buf_open(rt, &b);
   while ((r = rx_next(rt, &it)) > 0) {
@@ -2655,11 +2712,26 @@ typedef struct ya_doc {
   size_t n, cap;          /* count, capacity                       */
   char err[200];          /* load error text, "" if none           */
   int more;               /* a second document follows             */
+  gv_rt *rt;              /* deadline, errors                      */
+  size_t *anchors;        /* hash: anchor name -> event index + 1  */
+  size_t n_anchors;       /* distinct names in 'anchors'           */
+  size_t cap_anchors;     /* slots (a power of two), 0 = none yet  */
 } ya_doc;
+
+#define YA_MAX_DEPTH 128 /* serde_yaml's recursion limit */
+
+static int ya_deadline(gv_rt *rt) {
+  if (rt->deadline_ns && rx_now_ns() >= rt->deadline_ns)
+    return gavel__rt_error(rt, GV_E_EVAL,
+                           "Execution timeout: yaml_unmarshal stopped at the "
+                           "run's deadline");
+  return 0;
+}
 
 typedef struct ya_node {
   gvalue v;       /* built value                           */
   uint64_t jumps; /* alias jumps a full expansion makes    */
+  uint64_t size;  /* nodes of its full expansion (capped)  */
   int height;     /* nesting height                        */
   int state;      /* 0 = not built, 1 = building, 2 = done */
 } ya_node;
@@ -2670,7 +2742,13 @@ typedef struct ya_b {
   ya_node *nodes; /* per-event cache for anchored nodes    */
   size_t pos;     /* next event                            */
   uint64_t jumps; /* alias jumps so far                    */
+  size_t n_built; /* nodes built (deadline checks)         */
 } ya_b;
+
+/* Saturating: expansions of nested aliases grow exponentially. */
+static uint64_t ya_add(uint64_t a, uint64_t b) {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
 
 static char *dupz(const gavel__alloc *al, const void *p, size_t n) {
   char *s = gavel__malloc(al, n + 1);
@@ -2694,6 +2772,60 @@ static void ya_doc_free(ya_doc *d) {
       gavel__free(d->al, x->anchor, strlen(x->anchor) + 1);
   }
   gavel__free(d->al, d->ev, d->cap * sizeof *d->ev);
+  gavel__free(d->al, d->anchors, d->cap_anchors * sizeof *d->anchors);
+}
+
+static uint32_t ya_hash(const char *s) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  while (*s)
+    h = (h ^ (unsigned char)*s++) * 16777619u;
+  return h;
+}
+
+/* The slot of anchor 'name' in d->anchors: its entry or the empty slot
+** where it goes. */
+static size_t *ya_anchor_slot(ya_doc *d, const char *name) {
+  size_t mask = d->cap_anchors - 1, i = ya_hash(name) & mask;
+  while (d->anchors[i] && strcmp(d->ev[d->anchors[i] - 1].anchor, name))
+    i = (i + 1) & mask;
+  return &d->anchors[i];
+}
+
+/* Records event 'at' as the latest definition of its anchor (a later
+** definition of the same name replaces it, as in serde_yaml's Loader).
+** Returns 1 on allocation failure. */
+static int ya_anchor_set(ya_doc *d, size_t at) {
+  if (2 * (d->n_anchors + 1) > d->cap_anchors) {
+    size_t old = d->cap_anchors, nc = old ? 2 * old : 64, k;
+    size_t *prev = d->anchors;
+    d->anchors = gavel__malloc(d->al, nc * sizeof *d->anchors);
+    if (!d->anchors) {
+      d->anchors = prev;
+      return 1;
+    }
+    memset(d->anchors, 0, nc * sizeof *d->anchors);
+    d->cap_anchors = nc;
+    for (k = 0; k < old; k++)
+      if (prev[k])
+        *ya_anchor_slot(d, d->ev[prev[k] - 1].anchor) = prev[k];
+    gavel__free(d->al, prev, old * sizeof *prev);
+  }
+  {
+    size_t *slot = ya_anchor_slot(d, d->ev[at].anchor);
+    if (!*slot)
+      d->n_anchors++;
+    *slot = at + 1;
+  }
+  return 0;
+}
+
+/* Index of the latest event anchored 'name', or -1. */
+static long ya_anchor_get(ya_doc *d, const char *name) {
+  size_t *slot;
+  if (!d->cap_anchors)
+    return -1;
+  slot = ya_anchor_slot(d, name);
+  return *slot ? (long)(*slot - 1) : -1;
 }
 
 static void ya_parse_error(ya_doc *d, const yaml_parser_t *p) {
@@ -2762,7 +2894,7 @@ static int ya_push(ya_doc *d, const yaml_event_t *e) {
 static int ya_load(ya_doc *d, const gv_str *s) {
   yaml_parser_t p;
   yaml_event_t e;
-  int docs = 0, done = 0, rc = 0;
+  int docs = 0, done = 0, rc = 0, open = 0;
   if (!yaml_parser_initialize(&p))
     return 1;
   yaml_parser_set_input_string(&p, (const unsigned char *)s->s, s->len);
@@ -2787,15 +2919,11 @@ static int ya_load(ya_doc *d, const gv_str *s) {
     case YAML_STREAM_START_EVENT:
       break;
     default:
-      if (ya_push(d, &e))
+      if (ya_push(d, &e)) {
         rc = 1, done = 1;
-      else if (e.type == YAML_ALIAS_EVENT) {
+      } else if (e.type == YAML_ALIAS_EVENT) {
         ya_ev *x = &d->ev[d->n - 1];
-        long k;
-        for (k = (long)d->n - 2; k >= 0; k--)
-          if (d->ev[k].type != YAML_ALIAS_EVENT && d->ev[k].anchor &&
-              !strcmp(d->ev[k].anchor, x->anchor))
-            break;
+        long k = ya_anchor_get(d, x->anchor);
         x->target = k;
         if (k < 0) { /* the document ends here, with the error */
           snprintf(d->err, sizeof d->err,
@@ -2806,9 +2934,24 @@ static int ya_load(ya_doc *d, const gv_str *s) {
           d->n--;
           done = 1;
         }
+      } else {
+        if (d->ev[d->n - 1].anchor && ya_anchor_set(d, d->n - 1))
+          rc = 1, done = 1;
+        if (e.type == YAML_SEQUENCE_START_EVENT ||
+            e.type == YAML_MAPPING_START_EVENT) {
+          /* The build fails at this event ("recursion limit exceeded"):
+          ** stop here rather than scan the rest (libyaml's flow-level
+          ** bookkeeping makes deep nesting quadratic: 60 KB took 8 s). */
+          if (++open > YA_MAX_DEPTH)
+            done = 1;
+        } else if (e.type == YAML_SEQUENCE_END_EVENT ||
+                   e.type == YAML_MAPPING_END_EVENT)
+          open--;
       }
     }
     yaml_event_delete(&e);
+    if (!done && d->n % 1024 == 0 && ya_deadline(d->rt))
+      rc = 2, done = 1;
   }
   yaml_parser_delete(&p);
   return rc;
@@ -2834,7 +2977,7 @@ static int ya_build(ya_b *b, int depth, ya_node *out) {
     b->pos++;
     if (++b->jumps > (uint64_t)b->d->n * 100)
       return eval_err(b->rt, "yaml_unmarshal: repetition limit exceeded");
-    if (t->state == 1 || depth + t->height > 128)
+    if (t->state == 1 || depth + t->height > YA_MAX_DEPTH)
       return ya_fail(b, x, "recursion limit exceeded");
     if (t->state == 0) { /* not built yet: a forward anchor cannot occur */
       size_t save = b->pos;
@@ -2846,6 +2989,11 @@ static int ya_build(ya_b *b, int depth, ya_node *out) {
     b->jumps += t->jumps;
     if (b->jumps > (uint64_t)b->d->n * 100)
       return eval_err(b->rt, "yaml_unmarshal: repetition limit exceeded");
+    /* The value is shared, not copied, but whoever walks the result pays
+    ** for every node of the expansion (billion laughs): charge them. */
+    if (gavel__rt_charge(b->rt, t->size > INT64_MAX ? INT64_MAX
+                                                    : (int64_t)t->size))
+      return 1;
     *out = *t;
     out->jumps = t->jumps + 1;
     return 0;
@@ -2941,19 +3089,92 @@ static int ya_key(ya_b *b, gv_str **key) {
   return 0;
 }
 
+/* A mapping being built: key -> member index, hashed once it is large
+** (gavel__obj_set searches linearly: a 100,000-key map took 23 s). */
+typedef struct ya_map {
+  gv_obj *o;       /* the object                          */
+  uint32_t *slots; /* member index + 1, 0 = empty; or NULL */
+  uint32_t cap;    /* slots (a power of two)               */
+} ya_map;
+
+#define YA_MAP_HASH_AT 16 /* members before a hash index is built */
+
+static void ya_map_index(ya_map *m, uint32_t i) {
+  uint32_t mask = m->cap - 1, k = gavel__str_hash(m->o->keys[i]) & mask;
+  while (m->slots[k])
+    k = (k + 1) & mask;
+  m->slots[k] = i + 1;
+}
+
+/* (Re)builds the index with room for twice the members. */
+static int ya_map_grow(ya_b *b, ya_map *m) {
+  const gavel__alloc *al = b->d->al;
+  uint32_t nc = m->cap ? 2 * m->cap : 4 * YA_MAP_HASH_AT, i;
+  gavel__free(al, m->slots, (size_t)m->cap * sizeof *m->slots);
+  m->slots = gavel__malloc(al, (size_t)nc * sizeof *m->slots);
+  m->cap = m->slots ? nc : 0;
+  if (!m->slots)
+    return gavel__rt_error(b->rt, GV_E_NOMEM, "out of memory");
+  memset(m->slots, 0, (size_t)nc * sizeof *m->slots);
+  for (i = 0; i < m->o->len; i++)
+    ya_map_index(m, i);
+  return 0;
+}
+
+/* Inserts or replaces (the last value wins, at the first key's place, as
+** gavel__obj_set does).  Returns 1 with the error recorded. */
+static int ya_map_set(ya_b *b, ya_map *m, gv_str *k, gvalue v) {
+  uint32_t mask, h;
+  if (!m->slots && m->o->len < YA_MAP_HASH_AT)
+    return gavel__obj_set(b->rt->arena, m->o, k, v) ? 0
+                                                    : gavel__rt_nomem(b->rt);
+  if (!m->slots && ya_map_grow(b, m))
+    return 1;
+  mask = m->cap - 1;
+  for (h = gavel__str_hash(k) & mask; m->slots[h]; h = (h + 1) & mask)
+    if (gavel__str_eq(m->o->keys[m->slots[h] - 1], k)) {
+      m->o->vals[m->slots[h] - 1] = v;
+      return 0;
+    }
+  if (!gavel__obj_append(b->rt->arena, m->o, k, v))
+    return gavel__rt_nomem(b->rt);
+  if (2 * (size_t)m->o->len > m->cap) /* keep the load under a half */
+    return ya_map_grow(b, m);
+  m->slots[h] = m->o->len;
+  return 0;
+}
+
+static int ya_map_build(ya_b *b, int depth, ya_map *m, int *h,
+                        uint64_t *size) {
+  while (b->pos < b->d->n &&
+         b->d->ev[b->pos].type != YAML_MAPPING_END_EVENT) {
+    gv_str *k;
+    ya_node c;
+    if (ya_key(b, &k) || ya_build(b, depth + 1, &c) ||
+        ya_map_set(b, m, k, c.v))
+      return 1;
+    *h = c.height + 1 > *h ? c.height + 1 : *h;
+    *size = ya_add(*size, c.size);
+  }
+  return 0;
+}
+
 static int ya_node_at(ya_b *b, size_t at, int depth, ya_node *out) {
   const ya_ev *x = &b->d->ev[at];
   uint64_t j0 = b->jumps;
   int h = 0;
   memset(out, 0, sizeof *out);
+  out->size = 1;
   if (charge(b->rt, 4 + x->len))
+    return 1;
+  if (++b->n_built % 1024 == 0 && ya_deadline(b->rt))
     return 1;
   if (x->tag && x->tag[0] == '!' && x->tag[1])
     return ya_fail(b, x, "invalid type: enum, expected a valid JSON value");
   b->pos = at + 1;
   if (x->type == YAML_SCALAR_EVENT)
     return ya_scalar_value(b, x, &out->v);
-  if (depth >= 128)
+  if (depth >= YA_MAX_DEPTH)
     return ya_fail(b, x, "recursion limit exceeded");
   if (x->type == YAML_SEQUENCE_START_EVENT) {
     gv_arr *a = gavel__arr_new(b->rt->arena, 4);
@@ -2966,23 +3187,19 @@ static int ya_node_at(ya_b *b, size_t at, int depth, ya_node *out) {
           limit_arr(b->rt, "yaml_unmarshal", a->len))
         return 1;
       h = c.height + 1 > h ? c.height + 1 : h;
+      out->size = ya_add(out->size, c.size);
     }
     out->v = gv_arrv(a);
   } else {
-    gv_obj *o = gavel__obj_new(b->rt->arena, 4);
-    if (!o)
+    ya_map m = {gavel__obj_new(b->rt->arena, 4), NULL, 0};
+    int rc;
+    if (!m.o)
       return gavel__rt_nomem(b->rt);
-    while (b->pos < b->d->n &&
-           b->d->ev[b->pos].type != YAML_MAPPING_END_EVENT) {
-      gv_str *k;
-      ya_node c;
-      if (ya_key(b, &k) || ya_build(b, depth + 1, &c))
-        return 1;
-      if (!gavel__obj_set(b->rt->arena, o, k, c.v))
-        return gavel__rt_nomem(b->rt);
-      h = c.height + 1 > h ? c.height + 1 : h;
-    }
-    out->v = gv_objv(o);
+    rc = ya_map_build(b, depth, &m, &h, &out->size);
+    gavel__free(b->d->al, m.slots, (size_t)m.cap * sizeof *m.slots);
+    if (rc)
+      return 1;
+    out->v = gv_objv(m.o);
   }
   if (b->pos >= b->d->n)
     return eval_err(b->rt, "yaml_unmarshal: %s",
@@ -3006,9 +3223,10 @@ static int bi_yaml_unmarshal(gv_rt *rt, gvalue *out, const gvalue *args,
     return 1;
   memset(&d, 0, sizeof d);
   d.al = rt->arena->al;
-  if (ya_load(&d, s)) {
+  d.rt = rt;
+  if ((rc = ya_load(&d, s)) != 0) {
     ya_doc_free(&d);
-    return gavel__rt_error(rt, GV_E_NOMEM, "out of memory");
+    return rc == 2 ? 1 : gavel__rt_error(rt, GV_E_NOMEM, "out of memory");
   }
   if (d.n == 0 && !d.err[0]) { /* empty stream: serde_yaml's Event::Void */
     ya_doc_free(&d);
@@ -3021,7 +3239,7 @@ static int bi_yaml_unmarshal(gv_rt *rt, gvalue *out, const gvalue *args,
     return rc;
   }
   nsz = (d.n ? d.n : 1) * sizeof(ya_node);
-  b = (ya_b){rt, &d, gavel__malloc(d.al, nsz), 0, 0};
+  b = (ya_b){rt, &d, gavel__malloc(d.al, nsz), 0, 0, 0};
   if (b.nodes)
     memset(b.nodes, 0, nsz);
   else {

@@ -397,3 +397,116 @@ void gavel__observe(const gavel_runtime *rt, const gavel_event *ev) {
   for (i = 0; i < rt->n_observers; i++)
     rt->observers[i].fn(rt->observers[i].ud, ev);
 }
+
+/* ==== Size caps on JSON built from values ==== */
+
+/* A lower bound of the bytes of 'v' alone: a scalar whole, a container's
+** brackets only.  Numbers count one byte: formatting them here cost a
+** quarter of a small run. */
+static size_t json_open_len(gvalue v) {
+  switch (v.tag) {
+  case GV_BOOL:
+    return v.u.i ? 4 : 5;
+  case GV_INT:
+  case GV_FLOAT:
+    return 1;
+  case GV_STR:
+    return (size_t)v.u.s->len + 2;
+  case GV_ARR:
+  case GV_OBJ:
+    return 2;
+  default:
+    return 4;
+  }
+}
+
+typedef struct sz_frame {
+  gvalue c;   /* container being walked */
+  uint32_t i; /* next member            */
+} sz_frame;
+
+size_t gavel__json_size_min(const gavel__alloc *al, gvalue v, size_t cap) {
+  sz_frame local[32], *st = local;
+  size_t n = 0, n_cap = 32, total = json_open_len(v);
+  if ((v.tag == GV_ARR && v.u.a->len) || (v.tag == GV_OBJ && v.u.o->len))
+    st[n++] = (sz_frame){v, 0};
+  while (n && total <= cap) {
+    sz_frame *f = &st[n - 1];
+    uint32_t len = f->c.tag == GV_ARR ? f->c.u.a->len : f->c.u.o->len;
+    gvalue m;
+    if (f->i == len) {
+      n--;
+      continue;
+    }
+    if (f->i)
+      total++; /* ',' */
+    if (f->c.tag == GV_ARR) {
+      m = f->c.u.a->items[f->i];
+    } else {
+      total += (size_t)f->c.u.o->keys[f->i]->len + 3; /* "key": */
+      m = f->c.u.o->vals[f->i];
+    }
+    f->i++;
+    total += json_open_len(m);
+    if ((m.tag == GV_ARR && m.u.a->len) || (m.tag == GV_OBJ && m.u.o->len)) {
+      if (n == n_cap) {
+        sz_frame *ns = gavel__malloc(al, 2 * n_cap * sizeof *ns);
+        if (!ns) {
+          total = SIZE_MAX;
+          break;
+        }
+        memcpy(ns, st, n * sizeof *ns);
+        if (st != local)
+          gavel__free(al, st, n_cap * sizeof *st);
+        st = ns;
+        n_cap *= 2;
+      }
+      st[n++] = (sz_frame){m, 0};
+    }
+  }
+  if (st != local)
+    gavel__free(al, st, n_cap * sizeof *st);
+  return total;
+}
+
+static void *cap_realloc(void *ud, void *p, size_t old, size_t n) {
+  gv_capalloc *c = ud;
+  /* The buffer doubles its capacity, so allow up to twice the cap: the
+  ** caller compares the length it wrote with the cap itself. */
+  if (n > old && c->cap <= (SIZE_MAX - 4096) / 2 && n > 2 * c->cap + 4096) {
+    c->hit = 1;
+    return NULL;
+  }
+  return c->base->fn(c->base->ud, p, old, n);
+}
+
+void gavel__capalloc_init(gv_capalloc *c, const gavel__alloc *base,
+                          size_t cap) {
+  c->al.fn = cap_realloc;
+  c->al.ud = c;
+  c->base = base;
+  c->cap = cap;
+  c->hit = 0;
+}
+
+int gavel__json_over(const gavel__alloc *al, gvalue v, size_t cap) {
+  gv_capalloc c;
+  gv_buf b;
+  size_t lb = gavel__json_size_min(al, v, cap);
+  int over;
+  if (lb == SIZE_MAX)
+    return -1;
+  if (lb > cap)
+    return 1;
+  /* Only numbers (at most 24 bytes for 1) and escapes (6 for 1) make the
+  ** text longer than the bound: below cap / 24 it fits; above, we write
+  ** it, stopping at the cap. */
+  if (lb <= cap / 24)
+    return 0;
+  gavel__capalloc_init(&c, al, cap);
+  gavel__buf_init(&b, &c.al);
+  gavel__json_write(&b, v);
+  over = c.hit || b.len > cap ? 1 : b.oom ? -1 : 0;
+  gavel__buf_free(&b);
+  return over;
+}

@@ -1158,7 +1158,12 @@ static void load_config(L *l, gvalue cfg) {
         fm->s);
     pop(l, o2);
   }
-  rs->max_depth = (uint32_t)get_uint(l, cfg, "max_depth", UINT32_MAX, 100);
+  {
+    /* Any non-negative int is a valid bound (Ordo's is a usize); above
+    ** 2^32-1 it saturates, and the host's max_steps caps it anyway. */
+    uint64_t d = get_uint(l, cfg, "max_depth", INT64_MAX, 100);
+    rs->max_depth = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+  }
   rs->timeout_ms = get_uint(l, cfg, "timeout_ms", INT64_MAX, 5000);
   rs->gas_limit = get_uint(l, cfg, "gas_limit", INT64_MAX,
                            rs->rt->cfg.gas_limit ? rs->rt->cfg.gas_limit

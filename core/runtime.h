@@ -8,6 +8,14 @@
 #include "value.h"
 #include <pthread.h>
 
+/* Built-in host ceilings (gavel_config's max_* fields left at 0). */
+#define GAVEL_DEFAULT_MAX_GAS 1000000000u       /* max_gas                 */
+#define GAVEL_DEFAULT_MAX_STEPS 1000000u        /* max_steps               */
+#define GAVEL_DEFAULT_MAX_TIMEOUT_MS 60000u     /* max_timeout_ms          */
+#define GAVEL_DEFAULT_MAX_RUN_BYTES (256u << 20) /* max_run_bytes          */
+#define GAVEL_DEFAULT_MAX_RESULT_BYTES (64u << 20) /* max_result_bytes     */
+#define GAVEL_DEFAULT_MAX_CALL_BYTES (16u << 20) /* max_call_bytes         */
+
 /* A host call as the engine sees it (values, not JSON). */
 typedef struct gv_hostreq {
   const gv_str *capability; /* capability name                         */
@@ -95,5 +103,32 @@ void gavel__policy_release(const gv_provider *pv);
 long gavel__policy_after(const gv_provider *pv, int failed, const gv_str *op,
                          uint32_t attempt, uint64_t *rng);
 void gavel__observe(const gavel_runtime *rt, const gavel_event *ev);
+
+/* ==== Size caps on JSON built from values (host.c) ==== */
+
+/* A lower bound of the compact JSON text of 'v' (what gavel__json_write
+** produces, before escapes), computed without writing it.  The walk stops
+** as soon as the bound exceeds 'cap' and then returns a value > cap, so it
+** costs O(min(nodes, cap)) even for a value that shares one large string
+** a thousand times.  Iterative: safe on values of any depth.  Returns
+** SIZE_MAX when its own stack cannot be allocated from 'al'. */
+size_t gavel__json_size_min(const gavel__alloc *al, gvalue v, size_t cap);
+
+/* An allocator for a gv_buf that refuses to grow it past about twice 'cap'
+** bytes, so a writer stops at the cap instead of building the whole text
+** (the buffer's sticky 'oom' flag is then set and 'hit' says why).  Must
+** stay at a fixed address while buffers use '&c->al'. */
+typedef struct gv_capalloc {
+  gavel__alloc al;            /* hand '&al' to the buffer               */
+  const gavel__alloc *base;   /* where the memory comes from            */
+  size_t cap;                 /* the byte cap the caller enforces       */
+  int hit;                    /* 1 once a growth past the cap was refused */
+} gv_capalloc;
+void gavel__capalloc_init(gv_capalloc *c, const gavel__alloc *base,
+                          size_t cap);
+/* Whether the JSON text of 'v' is longer than 'cap' bytes: 1 yes, 0 no,
+** -1 out of memory.  Writes the text (stopping at the cap) only when the
+** bound above cannot decide. */
+int gavel__json_over(const gavel__alloc *al, gvalue v, size_t cap);
 
 #endif

@@ -41,7 +41,13 @@ typedef struct xframe {
   int sub_nest;            /* sub-rule nesting of this frame           */
   int call_nest;           /* call_rule_set nesting of this frame      */
   uint64_t step_t0;        /* trace: current step start (ns)           */
+  int ceil;                /* CEIL_*: bounds the host's ceilings set   */
 } xframe;
+
+/* Which of a frame's bounds come from the host's ceilings rather than the
+** ruleset's config (the error then names the ceiling). */
+#define CEIL_STEPS 1 /* max_depth is gavel_config.max_steps        */
+#define CEIL_TIME 2  /* timeout_ms is gavel_config.max_timeout_ms  */
 
 typedef struct trace_rec {
   const gv_step *step; /* step executed                         */
@@ -65,6 +71,8 @@ struct gavel_exec {
   int n_frames;           /* frames in use                              */
   gv_rt vrt;              /* gas, pending error, arena pointer          */
   uint64_t gas_limit;     /* budget of the current run                  */
+  int gas_capped;         /* the budget is the host's max_gas ceiling   */
+  uint32_t n_steps;       /* steps run in every frame (deadline checks) */
   xstate state;           /* run state                                  */
   unsigned flags;         /* GAVEL_RUN_* of the current run             */
   gv_hostreq req;         /* pending host call                          */
@@ -118,6 +126,26 @@ static gavel_status xfail(gavel_exec *ex, gavel_status st, const char *fmt,
   return st;
 }
 
+/* An arena failure: the per-run cap (max_run_bytes) or the allocator. */
+static gavel_status xnomem(gavel_exec *ex) {
+  if (ex->arena.failed == 2)
+    return xfail(ex, GAVEL_LIMIT,
+                 "Limit exceeded: run memory over %zu bytes (max_run_bytes)",
+                 ex->arena.limit);
+  return xfail(ex, GAVEL_NOMEM, "out of memory");
+}
+
+/* " (host ceiling max_gas)" when the run's budget is the ceiling. */
+static const char *gas_note(const gavel_exec *ex) {
+  return ex->gas_capped ? " (host ceiling max_gas)" : "";
+}
+
+static gavel_status gas_fail(gavel_exec *ex, const char *path) {
+  return xfail(ex, GAVEL_GAS,
+               "Gas exhausted: budget of %llu units used up%s (at %s)",
+               (unsigned long long)ex->gas_limit, gas_note(ex), path);
+}
+
 static gavel_status status_of(gv_ekind k) {
   switch (k) {
   case GV_E_GAS: return GAVEL_GAS;
@@ -133,6 +161,7 @@ static gavel_status eval_fail(gavel_exec *ex, const gv_program *p,
   gavel_status st = status_of(ex->vrt.ekind);
   int line = 1, col = 1;
   int32_t i;
+  char where[GAVEL_ERRPATH_SIZE + 32];
   if (pos >= 0 && p && p->src) {
     for (i = 0; i < pos && i < (int32_t)p->src->len; i++) {
       if (p->src->s[i] == '\n') {
@@ -141,9 +170,19 @@ static gavel_status eval_fail(gavel_exec *ex, const gv_program *p,
       } else if (((unsigned char)p->src->s[i] & 0xC0) != 0x80)
         col++;
     }
-    return xfail(ex, st, "%s (at %s, %d:%d)", ex->vrt.emsg, path, line, col);
-  }
-  return xfail(ex, st, "%s (at %s)", ex->vrt.emsg, path);
+    snprintf(where, sizeof where, "%s, %d:%d", path, line, col);
+  } else
+    snprintf(where, sizeof where, "%s", path);
+  /* The budget and the memory cap are named here, once for every site. */
+  if (ex->vrt.ekind == GV_E_GAS)
+    return gas_fail(ex, where);
+  if ((ex->vrt.ekind == GV_E_NOMEM || ex->vrt.ekind == GV_E_LIMIT) &&
+      ex->arena.failed == 2)
+    return xfail(ex, GAVEL_LIMIT,
+                 "Limit exceeded: run memory over %zu bytes (max_run_bytes) "
+                 "(at %s)",
+                 ex->arena.limit, where);
+  return xfail(ex, st, "%s (at %s)", ex->vrt.emsg, where);
 }
 
 /* ==== Evaluation ==== */
@@ -169,6 +208,29 @@ static void clear_err(gavel_exec *ex) {
 
 /* ==== Frames ==== */
 
+/* A top or call_rule_set frame's step cap and timeout: the ruleset's,
+** lowered to the host's ceilings (a ruleset's "no timeout", 0, gets the
+** ceiling).  The run's deadline, which long builtins check, is the
+** earliest of its frames'. */
+static void frame_bounds(gavel_exec *ex, xframe *fr, const gavel_ruleset *rs) {
+  const gavel_config *c = &ex->rt->cfg;
+  uint64_t dl;
+  fr->max_depth = rs->max_depth;
+  if (c->max_steps < fr->max_depth) {
+    fr->max_depth = (uint32_t)c->max_steps;
+    fr->ceil |= CEIL_STEPS;
+  }
+  fr->timeout_ms = rs->timeout_ms;
+  if (!fr->timeout_ms || fr->timeout_ms > c->max_timeout_ms) {
+    fr->timeout_ms = c->max_timeout_ms;
+    fr->ceil |= CEIL_TIME;
+  }
+  fr->t0 = coarse_ns();
+  dl = fr->t0 + fr->timeout_ms * 1000000u;
+  if (!ex->vrt.deadline_ns || dl < ex->vrt.deadline_ns)
+    ex->vrt.deadline_ns = dl;
+}
+
 static gavel_status push_frame(gavel_exec *ex, const gavel_ruleset *rs,
                                const gv_graph *g, fkind kind, gvalue input) {
   xframe *fr;
@@ -193,24 +255,22 @@ static gavel_status push_frame(gavel_exec *ex, const gavel_ruleset *rs,
   fr->result_var = -1;
   fr->sub_nest = fr->call_nest = 0;
   fr->step_t0 = 0;
+  fr->ceil = 0;
   fr->slots = gavel__arena_alloc(&ex->arena,
                                  (g->st.n_inputs + 1) * sizeof(gvalue));
   fr->vars = gavel__arena_alloc(&ex->arena, (g->st.n_vars + 1) * sizeof(gvalue));
   if (!fr->slots || !fr->vars)
-    return xfail(ex, gavel__arena_status(&ex->arena), "out of memory");
+    return xnomem(ex);
   st = gavel__bind_walk(&ex->arena, &g->st, input, fr->slots);
   if (st != GAVEL_OK)
-    return xfail(ex, st, "out of memory binding input");
+    return ex->arena.failed == 2 ? xnomem(ex)
+                                 : xfail(ex, st, "out of memory binding input");
   for (i = 0; i < g->st.n_vars; i++)
     fr->vars[i] = gv_missing();
-  if (kind == FK_SUB) {
+  if (kind == FK_SUB)
     fr->max_depth = GAVEL_SUB_MAX_STEPS;
-  } else {
-    fr->max_depth = rs->max_depth;
-    fr->timeout_ms = rs->timeout_ms;
-    if (fr->timeout_ms && fr->max_depth > 16)
-      fr->t0 = coarse_ns();
-  }
+  else
+    frame_bounds(ex, fr, rs);
   ex->n_frames++;
   return GAVEL_OK;
 }
@@ -224,7 +284,7 @@ static gavel_status trace_add(gavel_exec *ex, const gv_step *s, uint64_t ns) {
     int ncap = ex->cap_trace ? ex->cap_trace * 2 : 16;
     trace_rec *nt = gavel__arena_alloc(&ex->arena, (size_t)ncap * sizeof *nt);
     if (!nt)
-      return xfail(ex, GAVEL_NOMEM, "out of memory");
+      return xnomem(ex);
     if (ex->n_trace)
       memcpy(nt, ex->trace, (size_t)ex->n_trace * sizeof *nt);
     ex->trace = nt;
@@ -247,7 +307,7 @@ static gavel_status trace_call(gavel_exec *ex, const char *outcome,
     int ncap = ex->cap_calls ? ex->cap_calls * 2 : 8;
     call_rec *nc = gavel__arena_alloc(&ex->arena, (size_t)ncap * sizeof *nc);
     if (!nc)
-      return xfail(ex, GAVEL_NOMEM, "out of memory");
+      return xnomem(ex);
     if (ex->n_calls)
       memcpy(nc, ex->calls, (size_t)ex->n_calls * sizeof *nc);
     ex->calls = nc;
@@ -339,7 +399,7 @@ static gavel_status terminal(gavel_exec *ex, xframe *fr, const gv_step *s,
     return GAVEL_OK;
   }
   if (!out)
-    return xfail(ex, GAVEL_NOMEM, "out of memory");
+    return xnomem(ex);
   for (i = 0; i < s->n_outs; i++) {
     if (eval(ex, fr, s->outs[i], &v, &pos) != 0) {
       char where[GAVEL_ERRPATH_SIZE];
@@ -347,17 +407,17 @@ static gavel_status terminal(gavel_exec *ex, xframe *fr, const gv_step *s,
       return eval_fail(ex, s->outs[i], where, pos);
     }
     if (!gavel__obj_set(a, out, s->out_keys[i], v))
-      return xfail(ex, GAVEL_NOMEM, "out of memory");
+      return xnomem(ex);
   }
   if (s->data.tag == GV_OBJ)
     for (i = 0; i < (int)s->data.u.o->len; i++)
       if (!gavel__obj_set(a, out, s->data.u.o->keys[i], s->data.u.o->vals[i]))
-        return xfail(ex, GAVEL_NOMEM, "out of memory");
+        return xnomem(ex);
   r = gavel__obj_new(a, 3);
   if (!r || !gavel__obj_append(a, r, fr->rs->keys[RK_CODE], gv_strv(s->code)) ||
       !gavel__obj_append(a, r, fr->rs->keys[RK_MESSAGE], gv_strv(s->message)) ||
       !gavel__obj_append(a, r, fr->rs->keys[RK_OUTPUT], gv_objv(out)))
-    return xfail(ex, GAVEL_NOMEM, "out of memory");
+    return xnomem(ex);
   *res = gv_objv(r);
   return GAVEL_OK;
 }
@@ -371,7 +431,7 @@ static gavel_status enter_sub(gavel_exec *ex, xframe *fr, const gv_step *s) {
   int i;
   gavel_status st;
   if (!in)
-    return xfail(ex, GAVEL_NOMEM, "out of memory");
+    return xnomem(ex);
   if (fr->sub_nest + 1 > GAVEL_MAX_NESTING)
     return xfail(ex, GAVEL_EXEC,
                  "Evaluation error: SubRule max nesting depth (%d) exceeded "
@@ -388,7 +448,7 @@ static gavel_status enter_sub(gavel_exec *ex, xframe *fr, const gv_step *s) {
       return eval_fail(ex, s->binds[i], where, pos);
     }
     if (!gavel__obj_set(a, in, s->bind_keys[i], v))
-      return xfail(ex, GAVEL_NOMEM, "out of memory");
+      return xnomem(ex);
   }
   if ((st = push_frame(ex, fr->rs, g, FK_SUB, gv_objv(in))) != GAVEL_OK)
     return st;
@@ -400,6 +460,7 @@ static gavel_status enter_sub(gavel_exec *ex, xframe *fr, const gv_step *s) {
 /* A child frame reached a terminal: hand its result to the parent. */
 static gavel_status frame_return(gavel_exec *ex, gvalue result) {
   xframe *child = &ex->frames[ex->n_frames - 1], *parent;
+  int i;
   ex->n_frames--;
   if (ex->n_frames == 0) {
     ex->result = result;
@@ -409,7 +470,6 @@ static gavel_status frame_return(gavel_exec *ex, gvalue result) {
   parent = &ex->frames[ex->n_frames - 1];
   if (child->kind == FK_SUB) {
     const gv_step *s = &parent->g->steps[parent->step];
-    int i;
     for (i = 0; i < s->n_outmaps; i++) {
       gvalue v = child->vars[s->out_child[i]];
       if (v.tag != GV_MISSING) /* a missing child variable is skipped */
@@ -419,6 +479,14 @@ static gavel_status frame_return(gavel_exec *ex, gvalue result) {
   }
   if (child->result_var >= 0)
     parent->vars[child->result_var] = result;
+  /* The child's timeout no longer applies. */
+  ex->vrt.deadline_ns = 0;
+  for (i = 0; i < ex->n_frames; i++) {
+    const xframe *f = &ex->frames[i];
+    uint64_t dl = f->t0 + f->timeout_ms * 1000000u;
+    if (f->kind != FK_SUB && (!ex->vrt.deadline_ns || dl < ex->vrt.deadline_ns))
+      ex->vrt.deadline_ns = dl;
+  }
   return GAVEL_OK; /* the parent continues its action list */
 }
 
@@ -431,7 +499,7 @@ static gavel_status eval_params(gavel_exec *ex, xframe *fr, const gv_action *a,
   int32_t pos;
   int i;
   if (!o)
-    return xfail(ex, GAVEL_NOMEM, "out of memory");
+    return xnomem(ex);
   for (i = 0; i < a->n_keys; i++) {
     if (eval(ex, fr, a->params[i], &v, &pos) != 0) {
       char where[GAVEL_ERRPATH_SIZE];
@@ -439,7 +507,7 @@ static gavel_status eval_params(gavel_exec *ex, xframe *fr, const gv_action *a,
       return eval_fail(ex, a->params[i], where, pos);
     }
     if (!gavel__obj_set(&ex->arena, o, a->keys[i], v))
-      return xfail(ex, GAVEL_NOMEM, "out of memory");
+      return xnomem(ex);
   }
   *out = gv_objv(o);
   return GAVEL_OK;
@@ -456,7 +524,7 @@ static gavel_status host_result(gavel_exec *ex, xframe *fr, const gv_action *a,
   if (metadata.tag != GV_OBJ) {
     gv_obj *m = gavel__obj_new(ar, 0);
     if (!m)
-      return xfail(ex, GAVEL_NOMEM, "out of memory");
+      return xnomem(ex);
     metadata = gv_objv(m);
   }
   if (!r ||
@@ -466,7 +534,7 @@ static gavel_status host_result(gavel_exec *ex, xframe *fr, const gv_action *a,
                          gv_strv((gv_str *)ex->req.operation)) ||
       !gavel__obj_append(ar, r, fr->rs->keys[RK_PAYLOAD], payload) ||
       !gavel__obj_append(ar, r, fr->rs->keys[RK_METADATA], metadata))
-    return xfail(ex, GAVEL_NOMEM, "out of memory");
+    return xnomem(ex);
   fr->vars[a->var] = gv_objv(r);
   return GAVEL_OK;
 }
@@ -518,9 +586,19 @@ static gavel_status host_call(gavel_exec *ex, xframe *fr, const gv_action *a) {
   char msg[GAVEL_ERRMSG_SIZE];
   const char *outcome = "ok";
   long delay;
+  int over;
   if (gavel__rt_charge(&ex->vrt, GAVEL_GAS_HOSTCALL))
-    return xfail(ex, GAVEL_GAS, "Gas exhausted: budget of %llu units used up "
-                 "(at %s)", (unsigned long long)ex->gas_limit, a->path);
+    return gas_fail(ex, a->path);
+  /* Before any provider sees them, as values or as JSON text. */
+  over = gavel__json_over(&ex->rt->al, ex->req.params,
+                          ex->rt->cfg.max_call_bytes);
+  if (over < 0)
+    return xfail(ex, GAVEL_NOMEM, "out of memory");
+  if (over)
+    return xfail(ex, GAVEL_LIMIT,
+                 "Limit exceeded: host call params larger than %zu bytes "
+                 "(max_call_bytes) (at %s)",
+                 ex->rt->cfg.max_call_bytes, a->path);
   pv = gavel__host_find(ex->rt, ex->req.capability->s, ex->req.capability->len);
   if (!pv)
     return xfail(ex, GAVEL_HOST,
@@ -556,6 +634,10 @@ static gavel_status host_call(gavel_exec *ex, xframe *fr, const gv_action *a) {
     t0 = gavel__now_ns();
     failed = gavel__host_invoke(pv, &ex->arena, &ex->req, &payload, &metadata,
                                 msg, sizeof msg);
+    if (failed && ex->arena.failed == 2) { /* the reply hit the run's cap */
+      gavel__policy_release(pv);
+      return xnomem(ex);
+    }
     dt = gavel__now_ns() - t0;
     gavel__policy_release(pv);
     outcome = failed == GV_HOST_TIMEOUT ? "timeout" : failed ? "error" : "ok";
@@ -598,10 +680,10 @@ static gavel_status act_metric(gavel_exec *ex, xframe *fr, const gv_action *a) {
   else
     return GAVEL_OK; /* Ordo skips other types with a warning */
   if (!(t = gavel__obj_new(ar, (uint32_t)a->n_keys)))
-    return xfail(ex, GAVEL_NOMEM, "out of memory");
+    return xnomem(ex);
   for (i = 0; i < a->n_keys; i++)
     if (!gavel__obj_set(ar, t, a->keys[i], gv_strv(a->tagvals[i])))
-      return xfail(ex, GAVEL_NOMEM, "out of memory");
+      return xnomem(ex);
   tags = gv_objv(t);
   if (fr->rs->metrics_granted &&
       gavel__host_find(ex->rt, "metrics.prometheus", 18)) {
@@ -611,7 +693,7 @@ static gavel_status act_metric(gavel_exec *ex, xframe *fr, const gv_action *a) {
         !gavel__obj_append(ar, params, gavel__str_cstr(ar, "value"),
                            gv_float(d)) ||
         !gavel__obj_append(ar, params, gavel__str_cstr(ar, "tags"), tags))
-      return xfail(ex, GAVEL_NOMEM, "out of memory");
+      return xnomem(ex);
     ex->req.capability = gavel__str_cstr(ar, "metrics.prometheus");
     ex->req.operation = gavel__str_cstr(ar, "gauge");
     ex->req.params = gv_objv(params);
@@ -619,14 +701,14 @@ static gavel_status act_metric(gavel_exec *ex, xframe *fr, const gv_action *a) {
     ex->req.ruleset = fr->rs->name->s;
     ex->req.path = a->path;
     if (!ex->req.capability || !ex->req.operation)
-      return xfail(ex, GAVEL_NOMEM, "out of memory");
+      return xnomem(ex);
     return host_call(ex, fr, a);
   }
   if (ex->n_metrics == ex->cap_metrics) {
     int ncap = ex->cap_metrics ? ex->cap_metrics * 2 : 4;
     gv_metric_rec *nm = gavel__arena_alloc(ar, (size_t)ncap * sizeof *nm);
     if (!nm)
-      return xfail(ex, GAVEL_NOMEM, "out of memory");
+      return xnomem(ex);
     if (ex->n_metrics)
       memcpy(nm, ex->metrics, (size_t)ex->n_metrics * sizeof *nm);
     ex->metrics = nm;
@@ -702,21 +784,39 @@ static gavel_status run_action(gavel_exec *ex, xframe *fr, const gv_action *a) {
 
 /* ==== The loop ==== */
 
+/* The run passed its deadline: names the frame whose timeout it was. */
+static gavel_status timeout_fail(gavel_exec *ex) {
+  const xframe *due = NULL;
+  int i;
+  for (i = 0; i < ex->n_frames; i++) {
+    const xframe *f = &ex->frames[i];
+    if (f->kind != FK_SUB &&
+        (!due || f->t0 + f->timeout_ms * 1000000u <
+                     due->t0 + due->timeout_ms * 1000000u))
+      due = f;
+  }
+  if (GAVEL_NEVER(!due))
+    return xfail(ex, GAVEL_EXEC, "Execution timeout");
+  return xfail(ex, GAVEL_EXEC, "Execution timeout: %llums%s",
+               (unsigned long long)due->timeout_ms,
+               due->ceil & CEIL_TIME ? " (host ceiling max_timeout_ms)" : "");
+}
+
 static gavel_status run_step_start(gavel_exec *ex, xframe *fr) {
   const gv_step *s = &fr->g->steps[fr->step];
   gvalue res;
   gavel_status st;
-  if (fr->timeout_ms && fr->depth >= 16 && fr->depth % 16 == 0 &&
-      (coarse_ns() - fr->t0) / 1000000u >= fr->timeout_ms)
-    return xfail(ex, GAVEL_EXEC, "Execution timeout: %llums",
-                 (unsigned long long)fr->timeout_ms);
+  /* Every 16 steps of the run, in any frame (sub-rules included), as
+  ** Ordo checks every 16 steps of a frame. */
+  if ((++ex->n_steps & 15) == 0 && ex->vrt.deadline_ns &&
+      coarse_ns() >= ex->vrt.deadline_ns)
+    return timeout_fail(ex);
   if (fr->depth >= fr->max_depth)
-    return xfail(ex, GAVEL_EXEC, "Max execution depth exceeded: %u",
-                 fr->max_depth);
+    return xfail(ex, GAVEL_EXEC, "Max execution depth exceeded: %u%s",
+                 fr->max_depth,
+                 fr->ceil & CEIL_STEPS ? " (host ceiling max_steps)" : "");
   if (gavel__rt_charge(&ex->vrt, GAVEL_GAS_STEP))
-    return xfail(ex, GAVEL_GAS,
-                 "Gas exhausted: budget of %llu units used up (at %s)",
-                 (unsigned long long)ex->gas_limit, s->path);
+    return gas_fail(ex, s->path);
   if (trace_on(ex, fr))
     fr->step_t0 = gavel__now_ns();
   switch (s->type) {
@@ -813,6 +913,17 @@ static void observe_run(gavel_exec *ex, gavel_status st) {
 static gavel_status finish(gavel_exec *ex, gavel_status st, gavel_error *err) {
   if (st == GAVEL_PENDING)
     return st;
+  if (st == GAVEL_OK) { /* checked here for every host, JSON or values */
+    int over = gavel__json_over(&ex->rt->al, ex->result,
+                                ex->rt->cfg.max_result_bytes);
+    if (over < 0)
+      st = xfail(ex, GAVEL_NOMEM, "out of memory");
+    else if (over)
+      st = xfail(ex, GAVEL_LIMIT,
+                 "Limit exceeded: result larger than %zu bytes "
+                 "(max_result_bytes)",
+                 ex->rt->cfg.max_result_bytes);
+  }
   if (st != GAVEL_OK && ex->state != XS_FAILED)
     xfail(ex, st, "%s", gavel_strerror(st));
   if (ex->rt->n_observers)
@@ -834,8 +945,13 @@ gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
   ex->vrt.fn_name = NULL;
   ex->vrt.arena = &ex->arena;
   ex->gas_limit = ex->rs->gas_limit;
+  ex->gas_capped = ex->gas_limit > ex->rt->cfg.max_gas;
+  if (ex->gas_capped)
+    ex->gas_limit = ex->rt->cfg.max_gas;
   ex->vrt.gas = (int64_t)ex->gas_limit;
   ex->vrt.gas_limit = ex->gas_limit;
+  ex->vrt.deadline_ns = 0; /* set by the top frame */
+  ex->n_steps = 0;
   ex->state = XS_IDLE;
   ex->n_frames = 0;
   ex->trace_id = 0; /* taken on demand: observers, host calls */
@@ -867,6 +983,11 @@ gavel_status gavel__exec_resume_value(gavel_exec *ex, int is_error,
   if (pv && ex->holds_slot)
     gavel__policy_release(pv);
   ex->holds_slot = 0;
+  if (ex->arena.failed == 2) { /* the reply hit the run's memory cap */
+    ex->pact = NULL;
+    ex->state = XS_IDLE;
+    return finish(ex, xnomem(ex), err);
+  }
   delay = pv ? gavel__policy_after(pv, is_error, ex->req.operation,
                                    ex->req.attempt, &ex->rng)
              : -1;
@@ -936,7 +1057,7 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
   }
   ex->rs = rs;
   ex->rt = rs->rt;
-  gavel__arena_init(&ex->arena, al, 0);
+  gavel__arena_init(&ex->arena, al, rs->rt->cfg.max_run_bytes);
   gavel__buf_init(&ex->out, al);
   gavel__buf_init(&ex->tmp, al);
   *out = ex;
@@ -1018,6 +1139,11 @@ static gavel_status write_result(gavel_exec *ex, const char **out,
   }
   if (b->oom)
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory writing result");
+  if (b->len > ex->rt->cfg.max_result_bytes) /* the trace made it larger */
+    return gavel__errorf(err, GAVEL_LIMIT,
+                         "Limit exceeded: result larger than %zu bytes "
+                         "(max_result_bytes)",
+                         ex->rt->cfg.max_result_bytes);
   *out = b->p;
   if (out_len)
     *out_len = b->len;
@@ -1041,6 +1167,11 @@ gavel_status gavel_exec_run_json(gavel_exec *ex, const char *input,
                            ex->rt->cfg.max_input_bytes);
     st = gavel__json_parse(&ex->arena, input, input_len,
                            ex->rs->graphs[0].proj, &root, err);
+    if (st != GAVEL_OK && ex->arena.failed == 2)
+      return gavel__errorf(err, GAVEL_LIMIT,
+                           "Limit exceeded: run memory over %zu bytes "
+                           "(max_run_bytes) parsing the input",
+                           ex->arena.limit);
     if (st != GAVEL_OK)
       return st;
   }

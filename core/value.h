@@ -220,6 +220,8 @@ typedef struct gv_rt {
   uint64_t gas_limit; /* the budget 'gas' started from, for messages
                       ** (0: unknown, the message omits it)         */
   const char *fn_name; /* builtin running now (for messages)         */
+  uint64_t deadline_ns; /* CLOCK_MONOTONIC ns the run must stop by; 0 =
+                           none (long builtins check it: regex, yaml)   */
 } gv_rt;
 
 /* Records an error (first one wins) and returns 1.  Message is complete
