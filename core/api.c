@@ -266,9 +266,12 @@ gavel_status gavel_expr_eval_json(gavel_expr *e, const char *ctx,
   if ((rc = gavel__expr_eval_value(e, root, &res, err)) != GAVEL_OK)
     return rc;
   gavel__buf_clear(&e->out);
-  gavel__json_write(&e->out, res);
+  rc = gavel__json_write_checked(&e->out, res) == -2 ? GAVEL_RUNTIME : GAVEL_OK;
   if (e->out.oom)
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory writing result");
+  if (rc != GAVEL_OK) /* never a silent null: JSON has no inf or NaN */
+    return gavel__errorf(err, rc, "Evaluation error: the result holds a "
+                         "non-finite float (inf or NaN has no JSON form)");
   *out = e->out.p;
   if (out_len)
     *out_len = e->out.len;

@@ -1082,17 +1082,18 @@ static gavel_status write_result(gavel_exec *ex, const char **out,
   gv_buf *b = &ex->out;
   gvalue r = ex->result;
   uint32_t i;
-  int t;
+  int t, w = 0; /* gavel__json_write_checked: -2 when a float is inf/NaN */
   gavel__buf_clear(b);
   if (!(ex->flags & GAVEL_RUN_TRACE) || r.tag != GV_OBJ) {
-    gavel__json_write(b, r);
+    w = gavel__json_write_checked(b, r);
   } else {
     /* The result object with a trace member appended. */
     gavel__buf_addc(b, '{');
     for (i = 0; i < r.u.o->len; i++) {
       gavel__json_write_str(b, r.u.o->keys[i]->s, r.u.o->keys[i]->len);
       gavel__buf_addc(b, ':');
-      gavel__json_write(b, r.u.o->vals[i]);
+      if (gavel__json_write_checked(b, r.u.o->vals[i]) == -2)
+        w = -2;
       gavel__buf_addc(b, ',');
     }
     gavel__buf_adds(b, "\"trace\":{\"path\":\"");
@@ -1139,6 +1140,10 @@ static gavel_status write_result(gavel_exec *ex, const char **out,
   }
   if (b->oom)
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory writing result");
+  if (w == -2) /* never a silent null: JSON has no inf or NaN */
+    return gavel__errorf(err, GAVEL_EXEC,
+                         "Evaluation error: the result holds a non-finite "
+                         "float (inf or NaN has no JSON form)");
   if (b->len > ex->rt->cfg.max_result_bytes) /* the trace made it larger */
     return gavel__errorf(err, GAVEL_LIMIT,
                          "Limit exceeded: result larger than %zu bytes "

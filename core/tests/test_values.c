@@ -497,6 +497,40 @@ TEST(json_writer_reports_non_finite_floats) {
   gavel__arena_free(&a);
 }
 
+/* A result holding inf or NaN is an error, never a silent null: from an
+** expression and from a run (with and without the trace). */
+TEST(results_with_non_finite_floats_are_errors) {
+  static const char doc[] =
+      "{\"config\": {\"name\": \"nf\", \"entry_step\": \"t\"}, \"steps\": "
+      "{\"t\": {\"id\": \"t\", \"name\": \"T\", \"type\": \"terminal\", "
+      "\"result\": {\"code\": \"OK\", \"message\": \"ok\", \"output\": "
+      "[[\"x\", \"to_float(s)\"]]}}}}";
+  const char *want = "Evaluation error: the result holds a non-finite float";
+  gavel_ruleset *rs = NULL;
+  gavel_exec *ex = NULL;
+  gavel_error err;
+  const char *out;
+  size_t n;
+  unsigned flags;
+  CHECK(starts(eval("to_float(\"inf\")", "{}"), "error: "));
+  CHECK(strstr(eval("to_float(\"inf\")", "{}"), want) != NULL);
+  CHECK(strstr(eval("[1, {\"x\": to_float(\"NaN\")}]", "{}"), want) != NULL);
+  CHECK_STR(eval("to_float(\"1.5\")", "{}"), "1.5");
+  CHECK(gavel_ruleset_load(rt_get(), doc, sizeof doc - 1, NULL, &rs, &err) ==
+        GAVEL_OK);
+  CHECK(gavel_exec_new(rs, &ex, &err) == GAVEL_OK);
+  for (flags = 0; flags <= GAVEL_RUN_TRACE; flags += GAVEL_RUN_TRACE) {
+    CHECK(gavel_exec_run_json(ex, "{\"s\": \"-inf\"}", 13, flags, &out, &n,
+                              &err) == GAVEL_EXEC);
+    CHECK(strstr(err.msg, want) != NULL);
+    CHECK(gavel_exec_run_json(ex, "{\"s\": \"2\"}", 10, flags, &out, &n,
+                              &err) == GAVEL_OK);
+    CHECK(strstr(out, "\"x\":2.0") != NULL);
+  }
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+}
+
 TEST(message_escape_keeps_text_after_nul) {
   char m[32];
   CHECK_STR(gavel__msg_escape(m, sizeof m, "12\0003", 4), "12\\u00003");
