@@ -639,4 +639,26 @@ function _M.register_http(name)
   return gavel.providers.register(name or "network.http", _M.http)
 end
 
+-- ==== The service (resty/gavel/server.lua) ====
+
+-- init{ rules_dir = dir | { dirs }, allow_http = { ... }, shm = "gavel",
+--       reload = { interval = 1 }, capabilities = { ... }, max_body = n }
+-- In init_worker_by_lua*: registers the nginx providers, loads every
+-- ruleset of rules_dir and starts the reload timer.  Bad options raise.
+function _M.init(opts)
+  return require("resty.gavel.server").init(opts, _M)
+end
+
+-- Request handlers (see resty/gavel/server.lua): execute([opts]) in
+-- content_by_lua (POST /api/v1/execute/<name>), access{ ruleset = ... } in
+-- access_by_lua, health(), admin_reload().
+-- (required on first use: resty.gavel alone does not load them)
+for _, f in ipairs({ "execute", "access", "health", "admin_reload" }) do
+  local fn
+  _M[f] = function(...)
+    fn = fn or require("resty.gavel.server")[f]
+    return fn(...)
+  end
+end
+
 return _M
