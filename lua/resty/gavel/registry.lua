@@ -104,8 +104,8 @@ local function load_text(file, text, hash)
     local n = 0
     for _, d in ipairs(type(diags) == "table" and diags or {}) do
       if d.level ~= "warning" then n = n + 1 end
-      ngx_log(ERR, "gavel: ", path, ": ", d.level or "error", ": ",
-              d.message)
+      ngx_log(d.level == "warning" and WARN or ERR, "gavel: ", path, ": ",
+              d.level or "error", ": ", d.message)
     end
     if n == 0 then ngx_log(ERR, "gavel: ", path, ": error: ", err) end
     ngx_log(ERR, "gavel: ", path, " not loaded (", code, ", ", n,
@@ -180,7 +180,7 @@ function _M.scan()
       if cur and cur.file == file then
         by_name[f.name] = nil
         changed = changed + 1
-        ngx_log(NOTICE, "gavel: ", file, " removed; ruleset '", f.name,
+        ngx_log(WARN, "gavel: ", file, " removed; ruleset '", f.name,
                 "' unloaded")
       end
     end
@@ -188,6 +188,9 @@ function _M.scan()
   for file in pairs(failed) do
     if not seen[file] then failed[file] = nil end
   end
+  -- The GC does not see the C memory of a ruleset: collect the superseded
+  -- ones now (reloads are rare, and this runs off the request path).
+  if changed > 0 then collectgarbage() end
   return changed
 end
 
