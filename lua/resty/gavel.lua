@@ -642,9 +642,11 @@ end
 -- ==== The service (resty/gavel/server.lua) ====
 
 -- init{ rules_dir = dir | { dirs }, allow_http = { ... }, shm = "gavel",
---       reload = { interval = 1 }, capabilities = { ... }, max_body = n }
+--       reload = { interval = 1 }, capabilities = { ... }, max_body = n,
+--       audit = path | { file, interval, max_lines }, metrics_interval = s }
 -- In init_worker_by_lua*: registers the nginx providers, loads every
--- ruleset of rules_dir and starts the reload timer.  Bad options raise.
+-- ruleset of rules_dir, starts the reload timer, metrics (shm) and audit.
+-- Bad options raise.
 function _M.init(opts)
   return require("resty.gavel.server").init(opts, _M)
 end
@@ -653,7 +655,11 @@ end
 -- content_by_lua (POST /api/v1/execute/<name>), access{ ruleset = ... } in
 -- access_by_lua, health(), admin_reload().
 -- (required on first use: resty.gavel alone does not load them)
-for _, f in ipairs({ "execute", "access", "health", "admin_reload" }) do
+-- metrics() (GET /metrics), provide(capability, fn) (an instrumented Lua
+-- provider), audit_open(path) (init_by_lua: open the audit file as the
+-- master).
+for _, f in ipairs({ "execute", "access", "health", "admin_reload",
+                     "metrics", "provide", "audit_open" }) do
   local fn
   _M[f] = function(...)
     fn = fn or require("resty.gavel.server")[f]

@@ -17,6 +17,8 @@
 
 local gavel = require "gavel"
 local registry = require "resty.gavel.registry"
+local metrics = require "resty.gavel.metrics"
+local audit = require "resty.gavel.audit"
 
 local ngx = ngx
 local ngx_log, ngx_var, ngx_req = ngx.log, ngx.var, ngx.req
@@ -268,16 +270,28 @@ end
 
 -- ==== Running ====
 
-local TRACE = { trace = true }
+-- run_json options: the metric actions come back beside the text
+local RUN, RUN_TRACE = { metrics = true }, { metrics = true, trace = true }
+
+-- Metrics and audit of one run (per worker, buffered).
+local function observe(ent, input, res, err, code, us, actions)
+  local rcode = res and match(res, '^{"code":("[^"\\]*")')
+  rcode = rcode and sub(rcode, 2, -2) or code or "GAVEL_RUNTIME"
+  metrics.run(ent.name, rcode, us, res == nil, actions)
+  audit.line(ent.name, ent.version, input, res and rcode, us,
+             not res and (code or "GAVEL_RUNTIME") or nil, err)
+end
 
 -- run(entry, input_text, trace, rid) -> status sent (the response)
 local function respond_run(ent, input, trace, rid, opts)
   local t0 = now_ms()
-  local res, err, code = ent.rs:run_json(input, trace and TRACE or nil)
+  local res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
   local us = floor((now_ms() - t0) * 1000)
   ngx_header["X-Gavel-Ruleset"] = ent.tag
   ngx_header["X-Gavel-Ruleset-Hash"] = ent.short
-  if opts and opts.on_result then opts.on_result(ent, res, err, code, us) end
+  -- err is the metric actions on success (never sent to the client)
+  observe(ent, input, res, res == nil and err or nil, code, us,
+          res ~= nil and err or nil)
   if not res then
     local status = status_of(code, err)
     return fail(status, code or "GAVEL_RUNTIME", ent.tag .. ": " .. err,
@@ -379,8 +393,10 @@ function _M.access(opts)
     end
   end
   local res, code
-  res, err, code = ent.rs:run_json(input)
-  if cfg.on_result then cfg.on_result(ent, res, err, code, 0) end
+  local t0 = now_ms()
+  res, err, code = ent.rs:run_json(input, RUN)
+  observe(ent, input, res, res == nil and err or nil, code,
+          floor((now_ms() - t0) * 1000), res ~= nil and err or nil)
   if not res then
     local status = status_of(code, err)
     fail(status, code, ent.tag .. ": " .. err,
@@ -445,6 +461,42 @@ function _M.admin_reload()
     rulesets = gavel.array(registry.names()) }), rid)
 end
 
+-- metrics() -> GET /metrics: the Prometheus text of all workers
+function _M.metrics()
+  ngx.status = 200
+  ngx_header["Content-Type"] = "text/plain; version=0.0.4"
+  ngx_print(metrics.collect())
+end
+
+-- instrument(capability, fn) -> fn counting host calls by outcome and
+-- timing them (gavel_host_calls_total, gavel_host_call_duration_seconds)
+local function instrument(cap, fn)
+  return function(op, params, ctx)
+    local t0 = now_ms()
+    local ok, payload, meta = pcall(fn, op, params, ctx)
+    local ms = now_ms() - t0
+    if not ok then
+      metrics.host_call(cap, "error", ms)
+      error(payload, 0)
+    end
+    metrics.host_call(cap, payload ~= nil and "ok" or (find(lower(tostring(
+      meta)), "timed out", 1, true) and "timeout" or "error"), ms)
+    return payload, meta
+  end
+end
+
+-- provide(capability, fn): registers a Lua provider, instrumented
+function _M.provide(cap, fn)
+  return gavel.providers.register(cap, instrument(cap, fn))
+end
+
+-- audit_open(path): opens the audit file (init_by_lua: as the master)
+function _M.audit_open(file)
+  local ok, err = audit.open(file)
+  if not ok then error("resty.gavel.audit_open: " .. tostring(err), 2) end
+  return true
+end
+
 -- ==== init ====
 
 local function reload_tick(premature)
@@ -486,14 +538,23 @@ function _M.init(opts, resty)
     rules_dirs = dirs, allow_http = opts.allow_http,
     capabilities = opts.capabilities, shm = opts.shm,
     max_body = opts.max_body, interval = interval,
-    on_result = opts.on_result,
   }
   if opts.allow_http ~= nil then
     resty.configure({ allow_http = opts.allow_http })
   end
   if opts.http ~= false then
-    local ok, err = resty.register_http()
+    local ok, err = _M.provide("network.http", resty.http)
     if not ok then error("resty.gavel.init: network.http: " .. err, 3) end
+  end
+  if opts.shm then
+    local ok, err = metrics.init(opts.shm, opts.metrics_interval)
+    if not ok then error("resty.gavel.init: metrics: " .. err, 3) end
+  end
+  if opts.audit ~= nil then
+    local a = type(opts.audit) == "table" and opts.audit
+              or { file = opts.audit }
+    local ok, err = audit.init(a)
+    if not ok then error("resty.gavel.init: audit: " .. err, 3) end
   end
   registry.configure(cfg)
   registry.scan()
