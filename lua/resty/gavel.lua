@@ -677,6 +677,14 @@ function _M.register_http(name)
   return gavel.providers.register(name or "network.http", _M.http)
 end
 
+-- policy(capability, { timeout_ms, retries, backoff_ms, backoff_max_ms,
+--   breaker = { threshold, reset_ms }, concurrency, idempotent = {...} })
+-- -> true | nil, err, code: the engine's capability policy (see
+-- resty/gavel/policy.lua).
+function _M.policy(capability, opts)
+  return require("resty.gavel.policy")(capability, opts)
+end
+
 -- ==== The service (resty/gavel/server.lua) ====
 
 -- init{ rules_dir = dir | { dirs }, allow_http = { ... }, shm = "gavel",

@@ -542,6 +542,16 @@ function _M.init(opts, resty)
   if opts.allow_http ~= nil then
     resty.configure({ allow_http = opts.allow_http })
   end
+  if opts.policies ~= nil then
+    if type(opts.policies) ~= "table" then
+      error("resty.gavel.init: policies must be { capability = {...} }", 3)
+    end
+    for cap, p in pairs(opts.policies) do
+      local ok, err = resty.policy(cap, p)
+      if not ok then error("resty.gavel.init: policy " .. cap .. ": "
+                           .. err, 3) end
+    end
+  end
   if opts.http ~= false then
     local ok, err = _M.provide("network.http", resty.http)
     if not ok then error("resty.gavel.init: network.http: " .. err, 3) end
