@@ -59,6 +59,8 @@ local function status_of(code, msg)
   return 500
 end
 
+-- nginx's $request_id (costs some 10 us: taken on the error path only,
+-- where it goes to the client body, the X-Request-Id header and the log)
 local function request_id()
   return ngx_var.request_id or format("%x", floor(ngx_now() * 1e6))
 end
@@ -66,7 +68,7 @@ end
 local function send(status, body, rid)
   ngx.status = status
   ngx_header["Content-Type"] = "application/json"
-  ngx_header["X-Request-Id"] = rid
+  if rid then ngx_header["X-Request-Id"] = rid end
   ngx_print(body)
   return status
 end
@@ -99,41 +101,64 @@ end
 -- Scanned, not decoded: the input's text goes to the engine as is (the
 -- engine parses and validates it).
 
+-- Byte loops, not string.find patterns: these compile (JIT) and cost
+-- about a nanosecond per byte of the body.
 local function skip_ws(s, i)
-  return find(s, "[^ \t\r\n]", i)
-end
-
-local function skip_string(s, i)
-  local j = i + 1
-  while true do
-    local q = find(s, '["\\]', j)
-    if not q then return nil end
-    if byte(s, q) == 34 then return q + 1 end
-    j = q + 2
+  local n = #s
+  while i <= n do
+    local c = byte(s, i)
+    if c ~= 32 and c ~= 10 and c ~= 13 and c ~= 9 then return i end
+    i = i + 1
   end
+  return nil
 end
 
+-- s[i] is '"' -> the index after the closing quote | nil
+local function skip_string(s, i)
+  local n = #s
+  i = i + 1
+  while i <= n do
+    local c = byte(s, i)
+    if c == 34 then return i + 1 end
+    i = i + (c == 92 and 2 or 1)
+  end
+  return nil
+end
+
+-- -> the index after the value at i | nil
 local function skip_value(s, i)
   local c = byte(s, i)
   if c == 34 then return skip_string(s, i) end
+  local n = #s
   if c == 123 or c == 91 then
-    local depth, j = 0, i
-    while true do
-      local k = find(s, '[][{}"]', j)
-      if not k then return nil end
-      local b = byte(s, k)
-      if b == 34 then
-        j = skip_string(s, k)
-        if not j then return nil end
+    local depth = 0
+    while i <= n do
+      c = byte(s, i)
+      if c == 34 then
+        i = skip_string(s, i)
+        if not i then return nil end
       else
-        depth = (b == 123 or b == 91) and depth + 1 or depth - 1
-        j = k + 1
-        if depth == 0 then return j end
+        if c == 123 or c == 91 then
+          depth = depth + 1
+        elseif c == 125 or c == 93 then
+          depth = depth - 1
+          if depth == 0 then return i + 1 end
+        end
+        i = i + 1
       end
     end
+    return nil
   end
-  local _, e = find(s, "^[%w%.%+%-]+", i)
-  return e and e + 1
+  local j = i
+  while j <= n do   -- a literal: [%w.+-]
+    c = byte(s, j)
+    if not ((c >= 48 and c <= 57) or (c >= 65 and c <= 90)
+            or (c >= 97 and c <= 122) or c == 46 or c == 43 or c == 45) then
+      break
+    end
+    j = j + 1
+  end
+  return j > i and j or nil
 end
 
 local BAD_ENVELOPE = 'the body must be a JSON object {"input": {...}, '
@@ -298,7 +323,7 @@ local function respond_run(ent, input, trace, rid, opts)
                 public_message(status, err), rid)
   end
   -- Ordo's execute answer also carries duration_us
-  return send(200, sub(res, 1, -2) .. ',"duration_us":' .. us .. "}", rid)
+  return send(200, sub(res, 1, -2) .. ',"duration_us":' .. us .. "}")
 end
 -- read_body(limit) -> text | nil, status, err
 local function read_body(limit)
@@ -322,7 +347,7 @@ end
 -- opts.input (a mapping or function(): JSON text | table; default: the
 -- {"input", "trace"} JSON body), opts.max_body (bytes).
 function _M.execute(opts)
-  local rid = request_id()
+  local rid = nil   -- taken on failure (see request_id)
   local name = opts and opts.name or match(ngx_var.uri, "([^/]+)/*$")
   local ent = name and registry.get(name)
   if not ent then
@@ -371,7 +396,7 @@ function _M.access(opts)
   if type(opts) ~= "table" or type(opts.ruleset) ~= "string" then
     error("resty.gavel.access: expected { ruleset = name, ... }", 2)
   end
-  local rid = request_id()
+  local rid = nil   -- taken when denying (see request_id)
   local ent = registry.get(opts.ruleset)
   if not ent then
     fail(500, "GAVEL_NOTFOUND", "access ruleset '" .. opts.ruleset
@@ -413,8 +438,8 @@ function _M.access(opts)
     end
   end
   ngx_req.set_header("X-Gavel-Decision", r.code)
-  ngx_req.set_header("X-Request-Id", rid)
   if lower(tostring(r.code)) ~= "allow" then
+    rid = request_id()
     local status = tonumber(out.status) or opts.deny_status or 403
     ngx_log(WARN, "gavel: request ", rid, ": denied by ", ent.tag, " (",
             r.code, ")")
