@@ -190,33 +190,11 @@ end
 -- ==== rs:run_json: JSON text in, JSON text out ====
 -- The request path of resty.gavel: no Lua tables for the input or the
 -- result (which also keeps the result's key order).  It drives the public
--- C API (gavel_exec_run_json / _resume_*) over the FFI on the execution
--- context's gavel_exec, the first member of lgavel.c's gavel_lua_exec
--- (the binding has no accessor for the JSON result yet), and answers
--- host calls as drive() does.
-local rj = {}
-do
-  local ffi = require "ffi"
-  pcall(ffi.cdef, [[
-typedef struct gavel_exec gavel_exec;
-int gavel_exec_run_json(gavel_exec *ex, const char *input, size_t input_len,
-                        unsigned flags, const char **out, size_t *out_len,
-                        gavel_error *err);
-int gavel_exec_resume_json(gavel_exec *ex, const char *payload,
-                           size_t payload_len, const char *metadata,
-                           size_t metadata_len, const char **out,
-                           size_t *out_len, gavel_error *err);
-int gavel_exec_resume_error(gavel_exec *ex, const char *message,
-                            const char **out, size_t *out_len,
-                            gavel_error *err);
-]])
-  rj.C = ffi.load(package.searchpath("gavel.capi", package.cpath))
-  rj.out = ffi.new("const char *[1]")
-  rj.len = ffi.new("size_t[1]")
-  rj.err = ffi.new("gavel_error")
-  rj.exp = ffi.typeof("gavel_exec *const *")
-  rj.cast, rj.str = ffi.cast, ffi.string
-end
+-- C API (gavel_exec_run_json / _resume_*) over the FFI
+-- (resty/gavel/capi_json.lua) and answers host calls as drive() does.
+-- Where that face is missing (the CLI's embedded module) it goes through
+-- rs:run and the engine's JSON writer.
+local rj = nil   -- the FFI face, resolved on first use (false: none)
 
 -- rs:run_json(text[, opts]) -> result JSON text[, metrics] | nil, err, code
 -- text: the input JSON (nil or "" = null); opts: trace (add "trace"),
@@ -228,6 +206,17 @@ function Ruleset.run_json(self, text, opts)
   end
   if opts ~= nil and type(opts) ~= "table" then
     error("gavel: run options must be a table", 2)
+  end
+  if rj == nil then
+    local ok, m = pcall(require, "resty.gavel.capi_json")
+    rj = ok and m or false
+  end
+  if not rj then
+    local res, err, code = self:run(text, opts and { trace = opts.trace })
+    if not res then return nil, err, code end
+    local metrics = res.metrics
+    res.metrics = nil
+    return _M.json.encode(res), opts and opts.metrics and metrics or nil
   end
   local C, out, len, err = rj.C, rj.out, rj.len, rj.err
   local n, h, S = self._n
