@@ -46,6 +46,9 @@ if command -v nginx >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 \
   show -H 'X-Role: admin' "$u/app/hello"
   show -H 'X-Role: user' "$u/app/hello?age=12"
   show "$u/health"
+  sleep 0.3   # the other worker's metrics flush
+  echo "\$ curl $u/metrics | grep -E '^gavel_(runs|errors)_total'"
+  curl -s "$u/metrics" | grep -E '^gavel_(runs|errors)_total'
   kill -TERM $run 2>/dev/null; wait $run 2>/dev/null || true
   trap - EXIT
   echo "--- stopped"

@@ -80,10 +80,10 @@ local function fail(status, code, detail, public, rid)
   rid = rid or request_id()
   ngx_log(status >= 500 and ERR or WARN, "gavel: request ", rid, ": ",
           status, " ", code, ": ", detail)
-  return send(status, json_encode({
-    error = public or PUBLIC[status] or "error", code = code,
-    request_id = rid,
-  }), rid)
+  -- written in a fixed key order: error, code, request_id
+  return send(status, '{"error":' .. json_encode(public or PUBLIC[status]
+    or "error") .. ',"code":' .. json_encode(code) .. ',"request_id":'
+    .. json_encode(rid) .. "}", rid)
 end
 _M.fail = fail
 
