@@ -239,6 +239,110 @@ function Ruleset.run(self, input, opts)
   return nil, msg, code
 end
 
+-- ==== rs:run_json: JSON text in, JSON text out ====
+-- The request path of resty.gavel: no Lua tables for the input or the
+-- result (which also keeps the result's key order).  It drives the public
+-- C API (gavel_exec_run_json / _resume_*) over the FFI
+-- (resty/gavel/capi_json.lua) and answers host calls as drive() does.
+-- Where that face is missing (the CLI's embedded module) it goes through
+-- rs:run and the engine's JSON writer.
+local rj = nil   -- the FFI face, resolved on first use (false: none)
+
+-- rs:run_json(text[, opts]) -> result JSON text[, metrics] | nil, err, code
+-- text: the input JSON (nil or "" = null); opts: trace (add "trace"),
+-- metrics (also return the run's metric actions, { {name, value, tags} },
+-- when there are any).  Metric actions never appear in the text.
+function Ruleset.run_json(self, text, opts)
+  if text ~= nil and type(text) ~= "string" then
+    error("gavel: run_json input must be JSON text or nil", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("gavel: run options must be a table", 2)
+  end
+  if rj == nil then
+    local ok, m = pcall(require, "resty.gavel.capi_json")
+    rj = ok and m or false
+  end
+  if not rj then
+    local res, err, code = self:run(text, opts and { trace = opts.trace })
+    if not res then return nil, err, code end
+    local metrics = res.metrics
+    res.metrics = nil
+    return _M.json.encode(res), opts and opts.metrics and metrics or nil
+  end
+  local C, out, len, err = rj.C, rj.out, rj.len, rj.err
+  local n, h, S = self._n
+  if n > 0 then
+    h, S = self._ph[n], self._ps[n]
+    self._ph[n], self._ps[n], self._n = nil, nil, n - 1
+  else
+    local code
+    h, S, code = new_exec(self)
+    if not h then return nil, S, code end
+  end
+  local ex = rj.cast(rj.exp, h)[0]
+  local flags = ((opts and opts.trace) or self._trace) and RUN_TRACE or 0
+  local st = C.gavel_exec_run_json(ex, text, text and #text or 0, flags,
+                                   out, len, err)
+  local grants, msg, code = self._grants
+  while st == PENDING do
+    local cap, op, params, timeout, rsname, path, _, delay, allow,
+          trace_id = capi_pending(h)
+    local fn = providers.lookup(cap)
+    if grants and not grants[cap] then
+      capi_abandon(h)
+      st, code = CAPDENIED, STATUS[CAPDENIED]
+      msg = format("capability '%s' is not granted to ruleset '%s' (at %s)",
+                   cap, rsname, path)
+      break
+    end
+    if delay > 0 then backoff(delay) end
+    local ok, payload, meta, t0 = false, "no Lua provider is registered "
+      .. "for it", nil, now_ms()
+    if fn then
+      ok, payload, meta = pcall(fn, op, params, {
+        capability = cap, operation = op, timeout_ms = timeout,
+        deadline_ms = timeout > 0 and t0 + timeout or nil, ruleset = rsname,
+        path = path, http_allow = allow, trace_id = trace_id })
+      if not ok then
+        payload = "provider raised an error: " .. tostring(payload)
+      elseif timeout > 0 and now_ms() - t0 > timeout then
+        ok, payload = false, format("provider timed out after %.0f ms "
+          .. "(timeout_ms %d)", now_ms() - t0, timeout)
+      elseif payload == nil then
+        ok, payload = false, meta ~= nil and tostring(meta)
+                             or "provider returned no payload"
+      end
+    end
+    local pj, mj, e
+    if ok then
+      pj, e = capi.json_encode(payload)
+      if pj and meta ~= nil then mj, e = capi.json_encode(meta) end
+      if e then ok, payload = false, "provider returned an unusable "
+        .. "reply: " .. e end
+    end
+    if ok then
+      st = C.gavel_exec_resume_json(ex, pj, #pj, mj, mj and #mj or 0, out,
+                                    len, err)
+    else
+      st = C.gavel_exec_resume_error(ex, payload, out, len, err)
+    end
+  end
+  local res, metrics
+  if st == OK then
+    res = rj.str(out[0], len[0])
+    if opts and opts.metrics and api_n_metrics(h) > 0 then
+      metrics = capi.metrics(h)
+    end
+  elseif not msg then
+    msg, code = rj.str(err.msg), STATUS[err.code]
+  end
+  n = self._n + 1
+  self._ph[n], self._ps[n], self._n = h, S, n
+  if res then return res, metrics end
+  return nil, msg, code
+end
+
 -- rs:name() -> the ruleset's config.name
 function Ruleset.name(self)
   return self._name

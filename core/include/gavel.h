@@ -219,6 +219,17 @@ GAVEL_API gavel_status gavel_runtime_set_policy(gavel_runtime *rt,
                                                 const gavel_policy *policy,
                                                 gavel_error *err);
 
+/* The network.http allowlist decision (core/allow.c), shared by every
+** provider of network.http: 1 when scheme ("http" or "https"), host
+** (host_len bytes, any case, [v6] brackets and a final dot allowed) and
+** port match one of the 'n' entries ("host", "host:port",
+** "scheme://host[:port]", "*.domain", "*"), else 0.  Malformed entries
+** never match; gavel_http_allow_entry_valid tells them apart (1 = valid). */
+GAVEL_API int gavel_http_allow_match(const char *scheme, const char *host,
+                                     size_t host_len, long port,
+                                     const char *const *allow, size_t n);
+GAVEL_API int gavel_http_allow_entry_valid(const char *entry);
+
 /* ==== Observation (metrics, audit) ==== */
 
 typedef enum {

@@ -43,6 +43,8 @@ local _M = { _VERSION = "0.1.0" }
 
 local DEFAULT_TIMEOUT_MS = 10000   -- as the C provider: no action timeout
 local CONNECT_TIMEOUT_MS = 5000    -- connect phase cap, as the C provider
+local KEEPALIVE_MS = 60000         -- idle time of a pooled connection
+local KEEPALIVE_POOL = 64          -- pooled connections per host, per worker
 local USER_AGENT = "gavel-resty/" .. _M._VERSION
 
 local rulesets, latest, by_source = {}, {}, {}
@@ -59,32 +61,19 @@ local json_decode = json.decode
 
 -- ==== Configuration ====
 
+-- The allowlist decision is the C core's (gavel_http_allow_match, also
+-- used by the C provider), so C and Lua providers cannot disagree.
+local ffi = require "ffi"
+pcall(ffi.cdef, [[
+int gavel_http_allow_match(const char *scheme, const char *host,
+                           size_t host_len, long port,
+                           const char *const *allow, size_t n);
+int gavel_http_allow_entry_valid(const char *entry);
+]])
+local capi_lib = ffi.load(package.searchpath("gavel.capi", package.cpath))
 -- "host", "host:port", "scheme://host[:port][/]", "[v6]:port", "*.d", "*"
--- -> { scheme = "" | "http" | "https", host = lower case, port = n | -1 }
 local function parse_allow(e)
-  local scheme, rest = match(e, "^(%a+)://(.*)$")
-  if scheme then
-    scheme = lower(scheme)
-    if scheme ~= "http" and scheme ~= "https" then return nil end
-    e = rest
-  end
-  local host, tail
-  if sub(e, 1, 1) == "[" then
-    host, tail = match(e, "^%[([^%]]+)%](.*)$")
-  else
-    host, tail = match(e, "^([^:/]+)(.*)$")
-  end
-  if not host then return nil end
-  local port = -1
-  if sub(tail, 1, 1) == ":" then
-    local p
-    p, tail = match(tail, "^:(%d+)(.*)$")
-    port = tonumber(p)
-    if not port or port < 1 or port > 65535 then return nil end
-  end
-  if tail ~= "" and tail ~= "/" then return nil end
-  return { scheme = scheme or "", host = (gsub(lower(host), "%.$", "")),
-           port = port }
+  return capi_lib.gavel_http_allow_entry_valid(e) == 1
 end
 
 -- configure{ allow_http = { entries }, max_body = bytes,
@@ -117,12 +106,11 @@ function _M.configure(opts)
     end
     local list = {}
     for i, e in ipairs(opts.allow_http) do
-      local ent = type(e) == "string" and parse_allow(e)
-      if not ent then
+      if type(e) ~= "string" or not parse_allow(e) then
         error("resty.gavel.configure: bad allow_http entry "
               .. tostring(e), 2)
       end
-      list[i] = ent
+      list[i] = e
     end
     allow = list
   end
@@ -286,20 +274,20 @@ end
 
 -- ==== network.http over cosockets ====
 
+-- list of entry strings -> { n = n, arr = const char *[n] } (cached; the
+-- list table anchors the strings)
+local c_lists = setmetatable({}, { __mode = "k" })
+
 local function allowed(u, list)
-  for i = 1, #list do
-    local e = list[i]
-    if (e.scheme == "" or e.scheme == u.scheme)
-        and (e.port < 0 or e.port == u.port) then
-      local h = e.host
-      if h == "*" or h == u.host then return true end
-      if sub(h, 1, 2) == "*." and #u.host > #h - 1
-          and sub(u.host, -(#h - 1)) == sub(h, 2) then
-        return true
-      end
-    end
+  local c = c_lists[list]
+  if not c then
+    c = { n = #list, arr = ffi.new("const char *[?]", #list + 1) }
+    for i = 1, #list do c.arr[i - 1] = list[i] end
+    c.list = list
+    c_lists[list] = c
   end
-  return false
+  return capi_lib.gavel_http_allow_match(u.scheme, u.host, #u.host, u.port,
+                                         c.arr, c.n) == 1
 end
 
 -- url -> { scheme, host (lower case, no brackets), hostport (for Host: and
@@ -470,14 +458,57 @@ local function read_head(sock, deadline)
   return status, headers
 end
 
--- Reads the body: Content-Length, or up to the close (we send
--- "Connection: close").  Chunked bodies are refused.
+-- Reads a chunked body -> text | nil, err
+local function read_chunked(sock, deadline)
+  local parts, size = {}, 0
+  while true do
+    if not arm(sock, deadline) then return nil, "timeout" end
+    local line, err = sock:receive("*l")
+    if not line then return nil, err end
+    local n = tonumber(match(line, "^%s*(%x+)"), 16)
+    if not n then
+      return nil, "bad chunk size line '" .. sub(line, 1, 40) .. "'"
+    end
+    if n == 0 then   -- trailers, up to the empty line
+      repeat
+        if not arm(sock, deadline) then return nil, "timeout" end
+        line, err = sock:receive("*l")
+        if not line then return nil, err end
+      until line == ""
+      return concat(parts)
+    end
+    size = size + n
+    if size > max_body then
+      return nil, format("response body is larger than max_body (%d)",
+                         max_body)
+    end
+    if not arm(sock, deadline) then return nil, "timeout" end
+    local data
+    data, err = sock:receive(n)
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    if not arm(sock, deadline) then return nil, "timeout" end
+    line, err = sock:receive(2)
+    if line ~= "\r\n" then return nil, err or "bad chunk terminator" end
+  end
+end
+
+-- Reads the body: chunked, Content-Length, or up to the close
+-- -> body, reusable (the connection may go back to the pool) | nil, err
 local function read_body(sock, deadline, method, status, headers)
-  if method == "HEAD" or status == 204 or status == 304 then return "" end
+  local reusable = not find(lower(headers["connection"] or ""), "close",
+                            1, true)
+  if method == "HEAD" or status == 204 or status == 304 then
+    return "", reusable
+  end
   local te = headers["transfer-encoding"]
   if te and lower(te) ~= "identity" then
-    return nil, "chunked responses are not supported (Content-Length "
-                .. "bodies only)"
+    if not find(lower(te), "chunked", 1, true) then
+      return nil, "unsupported Transfer-Encoding '" .. te .. "'"
+    end
+    local body, err = read_chunked(sock, deadline)
+    if not body then return nil, err end
+    return body, reusable
   end
   local cl = headers["content-length"]
   if cl then
@@ -487,9 +518,11 @@ local function read_body(sock, deadline, method, status, headers)
       return nil, format("response body of %d bytes is larger than "
                          .. "max_body (%d)", n, max_body)
     end
-    if n == 0 then return "" end
+    if n == 0 then return "", reusable end
     if not arm(sock, deadline) then return nil, "timeout" end
-    return sock:receive(n)
+    local body, err = sock:receive(n)
+    if not body then return nil, err end
+    return body, reusable
   end
   local parts, size = {}, 0
   while true do
@@ -506,7 +539,7 @@ local function read_body(sock, deadline, method, status, headers)
     end
     parts[#parts + 1] = data
   end
-  return concat(parts)
+  return concat(parts), false
 end
 
 -- Builds the request text -> text | nil, err
@@ -564,7 +597,8 @@ local function build_request(method, u, params)
   if body or method == "POST" or method == "PUT" or method == "PATCH" then
     lines[#lines + 1] = "Content-Length: " .. (body and #body or 0)
   end
-  lines[#lines + 1] = "Connection: close"
+  -- HTTP/1.1: the connection is kept alive (pooled) unless the server
+  -- closes it
   lines[#lines + 1] = ""
   lines[#lines + 1] = body or ""
   return concat(lines, "\r\n")
@@ -578,7 +612,10 @@ end
 -- configure{} allowlist before any connection.  ctx.timeout_ms (default
 -- 10 s) bounds the whole call.  Redirects are not followed (a 3xx is a
 -- result); hostnames need nginx's 'resolver'; https needs
--- lua_ssl_trusted_certificate.  json_body is cjson's decoding: without
+-- lua_ssl_trusted_certificate (the certificate is verified).  Connections
+-- are pooled per worker (setkeepalive); chunked and Content-Length bodies
+-- are read; every socket operation is bounded by what is left of the
+-- call's deadline, so the timeout fires during the call.  json_body is cjson's decoding: without
 -- OpenResty's cjson (decode_array_with_array_mt), an empty JSON array
 -- comes back as an empty object.
 function _M.http(operation, params, ctx)
@@ -592,12 +629,7 @@ function _M.http(operation, params, ctx)
   local u, err = parse_url(params.url)
   if not u then return nil, err end
   local list = allow
-  if ctx and type(ctx.http_allow) == "table" then
-    list = {}
-    for i, e in ipairs(ctx.http_allow) do
-      list[i] = parse_allow(e) or { scheme = "", host = "", port = -2 }
-    end
-  end
+  if ctx and type(ctx.http_allow) == "table" then list = ctx.http_allow end
   if not allowed(u, list) then
     return nil, format("network.http: host %s:%d is not in the allowlist",
                        u.shown, u.port)
@@ -623,9 +655,12 @@ function _M.http(operation, params, ctx)
     return fail("connect to", "timeout")
   end
   local ok
-  ok, err = sock:connect(u.shown, u.port)
+  -- one keepalive pool per scheme, host and port (an https connection is
+  -- never handed to a plain http request)
+  ok, err = sock:connect(u.shown, u.port, { pool = u.scheme .. "://"
+                                            .. u.host .. ":" .. u.port })
   if not ok then return fail("connect to", err) end
-  if u.scheme == "https" then
+  if u.scheme == "https" and sock:getreusedtimes() == 0 then
     if not arm(sock, deadline) then return fail("TLS with", "timeout") end
     ok, err = sock:sslhandshake(nil, u.host, true)
     if not ok then return fail("TLS with", err) end
@@ -635,10 +670,13 @@ function _M.http(operation, params, ctx)
   if not ok then return fail("request to", err) end
   local status, headers = read_head(sock, deadline)
   if not status then return fail("response from", headers) end
-  local body
-  body, err = read_body(sock, deadline, method, status, headers)
-  if not body then return fail("response from", err) end
-  sock:close()
+  local body, reusable = read_body(sock, deadline, method, status, headers)
+  if not body then return fail("response from", reusable) end
+  if reusable then
+    sock:setkeepalive(KEEPALIVE_MS, KEEPALIVE_POOL)
+  else
+    sock:close()
+  end
   body = utf8_lossy(body)
   local payload = { status = status, body = body, headers = headers }
   if body ~= "" then
@@ -657,6 +695,42 @@ function _M.register_http(name)
     error("resty.gavel.register_http: name must be a string", 2)
   end
   return gavel.providers.register(name or "network.http", _M.http)
+end
+
+-- policy(capability, { timeout_ms, retries, backoff_ms, backoff_max_ms,
+--   breaker = { threshold, reset_ms }, concurrency, idempotent = {...} })
+-- -> true | nil, err, code: the engine's capability policy (see
+-- resty/gavel/policy.lua).
+function _M.policy(capability, opts)
+  return require("resty.gavel.policy")(capability, opts)
+end
+
+-- ==== The service (resty/gavel/server.lua) ====
+
+-- init{ rules_dir = dir | { dirs }, allow_http = { ... }, shm = "gavel",
+--       reload = { interval = 1 }, capabilities = { ... }, max_body = n,
+--       audit = path | { file, interval, max_lines }, metrics_interval = s }
+-- In init_worker_by_lua*: registers the nginx providers, loads every
+-- ruleset of rules_dir, starts the reload timer, metrics (shm) and audit.
+-- Bad options raise.
+function _M.init(opts)
+  return require("resty.gavel.server").init(opts, _M)
+end
+
+-- Request handlers (see resty/gavel/server.lua): execute([opts]) in
+-- content_by_lua (POST /api/v1/execute/<name>), access{ ruleset = ... } in
+-- access_by_lua, health(), admin_reload().
+-- (required on first use: resty.gavel alone does not load them)
+-- metrics() (GET /metrics), provide(capability, fn) (an instrumented Lua
+-- provider), audit_open(path) (init_by_lua: open the audit file as the
+-- master).
+for _, f in ipairs({ "execute", "access", "health", "admin_reload",
+                     "metrics", "provide", "audit_open" }) do
+  local fn
+  _M[f] = function(...)
+    fn = fn or require("resty.gavel.server")[f]
+    return fn(...)
+  end
 end
 
 return _M

@@ -340,7 +340,7 @@ describe("resty.gavel in nginx", function()
       assert.are.equal("gone", p.body)
     end)
 
-    it("replaces invalid UTF-8 in bodies and refuses chunked ones",
+    it("replaces invalid UTF-8 in bodies and reads chunked ones",
        function()
       local status, body = srv:request("POST", "/run/http_call",
                                        input(srv:url("/binary")))
@@ -348,11 +348,11 @@ describe("resty.gavel in nginx", function()
       local fffd = "\239\191\189"
       assert.are.equal(fffd .. fffd .. "ab" .. fffd,
                        decode(body).output.payload.body)
+      -- chunked bodies are read (issue 9)
       status, body = srv:request("POST", "/run/http_call",
                                  input(srv:url("/chunked")))
-      assert.are.equal(502, status, body)
-      assert.matches("chunked responses are not supported",
-                     decode(body).error, 1, true)
+      assert.are.equal(200, status, body)
+      assert.are.equal("{}", decode(body).output.payload.body)
     end)
 
     it("refuses a host outside the allowlist without a connection",
@@ -372,7 +372,8 @@ describe("resty.gavel in nginx", function()
                                  input(srv:url("/echo")))
       r = decode(body)
       assert.are.equal(200, r.res.output.payload.status, body)
-      assert.are.equal(1, r.accepted)
+      -- at most one: a pooled keepalive connection is reused (issue 9)
+      assert.is_true(r.accepted <= 1, body)
       assert.are.same({}, bad_lines(srv:log(mark)))
     end)
 

@@ -5,7 +5,7 @@
 --   local nginx = require "support.nginx"
 --   local srv = nginx.start{ http = "...", server = "...",
 --                            files = { ["rules/x.json"] = text },
---                            ports = 2 }
+--                            ports = 2, workers = 1 }
 --   local status, body = srv:request("POST", "/run/x", '{"a":1}')
 --   srv:stop()
 --
@@ -105,8 +105,8 @@ end
 
 local CONF = [[
 daemon off;
-master_process off;
-worker_processes 1;
+master_process {{master}};
+worker_processes {{workers}};
 pid logs/nginx.pid;
 error_log logs/error.log warn;
 load_module {{modules}}/ndk_http_module.so;
@@ -216,15 +216,17 @@ function Server.log_mark(self)
   return #self:log()
 end
 
--- srv:stop(): kill by pid, wait for the pid file to vanish (not kill -0:
--- an exited nginx can linger as a zombie), remove the prefix.
-function Server.stop(self)
+-- srv:stop([signal]): kill by pid (SIGTERM, or e.g. "QUIT" for a graceful
+-- nginx -s quit), wait for the pid file to vanish (not kill -0: an exited
+-- nginx can linger as a zombie), remove the prefix.
+function Server.stop(self, signal)
   if self.stopped then return end
   self.stopped = true
   local pidfile = self.prefix .. "logs/nginx.pid"
   local pid = tonumber(read(pidfile) or "")
   if pid then
-    os.execute("kill " .. pid .. " 2>/dev/null")
+    os.execute("kill " .. (signal and "-" .. signal .. " " or "") .. pid
+               .. " 2>/dev/null")
     local t0 = now_ms()
     while exists(pidfile) and now_ms() - t0 < 5000 do capi.sleep_ms(2) end
     assert(not exists(pidfile), "nginx (pid " .. pid .. ") did not stop")
@@ -234,18 +236,24 @@ function Server.stop(self)
   end
 end
 
--- start{ http = s, server = s, files = { relpath = text }, ports = n }
--- -> server (port, ports, prefix): running and answering /__ping
+-- start{ http = s, server = s, files = { relpath = text }, ports = n,
+--        workers = n } -> server (port, ports, prefix): running and
+-- answering /__ping.  workers > 1 runs a master process (stop() signals
+-- it; the workers exit with it).
 function M.start(opts)
   opts = opts or {}
   local prefix = sh("mktemp -d /tmp/gavel-nginx.XXXXXX"):gsub("%s+$", "")
   assert(prefix ~= "", "mktemp -d failed")
   prefix = prefix .. "/"
+  -- workers run as 'nobody' when nginx starts as root (master process on)
+  os.execute("chmod 755 " .. quote(prefix))
   os.execute("mkdir -p " .. quote(prefix .. "conf") .. " "
              .. quote(prefix .. "logs") .. " " .. quote(prefix .. "tmp"))
   local ports = M.free_ports(opts.ports or 1)
   local vars = { modules = MODULES, repo = REPO, build = BUILD,
-                 prefix = prefix, port = ports[1] }
+                 prefix = prefix, port = ports[1],
+                 master = (opts.workers or 1) > 1 and "on" or "off",
+                 workers = opts.workers or 1 }
   for i = 2, #ports do vars["port" .. i] = ports[i] end
   vars.http = expand(opts.http or "", vars)
   vars.server = expand(opts.server or "", vars)

@@ -1,0 +1,132 @@
+-- resty/gavel/audit.lua -- audit.logger in nginx: one JSON line per run,
+-- the CLI's audit line format ({"ts","event":"rule_executed","trace_id",
+-- "ruleset","version","status","code","duration_us","gas_used",
+-- "input_sha256"[,"error"]}), buffered per worker and appended by a timer
+-- with one write per flush, so a request never waits on the disk.
+--
+-- The buffer is bounded ('max_lines'); a line that does not fit is
+-- dropped and counted (gavel_audit_dropped_total).  On worker exit (nginx
+-- -s quit) the timer runs once more with premature = true and flushes.
+-- The file is opened with open() in init_by_lua (the master, which may be
+-- root: workers inherit the descriptor) or by init{} in the worker.
+--
+-- Per-worker state: 'fh' (the file), 'buf' / 'n' (pending lines),
+-- 'dropped' (not yet reported to metrics), 'seq' (trace ids).
+
+local ffi = require "ffi"
+local metrics = require "resty.gavel.metrics"
+
+local ngx = ngx
+local ngx_log, ERR = ngx.log, ngx.ERR
+local concat, io_open = table.concat, io.open
+local byte, format, sub = string.byte, string.format, string.sub
+local floor = math.floor
+
+local _M = { _VERSION = "0.1.0" }
+
+pcall(ffi.cdef, [[
+unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);
+]])
+local md = ffi.new("unsigned char[32]")
+local HEX = {}
+for i = 0, 255 do HEX[i] = format("%02x", i) end
+
+local fh, path = nil, nil
+local buf, n, max_lines = {}, 0, 10000
+local dropped, seq = 0, 0
+local have_sha = pcall(function() return ffi.C.SHA256 end)
+
+local function sha256_hex(s)
+  if not have_sha or s == nil then return nil end
+  ffi.C.SHA256(s, #s, md)
+  local t = {}
+  for i = 0, 31 do t[i + 1] = HEX[md[i]] end
+  return concat(t)
+end
+
+-- json string (the engine's writer would need a table; this is one value)
+local function jstr(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    local b = byte(c)
+    if c == '"' then return '\\"' end
+    if c == "\\" then return "\\\\" end
+    if c == "\n" then return "\\n" end
+    if c == "\t" then return "\\t" end
+    if c == "\r" then return "\\r" end
+    return format("\\u%04x", b)
+  end) .. '"'
+end
+
+local function ts()
+  local now = ngx.now()
+  local sec = floor(now)
+  return os.date("!%Y-%m-%dT%H:%M:%S", sec)
+         .. format(".%03dZ", floor((now - sec) * 1000 + 0.5) % 1000)
+end
+
+-- open(file) -> true | nil, err  (a relative path is under the prefix)
+function _M.open(file)
+  if sub(file, 1, 1) ~= "/" then file = ngx.config.prefix() .. file end
+  if fh and path == file then return true end
+  local f, err = io_open(file, "a")
+  if not f then return nil, err end
+  f:setvbuf("no")   -- one write per flush, straight to the descriptor
+  fh, path = f, file
+  return true
+end
+
+-- line(ruleset, version, input, code|nil, us, err_code|nil, err|nil)
+function _M.line(rs, version, input, code, us, ecode, err)
+  if not fh then return end
+  if n >= max_lines then
+    dropped = dropped + 1
+    return
+  end
+  seq = seq + 1
+  local st = ecode and sub(ecode, 7):lower() or "ok"
+  local sha = sha256_hex(input or "null")
+  n = n + 1
+  buf[n] = '{"ts":"' .. ts() .. '","event":"rule_executed","trace_id":'
+    .. format("%d", ngx.worker.pid() * 4294967296 + seq)
+    .. ',"ruleset":' .. jstr(rs) .. ',"version":' .. jstr(version)
+    .. ',"status":"' .. st .. '","code":' .. jstr(code or "")
+    .. ',"duration_us":' .. us .. ',"gas_used":0,"input_sha256":'
+    .. (sha and '"' .. sha .. '"' or "null")
+    .. (err and ',"error":' .. jstr(err) or "") .. "}\n"
+end
+
+-- flush(): writes the buffered lines (one write)
+function _M.flush()
+  if dropped > 0 then
+    metrics.audit_dropped(dropped)
+    ngx_log(ERR, "gavel: audit: ", dropped, " line(s) dropped (buffer of ",
+            max_lines, " full)")
+    dropped = 0
+  end
+  if n == 0 or not fh then return end
+  local text = concat(buf, "", 1, n)
+  buf, n = {}, 0
+  local ok, err = fh:write(text)
+  if not ok then ngx_log(ERR, "gavel: audit: write failed: ", err) end
+end
+
+-- init{ file = path, interval = s, max_lines = n } (per worker)
+function _M.init(opts)
+  if opts.file then
+    local ok, err = _M.open(opts.file)
+    if not ok then return nil, "cannot open audit file: " .. err end
+  end
+  if not fh then return true end
+  max_lines = opts.max_lines or max_lines
+  local ok, err = ngx.timer.every(opts.interval or 0.2, function()
+    _M.flush()
+  end)
+  if not ok then return nil, err end
+  return true
+end
+
+function _M.pending()
+  return n, dropped
+end
+
+return _M

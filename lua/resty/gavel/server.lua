@@ -1,0 +1,609 @@
+-- resty/gavel/server.lua -- gavel as an nginx service: init{} (rules
+-- directory, providers, reload timer) and the request handlers behind
+-- resty.gavel.execute / access / health / admin_reload.
+--
+-- The request path: the body is JSON text, the engine's answer is JSON
+-- text (rs:run_json); only a declared request mapping builds a Lua table.
+--
+-- Status mapping (client bodies: { error, code, request_id }, never a file
+-- path or a provider's text; the full error goes to the error log with
+-- the same request id):
+--   200 result | 400 malformed JSON, bad envelope, a mapped value that
+--   does not convert | 404 unknown ruleset | 413 body too large |
+--   422 evaluation error caused by the input (field, type) |
+--   502 host call failed | 504 host call timed out | 500 otherwise
+--
+-- Per-worker state: 'cfg' (the init{} options, normalised).
+
+local gavel = require "gavel"
+local registry = require "resty.gavel.registry"
+local metrics = require "resty.gavel.metrics"
+local audit = require "resty.gavel.audit"
+
+local ngx = ngx
+local ngx_log, ngx_var, ngx_req = ngx.log, ngx.var, ngx.req
+local ngx_header, ngx_print, ngx_exit = ngx.header, ngx.print, ngx.exit
+local ngx_now, now_ms = ngx.now, gavel.now_ms
+local ERR, WARN = ngx.ERR, ngx.WARN
+local json_encode, json_decode = gavel.json.encode, gavel.json.decode
+local error, type, pairs, ipairs, tostring, tonumber = error, type, pairs,
+  ipairs, tostring, tonumber
+local byte, find, sub, match, lower, format = string.byte, string.find,
+  string.sub, string.match, string.lower, string.format
+local floor = math.floor
+
+local _M = { _VERSION = "0.1.0" }
+
+local cfg = nil
+
+-- ==== Errors: status mapping and privacy ====
+
+local PUBLIC = {
+  [400] = "bad request", [404] = "ruleset not found",
+  [413] = "request body too large", [422] = "evaluation error",
+  [500] = "internal error", [502] = "a host call failed",
+  [504] = "a host call timed out",
+}
+
+-- status_of(code, msg) -> HTTP status of a failed run
+local function status_of(code, msg)
+  if code == "GAVEL_JSON" then return 400 end
+  if code == "GAVEL_EXEC" then return 422 end
+  if code == "GAVEL_NOTFOUND" then return 404 end
+  if code == "GAVEL_LIMIT" then
+    return find(msg or "", "input too large", 1, true) and 413 or 422
+  end
+  if code == "GAVEL_HOST" then
+    return find(lower(msg or ""), "timed out", 1, true) and 504 or 502
+  end
+  return 500
+end
+
+-- nginx's $request_id (costs some 10 us: taken on the error path only,
+-- where it goes to the client body, the X-Request-Id header and the log)
+local function request_id()
+  return ngx_var.request_id or format("%x", floor(ngx_now() * 1e6))
+end
+
+local function send(status, body, rid)
+  ngx.status = status
+  ngx_header["Content-Type"] = "application/json"
+  if rid then ngx_header["X-Request-Id"] = rid end
+  ngx_print(body)
+  return status
+end
+
+-- fail(status, code, detail[, public]) -> status sent
+-- 'detail' goes to the error log only; the client gets 'public' (or the
+-- status's generic text) with the code and the request id.
+local function fail(status, code, detail, public, rid)
+  rid = rid or request_id()
+  ngx_log(status >= 500 and ERR or WARN, "gavel: request ", rid, ": ",
+          status, " ", code, ": ", detail)
+  -- written in a fixed key order: error, code, request_id
+  return send(status, '{"error":' .. json_encode(public or PUBLIC[status]
+    or "error") .. ',"code":' .. json_encode(code) .. ',"request_id":'
+    .. json_encode(rid) .. "}", rid)
+end
+_M.fail = fail
+
+-- The client may see the engine's own message for input problems (it
+-- names the input or the rule location, never a file); nothing else.
+local function public_message(status, msg)
+  if status == 400 or status == 422 then
+    -- keep it short and without anything after a newline
+    return sub(match(msg or "", "^[^\n]*"), 1, 300)
+  end
+  return nil
+end
+
+-- ==== The execute envelope: {"input": <json>, "trace": bool} ====
+-- Scanned, not decoded: the input's text goes to the engine as is (the
+-- engine parses and validates it).
+
+-- Byte loops, not string.find patterns: these compile (JIT) and cost
+-- about a nanosecond per byte of the body.
+local function skip_ws(s, i)
+  local n = #s
+  while i <= n do
+    local c = byte(s, i)
+    if c ~= 32 and c ~= 10 and c ~= 13 and c ~= 9 then return i end
+    i = i + 1
+  end
+  return nil
+end
+
+-- s[i] is '"' -> the index after the closing quote | nil
+local function skip_string(s, i)
+  local n = #s
+  i = i + 1
+  while i <= n do
+    local c = byte(s, i)
+    if c == 34 then return i + 1 end
+    i = i + (c == 92 and 2 or 1)
+  end
+  return nil
+end
+
+-- -> the index after the value at i | nil
+local function skip_value(s, i)
+  local c = byte(s, i)
+  if c == 34 then return skip_string(s, i) end
+  local n = #s
+  if c == 123 or c == 91 then
+    local depth = 0
+    while i <= n do
+      c = byte(s, i)
+      if c == 34 then
+        i = skip_string(s, i)
+        if not i then return nil end
+      else
+        if c == 123 or c == 91 then
+          depth = depth + 1
+        elseif c == 125 or c == 93 then
+          depth = depth - 1
+          if depth == 0 then return i + 1 end
+        end
+        i = i + 1
+      end
+    end
+    return nil
+  end
+  local j = i
+  while j <= n do   -- a literal: [%w.+-]
+    c = byte(s, j)
+    if not ((c >= 48 and c <= 57) or (c >= 65 and c <= 90)
+            or (c >= 97 and c <= 122) or c == 46 or c == 43 or c == 45) then
+      break
+    end
+    j = j + 1
+  end
+  return j > i and j or nil
+end
+
+local BAD_ENVELOPE = 'the body must be a JSON object {"input": {...}, '
+  .. '"trace": false}'
+
+-- envelope(body) -> input_text, trace | nil, err
+local function envelope(s)
+  local i = skip_ws(s, 1)
+  if not i or byte(s, i) ~= 123 then return nil, BAD_ENVELOPE end
+  i = skip_ws(s, i + 1)
+  local input, trace
+  if i and byte(s, i) == 125 then
+    i = nil
+  else
+    while true do
+      if not i or byte(s, i) ~= 34 then return nil, BAD_ENVELOPE end
+      local ke = skip_string(s, i)
+      if not ke then return nil, BAD_ENVELOPE end
+      local key = sub(s, i + 1, ke - 2)
+      i = skip_ws(s, ke)
+      if not i or byte(s, i) ~= 58 then return nil, BAD_ENVELOPE end
+      i = skip_ws(s, i + 1)
+      local ve = i and skip_value(s, i)
+      if not ve then return nil, BAD_ENVELOPE end
+      if key == "input" then
+        input = sub(s, i, ve - 1)
+      elseif key == "trace" then
+        local v = sub(s, i, ve - 1)
+        if v ~= "true" and v ~= "false" then
+          return nil, "'trace' must be true or false"
+        end
+        trace = v == "true"
+      end
+      i = skip_ws(s, ve)
+      if not i then return nil, BAD_ENVELOPE end
+      local b = byte(s, i)
+      if b == 125 then break end
+      if b ~= 44 then return nil, BAD_ENVELOPE end
+      i = skip_ws(s, i + 1)
+    end
+    if skip_ws(s, i + 1) then return nil, BAD_ENVELOPE end
+  end
+  if not input then return nil, 'missing "input"' end
+  return input, trace
+end
+_M.envelope = envelope
+
+-- ==== Request mapping: { field = "source:key[:type]" } or a function ====
+-- source: arg (query), header, var (ngx.var), cookie; type: string
+-- (default), int, number, bool.  An absent value leaves the field out.
+
+local CONVERT = {
+  string = function(v) return v end,
+  int = function(v)
+    local n = match(v, "^%s*([+-]?%d+)%s*$")
+    n = n and tonumber(n)
+    if n and n >= -2^53 and n <= 2^53 then return n end
+  end,
+  number = function(v)
+    local n = tonumber(v)
+    if n and n == n and n ~= 1/0 and n ~= -1/0 then return n end
+  end,
+  bool = function(v)
+    v = lower(v)
+    if v == "true" or v == "1" or v == "yes" or v == "on" then return true end
+    if v == "false" or v == "0" or v == "no" or v == "off" then
+      return false
+    end
+  end,
+}
+CONVERT.float = CONVERT.number
+
+-- compile_mapping(tbl) -> list of { field, source, key, conv, type }
+local function compile_mapping(m, who)
+  local out = {}
+  for field, spec in pairs(m) do
+    if type(field) ~= "string" or type(spec) ~= "string" then
+      error(who .. ": input mapping entries are field = \"source:key"
+            .. "[:type]\"", 3)
+    end
+    local src, key, ty = match(spec, "^(%a+):([^:]+):?(%a*)$")
+    ty = (ty == nil or ty == "") and "string" or ty
+    if not src or (src ~= "arg" and src ~= "header" and src ~= "var"
+                   and src ~= "cookie") or not CONVERT[ty] then
+      error(who .. ": bad input mapping '" .. spec .. "' for '" .. field
+            .. "' (source arg|header|var|cookie, type string|int|number"
+            .. "|bool)", 3)
+    end
+    out[#out + 1] = { field = field, source = src, key = key,
+                      conv = CONVERT[ty], type = ty }
+  end
+  return out
+end
+
+-- map_input(mapping) -> JSON text | nil, err (a 400)
+local function map_input(m)
+  local args, headers
+  local t = {}
+  for _, e in ipairs(m) do
+    local v
+    if e.source == "arg" then
+      args = args or ngx_req.get_uri_args(100)
+      v = args[e.key]
+      if type(v) == "table" then v = v[1] end
+      if v == true then v = "true" end
+    elseif e.source == "header" then
+      headers = headers or ngx_req.get_headers(100)
+      v = headers[e.key]
+      if type(v) == "table" then v = v[1] end
+    elseif e.source == "cookie" then
+      v = ngx_var["cookie_" .. e.key]
+    else
+      v = ngx_var[e.key]
+    end
+    if v ~= nil then
+      local c = e.conv(v)
+      if c == nil then
+        return nil, format("%s '%s' is not a valid %s", e.source, e.key,
+                           e.type)
+      end
+      -- dotted fields nest: "user.age" -> { user = { age = ... } }
+      local node, rest = t, e.field
+      while true do
+        local head, tail = match(rest, "^([^.]+)%.(.+)$")
+        if not head then break end
+        node[head] = type(node[head]) == "table" and node[head] or {}
+        node, rest = node[head], tail
+      end
+      node[rest] = c
+    end
+  end
+  return json_encode(t)
+end
+
+-- ==== Running ====
+
+-- run_json options: the metric actions come back beside the text
+local RUN, RUN_TRACE = { metrics = true }, { metrics = true, trace = true }
+
+-- Metrics and audit of one run (per worker, buffered).
+local function observe(ent, input, res, err, code, us, actions)
+  local rcode = res and match(res, '^{"code":("[^"\\]*")')
+  rcode = rcode and sub(rcode, 2, -2) or code or "GAVEL_RUNTIME"
+  metrics.run(ent.name, rcode, us, res == nil, actions)
+  audit.line(ent.name, ent.version, input, res and rcode, us,
+             not res and (code or "GAVEL_RUNTIME") or nil, err)
+end
+
+-- run(entry, input_text, trace, rid) -> status sent (the response)
+local function respond_run(ent, input, trace, rid, opts)
+  local t0 = now_ms()
+  local res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
+  local us = floor((now_ms() - t0) * 1000)
+  ngx_header["X-Gavel-Ruleset"] = ent.tag
+  ngx_header["X-Gavel-Ruleset-Hash"] = ent.short
+  -- err is the metric actions on success (never sent to the client)
+  observe(ent, input, res, res == nil and err or nil, code, us,
+          res ~= nil and err or nil)
+  if not res then
+    local status = status_of(code, err)
+    return fail(status, code or "GAVEL_RUNTIME", ent.tag .. ": " .. err,
+                public_message(status, err), rid)
+  end
+  -- Ordo's execute answer also carries duration_us
+  return send(200, sub(res, 1, -2) .. ',"duration_us":' .. us .. "}")
+end
+-- read_body(limit) -> text | nil, status, err
+local function read_body(limit)
+  ngx_req.read_body()
+  local body = ngx_req.get_body_data()
+  if body == nil then
+    if ngx_req.get_body_file() then
+      return nil, 413, "request body larger than client_body_buffer_size"
+    end
+    return ""
+  end
+  if limit and #body > limit then
+    return nil, 413, format("request body of %d bytes exceeds %d", #body,
+                            limit)
+  end
+  return body
+end
+
+-- execute([opts]) -> status sent
+-- POST /api/v1/execute/<name>: opts.name (default: the last path segment),
+-- opts.input (a mapping or function(): JSON text | table; default: the
+-- {"input", "trace"} JSON body), opts.max_body (bytes).
+function _M.execute(opts)
+  local rid = nil   -- taken on failure (see request_id)
+  local name = opts and opts.name or match(ngx_var.uri, "([^/]+)/*$")
+  local ent = name and registry.get(name)
+  if not ent then
+    return fail(404, "GAVEL_NOTFOUND", "no ruleset '" .. tostring(name)
+                .. "' is loaded", nil, rid)
+  end
+  local input, trace
+  local mapping = opts and opts.input
+  if mapping then
+    if type(mapping) == "function" then
+      local ok, v, e = pcall(mapping, ngx)
+      if not ok or v == nil then
+        return fail(400, "GAVEL_JSON", "input mapping: " .. tostring(
+                    ok and e or v), "bad request input", rid)
+      end
+      input = type(v) == "string" and v or json_encode(v)
+    else
+      if not opts._mapping then
+        opts._mapping = compile_mapping(mapping, "resty.gavel.execute")
+      end
+      local err
+      input, err = map_input(opts._mapping)
+      if not input then return fail(400, "GAVEL_JSON", err, err, rid) end
+    end
+    trace = opts.trace
+  else
+    if ngx_req.get_method() ~= "POST" then
+      ngx_header["Allow"] = "POST"
+      return fail(405, "GAVEL_MISUSE", "method " .. ngx_req.get_method(),
+                  "use POST with a JSON body", rid)
+    end
+    local body, st, err = read_body(opts and opts.max_body or cfg.max_body)
+    if not body then return fail(st, "GAVEL_LIMIT", err, nil, rid) end
+    input, trace = envelope(body)
+    if not input then return fail(400, "GAVEL_JSON", trace, trace, rid) end
+  end
+  return respond_run(ent, input, trace, rid, cfg)
+end
+
+-- access{ ruleset = name, input = mapping | function, deny_status = 403 }
+-- access_by_lua: runs the ruleset on the mapped request; a result code
+-- "ALLOW" (any case) lets the request go on, anything else (and any
+-- error) denies it with output.status (default deny_status).  Output
+-- fields named "header:<Name>" become request headers sent upstream.
+function _M.access(opts)
+  if type(opts) ~= "table" or type(opts.ruleset) ~= "string" then
+    error("resty.gavel.access: expected { ruleset = name, ... }", 2)
+  end
+  local rid = nil   -- taken when denying (see request_id)
+  local ent = registry.get(opts.ruleset)
+  if not ent then
+    fail(500, "GAVEL_NOTFOUND", "access ruleset '" .. opts.ruleset
+         .. "' is not loaded", nil, rid)
+    return ngx_exit(500)
+  end
+  local input, err
+  if type(opts.input) == "function" then
+    input = opts.input(ngx)
+    if type(input) == "table" then input = json_encode(input) end
+  else
+    if not opts._mapping then
+      opts._mapping = compile_mapping(opts.input or {}, "resty.gavel.access")
+    end
+    input, err = map_input(opts._mapping)
+    if not input then
+      fail(400, "GAVEL_JSON", err, err, rid)
+      return ngx_exit(400)
+    end
+  end
+  local res, code
+  local t0 = now_ms()
+  res, err, code = ent.rs:run_json(input, RUN)
+  observe(ent, input, res, res == nil and err or nil, code,
+          floor((now_ms() - t0) * 1000), res ~= nil and err or nil)
+  if not res then
+    local status = status_of(code, err)
+    fail(status, code, ent.tag .. ": " .. err,
+         public_message(status, err), rid)
+    return ngx_exit(status)
+  end
+  local r = json_decode(res)
+  local out = type(r.output) == "table" and r.output or {}
+  for k, v in pairs(out) do
+    local h = match(k, "^header:(.+)$")
+    if h and (type(v) == "string" or type(v) == "number"
+              or type(v) == "boolean") then
+      ngx_req.set_header(h, tostring(v))
+    end
+  end
+  ngx_req.set_header("X-Gavel-Decision", r.code)
+  if lower(tostring(r.code)) ~= "allow" then
+    rid = request_id()
+    local status = tonumber(out.status) or opts.deny_status or 403
+    ngx_log(WARN, "gavel: request ", rid, ": denied by ", ent.tag, " (",
+            r.code, ")")
+    ngx.status = status
+    ngx_header["Content-Type"] = "application/json"
+    ngx_header["X-Gavel-Ruleset"] = ent.tag
+    ngx_print(json_encode({ error = r.message or "denied", code = r.code,
+                            request_id = rid }))
+    return ngx_exit(status)
+  end
+end
+
+-- health() -> 200 { status = "ok", rulesets = [...] }
+function _M.health()
+  local list = registry.names()
+  ngx.status = 200
+  ngx_header["Content-Type"] = "application/json"
+  ngx_print(json_encode({
+    status = "ok", worker = ngx.worker.id(),
+    rulesets = gavel.array(list),
+  }))
+end
+
+-- admin_reload() -> POST: rescan now (this worker; the others within one
+-- reload interval).  Loopback clients only.
+function _M.admin_reload()
+  local rid = request_id()
+  local addr = ngx_var.remote_addr
+  if addr ~= "127.0.0.1" and addr ~= "::1" and addr ~= "unix:" then
+    return fail(403, "GAVEL_CAPDENIED", "admin reload from " .. tostring(
+                addr), "forbidden", rid)
+  end
+  if ngx_req.get_method() ~= "POST" then
+    return fail(405, "GAVEL_MISUSE", "admin reload with "
+                .. ngx_req.get_method(), "use POST", rid)
+  end
+  if cfg.shm then
+    local d = ngx.shared[cfg.shm]
+    if d then d:incr("gavel:reload_gen", 1, 0) end
+  end
+  local n, err = registry.scan()
+  if not n then return fail(500, "GAVEL_IO", err, nil, rid) end
+  return send(200, json_encode({ changed = n,
+    rulesets = gavel.array(registry.names()) }), rid)
+end
+
+-- metrics() -> GET /metrics: the Prometheus text of all workers
+function _M.metrics()
+  ngx.status = 200
+  ngx_header["Content-Type"] = "text/plain; version=0.0.4"
+  ngx_print(metrics.collect())
+end
+
+-- instrument(capability, fn) -> fn counting host calls by outcome and
+-- timing them (gavel_host_calls_total, gavel_host_call_duration_seconds)
+local function instrument(cap, fn)
+  return function(op, params, ctx)
+    local t0 = now_ms()
+    local ok, payload, meta = pcall(fn, op, params, ctx)
+    local ms = now_ms() - t0
+    if not ok then
+      metrics.host_call(cap, "error", ms)
+      error(payload, 0)
+    end
+    metrics.host_call(cap, payload ~= nil and "ok" or (find(lower(tostring(
+      meta)), "timed out", 1, true) and "timeout" or "error"), ms)
+    return payload, meta
+  end
+end
+
+-- provide(capability, fn): registers a Lua provider, instrumented
+function _M.provide(cap, fn)
+  return gavel.providers.register(cap, instrument(cap, fn))
+end
+
+-- audit_open(path): opens the audit file (init_by_lua: as the master)
+function _M.audit_open(file)
+  local ok, err = audit.open(file)
+  if not ok then error("resty.gavel.audit_open: " .. tostring(err), 2) end
+  return true
+end
+
+-- ==== init ====
+
+local function reload_tick(premature)
+  if premature then return end
+  local ok, err = pcall(registry.scan)
+  if not ok then ngx_log(ERR, "gavel: reload failed: ", err) end
+end
+
+-- init(opts, resty) -> true
+function _M.init(opts, resty)
+  if type(opts) ~= "table" then
+    error("resty.gavel.init: expected a table", 3)
+  end
+  local dirs = opts.rules_dir
+  if type(dirs) == "string" then dirs = { dirs } end
+  if type(dirs) ~= "table" or #dirs == 0 then
+    error("resty.gavel.init: rules_dir must be a directory or a list", 3)
+  end
+  for i, d in ipairs(dirs) do
+    if type(d) ~= "string" then
+      error("resty.gavel.init: rules_dir must be a directory or a list", 3)
+    end
+    dirs[i] = (d:gsub("/+$", ""))
+  end
+  local reload = opts.reload
+  local interval = 0
+  if reload ~= nil and reload ~= false then
+    if type(reload) ~= "table" or (reload.interval ~= nil
+        and (type(reload.interval) ~= "number" or reload.interval < 0)) then
+      error("resty.gavel.init: reload must be { interval = seconds }", 3)
+    end
+    interval = reload.interval or 1
+  end
+  if opts.shm ~= nil and not ngx.shared[opts.shm] then
+    error("resty.gavel.init: no lua_shared_dict '" .. tostring(opts.shm)
+          .. "'", 3)
+  end
+  cfg = {
+    rules_dirs = dirs, allow_http = opts.allow_http,
+    capabilities = opts.capabilities, shm = opts.shm,
+    max_body = opts.max_body, interval = interval,
+  }
+  if opts.allow_http ~= nil then
+    resty.configure({ allow_http = opts.allow_http })
+  end
+  if opts.policies ~= nil then
+    if type(opts.policies) ~= "table" then
+      error("resty.gavel.init: policies must be { capability = {...} }", 3)
+    end
+    for cap, p in pairs(opts.policies) do
+      local ok, err = resty.policy(cap, p)
+      if not ok then error("resty.gavel.init: policy " .. cap .. ": "
+                           .. err, 3) end
+    end
+  end
+  if opts.http ~= false then
+    local ok, err = _M.provide("network.http", resty.http)
+    if not ok then error("resty.gavel.init: network.http: " .. err, 3) end
+  end
+  if opts.shm then
+    local ok, err = metrics.init(opts.shm, opts.metrics_interval)
+    if not ok then error("resty.gavel.init: metrics: " .. err, 3) end
+  end
+  if opts.audit ~= nil then
+    local a = type(opts.audit) == "table" and opts.audit
+              or { file = opts.audit }
+    local ok, err = audit.init(a)
+    if not ok then error("resty.gavel.init: audit: " .. err, 3) end
+  end
+  registry.configure(cfg)
+  registry.scan()
+  if interval > 0 then
+    local ok, err = ngx.timer.every(interval, reload_tick)
+    if not ok then
+      error("resty.gavel.init: cannot start the reload timer: " .. err, 3)
+    end
+  end
+  return true
+end
+
+function _M.config()
+  return cfg
+end
+
+return _M
