@@ -147,81 +147,16 @@ static CURL *thread_easy(gavel_http *h) {
 
 /* ==== Allowlist ==== */
 
-typedef struct allow_ent {
-  char scheme[8];  /* "http", "https" or "" (both)        */
-  char host[256];  /* lower case, no brackets, no final . */
-  long port;       /* -1 = any                            */
-} allow_ent;
-
-static void lower_host(char *dst, size_t n, const char *src, size_t len) {
-  size_t i;
-  if (len && src[0] == '[' && src[len - 1] == ']') {
-    src++;
-    len -= 2;
-  }
-  if (len && src[len - 1] == '.')
-    len--;
-  if (len >= n)
-    len = n - 1;
-  for (i = 0; i < len; i++)
-    dst[i] = (char)tolower((unsigned char)src[i]);
-  dst[len] = 0;
-}
-
-/* "host", "host:port", "scheme://host[:port][/]", "[v6]:port", "*.d", "*".
-** 0 on success, 1 for an entry that can never match. */
-static int parse_allow(const char *e, allow_ent *out) {
-  const char *p = strstr(e, "://"), *h, *he;
-  char *end;
-  memset(out, 0, sizeof *out);
-  out->port = -1;
-  if (p) {
-    size_t sl = (size_t)(p - e);
-    if (!((sl == 4 && !strncasecmp(e, "http", 4)) ||
-          (sl == 5 && !strncasecmp(e, "https", 5))))
-      return 1;
-    lower_host(out->scheme, sizeof out->scheme, e, sl);
-    e = p + 3;
-  }
-  h = e;
-  if (*h == '[') {
-    if (!(he = strchr(h, ']')))
-      return 1;
-    he++;
-  } else
-    for (he = h; *he && *he != ':' && *he != '/'; he++)
-      ;
-  if (he == h)
-    return 1;
-  lower_host(out->host, sizeof out->host, h, (size_t)(he - h));
-  if (*he == ':') {
-    out->port = strtol(he + 1, &end, 10);
-    if (end == he + 1 || out->port <= 0 || out->port > 65535)
-      return 1;
-    he = end;
-  }
-  return !(*he == 0 || (*he == '/' && he[1] == 0));
-}
-
-static int host_matches(const char *pat, const char *host) {
-  size_t lp, lh;
-  if (!strcmp(pat, "*"))
-    return 1;
-  if (pat[0] == '*' && pat[1] == '.') {
-    lp = strlen(pat + 1);
-    lh = strlen(host);
-    return lh > lp && !strcmp(host + lh - lp, pat + 1);
-  }
-  return !strcmp(pat, host);
-}
+/* The allowlist itself is decided in one place, core/allow.c
+** (gavel_http_allow_match), which the Lua providers reach over the FFI:
+** C and Lua providers of network.http cannot disagree. */
 
 /* Checks the scheme, host and port of 'u'.  'what' prefixes the host in
 ** the message ("host" or "redirect to host"). */
 static int allow_check(CURLU *u, const char *const *allow, size_t n,
                        const char *what, char *msg, size_t msz) {
-  char *scheme = NULL, *host = NULL, *port = NULL, lh[256];
+  char *scheme = NULL, *host = NULL, *port = NULL;
   long pn;
-  size_t i;
   int ok = 0;
   if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
       curl_url_get(u, CURLUPART_HOST, &host, 0) ||
@@ -234,15 +169,8 @@ static int allow_check(CURLU *u, const char *const *allow, size_t n,
              "https only)", scheme);
     goto done;
   }
-  lower_host(lh, sizeof lh, host, strlen(host));
   pn = strtol(port, NULL, 10);
-  for (i = 0; i < n && !ok; i++) {
-    allow_ent ae;
-    if (parse_allow(allow[i], &ae))
-      continue;
-    ok = (!ae.scheme[0] || !strcmp(ae.scheme, scheme)) &&
-         (ae.port < 0 || ae.port == pn) && host_matches(ae.host, lh);
-  }
+  ok = gavel_http_allow_match(scheme, host, strlen(host), pn, allow, n);
   if (!ok)
     snprintf(msg, msz, "network.http: %s %s:%ld is not in the allowlist",
              what, host, pn);
