@@ -18,11 +18,15 @@ case $build in /*) ;; *) build=$repo/$build ;; esac
   echo "run.sh: $build/lib/gavel/capi.so not found: build first (make build)" >&2
   exit 1
 }
+# As root, nginx runs its workers as 'nobody', who may not read the rules
+# or the checkout (under /root, say): keep the invoking user instead.
+user_line=
+[ "$(id -u)" -ne 0 ] || user_line="user root;"
 prefix=$(mktemp -d /tmp/gavel-example.XXXXXX)
 mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp"
 sed -e "s|@PORT@|$port|g" -e "s|@RULES_DIR@|$rules|g" \
     -e "s|@REPO@|$repo|g" -e "s|@BUILD@|$build|g" -e "s|@PREFIX@|$prefix|g" \
-    -e "s|@WORKERS@|${GAVEL_WORKERS:-2}|g" \
+    -e "s|@WORKERS@|${GAVEL_WORKERS:-2}|g" -e "s|@USER@|$user_line|g" \
     -e "s|@MODULES@|${GAVEL_NGINX_MODULES:-/usr/lib/nginx/modules}|g" \
     "$here/nginx.conf" > "$prefix/conf/nginx.conf"
 nginx=${GAVEL_NGINX:-nginx}

@@ -105,6 +105,7 @@ end
 
 local CONF = [[
 daemon off;
+{{user}}
 master_process {{master}};
 worker_processes {{workers}};
 pid logs/nginx.pid;
@@ -240,6 +241,12 @@ end
 --        workers = n } -> server (port, ports, prefix): running and
 -- answering /__ping.  workers > 1 runs a master process (stop() signals
 -- it; the workers exit with it).
+-- Started as root (CI, containers), nginx would run its workers as
+-- 'nobody', who cannot read a checkout under a private directory (/root,
+-- a mktemp -d clone): the workers keep the invoking user.  Without root
+-- the directive is not written (nginx ignores it then anyway).
+local AS_ROOT = sh("id -u"):match("^0%s*$") ~= nil
+
 function M.start(opts)
   opts = opts or {}
   local prefix = sh("mktemp -d /tmp/gavel-nginx.XXXXXX"):gsub("%s+$", "")
@@ -253,6 +260,7 @@ function M.start(opts)
   local vars = { modules = MODULES, repo = REPO, build = BUILD,
                  prefix = prefix, port = ports[1],
                  master = (opts.workers or 1) > 1 and "on" or "off",
+                 user = AS_ROOT and "user root;" or "",
                  workers = opts.workers or 1 }
   for i = 2, #ports do vars["port" .. i] = ports[i] end
   vars.http = expand(opts.http or "", vars)
