@@ -14,12 +14,12 @@ harnesses=${*:-$all}
 OUT=build-fuzz
 passed=0 failed=0 skipped=0
 
-if ! bash fuzz/build.sh >"$OUT.build.log" 2>&1; then
-  cat "$OUT.build.log"
+mkdir -p "$OUT/replay"
+if ! bash fuzz/build.sh >"$OUT/replay/build.log" 2>&1; then
+  cat "$OUT/replay/build.log"
   echo "fuzz: 0 passed, 1 failed, 0 skipped"
   exit 1
 fi
-mkdir -p "$OUT/replay"
 
 check() { # label, command...: one pass/fail
   local label=$1 log=$OUT/replay/$2.log; shift 2
