@@ -77,7 +77,7 @@ static const char *const fragments[] = {
     "9223372036854775807 + 1", "-9223372036854775807 - 2", "\"\"",
     "len(\"\")", "to_string($v)", "json_marshal($v)", "unique([$v, $v])",
     "$v in [$v]", "$v == $v", "format(\"%v\", $v)", "sort([1, \"a\", null])",
-    "regex_find_all(\"(a+)+c|b\", \"aaaa\")", "slice([], 1, 3)",
+    "regex_find_all(\"(a+)+c|b\", \"aaaa\")", "slice([0], 5, 9)",
     "round(1e308 * 10)", "to_int(\"12\\u00003\")", "yaml_unmarshal(\"a: &x [1]\\nb: *x\")",
     "items.*.price", "exists(x)", "coalesce(missing, 1)", "if true then 1 else 2",
     "x ? 1 : 2", "!x", "-x", "((((((1))))))", "a.b.c[0]", "$undefined",
