@@ -2,8 +2,6 @@
 -- Returns init(root) -> one(bytes): builds a Lua table from the bytes and
 -- runs every ruleset on it through the generated binder, the C walker
 -- (trace runs) and JSON text; raises "FINDING: ..." when they disagree.
--- Also usable without libFuzzer: luajit fuzz/lua_binder.lua N (random
--- property test, N cases; needs LUA_CPATH to a built gavel/capi.so).
 
 local ffi = require "ffi"
 
