@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-fast asan bench clean
+.PHONY: all deps build demo test test-fast asan bench clean fuzz
 
 all: build
 
@@ -20,6 +20,10 @@ demo: build
 
 test: deps
 	@bash scripts/test.sh
+
+# make fuzz [FUZZ_SECONDS=N]: each libFuzzer harness of fuzz/ for N s (60)
+fuzz:
+	@bash fuzz/run.sh -t $(or $(FUZZ_SECONDS),60)
 
 bench: build
 	@bash scripts/bench.sh $(BUILD)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh -- build and run every test: C tests (CTest), busted specs under
-# LuaJIT, then the C tests again under ASan+UBSan.  Ends with one line
+# LuaJIT, then the C tests again under ASan+UBSan, then the fuzz regressions
+# and a few seconds of each fuzz harness (fuzz/replay.sh).  Ends with one line
 # "gavel: N passed, N failed, N skipped" and exits non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -64,6 +65,13 @@ echo "== Lua specs with the ASan+UBSan module (runtime preloaded into LuaJIT)"
 run_busted busted-asan GAVEL_BUILD_DIR=build-asan \
   LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
   ASAN_OPTIONS=detect_leaks=0 busted --run=ci --cpath="build-asan/lib/?.so" spec/lua
+
+echo "== fuzz: regressions, seed corpus, 5 s per harness (fuzz/replay.sh)"
+if command -v clang >/dev/null; then
+  run_busted fuzz bash fuzz/replay.sh
+else
+  echo "fuzz: clang not found, skipped"; skipped=$((skipped + 1))
+fi
 
 # A user's clone has no ../shared beside it: the project's own tests must pass
 # there too (the Ordo sample and bench vectors only run in addition).  Clone

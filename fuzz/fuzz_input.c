@@ -1,0 +1,89 @@
+/*
+** fuzz_input.c -- a fixed set of valid rulesets (fuzz/rulesets/NAME.json, from
+** examples/, spec/fixtures and the Ordo sample) over fuzzed input JSON.
+** Every ruleset runs on every input (each reads other paths, so the
+** projected JSON reader and the binder take other routes); one of them
+** also with the trace.  GAVEL_FUZZ_RULESETS overrides the directory.
+*/
+#include "fuzz_common.h"
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RS 64
+static gavel_ruleset *rulesets[MAX_RS];
+static int n_rulesets;
+
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  char *buf;
+  long len;
+  if (!f)
+    return NULL;
+  fseek(f, 0, SEEK_END);
+  len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  buf = malloc((size_t)len + 1);
+  *n = fread(buf, 1, (size_t)len, f);
+  fclose(f);
+  return buf;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) {
+  return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  const char *dir = getenv("GAVEL_FUZZ_RULESETS");
+  struct dirent **ents;
+  int n, i;
+  (void)argc;
+  (void)argv;
+  if (!dir)
+    dir = GAVEL_FUZZ_ROOT "/fuzz/rulesets";
+  n = scandir(dir, &ents, NULL, by_name);
+  if (n < 0) {
+    fprintf(stderr, "fuzz_input: cannot read %s\n", dir);
+    abort();
+  }
+  for (i = 0; i < n; i++) {
+    char path[4096];
+    size_t len = strlen(ents[i]->d_name), doc_len;
+    char *doc;
+    gavel_error e;
+    if (len > 5 && !strcmp(ents[i]->d_name + len - 5, ".json") &&
+        n_rulesets < MAX_RS) {
+      snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
+      doc = slurp(path, &doc_len);
+      if (!doc || gavel_ruleset_load(fz_runtime(), doc, doc_len, fz_load_opts(),
+                                     &rulesets[n_rulesets], &e) != GAVEL_OK) {
+        fprintf(stderr, "fuzz_input: %s does not load: %s\n", path,
+                doc ? e.msg : "unreadable");
+        abort();
+      }
+      n_rulesets++;
+      free(doc);
+    }
+    free(ents[i]);
+  }
+  free(ents);
+  if (!n_rulesets) {
+    fprintf(stderr, "fuzz_input: no rulesets in %s\n", dir);
+    abort();
+  }
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  uint64_t h;
+  int i;
+  if (size > 256 * 1024)
+    return -1;
+  h = fz_hash(data, size);
+  for (i = 0; i < n_rulesets; i++)
+    fz_run(rulesets[i], (const char *)data, size,
+           (h % (unsigned)n_rulesets) == (unsigned)i ? GAVEL_RUN_TRACE : 0,
+           h + (uint64_t)i);
+  return 0;
+}
