@@ -1506,7 +1506,7 @@ static void on_diag(void *ud, gavel_diag_level lvl, const gavel_error *e) {
 }
 
 static void push_diags(lua_State *L, const lg_diags *d) {
-  const char *p = d->b.p, *end = d->b.p + d->b.len;
+  const char *p = d->b.p, *end = d->b.p ? d->b.p + d->b.len : NULL; /* no NULL+0 */
   int i = 1;
   lua_newtable(L);
   while (p && p < end) {
