@@ -46,6 +46,25 @@ gavel_status cli_run_answered(gavel_exec *ex, const char *input, size_t len,
                               const char **out, size_t *out_len,
                               gavel_error *err);
 
+/* ==== cli_capture.c: --capture FILE for run and batch ==== */
+
+/* Consumes a --capture* option at argv[*i]: 1 consumed, 0 not one, -1
+** bad value (message printed: exit 2). */
+int cli_capture_option(int argc, char **argv, int *i);
+/* Opens the capture file and attaches it to 'rt' (after its providers,
+** before loading rulesets).  No --capture: does nothing.  1 on failure. */
+int cli_capture_start(gavel_runtime *rt);
+/* Records the content hash of the ruleset document in 'file'. */
+void cli_capture_ruleset(gavel_ruleset *rs, const char *file);
+/* After each run on this thread: its result JSON, or NULL on error. */
+void cli_capture_commit(const char *result, size_t len);
+/* Closes; 1 when records were lost (message printed). */
+int cli_capture_end(void);
+#define CLI_CAPTURE_HELP                                                      \
+  "capture (run, batch): --capture FILE.jsonl [--capture-sample R]\n"        \
+  "  [--capture-redact PATH]... [--capture-salt S] [--capture-rotate-bytes N]\n" \
+  "  [--capture-rotate-daily] [--capture-fsync N]\n"
+
 int cmd_test(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 

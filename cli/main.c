@@ -26,6 +26,8 @@ static const char usage[] =
     "capabilities (run, batch, check): --grant CAP, --allow-http HOST[:PORT],\n"
     "  --provider FILE.lua, --metrics FILE, --audit FILE\n"
     "\n"
+    CLI_CAPTURE_HELP
+    "\n"
     CLI_LIMIT_HELP
     "  (N > 0; 0 is refused: leave the option out for the default)\n"
     "\n"
