@@ -1,10 +1,652 @@
 /*
-** cmd_replay.c -- 'gavel replay' (work in progress).
+** cmd_replay.c -- 'gavel replay CAPTURE.jsonl [RULESET.json | --rules DIR]':
+** re-runs captured decisions (providers/capture.c) against the current
+** rulesets and lists the ones that flip.
+**
+** Host calls never reach the network: every capability is served by this
+** command through the pending/resume protocol, from the record's receipts
+** in order (the next unused receipt of the same capability, operation and
+** params).  A call the record has no receipt for (the edited ruleset calls
+** something new) makes the record 'needs-host-call', unless its
+** capability is --live (then the real provider serves it).
+**
+** Buckets: consistent, flipped (code/output differ: the first differing
+** path), errored (the record succeeded, the replay fails), needs-host-call,
+** unknown-ruleset (no ruleset of that name -- with --verify: of that
+** content hash), replayed (an input-only record: nothing to compare), and
+** malformed lines (a truncated last line, say), reported and skipped.
+** --verify: the records must be reproduced byte for byte by the very
+** ruleset that made them; any difference is a determinism bug.
 */
 #include "cli_replay.h"
+#include "gavel_providers.h"
+#include "runtime.h"
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum { B_CONSISTENT, B_FLIPPED, B_ERRORED, B_NEEDS, B_UNKNOWN, B_REPLAYED,
+       B_MALFORMED, B__N };
+static const char *const bucket_names[B__N] = {
+    "consistent", "flipped", "errored", "needs-host-call", "unknown-ruleset",
+    "replayed", "malformed"};
+
+typedef struct rp_rs {
+  gavel_ruleset *rs;     /* loaded ruleset (owned by env.lib)       */
+  char hash[80];         /* "sha256:<hex>" of its document          */
+  gavel_exec *ex;        /* execution context                       */
+  gv_buf tests;          /* --write-tests: cases written so far     */
+  int n_tests;
+} rp_rs;
+
+typedef struct rp {
+  cli_env env;
+  rp_rs rs[CLI_MAX_LIB];
+  int n_rs;
+  const char *only;             /* --ruleset NAME                    */
+  const char *live[CLI_MAX_GRANTS]; /* --live CAPABILITY             */
+  int n_live;
+  int verify, json, fail_on_flip;
+  const char *write_tests;      /* --write-tests DIR                 */
+  /* the record being replayed */
+  const gvalue *receipts;       /* its receipts array, or NULL       */
+  char *used;                   /* receipts consumed                 */
+  int needs;                    /* a call had no receipt             */
+  char *ans, *meta;             /* answer being served (malloc'd)    */
+  long counts[B__N];
+  gv_buf report;                /* --json: the records array         */
+  int n_report;
+} rp;
+
+/* ==== Receipts as host answers ==== */
+
+static int receipt_answer(void *ud, const gavel_host_call *hc,
+                          const char **payload, size_t *plen,
+                          const char **meta, size_t *mlen, char *msg,
+                          size_t msz) {
+  rp *r = ud;
+  uint32_t i, n = r->receipts && r->receipts->tag == GV_ARR
+                      ? r->receipts->u.a->len : 0;
+  gv_arena a;
+  gvalue params;
+  int have_params;
+  gavel__arena_init(&a, &gavel__default_alloc, 0);
+  have_params = gavel__json_parse(&a, hc->params, hc->params_len, NULL,
+                                  &params, NULL) == GAVEL_OK;
+  for (i = 0; i < n; i++) {
+    gvalue rc = r->receipts->u.a->items[i];
+    const char *cap = NULL, *op = NULL;
+    const gvalue *v, *p;
+    if (r->used[i])
+      continue;
+    if ((v = cli_get(rc, "capability")) && v->tag == GV_STR)
+      cap = v->u.s->s;
+    if ((v = cli_get(rc, "operation")) && v->tag == GV_STR)
+      op = v->u.s->s;
+    if (!cap || !op || strcmp(cap, hc->capability) ||
+        strcmp(op, hc->operation))
+      continue;
+    p = cli_get(rc, "params");
+    if (!have_params || !p || !gavel__value_eq(*p, params))
+      continue;
+    r->used[i] = 1;
+    gavel__arena_free(&a);
+    v = cli_get(rc, "outcome");
+    if (!v || v->tag != GV_STR || strcmp(v->u.s->s, "ok")) {
+      const gvalue *e = cli_get(rc, "error");
+      snprintf(msg, msz, "%s", e && e->tag == GV_STR ? e->u.s->s
+                                                     : "host call failed");
+      return 1;
+    }
+    free(r->ans);
+    free(r->meta);
+    r->meta = NULL;
+    if (!(r->ans = cli_json_text(cli_get(rc, "payload") ? *cli_get(rc, "payload")
+                                                        : gv_null()))) {
+      snprintf(msg, msz, "out of memory");
+      return -1;
+    }
+    v = cli_get(rc, "metadata");
+    if (v && v->tag == GV_OBJ && !(r->meta = cli_json_text(*v))) {
+      snprintf(msg, msz, "out of memory");
+      return -1;
+    }
+    *payload = r->ans;
+    *plen = strlen(r->ans);
+    if (r->meta) {
+      *meta = r->meta;
+      *mlen = strlen(r->meta);
+    }
+    return 0;
+  }
+  gavel__arena_free(&a);
+  r->needs = 1;
+  snprintf(msg, msz, "needs-host-call: no receipt for %s %s %.*s",
+           hc->capability, hc->operation,
+           (int)(hc->params_len > 200 ? 200 : hc->params_len), hc->params);
+  return -1;
+}
+
+/* ==== Report ==== */
+
+static void report_record(rp *r, long line, const gvalue *trace,
+                          const char *ruleset, int bucket, const char *path,
+                          gvalue was, gvalue now, const char *msg) {
+  char *wt = was.tag == GV_MISSING ? NULL : cli_json_text(was);
+  char *nt = now.tag == GV_MISSING ? NULL : cli_json_text(now);
+  if (r->json) {
+    gv_buf *b = &r->report;
+    gavel__buf_addf(b, "%s{\"line\":%ld,\"trace_id\":", r->n_report++ ? "," : "",
+                    line);
+    gavel__json_write(b, trace ? *trace : gv_null());
+    gavel__buf_adds(b, ",\"ruleset\":");
+    gavel__json_write_str(b, ruleset ? ruleset : "", ruleset ? strlen(ruleset) : 0);
+    gavel__buf_addf(b, ",\"bucket\":\"%s\"", bucket_names[bucket]);
+    if (path) {
+      gavel__buf_adds(b, ",\"path\":");
+      gavel__json_write_str(b, path, strlen(path));
+      gavel__buf_adds(b, ",\"was\":");
+      gavel__buf_adds(b, wt ? wt : "null");
+      gavel__buf_adds(b, ",\"now\":");
+      gavel__buf_adds(b, nt ? nt : "null");
+    }
+    if (msg) {
+      gavel__buf_adds(b, ",\"message\":");
+      gavel__json_write_str(b, msg, strlen(msg));
+    }
+    gavel__buf_adds(b, "}");
+  } else {
+    char tr[32] = "";
+    if (trace && trace->tag == GV_INT)
+      snprintf(tr, sizeof tr, " (trace %lld)", (long long)trace->u.i);
+    printf("line %ld%s: %s %s", line, tr, ruleset ? ruleset : "",
+           bucket_names[bucket]);
+    if (path)
+      printf(": %s: was %.200s, now %.200s", path, wt ? wt : "(absent)",
+             nt ? nt : "(absent)");
+    if (msg)
+      printf(": %s", msg);
+    fputc('\n', stdout);
+  }
+  free(wt);
+  free(nt);
+}
+
+/* --write-tests: the record as a gavel test case (its first receipt of
+** each capability and operation as the host answer). */
+static void add_test(rp_rs *t, long line, gvalue rec) {
+  gv_buf *b = &t->tests;
+  const gvalue *v, *rc = cli_get(rec, "receipts");
+  uint32_t i;
+  gavel__buf_addf(b, "%s\n  {\"name\":\"line %ld", t->n_tests++ ? "," : "", line);
+  if ((v = cli_get(rec, "trace_id")) && v->tag == GV_INT)
+    gavel__buf_addf(b, " trace %lld", (long long)v->u.i);
+  gavel__buf_adds(b, "\",\"input\":");
+  gavel__json_write(b, cli_get(rec, "input") ? *cli_get(rec, "input") : gv_null());
+  if (rc && rc->tag == GV_ARR && rc->u.a->len) {
+    int first = 1;
+    gavel__buf_adds(b, ",\"host\":{");
+    /* grouped by capability: {cap: {op: answer}} */
+    for (i = 0; i < rc->u.a->len; i++) {
+      const char *cap = cli_get(rc->u.a->items[i], "capability") &&
+                        cli_get(rc->u.a->items[i], "capability")->tag == GV_STR
+                            ? cli_get(rc->u.a->items[i], "capability")->u.s->s
+                            : NULL;
+      uint32_t j, k;
+      int seen = 0;
+      if (!cap)
+        continue;
+      for (j = 0; j < i; j++) {
+        const gvalue *c2 = cli_get(rc->u.a->items[j], "capability");
+        if (c2 && c2->tag == GV_STR && !strcmp(c2->u.s->s, cap))
+          seen = 1;
+      }
+      if (seen)
+        continue;
+      gavel__buf_adds(b, first ? "" : ",");
+      first = 0;
+      gavel__json_write_str(b, cap, strlen(cap));
+      gavel__buf_adds(b, ":{");
+      for (j = i, k = 0; j < rc->u.a->len; j++) {
+        gvalue e = rc->u.a->items[j];
+        const gvalue *c2 = cli_get(e, "capability"), *op = cli_get(e, "operation");
+        const gvalue *oc = cli_get(e, "outcome");
+        uint32_t m;
+        int dup = 0;
+        if (!c2 || c2->tag != GV_STR || strcmp(c2->u.s->s, cap) || !op ||
+            op->tag != GV_STR)
+          continue;
+        for (m = i; m < j; m++) {
+          const gvalue *c3 = cli_get(rc->u.a->items[m], "capability");
+          const gvalue *o3 = cli_get(rc->u.a->items[m], "operation");
+          if (c3 && c3->tag == GV_STR && !strcmp(c3->u.s->s, cap) && o3 &&
+              o3->tag == GV_STR && !strcmp(o3->u.s->s, op->u.s->s))
+            dup = 1;
+        }
+        if (dup)
+          continue;
+        gavel__buf_adds(b, k++ ? "," : "");
+        gavel__json_write(b, *op);
+        if (oc && oc->tag == GV_STR && !strcmp(oc->u.s->s, "ok")) {
+          gavel__buf_adds(b, ":{\"payload\":");
+          gavel__json_write(b, cli_get(e, "payload") ? *cli_get(e, "payload")
+                                                     : gv_null());
+          gavel__buf_adds(b, ",\"metadata\":");
+          gavel__json_write(b, cli_get(e, "metadata") ? *cli_get(e, "metadata")
+                                                      : gv_null());
+          gavel__buf_adds(b, "}");
+        } else {
+          gavel__buf_adds(b, ":{\"error\":");
+          gavel__json_write(b, cli_get(e, "error") ? *cli_get(e, "error")
+                                                   : gv_null());
+          gavel__buf_adds(b, "}");
+        }
+      }
+      gavel__buf_adds(b, "}");
+    }
+    gavel__buf_adds(b, "}");
+  }
+  gavel__buf_adds(b, ",\"expect\":{");
+  if ((v = cli_get(rec, "status")) && v->tag == GV_STR &&
+      strcmp(v->u.s->s, "GAVEL_OK")) {
+    gavel__buf_adds(b, "\"error\":");
+    gavel__json_write(b, cli_get(rec, "message") ? *cli_get(rec, "message")
+                                                 : gv_null());
+  } else {
+    gavel__buf_adds(b, "\"code\":");
+    gavel__json_write(b, cli_get(rec, "code") ? *cli_get(rec, "code") : gv_null());
+    if ((v = cli_get(rec, "output"))) {
+      gavel__buf_adds(b, ",\"output\":");
+      gavel__json_write(b, *v);
+    }
+  }
+  gavel__buf_adds(b, "}}");
+}
+
+/* ==== One record ==== */
+
+static void replay_line(rp *r, long line, const char *p, size_t n) {
+  gv_arena a;
+  gvalue rec, res, ea, aa;
+  const gvalue *v, *trace;
+  const char *name, *out = NULL;
+  size_t out_len = 0;
+  gavel_error err;
+  gavel_status st;
+  rp_rs *t = NULL;
+  char path[512], msg[600];
+  int i, ok_before, input_only;
+  gavel__arena_init(&a, &gavel__default_alloc, 0);
+  if (gavel__json_parse(&a, p, n, NULL, &rec, &err) != GAVEL_OK ||
+      rec.tag != GV_OBJ) {
+    snprintf(msg, sizeof msg, "not a capture record (%s)",
+             rec.tag != GV_OBJ && err.code == GAVEL_OK ? "not an object"
+                                                       : err.msg);
+    r->counts[B_MALFORMED]++;
+    report_record(r, line, NULL, NULL, B_MALFORMED, NULL, gv_missing(),
+                  gv_missing(), msg);
+    gavel__arena_free(&a);
+    return;
+  }
+  trace = cli_get(rec, "trace_id");
+  v = cli_get(rec, "ruleset");
+  name = v && v->tag == GV_STR ? v->u.s->s : NULL;
+  if (r->only && (!name || strcmp(name, r->only))) {
+    gavel__arena_free(&a);
+    return;
+  }
+  for (i = 0; i < r->n_rs && !t; i++) {
+    if (r->verify) {
+      v = cli_get(rec, "hash");
+      if (v && v->tag == GV_STR && !strcmp(v->u.s->s, r->rs[i].hash))
+        t = &r->rs[i];
+    } else if (name && !strcmp(name, gavel_ruleset_name(r->rs[i].rs)))
+      t = &r->rs[i];
+  }
+  /* one ruleset named on the command line with --ruleset: it replays
+  ** every record of that name, even when the edit renamed it */
+  if (!t && r->only && r->n_rs == 1 && !r->verify)
+    t = &r->rs[0];
+  if (!t) {
+    snprintf(msg, sizeof msg, r->verify ? "no ruleset with the record's "
+                                          "content hash"
+                                        : "no ruleset of that name");
+    r->counts[B_UNKNOWN]++;
+    report_record(r, line, trace, name, B_UNKNOWN, NULL, gv_missing(),
+                  gv_missing(), msg);
+    gavel__arena_free(&a);
+    return;
+  }
+  v = cli_get(rec, "input");
+  {
+    char *in = cli_json_text(v ? *v : gv_null());
+    r->receipts = cli_get(rec, "receipts");
+    free(r->used);
+    r->used = calloc(r->receipts && r->receipts->tag == GV_ARR
+                         ? r->receipts->u.a->len + 1 : 1, 1);
+    r->needs = 0;
+    if (!in || !r->used) {
+      free(in);
+      gavel__arena_free(&a);
+      return;
+    }
+    st = cli_run_answered(t->ex, in, strlen(in), 0, receipt_answer, r, &out,
+                          &out_len, &err);
+    free(in);
+  }
+  if (r->write_tests)
+    add_test(t, line, rec);
+  v = cli_get(rec, "status");
+  input_only = !v && !cli_get(rec, "code");
+  ok_before = !v || (v->tag == GV_STR && !strcmp(v->u.s->s, "GAVEL_OK"));
+  if (input_only) {
+    r->counts[B_REPLAYED]++;
+  } else if (st != GAVEL_OK) {
+    const gvalue *m = cli_get(rec, "message");
+    if (r->needs) {
+      r->counts[B_NEEDS]++;
+      report_record(r, line, trace, name, B_NEEDS, NULL, gv_missing(),
+                    gv_missing(), err.msg);
+    } else if (!ok_before && m && m->tag == GV_STR &&
+               !strcmp(m->u.s->s, err.msg)) {
+      r->counts[B_CONSISTENT]++;
+    } else if (!ok_before) {
+      gv_str *now = gavel__str_cstr(&a, err.msg);
+      r->counts[B_FLIPPED]++;
+      report_record(r, line, trace, name, B_FLIPPED, "message",
+                    m ? *m : gv_missing(), now ? gv_strv(now) : gv_missing(),
+                    NULL);
+    } else {
+      r->counts[B_ERRORED]++;
+      report_record(r, line, trace, name, B_ERRORED, NULL, gv_missing(),
+                    gv_missing(), err.msg);
+    }
+  } else if (gavel__json_parse(&a, out, out_len, NULL, &res, NULL) !=
+             GAVEL_OK) {
+    r->counts[B_ERRORED]++;
+    report_record(r, line, trace, name, B_ERRORED, NULL, gv_missing(),
+                  gv_missing(), "the result is not JSON");
+  } else if (!ok_before) {
+    const gvalue *c = cli_get(res, "code");
+    r->counts[B_FLIPPED]++;
+    report_record(r, line, trace, name, B_FLIPPED, "code",
+                  cli_get(rec, "message") ? *cli_get(rec, "message")
+                                          : gv_missing(),
+                  c ? *c : gv_missing(), "the record failed; the replay succeeds");
+  } else {
+    const gvalue *wc = cli_get(rec, "code"), *nc = cli_get(res, "code");
+    const gvalue *wo = cli_get(rec, "output"), *no = cli_get(res, "output");
+    int flip = cli_diff(wc ? *wc : gv_missing(), nc ? *nc : gv_missing(), 0,
+                        "code", path, sizeof path, &ea, &aa) ||
+               (wo && cli_diff(*wo, no ? *no : gv_missing(), 0, "output", path,
+                               sizeof path, &ea, &aa));
+    if (!flip && r->verify && wo) {
+      /* byte for byte: the same text, not just equal values */
+      char *x = cli_json_text(*wo), *y = cli_json_text(no ? *no : gv_null());
+      if (x && y && strcmp(x, y)) {
+        flip = 1;
+        snprintf(path, sizeof path, "output (bytes)");
+        ea = *wo;
+        aa = no ? *no : gv_null();
+      }
+      free(x);
+      free(y);
+    }
+    if (!flip) {
+      const gvalue *wm = cli_get(rec, "message"), *nm = cli_get(res, "message");
+      if (wm && cli_diff(*wm, nm ? *nm : gv_missing(), 0, "message", path,
+                         sizeof path, &ea, &aa))
+        flip = 1;
+    }
+    if (flip) {
+      r->counts[B_FLIPPED]++;
+      report_record(r, line, trace, name, B_FLIPPED, path, ea, aa,
+                    r->verify ? "determinism bug: the same ruleset decided "
+                                "differently" : NULL);
+    } else
+      r->counts[B_CONSISTENT]++;
+  }
+  gavel__arena_free(&a);
+}
+
+/* ==== Command ==== */
+
+static int load_one(rp *r, const char *file) {
+  gavel_ruleset *rs;
+  char *text, msg[1024];
+  size_t len;
+  gavel_error e;
+  if (r->n_rs == CLI_MAX_LIB || r->env.n_lib == CLI_MAX_LIB) {
+    fprintf(stderr, "error: limit: more than %d rulesets\n", CLI_MAX_LIB);
+    return 1;
+  }
+  if (!(rs = cli_load_ruleset(&r->env, file, 0)))
+    return 1;
+  r->env.lib[r->env.n_lib++] = rs; /* freed with the environment */
+  memset(&r->rs[r->n_rs], 0, sizeof r->rs[0]);
+  r->rs[r->n_rs].rs = rs;
+  gavel__buf_init(&r->rs[r->n_rs].tests, &gavel__default_alloc);
+  if (gavel_exec_new(rs, &r->rs[r->n_rs].ex, &e) != GAVEL_OK) {
+    fprintf(stderr, "error: %s\n", e.msg);
+    return 1;
+  }
+  /* the content hash, as the capture computed it */
+  if ((text = cli_read_file(file, cli_input_limit(r->env.rt), &len, msg,
+                            sizeof msg))) {
+    gavel_capture_hash(text, len, r->rs[r->n_rs].hash);
+    free(text);
+  }
+  r->n_rs++;
+  return 0;
+}
+
+static const char replay_usage[] =
+    "error: usage: gavel replay CAPTURE.jsonl [RULESET.json | --rules DIR] "
+    "[--ruleset NAME]\n"
+    "       [--verify] [--json] [--fail-on-flip] [--live CAPABILITY] "
+    "[--write-tests DIR]\n";
 
 int cmd_replay(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return 2;
+  rp *r = calloc(1, sizeof *r);
+  const char *capfile = NULL, *rules_file = NULL, *rules_dir = NULL;
+  int i, k, rc = 1, opts = 1;
+  FILE *in = NULL;
+  cli_lines rd;
+  memset(&rd, 0, sizeof rd);
+  if (!r)
+    return 1;
+  gavel__buf_init(&r->report, &gavel__default_alloc);
+  for (i = 1; i < argc; i++) {
+    if (opts && (k = cli_env_init(&r->env, argc, argv, &i)) != 0) {
+      if (k < 0) {
+        rc = 2;
+        goto out;
+      }
+      continue;
+    }
+    if (opts && !strcmp(argv[i], "--"))
+      opts = 0;
+    else if (opts && !strcmp(argv[i], "--rules") && i + 1 < argc)
+      rules_dir = argv[++i];
+    else if (opts && !strcmp(argv[i], "--ruleset") && i + 1 < argc)
+      r->only = argv[++i];
+    else if (opts && !strcmp(argv[i], "--live") && i + 1 < argc) {
+      if (r->n_live < CLI_MAX_GRANTS)
+        r->live[r->n_live++] = argv[++i];
+    } else if (opts && !strcmp(argv[i], "--write-tests") && i + 1 < argc)
+      r->write_tests = argv[++i];
+    else if (opts && !strcmp(argv[i], "--verify"))
+      r->verify = 1;
+    else if (opts && !strcmp(argv[i], "--json"))
+      r->json = 1;
+    else if (opts && !strcmp(argv[i], "--fail-on-flip"))
+      r->fail_on_flip = 1;
+    else if (opts && argv[i][0] == '-' && argv[i][1]) {
+      fputs(replay_usage, stderr);
+      rc = 2;
+      goto out;
+    } else if (!capfile)
+      capfile = argv[i];
+    else if (!rules_file)
+      rules_file = argv[i];
+    else {
+      fputs(replay_usage, stderr);
+      rc = 2;
+      goto out;
+    }
+  }
+  if (!capfile || (!rules_file == !rules_dir)) {
+    fputs(replay_usage, stderr);
+    rc = 2;
+    goto out;
+  }
+  if (cli_env_start(&r->env) != 0)
+    goto out;
+  /* Every capability is answered from receipts (pending/resume), and
+  ** granted: the capture's host granted what the rulesets used. */
+  for (k = 0; k < r->env.rt->n_providers; k++) {
+    const char *cap = r->env.rt->providers[k].name;
+    gavel_error e;
+    int live = 0, j;
+    for (j = 0; j < r->n_live; j++)
+      live |= !strcmp(r->live[j], cap);
+    if (!live &&
+        gavel_runtime_provide(r->env.rt, cap, NULL, NULL, &e) != GAVEL_OK) {
+      fprintf(stderr, "error: %s\n", e.msg);
+      goto out;
+    }
+    for (j = 0; j < r->env.n_grants; j++)
+      if (!strcmp(r->env.grants[j], cap))
+        break;
+    if (j == r->env.n_grants && r->env.n_grants < CLI_MAX_GRANTS)
+      r->env.grants[r->env.n_grants++] = cap;
+  }
+  if (rules_file) {
+    if (load_one(r, rules_file))
+      goto out;
+  } else {
+    DIR *d = opendir(rules_dir);
+    struct dirent *de;
+    if (!d) {
+      fprintf(stderr, "error: io: cannot open rules directory '%s': %s\n",
+              rules_dir, strerror(errno));
+      goto out;
+    }
+    while ((de = readdir(d))) {
+      size_t n = strlen(de->d_name);
+      char path[4096];
+      if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json"))
+        continue;
+      snprintf(path, sizeof path, "%s/%s", rules_dir, de->d_name);
+      if (load_one(r, path)) {
+        closedir(d);
+        goto out;
+      }
+    }
+    closedir(d);
+  }
+  if (!strcmp(capfile, "-"))
+    in = stdin;
+  else if (!(in = fopen(capfile, "rb"))) {
+    fprintf(stderr, "error: io: cannot open '%s': %s\n", capfile,
+            strerror(errno));
+    goto out;
+  }
+  cli_lines_init(&rd, in, cli_input_limit(r->env.rt));
+  for (;;) {
+    const char *p;
+    size_t n;
+    int st = cli_lines_next(&rd, &p, &n);
+    if (st == CLI_LINE_END)
+      break;
+    if (st == CLI_LINE_ERR) {
+      fprintf(stderr, "error: io: cannot read '%s': %s\n", capfile,
+              strerror(rd.err));
+      goto out;
+    }
+    if (st == CLI_LINE_LONG) {
+      char what[96], msg[256];
+      snprintf(what, sizeof what, "capture line %ld (%zu bytes)", rd.lineno, n);
+      cli_limit_msg(msg, sizeof msg, what, cli_input_limit(r->env.rt));
+      r->counts[B_MALFORMED]++;
+      report_record(r, rd.lineno, NULL, NULL, B_MALFORMED, NULL, gv_missing(),
+                    gv_missing(), msg);
+      continue;
+    }
+    if (n == 0)
+      continue;
+    replay_line(r, rd.lineno, p, n);
+  }
+  if (r->json) {
+    printf("{\"summary\":{");
+    for (k = 0; k < B__N; k++)
+      printf("%s\"%s\":%ld", k ? "," : "", bucket_names[k], r->counts[k]);
+    printf("},\"records\":[");
+    if (r->report.p)
+      cli_write(stdout, r->report.p, r->report.len);
+    printf("]}\n");
+  } else {
+    long total = 0;
+    for (k = 0; k < B__N; k++)
+      total += r->counts[k];
+    printf("%ld records:", total);
+    for (k = 0; k < B__N; k++)
+      printf(" %s %ld%s", bucket_names[k], r->counts[k], k + 1 < B__N ? "," : "\n");
+  }
+  rc = 0;
+  if (r->write_tests) {
+    if (mkdir(r->write_tests, 0777) != 0 && errno != EEXIST) {
+      fprintf(stderr, "error: io: cannot create '%s': %s\n", r->write_tests,
+              strerror(errno));
+      rc = 1;
+    }
+    for (k = 0; k < r->n_rs && rc == 0; k++) {
+      char path[4096];
+      FILE *f;
+      if (!r->rs[k].n_tests)
+        continue;
+      snprintf(path, sizeof path, "%s/%s.json", r->write_tests,
+               gavel_ruleset_name(r->rs[k].rs));
+      if (!(f = fopen(path, "wb"))) {
+        fprintf(stderr, "error: io: cannot create '%s': %s\n", path,
+                strerror(errno));
+        rc = 1;
+        break;
+      }
+      fprintf(f, "{\"description\":\"captured decisions of %s\",\"tests\":[",
+              gavel_ruleset_name(r->rs[k].rs));
+      cli_write(f, r->rs[k].tests.p, r->rs[k].tests.len);
+      fputs("\n]}\n", f);
+      snprintf(path, sizeof path, "'%s/%s.json'", r->write_tests,
+               gavel_ruleset_name(r->rs[k].rs));
+      if (cli_close_output(f, path, 1))
+        rc = 1;
+    }
+  }
+  /* Exit: 1 for --verify differences (determinism bugs) and, with
+  ** --fail-on-flip, for any decision that changed or could not replay. */
+  if (r->verify && (r->counts[B_FLIPPED] || r->counts[B_ERRORED] ||
+                    r->counts[B_NEEDS]))
+    rc = 1;
+  if (r->fail_on_flip && (r->counts[B_FLIPPED] || r->counts[B_ERRORED] ||
+                          r->counts[B_NEEDS]))
+    rc = 1;
+out:
+  cli_lines_free(&rd);
+  if (in && in != stdin)
+    fclose(in);
+  for (k = 0; k < r->n_rs; k++) {
+    gavel_exec_free(r->rs[k].ex);
+    gavel__buf_free(&r->rs[k].tests);
+  }
+  if (cli_env_free(&r->env) && rc == 0)
+    rc = 1;
+  gavel__buf_free(&r->report);
+  free(r->used);
+  free(r->ans);
+  free(r->meta);
+  free(r);
+  return rc;
 }

@@ -47,7 +47,7 @@ struct gavel_capture {
   int first_errno;        /* first write failure                      */
   uint64_t lost;          /* records lost                             */
   cap_wrap *wraps;        /* provider wrappers (owned)                */
-  struct { char *name; char hash[72]; } *hashes; /* ruleset -> hash   */
+  struct { char *name; char hash[80]; } *hashes; /* ruleset -> hash   */
   int n_hashes;
 };
 
@@ -429,6 +429,11 @@ nomem:
   return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
 }
 
+void gavel_capture_hash(const char *text, size_t len, char out[80]) {
+  memcpy(out, "sha256:", 7);
+  hex_digest(text, len, NULL, out + 7);
+}
+
 gavel_status gavel_capture_ruleset(gavel_capture *c, const char *name,
                                    const char *text, size_t len,
                                    gavel_error *err) {
@@ -441,8 +446,7 @@ gavel_status gavel_capture_ruleset(gavel_capture *c, const char *name,
   c->hashes = n;
   if (!(c->hashes[c->n_hashes].name = strdup(name)))
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
-  memcpy(c->hashes[c->n_hashes].hash, "sha256:", 7);
-  hex_digest(text, len, NULL, c->hashes[c->n_hashes].hash + 7);
+  gavel_capture_hash(text, len, c->hashes[c->n_hashes].hash);
   c->n_hashes++;
   return GAVEL_OK;
 }

@@ -273,6 +273,8 @@ GAVEL_API gavel_status gavel_capture_open(const char *path,
                                           gavel_error *err);
 /* Records the content hash of a ruleset's document (the record's "hash",
 ** which 'gavel replay --verify' matches). */
+/* "sha256:<hex>" of a ruleset document into 'out' (80 bytes). */
+GAVEL_API void gavel_capture_hash(const char *text, size_t len, char out[80]);
 GAVEL_API gavel_status gavel_capture_ruleset(gavel_capture *c,
                                              const char *name,
                                              const char *text, size_t len,
