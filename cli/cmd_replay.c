@@ -625,10 +625,11 @@ int cmd_replay(int argc, char **argv) {
         rc = 1;
     }
   }
-  /* Exit: 1 for --verify differences (determinism bugs) and, with
+  /* Exit: 1 for --verify records not reproduced (determinism bugs, or
+  ** no ruleset with their hash) and, with
   ** --fail-on-flip, for any decision that changed or could not replay. */
   if (r->verify && (r->counts[B_FLIPPED] || r->counts[B_ERRORED] ||
-                    r->counts[B_NEEDS]))
+                    r->counts[B_NEEDS] || r->counts[B_UNKNOWN]))
     rc = 1;
   if (r->fail_on_flip && (r->counts[B_FLIPPED] || r->counts[B_ERRORED] ||
                           r->counts[B_NEEDS]))

@@ -59,6 +59,7 @@ typedef struct cap_tls {
   gv_buf receipts;       /* ",{...}" per receipt          */
   gv_buf pend;           /* record without its output     */
   int pending;           /* 1 when 'pend' holds a record  */
+  int ok;                /* the pending run succeeded      */
 } cap_tls;
 
 static __thread cap_tls tls;
@@ -235,20 +236,29 @@ static void finish_pending(gavel_capture *c, const char *result, size_t n) {
     return;
   tls.pending = 0;
   if (result) {
+    gvalue v = gv_null();
     gv_arena a;
-    gvalue v;
     const gvalue *o = NULL;
     int i;
     gavel__arena_init(&a, &gavel__default_alloc, 0);
     if (gavel__json_parse(&a, result, n, NULL, &v, NULL) == GAVEL_OK &&
         v.tag == GV_OBJ && (i = gavel__obj_find(v.u.o, "output", 6)) >= 0)
       o = &v.u.o->vals[i];
+    if (tls.ok && v.tag == GV_OBJ &&
+        (i = gavel__obj_find(v.u.o, "message", 7)) >= 0) {
+      gavel__buf_adds(&tls.pend, ",\"message\":");
+      gavel__json_write(&tls.pend, v.u.o->vals[i]);
+      tls.ok = 0;
+    }
     if (o) {
       gavel__buf_adds(&tls.pend, ",\"output\":");
       gavel__json_write(&tls.pend, *o);
     }
     gavel__arena_free(&a);
   }
+  if (tls.ok) /* never committed with a result: the message is unknown */
+    gavel__buf_adds(&tls.pend, ",\"message\":\"\"");
+  tls.ok = 0;
   gavel__buf_adds(&tls.pend, "}");
   write_record(c, &tls.pend);
   tls.pend.len = 0;
@@ -312,8 +322,12 @@ static void on_event(void *ud, const gavel_event *ev) {
   }
   gavel__buf_adds(b, ",\"code\":");
   gavel__json_write_str(b, ev->code, strlen(ev->code));
-  gavel__buf_adds(b, ",\"message\":");
-  gavel__json_write_str(b, ev->message, strlen(ev->message));
+  /* a successful run's message is its result's: written at commit */
+  tls.ok = ev->status == GAVEL_OK;
+  if (!tls.ok) {
+    gavel__buf_adds(b, ",\"message\":");
+    gavel__json_write_str(b, ev->message, strlen(ev->message));
+  }
   gavel__buf_addf(b, ",\"duration_us\":%llu,\"gas_used\":%llu,\"receipts\":[",
                   (unsigned long long)(ev->duration_ns / 1000),
                   (unsigned long long)ev->gas_used);
