@@ -64,8 +64,21 @@ typedef struct cap_tls {
 
 static __thread cap_tls tls;
 
+/* A thread's buffers are freed when it exits (batch workers). */
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static void tls_free(void *p) {
+  cap_tls *t = p;
+  gavel__buf_free(&t->receipts);
+  gavel__buf_free(&t->pend);
+  memset(t, 0, sizeof *t);
+}
+static void tls_key_init(void) { pthread_key_create(&tls_key, tls_free); }
+
 static void tls_bind(gavel_capture *c) {
   if (tls.c != c) {
+    pthread_once(&tls_once, tls_key_init);
+    pthread_setspecific(tls_key, &tls);
     gavel__buf_free(&tls.receipts);
     gavel__buf_free(&tls.pend);
     memset(&tls, 0, sizeof tls);
