@@ -25,7 +25,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum { B_CONSISTENT, B_FLIPPED, B_ERRORED, B_NEEDS, B_UNKNOWN, B_REPLAYED,
        B_MALFORMED, B__N };
@@ -36,7 +38,6 @@ static const char *const bucket_names[B__N] = {
 typedef struct rp_rs {
   gavel_ruleset *rs;     /* loaded ruleset (owned by env.lib)       */
   char hash[80];         /* "sha256:<hex>" of its document          */
-  gavel_exec *ex;        /* execution context                       */
   gv_buf tests;          /* --write-tests: cases written so far     */
   int n_tests;
 } rp_rs;
@@ -50,15 +51,31 @@ typedef struct rp {
   int n_live;
   int verify, json, fail_on_flip;
   const char *write_tests;      /* --write-tests DIR                 */
-  /* the record being replayed */
-  const gvalue *receipts;       /* its receipts array, or NULL       */
+  int jobs;                     /* --jobs N                          */
+} rp;
+
+/* One worker: its executions and the record it is replaying.  Workers
+** take alternate chunks of lines; their reports are printed in order. */
+typedef struct rline {
+  size_t off, len;  /* the line in 'text'            */
+  long no;          /* line number                    */
+  int toolong;      /* over the input limit: reported */
+} rline;
+
+typedef struct rw {
+  rp *r;                        /* shared configuration              */
+  gavel_exec **ex;              /* per ruleset, created on first use */
+  const gvalue *receipts;       /* the record's receipts, or NULL    */
   char *used;                   /* receipts consumed                 */
   int needs;                    /* a call had no receipt             */
   char *ans, *meta;             /* answer being served (malloc'd)    */
   long counts[B__N];
-  gv_buf report;                /* --json: the records array         */
-  int n_report;
-} rp;
+  gv_buf report;                /* report lines (json: ",{...}")     */
+  gv_buf text;                  /* the chunk's lines                 */
+  rline *lines;                 /* and where they are                */
+  int n_lines, cap_lines;
+  gv_buf in;                    /* input text of the record          */
+} rw;
 
 /* ==== Receipts as host answers ==== */
 
@@ -66,7 +83,7 @@ static int receipt_answer(void *ud, const gavel_host_call *hc,
                           const char **payload, size_t *plen,
                           const char **meta, size_t *mlen, char *msg,
                           size_t msz) {
-  rp *r = ud;
+  rw *r = ud;
   uint32_t i, n = r->receipts && r->receipts->tag == GV_ARR
                       ? r->receipts->u.a->len : 0;
   gv_arena a;
@@ -131,15 +148,14 @@ static int receipt_answer(void *ud, const gavel_host_call *hc,
 
 /* ==== Report ==== */
 
-static void report_record(rp *r, long line, const gvalue *trace,
+static void report_record(rw *w, long line, const gvalue *trace,
                           const char *ruleset, int bucket, const char *path,
                           gvalue was, gvalue now, const char *msg) {
   char *wt = was.tag == GV_MISSING ? NULL : cli_json_text(was);
   char *nt = now.tag == GV_MISSING ? NULL : cli_json_text(now);
-  if (r->json) {
-    gv_buf *b = &r->report;
-    gavel__buf_addf(b, "%s{\"line\":%ld,\"trace_id\":", r->n_report++ ? "," : "",
-                    line);
+  gv_buf *b = &w->report;
+  if (w->r->json) {
+    gavel__buf_addf(b, ",{\"line\":%ld,\"trace_id\":", line);
     gavel__json_write(b, trace ? *trace : gv_null());
     gavel__buf_adds(b, ",\"ruleset\":");
     gavel__json_write_str(b, ruleset ? ruleset : "", ruleset ? strlen(ruleset) : 0);
@@ -161,14 +177,14 @@ static void report_record(rp *r, long line, const gvalue *trace,
     char tr[32] = "";
     if (trace && trace->tag == GV_INT)
       snprintf(tr, sizeof tr, " (trace %lld)", (long long)trace->u.i);
-    printf("line %ld%s: %s %s", line, tr, ruleset ? ruleset : "",
-           bucket_names[bucket]);
+    gavel__buf_addf(b, "line %ld%s: %s %s", line, tr, ruleset ? ruleset : "",
+                    bucket_names[bucket]);
     if (path)
-      printf(": %s: was %.200s, now %.200s", path, wt ? wt : "(absent)",
-             nt ? nt : "(absent)");
+      gavel__buf_addf(b, ": %s: was %.200s, now %.200s", path,
+                      wt ? wt : "(absent)", nt ? nt : "(absent)");
     if (msg)
-      printf(": %s", msg);
-    fputc('\n', stdout);
+      gavel__buf_addf(b, ": %s", msg);
+    gavel__buf_adds(b, "\n");
   }
   free(wt);
   free(nt);
@@ -267,7 +283,8 @@ static void add_test(rp_rs *t, long line, gvalue rec) {
 
 /* ==== One record ==== */
 
-static void replay_line(rp *r, long line, const char *p, size_t n) {
+static void replay_line(rw *w, long line, const char *p, size_t n) {
+  rp *r = w->r;
   gv_arena a;
   gvalue rec, res, ea, aa;
   const gvalue *v, *trace;
@@ -284,8 +301,8 @@ static void replay_line(rp *r, long line, const char *p, size_t n) {
     snprintf(msg, sizeof msg, "not a capture record (%s)",
              rec.tag != GV_OBJ && err.code == GAVEL_OK ? "not an object"
                                                        : err.msg);
-    r->counts[B_MALFORMED]++;
-    report_record(r, line, NULL, NULL, B_MALFORMED, NULL, gv_missing(),
+    w->counts[B_MALFORMED]++;
+    report_record(w, line, NULL, NULL, B_MALFORMED, NULL, gv_missing(),
                   gv_missing(), msg);
     gavel__arena_free(&a);
     return;
@@ -313,28 +330,33 @@ static void replay_line(rp *r, long line, const char *p, size_t n) {
     snprintf(msg, sizeof msg, r->verify ? "no ruleset with the record's "
                                           "content hash"
                                         : "no ruleset of that name");
-    r->counts[B_UNKNOWN]++;
-    report_record(r, line, trace, name, B_UNKNOWN, NULL, gv_missing(),
+    w->counts[B_UNKNOWN]++;
+    report_record(w, line, trace, name, B_UNKNOWN, NULL, gv_missing(),
                   gv_missing(), msg);
     gavel__arena_free(&a);
     return;
   }
   v = cli_get(rec, "input");
   {
-    char *in = cli_json_text(v ? *v : gv_null());
-    r->receipts = cli_get(rec, "receipts");
-    free(r->used);
-    r->used = calloc(r->receipts && r->receipts->tag == GV_ARR
-                         ? r->receipts->u.a->len + 1 : 1, 1);
-    r->needs = 0;
-    if (!in || !r->used) {
-      free(in);
+    gavel_exec **ex = &w->ex[t - r->rs];
+    w->in.len = 0;
+    w->in.oom = 0;
+    gavel__json_write(&w->in, v ? *v : gv_null());
+    w->receipts = cli_get(rec, "receipts");
+    free(w->used);
+    w->used = calloc(w->receipts && w->receipts->tag == GV_ARR
+                         ? w->receipts->u.a->len + 1 : 1, 1);
+    w->needs = 0;
+    if (w->in.oom || !w->used ||
+        (!*ex && gavel_exec_new(t->rs, ex, &err) != GAVEL_OK)) {
+      w->counts[B_ERRORED]++;
+      report_record(w, line, trace, name, B_ERRORED, NULL, gv_missing(),
+                    gv_missing(), "out of memory");
       gavel__arena_free(&a);
       return;
     }
-    st = cli_run_answered(t->ex, in, strlen(in), 0, receipt_answer, r, &out,
-                          &out_len, &err);
-    free(in);
+    st = cli_run_answered(*ex, w->in.p, w->in.len, 0, receipt_answer, w,
+                          &out, &out_len, &err);
   }
   if (r->write_tests)
     add_test(t, line, rec);
@@ -342,36 +364,36 @@ static void replay_line(rp *r, long line, const char *p, size_t n) {
   input_only = !v && !cli_get(rec, "code");
   ok_before = !v || (v->tag == GV_STR && !strcmp(v->u.s->s, "GAVEL_OK"));
   if (input_only) {
-    r->counts[B_REPLAYED]++;
+    w->counts[B_REPLAYED]++;
   } else if (st != GAVEL_OK) {
     const gvalue *m = cli_get(rec, "message");
-    if (r->needs) {
-      r->counts[B_NEEDS]++;
-      report_record(r, line, trace, name, B_NEEDS, NULL, gv_missing(),
+    if (w->needs) {
+      w->counts[B_NEEDS]++;
+      report_record(w, line, trace, name, B_NEEDS, NULL, gv_missing(),
                     gv_missing(), err.msg);
     } else if (!ok_before && m && m->tag == GV_STR &&
                !strcmp(m->u.s->s, err.msg)) {
-      r->counts[B_CONSISTENT]++;
+      w->counts[B_CONSISTENT]++;
     } else if (!ok_before) {
       gv_str *now = gavel__str_cstr(&a, err.msg);
-      r->counts[B_FLIPPED]++;
-      report_record(r, line, trace, name, B_FLIPPED, "message",
+      w->counts[B_FLIPPED]++;
+      report_record(w, line, trace, name, B_FLIPPED, "message",
                     m ? *m : gv_missing(), now ? gv_strv(now) : gv_missing(),
                     NULL);
     } else {
-      r->counts[B_ERRORED]++;
-      report_record(r, line, trace, name, B_ERRORED, NULL, gv_missing(),
+      w->counts[B_ERRORED]++;
+      report_record(w, line, trace, name, B_ERRORED, NULL, gv_missing(),
                     gv_missing(), err.msg);
     }
   } else if (gavel__json_parse(&a, out, out_len, NULL, &res, NULL) !=
              GAVEL_OK) {
-    r->counts[B_ERRORED]++;
-    report_record(r, line, trace, name, B_ERRORED, NULL, gv_missing(),
+    w->counts[B_ERRORED]++;
+    report_record(w, line, trace, name, B_ERRORED, NULL, gv_missing(),
                   gv_missing(), "the result is not JSON");
   } else if (!ok_before) {
     const gvalue *c = cli_get(res, "code");
-    r->counts[B_FLIPPED]++;
-    report_record(r, line, trace, name, B_FLIPPED, "code",
+    w->counts[B_FLIPPED]++;
+    report_record(w, line, trace, name, B_FLIPPED, "code",
                   cli_get(rec, "message") ? *cli_get(rec, "message")
                                           : gv_missing(),
                   c ? *c : gv_missing(), "the record failed; the replay succeeds");
@@ -401,23 +423,44 @@ static void replay_line(rp *r, long line, const char *p, size_t n) {
         flip = 1;
     }
     if (flip) {
-      r->counts[B_FLIPPED]++;
-      report_record(r, line, trace, name, B_FLIPPED, path, ea, aa,
+      w->counts[B_FLIPPED]++;
+      report_record(w, line, trace, name, B_FLIPPED, path, ea, aa,
                     r->verify ? "determinism bug: the same ruleset decided "
                                 "differently" : NULL);
     } else
-      r->counts[B_CONSISTENT]++;
+      w->counts[B_CONSISTENT]++;
   }
   gavel__arena_free(&a);
 }
 
 /* ==== Command ==== */
 
+#define RP_MAX_JOBS 64
+#define RP_CHUNK 2048 /* lines per worker per round */
+
+static void *worker(void *arg) {
+  rw *w = arg;
+  int i;
+  for (i = 0; i < w->n_lines; i++) {
+    rline *l = &w->lines[i];
+    if (l->toolong) {
+      char what[96], msg[256];
+      snprintf(what, sizeof what, "capture line %ld (%zu bytes)", l->no,
+               l->len);
+      cli_limit_msg(msg, sizeof msg, what, cli_input_limit(w->r->env.rt));
+      w->counts[B_MALFORMED]++;
+      report_record(w, l->no, NULL, NULL, B_MALFORMED, NULL, gv_missing(),
+                    gv_missing(), msg);
+    } else
+      replay_line(w, l->no, w->text.p + l->off, l->len);
+  }
+  return NULL;
+}
+
 static int load_one(rp *r, const char *file) {
   gavel_ruleset *rs;
   char *text, msg[1024];
   size_t len;
-  gavel_error e;
   if (r->n_rs == CLI_MAX_LIB || r->env.n_lib == CLI_MAX_LIB) {
     fprintf(stderr, "error: limit: more than %d rulesets\n", CLI_MAX_LIB);
     return 1;
@@ -428,10 +471,6 @@ static int load_one(rp *r, const char *file) {
   memset(&r->rs[r->n_rs], 0, sizeof r->rs[0]);
   r->rs[r->n_rs].rs = rs;
   gavel__buf_init(&r->rs[r->n_rs].tests, &gavel__default_alloc);
-  if (gavel_exec_new(rs, &r->rs[r->n_rs].ex, &e) != GAVEL_OK) {
-    fprintf(stderr, "error: %s\n", e.msg);
-    return 1;
-  }
   /* the content hash, as the capture computed it */
   if ((text = cli_read_file(file, cli_input_limit(r->env.rt), &len, msg,
                             sizeof msg))) {
@@ -446,18 +485,22 @@ static const char replay_usage[] =
     "error: usage: gavel replay CAPTURE.jsonl [RULESET.json | --rules DIR] "
     "[--ruleset NAME]\n"
     "       [--verify] [--json] [--fail-on-flip] [--live CAPABILITY] "
-    "[--write-tests DIR]\n";
+    "[--write-tests DIR] [--jobs N]\n";
 
 int cmd_replay(int argc, char **argv) {
   rp *r = calloc(1, sizeof *r);
   const char *capfile = NULL, *rules_file = NULL, *rules_dir = NULL;
-  int i, k, rc = 1, opts = 1;
+  int i, k, rc = 1, opts = 1, eof, any_report = 0;
+  long counts[B__N] = {0};
   FILE *in = NULL;
   cli_lines rd;
+  rw *w = NULL;
+  gv_buf report; /* --json: the records, in line order */
   memset(&rd, 0, sizeof rd);
+  gavel__buf_init(&report, &gavel__default_alloc);
   if (!r)
     return 1;
-  gavel__buf_init(&r->report, &gavel__default_alloc);
+  r->jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
   for (i = 1; i < argc; i++) {
     if (opts && (k = cli_env_init(&r->env, argc, argv, &i)) != 0) {
       if (k < 0) {
@@ -477,6 +520,8 @@ int cmd_replay(int argc, char **argv) {
         r->live[r->n_live++] = argv[++i];
     } else if (opts && !strcmp(argv[i], "--write-tests") && i + 1 < argc)
       r->write_tests = argv[++i];
+    else if (opts && !strcmp(argv[i], "--jobs") && i + 1 < argc)
+      r->jobs = atoi(argv[++i]);
     else if (opts && !strcmp(argv[i], "--verify"))
       r->verify = 1;
     else if (opts && !strcmp(argv[i], "--json"))
@@ -502,6 +547,10 @@ int cmd_replay(int argc, char **argv) {
     rc = 2;
     goto out;
   }
+  if (r->jobs < 1)
+    r->jobs = 1;
+  if (r->jobs > RP_MAX_JOBS)
+    r->jobs = RP_MAX_JOBS;
   if (cli_env_start(&r->env) != 0)
     goto out;
   /* Every capability is answered from receipts (pending/resume), and
@@ -554,46 +603,111 @@ int cmd_replay(int argc, char **argv) {
             strerror(errno));
     goto out;
   }
-  cli_lines_init(&rd, in, cli_input_limit(r->env.rt));
-  for (;;) {
-    const char *p;
-    size_t n;
-    int st = cli_lines_next(&rd, &p, &n);
-    if (st == CLI_LINE_END)
-      break;
-    if (st == CLI_LINE_ERR) {
-      fprintf(stderr, "error: io: cannot read '%s': %s\n", capfile,
-              strerror(rd.err));
+  if (r->write_tests)
+    r->jobs = 1; /* the suite lists cases in capture order */
+  if (!(w = calloc((size_t)r->jobs, sizeof *w)))
+    goto out;
+  for (k = 0; k < r->jobs; k++) {
+    w[k].r = r;
+    gavel__buf_init(&w[k].report, &gavel__default_alloc);
+    gavel__buf_init(&w[k].text, &gavel__default_alloc);
+    gavel__buf_init(&w[k].in, &gavel__default_alloc);
+    if (!(w[k].ex = calloc((size_t)r->n_rs + 1, sizeof *w[k].ex)))
       goto out;
-    }
-    if (st == CLI_LINE_LONG) {
-      char what[96], msg[256];
-      snprintf(what, sizeof what, "capture line %ld (%zu bytes)", rd.lineno, n);
-      cli_limit_msg(msg, sizeof msg, what, cli_input_limit(r->env.rt));
-      r->counts[B_MALFORMED]++;
-      report_record(r, rd.lineno, NULL, NULL, B_MALFORMED, NULL, gv_missing(),
-                    gv_missing(), msg);
-      continue;
-    }
-    if (n == 0)
-      continue;
-    replay_line(r, rd.lineno, p, n);
   }
+  cli_lines_init(&rd, in, cli_input_limit(r->env.rt));
+  /* Rounds: fill one chunk of lines per worker, replay them in parallel,
+  ** print the reports in line order. */
+  for (eof = 0; !eof;) {
+    int filled = 0, started = 0;
+    pthread_t th[RP_MAX_JOBS];
+    for (k = 0; k < r->jobs; k++) {
+      w[k].text.len = 0;
+      w[k].n_lines = 0;
+      w[k].report.len = 0;
+    }
+    for (k = 0; k < r->jobs && !eof;) {
+      const char *p;
+      size_t n;
+      int st = cli_lines_next(&rd, &p, &n);
+      rline *l;
+      if (st == CLI_LINE_END) {
+        eof = 1;
+        break;
+      }
+      if (st == CLI_LINE_ERR) {
+        fprintf(stderr, "error: io: cannot read '%s': %s\n", capfile,
+                strerror(rd.err));
+        goto out;
+      }
+      if (n == 0 && st == CLI_LINE_OK)
+        continue;
+      if (w[k].n_lines == w[k].cap_lines) {
+        int cap = w[k].cap_lines ? w[k].cap_lines * 2 : 256;
+        rline *nl = realloc(w[k].lines, (size_t)cap * sizeof *nl);
+        if (!nl)
+          goto out;
+        w[k].lines = nl;
+        w[k].cap_lines = cap;
+      }
+      l = &w[k].lines[w[k].n_lines++];
+      l->off = w[k].text.len;
+      l->len = n;
+      l->no = rd.lineno;
+      l->toolong = st == CLI_LINE_LONG;
+      if (!l->toolong)
+        gavel__buf_add(&w[k].text, p, n);
+      if (w[k].text.oom)
+        goto out;
+      filled = k + 1;
+      if (w[k].n_lines == RP_CHUNK)
+        k++;
+    }
+    if (filled > 1) {
+      for (k = 0; k < filled; k++) {
+        if (pthread_create(&th[k], NULL, worker, &w[k]) != 0)
+          break;
+        started++;
+      }
+      for (k = started; k < filled; k++)
+        worker(&w[k]); /* no thread: this one does it */
+      for (k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
+    } else if (filled == 1)
+      worker(&w[0]);
+    for (k = 0; k < filled; k++)
+      if (w[k].report.len) {
+        const char *p = w[k].report.p;
+        size_t n = w[k].report.len;
+        if (r->json && !any_report) { /* the first record has no comma */
+          p++;
+          n--;
+        }
+        any_report = 1;
+        if (!r->json)
+          cli_write(stdout, p, n);
+        else
+          gavel__buf_add(&report, p, n);
+      }
+  }
+  for (k = 0; k < r->jobs; k++)
+    for (i = 0; i < B__N; i++)
+      counts[i] += w[k].counts[i];
   if (r->json) {
     printf("{\"summary\":{");
     for (k = 0; k < B__N; k++)
-      printf("%s\"%s\":%ld", k ? "," : "", bucket_names[k], r->counts[k]);
+      printf("%s\"%s\":%ld", k ? "," : "", bucket_names[k], counts[k]);
     printf("},\"records\":[");
-    if (r->report.p)
-      cli_write(stdout, r->report.p, r->report.len);
+    if (report.p)
+      cli_write(stdout, report.p, report.len);
     printf("]}\n");
   } else {
     long total = 0;
     for (k = 0; k < B__N; k++)
-      total += r->counts[k];
+      total += counts[k];
     printf("%ld records:", total);
     for (k = 0; k < B__N; k++)
-      printf(" %s %ld%s", bucket_names[k], r->counts[k], k + 1 < B__N ? "," : "\n");
+      printf(" %s %ld%s", bucket_names[k], counts[k], k + 1 < B__N ? "," : "\n");
   }
   rc = 0;
   if (r->write_tests) {
@@ -628,26 +742,34 @@ int cmd_replay(int argc, char **argv) {
   /* Exit: 1 for --verify records not reproduced (determinism bugs, or
   ** no ruleset with their hash) and, with
   ** --fail-on-flip, for any decision that changed or could not replay. */
-  if (r->verify && (r->counts[B_FLIPPED] || r->counts[B_ERRORED] ||
-                    r->counts[B_NEEDS] || r->counts[B_UNKNOWN]))
+  if (r->verify && (counts[B_FLIPPED] || counts[B_ERRORED] ||
+                    counts[B_NEEDS] || counts[B_UNKNOWN]))
     rc = 1;
-  if (r->fail_on_flip && (r->counts[B_FLIPPED] || r->counts[B_ERRORED] ||
-                          r->counts[B_NEEDS]))
+  if (r->fail_on_flip && (counts[B_FLIPPED] || counts[B_ERRORED] ||
+                          counts[B_NEEDS]))
     rc = 1;
 out:
   cli_lines_free(&rd);
   if (in && in != stdin)
     fclose(in);
-  for (k = 0; k < r->n_rs; k++) {
-    gavel_exec_free(r->rs[k].ex);
-    gavel__buf_free(&r->rs[k].tests);
+  for (k = 0; w && k < r->jobs; k++) {
+    for (i = 0; w[k].ex && i < r->n_rs; i++)
+      gavel_exec_free(w[k].ex[i]);
+    free(w[k].ex);
+    gavel__buf_free(&w[k].report);
+    gavel__buf_free(&w[k].text);
+    gavel__buf_free(&w[k].in);
+    free(w[k].lines);
+    free(w[k].used);
+    free(w[k].ans);
+    free(w[k].meta);
   }
+  free(w);
+  for (k = 0; k < r->n_rs; k++)
+    gavel__buf_free(&r->rs[k].tests);
   if (cli_env_free(&r->env) && rc == 0)
     rc = 1;
-  gavel__buf_free(&r->report);
-  free(r->used);
-  free(r->ans);
-  free(r->meta);
+  gavel__buf_free(&report);
   free(r);
   return rc;
 }
