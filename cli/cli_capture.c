@@ -38,6 +38,12 @@ int cli_capture_option(int argc, char **argv, int *i) {
     cc.o.rotate_daily = 1;
     return 1;
   }
+  if (!strcmp(a, "--capture-buffered")) {
+    /* audit's ON_EXIT policy: records leave in large writes (a crash
+    ** loses what is buffered); the default writes each record whole */
+    cc.o.durability_opts.durability = GAVEL_AUDIT_ON_EXIT;
+    return 1;
+  }
   if (*i + 1 >= argc)
     return 0;
   if (!strcmp(a, "--capture")) {

@@ -63,7 +63,7 @@ int cli_capture_end(void);
 #define CLI_CAPTURE_HELP                                                      \
   "capture (run, batch): --capture FILE.jsonl [--capture-sample R]\n"        \
   "  [--capture-redact PATH]... [--capture-salt S] [--capture-rotate-bytes N]\n" \
-  "  [--capture-rotate-daily] [--capture-fsync N]\n"
+  "  [--capture-rotate-daily] [--capture-fsync N | --capture-buffered]\n"
 
 int cmd_test(int argc, char **argv);
 int cmd_replay(int argc, char **argv);

@@ -161,12 +161,20 @@ static void redact_at(gavel_capture *c, gv_arena *a, gvalue *v, const char *p) {
 
 /* The input as one line of compact JSON, redacted; an input that is not
 ** JSON (the run failed on it) is written as a string. */
-static void put_input(gavel_capture *c, gv_buf *b, const char *in, size_t n) {
+static void put_input(gavel_capture *c, gv_buf *b, const char *in, size_t n,
+                      gavel_status st) {
   gv_arena a;
   gvalue v;
   size_t i;
   if (!in) {
     gavel__buf_adds(b, "null");
+    return;
+  }
+  /* The engine parsed it (any status but GAVEL_JSON): one line with
+  ** nothing to redact is copied as it is, not parsed and written again. */
+  if (st != GAVEL_JSON && !c->o.n_redact && !memchr(in, '\n', n) &&
+      !memchr(in, '\r', n)) {
+    gavel__buf_add(b, in, n);
     return;
   }
   gavel__arena_init(&a, &gavel__default_alloc, 0);
@@ -242,6 +250,52 @@ static void write_record(gavel_capture *c, gv_buf *b) {
   pthread_mutex_unlock(&c->mu);
 }
 
+/* The end of the JSON string at p[i] == '"'. */
+static size_t skip_str(const char *p, size_t i, size_t n) {
+  for (i++; i < n; i++) {
+    if (p[i] == '\\')
+      i++;
+    else if (p[i] == '"')
+      return i + 1;
+  }
+  return n;
+}
+
+/* Finds the top-level member 'key' (quoted, klen bytes) of the compact
+** JSON object the engine wrote as a result: its value's text. */
+static int member(const char *p, size_t n, const char *key, size_t klen,
+                  const char **v, size_t *vlen) {
+  size_t i = 1;
+  if (!n || p[0] != '{')
+    return 0;
+  while (i < n && p[i] == '"') {
+    size_t k0 = i, v0;
+    int depth = 0;
+    i = skip_str(p, i, n) + 1; /* past ':' */
+    v0 = i;
+    while (i < n) {
+      char ch = p[i];
+      if (ch == '"')
+        i = skip_str(p, i, n);
+      else if (ch == '{' || ch == '[')
+        depth++, i++;
+      else if ((ch == '}' || ch == ']') && depth > 0)
+        depth--, i++;
+      else if ((ch == ',' || ch == '}') && depth == 0)
+        break;
+      else
+        i++;
+    }
+    if (v0 - k0 == klen + 1 && !memcmp(p + k0, key, klen)) {
+      *v = p + v0;
+      *vlen = i - v0;
+      return 1;
+    }
+    i++; /* past ',' */
+  }
+  return 0;
+}
+
 /* Writes this thread's pending record with 'output' (JSON text of the
 ** whole result, or NULL: no output). */
 static void finish_pending(gavel_capture *c, const char *result, size_t n) {
@@ -249,25 +303,18 @@ static void finish_pending(gavel_capture *c, const char *result, size_t n) {
     return;
   tls.pending = 0;
   if (result) {
-    gvalue v = gv_null();
-    gv_arena a;
-    const gvalue *o = NULL;
-    int i;
-    gavel__arena_init(&a, &gavel__default_alloc, 0);
-    if (gavel__json_parse(&a, result, n, NULL, &v, NULL) == GAVEL_OK &&
-        v.tag == GV_OBJ && (i = gavel__obj_find(v.u.o, "output", 6)) >= 0)
-      o = &v.u.o->vals[i];
-    if (tls.ok && v.tag == GV_OBJ &&
-        (i = gavel__obj_find(v.u.o, "message", 7)) >= 0) {
+    /* engine-written compact JSON: members are copied, not reparsed */
+    const char *v;
+    size_t vn;
+    if (tls.ok && member(result, n, "\"message\"", 9, &v, &vn)) {
       gavel__buf_adds(&tls.pend, ",\"message\":");
-      gavel__json_write(&tls.pend, v.u.o->vals[i]);
+      gavel__buf_add(&tls.pend, v, vn);
       tls.ok = 0;
     }
-    if (o) {
+    if (member(result, n, "\"output\"", 8, &v, &vn)) {
       gavel__buf_adds(&tls.pend, ",\"output\":");
-      gavel__json_write(&tls.pend, *o);
+      gavel__buf_add(&tls.pend, v, vn);
     }
-    gavel__arena_free(&a);
   }
   if (tls.ok) /* never committed with a result: the message is unknown */
     gavel__buf_adds(&tls.pend, ",\"message\":\"\"");
@@ -327,7 +374,7 @@ static void on_event(void *ud, const gavel_event *ev) {
   }
   gavel__buf_addf(b, ",\"trace_id\":%llu,\"input\":",
                   (unsigned long long)ev->trace_id);
-  put_input(c, b, ev->input, ev->input_len);
+  put_input(c, b, ev->input, ev->input_len, ev->status);
   gavel__buf_adds(b, ",\"status\":");
   {
     const char *s = gavel_status_name(ev->status);
