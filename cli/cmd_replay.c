@@ -27,6 +27,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { B_CONSISTENT, B_FLIPPED, B_ERRORED, B_NEEDS, B_UNKNOWN, B_REPLAYED,
@@ -546,6 +547,28 @@ static void replay_line(rw *w, long line, const char *p, size_t n) {
 #define RP_MAX_JOBS 64
 #define RP_CHUNK 2048 /* lines per worker per round */
 
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* On a terminal: how far through the capture file, as gavel batch shows. */
+static void progress(cli_lines *rd, double size, long records, double t0) {
+  double el = now_s() - t0, rate = el > 0 ? (double)records / el : 0;
+  double done = size > 0 ? (double)lseek(rd->fd, 0, SEEK_CUR) / size : 0;
+  char bar[31];
+  int k;
+  for (k = 0; k < 30; k++)
+    bar[k] = k < (int)(done * 30) ? '#' : '.';
+  bar[30] = 0;
+  if (size > 0 && done > 0)
+    fprintf(stderr, "\r[%s] %3.0f%%  %ld records  %.0f records/s  ETA %.0fs ",
+            bar, 100 * done, records, rate, el * (1 / done - 1));
+  else
+    fprintf(stderr, "\r%ld records  %.0f records/s ", records, rate);
+}
+
 static void *worker(void *arg) {
   rw *w = arg;
   int i;
@@ -598,7 +621,8 @@ static const char replay_usage[] =
 int cmd_replay(int argc, char **argv) {
   rp *r = calloc(1, sizeof *r);
   const char *capfile = NULL, *rules_file = NULL, *rules_dir = NULL;
-  int i, k, rc = 1, opts = 1, eof, any_report = 0;
+  int i, k, rc = 1, opts = 1, eof, any_report = 0, tty, shown = 0;
+  double t0, last, size = 0;
   long counts[B__N] = {0};
   FILE *in = NULL;
   cli_lines rd;
@@ -727,6 +751,13 @@ int cmd_replay(int argc, char **argv) {
       goto out;
   }
   cli_lines_init(&rd, in, cli_input_limit(r->env.rt));
+  tty = isatty(2);
+  t0 = last = now_s();
+  {
+    struct stat sb;
+    if (fstat(fileno(in), &sb) == 0 && S_ISREG(sb.st_mode))
+      size = (double)sb.st_size;
+  }
   /* Rounds: fill one chunk of lines per worker, replay them in parallel,
   ** print the reports in line order. */
   for (eof = 0; !eof;) {
@@ -800,7 +831,14 @@ int cmd_replay(int argc, char **argv) {
         else
           gavel__buf_add(&report, p, n);
       }
+    if (tty && now_s() - last > 0.2) {
+      last = now_s();
+      progress(&rd, size, rd.lineno, t0);
+      shown = 1;
+    }
   }
+  if (shown)
+    fprintf(stderr, "\r%*s\r", 80, "");
   for (k = 0; k < r->jobs; k++)
     for (i = 0; i < B__N; i++)
       counts[i] += w[k].counts[i];
