@@ -498,6 +498,43 @@ static int stub_capabilities(tstate *ts) {
   return 0;
 }
 
+/* The file in 'dir' holding the ruleset named 'name' (its config.name),
+** for suites whose file name is the ruleset's name but not its file's.
+** Files that are not rulesets are passed over quietly. */
+static int find_named(tstate *ts, const char *dir, const char *name,
+                      size_t n, char *out, size_t osz) {
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  int found = 0;
+  if (!d)
+    return 0;
+  while (!found && (de = readdir(d))) {
+    char path[4096], *text, msg[256];
+    size_t len;
+    gavel_ruleset *rs = NULL;
+    gavel_load_opts lo;
+    if (de->d_name[0] == '.' || !has_ext(de->d_name, ".json"))
+      continue;
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    if (!(text = cli_read_file(path, cli_input_limit(ts->env.rt), &len, msg,
+                               sizeof msg)))
+      continue;
+    memset(&lo, 0, sizeof lo);
+    lo.no_capability_check = 1; /* only the name matters here */
+    if (gavel_ruleset_load(ts->env.rt, text, len, &lo, &rs, NULL) ==
+            GAVEL_OK &&
+        strlen(gavel_ruleset_name(rs)) == n &&
+        !strncmp(gavel_ruleset_name(rs), name, n)) {
+      snprintf(out, osz, "%s", path);
+      found = 1;
+    }
+    gavel_ruleset_free(rs);
+    free(text);
+  }
+  closedir(d);
+  return found;
+}
+
 static const char test_usage[] =
     "error: usage: gavel test RULESET.json SUITE.yaml|.json... "
     "[--reporter human|json|junit|tap]\n"
@@ -622,9 +659,13 @@ int cmd_test(int argc, char **argv) {
       snprintf(paths[i], sizeof paths[0], "%s", path);
       if (ts.suites[i].rs)
         continue;
-      if (access(path, F_OK) != 0) {
+      if (access(path, F_OK) != 0 &&
+          !find_named(&ts, rules_dir, base, strcspn(base, "."), path,
+                      sizeof path)) {
         char m[4200];
-        snprintf(m, sizeof m, "no ruleset %s for this suite", path);
+        snprintf(m, sizeof m, "no ruleset %s (nor one named '%.*s' in %s) "
+                 "for this suite", path, (int)strcspn(base, "."), base,
+                 rules_dir);
         add_result(&ts, ts.suites[i].file, "(suite)", T_FAIL, m, 0);
         continue;
       }

@@ -215,6 +215,21 @@ tests:
     assert.truthy(out:find("2 passed, 1 failed", 1, true), out)
   end)
 
+  it("project mode pairs a suite with the ruleset of that name, whatever its file", function()
+    local rules, tests = d .. "/rules", d .. "/tests"
+    os.execute("mkdir -p " .. rules .. " " .. tests)
+    write(rules .. "/some_file.json", read("examples/subrule.json")) -- config.name "risk"
+    write(rules .. "/notes.json", '{"not": "a ruleset"}')
+    write(tests .. "/risk.yaml", read("examples/tests/subrule.yaml"))
+    local out, _, rc = run({ "test", "--rules", rules, "--tests", tests })
+    assert.equal(0, rc, out)
+    assert.equal("1 passed, 0 failed, 0 skipped (1 tests)\n", out)
+    write(tests .. "/missing.yaml", "[]")
+    out, _, rc = run({ "test", "--rules", rules, "--tests", tests })
+    assert.equal(1, rc)
+    assert.truthy(out:find("missing.yaml > (suite): no ruleset", 1, true), out)
+  end)
+
   it("reports a suite that does not parse, naming the file and line", function()
     local bad = d .. "/broken.yaml"
     write(bad, "tests:\n  - name: [unclosed\n")
