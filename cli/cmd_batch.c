@@ -12,6 +12,7 @@
 ** result code, errors, throughput) ends the run.
 */
 #include "cli_rules.h"
+#include "cli_replay.h"
 #include "json.h"
 #include <errno.h>
 #include <pthread.h>
@@ -132,6 +133,7 @@ static void process(batch *b, gavel_exec *ex, chunk *c, stats *s) {
     }
     st = gavel_exec_run_json(ex, c->in + l->off, l->len, b->flags, &out,
                              &out_len, &err);
+    cli_capture_commit(st == GAVEL_OK ? out : NULL, out_len);
     if (st == GAVEL_OK) {
       gavel__buf_add(&c->out, out, out_len);
       gavel__buf_addc(&c->out, '\n');
@@ -320,7 +322,8 @@ int cmd_batch(int argc, char **argv) {
   memset(&b, 0, sizeof b);
   memset(&rd, 0, sizeof rd);
   for (i = 1; i < argc; i++) {
-    if (opts && (k = cli_env_init(&env, argc, argv, &i)) != 0) {
+    if (opts && ((k = cli_env_init(&env, argc, argv, &i)) != 0 ||
+                 (k = cli_capture_option(argc, argv, &i)) != 0)) {
       if (k < 0)
         return 2;
       continue;
@@ -350,8 +353,10 @@ int cmd_batch(int argc, char **argv) {
     jobs = 1;
   if (jobs > 256)
     jobs = 256;
-  if (cli_env_start(&env) != 0 || !(rs = cli_load_ruleset(&env, file, 0)))
+  if (cli_env_start(&env) != 0 || cli_capture_start(env.rt) != 0 ||
+      !(rs = cli_load_ruleset(&env, file, 0)))
     goto done;
+  cli_capture_ruleset(rs, file);
   if (inpath && !(in = fopen(inpath, "rb"))) {
     fprintf(stderr, "error: io: cannot open '%s': %s\n", inpath, strerror(errno));
     goto done;
@@ -435,7 +440,9 @@ done:
       rc = 1;
   } /* standard output: checked by main, for every command */
   gavel_ruleset_free(rs);
-  /* A lost audit line or metrics file fails the batch. */
+  /* A lost audit line, capture record or metrics file fails the batch. */
+  if (cli_capture_end())
+    rc = 1;
   if (cli_env_free(&env))
     rc = 1;
   return rc;

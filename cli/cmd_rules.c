@@ -3,6 +3,7 @@
 ** input, report problems.  Shared helpers for batch.c and graph.c.
 */
 #include "cli_rules.h"
+#include "cli_replay.h"
 #include "json.h"
 #include "runtime.h"
 #include <dirent.h>
@@ -273,7 +274,8 @@ int cmd_run(int argc, char **argv) {
   int i, rc = 1, k, opts = 1;
   memset(&env, 0, sizeof env);
   for (i = 1; i < argc; i++) {
-    if (opts && (k = cli_env_init(&env, argc, argv, &i)) != 0) {
+    if (opts && ((k = cli_env_init(&env, argc, argv, &i)) != 0 ||
+                 (k = cli_capture_option(argc, argv, &i)) != 0)) {
       if (k < 0)
         return 2;
       continue;
@@ -295,18 +297,20 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "error: usage: gavel run RULESET.json [--input JSON|@file]\n");
     return 2;
   }
-  if (cli_env_start(&env) != 0)
+  if (cli_env_start(&env) != 0 || cli_capture_start(env.rt) != 0)
     goto done;
   if (inarg &&
       !(input = cli_arg_text(inarg, cli_input_limit(env.rt), &in_len, "input")))
     goto done;
   if (!(rs = cli_load_ruleset(&env, file, 1)))
     goto done;
+  cli_capture_ruleset(rs, file);
   if (gavel_exec_new(rs, &ex, &err) != GAVEL_OK) {
     cli_print_error(stdout, "memory", err.msg);
     goto done;
   }
   st = gavel_exec_run_json(ex, input, in_len, flags, &out, &out_len, &err);
+  cli_capture_commit(st == GAVEL_OK ? out : NULL, out_len);
   if (st == GAVEL_OK) {
     cli_write(stdout, out, out_len);
     cli_write(stdout, "\n", 1);
@@ -328,6 +332,8 @@ done:
   gavel_exec_free(ex);
   gavel_ruleset_free(rs);
   free(input);
+  if (cli_capture_end())
+    rc = 1;
   if (cli_env_free(&env))
     rc = 1;
   return rc;

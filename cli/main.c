@@ -2,6 +2,7 @@
 ** main.c -- the gavel executable: command dispatch, --help, --version.
 */
 #include "cli.h"
+#include "cli_replay.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,14 @@ static const char usage[] =
     "  check RULESET.json...              validate rulesets, list problems\n"
     "  batch RULESET.json [--input F.jsonl] [--output F.jsonl] [--jobs N]\n"
     "  graph RULESET.json [--counts F.jsonl]  step graph as Graphviz DOT\n"
+    "  test RULESET.json SUITE.yaml...    run test suites (--rules DIR --tests DIR)\n"
+    "  replay CAPTURE.jsonl RULESET.json  re-run captured decisions, list flips\n"
     "  SCRIPT.lua [args]                  run a Lua script with gavel preloaded\n"
     "\n"
     "capabilities (run, batch, check): --grant CAP, --allow-http HOST[:PORT],\n"
     "  --provider FILE.lua, --metrics FILE, --audit FILE\n"
+    "\n"
+    CLI_CAPTURE_HELP
     "\n"
     CLI_LIMIT_HELP
     "  (N > 0; 0 is refused: leave the option out for the default)\n"
@@ -76,6 +81,10 @@ static int dispatch(int argc, char **argv) {
     return cmd_batch(argc - 1, argv + 1);
   if (!strcmp(cmd, "graph"))
     return cmd_graph(argc - 1, argv + 1);
+  if (!strcmp(cmd, "test"))
+    return cmd_test(argc - 1, argv + 1);
+  if (!strcmp(cmd, "replay"))
+    return cmd_replay(argc - 1, argv + 1);
   /* 'gavel script.lua args': any other argument naming a file is a script */
   if ((strlen(cmd) > 4 && !strcmp(cmd + strlen(cmd) - 4, ".lua")) ||
       access(cmd, R_OK) == 0)

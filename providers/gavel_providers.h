@@ -246,6 +246,55 @@ GAVEL_API gavel_status gavel_audit_status(gavel_audit *a, gavel_error *err);
 ** line was lost since the log was opened, not only the last one. */
 GAVEL_API gavel_status gavel_audit_close(gavel_audit *a, gavel_error *err);
 
+/* ==== Decision capture (capture.c) ==== */
+
+/* One JSON line per sampled run: {ts, ruleset, version, hash, trace_id,
+** input, status, code, message, duration_us, gas_used, receipts:
+** [{capability, operation, params, attempt, outcome, payload|error,
+** metadata}], output}, for 'gavel replay'.  Receipts are recorded for
+** synchronous providers registered before gavel_capture_attach. */
+typedef struct gavel_capture gavel_capture;
+
+typedef struct gavel_capture_opts {
+  double sample;             /* fraction of runs kept (0 = all), by trace id */
+  uint64_t rotate_bytes;     /* move PATH to PATH.N past this size (0 = no)  */
+  int rotate_daily;          /* 1: move PATH to PATH.YYYY-MM-DD each UTC day */
+  const char *const *redact; /* input paths ("applicant.ssn") written as
+                                "sha256:<hex of salt + JSON>" (copied)        */
+  size_t n_redact;           /* entries in 'redact'                          */
+  const char *salt;          /* redaction salt (NULL: random per capture)    */
+  gavel_audit_opts durability_opts; /* the audit log's durability policies   */
+} gavel_capture_opts;
+
+/* Opens (appends to) 'path' ("-" = standard output); 'o' may be NULL. */
+GAVEL_API gavel_status gavel_capture_open(const char *path,
+                                          const gavel_capture_opts *o,
+                                          gavel_capture **out,
+                                          gavel_error *err);
+/* Records the content hash of a ruleset's document (the record's "hash",
+** which 'gavel replay --verify' matches). */
+/* "sha256:<hex>" of a ruleset document into 'out' (80 bytes). */
+GAVEL_API void gavel_capture_hash(const char *text, size_t len, char out[80]);
+GAVEL_API gavel_status gavel_capture_ruleset(gavel_capture *c,
+                                             const char *name,
+                                             const char *text, size_t len,
+                                             gavel_error *err);
+/* Wraps the runtime's synchronous providers (receipts) and observes its
+** runs.  Attach after registering providers, before loading rulesets. */
+GAVEL_API gavel_status gavel_capture_attach(gavel_capture *c,
+                                            gavel_runtime *rt,
+                                            gavel_error *err);
+/* Writes the calling thread's last captured run with its result JSON
+** ({"code","message","output"}; NULL: an error, no output).  Hosts call
+** it after every run; a run never committed is written, without output,
+** when the thread's next run ends or at close. */
+GAVEL_API gavel_status gavel_capture_commit(gavel_capture *c,
+                                            const char *result, size_t len);
+GAVEL_API uint64_t gavel_capture_records(gavel_capture *c);
+/* Flushes, closes and frees (after the runtime's last run).  GAVEL_IO
+** when any record was lost. */
+GAVEL_API gavel_status gavel_capture_close(gavel_capture *c, gavel_error *err);
+
 #ifdef __cplusplus
 }
 #endif
