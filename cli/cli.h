@@ -70,5 +70,6 @@ int cmd_check(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_script(int argc, char **argv); /* cmd_lua.c: gavel script.lua */
+int cmd_serve(int argc, char **argv);  /* cmd_serve.c: gavel serve */
 
 #endif

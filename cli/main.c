@@ -21,6 +21,7 @@ static const char usage[] =
     "  graph RULESET.json [--counts F.jsonl]  step graph as Graphviz DOT\n"
     "  test RULESET.json SUITE.yaml...    run test suites (--rules DIR --tests DIR)\n"
     "  replay CAPTURE.jsonl RULESET.json  re-run captured decisions, list flips\n"
+    "  serve [--listen H:P] [--rules DIR] rule server, Ordo's HTTP API\n"
     "  SCRIPT.lua [args]                  run a Lua script with gavel preloaded\n"
     "\n"
     "capabilities (run, batch, check): --grant CAP, --allow-http HOST[:PORT],\n"
@@ -85,6 +86,8 @@ static int dispatch(int argc, char **argv) {
     return cmd_test(argc - 1, argv + 1);
   if (!strcmp(cmd, "replay"))
     return cmd_replay(argc - 1, argv + 1);
+  if (!strcmp(cmd, "serve"))
+    return cmd_serve(argc - 1, argv + 1);
   /* 'gavel script.lua args': any other argument naming a file is a script */
   if ((strlen(cmd) > 4 && !strcmp(cmd + strlen(cmd) - 4, ".lua")) ||
       access(cmd, R_OK) == 0)

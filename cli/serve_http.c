@@ -1,0 +1,1178 @@
+/*
+** serve_http.c -- stage: one worker process of 'gavel serve'.
+**
+** An event_base with an evhttp server on its own SO_REUSEPORT socket, a
+** runtime whose network.http is the libevent + curl multi driver
+** (providers/http_loop.c) on the same base: a run waiting on an upstream
+** is parked there and the worker goes on serving other requests.
+**
+** Request path: check the store generation (a write acknowledged by any
+** worker bumps it; the store rescans before this request is served) ->
+** route -> limits -> handler -> one reply.  Errors are {"code","message"}
+** as Ordo sends them, with the status mapping of resty.gavel.server:
+** 400 malformed JSON or envelope, 401 missing API token, 404 unknown
+** ruleset or route, 405 wrong method, 413 body or input too large,
+** 422 evaluation error, 502/504 host call failed/timed out, 503 over a
+** concurrency limit or draining, 500 otherwise.
+*/
+#include "serve.h"
+#include "gavel_providers.h"
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+
+typedef struct worker {
+  const serve_opts *o;           /* options                              */
+  serve_shm *shm;                /* shared page                          */
+  int slot;                      /* worker number                        */
+  struct event_base *base;       /* the loop                             */
+  struct evhttp *http;           /* server                               */
+  struct evhttp_bound_socket *bound; /* listening socket                 */
+  gavel_runtime *rt;             /* runtime                              */
+  gavel_http *hp;                /* network.http options                 */
+  gavel_http_loop *loop;         /* network.http on 'base'               */
+  gavel_metrics *metrics;        /* metrics.prometheus + engine metrics  */
+  gavel_audit *audit;            /* --audit, or NULL                     */
+  serve_store store;             /* compiled rules directory             */
+  int inflight;                  /* requests not answered yet            */
+  int draining;                  /* SIGTERM seen                         */
+  struct event *ev_term;         /* SIGTERM                              */
+  struct event *ev_int;          /* SIGINT (ignored: the parent drains)  */
+  struct event *ev_hup;          /* SIGHUP                               */
+  struct event *ev_drain;        /* drain deadline                       */
+  /* open connections (for --max-connections): open addressing set */
+  struct evhttp_connection **conns;
+  size_t conns_cap;              /* power of two                         */
+  size_t n_conns;                /* members                              */
+} worker;
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ==== Replies ==== */
+
+static const char *ordo_code(int status) {
+  switch (status) {
+  case 400: return "BAD_REQUEST";
+  case 401: return "UNAUTHORIZED";
+  case 404: return "NOT_FOUND";
+  case 405: return "METHOD_NOT_ALLOWED";
+  case 409: return "CONFLICT";
+  case 413: return "PAYLOAD_TOO_LARGE";
+  case 422: return "EVALUATION_ERROR";
+  case 502: return "BAD_GATEWAY";
+  case 503: return "SERVICE_UNAVAILABLE";
+  case 504: return "GATEWAY_TIMEOUT";
+  default: return "INTERNAL_ERROR";
+  }
+}
+
+static const char *reason(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 201: return "Created";
+  case 204: return "No Content";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 409: return "Conflict";
+  case 413: return "Payload Too Large";
+  case 422: return "Unprocessable Entity";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  default: return "Internal Server Error";
+  }
+}
+
+static void check_drained(worker *w) {
+  if (w->draining && w->inflight == 0)
+    event_base_loopexit(w->base, NULL);
+}
+
+/* Sends 'body' (may be NULL) with 'ctype'; the request is done. */
+static void reply(worker *w, struct evhttp_request *req, int status,
+                  struct evbuffer *body, const char *ctype) {
+  struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+  serve_wstat *ws = &w->shm->w[w->slot];
+  if (ctype)
+    evhttp_add_header(h, "Content-Type", ctype);
+  if (w->draining)
+    evhttp_add_header(h, "Connection", "close");
+  evhttp_send_reply(req, status, reason(status), body);
+  atomic_fetch_add_explicit(&ws->requests, 1, memory_order_relaxed);
+  if (status / 100 >= 1 && status / 100 <= 5)
+    atomic_fetch_add_explicit(&ws->status[status / 100], 1,
+                              memory_order_relaxed);
+  w->inflight--;
+  check_drained(w);
+}
+
+static void reply_json(worker *w, struct evhttp_request *req, int status,
+                       struct evbuffer *body) {
+  reply(w, req, status, body, "application/json");
+}
+
+/* {"code","message"[,"gavel_status"][,"errors":[...]]} */
+static void reply_err(worker *w, struct evhttp_request *req, int status,
+                      const char *gstatus, const char *msg,
+                      struct evbuffer *errors) {
+  struct evbuffer *b = evbuffer_new();
+  evbuffer_add_printf(b, "{\"code\":\"%s\",\"message\":", ordo_code(status));
+  sj_put_str(b, msg, strlen(msg));
+  if (gstatus)
+    evbuffer_add_printf(b, ",\"gavel_status\":\"%s\"", gstatus);
+  if (errors) {
+    evbuffer_add_printf(b, ",\"errors\":[");
+    evbuffer_add_buffer(b, errors);
+    evbuffer_add(b, "]", 1);
+  }
+  evbuffer_add(b, "}", 1);
+  if (status == 503)
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+                      "1");
+  reply_json(w, req, status, b);
+  evbuffer_free(b);
+}
+
+/* resty.gavel.server's mapping of a failed run. */
+static int run_status(gavel_status st, const char *msg) {
+  switch (st) {
+  case GAVEL_JSON: return 400;
+  case GAVEL_EXEC: case GAVEL_RUNTIME: case GAVEL_GAS: return 422;
+  case GAVEL_NOTFOUND: return 404;
+  case GAVEL_LIMIT: return strstr(msg, "input too large") ? 413 : 422;
+  case GAVEL_HOST: return strstr(msg, "timed out") ? 504 : 502;
+  default: return 500;
+  }
+}
+
+/* ==== Request helpers ==== */
+
+static const char *body_of(struct evhttp_request *req, size_t *n) {
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  *n = evbuffer_get_length(in);
+  if (!*n)
+    return "";
+  return (const char *)evbuffer_pullup(in, -1);
+}
+
+static int authorized(worker *w, struct evhttp_request *req) {
+  const char *t = w->o->api_token, *h;
+  struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+  size_t tn, i;
+  unsigned diff = 0;
+  if (!t)
+    return 1;
+  tn = strlen(t);
+  if ((h = evhttp_find_header(in, "Authorization")) &&
+      !strncasecmp(h, "Bearer ", 7))
+    h += 7;
+  else
+    h = evhttp_find_header(in, "X-API-Key");
+  if (!h || strlen(h) != tn)
+    return 0;
+  for (i = 0; i < tn; i++) /* constant time */
+    diff |= (unsigned)(h[i] ^ t[i]);
+  return diff == 0;
+}
+
+static int need_auth(worker *w, struct evhttp_request *req) {
+  if (authorized(w, req))
+    return 0;
+  reply_err(w, req, 401, NULL,
+            "this request writes: it needs the API token (header "
+            "'Authorization: Bearer TOKEN' or 'X-API-Key: TOKEN')",
+            NULL);
+  return 1;
+}
+
+static int64_t exec_total(worker *w) {
+  int64_t n = 0;
+  int i;
+  for (i = 0; i < w->o->workers; i++)
+    n += atomic_load_explicit(&w->shm->w[i].active_exec, memory_order_relaxed);
+  return n;
+}
+
+/* Takes an execution slot; 0, or 1 after answering 503. */
+static int exec_enter(worker *w, struct evhttp_request *req) {
+  serve_wstat *ws = &w->shm->w[w->slot];
+  if (w->o->max_exec > 0 && exec_total(w) >= w->o->max_exec) {
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "Limit exceeded: %d concurrent executions "
+             "(--max-concurrent-executions); retry later",
+             w->o->max_exec);
+    reply_err(w, req, 503, "GAVEL_LIMIT", msg, NULL);
+    return 1;
+  }
+  atomic_fetch_add_explicit(&ws->active_exec, 1, memory_order_relaxed);
+  return 0;
+}
+
+static void exec_leave(worker *w) {
+  atomic_fetch_sub_explicit(&w->shm->w[w->slot].active_exec, 1,
+                            memory_order_relaxed);
+}
+
+static void sync_store(worker *w) {
+  uint64_t g = atomic_load_explicit(&w->shm->gen, memory_order_acquire);
+  if (g != w->store.gen) {
+    w->store.gen = g;
+    serve_store_scan(&w->store);
+    atomic_fetch_add_explicit(&w->shm->w[w->slot].reloads, 1,
+                              memory_order_relaxed);
+  }
+}
+
+/* After a write: every worker rescans before its next request. */
+static void bump_gen(worker *w) {
+  atomic_fetch_add_explicit(&w->shm->gen, 1, memory_order_acq_rel);
+  sync_store(w);
+}
+
+/* ==== Runs (synchronous, or parked on the network.http loop) ==== */
+
+typedef void (*run_cb)(void *ud, gavel_status st, const char *out, size_t n,
+                       const gavel_error *err);
+
+typedef struct run_ctx {
+  serve_entry *e;   /* entry (a reference)   */
+  run_cb cb;        /* completion            */
+  void *ud;         /* its data              */
+} run_ctx;
+
+static void exec_put(serve_entry *e, gavel_exec *ex) {
+  if (e->n_pool < (int)(sizeof e->pool / sizeof e->pool[0]))
+    e->pool[e->n_pool++] = ex;
+  else
+    gavel_exec_free(ex);
+}
+
+static void on_loop_done(void *ud, gavel_exec *ex, gavel_status st,
+                         const char *out, size_t out_len,
+                         const gavel_error *err) {
+  run_ctx *rc = ud;
+  gavel_error e2;
+  if (st == GAVEL_PENDING) { /* only network.http is asynchronous here */
+    gavel_exec_abandon(ex);
+    memset(&e2, 0, sizeof e2);
+    e2.code = GAVEL_HOST;
+    snprintf(e2.msg, sizeof e2.msg,
+             "a run waits on an asynchronous capability this server does "
+             "not drive");
+    err = &e2;
+    st = GAVEL_HOST;
+  }
+  rc->cb(rc->ud, st, out, out_len, err);
+  exec_put(rc->e, ex);
+  serve_entry_release(rc->e);
+  free(rc);
+}
+
+/* Runs 'e' on the input; 'cb' is called exactly once, possibly before
+** this returns. */
+static void run_one(worker *w, serve_entry *e, const char *in, size_t n,
+                    unsigned flags, run_cb cb, void *ud) {
+  gavel_exec *ex = e->n_pool ? e->pool[--e->n_pool] : NULL;
+  const char *out = NULL;
+  size_t outn = 0;
+  gavel_error err;
+  gavel_status st;
+  if (!ex && gavel_exec_new(e->rs, &ex, &err) != GAVEL_OK) {
+    cb(ud, err.code, NULL, 0, &err);
+    return;
+  }
+  st = gavel_exec_run_json(ex, in, n, flags, &out, &outn, &err);
+  if (st == GAVEL_PENDING) {
+    run_ctx *rc = malloc(sizeof *rc);
+    if (rc) {
+      rc->e = e;
+      rc->cb = cb;
+      rc->ud = ud;
+      e->refs++;
+      if (gavel_http_loop_submit(w->loop, ex, on_loop_done, rc, &err) ==
+          GAVEL_OK)
+        return;
+      e->refs--;
+      free(rc);
+    } else {
+      err.code = GAVEL_NOMEM;
+      snprintf(err.msg, sizeof err.msg, "out of memory");
+    }
+    gavel_exec_abandon(ex);
+    st = err.code ? err.code : GAVEL_HOST;
+  }
+  cb(ud, st, out, outn, &err);
+  exec_put(e, ex);
+}
+
+/* ---- POST /api/v1/execute/:name ---- */
+
+typedef struct exec_req {
+  worker *w;
+  struct evhttp_request *req;
+  serve_entry *e;
+  uint64_t t0;
+} exec_req;
+
+/* result JSON "{...}" + duration_us */
+static void put_result(struct evbuffer *b, const char *out, size_t n,
+                       uint64_t dur) {
+  while (n && out[n - 1] != '}')
+    n--;
+  if (n < 2) {
+    evbuffer_add_printf(b, "{\"duration_us\":%llu}", (unsigned long long)dur);
+    return;
+  }
+  evbuffer_add(b, out, n - 1);
+  evbuffer_add_printf(b, "%s\"duration_us\":%llu}", n > 2 ? "," : "",
+                      (unsigned long long)dur);
+}
+
+static void exec_done(void *ud, gavel_status st, const char *out, size_t n,
+                      const gavel_error *err) {
+  exec_req *x = ud;
+  uint64_t dur = now_us() - x->t0;
+  if (st == GAVEL_OK) {
+    struct evbuffer *b = evbuffer_new();
+    put_result(b, out, n, dur);
+    reply_json(x->w, x->req, 200, b);
+    evbuffer_free(b);
+  } else {
+    reply_err(x->w, x->req, run_status(st, err->msg), gavel_status_name(st),
+              err->msg, NULL);
+  }
+  exec_leave(x->w);
+  serve_entry_release(x->e);
+  free(x);
+}
+
+static serve_entry *find_or_404(worker *w, struct evhttp_request *req,
+                                const char *name) {
+  serve_entry *e = serve_store_get(&w->store, name);
+  if (!e) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "RuleSet '%.200s' not found", name);
+    reply_err(w, req, 404, "GAVEL_NOTFOUND", msg, NULL);
+  }
+  return e;
+}
+
+static void h_execute(worker *w, struct evhttp_request *req, const char *name) {
+  static const char *const keys[] = {"input", "trace"};
+  sj_span sp[2];
+  size_t n;
+  const char *body = body_of(req, &n);
+  char msg[256];
+  serve_entry *e;
+  exec_req *x;
+  if (sj_object(body, n, keys, 2, sp, msg, sizeof msg)) {
+    reply_err(w, req, 400, "GAVEL_JSON", msg, NULL);
+    return;
+  }
+  if (!sp[0].p) {
+    reply_err(w, req, 400, "GAVEL_JSON",
+              "missing field `input` (the body is {\"input\": {...}, "
+              "\"trace\": false})",
+              NULL);
+    return;
+  }
+  if (!(e = find_or_404(w, req, name)) || exec_enter(w, req))
+    return;
+  if (!(x = malloc(sizeof *x))) {
+    exec_leave(w);
+    reply_err(w, req, 500, "GAVEL_NOMEM", "out of memory", NULL);
+    return;
+  }
+  x->w = w;
+  x->req = req;
+  x->e = e;
+  x->t0 = now_us();
+  e->refs++;
+  run_one(w, e, sp[0].p, sp[0].n, sj_is_true(sp[1]) ? GAVEL_RUN_TRACE : 0,
+          exec_done, x);
+}
+
+/* ---- POST /api/v1/execute/:name/batch ---- */
+
+typedef struct batch_req {
+  worker *w;
+  struct evhttp_request *req;
+  serve_entry *e;
+  sj_span inputs;        /* the array                  */
+  size_t pos;            /* scanner position           */
+  unsigned flags;        /* trace                      */
+  struct evbuffer *out;  /* results so far             */
+  int total, ok, failed; /* summary                    */
+  uint64_t t0, t_item;   /* start of batch / of item   */
+  int in_call;           /* inside run_one             */
+  int sync_done;         /* the item ended in run_one  */
+} batch_req;
+
+static void batch_next(batch_req *b);
+
+static void batch_item(void *ud, gavel_status st, const char *out, size_t n,
+                       const gavel_error *err) {
+  batch_req *b = ud;
+  uint64_t dur = now_us() - b->t_item;
+  if (b->total)
+    evbuffer_add(b->out, ",", 1);
+  b->total++;
+  if (st == GAVEL_OK) {
+    b->ok++;
+    put_result(b->out, out, n, dur);
+  } else {
+    b->failed++;
+    evbuffer_add_printf(b->out, "{\"code\":\"error\",\"message\":");
+    sj_put_str(b->out, err->msg, strlen(err->msg));
+    evbuffer_add_printf(b->out, ",\"output\":null,\"duration_us\":%llu,"
+                                "\"error\":",
+                        (unsigned long long)dur);
+    sj_put_str(b->out, err->msg, strlen(err->msg));
+    evbuffer_add(b->out, "}", 1);
+  }
+  if (b->in_call)
+    b->sync_done = 1;
+  else
+    batch_next(b);
+}
+
+static void batch_next(batch_req *b) {
+  sj_span el;
+  while (sj_array_next(b->inputs, &b->pos, &el)) {
+    b->t_item = now_us();
+    b->in_call = 1;
+    b->sync_done = 0;
+    run_one(b->w, b->e, el.p, el.n, b->flags, batch_item, b);
+    b->in_call = 0;
+    if (!b->sync_done)
+      return; /* parked: batch_item continues */
+  }
+  {
+    struct evbuffer *r = evbuffer_new();
+    evbuffer_add_printf(r, "{\"results\":[");
+    evbuffer_add_buffer(r, b->out);
+    evbuffer_add_printf(r, "],\"summary\":{\"total\":%d,\"success\":%d,"
+                           "\"failed\":%d,\"total_duration_us\":%llu}}",
+                        b->total, b->ok, b->failed,
+                        (unsigned long long)(now_us() - b->t0));
+    reply_json(b->w, b->req, 200, r);
+    evbuffer_free(r);
+  }
+  exec_leave(b->w);
+  serve_entry_release(b->e);
+  evbuffer_free(b->out);
+  free(b);
+}
+
+static void h_batch(worker *w, struct evhttp_request *req, const char *name) {
+  static const char *const keys[] = {"inputs", "options"};
+  static const char *const okeys[] = {"trace"};
+  sj_span sp[2], op[1] = {{NULL, 0}}, el;
+  size_t n, pos = 0;
+  int count = 0;
+  const char *body = body_of(req, &n);
+  char msg[256];
+  serve_entry *e;
+  batch_req *b;
+  if (sj_object(body, n, keys, 2, sp, msg, sizeof msg)) {
+    reply_err(w, req, 400, "GAVEL_JSON", msg, NULL);
+    return;
+  }
+  if (!sp[0].p || sp[0].p[0] != '[') {
+    reply_err(w, req, 400, "GAVEL_JSON",
+              "field `inputs` must be an array of inputs (the body is "
+              "{\"inputs\": [...], \"options\": {\"trace\": false}})",
+              NULL);
+    return;
+  }
+  if (sp[1].p && sp[1].p[0] == '{')
+    sj_object(sp[1].p, sp[1].n, okeys, 1, op, msg, sizeof msg);
+  while (sj_array_next(sp[0], &pos, &el))
+    if (++count > SERVE_MAX_BATCH) {
+      snprintf(msg, sizeof msg,
+               "Limit exceeded: batch of more than %d inputs (the limit "
+               "is %d per request)",
+               SERVE_MAX_BATCH, SERVE_MAX_BATCH);
+      reply_err(w, req, 413, "GAVEL_LIMIT", msg, NULL);
+      return;
+    }
+  if (!(e = find_or_404(w, req, name)) || exec_enter(w, req))
+    return;
+  if (!(b = calloc(1, sizeof *b)) || !(b->out = evbuffer_new())) {
+    free(b);
+    exec_leave(w);
+    reply_err(w, req, 500, "GAVEL_NOMEM", "out of memory", NULL);
+    return;
+  }
+  b->w = w;
+  b->req = req;
+  b->e = e;
+  e->refs++;
+  b->inputs = sp[0];
+  b->flags = sj_is_true(op[0]) ? GAVEL_RUN_TRACE : 0;
+  b->t0 = now_us();
+  batch_next(b);
+}
+
+/* ---- POST /api/v1/eval ---- */
+
+static void h_eval(worker *w, struct evhttp_request *req) {
+  static const char *const keys[] = {"expression", "context"};
+  sj_span sp[2];
+  size_t n, sn, outn;
+  const char *body = body_of(req, &n), *out;
+  char msg[GAVEL_ERRMSG_SIZE + 64], *src;
+  gavel_expr *ex;
+  gavel_error err;
+  struct evbuffer *b;
+  if (sj_object(body, n, keys, 2, sp, msg, sizeof msg)) {
+    reply_err(w, req, 400, "GAVEL_JSON", msg, NULL);
+    return;
+  }
+  if (!(src = sj_string(sp[0], &sn))) {
+    reply_err(w, req, 400, "GAVEL_JSON",
+              "field `expression` must be a string (the body is "
+              "{\"expression\": \"...\", \"context\": {...}})",
+              NULL);
+    return;
+  }
+  if (gavel_expr_compile(w->rt, src, sn, &ex, &err) != GAVEL_OK) {
+    snprintf(msg, sizeof msg, "Parse error: %s", err.msg);
+    reply_err(w, req, err.code == GAVEL_LIMIT ? 413 : 400,
+              gavel_status_name(err.code), msg, NULL);
+    free(src);
+    return;
+  }
+  if (gavel_expr_eval_json(ex, sp[1].p, sp[1].p ? sp[1].n : 0, &out, &outn,
+                           &err) != GAVEL_OK) {
+    snprintf(msg, sizeof msg, "Evaluation error: %s", err.msg);
+    reply_err(w, req, run_status(err.code, err.msg),
+              gavel_status_name(err.code), msg, NULL);
+  } else {
+    b = evbuffer_new();
+    evbuffer_add_printf(b, "{\"result\":");
+    evbuffer_add(b, out, outn);
+    evbuffer_add_printf(b, ",\"parsed\":");
+    sj_put_str(b, src, sn);
+    evbuffer_add(b, "}", 1);
+    reply_json(w, req, 200, b);
+    evbuffer_free(b);
+  }
+  gavel_expr_free(ex);
+  free(src);
+}
+
+/* ---- rulesets ---- */
+
+static void h_list(worker *w, struct evhttp_request *req) {
+  struct evbuffer *b = evbuffer_new();
+  int i;
+  evbuffer_add(b, "[", 1);
+  for (i = 0; i < w->store.n_e; i++) {
+    serve_entry *e = w->store.e[i];
+    evbuffer_add_printf(b, "%s{\"name\":", i ? "," : "");
+    sj_put_str(b, e->name, strlen(e->name));
+    evbuffer_add_printf(b, ",\"version\":");
+    sj_put_str(b, e->version, strlen(e->version));
+    evbuffer_add_printf(b, ",\"description\":");
+    sj_put_str(b, e->description, strlen(e->description));
+    evbuffer_add(b, "}", 1);
+  }
+  evbuffer_add(b, "]", 1);
+  reply_json(w, req, 200, b);
+  evbuffer_free(b);
+}
+
+/* Validates and compiles 'text', then stores it; answers. */
+static void store_doc(worker *w, struct evhttp_request *req, const char *text,
+                      size_t n, const char *want_name, const char *what) {
+  serve_diags d;
+  serve_entry *e;
+  char msg[GAVEL_ERRMSG_SIZE + 512];
+  int created;
+  long seq;
+  memset(&d, 0, sizeof d);
+  d.json = evbuffer_new();
+  if (!(e = serve_compile(&w->store, text, n, &d))) {
+    snprintf(msg, sizeof msg,
+             "the ruleset was not accepted: %d error%s (first: %s)",
+             d.n_errors, d.n_errors == 1 ? "" : "s", d.first);
+    reply_err(w, req, 400, "GAVEL_LOAD", msg, d.json);
+    evbuffer_free(d.json);
+    return;
+  }
+  evbuffer_free(d.json);
+  if (want_name && strcmp(want_name, e->name)) {
+    snprintf(msg, sizeof msg, "version names ruleset '%.200s', not '%.200s'",
+             e->name, want_name);
+    reply_err(w, req, 409, NULL, msg, NULL);
+    serve_entry_release(e);
+    return;
+  }
+  if (serve_store_put(&w->store, e->name, text, n, &created, &seq, msg,
+                      sizeof msg)) {
+    fprintf(stderr, "gavel serve: error: %s\n", msg);
+    reply_err(w, req, 500, "GAVEL_IO", msg, NULL);
+    serve_entry_release(e);
+    return;
+  }
+  bump_gen(w);
+  {
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "{\"status\":\"%s\",\"name\":",
+                        what ? what : created ? "created" : "updated");
+    sj_put_str(b, e->name, strlen(e->name));
+    evbuffer_add_printf(b, ",\"seq\":%ld}", seq);
+    reply_json(w, req, what ? 200 : created ? 201 : 200, b);
+    evbuffer_free(b);
+  }
+  serve_entry_release(e);
+}
+
+static void h_post_ruleset(worker *w, struct evhttp_request *req) {
+  size_t n;
+  const char *body = body_of(req, &n);
+  char msg[256];
+  if (need_auth(w, req))
+    return;
+  if (sj_validate(body, n, msg, sizeof msg)) {
+    reply_err(w, req, 400, "GAVEL_JSON", msg, NULL);
+    return;
+  }
+  store_doc(w, req, body, n, NULL, NULL);
+}
+
+static void h_get_ruleset(worker *w, struct evhttp_request *req,
+                          const char *name) {
+  serve_entry *e = find_or_404(w, req, name);
+  struct evbuffer *b;
+  if (!e)
+    return;
+  b = evbuffer_new();
+  evbuffer_add(b, e->text, e->len);
+  reply_json(w, req, 200, b);
+  evbuffer_free(b);
+}
+
+static void h_delete_ruleset(worker *w, struct evhttp_request *req,
+                             const char *name) {
+  char msg[512];
+  int rc;
+  if (need_auth(w, req))
+    return;
+  if (!serve_store_get(&w->store, name)) {
+    find_or_404(w, req, name);
+    return;
+  }
+  rc = serve_store_delete(&w->store, name, msg, sizeof msg);
+  if (rc < 0) {
+    reply_err(w, req, 500, "GAVEL_IO", msg, NULL);
+    return;
+  }
+  bump_gen(w);
+  if (rc == 0) {
+    find_or_404(w, req, name);
+    return;
+  }
+  reply(w, req, 204, NULL, NULL);
+}
+
+static void h_versions(worker *w, struct evhttp_request *req,
+                       const char *name) {
+  struct evbuffer *b = evbuffer_new();
+  if (serve_store_versions(&w->store, name, b) < 0)
+    find_or_404(w, req, name);
+  else
+    reply_json(w, req, 200, b);
+  evbuffer_free(b);
+}
+
+static long parse_seq(const char *s) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  return (end != s && !*end && v > 0) ? v : -1;
+}
+
+static void h_version(worker *w, struct evhttp_request *req, const char *name,
+                      const char *seqs) {
+  long seq = parse_seq(seqs);
+  size_t len;
+  char *text = seq > 0 ? serve_store_version_text(&w->store, name, seq, &len)
+                       : NULL;
+  struct evbuffer *b;
+  if (!text) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "RuleSet '%.200s' has no version '%.40s'", name,
+             seqs);
+    reply_err(w, req, 404, "GAVEL_NOTFOUND", msg, NULL);
+    return;
+  }
+  b = evbuffer_new();
+  evbuffer_add(b, text, len);
+  reply_json(w, req, 200, b);
+  evbuffer_free(b);
+  free(text);
+}
+
+static void h_rollback(worker *w, struct evhttp_request *req,
+                       const char *name) {
+  static const char *const keys[] = {"seq"};
+  sj_span sp[1];
+  size_t n, len;
+  const char *body = body_of(req, &n);
+  char msg[300], num[32], *text;
+  long seq = -1;
+  if (need_auth(w, req))
+    return;
+  if (sj_object(body, n, keys, 1, sp, msg, sizeof msg)) {
+    reply_err(w, req, 400, "GAVEL_JSON", msg, NULL);
+    return;
+  }
+  if (sp[0].p && sp[0].n < sizeof num) {
+    memcpy(num, sp[0].p, sp[0].n);
+    num[sp[0].n] = 0;
+    seq = parse_seq(num);
+  }
+  if (seq <= 0) {
+    reply_err(w, req, 400, "GAVEL_JSON",
+              "field `seq` must be a positive integer (the body is "
+              "{\"seq\": N}, N from GET .../versions)",
+              NULL);
+    return;
+  }
+  if (!(text = serve_store_version_text(&w->store, name, seq, &len))) {
+    snprintf(msg, sizeof msg, "RuleSet '%.200s' has no version %ld", name,
+             seq);
+    reply_err(w, req, 404, "GAVEL_NOTFOUND", msg, NULL);
+    return;
+  }
+  store_doc(w, req, text, len, name, "rolled_back");
+  free(text);
+}
+
+static void h_reload(worker *w, struct evhttp_request *req) {
+  struct evbuffer *b;
+  if (need_auth(w, req))
+    return;
+  w->store.log_diags = 1;
+  bump_gen(w);
+  w->store.log_diags = w->slot == 0;
+  b = evbuffer_new();
+  evbuffer_add_printf(b, "{\"status\":\"reloaded\",\"rules_count\":%d}",
+                      w->store.n_e);
+  reply_json(w, req, 200, b);
+  evbuffer_free(b);
+}
+
+/* ---- health, metrics ---- */
+
+static void h_health(worker *w, struct evhttp_request *req, int kind) {
+  struct evbuffer *b = evbuffer_new();
+  int64_t up = (int64_t)time(NULL) - atomic_load(&w->shm->started);
+  int ready = !w->draining;
+  if (kind == 1) {
+    evbuffer_add_printf(b, "{\"status\":\"alive\"}");
+    reply_json(w, req, 200, b);
+  } else {
+    evbuffer_add_printf(
+        b,
+        "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_seconds\":%lld,"
+        "\"checks\":{\"store_lock\":\"ok\",\"disk_writable\":%s},"
+        "\"storage\":{\"rules_count\":%d},\"worker\":%d,\"pid\":%ld}",
+        ready ? "ready" : "draining", gavel_version_string(), (long long)up,
+        access(w->o->rules_dir, W_OK) == 0 ? "true" : "false", w->store.n_e,
+        w->slot, (long)getpid());
+    reply_json(w, req, ready || kind == 0 ? 200 : 503, b);
+  }
+  evbuffer_free(b);
+}
+
+static void h_metrics(worker *w, struct evhttp_request *req) {
+  struct evbuffer *b = evbuffer_new();
+  char *text = NULL;
+  size_t len = 0;
+  gavel_error err;
+  uint64_t req_total = 0, st[6] = {0}, reloads = 0, rerr = 0;
+  int64_t act = 0;
+  int i, k;
+  for (i = 0; i < w->o->workers; i++) {
+    serve_wstat *s = &w->shm->w[i];
+    req_total += atomic_load(&s->requests);
+    for (k = 1; k <= 5; k++)
+      st[k] += atomic_load(&s->status[k]);
+    reloads += atomic_load(&s->reloads);
+    rerr += atomic_load(&s->reload_errors);
+    act += atomic_load(&s->active_exec);
+  }
+  evbuffer_add_printf(
+      b,
+      "# HELP gavel_serve_requests_total HTTP requests answered, all "
+      "workers.\n# TYPE gavel_serve_requests_total counter\n");
+  for (k = 1; k <= 5; k++)
+    evbuffer_add_printf(b, "gavel_serve_requests_total{class=\"%dxx\"} %llu\n",
+                        k, (unsigned long long)st[k]);
+  evbuffer_add_printf(
+      b,
+      "# HELP gavel_serve_active_executions Executions in flight, all "
+      "workers.\n# TYPE gavel_serve_active_executions gauge\n"
+      "gavel_serve_active_executions %lld\n"
+      "# HELP gavel_serve_reloads_total Store rescans, all workers.\n"
+      "# TYPE gavel_serve_reloads_total counter\n"
+      "gavel_serve_reloads_total %llu\n"
+      "# HELP gavel_serve_worker_restarts_total Workers replaced.\n"
+      "# TYPE gavel_serve_worker_restarts_total counter\n"
+      "gavel_serve_worker_restarts_total %llu\n"
+      "# HELP gavel_serve_workers Worker processes.\n"
+      "# TYPE gavel_serve_workers gauge\ngavel_serve_workers %d\n"
+      "# HELP gavel_serve_rules Rulesets loaded (answering worker).\n"
+      "# TYPE gavel_serve_rules gauge\ngavel_serve_rules %d\n",
+      (long long)act, (unsigned long long)reloads,
+      (unsigned long long)atomic_load(&w->shm->restarts), w->o->workers,
+      w->store.n_e);
+  (void)req_total;
+  (void)rerr;
+  if (gavel_metrics_expose(w->metrics, &text, &len, &err) == GAVEL_OK) {
+    evbuffer_add(b, text, len);
+    gavel_providers_free(text);
+  }
+  reply(w, req, 200, b, "text/plain; version=0.0.4");
+  evbuffer_free(b);
+}
+
+/* ==== Connections (--max-connections) ==== */
+
+static size_t conn_hash(const void *p, size_t cap) {
+  uintptr_t v = (uintptr_t)p;
+  v ^= v >> 17;
+  v *= 0x9E3779B97F4A7C15ull;
+  return (size_t)(v >> 7) & (cap - 1);
+}
+
+static void conn_remove(worker *w, struct evhttp_connection *c) {
+  size_t i = conn_hash(c, w->conns_cap), j;
+  while (w->conns[i] && w->conns[i] != c)
+    i = (i + 1) & (w->conns_cap - 1);
+  if (!w->conns[i])
+    return;
+  w->conns[i] = NULL;
+  w->n_conns--;
+  /* backward shift */
+  j = i;
+  for (;;) {
+    size_t h;
+    j = (j + 1) & (w->conns_cap - 1);
+    if (!w->conns[j])
+      break;
+    h = conn_hash(w->conns[j], w->conns_cap);
+    if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
+      w->conns[i] = w->conns[j];
+      w->conns[j] = NULL;
+      i = j;
+    }
+  }
+}
+
+static void on_conn_close(struct evhttp_connection *c, void *arg) {
+  conn_remove(arg, c);
+}
+
+/* 1: the connection may be served; 0: over the limit. */
+static int conn_admit(worker *w, struct evhttp_connection *c) {
+  size_t i;
+  if (!c || !w->conns)
+    return 1;
+  i = conn_hash(c, w->conns_cap);
+  while (w->conns[i]) {
+    if (w->conns[i] == c)
+      return 1;
+    i = (i + 1) & (w->conns_cap - 1);
+  }
+  if ((int)w->n_conns >= w->o->max_connections)
+    return 0;
+  w->conns[i] = c;
+  w->n_conns++;
+  evhttp_connection_set_closecb(c, on_conn_close, w);
+  return 1;
+}
+
+/* ==== Routing ==== */
+
+static void on_request(struct evhttp_request *req, void *arg) {
+  worker *w = arg;
+  const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+  const char *path = u ? evhttp_uri_get_path(u) : NULL;
+  enum evhttp_cmd_type m = evhttp_request_get_command(req);
+  char seg[6][256];
+  int ns = 0, get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD,
+      post = m == EVHTTP_REQ_POST, del = m == EVHTTP_REQ_DELETE;
+  const char *p;
+  w->inflight++;
+  if (!conn_admit(w, evhttp_request_get_connection(req))) {
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "Limit exceeded: %d open connections per worker "
+             "(--max-connections)",
+             w->o->max_connections);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
+                      "close");
+    reply_err(w, req, 503, "GAVEL_LIMIT", msg, NULL);
+    return;
+  }
+  sync_store(w);
+  if (!path)
+    path = "/";
+  /* split into at most 6 segments of at most 255 bytes */
+  for (p = path; *p && ns < 7;) {
+    size_t k = 0;
+    while (*p == '/')
+      p++;
+    if (!*p)
+      break;
+    if (ns == 6)
+      goto notfound;
+    while (*p && *p != '/') {
+      if (k == 255)
+        goto notfound;
+      seg[ns][k++] = *p++;
+    }
+    seg[ns++][k] = 0;
+  }
+#define S(i, s) (ns > (i) && !strcmp(seg[i], s))
+  if (ns == 1 && S(0, "health"))
+    { get ? h_health(w, req, 0) : reply_err(w, req, 405, NULL, "use GET", NULL); return; }
+  if (ns == 2 && S(0, "healthz") && (S(1, "live") || S(1, "ready")))
+    { get ? h_health(w, req, S(1, "live") ? 1 : 2)
+               : reply_err(w, req, 405, NULL, "use GET", NULL); return; }
+  if (ns == 1 && S(0, "metrics"))
+    { get ? h_metrics(w, req) : reply_err(w, req, 405, NULL, "use GET", NULL); return; }
+  if ((ns == 2 && S(0, "admin") && S(1, "reload")) ||
+      (ns == 4 && S(0, "api") && S(1, "v1") && S(2, "admin") &&
+       S(3, "reload")))
+    { post ? h_reload(w, req) : reply_err(w, req, 405, NULL, "use POST", NULL); return; }
+  if (ns < 3 || !S(0, "api") || !S(1, "v1"))
+    goto notfound;
+  if (S(2, "eval") && ns == 3)
+    { post ? h_eval(w, req) : reply_err(w, req, 405, NULL, "use POST", NULL); return; }
+  if (S(2, "execute") && (ns == 4 || (ns == 5 && S(4, "batch")))) {
+    if (!post)
+      reply_err(w, req, 405, NULL, "use POST", NULL);
+    else if (ns == 4)
+      h_execute(w, req, seg[3]);
+    else
+      h_batch(w, req, seg[3]);
+    return;
+  }
+  if (S(2, "rulesets")) {
+    if (ns == 3) {
+      if (get)
+        { h_list(w, req); return; }
+      if (post)
+        { h_post_ruleset(w, req); return; }
+      { reply_err(w, req, 405, NULL, "use GET or POST", NULL); return; }
+    }
+    if (ns == 4) {
+      if (get)
+        { h_get_ruleset(w, req, seg[3]); return; }
+      if (del)
+        { h_delete_ruleset(w, req, seg[3]); return; }
+      { reply_err(w, req, 405, NULL, "use GET or DELETE", NULL); return; }
+    }
+    if (ns == 5 && S(4, "versions"))
+      { get ? h_versions(w, req, seg[3])
+                 : reply_err(w, req, 405, NULL, "use GET", NULL); return; }
+    if (ns == 6 && S(4, "versions"))
+      { get ? h_version(w, req, seg[3], seg[5])
+                 : reply_err(w, req, 405, NULL, "use GET", NULL); return; }
+    if (ns == 5 && S(4, "rollback"))
+      { post ? h_rollback(w, req, seg[3])
+                  : reply_err(w, req, 405, NULL, "use POST", NULL); return; }
+  }
+#undef S
+notfound : {
+  char msg[400];
+  snprintf(msg, sizeof msg, "no route for %.300s", path);
+  reply_err(w, req, 404, NULL, msg, NULL);
+}
+}
+
+/* ==== Signals, life ==== */
+
+static void on_term(evutil_socket_t fd, short what, void *arg) {
+  worker *w = arg;
+  struct timeval tv;
+  (void)fd;
+  (void)what;
+  if (w->draining)
+    return;
+  w->draining = 1;
+  if (w->bound) {
+    evhttp_del_accept_socket(w->http, w->bound); /* stop accepting */
+    w->bound = NULL;
+  }
+  tv.tv_sec = w->o->timeout_s;
+  tv.tv_usec = 0;
+  /* the deadline: in-flight requests get one request timeout */
+  event_base_loopexit(w->base, &tv);
+  check_drained(w);
+}
+
+static void on_int(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  (void)arg; /* Ctrl-C reaches the whole group: the parent drains us */
+}
+
+static void on_hup(evutil_socket_t fd, short what, void *arg) {
+  worker *w = arg;
+  (void)fd;
+  (void)what;
+  /* compile everything that changed; the old versions serve until then,
+  ** and a file that fails keeps its old version */
+  w->store.gen = (uint64_t)-1;
+  sync_store(w);
+}
+
+static gavel_ruleset *resolve(void *ud, const char *name) {
+  worker *w = ud;
+  serve_entry *e = serve_store_get(&w->store, name);
+  return e ? e->rs : NULL;
+}
+
+static int listen_socket(const serve_opts *o) {
+  struct addrinfo hints, *res = NULL, *ai;
+  char port[16];
+  int fd = -1, one = 1;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  snprintf(port, sizeof port, "%d", o->port);
+  if (getaddrinfo(o->host[0] ? o->host : NULL, port, &hints, &res))
+    return -1;
+  for (ai = res; ai; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+      continue;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+      break;
+    close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(res);
+  if (fd >= 0)
+    evutil_make_socket_nonblocking(fd);
+  return fd;
+}
+
+int serve_worker(const serve_opts *o, serve_shm *shm, int slot) {
+  worker w;
+  gavel_error err;
+  gavel_config cfg = o->cfg;
+  int fd, rc = 0;
+  memset(&w, 0, sizeof w);
+  w.o = o;
+  w.shm = shm;
+  w.slot = slot;
+  signal(SIGPIPE, SIG_IGN);
+  if (!(w.base = event_base_new()) || !(w.http = evhttp_new(w.base))) {
+    fprintf(stderr, "gavel serve: worker %d: cannot start libevent\n", slot);
+    return 3;
+  }
+  cfg.abi = GAVEL_VERSION_NUM;
+  if (!cfg.max_timeout_ms)
+    cfg.max_timeout_ms = (uint32_t)o->timeout_s * 1000u;
+  if (gavel_runtime_new(&cfg, &w.rt, &err) != GAVEL_OK ||
+      gavel_http_new(NULL, &w.hp, &err) != GAVEL_OK ||
+      gavel_http_loop_new(w.hp, w.base, &w.loop, &err) != GAVEL_OK ||
+      gavel_http_loop_provide(w.loop, w.rt, &err) != GAVEL_OK ||
+      gavel_metrics_new(NULL, &w.metrics, &err) != GAVEL_OK ||
+      gavel_metrics_provide(w.metrics, w.rt, &err) != GAVEL_OK ||
+      gavel_metrics_attach(w.metrics, w.rt, &err) != GAVEL_OK ||
+      (o->audit_file &&
+       (gavel_audit_open(o->audit_file, NULL, &w.audit, &err) != GAVEL_OK ||
+        gavel_audit_provide(w.audit, w.rt, &err) != GAVEL_OK ||
+        gavel_audit_attach(w.audit, w.rt, &err) != GAVEL_OK))) {
+    fprintf(stderr, "gavel serve: worker %d: error: %s\n", slot, err.msg);
+    rc = 3;
+    goto out;
+  }
+  gavel_runtime_set_resolver(w.rt, resolve, &w);
+  w.store.o = o;
+  w.store.rt = w.rt;
+  w.store.log_diags = slot == 0;
+  w.store.gen = atomic_load(&shm->gen);
+  serve_store_scan(&w.store);
+  if (o->max_connections > 0) {
+    w.conns_cap = 16;
+    while (w.conns_cap < (size_t)o->max_connections * 2)
+      w.conns_cap *= 2;
+    w.conns = calloc(w.conns_cap, sizeof *w.conns);
+  }
+  evhttp_set_max_body_size(w.http, (ev_ssize_t)o->max_body);
+  evhttp_set_max_headers_size(w.http, 64 * 1024);
+  evhttp_set_timeout(w.http, o->timeout_s);
+  evhttp_set_allowed_methods(w.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
+                                         EVHTTP_REQ_OPTIONS);
+  evhttp_set_default_content_type(w.http, "application/json");
+  evhttp_set_gencb(w.http, on_request, &w);
+  w.ev_term = evsignal_new(w.base, SIGTERM, on_term, &w);
+  w.ev_int = evsignal_new(w.base, SIGINT, on_int, &w);
+  w.ev_hup = evsignal_new(w.base, SIGHUP, on_hup, &w);
+  event_add(w.ev_term, NULL);
+  event_add(w.ev_int, NULL);
+  event_add(w.ev_hup, NULL);
+  if ((fd = listen_socket(o)) < 0 ||
+      !(w.bound = evhttp_accept_socket_with_handle(w.http, fd))) {
+    fprintf(stderr, "gavel serve: worker %d: cannot listen on %s:%d: %s\n",
+            slot, o->host, o->port, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    rc = 3;
+    goto out;
+  }
+  event_base_dispatch(w.base);
+out:
+  if (w.ev_drain)
+    event_free(w.ev_drain);
+  if (w.ev_term)
+    event_free(w.ev_term);
+  if (w.ev_int)
+    event_free(w.ev_int);
+  if (w.ev_hup)
+    event_free(w.ev_hup);
+  gavel_http_loop_free(w.loop); /* fails runs still parked (replies) */
+  if (w.http)
+    evhttp_free(w.http);
+  serve_store_free(&w.store);
+  free(w.conns);
+  if (w.audit && gavel_audit_close(w.audit, &err) != GAVEL_OK)
+    fprintf(stderr, "gavel serve: worker %d: %s\n", slot, err.msg);
+  gavel_metrics_free(w.metrics);
+  gavel_http_free(w.hp);
+  gavel_runtime_free(w.rt);
+  if (w.base)
+    event_base_free(w.base);
+  return rc;
+}
