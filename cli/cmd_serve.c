@@ -164,7 +164,9 @@ static pid_t spawn(const serve_opts *o, serve_shm *shm, int slot,
   pid_t pid = fork();
   if (pid == 0) {
     int rc;
-    sigprocmask(SIG_SETMASK, old, NULL);
+    /* the signals stay blocked until the worker's loop handles them: a
+    ** SIGHUP during its start is then a reload, not its death */
+    (void)old;
     rc = serve_worker(o, shm, slot);
     fflush(NULL);
     _exit(rc);

@@ -105,6 +105,15 @@ struct serve_entry {
   int seen;              /* scan mark                                 */
 };
 
+/* A file that failed to compile, as it was then (not retried, nor
+** logged again, until it changes). */
+typedef struct serve_bad {
+  char file[256];        /* name in the directory */
+  ino_t ino;             /* identity              */
+  off_t size;
+  int64_t mtime_ns;
+} serve_bad;
+
 typedef struct serve_store {
   const serve_opts *o;     /* options                                 */
   gavel_runtime *rt;       /* runtime rulesets compile in             */
@@ -113,6 +122,8 @@ typedef struct serve_store {
   int cap_e;               /* allocated                               */
   uint64_t gen;            /* shm generation this store reflects      */
   int log_diags;           /* 1: print reload diagnostics (worker 0)  */
+  serve_bad bad[32];       /* files known not to compile              */
+  int n_bad;               /* count (a ring past 32)                  */
 } serve_store;
 
 /* Diagnostics collected into a JSON array ([{"level","message","path",

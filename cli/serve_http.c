@@ -105,6 +105,15 @@ static void check_drained(worker *w) {
     event_base_loopexit(w->base, NULL);
 }
 
+/* The reply left (its last byte was written): a drain may end.  A reply
+** whose connection failed never gets here; the drain deadline covers it. */
+static void on_sent(struct evhttp_request *req, void *arg) {
+  worker *w = arg;
+  (void)req;
+  w->inflight--;
+  check_drained(w);
+}
+
 /* Sends 'body' (may be NULL) with 'ctype'; the request is done. */
 static void reply(worker *w, struct evhttp_request *req, int status,
                   struct evbuffer *body, const char *ctype) {
@@ -114,13 +123,12 @@ static void reply(worker *w, struct evhttp_request *req, int status,
     evhttp_add_header(h, "Content-Type", ctype);
   if (w->draining)
     evhttp_add_header(h, "Connection", "close");
+  evhttp_request_set_on_complete_cb(req, on_sent, w);
   evhttp_send_reply(req, status, reason(status), body);
   atomic_fetch_add_explicit(&ws->requests, 1, memory_order_relaxed);
   if (status / 100 >= 1 && status / 100 <= 5)
     atomic_fetch_add_explicit(&ws->status[status / 100], 1,
                               memory_order_relaxed);
-  w->inflight--;
-  check_drained(w);
 }
 
 static void reply_json(worker *w, struct evhttp_request *req, int status,
@@ -1149,6 +1157,15 @@ int serve_worker(const serve_opts *o, serve_shm *shm, int slot) {
       close(fd);
     rc = 3;
     goto out;
+  }
+  {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &set, NULL); /* blocked since the fork */
   }
   event_base_dispatch(w.base);
 out:

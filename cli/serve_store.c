@@ -209,6 +209,16 @@ void serve_store_scan(serve_store *s) {
       old->seen = 1;
       continue;
     }
+    for (k = 0; k < s->n_bad && k < 32; k++)
+      if (!strcmp(s->bad[k].file, de->d_name) && s->bad[k].ino == st.st_ino &&
+          s->bad[k].size == st.st_size &&
+          s->bad[k].mtime_ns == mtime_ns(&st))
+        break;
+    if (k < s->n_bad && k < 32) { /* known broken, unchanged */
+      if (old)
+        old->seen = 1;
+      continue;
+    }
     memset(&dg, 0, sizeof dg);
     dg.json = evbuffer_new();
     text = cli_read_file(path, s->o->max_body, &len, msg, sizeof msg);
@@ -228,6 +238,13 @@ void serve_store_scan(serve_store *s) {
       evbuffer_free(dg.json);
       if (old)
         old->seen = 1;
+      if (n < sizeof s->bad[0].file) {
+        serve_bad *b = &s->bad[s->n_bad++ % 32];
+        memcpy(b->file, de->d_name, n + 1);
+        b->ino = st.st_ino;
+        b->size = st.st_size;
+        b->mtime_ns = mtime_ns(&st);
+      }
       continue;
     }
     evbuffer_free(dg.json);
