@@ -268,6 +268,17 @@ int cmd_serve(int argc, char **argv) {
       return 1;
     }
   }
+  {
+    const char *t = getenv("TMPDIR");
+    snprintf(o->run_dir, sizeof o->run_dir, "%s/gavel-serve-run-XXXXXX",
+             t && *t ? t : "/tmp");
+    if (!mkdtemp(o->run_dir)) {
+      fprintf(stderr, "error: io: cannot create a run directory: %s\n",
+              strerror(errno));
+      free(o);
+      return 1;
+    }
+  }
   shm = mmap(NULL, sizeof *shm, PROT_READ | PROT_WRITE,
              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shm == MAP_FAILED) {
@@ -375,6 +386,7 @@ int cmd_serve(int argc, char **argv) {
   }
   if (o->temp_rules)
     nftw(o->rules_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  nftw(o->run_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   fprintf(stderr, "gavel serve: stopped\n");
   munmap(shm, sizeof *shm);
   sigprocmask(SIG_SETMASK, &old, NULL);

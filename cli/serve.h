@@ -28,6 +28,7 @@ typedef struct serve_opts {
   int port;                     /* its port                              */
   char rules_dir[4096];         /* --rules DIR (or a private temp dir)   */
   int temp_rules;               /* 1: rules_dir is ours, removed at exit */
+  char run_dir[4096];           /* private: workers' metrics snapshots   */
   int workers;                  /* --workers N                           */
   const char *api_token;        /* --api-token T (NULL: writes are open) */
   size_t max_body;              /* --max-body-bytes (10 MiB)             */

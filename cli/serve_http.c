@@ -51,6 +51,8 @@ typedef struct worker {
   struct event *ev_int;          /* SIGINT (ignored: the parent drains)  */
   struct event *ev_hup;          /* SIGHUP                               */
   struct event *ev_drain;        /* drain deadline                       */
+  struct event *ev_tick;         /* metrics snapshot timer               */
+  uint64_t snap_requests;        /* requests at the last snapshot        */
   /* open connections (for --max-connections): open addressing set */
   struct evhttp_connection **conns;
   size_t conns_cap;              /* power of two                         */
@@ -813,11 +815,139 @@ static void h_health(worker *w, struct evhttp_request *req, int kind) {
   evbuffer_free(b);
 }
 
+/* Engine metrics of every worker: each writes its exposition to
+** run_dir/metrics.N (now for the answering worker, after its runs for
+** the others, at most once a second); the families are merged, each
+** sample labelled worker="N". */
+static void snapshot_metrics(worker *w) {
+  char path[4200];
+  gavel_error err;
+  snprintf(path, sizeof path, "%s/metrics.%d", w->o->run_dir, w->slot);
+  if (gavel_metrics_write_file(w->metrics, path, &err) != GAVEL_OK)
+    fprintf(stderr, "gavel serve: worker %d: %s\n", w->slot, err.msg);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg) {
+  worker *w = arg;
+  uint64_t n = atomic_load_explicit(&w->shm->w[w->slot].requests,
+                                    memory_order_relaxed);
+  (void)fd;
+  (void)what;
+  if (n != w->snap_requests) {
+    w->snap_requests = n;
+    snapshot_metrics(w);
+  }
+}
+
+typedef struct mfam {
+  const char *name;  /* family name (points into a text)    */
+  size_t name_len;
+  const char *head;  /* "# HELP ..\n# TYPE ..\n" lines       */
+  size_t head_len;
+  const char *body;  /* sample lines                        */
+  size_t body_len;
+  int slot;          /* worker                              */
+} mfam;
+
+static int mfam_cmp(const void *a, const void *b) {
+  const mfam *x = a, *y = b;
+  size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+  int c = memcmp(x->name, y->name, n);
+  if (c)
+    return c;
+  if (x->name_len != y->name_len)
+    return x->name_len < y->name_len ? -1 : 1;
+  return x->slot - y->slot;
+}
+
+/* Splits an exposition into families (appended to *f). */
+static void split_families(const char *t, size_t n, int slot, mfam **f,
+                           size_t *nf, size_t *cap) {
+  const char *p = t, *end = t + n;
+  mfam *cur = NULL;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *next = eol ? eol + 1 : end;
+    if (!strncmp(p, "# HELP ", 7) || !strncmp(p, "# TYPE ", 7)) {
+      const char *nm = p + 7, *ne = nm;
+      while (ne < next && *ne != ' ' && *ne != '\n')
+        ne++;
+      if (!cur || cur->body_len || cur->name_len != (size_t)(ne - nm) ||
+          memcmp(cur->name, nm, cur->name_len)) {
+        if (*nf == *cap) {
+          *cap = *cap ? *cap * 2 : 64;
+          *f = realloc(*f, *cap * sizeof **f);
+        }
+        cur = &(*f)[(*nf)++];
+        cur->name = nm;
+        cur->name_len = (size_t)(ne - nm);
+        cur->head = p;
+        cur->head_len = 0;
+        cur->body = NULL;
+        cur->body_len = 0;
+        cur->slot = slot;
+      }
+      cur->head_len = (size_t)(next - cur->head);
+    } else if (cur && *p != '#' && *p != '\n') {
+      if (!cur->body)
+        cur->body = p;
+      cur->body_len = (size_t)(next - cur->body);
+    }
+    p = next;
+  }
+}
+
+static void put_labelled(struct evbuffer *b, const char *s, size_t n,
+                         int slot) {
+  const char *p = s, *end = s + n;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *next = eol ? eol + 1 : end, *q = p;
+    while (q < next && *q != '{' && *q != ' ')
+      q++;
+    evbuffer_add(b, p, (size_t)(q - p));
+    if (q < next && *q == '{') {
+      evbuffer_add_printf(b, "{worker=\"%d\"%s", slot,
+                          q + 1 < next && q[1] == '}' ? "" : ",");
+      q++;
+    } else
+      evbuffer_add_printf(b, "{worker=\"%d\"}", slot);
+    evbuffer_add(b, q, (size_t)(next - q));
+    if (!eol)
+      evbuffer_add(b, "\n", 1);
+    p = next;
+  }
+}
+
+static void merge_engine_metrics(worker *w, struct evbuffer *b) {
+  char *texts[SERVE_MAX_WORKERS];
+  size_t lens[SERVE_MAX_WORKERS], nf = 0, cap = 0, i;
+  mfam *f = NULL;
+  int k;
+  snapshot_metrics(w);
+  w->snap_requests = atomic_load(&w->shm->w[w->slot].requests);
+  for (k = 0; k < w->o->workers; k++) {
+    char path[4200], msg[256];
+    snprintf(path, sizeof path, "%s/metrics.%d", w->o->run_dir, k);
+    texts[k] = cli_read_file(path, 64u << 20, &lens[k], msg, sizeof msg);
+    if (texts[k])
+      split_families(texts[k], lens[k], k, &f, &nf, &cap);
+  }
+  if (nf)
+    qsort(f, nf, sizeof *f, mfam_cmp);
+  for (i = 0; i < nf; i++) {
+    if (i == 0 || f[i].name_len != f[i - 1].name_len ||
+        memcmp(f[i].name, f[i - 1].name, f[i].name_len))
+      evbuffer_add(b, f[i].head, f[i].head_len);
+    put_labelled(b, f[i].body, f[i].body_len, f[i].slot);
+  }
+  free(f);
+  for (k = 0; k < w->o->workers; k++)
+    free(texts[k]);
+}
+
 static void h_metrics(worker *w, struct evhttp_request *req) {
   struct evbuffer *b = evbuffer_new();
-  char *text = NULL;
-  size_t len = 0;
-  gavel_error err;
   uint64_t req_total = 0, st[6] = {0}, reloads = 0, rerr = 0;
   int64_t act = 0;
   int i, k;
@@ -857,10 +987,7 @@ static void h_metrics(worker *w, struct evhttp_request *req) {
       w->store.n_e);
   (void)req_total;
   (void)rerr;
-  if (gavel_metrics_expose(w->metrics, &text, &len, &err) == GAVEL_OK) {
-    evbuffer_add(b, text, len);
-    gavel_providers_free(text);
-  }
+  merge_engine_metrics(w, b);
   reply(w, req, 200, b, "text/plain; version=0.0.4");
   evbuffer_free(b);
 }
@@ -1149,6 +1276,11 @@ int serve_worker(const serve_opts *o, serve_shm *shm, int slot) {
   event_add(w.ev_term, NULL);
   event_add(w.ev_int, NULL);
   event_add(w.ev_hup, NULL);
+  w.ev_tick = event_new(w.base, -1, EV_PERSIST, on_tick, &w);
+  {
+    struct timeval one = {1, 0};
+    event_add(w.ev_tick, &one);
+  }
   if ((fd = listen_socket(o)) < 0 ||
       !(w.bound = evhttp_accept_socket_with_handle(w.http, fd))) {
     fprintf(stderr, "gavel serve: worker %d: cannot listen on %s:%d: %s\n",
@@ -1177,6 +1309,8 @@ out:
     event_free(w.ev_int);
   if (w.ev_hup)
     event_free(w.ev_hup);
+  if (w.ev_tick)
+    event_free(w.ev_tick);
   gavel_http_loop_free(w.loop); /* fails runs still parked (replies) */
   if (w.http)
     evhttp_free(w.http);

@@ -542,6 +542,15 @@ static void t_endpoints(void) {
             has(&r, "# TYPE gavel_serve_active_executions gauge") &&
             has(&r, "gavel_serve_workers 2"),
         "%d %s", r.status, r.body);
+  /* engine metrics of the workers, one family each, labelled */
+  CHECK(has(&r, "gavel_runs_total{worker=\"") &&
+            has(&r, "# TYPE gavel_runs_total counter"),
+        "%s", r.body);
+  {
+    const char *t1 = strstr(r.body, "# TYPE gavel_runs_total ");
+    CHECK(t1 && !strstr(t1 + 1, "# TYPE gavel_runs_total "),
+          "gavel_runs_total declared twice");
+  }
   resp_free(&r);
   r = http(port, "GET", "/api/v2/nothing", NULL, NULL);
   CHECK(r.status == 404 && has(&r, "no route"), "%d %s", r.status, r.body);
