@@ -169,6 +169,18 @@ static char *tmpdir(void) {
   return d;
 }
 
+/* Removes a test's directory and log (kept when a check failed). */
+static void remove_dir(char *dir) {
+  char cmd[600];
+  if (!failures) {
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s.log'", dir, dir);
+    if (system(cmd) != 0)
+      fprintf(stderr, "could not remove %s\n", dir);
+  } else
+    fprintf(stderr, "kept %s and %s.log\n", dir, dir);
+  free(dir);
+}
+
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
@@ -581,7 +593,7 @@ static void t_endpoints(void) {
   CHECK(r.status == 404, "deleted ruleset came back: %d", r.status);
   resp_free(&r);
   CHECK(stop_server(pid) == 0, "exit status");
-  free(dir);
+  remove_dir(dir);
 }
 
 /* ==== Hostile requests ==== */
@@ -691,7 +703,7 @@ static void t_hostile(void) {
   CHECK(r.status == 200, "server down after hostile requests: %d", r.status);
   resp_free(&r);
   CHECK(stop_server(pid) == 0, "exit status");
-  free(dir);
+  remove_dir(dir);
 }
 
 /* ==== Slow upstream, limits, drain ==== */
@@ -835,7 +847,7 @@ static void t_upstream(void) {
   CHECK(stop_server(pid) == 0, "exit status");
   kill(upid, SIGTERM);
   waitpid(upid, NULL, 0);
-  free(dir);
+  remove_dir(dir);
 }
 
 /* ==== Reload under load, a killed worker, concurrent CRUD ==== */
@@ -969,7 +981,7 @@ static void t_reload_kill(void) {
     }
   }
   CHECK(stop_server(pid) == 0, "exit status");
-  free(dir);
+  remove_dir(dir);
 }
 
 int main(int argc, char **argv) {
