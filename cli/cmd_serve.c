@@ -10,6 +10,7 @@
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE 1
 #include "serve.h"
+#include "cli_replay.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -42,6 +43,8 @@ static const char serve_usage[] =
     "  --max-concurrent-executions N  executions in flight, all workers\n"
     "  --allow-http HOST[:PORT]  network.http allowlist (repeatable)\n"
     "  --audit FILE              audit.logger lines (one per run and call)\n"
+    "  --capture FILE.jsonl      decision records for 'gavel replay' (and the\n"
+    "                            other --capture-* options of 'gavel run')\n"
     "signals: SIGHUP reloads the rules directory, SIGTERM drains and exits\n";
 
 static int num_opt(const char *opt, const char *v, long lo, long hi,
@@ -96,6 +99,8 @@ static int parse_args(serve_opts *o, int argc, char **argv) {
       return 1;
     }
     k = cli_limit_option(&o->cfg, argc, argv, &i);
+    if (k == 0)
+      k = cli_capture_option(argc, argv, &i);
     if (k < 0)
       return -1;
     if (k > 0)

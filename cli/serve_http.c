@@ -16,6 +16,7 @@
 ** concurrency limit or draining, 500 otherwise.
 */
 #include "serve.h"
+#include "cli_replay.h"
 #include "gavel_providers.h"
 #include <errno.h>
 #include <event2/buffer.h>
@@ -290,6 +291,7 @@ static void on_loop_done(void *ud, gavel_exec *ex, gavel_status st,
     err = &e2;
     st = GAVEL_HOST;
   }
+  cli_capture_commit(st == GAVEL_OK ? out : NULL, st == GAVEL_OK ? out_len : 0);
   rc->cb(rc->ud, st, out, out_len, err);
   exec_put(rc->e, ex);
   serve_entry_release(rc->e);
@@ -329,6 +331,7 @@ static void run_one(worker *w, serve_entry *e, const char *in, size_t n,
     gavel_exec_abandon(ex);
     st = err.code ? err.code : GAVEL_HOST;
   }
+  cli_capture_commit(st == GAVEL_OK ? out : NULL, st == GAVEL_OK ? outn : 0);
   cb(ud, st, out, outn, &err);
   exec_put(e, ex);
 }
@@ -1251,6 +1254,10 @@ int serve_worker(const serve_opts *o, serve_shm *shm, int slot) {
     rc = 3;
     goto out;
   }
+  if (cli_capture_start(w.rt)) { /* after the providers, before loads */
+    rc = 3;
+    goto out;
+  }
   gavel_runtime_set_resolver(w.rt, resolve, &w);
   w.store.o = o;
   w.store.rt = w.rt;
@@ -1318,6 +1325,8 @@ out:
   free(w.conns);
   if (w.audit && gavel_audit_close(w.audit, &err) != GAVEL_OK)
     fprintf(stderr, "gavel serve: worker %d: %s\n", slot, err.msg);
+  if (cli_capture_end())
+    rc = rc ? rc : 1;
   gavel_metrics_free(w.metrics);
   gavel_http_free(w.hp);
   gavel_runtime_free(w.rt);

@@ -12,6 +12,7 @@
 ** keeps its ruleset alive across a rescan.
 */
 #include "serve.h"
+#include "cli_replay.h"
 #include <dirent.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -248,6 +249,7 @@ void serve_store_scan(serve_store *s) {
       continue;
     }
     evbuffer_free(dg.json);
+    cli_capture_ruleset(e->rs, path); /* the records' "hash" */
     e->file = strdup(de->d_name);
     e->ino = st.st_ino;
     e->size = st.st_size;

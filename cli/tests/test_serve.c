@@ -984,6 +984,51 @@ static void t_reload_kill(void) {
   remove_dir(dir);
 }
 
+/* ==== Decision capture and audit lines ==== */
+
+static int count_lines(const char *path, const char *needle) {
+  FILE *f = fopen(path, "r");
+  char line[8192];
+  int n = 0;
+  if (!f)
+    return -1;
+  while (fgets(line, sizeof line, f))
+    n += strstr(line, needle) != NULL;
+  fclose(f);
+  return n;
+}
+
+static void t_capture(void) {
+  char *dir = tmpdir(), path[512], log[512], cap[512], aud[512], *doc;
+  int port = 19218, i;
+  pid_t pid;
+  resp r;
+  snprintf(path, sizeof path, "%s/bench.json", dir);
+  doc = score_doc("bench", "mid tier");
+  write_file(path, doc);
+  free(doc);
+  snprintf(log, sizeof log, "%s.log", dir);
+  snprintf(cap, sizeof cap, "%s/.capture.jsonl", dir);
+  snprintf(aud, sizeof aud, "%s/.audit.jsonl", dir);
+  pid = start_server(port, log, "--rules", dir, "--workers", "2",
+                     "--capture", cap, "--audit", aud, NULL);
+  for (i = 0; i < 5; i++) {
+    r = http(port, "POST", "/api/v1/execute/bench", NULL,
+             i == 4 ? "{\"input\":{\"score\":\"x\"}}"
+                    : "{\"input\":{\"score\":75}}");
+    CHECK(r.status == (i == 4 ? 422 : 200), "%d %s", r.status, r.body);
+    resp_free(&r);
+  }
+  CHECK(stop_server(pid) == 0, "exit status");
+  CHECK(count_lines(cap, "\"ruleset\":\"bench\"") == 5 &&
+            count_lines(cap, "\"code\":\"MID\"") == 4 &&
+            count_lines(cap, "\"hash\":\"sha256:") == 5,
+        "capture %s", cap);
+  CHECK(count_lines(aud, "\"event\":\"rule_executed\"") == 5, "audit %s",
+        aud);
+  remove_dir(dir);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: test_serve GAVEL GV_TESTSERVER\n");
@@ -996,6 +1041,7 @@ int main(int argc, char **argv) {
   t_hostile();
   t_upstream();
   t_reload_kill();
+  t_capture();
   printf("test_serve: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;
 }
