@@ -123,6 +123,9 @@ typedef struct serve_store {
   int cap_e;               /* allocated                               */
   uint64_t gen;            /* shm generation this store reflects      */
   int log_diags;           /* 1: print reload diagnostics (worker 0)  */
+  serve_entry **dead;      /* replaced entries kept for parked runs   */
+  int n_dead;              /* count                                   */
+  int cap_dead;            /* allocated                               */
   serve_bad bad[32];       /* files known not to compile              */
   int n_bad;               /* count (a ring past 32)                  */
 } serve_store;
@@ -145,6 +148,8 @@ serve_entry *serve_compile(serve_store *s, const char *text, size_t len,
 void serve_store_scan(serve_store *s);
 serve_entry *serve_store_get(serve_store *s, const char *name);
 void serve_entry_release(serve_entry *e);
+/* Releases the entries replaced by scans (when no run is parked). */
+void serve_store_reap(serve_store *s);
 void serve_store_free(serve_store *s);
 /* Writes an accepted document as NAME.json (temp, fsync, rename, fsync
 ** dir) and as the next version; *created when it did not exist; *seq the

@@ -244,6 +244,8 @@ static void exec_leave(worker *w) {
 
 static void sync_store(worker *w) {
   uint64_t g = atomic_load_explicit(&w->shm->gen, memory_order_acquire);
+  if (w->store.n_dead && gavel_http_loop_active(w->loop) == 0)
+    serve_store_reap(&w->store);
   if (g != w->store.gen) {
     w->store.gen = g;
     serve_store_scan(&w->store);
@@ -836,6 +838,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
                                     memory_order_relaxed);
   (void)fd;
   (void)what;
+  if (w->store.n_dead && gavel_http_loop_active(w->loop) == 0)
+    serve_store_reap(&w->store);
   if (n != w->snap_requests) {
     w->snap_requests = n;
     snapshot_metrics(w);

@@ -173,6 +173,30 @@ static int add_entry(serve_store *s, serve_entry *e) {
   return 0;
 }
 
+/* A replaced or removed entry may still be the callee of a call_rule_set
+** inside a run parked on network.http (the resolver lends the ruleset
+** without a reference): it is kept until no run is parked. */
+static void retire(serve_store *s, serve_entry *e) {
+  if (s->n_dead == s->cap_dead) {
+    int cap = s->cap_dead ? s->cap_dead * 2 : 16;
+    serve_entry **nd = realloc(s->dead, (size_t)cap * sizeof *nd);
+    if (!nd) {
+      serve_entry_release(e); /* (out of memory: no deferral) */
+      return;
+    }
+    s->dead = nd;
+    s->cap_dead = cap;
+  }
+  s->dead[s->n_dead++] = e;
+}
+
+void serve_store_reap(serve_store *s) {
+  int i;
+  for (i = 0; i < s->n_dead; i++)
+    serve_entry_release(s->dead[i]);
+  s->n_dead = 0;
+}
+
 static int64_t mtime_ns(const struct stat *st) {
   return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
@@ -258,7 +282,7 @@ void serve_store_scan(serve_store *s) {
     /* replace the entry of this file, and any other of the same name */
     for (i = 0; i < s->n_e; i++)
       if (s->e[i] == old || !strcmp(s->e[i]->name, e->name)) {
-        serve_entry_release(s->e[i]);
+        retire(s, s->e[i]);
         s->e[i--] = s->e[--s->n_e];
       }
     if (add_entry(s, e))
@@ -269,7 +293,7 @@ void serve_store_scan(serve_store *s) {
     if (s->e[i]->seen)
       s->e[k++] = s->e[i];
     else
-      serve_entry_release(s->e[i]);
+      retire(s, s->e[i]);
   }
   s->n_e = k;
   qsort(s->e, (size_t)s->n_e, sizeof s->e[0], by_name);
@@ -279,6 +303,9 @@ void serve_store_free(serve_store *s) {
   int i;
   for (i = 0; i < s->n_e; i++)
     serve_entry_release(s->e[i]);
+  serve_store_reap(s);
+  free(s->dead);
+  s->dead = NULL;
   free(s->e);
   s->e = NULL;
   s->n_e = s->cap_e = 0;

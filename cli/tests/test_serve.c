@@ -834,7 +834,7 @@ static void t_upstream(void) {
     resp_free(&r);
     close(held[0]);
     close(held[1]);
-    for (k = 0; k < 100; k++) { /* the server notices the closes */
+    for (k = 0; k < 1000; k++) { /* the server notices the closes */
       r = http(port, "GET", "/health", NULL, NULL);
       if (r.status == 200)
         break;
@@ -941,7 +941,7 @@ static void t_reload_kill(void) {
   write_file(path, doc);
   free(doc);
   kill(pid, SIGHUP);
-  for (k = 0, i = 0; k < 200 && i < 10; k++) {
+  for (k = 0, i = 0; k < 1000 && i < 10; k++) {
     r = http(port, "POST", "/api/v1/execute/bench", NULL,
              "{\"input\":{\"score\":75}}");
     i = has(&r, "\"final\"") ? i + 1 : 0;
@@ -962,7 +962,7 @@ static void t_reload_kill(void) {
     int replaced = 0;
     CHECK(victim > 0, "no worker pid");
     kill((pid_t)victim, SIGKILL);
-    for (k = 0; k < 400 && !replaced; k++) {
+    for (k = 0; k < 1000 && !replaced; k++) {
       resp m = http(port, "GET", "/metrics", NULL, NULL);
       replaced = has(&m, "gavel_serve_worker_restarts_total 1");
       resp_free(&m);
