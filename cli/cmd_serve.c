@@ -206,8 +206,9 @@ static int check_listen(const serve_opts *o) {
   for (ai = res; ai && !ok; ai = ai->ai_next) {
     if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0)) < 0)
       continue;
+    /* without SO_REUSEPORT: a port another server (another 'gavel
+    ** serve' too) listens on is refused, not silently shared */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     ok = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0;
     e = errno;
     close(fd);

@@ -302,6 +302,16 @@ static void t_endpoints(void) {
   r = http(port, "GET", "/healthz/ready", NULL, NULL);
   CHECK(r.status == 200, "%d", r.status);
   resp_free(&r);
+  { /* a second server on a port in use is refused, not let in */
+    char cmd[1200];
+    int st;
+    snprintf(cmd, sizeof cmd,
+             "'%s' serve --listen 127.0.0.1:%d --workers 1 2>&1 | "
+             "grep -q 'cannot listen on 127.0.0.1:%d'",
+             GAVEL, port, port);
+    st = system(cmd);
+    CHECK(st == 0, "second server: %d", st);
+  }
   r = http(port, "POST", "/health", NULL, "");
   CHECK(r.status == 405 && has(&r, "METHOD_NOT_ALLOWED"), "%d %s", r.status,
         r.body);
