@@ -12,8 +12,9 @@
 ** as Ordo sends them, with the status mapping of resty.gavel.server:
 ** 400 malformed JSON or envelope, 401 missing API token, 404 unknown
 ** ruleset or route, 405 wrong method, 413 body or input too large,
-** 422 evaluation error, 502/504 host call failed/timed out, 503 over a
-** concurrency limit or draining, 500 otherwise.
+** 422 evaluation error, 429 over a concurrency limit (Retry-After),
+** 502/504 host call failed/timed out, 503 not ready (draining), 500
+** otherwise.
 */
 #include "serve.h"
 #include "cli_replay.h"
@@ -78,6 +79,7 @@ static const char *ordo_code(int status) {
   case 413: return "PAYLOAD_TOO_LARGE";
   case 422: return "EVALUATION_ERROR";
   case 502: return "BAD_GATEWAY";
+  case 429: return "TOO_MANY_REQUESTS";
   case 503: return "SERVICE_UNAVAILABLE";
   case 504: return "GATEWAY_TIMEOUT";
   default: return "INTERNAL_ERROR";
@@ -97,6 +99,7 @@ static const char *reason(int status) {
   case 413: return "Payload Too Large";
   case 422: return "Unprocessable Entity";
   case 502: return "Bad Gateway";
+  case 429: return "Too Many Requests";
   case 503: return "Service Unavailable";
   case 504: return "Gateway Timeout";
   default: return "Internal Server Error";
@@ -154,7 +157,7 @@ static void reply_err(worker *w, struct evhttp_request *req, int status,
     evbuffer_add(b, "]", 1);
   }
   evbuffer_add(b, "}", 1);
-  if (status == 503)
+  if (status == 429 || status == 503)
     evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
                       "1");
   reply_json(w, req, status, b);
@@ -221,7 +224,7 @@ static int64_t exec_total(worker *w) {
   return n;
 }
 
-/* Takes an execution slot; 0, or 1 after answering 503. */
+/* Takes an execution slot; 0, or 1 after answering 429. */
 static int exec_enter(worker *w, struct evhttp_request *req) {
   serve_wstat *ws = &w->shm->w[w->slot];
   if (w->o->max_exec > 0 && exec_total(w) >= w->o->max_exec) {
@@ -230,7 +233,7 @@ static int exec_enter(worker *w, struct evhttp_request *req) {
              "Limit exceeded: %d concurrent executions "
              "(--max-concurrent-executions); retry later",
              w->o->max_exec);
-    reply_err(w, req, 503, "GAVEL_LIMIT", msg, NULL);
+    reply_err(w, req, 429, "GAVEL_LIMIT", msg, NULL);
     return 1;
   }
   atomic_fetch_add_explicit(&ws->active_exec, 1, memory_order_relaxed);
@@ -1075,7 +1078,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
              w->o->max_connections);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
                       "close");
-    reply_err(w, req, 503, "GAVEL_LIMIT", msg, NULL);
+    reply_err(w, req, 429, "GAVEL_LIMIT", msg, NULL);
     return;
   }
   sync_store(w);

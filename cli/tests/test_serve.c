@@ -801,12 +801,12 @@ static void t_upstream(void) {
   /* one execution in flight is the limit */
   r = http(port, "POST", "/api/v1/execute/bench", NULL,
            "{\"input\":{\"score\":75}}");
-  CHECK(r.status == 503 && has(&r, "--max-concurrent-executions"), "%d %s",
+  CHECK(r.status == 429 && has(&r, "--max-concurrent-executions"), "%d %s",
         r.status, r.body);
   resp_free(&r);
   /* the drain: SIGTERM while the slow run is in flight; it is answered */
   fd2 = send_req(port, "/api/v1/execute/bench", "{\"input\":{\"score\":75}}");
-  read_resp(fd2, &r); /* 503: still one in flight */
+  read_resp(fd2, &r); /* 429: still one in flight */
   close(fd2);
   resp_free(&r);
   kill(pid, SIGTERM);
@@ -839,7 +839,7 @@ static void t_upstream(void) {
       recv(held[k], tmp, sizeof tmp, 0); /* answered, kept open */
     }
     r = http(port, "GET", "/health", NULL, NULL);
-    CHECK(r.status == 503 && has(&r, "--max-connections"), "%d %s", r.status,
+    CHECK(r.status == 429 && has(&r, "--max-connections"), "%d %s", r.status,
           r.body);
     resp_free(&r);
     close(held[0]);
