@@ -1114,6 +1114,10 @@ static void on_request(struct evhttp_request *req, void *arg) {
     { post ? h_reload(w, req) : reply_err(w, req, 405, NULL, "use POST", NULL); return; }
   if (ns < 3 || !S(0, "api") || !S(1, "v1"))
     goto notfound;
+  if (ns > 3 && !serve_name_ok(seg[3])) { /* "..", "%2F..": never a file */
+    find_or_404(w, req, seg[3]);
+    return;
+  }
   if (S(2, "eval") && ns == 3)
     { post ? h_eval(w, req) : reply_err(w, req, 405, NULL, "use POST", NULL); return; }
   if (S(2, "execute") && (ns == 4 || (ns == 5 && S(4, "batch")))) {

@@ -583,6 +583,12 @@ static void t_endpoints(void) {
           "gavel_runs_total declared twice");
   }
   resp_free(&r);
+  r = http(port, "GET", "/api/v1/rulesets/../versions/1", NULL, NULL);
+  CHECK(r.status == 404, "dot-dot name: %d %s", r.status, r.body);
+  resp_free(&r);
+  r = http(port, "GET", "/api/v1/rulesets/..%2Fbench.json", NULL, NULL);
+  CHECK(r.status == 404, "encoded name: %d %s", r.status, r.body);
+  resp_free(&r);
   r = http(port, "GET", "/api/v2/nothing", NULL, NULL);
   CHECK(r.status == 404 && has(&r, "no route"), "%d %s", r.status, r.body);
   resp_free(&r);
