@@ -129,6 +129,14 @@ static void reply(worker *w, struct evhttp_request *req, int status,
     evhttp_add_header(h, "Content-Type", ctype);
   if (w->draining)
     evhttp_add_header(h, "Connection", "close");
+  if (!evhttp_request_get_connection(req)) {
+    /* the client left while the run was parked: evhttp frees the request
+    ** without sending, and on_sent is never called */
+    evhttp_send_reply(req, status, reason(status), body);
+    w->inflight--;
+    check_drained(w);
+    return;
+  }
   evhttp_request_set_on_complete_cb(req, on_sent, w);
   evhttp_send_reply(req, status, reason(status), body);
   atomic_fetch_add_explicit(&ws->requests, 1, memory_order_relaxed);

@@ -843,7 +843,17 @@ static void t_upstream(void) {
 
   /* --max-connections: held-open keep-alive connections count */
   pid = start_server(port, log, "--rules", dir, "--workers", "1",
-                     "--max-connections", "2", NULL);
+                     "--max-connections", "2", "--allow-http", "127.0.0.1",
+                     NULL);
+  { /* a client that leaves while its run is parked: no harm done */
+    int gone = send_req(port, "/api/v1/execute/up", "{\"input\":{}}");
+    r = http(port, "GET", "/healthz/live", NULL, NULL);
+    close(gone);
+    resp_free(&r);
+    r = http(port, "GET", "/health", NULL, NULL);
+    CHECK(r.status == 200, "after a client left: %d", r.status);
+    resp_free(&r);
+  }
   {
     int held[2], k;
     const char *ka = "GET /healthz/live HTTP/1.1\r\nHost: x\r\n\r\n";
