@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -166,9 +167,13 @@ static int parse_args(serve_opts *o, int argc, char **argv) {
 
 static pid_t spawn(const serve_opts *o, serve_shm *shm, int slot,
                    const sigset_t *old) {
-  pid_t pid = fork();
+  pid_t parent = getpid(), pid = fork();
   if (pid == 0) {
     int rc;
+    /* a supervisor that dies (even by SIGKILL) drains its workers */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+      _exit(0);
     /* the signals stay blocked until the worker's loop handles them: a
     ** SIGHUP during its start is then a reload, not its death */
     (void)old;
