@@ -416,6 +416,13 @@ function _M.load(src, opts)
   }, rs_mt)
 end
 
+-- test(rs, suite[, opts]) -> results | nil, err, code: runs an
+-- Ordo-format suite (a table, JSON/YAML text or a file path) and returns
+-- the table of 'gavel test --reporter json' (lua/gavel/test.lua)
+function _M.test(rs, suite, opts)
+  return require("gavel.test").test(rs, suite, opts)
+end
+
 -- ==== Expressions ====
 
 local Expr = {}
