@@ -343,6 +343,16 @@ function Ruleset.run_json(self, text, opts)
   return nil, msg, code
 end
 
+-- rs:gas_used() -> gas used by this ruleset's last finished run in this
+-- Lua state (rs:run or rs:run_json; 0 before any run).  Read it right
+-- after the run: the execution contexts are pooled, the last one
+-- returned to the pool is the last run's.
+function Ruleset.gas_used(self)
+  local h = self._ph[self._n]
+  if not h then return 0 end
+  return capi.gas_used(h)
+end
+
 -- rs:name() -> the ruleset's config.name
 function Ruleset.name(self)
   return self._name

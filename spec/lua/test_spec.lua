@@ -197,3 +197,21 @@ tests:
     assert.has_error(function() gavel.test(rs, 42) end)
   end)
 end)
+
+describe("rs:gas_used", function()
+  it("reports the gas of the last run, table or JSON path", function()
+    local rs = assert(gavel.load(read("examples/loan.json")))
+    assert.are.equal(0, rs:gas_used())
+    local input = read("examples/loan.input.json")
+    assert(rs:run(input))
+    local g1 = rs:gas_used()
+    assert.is_true(g1 > 0)
+    assert(rs:run_json(input))
+    assert.are.equal(g1, rs:gas_used())
+    -- gas_max in a suite is checked against the same number
+    local res = assert(gavel.test(rs, { { input = gavel.json.decode(input),
+                                          gas_max = g1 - 1 } }))
+    assert.are.equal("gas: used " .. g1 .. ", more than gas_max "
+                     .. (g1 - 1), res.tests[1].message)
+  end)
+end)
