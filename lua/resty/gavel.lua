@@ -709,7 +709,10 @@ end
 
 -- init{ rules_dir = dir | { dirs }, allow_http = { ... }, shm = "gavel",
 --       reload = { interval = 1 }, capabilities = { ... }, max_body = n,
---       audit = path | { file, interval, max_lines }, metrics_interval = s }
+--       audit = path | { file, interval, max_lines }, metrics_interval = s,
+--       capture = { file, sample, redact = { paths }, salt, interval,
+--                   max_records } }
+-- capture: decision records for 'gavel replay' (resty/gavel/capture.lua).
 -- In init_worker_by_lua*: registers the nginx providers, loads every
 -- ruleset of rules_dir, starts the reload timer, metrics (shm) and audit.
 -- Bad options raise.

@@ -19,6 +19,7 @@ local gavel = require "gavel"
 local registry = require "resty.gavel.registry"
 local metrics = require "resty.gavel.metrics"
 local audit = require "resty.gavel.audit"
+local capture = require "resty.gavel.capture"
 
 local ngx = ngx
 local ngx_log, ngx_var, ngx_req = ngx.log, ngx.var, ngx.req
@@ -309,9 +310,14 @@ end
 
 -- run(entry, input_text, trace, rid) -> status sent (the response)
 local function respond_run(ent, input, trace, rid, opts)
+  local crec = capture.begin()
   local t0 = now_ms()
   local res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
   local us = floor((now_ms() - t0) * 1000)
+  if crec then
+    capture.finish(crec, ent, input, res, res == nil and err or nil, code,
+                   us, ent.rs:gas_used())
+  end
   ngx_header["X-Gavel-Ruleset"] = ent.tag
   ngx_header["X-Gavel-Ruleset-Hash"] = ent.short
   -- err is the metric actions on success (never sent to the client)
@@ -418,10 +424,16 @@ function _M.access(opts)
     end
   end
   local res, code
+  local crec = capture.begin()
   local t0 = now_ms()
   res, err, code = ent.rs:run_json(input, RUN)
-  observe(ent, input, res, res == nil and err or nil, code,
-          floor((now_ms() - t0) * 1000), res ~= nil and err or nil)
+  local us = floor((now_ms() - t0) * 1000)
+  if crec then
+    capture.finish(crec, ent, input, res, res == nil and err or nil, code,
+                   us, ent.rs:gas_used())
+  end
+  observe(ent, input, res, res == nil and err or nil, code, us,
+          res ~= nil and err or nil)
   if not res then
     local status = status_of(code, err)
     fail(status, code, ent.tag .. ": " .. err,
@@ -502,8 +514,11 @@ local function instrument(cap, fn)
     local ms = now_ms() - t0
     if not ok then
       metrics.host_call(cap, "error", ms)
+      capture.receipt(cap, op, params, ctx, nil, "provider raised an "
+                      .. "error: " .. tostring(payload))
       error(payload, 0)
     end
+    capture.receipt(cap, op, params, ctx, payload, meta)
     metrics.host_call(cap, payload ~= nil and "ok" or (find(lower(tostring(
       meta)), "timed out", 1, true) and "timeout" or "error"), ms)
     return payload, meta
@@ -590,6 +605,10 @@ function _M.init(opts, resty)
               or { file = opts.audit }
     local ok, err = audit.init(a)
     if not ok then error("resty.gavel.init: audit: " .. err, 3) end
+  end
+  if opts.capture ~= nil then
+    local ok, err = capture.init(opts.capture)
+    if not ok then error("resty.gavel.init: " .. err, 3) end
   end
   registry.configure(cfg)
   registry.scan()
