@@ -300,12 +300,12 @@ end
 local RUN, RUN_TRACE = { metrics = true }, { metrics = true, trace = true }
 
 -- Metrics and audit of one run (per worker, buffered).
-local function observe(ent, input, res, err, code, us, actions)
+local function observe(ent, input, res, err, code, us, actions, gas)
   local rcode = res and match(res, '^{"code":("[^"\\]*")')
   rcode = rcode and sub(rcode, 2, -2) or code or "GAVEL_RUNTIME"
   metrics.run(ent.name, rcode, us, res == nil, actions)
   audit.line(ent.name, ent.version, input, res and rcode, us,
-             not res and (code or "GAVEL_RUNTIME") or nil, err)
+             not res and (code or "GAVEL_RUNTIME") or nil, err, gas)
 end
 
 -- run(entry, input_text, trace, rid) -> status sent (the response)
@@ -314,15 +314,16 @@ local function respond_run(ent, input, trace, rid, opts)
   local t0 = now_ms()
   local res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
   local us = floor((now_ms() - t0) * 1000)
+  local gas = ent.rs:gas_used()   -- read before anything can yield
   if crec then
     capture.finish(crec, ent, input, res, res == nil and err or nil, code,
-                   us, ent.rs:gas_used())
+                   us, gas)
   end
   ngx_header["X-Gavel-Ruleset"] = ent.tag
   ngx_header["X-Gavel-Ruleset-Hash"] = ent.short
   -- err is the metric actions on success (never sent to the client)
   observe(ent, input, res, res == nil and err or nil, code, us,
-          res ~= nil and err or nil)
+          res ~= nil and err or nil, gas)
   if not res then
     local status = status_of(code, err)
     return fail(status, code or "GAVEL_RUNTIME", ent.tag .. ": " .. err,
@@ -393,6 +394,72 @@ function _M.execute(opts)
   return respond_run(ent, input, trace, rid, cfg)
 end
 
+-- serve(name_or_ruleset, resty[, opts]) -> status sent
+-- The content handler of rulesets loaded with resty.gavel.load{} (not
+-- init{}'s registry): the request body is the input JSON itself (no
+-- envelope), the answer the result JSON text, as execute() answers:
+-- POST only (405 otherwise, unless opts.input maps the input), the same
+-- status mapping and privacy (client bodies { error, code, request_id },
+-- the details in the error log), metrics, audit and capture.
+-- opts: version (with a name), trace, input (a mapping or function, as
+-- execute's), max_body (bytes).
+local serve_ents = setmetatable({}, { __mode = "k" })
+function _M.serve(rs, resty, opts)
+  local rid = nil
+  if type(rs) == "string" then
+    local name = rs
+    rs = resty.get(name, opts and opts.version)
+    if not rs then
+      return fail(404, "GAVEL_NOTFOUND", "no ruleset '" .. name
+                  .. "' is loaded in this worker (resty.gavel.load)", nil,
+                  rid)
+    end
+  elseif type(rs) ~= "table" or type(rs.run_json) ~= "function" then
+    error("resty.gavel.serve: expected a ruleset or its name", 3)
+  end
+  local ent = serve_ents[rs]
+  if not ent then
+    local name, version = rs:name(), rs._resty_version or ""
+    ent = { rs = rs, name = name, version = version,
+            tag = name .. "@" .. version, short = rs._resty_hash or "" }
+    serve_ents[rs] = ent
+  end
+  local input
+  local mapping = opts and opts.input
+  if mapping then
+    if type(mapping) == "function" then
+      local ok, v, e = pcall(mapping, ngx)
+      if not ok or v == nil then
+        return fail(400, "GAVEL_JSON", "input mapping: " .. tostring(
+                    ok and e or v), "bad request input", rid)
+      end
+      input = type(v) == "string" and v or json_encode(v)
+    else
+      if not opts._mapping then
+        opts._mapping = compile_mapping(mapping, "resty.gavel.serve")
+      end
+      local err
+      input, err = map_input(opts._mapping)
+      if not input then return fail(400, "GAVEL_JSON", err, err, rid) end
+    end
+  else
+    if ngx_req.get_method() ~= "POST" then
+      ngx_header["Allow"] = "POST"
+      return fail(405, "GAVEL_MISUSE", "method " .. ngx_req.get_method(),
+                  "use POST with a JSON body", rid)
+    end
+    local body, st, err = read_body(opts and opts.max_body
+                                    or cfg and cfg.max_body)
+    if not body then return fail(st, "GAVEL_LIMIT", err, nil, rid) end
+    if not find(body, "%S") then
+      return fail(400, "GAVEL_JSON", "empty request body",
+                  "the body must be the input as JSON", rid)
+    end
+    input = body
+  end
+  return respond_run(ent, input, opts and opts.trace, rid, cfg)
+end
+
 -- access{ ruleset = name, input = mapping | function, deny_status = 403 }
 -- access_by_lua: runs the ruleset on the mapped request; a result code
 -- "ALLOW" (any case) lets the request go on, anything else (and any
@@ -428,12 +495,13 @@ function _M.access(opts)
   local t0 = now_ms()
   res, err, code = ent.rs:run_json(input, RUN)
   local us = floor((now_ms() - t0) * 1000)
+  local gas = ent.rs:gas_used()
   if crec then
     capture.finish(crec, ent, input, res, res == nil and err or nil, code,
-                   us, ent.rs:gas_used())
+                   us, gas)
   end
   observe(ent, input, res, res == nil and err or nil, code, us,
-          res ~= nil and err or nil)
+          res ~= nil and err or nil, gas)
   if not res then
     local status = status_of(code, err)
     fail(status, code, ent.tag .. ": " .. err,
