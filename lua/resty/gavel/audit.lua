@@ -127,6 +127,11 @@ function _M.init(opts)
   return true
 end
 
+-- on() -> true when lines are written (an audit file is open)
+function _M.on()
+  return fh ~= nil
+end
+
 function _M.pending()
   return n, dropped
 end

@@ -20,6 +20,7 @@ local registry = require "resty.gavel.registry"
 local metrics = require "resty.gavel.metrics"
 local audit = require "resty.gavel.audit"
 local capture = require "resty.gavel.capture"
+local audit_on = audit.on
 
 local ngx = ngx
 local ngx_log, ngx_var, ngx_req = ngx.log, ngx.var, ngx.req
@@ -314,7 +315,8 @@ local function respond_run(ent, input, trace, rid, opts)
   local t0 = now_ms()
   local res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
   local us = floor((now_ms() - t0) * 1000)
-  local gas = ent.rs:gas_used()   -- read before anything can yield
+  -- read before anything can yield; only for the audit line and capture
+  local gas = (crec or audit_on()) and ent.rs:gas_used() or nil
   if crec then
     capture.finish(crec, ent, input, res, res == nil and err or nil, code,
                    us, gas)
@@ -495,7 +497,7 @@ function _M.access(opts)
   local t0 = now_ms()
   res, err, code = ent.rs:run_json(input, RUN)
   local us = floor((now_ms() - t0) * 1000)
-  local gas = ent.rs:gas_used()
+  local gas = (crec or audit_on()) and ent.rs:gas_used() or nil
   if crec then
     capture.finish(crec, ent, input, res, res == nil and err or nil, code,
                    us, gas)
