@@ -68,7 +68,7 @@ local function request_id()
 end
 
 local function send(status, body, rid)
-  ngx.status = status
+  if status ~= 200 then ngx.status = status end   -- 200: the default
   ngx_header["Content-Type"] = "application/json"
   if rid then ngx_header["X-Request-Id"] = rid end
   ngx_print(body)
@@ -208,6 +208,52 @@ local function envelope(s)
 end
 _M.envelope = envelope
 
+-- envelope_fast(body) -> input_text, trace | nil
+-- The common envelopes, {"input": X} and {"input": X, "trace": bool},
+-- read from both ends without scanning X (the engine parses X anyway).
+-- X may then hold more than the input (other members after it): the
+-- engine refuses such a text as JSON (a value followed by ", key: ..."
+-- never is one), and the caller then takes envelope()'s answer
+-- (respond_run).  nil: not of that shape, use envelope().
+local function envelope_fast(s)
+  local n = #s
+  local i = 1
+  local c = byte(s, i)
+  while c == 32 or c == 10 or c == 13 or c == 9 do i = i + 1 c = byte(s, i) end
+  if c ~= 123 or sub(s, i + 1, i + 8) ~= '"input":' then return nil end
+  i = i + 9
+  c = byte(s, n)
+  while c == 32 or c == 10 or c == 13 or c == 9 do n = n - 1 c = byte(s, n) end
+  if c ~= 125 then return nil end
+  local e = n - 1   -- X ends at or before e
+  c = byte(s, e)
+  while c == 32 or c == 10 or c == 13 or c == 9 do e = e - 1 c = byte(s, e) end
+  local trace
+  if c == 101 then   -- 'e': maybe ..."trace": true|false}
+    local v
+    if sub(s, e - 3, e) == "true" then v, e = true, e - 4
+    elseif sub(s, e - 4, e) == "false" then v, e = false, e - 5 end
+    if v ~= nil then
+      c = byte(s, e)
+      while c == 32 or c == 10 or c == 13 or c == 9 do e = e - 1 c = byte(s, e) end
+      if c ~= 58 then return nil end
+      e = e - 1
+      c = byte(s, e)
+      while c == 32 or c == 10 or c == 13 or c == 9 do e = e - 1 c = byte(s, e) end
+      if sub(s, e - 6, e) ~= '"trace"' then return nil end
+      e = e - 7
+      c = byte(s, e)
+      while c == 32 or c == 10 or c == 13 or c == 9 do e = e - 1 c = byte(s, e) end
+      if c ~= 44 then return nil end
+      e = e - 1
+      trace = v
+    end
+  end
+  if e < i then return nil end
+  return sub(s, i, e), trace
+end
+_M.envelope_fast = envelope_fast
+
 -- ==== Request mapping: { field = "source:key[:type]" } or a function ====
 -- source: arg (query), header, var (ngx.var), cookie; type: string
 -- (default), int, number, bool.  An absent value leaves the field out.
@@ -302,18 +348,41 @@ local RUN, RUN_TRACE = { metrics = true }, { metrics = true, trace = true }
 
 -- Metrics and audit of one run (per worker, buffered).
 local function observe(ent, input, res, err, code, us, actions, gas)
-  local rcode = res and match(res, '^{"code":("[^"\\]*")')
-  rcode = rcode and sub(rcode, 2, -2) or code or "GAVEL_RUNTIME"
+  -- the result code: the engine writes {"code":"...", first
+  local rcode
+  if res then
+    local q = find(res, '"', 10, true)
+    rcode = q and sub(res, 10, q - 1)
+    if rcode and find(rcode, "\\", 1, true) then   -- an escape inside
+      rcode = match(res, '^{"code":("[^"\\]*")')
+      rcode = rcode and sub(rcode, 2, -2)
+    end
+  end
+  rcode = rcode or code or "GAVEL_RUNTIME"
   metrics.run(ent.name, rcode, us, res == nil, actions)
   audit.line(ent.name, ent.version, input, res and rcode, us,
              not res and (code or "GAVEL_RUNTIME") or nil, err, gas)
 end
 
--- run(entry, input_text, trace, rid) -> status sent (the response)
-local function respond_run(ent, input, trace, rid, opts)
+-- run(entry, input_text, trace, rid, opts[, body]) -> status sent (the
+-- response).  'body': the input was read by envelope_fast from it; when
+-- the engine refuses it as JSON, envelope() decides.
+local function respond_run(ent, input, trace, rid, opts, body)
   local crec = capture.begin()
   local t0 = now_ms()
   local res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
+  if body and code == "GAVEL_JSON" then
+    local input2, trace2 = envelope(body)
+    if not input2 then
+      if crec then ngx.ctx.gavel_capture = nil end
+      return fail(400, "GAVEL_JSON", trace2, trace2, rid)
+    end
+    if input2 ~= input or trace2 ~= trace then
+      input, trace = input2, trace2
+      t0 = now_ms()
+      res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
+    end
+  end
   local us = floor((now_ms() - t0) * 1000)
   -- read before anything can yield; only for the audit line and capture
   local gas = (crec or audit_on()) and ent.rs:gas_used() or nil
@@ -334,6 +403,17 @@ local function respond_run(ent, input, trace, rid, opts)
   -- Ordo's execute answer also carries duration_us
   return send(200, sub(res, 1, -2) .. ',"duration_us":' .. us .. "}")
 end
+-- last_segment(uri) -> its last non-empty path segment | nil (a byte
+-- scan from the end: string.match with "([^/]+)/*$" costs microseconds)
+local function last_segment(u)
+  local e = #u
+  while e > 0 and byte(u, e) == 47 do e = e - 1 end
+  local b = e
+  while b > 0 and byte(u, b) ~= 47 do b = b - 1 end
+  if b == e then return nil end
+  return sub(u, b + 1, e)
+end
+
 -- read_body(limit) -> text | nil, status, err
 local function read_body(limit)
   ngx_req.read_body()
@@ -357,7 +437,7 @@ end
 -- {"input", "trace"} JSON body), opts.max_body (bytes).
 function _M.execute(opts)
   local rid = nil   -- taken on failure (see request_id)
-  local name = opts and opts.name or match(ngx_var.uri, "([^/]+)/*$")
+  local name = opts and opts.name or last_segment(ngx_var.uri)
   local ent = name and registry.get(name)
   if not ent then
     return fail(404, "GAVEL_NOTFOUND", "no ruleset '" .. tostring(name)
@@ -390,6 +470,10 @@ function _M.execute(opts)
     end
     local body, st, err = read_body(opts and opts.max_body or cfg.max_body)
     if not body then return fail(st, "GAVEL_LIMIT", err, nil, rid) end
+    input, trace = envelope_fast(body)
+    if input then
+      return respond_run(ent, input, trace, rid, cfg, body)
+    end
     input, trace = envelope(body)
     if not input then return fail(400, "GAVEL_JSON", trace, trace, rid) end
   end
