@@ -16,7 +16,10 @@
 -- Receipts are recorded by the instrumented providers (resty.gavel.provide
 -- and the nginx network.http of init{}): a provider registered directly
 -- with gavel.providers.register is not recorded, and its calls are
--- 'needs-host-call' in a replay.
+-- 'needs-host-call' in a replay.  A receipt holds what the provider
+-- returned: a payload that came after the action's timeout (which the run
+-- treats as a timeout) is recorded as a payload, so such a record replays
+-- differently.
 --
 -- Redaction: each 'redact' path ("applicant.ssn"; arrays on the way: every
 -- element) of the input is written as "sha256:<hex of salt .. its JSON>",
