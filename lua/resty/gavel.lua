@@ -201,6 +201,10 @@ function _M.load(spec)
   name = name or rs:name()
   version = version or doc_version(src)
   rs._resty_version = version   -- serve(): X-Gavel-Ruleset, audit
+  if type(src) == "string" then  -- serve(): the capture records' hash
+    local capture = require "resty.gavel.capture"
+    if capture.enabled() then rs._capture_hash = capture.hash(src) end
+  end
   rulesets[name .. "@" .. version] = rs
   latest[name] = rs
   if not spec.name then by_source[path or src] = rs end

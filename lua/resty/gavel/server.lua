@@ -507,7 +507,8 @@ function _M.serve(rs, resty, opts)
   if not ent then
     local name, version = rs:name(), rs._resty_version or ""
     ent = { rs = rs, name = name, version = version,
-            tag = name .. "@" .. version, short = rs._resty_hash or "" }
+            tag = name .. "@" .. version, short = rs._resty_hash or "",
+            capture_hash = rs._capture_hash }
     serve_ents[rs] = ent
   end
   local input
