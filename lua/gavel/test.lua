@@ -17,7 +17,9 @@
 -- others go to the Lua providers of the state.  A stubbed capability must
 -- reach Lua (a Lua provider, or none): gavel.test makes it asynchronous
 -- for the run when a C provider serves it, and puts that C provider back
--- (behind a Lua wrapper) afterwards.
+-- (behind a Lua wrapper) afterwards; a capability nothing provided stays
+-- declared (asynchronous, without a Lua provider: runs outside gavel.test
+-- fail its calls with "no Lua provider is registered for it").
 --
 -- Errors: a suite that cannot be read or parsed is nil, err, code; bad
 -- argument types raise.
