@@ -97,6 +97,8 @@ struct gavel_exec {
   const char *in_text;    /* input JSON of the run (observers), or NULL */
   size_t in_len;          /* its length                                 */
   int holds_slot;         /* a pending call holds a policy slot         */
+  int out_ready;          /* 'out' holds the run's result JSON (written
+                             for the observers; write_result reuses it) */
   char fail_msg[GAVEL_ERRMSG_SIZE]; /* its message                      */
 };
 
@@ -886,6 +888,7 @@ gv_arena *gavel__exec_prepare(gavel_exec *ex) {
   ex->state = XS_IDLE;
   ex->result = gv_null();
   ex->pact = NULL;
+  ex->out_ready = 0;
   return &ex->arena;
 }
 
@@ -907,6 +910,18 @@ static void observe_run(gavel_exec *ex, gavel_status st) {
   ev.input = ex->in_text;
   ev.input_len = ex->in_len;
   ev.trace_id = ex->trace_id;
+  /* The result JSON for observers that record decisions (capture): the
+  ** JSON API reuses this text as its answer, so it is written once. */
+  ex->out_ready = 0;
+  if (st == GAVEL_OK) {
+    gavel__buf_clear(&ex->out);
+    if (gavel__json_write_checked(&ex->out, ex->result) != -2 &&
+        !ex->out.oom) {
+      ev.result = ex->out.p;
+      ev.result_len = ex->out.len;
+      ex->out_ready = 1;
+    }
+  }
   gavel__observe(ex->rt, &ev);
 }
 
@@ -1083,6 +1098,14 @@ static gavel_status write_result(gavel_exec *ex, const char **out,
   gvalue r = ex->result;
   uint32_t i;
   int t, w = 0; /* gavel__json_write_checked: -2 when a float is inf/NaN */
+  if (ex->out_ready && (!(ex->flags & GAVEL_RUN_TRACE) || r.tag != GV_OBJ)) {
+    ex->out_ready = 0; /* written for the observers (observe_run) */
+    *out = b->p;
+    if (out_len)
+      *out_len = b->len;
+    return GAVEL_OK;
+  }
+  ex->out_ready = 0;
   gavel__buf_clear(b);
   if (!(ex->flags & GAVEL_RUN_TRACE) || r.tag != GV_OBJ) {
     w = gavel__json_write_checked(b, r);

@@ -343,6 +343,16 @@ function Ruleset.run_json(self, text, opts)
   return nil, msg, code
 end
 
+-- rs:gas_used() -> gas used by this ruleset's last finished run in this
+-- Lua state (rs:run or rs:run_json; 0 before any run).  Read it right
+-- after the run: the execution contexts are pooled, the last one
+-- returned to the pool is the last run's.
+function Ruleset.gas_used(self)
+  local h = self._ph[self._n]
+  if not h then return 0 end
+  return capi.gas_used(h)
+end
+
 -- rs:name() -> the ruleset's config.name
 function Ruleset.name(self)
   return self._name
@@ -414,6 +424,13 @@ function _M.load(src, opts)
     _trace = plan.enable_trace, _jit = opts.jit and true or false,
     _ph = {}, _ps = {}, _n = 0, _name = name, warnings = warnings,
   }, rs_mt)
+end
+
+-- test(rs, suite[, opts]) -> results | nil, err, code: runs an
+-- Ordo-format suite (a table, JSON/YAML text or a file path) and returns
+-- the table of 'gavel test --reporter json' (lua/gavel/test.lua)
+function _M.test(rs, suite, opts)
+  return require("gavel.test").test(rs, suite, opts)
 end
 
 -- ==== Expressions ====

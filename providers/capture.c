@@ -7,9 +7,10 @@
 ** duration) and on a recording wrapper around every synchronous provider
 ** (the receipts: what each host call asked and what it got back, which no
 ** event carries).  Receipts collect per thread, keyed by the run's trace
-** id; the RUN event turns them into a pending record of that thread, and
-** the host completes it with the result (gavel_capture_commit: the event
-** has no output).  Lines go through a gavel_audit writer, so a capture
+** id; the RUN event (with the result JSON, gavel_event.result) turns them
+** into the record, written at once: the capture is a pure observer of the
+** C API.  gavel_capture_commit remains for hosts that call it (it finds
+** nothing pending).  Lines go through a gavel_audit writer, so a capture
 ** file has exactly the audit log's durability policies.  Rotation: by
 ** size (PATH -> PATH.1, PATH.2, ...) or daily (PATH -> PATH.YYYY-MM-DD).
 */
@@ -396,6 +397,11 @@ static void on_event(void *ud, const gavel_event *ev) {
   gavel__buf_adds(b, "]");
   tls.receipts.len = 0;
   tls.pending = 1;
+  /* The event carries the result: the record is complete now, a pure
+  ** observer (gavel_capture_commit then finds nothing pending).  A failed
+  ** run has no output. */
+  if (ev->result || ev->status != GAVEL_OK)
+    finish_pending(c, ev->result, ev->result_len);
 }
 
 static int record_vfn(void *ud, gv_arena *a, const gv_hostreq *req,

@@ -284,10 +284,9 @@ GAVEL_API gavel_status gavel_capture_ruleset(gavel_capture *c,
 GAVEL_API gavel_status gavel_capture_attach(gavel_capture *c,
                                             gavel_runtime *rt,
                                             gavel_error *err);
-/* Writes the calling thread's last captured run with its result JSON
-** ({"code","message","output"}; NULL: an error, no output).  Hosts call
-** it after every run; a run never committed is written, without output,
-** when the thread's next run ends or at close. */
+/* Kept for hosts written before gavel_event.result: the observer now
+** writes each record when its run ends (with the result), so there is
+** nothing left to commit and this does nothing but return GAVEL_OK. */
 GAVEL_API gavel_status gavel_capture_commit(gavel_capture *c,
                                             const char *result, size_t len);
 GAVEL_API uint64_t gavel_capture_records(gavel_capture *c);

@@ -6,7 +6,8 @@
 # Builds only through 'cmake --build'.  Runs bench_expr (expressions, VM vs
 # hand-written C), bench_rules (score/loan rules, exec and JSON in/out vs C)
 # and the batch benchmark: 'gavel batch --jobs 2' against bench/baseline_batch
-# (cJSON, 2 threads) on generated JSONL files, outputs compared on a sample.
+# (cJSON, 2 threads) on generated JSONL files, outputs compared on a sample,
+# and 'gavel replay' of a capture of the loan batch against the batch itself.
 # Takes about a minute.  Environment:
 #   BENCH_LINES=1000000     lines per batch input file
 #   BENCH_BATCH_REPS=2      runs per batch measurement (best is kept)
@@ -110,6 +111,43 @@ for rule in score loan; do
   fi
   rm -f "$in"
 done
+echo
+
+# gavel replay over captured loan decisions against gavel batch on the same
+# inputs (issue 12: replay within 1.5x of batch), same run, best of $REPS.
+echo "== replay ($LINES captured loan decisions vs batch on the same inputs," \
+     "--jobs 2, best of $REPS)"
+LOAN=$ROOT/examples/loan.json
+in=$TMP/replay_in.jsonl
+cap=$TMP/replay_cap.jsonl
+"$RULES_BIN" --gen loan "$LINES" >"$in"
+"$GAVEL" batch "$LOAN" --input "$in" --output /dev/null --jobs 2 \
+  --capture "$cap" --capture-buffered 2>/dev/null
+rbest=0 bbest=0
+for ((i = 0; i < REPS; i++)); do
+  TIMEFORMAT='%R'
+  bt=$({ time "$GAVEL" batch "$LOAN" --input "$in" --output /dev/null \
+           --jobs 2 2>/dev/null; } 2>&1)
+  rt=$({ time "$GAVEL" replay "$cap" "$LOAN" --jobs 2 >"$TMP/replay.txt" \
+           2>/dev/null; } 2>&1)
+  b=$(awk -v n="$LINES" -v t="$bt" 'BEGIN { printf "%.0f", n / t }')
+  r=$(awk -v n="$LINES" -v t="$rt" 'BEGIN { printf "%.0f", n / t }')
+  [ "$b" -gt "$bbest" ] && bbest=$b
+  [ "$r" -gt "$rbest" ] && rbest=$r
+done
+if ! grep -q "consistent $LINES, flipped 0" "$TMP/replay.txt"; then
+  echo "FATAL: replay did not find every record consistent:" >&2
+  cat "$TMP/replay.txt" >&2
+  exit 1
+fi
+rr=$(ratio "$bbest" "$rbest")
+goal="<= 1.5x: $(awk -v a="$bbest" -v b="$rbest" \
+  'BEGIN { print (a / b <= 1.5 ? "MET" : "MISSED") }')"
+echo "replay $rbest records/s, batch $bbest lines/s: replay takes $rr the" \
+     "time of batch ($goal)"
+echo "SUMMARY|replay vs batch loan (lines/s)|$rbest|$bbest (batch)|$rr|$goal" \
+  >>"$TMP/summary.txt"
+rm -f "$in" "$cap"
 echo
 
 echo "== summary: best repetition (least disturbed by other load), ns per op" \

@@ -6,8 +6,12 @@
 # with 1 and then 2 nginx workers, in one run; rounds interleave a, b, c.
 # Prints the median requests/s and p99 latency per endpoint, and the
 # ratios b/a and c/a (goal: >= 0.90 and >= 0.85); (a') is (a) posting the
-# loan body, the same bytes as (c).
-# Environment: GAVEL_BUILD_DIR (build), WRK_CONNECTIONS (32), WRK_THREADS (1).
+# loan body, the same bytes as (c).  Also the nginx workers' CPU time per
+# request (user+sys from /proc, all workers; "cpu us") and its ratio
+# (a)/(x): on a shared machine requests/s follows the other load, CPU per
+# request much less.
+# Environment: GAVEL_BUILD_DIR (build), WRK_CONNECTIONS (32), WRK_THREADS (1),
+# BENCH_PORT_BASE / BENCH_PORT_SPAN (loopback ports tried: 20000 + 0..39999).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -22,7 +26,7 @@ threads=${WRK_THREADS:-1}
 free_port() {
   local p
   for _ in $(seq 1 50); do
-    p=$(( 20000 + RANDOM % 40000 ))
+    p=$(( ${BENCH_PORT_BASE:-20000} + RANDOM % ${BENCH_PORT_SPAN:-40000} ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   return 1
@@ -38,11 +42,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wrk_once URL BODY -> "rps p99_ms"
+tick=$(getconf CLK_TCK)
+workers_cpu() {  # CPU ticks (user+sys) of the master's children
+  local t=0 w
+  for w in $(pgrep -P "$pid"); do
+    t=$(( t + $(awk '{ print $14 + $15 }' "/proc/$w/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$t"
+}
+
+# wrk_once URL BODY -> "rps p99_ms cpu_us_per_request"
 wrk_once() {
-  local out
+  local out c0 c1
+  c0=$(workers_cpu)
   out=$(BODY="$2" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency \
         -s "$here/post.lua" "$1" 2>&1)
+  c1=$(workers_cpu)
   if echo "$out" | grep -q 'Non-2xx'; then
     echo "bench/nginx: non-2xx answers from $1" >&2
     echo "$out" >&2
@@ -55,12 +70,16 @@ wrk_once() {
     else if (v ~ /ms$/) { sub(/ms$/, "", v) }
     else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
     print v }')
-  echo "$rps $p99"
+  local n
+  n=$(echo "$out" | awk '/requests in/ { print $1 }')
+  echo "$rps $p99 $(awk -v a="$c0" -v b="$c1" -v n="$n" -v t="$tick" \
+    'BEGIN { printf "%.2f", (n > 0 ? (b - a) / t * 1e6 / n : 0) }')"
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-printf '%-8s %-22s %10s %8s %8s\n' workers endpoint "req/s" "p99 ms" ratio
+printf '%-8s %-22s %10s %8s %8s %8s %9s\n' workers endpoint "req/s" \
+  "p99 ms" ratio "cpu us" "cpu ratio"
 for workers in 1 2; do
   port=$(free_port)
   p="$tmp/w$workers"
@@ -92,15 +111,22 @@ for workers in 1 2; do
   al=$(cut -d' ' -f1 "$p/al" | median); alp=$(cut -d' ' -f2 "$p/al" | median)
   b=$(cut -d' ' -f1 "$p/b" | median); bp=$(cut -d' ' -f2 "$p/b" | median)
   c=$(cut -d' ' -f1 "$p/c" | median); cp=$(cut -d' ' -f2 "$p/c" | median)
-  row() {  # workers label rps p99 ratio
-    printf '%-8s %-22s %10.0f %8.2f %8s\n' "$1" "$2" "$3" "$4" "$5"
+  ac=$(cut -d' ' -f3 "$p/a" | median); alc=$(cut -d' ' -f3 "$p/al" | median)
+  bc=$(cut -d' ' -f3 "$p/b" | median); cc=$(cut -d' ' -f3 "$p/c" | median)
+  row() {  # workers label rps p99 ratio cpu cpu-ratio
+    printf '%-8s %-22s %10.0f %8.2f %8s %8s %9s\n' "$1" "$2" "$3" "$4" \
+      "$5" "$6" "$7"
   }
   ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
-  row "$workers" "(a) const, score body" "$a" "$ap" "1.00"
-  row "$workers" "(b) score / (a)" "$b" "$bp" "$(ratio "$b" "$a")"
-  row "$workers" "(a') const, loan body" "$al" "$alp" "$(ratio "$al" "$a")"
-  row "$workers" "(c) loan / (a)" "$c" "$cp" "$(ratio "$c" "$a")"
-  row "$workers" "(c) loan / (a')" "$c" "$cp" "$(ratio "$c" "$al")"
+  row "$workers" "(a) const, score body" "$a" "$ap" "1.00" "$ac" "1.00"
+  row "$workers" "(b) score / (a)" "$b" "$bp" "$(ratio "$b" "$a")" "$bc" \
+    "$(ratio "$ac" "$bc")"
+  row "$workers" "(a') const, loan body" "$al" "$alp" "$(ratio "$al" "$a")" \
+    "$alc" "$(ratio "$ac" "$alc")"
+  row "$workers" "(c) loan / (a)" "$c" "$cp" "$(ratio "$c" "$a")" "$cc" \
+    "$(ratio "$ac" "$cc")"
+  row "$workers" "(c) loan / (a')" "$c" "$cp" "$(ratio "$c" "$al")" "$cc" \
+    "$(ratio "$alc" "$cc")"
   grep -E '\[(error|crit|alert|emerg)\]' "$p/logs/error.log" >&2 || true
   kill -QUIT "$pid"; wait "$pid" 2>/dev/null || true
   pid=

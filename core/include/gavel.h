@@ -254,6 +254,11 @@ typedef struct gavel_event {
                               "circuit_open" "retry" "busy"              */
   uint32_t attempt;        /* HOSTCALL: 1-based attempt number          */
   uint64_t trace_id;       /* per-run id, unique within the process     */
+  /* Appended in 0.1 (observers built before read only the fields above). */
+  const char *result;      /* RUN: the result JSON {"code","message",
+                              "output"} (no trace) when status is GAVEL_OK,
+                              else NULL; borrowed for the call            */
+  size_t result_len;       /* its length                                */
 } gavel_event;
 
 /* Called synchronously from the thread running the execution; must be

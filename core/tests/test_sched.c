@@ -610,6 +610,75 @@ TEST(observers_see_every_run_and_every_call_attempt) {
 }
 
 
+/* gavel_event.result: the RUN event carries the result JSON (no trace),
+** the same text the JSON API answers; NULL for a failed run. */
+typedef struct results_seen {
+  int runs, with_result;
+  char text[512];
+} results_seen;
+
+static void result_observer(void *ud, const gavel_event *ev) {
+  results_seen *s = ud;
+  if (ev->kind != GAVEL_EVENT_RUN)
+    return;
+  s->runs++;
+  s->text[0] = 0;
+  if (ev->result) {
+    s->with_result++;
+    CHECK(ev->status == GAVEL_OK);
+    snprintf(s->text, sizeof s->text, "%.*s", (int)ev->result_len,
+             ev->result);
+  }
+}
+
+TEST(the_run_event_carries_the_result_json) {
+  static const char *rules =
+      "{\"config\":{\"name\":\"r\",\"entry_step\":\"s\"},\"steps\":{\"s\":{\"id\":\"s\",\"name\":"
+      "\"S\",\"type\":\"decision\",\"branches\":[{\"condition\":\"x > 1\","
+      "\"next_step\":\"hi\"}],\"default_next\":\"lo\"},\"hi\":{\"id\":\"hi\","
+      "\"name\":\"H\",\"type\":\"terminal\",\"result\":{\"code\":\"HI\","
+      "\"message\":\"big\",\"output\":[[\"x\",\"x\"]]}},\"lo\":{\"id\":\"lo\","
+      "\"name\":\"L\",\"type\":\"terminal\",\"result\":{\"code\":\"LO\"}}}}";
+  gavel_runtime *rt = rt_new();
+  gavel_error e;
+  gavel_ruleset *rs = load(rt, rules, &e);
+  gavel_exec *ex = NULL;
+  const char *out;
+  size_t n;
+  results_seen s;
+  memset(&s, 0, sizeof s);
+  CHECK(rs != NULL);
+  if (!rs) {
+    gavel_runtime_free(rt);
+    return;
+  }
+  CHECK(gavel_runtime_add_observer(rt, result_observer, &s, &e) == GAVEL_OK);
+  CHECK(gavel_exec_new(rs, &ex, &e) == GAVEL_OK);
+  CHECK(gavel_exec_run_json(ex, "{\"x\":5}", 7, 0, &out, &n, &e) == GAVEL_OK);
+  CHECK(s.runs == 1 && s.with_result == 1);
+  CHECK_STR(s.text, "{\"code\":\"HI\",\"message\":\"big\",\"output\":{\"x\":5}}");
+  CHECK(n == strlen(s.text) && !memcmp(out, s.text, n));
+  /* a trace run: the event has the result without the trace, the answer
+  ** has the trace */
+  CHECK(gavel_exec_run_json(ex, "{\"x\":0}", 7, GAVEL_RUN_TRACE, &out, &n,
+                            &e) == GAVEL_OK);
+  CHECK(s.runs == 2 && s.with_result == 2);
+  CHECK(strstr(s.text, "\"trace\"") == NULL);
+  CHECK(!strncmp(s.text, "{\"code\":\"LO\"", 12));
+  CHECK(n > strlen(s.text) && strstr(out, "\"trace\":{") != NULL);
+  /* a failed run: no result */
+  CHECK(gavel_exec_run_json(ex, "{\"x\":\"a\"}", 9, 0, &out, &n, &e) !=
+        GAVEL_OK);
+  CHECK(s.runs == 3 && s.with_result == 2 && s.text[0] == 0);
+  /* and the next successful run answers its own result */
+  CHECK(gavel_exec_run_json(ex, "{\"x\":7}", 7, 0, &out, &n, &e) == GAVEL_OK);
+  CHECK(n == strlen(s.text) && !memcmp(out, s.text, n));
+  CHECK(strstr(out, "\"x\":7") != NULL);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
 static void slowpoke(void *ud, const gavel_host_call *c, gavel_reply *r) {
   (void)ud;
   CHECK(c->trace_id != 0);

@@ -24,10 +24,7 @@ local cjson = require "cjson.safe"
 local ngx = ngx
 local ngx_socket_tcp = ngx.socket.tcp
 local ngx_get_phase = ngx.get_phase
-local ngx_print = ngx.print
-local ngx_header = ngx.header
 local ngx_escape_uri = ngx.escape_uri
-local ngx_req = ngx.req
 local gavel_load, json_encode = gavel.load, gavel.json.encode
 local gavel_null, now_ms = gavel.null, gavel.now_ms
 local error, type, pairs, ipairs, tostring, tonumber = error, type, pairs,
@@ -203,6 +200,11 @@ function _M.load(spec)
   if not rs then return nil, err, code, diags end
   name = name or rs:name()
   version = version or doc_version(src)
+  rs._resty_version = version   -- serve(): X-Gavel-Ruleset, audit
+  if type(src) == "string" then  -- serve(): the capture records' hash
+    local capture = require "resty.gavel.capture"
+    if capture.enabled() then rs._capture_hash = capture.hash(src) end
+  end
   rulesets[name .. "@" .. version] = rs
   latest[name] = rs
   if not spec.name then by_source[path or src] = rs end
@@ -235,41 +237,17 @@ function _M.run(rs, input, opts)
   return rs:run(input, opts)
 end
 
--- HTTP status for a failed run's code (serve()).
-local HTTP_STATUS = {
-  GAVEL_JSON = 400, GAVEL_CAPDENIED = 403, GAVEL_NOTFOUND = 404,
-  GAVEL_LIMIT = 413, GAVEL_HOST = 502,
-}
-
-local function respond(status, v)
-  local body, err = json_encode(v)
-  if not body then
-    status, body = 500, json_encode({ error = err, code = "GAVEL_JSON" })
-  end
-  ngx.status = status
-  ngx_header["Content-Type"] = "application/json"
-  ngx_print(body)
-  return status
-end
-
 -- serve(name_or_ruleset[, opts]) -> HTTP status sent
--- Content handler: runs the ruleset on the request's JSON body and answers
--- the result as JSON (200), or { error, code } with 400 (bad JSON), 403,
--- 404 (no such ruleset), 413 (body spilled to a file), 502 (host call
--- failed) or 500.
+-- Content handler for rulesets loaded with load{}: runs the ruleset on the
+-- request's JSON body (POST) and answers the result JSON (200), with
+-- execute()'s status mapping and privacy: 400 bad JSON or empty body, 404
+-- no such ruleset, 405 not POST, 413 body too large, 422 evaluation error
+-- caused by the input, 502/504 host call failed/timed out, 500 otherwise;
+-- error bodies are { error, code, request_id } without provider text (the
+-- details go to the error log).  opts: version, trace, input (a mapping,
+-- as execute's), max_body.  See resty/gavel/server.lua.
 function _M.serve(rs, opts)
-  ngx_req.read_body()
-  local body = ngx_req.get_body_data()
-  if body == nil and ngx_req.get_body_file() then
-    -- reading the spilled file would block the worker
-    return respond(413, { error = "request body larger than "
-      .. "client_body_buffer_size", code = "GAVEL_LIMIT" })
-  end
-  local res, err, code = _M.run(rs, body, opts)
-  if not res then
-    return respond(HTTP_STATUS[code] or 500, { error = err, code = code })
-  end
-  return respond(200, res)
+  return require("resty.gavel.server").serve(rs, _M, opts)
 end
 
 -- ==== network.http over cosockets ====
@@ -709,7 +687,10 @@ end
 
 -- init{ rules_dir = dir | { dirs }, allow_http = { ... }, shm = "gavel",
 --       reload = { interval = 1 }, capabilities = { ... }, max_body = n,
---       audit = path | { file, interval, max_lines }, metrics_interval = s }
+--       audit = path | { file, interval, max_lines }, metrics_interval = s,
+--       capture = { file, sample, redact = { paths }, salt, interval,
+--                   max_records } }
+-- capture: decision records for 'gavel replay' (resty/gavel/capture.lua).
 -- In init_worker_by_lua*: registers the nginx providers, loads every
 -- ruleset of rules_dir, starts the reload timer, metrics (shm) and audit.
 -- Bad options raise.

@@ -2239,6 +2239,14 @@ static int l_sleep_ms(lua_State *L) {
   return 0;
 }
 
+/* capi.gas_used(exec) -> gas used by the exec's last run (also a failed
+** one): what the RUN event reports as gas_used */
+static int l_gas_used(lua_State *L) {
+  gavel_lua_exec *h = check_exec(L, 1);
+  lua_pushnumber(L, (lua_Number)gavel__exec_gas_used(h->ex));
+  return 1;
+}
+
 static const luaL_Reg lg_funcs[] = {
     {"api", l_api},           {"set_markers", l_set_markers},
     {"get_markers", l_get_markers},
@@ -2256,6 +2264,7 @@ static const luaL_Reg lg_funcs[] = {
     {"eval", l_eval},         {"disasm", l_disasm},
     {"json_encode", l_json_encode}, {"json_decode", l_json_decode},
     {"now_ms", l_now_ms},     {"sleep_ms", l_sleep_ms},
+    {"gas_used", l_gas_used},
     {NULL, NULL}};
 
 static void new_meta(lua_State *L, const char *name, lua_CFunction gc) {

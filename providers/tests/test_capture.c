@@ -2,7 +2,7 @@
 ** test_capture.c -- decision capture (capture.c): concurrent runs give
 ** exactly one valid record each, with the receipt of their own host call
 ** and their own output; size rotation loses no record; a run the host
-** never commits is still written; redaction; option errors.
+** never commits is written with its output (a pure observer); redaction; option errors.
 */
 #include "prov_test.h"
 #include <pthread.h>
@@ -211,14 +211,17 @@ TEST(size_rotation_loses_no_record) {
   unlink(path);
 }
 
-static void no_output(cJSON *j, void *ud) {
+static void with_output(cJSON *j, void *ud) {
   tally *t = ud;
   t->n++;
-  if (jget(j, "output") || !jget(j, "input"))
+  if (!jget(j, "output") || !jget(j, "input") ||
+      !jstr(j, "message") || strcmp(jstr(j, "message"), "m"))
     t->bad++;
 }
 
-TEST(a_run_never_committed_is_written_without_output) {
+/* gavel_event.result: the capture is a pure observer, every record is
+** complete (with its output) without gavel_capture_commit. */
+TEST(runs_never_committed_are_written_with_their_output) {
   char path[256];
   env v;
   gavel_exec *ex = NULL;
@@ -230,9 +233,10 @@ TEST(a_run_never_committed_is_written_without_output) {
   gavel_exec_new(v.rs, &ex, NULL);
   CHECK(gavel_exec_run_json(ex, "{\"n\":1}", 7, 0, &out, &n, NULL) == GAVEL_OK);
   CHECK(gavel_exec_run_json(ex, "{\"n\":2}", 7, 0, &out, &n, NULL) == GAVEL_OK);
+  CHECK(gavel_capture_records(v.c) == 2); /* written when each run ended */
   gavel_exec_free(ex);
   CHECK(teardown(&v) == 0);
-  CHECK(scan(path, no_output, &t) == 2);
+  CHECK(scan(path, with_output, &t) == 2);
   CHECK(t.bad == 0);
   unlink(path);
 }

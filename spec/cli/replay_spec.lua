@@ -277,6 +277,23 @@ describe("gavel batch --capture and gavel replay", function()
     assert.equal(0, rc2, out)
   end)
 
+  it("--verify wants the same bytes: reordered output keys are a "
+     .. "determinism bug there, consistent without it", function()
+    local recs = lines(read(cap))
+    local first = recs[1]
+    -- move the output's first member to its end: equal values, other text
+    local head, k, v, rest = first:match('^(.*"output":{)("[^"]+":)([^,]+),(.*)}}$')
+    assert.truthy(head, first)
+    local t = d .. "/reordered.jsonl"
+    write(t, head .. rest .. "," .. k .. v .. "}}\n" .. recs[2] .. "\n")
+    local out, _, rc2 = run({ "replay", t, "examples/loan.json" })
+    assert.equal(0, rc2)
+    assert.truthy(out:find("2 records: consistent 2, flipped 0", 1, true), out)
+    out = run({ "replay", t, "examples/loan.json", "--verify" })
+    assert.truthy(out:find("determinism bug", 1, true), out)
+    assert.truthy(out:find("2 records: consistent 1, flipped 1", 1, true), out)
+  end)
+
   it("lists exactly the decisions an edit flips", function()
     -- the edit: approve near-prime loans at a higher rate and lower the
     -- age limit; its flips computed independently with gavel batch

@@ -148,6 +148,8 @@ describe("metrics and audit in nginx", function()
     assert.equal("loan", v.ruleset)
     assert.equal("1.0.0", v.version)
     assert.matches("^%x+$", v.input_sha256)
+    -- the run's gas, as the CLI's audit line has it
+    assert.is_true(v.gas_used > 0, lines[1])
     assert.matches("^%d%d%d%d%-%d%d%-%d%dT", v.ts)
   end)
 

@@ -133,11 +133,44 @@ describe("resty.gavel.execute status mapping", function()
   it("400 on malformed JSON or envelope", function()
     for _, body in ipairs { '{"input": {"age": }', '[1]', '{"trace": true}',
                             '{"input": {}, "trace": "yes"}', '',
-                            '{"input": {}} x' } do
+                            '{"input": {}} x', '{"input": }',
+                            '{"input": {} "trace": true}',
+                            '{"input": {}, "trace": tru}',
+                            '{"input": 1 2}' } do
       local status, out, v = post("typed", body)
       assert.equal(400, status, body .. " -> " .. out)
       check_private(out, v)
       assert.equal("GAVEL_JSON", v.code)
+    end
+  end)
+
+  it("reads every envelope shape the same way (fast path and fallback)",
+     function()
+    local IN = '{"age": 1, "vip": true, "ip": "x", "n": 1, "who": "w"}'
+    local WANT = '^{"code":"OK","message":"ok","output":{"age_plus":2,'
+    for _, body in ipairs {
+      '{"input": ' .. IN .. '}',
+      '{"input":' .. IN .. ',"trace":false}',
+      '  {"input" : ' .. IN .. ' , "trace" : false }  ',
+      '{"input": ' .. IN .. ', "other": 1}',          -- more members
+      '{"input": ' .. IN .. ', "other": {"trace": true}}',
+      '{"other": [1], "input": ' .. IN .. '}',
+      '{"trace": false, "input": ' .. IN .. '}',
+      '{"input": ' .. IN:gsub("}$", ', "trace": true}') .. '}', -- inside
+    } do
+      local status, out = post("typed", body)
+      assert.equal(200, status, body .. " -> " .. out)
+      assert.matches(WANT, out)
+      assert.is_nil(out:find('"trace":', 1, true), body .. " -> " .. out)
+    end
+    for _, body in ipairs {
+      '{"input": ' .. IN .. ', "trace": true}',
+      '{"input": ' .. IN .. ',"trace":true, "x": 1}',
+      '{"trace": true, "input": ' .. IN .. '}',
+    } do
+      local status, out = post("typed", body)
+      assert.equal(200, status, body .. " -> " .. out)
+      assert.truthy(out:find('"trace":{"path":"t"', 1, true), out)
     end
   end)
 

@@ -75,8 +75,9 @@ function _M.open(file)
   return true
 end
 
--- line(ruleset, version, input, code|nil, us, err_code|nil, err|nil)
-function _M.line(rs, version, input, code, us, ecode, err)
+-- line(ruleset, version, input, code|nil, us, err_code|nil, err|nil,
+--      gas_used|nil)
+function _M.line(rs, version, input, code, us, ecode, err, gas)
   if not fh then return end
   if n >= max_lines then
     dropped = dropped + 1
@@ -90,7 +91,8 @@ function _M.line(rs, version, input, code, us, ecode, err)
     .. format("%d", ngx.worker.pid() * 4294967296 + seq)
     .. ',"ruleset":' .. jstr(rs) .. ',"version":' .. jstr(version)
     .. ',"status":"' .. st .. '","code":' .. jstr(code or "")
-    .. ',"duration_us":' .. us .. ',"gas_used":0,"input_sha256":'
+    .. ',"duration_us":' .. us .. ',"gas_used":'
+    .. format("%d", gas or 0) .. ',"input_sha256":'
     .. (sha and '"' .. sha .. '"' or "null")
     .. (err and ',"error":' .. jstr(err) or "") .. "}\n"
 end
@@ -123,6 +125,11 @@ function _M.init(opts)
   end)
   if not ok then return nil, err end
   return true
+end
+
+-- on() -> true when lines are written (an audit file is open)
+function _M.on()
+  return fh ~= nil
 end
 
 function _M.pending()

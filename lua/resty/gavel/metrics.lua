@@ -80,22 +80,48 @@ local function add(key, n)
   pending[key] = (v or 0) + n
 end
 
-local hist_keys = {}
+-- Histograms: the request path counts each observation in its first
+-- bucket only ('hcount', per worker); flush() turns those counts into the
+-- cumulative bucket deltas the shared dict holds.
+local hist_keys, hist_dirty, n_dirty = {}, {}, 0
 local function observe(family, lab, seconds)
-  local ks = hist_keys[family .. lab]
+  local byfam = hist_keys[family]
+  if not byfam then byfam = {} hist_keys[family] = byfam end
+  local ks = byfam[lab]
   if not ks then
-    ks = {}
+    ks = { hcount = {} }
     local base = "H|" .. family .. "|" .. lab .. "|"
-    for i = 1, NB + 1 do ks[i] = base .. i end
+    for i = 1, NB + 1 do ks[i] = base .. i ks.hcount[i] = 0 end
     ks.sum, ks.count = base .. "sum", base .. "count"
-    hist_keys[family .. lab] = ks
+    byfam[lab] = ks
   end
-  for i = NB + 1, 1, -1 do   -- cumulative: every bucket with le >= v
-    if i <= NB and BUCKETS[i] < seconds then break end
-    add(ks[i], 1)
+  local i = 1
+  while i <= NB and BUCKETS[i] < seconds do i = i + 1 end
+  local hc = ks.hcount
+  if not ks.dirty then
+    ks.dirty = true
+    n_dirty = n_dirty + 1
+    hist_dirty[n_dirty] = ks
   end
+  hc[i] = hc[i] + 1
   add(ks.sum, seconds)
   add(ks.count, 1)
+end
+
+-- the histograms' first-bucket counts -> cumulative deltas in 'pending'
+local function hist_to_pending()
+  for d = 1, n_dirty do
+    local ks = hist_dirty[d]
+    local hc, acc = ks.hcount, 0
+    for i = 1, NB + 1 do
+      acc = acc + hc[i]
+      hc[i] = 0
+      if acc > 0 then add(ks[i], acc) end
+    end
+    ks.dirty = false
+    hist_dirty[d] = nil
+  end
+  n_dirty = 0
 end
 
 -- ==== Recording (request path) ====
@@ -147,7 +173,9 @@ end
 
 -- flush(): this worker's deltas into the shared dict
 function _M.flush()
-  if not dict or n_pending == 0 then return end
+  if not dict then return end
+  hist_to_pending()
+  if n_pending == 0 then return end
   local p, g = pending, gauges
   pending, gauges, n_pending = {}, {}, 0
   for k, v in pairs(p) do

@@ -119,9 +119,12 @@ local function load_text(file, text, hash)
   end
   local version = doc_version(text)
   local name = rs:name()
+  local capture = require "resty.gavel.capture"
   return {
     rs = rs, name = name, version = version, hash = hash, file = file,
     tag = name .. "@" .. version, short = sub(hash, 1, 12),
+    -- the decision records' content hash ('gavel replay --verify')
+    capture_hash = capture.enabled() and capture.hash(text) or nil,
   }
 end
 

@@ -19,6 +19,8 @@ local gavel = require "gavel"
 local registry = require "resty.gavel.registry"
 local metrics = require "resty.gavel.metrics"
 local audit = require "resty.gavel.audit"
+local capture = require "resty.gavel.capture"
+local audit_on = audit.on
 
 local ngx = ngx
 local ngx_log, ngx_var, ngx_req = ngx.log, ngx.var, ngx.req
@@ -66,7 +68,7 @@ local function request_id()
 end
 
 local function send(status, body, rid)
-  ngx.status = status
+  if status ~= 200 then ngx.status = status end   -- 200: the default
   ngx_header["Content-Type"] = "application/json"
   if rid then ngx_header["X-Request-Id"] = rid end
   ngx_print(body)
@@ -206,6 +208,52 @@ local function envelope(s)
 end
 _M.envelope = envelope
 
+-- envelope_fast(body) -> input_text, trace | nil
+-- The common envelopes, {"input": X} and {"input": X, "trace": bool},
+-- read from both ends without scanning X (the engine parses X anyway).
+-- X may then hold more than the input (other members after it): the
+-- engine refuses such a text as JSON (a value followed by ", key: ..."
+-- never is one), and the caller then takes envelope()'s answer
+-- (respond_run).  nil: not of that shape, use envelope().
+local function envelope_fast(s)
+  local n = #s
+  local i = 1
+  local c = byte(s, i)
+  while c == 32 or c == 10 or c == 13 or c == 9 do i = i + 1 c = byte(s, i) end
+  if c ~= 123 or sub(s, i + 1, i + 8) ~= '"input":' then return nil end
+  i = i + 9
+  c = byte(s, n)
+  while c == 32 or c == 10 or c == 13 or c == 9 do n = n - 1 c = byte(s, n) end
+  if c ~= 125 then return nil end
+  local e = n - 1   -- X ends at or before e
+  c = byte(s, e)
+  while c == 32 or c == 10 or c == 13 or c == 9 do e = e - 1 c = byte(s, e) end
+  local trace
+  if c == 101 then   -- 'e': maybe ..."trace": true|false}
+    local v
+    if sub(s, e - 3, e) == "true" then v, e = true, e - 4
+    elseif sub(s, e - 4, e) == "false" then v, e = false, e - 5 end
+    if v ~= nil then
+      c = byte(s, e)
+      while c == 32 or c == 10 or c == 13 or c == 9 do e = e - 1 c = byte(s, e) end
+      if c ~= 58 then return nil end
+      e = e - 1
+      c = byte(s, e)
+      while c == 32 or c == 10 or c == 13 or c == 9 do e = e - 1 c = byte(s, e) end
+      if sub(s, e - 6, e) ~= '"trace"' then return nil end
+      e = e - 7
+      c = byte(s, e)
+      while c == 32 or c == 10 or c == 13 or c == 9 do e = e - 1 c = byte(s, e) end
+      if c ~= 44 then return nil end
+      e = e - 1
+      trace = v
+    end
+  end
+  if e < i then return nil end
+  return sub(s, i, e), trace
+end
+_M.envelope_fast = envelope_fast
+
 -- ==== Request mapping: { field = "source:key[:type]" } or a function ====
 -- source: arg (query), header, var (ngx.var), cookie; type: string
 -- (default), int, number, bool.  An absent value leaves the field out.
@@ -299,24 +347,54 @@ end
 local RUN, RUN_TRACE = { metrics = true }, { metrics = true, trace = true }
 
 -- Metrics and audit of one run (per worker, buffered).
-local function observe(ent, input, res, err, code, us, actions)
-  local rcode = res and match(res, '^{"code":("[^"\\]*")')
-  rcode = rcode and sub(rcode, 2, -2) or code or "GAVEL_RUNTIME"
+local function observe(ent, input, res, err, code, us, actions, gas)
+  -- the result code: the engine writes {"code":"...", first
+  local rcode
+  if res then
+    local q = find(res, '"', 10, true)
+    rcode = q and sub(res, 10, q - 1)
+    if rcode and find(rcode, "\\", 1, true) then   -- an escape inside
+      rcode = match(res, '^{"code":("[^"\\]*")')
+      rcode = rcode and sub(rcode, 2, -2)
+    end
+  end
+  rcode = rcode or code or "GAVEL_RUNTIME"
   metrics.run(ent.name, rcode, us, res == nil, actions)
   audit.line(ent.name, ent.version, input, res and rcode, us,
-             not res and (code or "GAVEL_RUNTIME") or nil, err)
+             not res and (code or "GAVEL_RUNTIME") or nil, err, gas)
 end
 
--- run(entry, input_text, trace, rid) -> status sent (the response)
-local function respond_run(ent, input, trace, rid, opts)
+-- run(entry, input_text, trace, rid, opts[, body]) -> status sent (the
+-- response).  'body': the input was read by envelope_fast from it; when
+-- the engine refuses it as JSON, envelope() decides.
+local function respond_run(ent, input, trace, rid, opts, body)
+  local crec = capture.begin()
   local t0 = now_ms()
   local res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
+  if body and code == "GAVEL_JSON" then
+    local input2, trace2 = envelope(body)
+    if not input2 then
+      if crec then ngx.ctx.gavel_capture = nil end
+      return fail(400, "GAVEL_JSON", trace2, trace2, rid)
+    end
+    if input2 ~= input or trace2 ~= trace then
+      input, trace = input2, trace2
+      t0 = now_ms()
+      res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
+    end
+  end
   local us = floor((now_ms() - t0) * 1000)
+  -- read before anything can yield; only for the audit line and capture
+  local gas = (crec or audit_on()) and ent.rs:gas_used() or nil
+  if crec then
+    capture.finish(crec, ent, input, res, res == nil and err or nil, code,
+                   us, gas)
+  end
   ngx_header["X-Gavel-Ruleset"] = ent.tag
   ngx_header["X-Gavel-Ruleset-Hash"] = ent.short
   -- err is the metric actions on success (never sent to the client)
   observe(ent, input, res, res == nil and err or nil, code, us,
-          res ~= nil and err or nil)
+          res ~= nil and err or nil, gas)
   if not res then
     local status = status_of(code, err)
     return fail(status, code or "GAVEL_RUNTIME", ent.tag .. ": " .. err,
@@ -325,6 +403,17 @@ local function respond_run(ent, input, trace, rid, opts)
   -- Ordo's execute answer also carries duration_us
   return send(200, sub(res, 1, -2) .. ',"duration_us":' .. us .. "}")
 end
+-- last_segment(uri) -> its last non-empty path segment | nil (a byte
+-- scan from the end: string.match with "([^/]+)/*$" costs microseconds)
+local function last_segment(u)
+  local e = #u
+  while e > 0 and byte(u, e) == 47 do e = e - 1 end
+  local b = e
+  while b > 0 and byte(u, b) ~= 47 do b = b - 1 end
+  if b == e then return nil end
+  return sub(u, b + 1, e)
+end
+
 -- read_body(limit) -> text | nil, status, err
 local function read_body(limit)
   ngx_req.read_body()
@@ -348,7 +437,7 @@ end
 -- {"input", "trace"} JSON body), opts.max_body (bytes).
 function _M.execute(opts)
   local rid = nil   -- taken on failure (see request_id)
-  local name = opts and opts.name or match(ngx_var.uri, "([^/]+)/*$")
+  local name = opts and opts.name or last_segment(ngx_var.uri)
   local ent = name and registry.get(name)
   if not ent then
     return fail(404, "GAVEL_NOTFOUND", "no ruleset '" .. tostring(name)
@@ -381,10 +470,81 @@ function _M.execute(opts)
     end
     local body, st, err = read_body(opts and opts.max_body or cfg.max_body)
     if not body then return fail(st, "GAVEL_LIMIT", err, nil, rid) end
+    input, trace = envelope_fast(body)
+    if input then
+      return respond_run(ent, input, trace, rid, cfg, body)
+    end
     input, trace = envelope(body)
     if not input then return fail(400, "GAVEL_JSON", trace, trace, rid) end
   end
   return respond_run(ent, input, trace, rid, cfg)
+end
+
+-- serve(name_or_ruleset, resty[, opts]) -> status sent
+-- The content handler of rulesets loaded with resty.gavel.load{} (not
+-- init{}'s registry): the request body is the input JSON itself (no
+-- envelope), the answer the result JSON text, as execute() answers:
+-- POST only (405 otherwise, unless opts.input maps the input), the same
+-- status mapping and privacy (client bodies { error, code, request_id },
+-- the details in the error log), metrics, audit and capture.
+-- opts: version (with a name), trace, input (a mapping or function, as
+-- execute's), max_body (bytes).
+local serve_ents = setmetatable({}, { __mode = "k" })
+function _M.serve(rs, resty, opts)
+  local rid = nil
+  if type(rs) == "string" then
+    local name = rs
+    rs = resty.get(name, opts and opts.version)
+    if not rs then
+      return fail(404, "GAVEL_NOTFOUND", "no ruleset '" .. name
+                  .. "' is loaded in this worker (resty.gavel.load)", nil,
+                  rid)
+    end
+  elseif type(rs) ~= "table" or type(rs.run_json) ~= "function" then
+    error("resty.gavel.serve: expected a ruleset or its name", 3)
+  end
+  local ent = serve_ents[rs]
+  if not ent then
+    local name, version = rs:name(), rs._resty_version or ""
+    ent = { rs = rs, name = name, version = version,
+            tag = name .. "@" .. version, short = rs._resty_hash or "",
+            capture_hash = rs._capture_hash }
+    serve_ents[rs] = ent
+  end
+  local input
+  local mapping = opts and opts.input
+  if mapping then
+    if type(mapping) == "function" then
+      local ok, v, e = pcall(mapping, ngx)
+      if not ok or v == nil then
+        return fail(400, "GAVEL_JSON", "input mapping: " .. tostring(
+                    ok and e or v), "bad request input", rid)
+      end
+      input = type(v) == "string" and v or json_encode(v)
+    else
+      if not opts._mapping then
+        opts._mapping = compile_mapping(mapping, "resty.gavel.serve")
+      end
+      local err
+      input, err = map_input(opts._mapping)
+      if not input then return fail(400, "GAVEL_JSON", err, err, rid) end
+    end
+  else
+    if ngx_req.get_method() ~= "POST" then
+      ngx_header["Allow"] = "POST"
+      return fail(405, "GAVEL_MISUSE", "method " .. ngx_req.get_method(),
+                  "use POST with a JSON body", rid)
+    end
+    local body, st, err = read_body(opts and opts.max_body
+                                    or cfg and cfg.max_body)
+    if not body then return fail(st, "GAVEL_LIMIT", err, nil, rid) end
+    if not find(body, "%S") then
+      return fail(400, "GAVEL_JSON", "empty request body",
+                  "the body must be the input as JSON", rid)
+    end
+    input = body
+  end
+  return respond_run(ent, input, opts and opts.trace, rid, cfg)
 end
 
 -- access{ ruleset = name, input = mapping | function, deny_status = 403 }
@@ -418,10 +578,17 @@ function _M.access(opts)
     end
   end
   local res, code
+  local crec = capture.begin()
   local t0 = now_ms()
   res, err, code = ent.rs:run_json(input, RUN)
-  observe(ent, input, res, res == nil and err or nil, code,
-          floor((now_ms() - t0) * 1000), res ~= nil and err or nil)
+  local us = floor((now_ms() - t0) * 1000)
+  local gas = (crec or audit_on()) and ent.rs:gas_used() or nil
+  if crec then
+    capture.finish(crec, ent, input, res, res == nil and err or nil, code,
+                   us, gas)
+  end
+  observe(ent, input, res, res == nil and err or nil, code, us,
+          res ~= nil and err or nil, gas)
   if not res then
     local status = status_of(code, err)
     fail(status, code, ent.tag .. ": " .. err,
@@ -502,8 +669,11 @@ local function instrument(cap, fn)
     local ms = now_ms() - t0
     if not ok then
       metrics.host_call(cap, "error", ms)
+      capture.receipt(cap, op, params, ctx, nil, "provider raised an "
+                      .. "error: " .. tostring(payload))
       error(payload, 0)
     end
+    capture.receipt(cap, op, params, ctx, payload, meta)
     metrics.host_call(cap, payload ~= nil and "ok" or (find(lower(tostring(
       meta)), "timed out", 1, true) and "timeout" or "error"), ms)
     return payload, meta
@@ -590,6 +760,10 @@ function _M.init(opts, resty)
               or { file = opts.audit }
     local ok, err = audit.init(a)
     if not ok then error("resty.gavel.init: audit: " .. err, 3) end
+  end
+  if opts.capture ~= nil then
+    local ok, err = capture.init(opts.capture)
+    if not ok then error("resty.gavel.init: " .. err, 3) end
   end
   registry.configure(cfg)
   registry.scan()

@@ -1,0 +1,317 @@
+-- resty/gavel/capture.lua -- decision capture in nginx: one JSON line per
+-- sampled run, the record format of providers/capture.c ({ts, ruleset,
+-- version, hash, trace_id, input, status, code, message, duration_us,
+-- gas_used, receipts: [{capability, operation, params, attempt, outcome,
+-- payload, metadata | error}], output}), for 'gavel replay'.
+--
+-- Opt-in (init{ capture = {...} }), with a sample rate.  The request path
+-- only keeps the raw pieces (the input and result texts, the receipts'
+-- Lua values) in a per-worker buffer; a timer builds the lines (JSON,
+-- redaction, hashes) and appends them with one write per flush, so a
+-- request never waits on the disk or on the encoding.  The buffer is
+-- bounded ('max_records'); a record that does not fit is dropped and
+-- counted.  On worker exit (nginx -s quit) the timer runs once more and
+-- flushes.
+--
+-- Receipts are recorded by the instrumented providers (resty.gavel.provide
+-- and the nginx network.http of init{}): a provider registered directly
+-- with gavel.providers.register is not recorded, and its calls are
+-- 'needs-host-call' in a replay.  A receipt holds what the provider
+-- returned: a payload that came after the action's timeout (which the run
+-- treats as a timeout) is recorded as a payload, so such a record replays
+-- differently.
+--
+-- Redaction: each 'redact' path ("applicant.ssn"; arrays on the way: every
+-- element) of the input is written as "sha256:<hex of salt .. its JSON>",
+-- as the C capture does.  A redacted input is written again from its
+-- decoded value (its key order may change); otherwise the input text is
+-- copied as the client sent it (on one line).
+--
+-- Per-worker state: 'fh' / 'path' (the file), 'q' / 'n' (records not yet
+-- written), 'dropped', 'seq' (trace ids), the options.
+
+local ffi = require "ffi"
+local gavel = require "gavel"
+
+local ngx = ngx
+local ngx_log, ERR = ngx.log, ngx.ERR
+local concat, io_open = table.concat, io.open
+local byte, find, format, sub, gsub = string.byte, string.find,
+  string.format, string.sub, string.gsub
+local floor, random = math.floor, math.random
+local type, ipairs, tostring = type, ipairs, tostring
+local json_encode, json_decode = gavel.json.encode, gavel.json.decode
+
+local _M = { _VERSION = "0.1.0" }
+
+pcall(ffi.cdef, [[
+unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);
+]])
+local md = ffi.new("unsigned char[32]")
+local HEX = {}
+for i = 0, 255 do HEX[i] = format("%02x", i) end
+local have_sha = pcall(function() return ffi.C.SHA256 end)
+
+local fh, path = nil, nil
+local q, n, max_records, dropped, seq = {}, 0, 10000, 0, 0
+local sample, redact, salt = 1, {}, ""
+local enabled = false
+
+-- sha256_hex(s) -> lowercase hex | nil (no OpenSSL in the process)
+local function sha256_hex(s)
+  if not have_sha then return nil end
+  ffi.C.SHA256(s, #s, md)
+  local t = {}
+  for i = 0, 31 do t[i + 1] = HEX[md[i]] end
+  return concat(t)
+end
+
+-- hash(text) -> "sha256:<hex>" of a ruleset document (the record's
+-- "hash", matched by 'gavel replay --verify'), as gavel_capture_hash
+function _M.hash(text)
+  local h = sha256_hex(text)
+  return h and "sha256:" .. h or ""
+end
+
+function _M.enabled()
+  return enabled
+end
+
+-- ==== The request path ====
+
+-- begin() -> a record in progress for this request (sampled) | nil
+function _M.begin()
+  if not enabled or (sample < 1 and random() >= sample) then return nil end
+  local rec = { receipts = {}, nr = 0 }
+  ngx.ctx.gavel_capture = rec
+  return rec
+end
+
+-- receipt(cap, op, params, ctx, payload, meta_or_err): from the
+-- instrumented providers; payload nil = the call failed (meta_or_err is
+-- the message)
+function _M.receipt(cap, op, params, ctx, payload, meta)
+  if not enabled then return end
+  local rec = ngx.ctx.gavel_capture
+  if not rec then return end
+  local k = rec.nr + 1
+  rec.nr = k
+  rec.receipts[k] = { cap, op, params, ctx and ctx.attempt or 1, payload,
+                      meta }
+end
+
+-- finish(rec, ent, input, res, err, code, us, gas): queues the record
+-- (res: the result JSON text, or nil with err/code)
+function _M.finish(rec, ent, input, res, err, code, us, gas)
+  ngx.ctx.gavel_capture = nil
+  if n >= max_records then
+    dropped = dropped + 1
+    return
+  end
+  seq = seq + 1
+  rec.t, rec.ent_name, rec.ent_version = ngx.now(), ent.name, ent.version
+  rec.ent_hash = ent.capture_hash or ""
+  rec.trace = ngx.worker.pid() * 4294967296 + seq
+  rec.input, rec.res, rec.err, rec.code = input, res, err, code
+  rec.us, rec.gas = us, gas or 0
+  n = n + 1
+  q[n] = rec
+end
+
+-- ==== The flush (timer): building the lines ====
+
+local function jstr(s)
+  return json_encode(tostring(s)) or '""'
+end
+
+local function ts(t)
+  local sec = floor(t)
+  return os.date("!%Y-%m-%dT%H:%M:%S", sec)
+         .. format(".%03dZ", floor((t - sec) * 1000 + 0.5) % 1000)
+end
+
+-- replaces the value at the split path p[i..] in v (arrays: each element)
+local function redact_at(v, p, i)
+  if type(v) ~= "table" then return end
+  if gavel.is_array(v) then
+    for j = 1, #v do redact_at(v[j], p, i) end
+    return
+  end
+  local k = p[i]
+  if v[k] == nil then return end
+  if i < #p then return redact_at(v[k], p, i + 1) end
+  local text = json_encode(v[k]) or "null"
+  local h = sha256_hex(salt .. text)
+  v[k] = "sha256:" .. (h or "")
+end
+
+local function input_json(text)
+  if text == nil or text == "" then return "null" end
+  if #redact == 0 and not find(text, "[\r\n]") then
+    local v = json_decode(text)
+    if v ~= nil then return text end    -- JSON: copied as it is
+    return jstr(text)                   -- not JSON (the run failed on it)
+  end
+  local v = json_decode(text, { int64 = true })
+  if v == nil then return jstr(text) end
+  for _, p in ipairs(redact) do redact_at(v, p, 1) end
+  return json_encode(v) or jstr(text)
+end
+
+-- the value text of the result's "message" / "output" member (the
+-- engine's compact JSON: {"code":..,"message":..,"output":..[,"trace":..]})
+local function result_members(res)
+  local m0 = find(res, ',"message":', 1, true)
+  local o0 = find(res, ',"output":', 1, true)
+  if not m0 or not o0 then return nil, nil end
+  local o_end = #res - 1
+  local t = find(res, ',"trace":{"path":"', o0, true)
+  if t then
+    -- the last occurrence is the member (see lgavel.c trace_member)
+    local nx = t
+    while nx do
+      t = nx
+      nx = find(res, ',"trace":{"path":"', t + 1, true)
+    end
+    o_end = t - 1
+  end
+  return sub(res, m0 + 11, o0 - 1), sub(res, o0 + 10, o_end)
+end
+
+local function receipt_json(r)
+  local cap, op, params, attempt, payload, meta = r[1], r[2], r[3], r[4],
+    r[5], r[6]
+  local s = '{"capability":' .. jstr(cap) .. ',"operation":' .. jstr(op)
+    .. ',"params":' .. (json_encode(params == nil and gavel.null or params)
+                        or "null")
+    .. ',"attempt":' .. format("%d", attempt or 1)
+  if payload ~= nil then
+    return s .. ',"outcome":"ok","payload":' .. (json_encode(payload)
+      or "null") .. ',"metadata":' .. (meta ~= nil and json_encode(meta)
+      or "null") .. "}"
+  end
+  local msg = meta ~= nil and tostring(meta) or "provider returned no payload"
+  return s .. ',"outcome":"' .. (find(msg, "timed out", 1, true)
+    and "timeout" or "error") .. '","error":' .. jstr(msg) .. "}"
+end
+
+local function line(rec)
+  local ok = rec.res ~= nil
+  local parts = {
+    '{"ts":"', ts(rec.t), '","ruleset":', jstr(rec.ent_name),
+    ',"version":', jstr(rec.ent_version), ',"hash":', jstr(rec.ent_hash),
+    ',"trace_id":', format("%.0f", rec.trace), ',"input":',
+    input_json(rec.input), ',"status":',
+    jstr(ok and "GAVEL_OK" or rec.code or "GAVEL_RUNTIME"), ',"code":',
+  }
+  local msg, out
+  if ok then
+    local c = rec.res:match('^{"code":("[^"\\]*")')
+    parts[#parts + 1] = c or '""'
+    msg, out = result_members(rec.res)
+  else
+    parts[#parts + 1] = '"","message":'
+    parts[#parts + 1] = jstr(rec.err or "")
+  end
+  parts[#parts + 1] = ',"duration_us":' .. format("%d", rec.us)
+    .. ',"gas_used":' .. format("%d", rec.gas) .. ',"receipts":['
+  for i = 1, rec.nr do
+    if i > 1 then parts[#parts + 1] = "," end
+    parts[#parts + 1] = receipt_json(rec.receipts[i])
+  end
+  parts[#parts + 1] = "]"
+  if ok then
+    parts[#parts + 1] = ',"message":' .. (msg or '""')
+    if out then parts[#parts + 1] = ',"output":' .. out end
+  end
+  parts[#parts + 1] = "}\n"
+  return concat(parts)
+end
+
+-- flush(): builds and writes the queued records (one write)
+function _M.flush()
+  if dropped > 0 then
+    ngx_log(ERR, "gavel: capture: ", dropped, " record(s) dropped (buffer "
+            .. "of ", max_records, " full)")
+    _M.dropped_total = (_M.dropped_total or 0) + dropped
+    dropped = 0
+  end
+  if n == 0 or not fh then return end
+  local recs, k = q, n
+  q, n = {}, 0
+  local out = {}
+  for i = 1, k do
+    local ok, l = pcall(line, recs[i])
+    if ok then
+      out[#out + 1] = l
+    else
+      ngx_log(ERR, "gavel: capture: record not written: ", l)
+    end
+  end
+  local okw, err = fh:write(concat(out))
+  if not okw then ngx_log(ERR, "gavel: capture: write failed: ", err) end
+end
+
+-- init{ file = path, sample = 0..1, redact = { "a.b", ... }, salt = s,
+--       interval = s, max_records = n } (per worker) -> true | nil, err
+function _M.init(opts)
+  if type(opts) ~= "table" or type(opts.file) ~= "string" then
+    return nil, "capture must be { file = path, ... }"
+  end
+  local s = opts.sample == nil and 1 or opts.sample
+  if type(s) ~= "number" or not (s >= 0 and s <= 1) then
+    return nil, "capture: sample rate " .. tostring(s)
+                .. " is not between 0 and 1"
+  end
+  local file = opts.file
+  if sub(file, 1, 1) ~= "/" then file = ngx.config.prefix() .. file end
+  local list = {}
+  for i, p in ipairs(opts.redact or {}) do
+    if type(p) ~= "string" or p == "" then
+      return nil, "capture: redact entries are input paths (\"a.b\")"
+    end
+    local parts = {}
+    for seg in gsub(p, "^input%.", ""):gmatch("[^.]+") do
+      parts[#parts + 1] = seg
+    end
+    list[i] = parts
+  end
+  if #list > 0 and not have_sha then
+    return nil, "capture: redaction needs SHA256 (OpenSSL) in the process"
+  end
+  if opts.salt ~= nil and type(opts.salt) ~= "string" then
+    return nil, "capture: salt must be a string"
+  end
+  local f, err = io_open(file, "a")
+  if not f then return nil, "cannot open capture file: " .. tostring(err) end
+  f:setvbuf("no")
+  fh, path = f, file
+  sample, redact = s, list
+  -- no salt given: a random one per worker, so hashes of small domains
+  -- cannot be reversed by a dictionary (and differ between workers)
+  if not opts.salt then
+    local r = io_open("/dev/urandom", "rb")
+    local bytes = r and r:read(16)
+    if r then r:close() end
+    if not bytes or #bytes < 16 then
+      return nil, "capture: cannot read /dev/urandom for the salt"
+    end
+    salt = gsub(bytes, ".", function(c) return HEX[byte(c)] end)
+  else
+    salt = opts.salt
+  end
+  max_records = opts.max_records or max_records
+  local ok, terr = ngx.timer.every(opts.interval or 0.2, function()
+    _M.flush()
+  end)
+  if not ok then return nil, terr end
+  enabled = true
+  return true
+end
+
+-- pending() -> records queued, records dropped since the last flush
+function _M.pending()
+  return n, dropped
+end
+
+return _M
