@@ -115,6 +115,20 @@ describe("gavel --help and --version", function()
     assert.truthy(v:match("^gavel %d+%.%d+%.%d+\n$"))
   end)
 
+  it("gives every command its own --help (issue 10.5)", function()
+    for _, cmd in ipairs({ "eval", "disasm", "run", "check", "batch", "graph", "test", "replay" }) do
+      for _, flag in ipairs({ "--help", "-h" }) do
+        local out, err, rc = run({ cmd, flag })
+        assert.equal(0, rc, cmd .. " " .. flag .. ": " .. err)
+        assert.equal("", err, cmd .. " " .. flag)
+        assert.truthy(out:find("^usage: gavel " .. cmd .. " "), cmd .. " " .. flag .. ": " .. out)
+      end
+    end
+    -- after '--' a --help is an argument again
+    local out, _, rc = run({ "check", "--", "--help" })
+    assert.equal(1, rc); assert.truthy(out:find("cannot read", 1, true))
+  end)
+
   it("rejects an unknown command with exit 2", function()
     local _, err, rc = run({ "frobnicate" })
     assert.equal(2, rc); assert.truthy(err:find("unknown command", 1, true))
@@ -178,6 +192,32 @@ describe("gavel run / check", function()
     assert.truthy(out:find("error: steps.a.branches[0].condition: 1:1: Function len argument error", 1, true))
     assert.truthy(out:find("error: steps.a.branches[0].next_step: Step 'a' references non-existent step 'zz'", 1, true))
     assert.truthy(out:find("error: config.entry_step: Entry step 'nope' not found", 1, true))
+    local ok, _, rc2 = run({ "check", "examples/score.json", "examples/discount.json" })
+    assert.equal(0, rc2)
+    assert.truthy(ok:find("examples/discount.json: ok", 1, true))
+  end)
+
+  it("check reports a dangling next_step once, not also as a cycle (issue 10.5)", function()
+    local f = tmpfile('{"config": {"name": "d", "entry_step": "a"}, "steps": {' ..
+      '"a": {"id": "a", "type": "action", "actions": [], "next_step": "b"},' ..
+      '"b": {"id": "b", "type": "action", "actions": [], "next_step": "nope"},' ..
+      '"t": {"id": "t", "type": "terminal", "result": {"code": "OK"}}}}')
+    local out, _, rc = run({ "check", f })
+    os.remove(f)
+    assert.equal(1, rc)
+    assert.truthy(out:find("error: steps.b.next_step: Step 'b' references non-existent step 'nope'", 1, true))
+    assert.falsy(out:find("can never reach", 1, true))
+    -- a real cycle without exit is still reported
+    local g = tmpfile('{"config": {"name": "c", "entry_step": "a"}, "steps": {' ..
+      '"a": {"id": "a", "type": "action", "actions": [], "next_step": "a"},' ..
+      '"t": {"id": "t", "type": "terminal", "result": {"code": "OK"}}}}')
+    local out2, _, rc3 = run({ "check", g })
+    os.remove(g)
+    assert.equal(1, rc3)
+    assert.truthy(out2:find("step 'a' can never reach a terminal step", 1, true))
+  end)
+
+  it("check still passes the examples", function()
     local ok, _, rc2 = run({ "check", "examples/score.json", "examples/discount.json" })
     assert.equal(0, rc2)
     assert.truthy(ok:find("examples/discount.json: ok", 1, true))
