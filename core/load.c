@@ -462,7 +462,10 @@ static void check_capability(L *l, gv_str *cap) {
       if (gavel__str_eqn(cap, l->opts->grants[k], strlen(l->opts->grants[k])))
         return;
     diag(l, GAVEL_DIAG_ERROR, GAVEL_CAPDENIED, 0, 0,
-         "capability '%s' is not granted to this ruleset", cap->s);
+         "capability '%s' is not granted to this ruleset (grant it: "
+         "'--grant %s' on the command line, capabilities = {\"%s\"} in "
+         "Lua's gavel.load, gavel_load_opts.grants in C)",
+         cap->s, cap->s, cap->s);
   }
 }
 

@@ -134,7 +134,8 @@ local function drive(rs, h, st)
     if grants and not grants[cap] then
       capi_abandon(h)
       return CAPDENIED, format("capability '%s' is not granted to "
-        .. "ruleset '%s' (at %s)", cap, rsname, path), STATUS[CAPDENIED]
+        .. "ruleset '%s' (at %s; grant it: add \"%s\" to gavel.load's "
+        .. "capabilities = {...})", cap, rsname, path, cap), STATUS[CAPDENIED]
     end
     if delay > 0 then backoff(delay) end
     if params_err then
@@ -292,8 +293,9 @@ function Ruleset.run_json(self, text, opts)
     if grants and not grants[cap] then
       capi_abandon(h)
       st, code = CAPDENIED, STATUS[CAPDENIED]
-      msg = format("capability '%s' is not granted to ruleset '%s' (at %s)",
-                   cap, rsname, path)
+      msg = format("capability '%s' is not granted to ruleset '%s' (at %s; "
+                   .. "grant it: add \"%s\" to gavel.load's capabilities = "
+                   .. "{...})", cap, rsname, path, cap)
       break
     end
     if delay > 0 then backoff(delay) end

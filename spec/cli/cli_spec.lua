@@ -217,6 +217,20 @@ describe("gavel run / check", function()
     assert.truthy(out2:find("step 'a' can never reach a terminal step", 1, true))
   end)
 
+  it("a 'not granted' error says how to grant (issue 10.9)", function()
+    local f = tmpfile('{"config": {"name": "g"}, "steps": {"start": {"id": "start", "type": "action",' ..
+      ' "actions": [{"action": "external_call", "service": "network.http", "method": "GET",' ..
+      ' "params": [["url", "\'http://127.0.0.1:19111/\'"]], "result_variable": "r"}],' ..
+      ' "next_step": "t"}, "t": {"id": "t", "type": "terminal", "result": {"code": "OK"}}}}')
+    local out, _, rc = run({ "check", f, "--grant", "audit.logger" })
+    assert.equal(1, rc)
+    assert.truthy(out:find("steps.start.actions[0].service: capability 'network.http' is not granted " ..
+                           "to this ruleset (grant it: '--grant network.http' on the command line", 1, true), out)
+    local ok, _, rc2 = run({ "check", f, "--grant", "network.http" })
+    os.remove(f)
+    assert.equal(0, rc2, ok)
+  end)
+
   it("check still passes the examples", function()
     local ok, _, rc2 = run({ "check", "examples/score.json", "examples/discount.json" })
     assert.equal(0, rc2)
