@@ -277,8 +277,73 @@ describe("gavel graph", function()
     local out, _, rc = run({ "graph", "examples/score.json" })
     assert.equal(0, rc)
     assert.truthy(out:find('^digraph "score" {'))
-    assert.truthy(out:find('"g0_s1" -> "g0_high" [label="score >= 90"];', 1, true))
-    assert.truthy(out:find('"g0_s1" -> "g0_fail" [label="default"];', 1, true))
+    assert.truthy(out:find('"g0_s1" -> "g0_high" [label="#1 score >= 90"];', 1, true))
+    assert.truthy(out:find('"g0_s1" -> "g0_fail" [label="#4 default"];', 1, true))
+  end)
+
+  -- issue 10.6: one decision, two branches to the same step
+  local same = '{"config": {"name": "same", "entry_step": "d"}, "steps": {' ..
+    '"d": {"id": "d", "type": "decision", "branches": [' ..
+    '{"condition": "x > 10", "next_step": "a"}, {"condition": "x > 5", "next_step": "a"},' ..
+    '{"condition": {"Binary": {"op": "And", "left": {"Binary": {"op": "Gt", "left": {"Field": "x"},' ..
+    ' "right": {"Literal": 2}}}, "right": {"Call": {"name": "object_get", "args": [{"Field": "o"},' ..
+    ' {"Literal": "k"}, {"Literal": "z"}]}}}}, "next_step": "b"},' ..
+    '{"condition": "x == 1 && y == \'a very long condition that goes on and on and on for ever and ever and ever and ever\'", "next_step": "b"}],' ..
+    ' "default_next": "b"},' ..
+    '"a": {"id": "a", "type": "terminal", "result": {"code": "A"}},' ..
+    '"b": {"id": "b", "type": "terminal", "result": {"code": "B"}}}}'
+
+  it("labels branches in order, AST conditions as text, long ones cut with an ellipsis", function()
+    local f = tmpfile(same)
+    local out, _, rc = run({ "graph", f })
+    os.remove(f)
+    assert.equal(0, rc)
+    assert.truthy(out:find('"g0_d" -> "g0_a" [label="#1 x > 10"];', 1, true), out)
+    assert.truthy(out:find('"g0_d" -> "g0_a" [label="#2 x > 5"];', 1, true), out)
+    assert.truthy(out:find('[label="#3 x > 2 && object_get(o, \\"k\\", \\"z\\")"]', 1, true), out)
+    assert.truthy(out:find('[label="#4 x == 1 && y == \'a very long condition that\\ngoes on and on and on for ever and ever\226\128\166"]', 1, true), out)
+    assert.truthy(out:find('"g0_d" -> "g0_b" [label="#5 default"];', 1, true), out)
+    assert.falsy(out:find("#3 condition", 1, true))
+  end)
+
+  it("counts each branch, not the target step's total (issue 10.6)", function()
+    local f = tmpfile(same)
+    local input = tmpfile('{"x": 20}\n{"x": 15}\n{"x": 7}\n{"x": 0}\n')
+    local res = os.tmpname()
+    local _, _, brc = run({ "batch", f, "--input", input, "--output", res, "--trace", "--jobs", "1" })
+    assert.equal(0, brc)
+    local traced = io.open(res):read("*a")
+    assert.truthy(traced:find('{"id":"d","name":"d","branch":0,', 1, true), traced)
+    assert.truthy(traced:find('{"id":"d","name":"d","branch":"default",', 1, true), traced)
+    local out = run({ "graph", f, "--counts", res })
+    os.remove(f); os.remove(input); os.remove(res)
+    assert.truthy(out:find('[label="#1 x > 10\\n(2)"]', 1, true), out)
+    assert.truthy(out:find('[label="#2 x > 5\\n(1)"]', 1, true), out)
+    assert.truthy(out:find('[label="#5 default\\n(1)"]', 1, true), out)
+    assert.truthy(out:find('label="a\\nA\\n3 runs"', 1, true), out)
+  end)
+
+  it("renders the loan example with Graphviz", function()
+    if os.execute("command -v dot >/dev/null 2>&1") ~= 0 and
+       os.execute("command -v dot >/dev/null 2>&1") ~= true then
+      io.stderr:write("graph render: dot (graphviz) not installed, skipped\n")
+      return
+    end
+    local dotf, png, svg = os.tmpname(), os.tmpname() .. ".png", os.tmpname() .. ".svg"
+    local _, _, rc = run({ "graph", "examples/loan.json" })
+    assert.equal(0, rc)
+    assert.truthy(os.execute(GAVEL .. " graph examples/loan.json >" .. dotf .. " && dot -Tpng " ..
+                             dotf .. " -o " .. png .. " && dot -Tsvg " .. dotf .. " -o " .. svg))
+    local p = io.open(png, "rb"):read("*a")
+    assert.equal("\137PNG", p:sub(1, 4))
+    assert.truthy(#p > 20000)
+    local v = io.open(svg):read("*a")
+    os.remove(dotf); os.remove(png); os.remove(svg)
+    -- every branch drawn, in order, the long ones distinguishable
+    for i = 1, 19 do assert.truthy(v:find(">#" .. i .. " ", 1, true), "#" .. i) end
+    assert.truthy(v:find(">#20 default<", 1, true))
+    assert.truthy(v:find(">#14 applicant.credit.score &gt;= 780 &amp;&amp;<", 1, true), v)
+    assert.truthy(v:find(">#15 applicant.credit.score &gt;= 740 &amp;&amp;<", 1, true))
   end)
 
   it("annotates branch counts from a batch --trace file", function()
@@ -287,8 +352,8 @@ describe("gavel graph", function()
     run({ "batch", "examples/score.json", "--input", input, "--output", res, "--trace" })
     local out = run({ "graph", "examples/score.json", "--counts", res })
     os.remove(input); os.remove(res)
-    assert.truthy(out:find('"g0_s1" -> "g0_mid" [label="score >= 70\\n(2)"];', 1, true))
-    assert.truthy(out:find('"g0_s1" -> "g0_high" [label="score >= 90\\n(1)"];', 1, true))
+    assert.truthy(out:find('"g0_s1" -> "g0_mid" [label="#2 score >= 70\\n(2)"];', 1, true))
+    assert.truthy(out:find('"g0_s1" -> "g0_high" [label="#1 score >= 90\\n(1)"];', 1, true))
     assert.truthy(out:find('label="4 runs, 0 errors"', 1, true))
   end)
 end)
