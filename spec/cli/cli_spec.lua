@@ -272,6 +272,37 @@ describe("gavel batch", function()
   end)
 end)
 
+describe("gavel batch --audit / --metrics (issue 10.8)", function()
+  it("logs every run (group commit: all lines are there at exit, digests right)", function()
+    local t = {}
+    for i = 1, 3000 do t[i] = string.format('{"score": %d}', i % 101) end
+    local input, res, audit, prom = tmpfile(table.concat(t, "\n") .. "\n"), os.tmpname(),
+                                   os.tmpname(), os.tmpname()
+    local _, err, rc = run({ "batch", "examples/score.json", "--input", input, "--output", res,
+                             "--audit", audit, "--metrics", prom })
+    assert.equal(0, rc, err)
+    local n, first = 0, nil
+    for l in io.lines(audit) do
+      n = n + 1
+      first = first or l
+      assert.truthy(l:find('^{"ts":"%d%d%d%d%-%d%d%-%d%dT[%d:.]+Z","event":"rule_executed"'), l)
+    end
+    assert.equal(3000, n)
+    -- the digest is of the input line as read
+    local p = io.popen("printf '%s' '" .. t[1] .. "' | sha256sum")
+    local sum = p:read("*l"):match("^(%x+)"); p:close()
+    local seen = false
+    for l in io.lines(audit) do
+      if l:find('"trace_id":', 1, true) and l:find(sum, 1, true) then seen = true end
+    end
+    assert.is_true(seen)
+    local m = io.open(prom):read("*a")
+    assert.truthy(m:find('gavel_runs_total{code="HIGH",ruleset="score"} 319', 1, true), m)
+    assert.truthy(m:find('gavel_run_duration_seconds_count{ruleset="score"} 3000', 1, true), m)
+    os.remove(input); os.remove(res); os.remove(audit); os.remove(prom)
+  end)
+end)
+
 describe("gavel graph", function()
   it("writes DOT with edges labelled by their conditions", function()
     local out, _, rc = run({ "graph", "examples/score.json" })
