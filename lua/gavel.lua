@@ -265,11 +265,34 @@ function Ruleset.run_json(self, text, opts)
     rj = ok and m or false
   end
   if not rj then
-    local res, err, code = self:run(text, opts and { trace = opts.trace })
-    if not res then return nil, err, code end
-    local metrics = res.metrics
-    res.metrics = nil
-    return _M.json.encode(res), opts and opts.metrics and metrics or nil
+    -- no FFI face (the CLI's embedded module): the binding's JSON path,
+    -- the same engine text
+    local n, h, S = self._n
+    if n > 0 then
+      h, S = self._ph[n], self._ps[n]
+      self._ph[n], self._ps[n], self._n = nil, nil, n - 1
+    else
+      local code
+      h, S, code = new_exec(self)
+      if not h then return nil, S, code end
+    end
+    local flags = ((opts and opts.trace) or self._trace) and RUN_TRACE or 0
+    local st, msg, code = capi_trace_run(h, text, flags)
+    if st == PENDING then st, msg, code = drive(self, h, st) end
+    local res, metrics
+    if st == OK then
+      res = capi.result_text(h)
+      if opts and opts.metrics and api_n_metrics(h) > 0 then
+        metrics = capi.metrics(h)
+      end
+    elseif not msg then
+      local _
+      _, msg, code = capi_fail(h)
+    end
+    n = self._n + 1
+    self._ph[n], self._ps[n], self._n = h, S, n
+    if res then return res, metrics end
+    return nil, msg, code
   end
   local C, out, len, err = rj.C, rj.out, rj.len, rj.err
   local n, h, S = self._n

@@ -26,6 +26,27 @@ describe("rs:run_json", function()
   end)
 end)
 
+describe("rs:run_json in 'gavel SCRIPT.lua' (the embedded module)", function()
+  it("returns the engine's text too, key order kept", function()
+    local script, rules = os.tmpname() .. ".lua", os.tmpname()
+    local f = assert(io.open(rules, "w")); f:write(RULES); f:close()
+    f = assert(io.open(script, "w"))
+    f:write([[
+local gavel = require "gavel"
+local f = assert(io.open(arg[1])); local rs = assert(gavel.load(f:read("*a"))); f:close()
+io.write(assert(rs:run_json('{"x": 21}')), "\n")
+gavel.batch(rs, { '{"x": 12}', "" })
+]])
+    f:close()
+    local p = io.popen(build .. "/gavel " .. script .. " " .. rules .. " 2>&1")
+    local out = p:read("*a"); p:close()
+    os.remove(script); os.remove(rules)
+    assert.equal('{"code":"BIG","message":"","output":{"zeta":42,"alpha":21,"mid":"m"}}\n'
+      .. '{"code":"BIG","message":"","output":{"zeta":24,"alpha":12,"mid":"m"}}\n'
+      .. '{"error":{"kind":"input","message":"empty input line"}}\n', out)
+  end)
+end)
+
 describe("gavel.batch", function()
   it("writes one result per line, errors as gavel batch writes them", function()
     local rs = assert(gavel.load(RULES))
