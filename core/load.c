@@ -348,6 +348,7 @@ typedef struct stepref {
   int *where;      /* index to fill                          */
   gv_str *name;    /* referenced key                         */
   const char *path; /* path of the reference                 */
+  int from;        /* index of the referencing step          */
 } stepref;
 
 typedef struct graphctx {
@@ -356,6 +357,7 @@ typedef struct graphctx {
   stepref *refs;    /* references to resolve                 */
   int n_refs;       /* count                                 */
   int cap_refs;     /* allocated                             */
+  int cur;          /* index of the step being loaded        */
 } graphctx;
 
 static void add_ref(L *l, graphctx *gc, int *where, gvalue obj,
@@ -386,6 +388,7 @@ static void add_ref(L *l, graphctx *gc, int *where, gvalue obj,
     gc->refs[gc->n_refs].where = where;
     gc->refs[gc->n_refs].name = v->u.s;
     gc->refs[gc->n_refs].path = path_dup(l);
+    gc->refs[gc->n_refs].from = gc->cur;
     gc->n_refs++;
   }
   pop(l, o);
@@ -459,7 +462,10 @@ static void check_capability(L *l, gv_str *cap) {
       if (gavel__str_eqn(cap, l->opts->grants[k], strlen(l->opts->grants[k])))
         return;
     diag(l, GAVEL_DIAG_ERROR, GAVEL_CAPDENIED, 0, 0,
-         "capability '%s' is not granted to this ruleset", cap->s);
+         "capability '%s' is not granted to this ruleset (grant it: "
+         "'--grant %s' on the command line, capabilities = {\"%s\"} in "
+         "Lua's gavel.load, gavel_load_opts.grants in C)",
+         cap->s, cap->s, cap->s);
   }
 }
 
@@ -973,7 +979,8 @@ static void analyse_graph(L *l, gv_graph *g) {
   }
   /* backward, from the terminals over the reversed edges */
   for (i = 0; i < n; i++) {
-    done[i] = g->steps[i].type == ST_TERMINAL;
+    done[i] = g->steps[i].type == ST_TERMINAL ||
+              (g->dangling && g->dangling[i]);
     if (done[i])
       stack[sp++] = i;
   }
@@ -1019,6 +1026,7 @@ static void load_graph(L *l, gv_graph *g, gvalue steps, gv_str *entry) {
   g->n_steps = (int)steps.u.o->len;
   for (i = 0; i < steps.u.o->len; i++) {
     size_t o = push(l, ".%s", steps.u.o->keys[i]->s);
+    gc.cur = (int)i;
     load_step(l, &gc, steps.u.o->keys[i], steps.u.o->vals[i], &g->steps[i]);
     pop(l, o);
   }
@@ -1029,6 +1037,13 @@ static void load_graph(L *l, gv_graph *g, gvalue steps, gv_str *entry) {
     if (idx < 0) {
       size_t o = l->plen;
       const char *p = gc.refs[r].path;
+      /* the cause, reported here once: analyse_graph treats the step as an
+      ** exit rather than also calling it a cycle without exit */
+      if (!g->dangling &&
+          (g->dangling = gavel__arena_alloc(l->a, (size_t)g->n_steps + 1)))
+        memset(g->dangling, 0, (size_t)g->n_steps + 1);
+      if (g->dangling && gc.refs[r].from >= 0 && gc.refs[r].from < g->n_steps)
+        g->dangling[gc.refs[r].from] = 1;
       set_path(l, p);
       /* Ordo's validate() text names the referencing step. */
       {

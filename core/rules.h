@@ -80,6 +80,8 @@ typedef struct gv_graph {
   gv_proj *proj;         /* projection of its input paths (NULL = all)   */
   uint32_t *key_hash;    /* index of steps by key (index + 1)            */
   uint32_t hcap;         /* buckets in key_hash                          */
+  unsigned char *dangling; /* load only: per step, 1 when it references a
+                              missing step (NULL: none does)              */
 } gv_graph;
 
 /* Keys of the objects every run builds, made once at load. */

@@ -41,6 +41,8 @@ typedef struct xframe {
   int sub_nest;            /* sub-rule nesting of this frame           */
   int call_nest;           /* call_rule_set nesting of this frame      */
   uint64_t step_t0;        /* trace: current step start (ns)           */
+  int taken;               /* trace: branch the current decision took
+                              (TAKEN_*, or its index)                  */
   int ceil;                /* CEIL_*: bounds the host's ceilings set   */
 } xframe;
 
@@ -49,9 +51,14 @@ typedef struct xframe {
 #define CEIL_STEPS 1 /* max_depth is gavel_config.max_steps        */
 #define CEIL_TIME 2  /* timeout_ms is gavel_config.max_timeout_ms  */
 
+/* xframe.taken / trace_rec.branch besides a branch index */
+#define TAKEN_NONE -2    /* not a decision step                    */
+#define TAKEN_DEFAULT -1 /* the decision's default_next            */
+
 typedef struct trace_rec {
   const gv_step *step; /* step executed                         */
   uint64_t ns;         /* duration                              */
+  int branch;          /* decision: branch index or TAKEN_*     */
 } trace_rec;
 
 typedef struct call_rec {
@@ -257,6 +264,7 @@ static gavel_status push_frame(gavel_exec *ex, const gavel_ruleset *rs,
   fr->result_var = -1;
   fr->sub_nest = fr->call_nest = 0;
   fr->step_t0 = 0;
+  fr->taken = TAKEN_NONE;
   fr->ceil = 0;
   fr->slots = gavel__arena_alloc(&ex->arena,
                                  (g->st.n_inputs + 1) * sizeof(gvalue));
@@ -281,7 +289,8 @@ static int trace_on(const gavel_exec *ex, const xframe *fr) {
   return fr == &ex->frames[0] && (ex->flags & GAVEL_RUN_TRACE);
 }
 
-static gavel_status trace_add(gavel_exec *ex, const gv_step *s, uint64_t ns) {
+static gavel_status trace_add(gavel_exec *ex, const gv_step *s, uint64_t ns,
+                              int branch) {
   if (ex->n_trace == ex->cap_trace) {
     int ncap = ex->cap_trace ? ex->cap_trace * 2 : 16;
     trace_rec *nt = gavel__arena_alloc(&ex->arena, (size_t)ncap * sizeof *nt);
@@ -294,6 +303,7 @@ static gavel_status trace_add(gavel_exec *ex, const gv_step *s, uint64_t ns) {
   }
   ex->trace[ex->n_trace].step = s;
   ex->trace[ex->n_trace].ns = ns;
+  ex->trace[ex->n_trace].branch = branch;
   ex->n_trace++;
   return GAVEL_OK;
 }
@@ -328,8 +338,10 @@ static gavel_status trace_call(gavel_exec *ex, const char *outcome,
 /* Ends the current step of 'fr' and moves to 'next'. */
 static gavel_status step_done(gavel_exec *ex, xframe *fr, int next) {
   if (trace_on(ex, fr) &&
-      trace_add(ex, &fr->g->steps[fr->step], gavel__now_ns() - fr->step_t0) != GAVEL_OK)
+      trace_add(ex, &fr->g->steps[fr->step], gavel__now_ns() - fr->step_t0,
+                fr->taken) != GAVEL_OK)
     return ex->fail_st;
+  fr->taken = TAKEN_NONE;
   fr->depth++;
   fr->step = next;
   fr->phase = PH_START;
@@ -373,7 +385,9 @@ chosen:
     fr->acts = s->branches[i].actions;
     fr->n_acts = s->branches[i].n_actions;
     fr->next = s->branches[i].next;
+    fr->taken = i;
   } else if (s->default_next >= 0) {
+    fr->taken = TAKEN_DEFAULT;
     fr->acts = NULL;
     fr->n_acts = 0;
     fr->next = s->default_next;
@@ -835,7 +849,7 @@ static gavel_status run_step_start(gavel_exec *ex, xframe *fr) {
     if ((st = terminal(ex, fr, s, &res)) != GAVEL_OK)
       return st;
     if (trace_on(ex, fr) &&
-        trace_add(ex, s, gavel__now_ns() - fr->step_t0) != GAVEL_OK)
+        trace_add(ex, s, gavel__now_ns() - fr->step_t0, TAKEN_NONE) != GAVEL_OK)
       return ex->fail_st;
     return frame_return(ex, res);
   case ST_SUBRULE:
@@ -1138,6 +1152,11 @@ static gavel_status write_result(gavel_exec *ex, const char **out,
       gavel__json_write_str(b, s->id->s, s->id->len);
       gavel__buf_adds(b, ",\"name\":");
       gavel__json_write_str(b, s->name->s, s->name->len);
+      /* decisions: which branch (0-based, in the document's order) */
+      if (ex->trace[t].branch >= 0)
+        gavel__buf_addf(b, ",\"branch\":%d", ex->trace[t].branch);
+      else if (ex->trace[t].branch == TAKEN_DEFAULT)
+        gavel__buf_adds(b, ",\"branch\":\"default\"");
       gavel__buf_addf(b, ",\"duration_us\":%llu}",
                       (unsigned long long)(ex->trace[t].ns / 1000u));
     }

@@ -134,7 +134,8 @@ local function drive(rs, h, st)
     if grants and not grants[cap] then
       capi_abandon(h)
       return CAPDENIED, format("capability '%s' is not granted to "
-        .. "ruleset '%s' (at %s)", cap, rsname, path), STATUS[CAPDENIED]
+        .. "ruleset '%s' (at %s; grant it: add \"%s\" to gavel.load's "
+        .. "capabilities = {...})", cap, rsname, path, cap), STATUS[CAPDENIED]
     end
     if delay > 0 then backoff(delay) end
     if params_err then
@@ -264,11 +265,34 @@ function Ruleset.run_json(self, text, opts)
     rj = ok and m or false
   end
   if not rj then
-    local res, err, code = self:run(text, opts and { trace = opts.trace })
-    if not res then return nil, err, code end
-    local metrics = res.metrics
-    res.metrics = nil
-    return _M.json.encode(res), opts and opts.metrics and metrics or nil
+    -- no FFI face (the CLI's embedded module): the binding's JSON path,
+    -- the same engine text
+    local n, h, S = self._n
+    if n > 0 then
+      h, S = self._ph[n], self._ps[n]
+      self._ph[n], self._ps[n], self._n = nil, nil, n - 1
+    else
+      local code
+      h, S, code = new_exec(self)
+      if not h then return nil, S, code end
+    end
+    local flags = ((opts and opts.trace) or self._trace) and RUN_TRACE or 0
+    local st, msg, code = capi_trace_run(h, text, flags)
+    if st == PENDING then st, msg, code = drive(self, h, st) end
+    local res, metrics
+    if st == OK then
+      res = capi.result_text(h)
+      if opts and opts.metrics and api_n_metrics(h) > 0 then
+        metrics = capi.metrics(h)
+      end
+    elseif not msg then
+      local _
+      _, msg, code = capi_fail(h)
+    end
+    n = self._n + 1
+    self._ph[n], self._ps[n], self._n = h, S, n
+    if res then return res, metrics end
+    return nil, msg, code
   end
   local C, out, len, err = rj.C, rj.out, rj.len, rj.err
   local n, h, S = self._n
@@ -292,8 +316,9 @@ function Ruleset.run_json(self, text, opts)
     if grants and not grants[cap] then
       capi_abandon(h)
       st, code = CAPDENIED, STATUS[CAPDENIED]
-      msg = format("capability '%s' is not granted to ruleset '%s' (at %s)",
-                   cap, rsname, path)
+      msg = format("capability '%s' is not granted to ruleset '%s' (at %s; "
+                   .. "grant it: add \"%s\" to gavel.load's capabilities = "
+                   .. "{...})", cap, rsname, path, cap)
       break
     end
     if delay > 0 then backoff(delay) end
@@ -500,6 +525,107 @@ function _M.eval(src, ctx, opts)
     cache[src], n_cache = e, n_cache + 1
   end
   return e:eval(ctx, opts)
+end
+
+-- ==== gavel.batch: JSONL in, JSONL out ====
+
+-- The error kinds of 'gavel batch' error lines, by status code.
+local BATCH_KIND = {
+  GAVEL_JSON = "input", GAVEL_GAS = "gas", GAVEL_HOST = "host",
+  GAVEL_LIMIT = "limit", GAVEL_NOMEM = "memory", GAVEL_PENDING = "pending",
+}
+
+local function batch_error_line(kind, msg)
+  local m = capi.json_encode(msg, rt) or '"?"'
+  return '{"error":{"kind":"' .. kind .. '","message":' .. m .. '}}'
+end
+
+local function batch_progress(n, errors, t0, final)
+  local dt = now_ms() - t0
+  local rate = dt > 0 and n * 1000 / dt or 0
+  if final then
+    io.stderr:write(format("\rbatch: %d lines in %.3f s (%.0f lines/s); "
+                           .. "errors=%d\n", n, dt / 1000, rate, errors))
+  else
+    io.stderr:write(format("\rbatch: %d lines, %.0f lines/s, errors=%d",
+                           n, rate, errors))
+  end
+end
+
+-- gavel.batch(rs, lines[, opts]) -> { lines, errors, seconds }
+-- Runs 'rs' on every line of 'lines' (an iterator function such as
+-- io.lines(path) or file:lines(), or a table of strings) with
+-- rs:run_json: JSON text in and out, no Lua tables, the engine's key
+-- order kept.  Each result goes to opts.on_result(text, lineno, ok) when
+-- given, else is written with a newline to opts.output (a file, default
+-- io.stdout).  A failing line gives the same error line as 'gavel batch'
+-- ({"error":{"kind":...,"message":...}}, ok = false) and the batch goes
+-- on; an empty line is an "input" error.  opts.progress = true prints
+-- "batch: N lines, R lines/s" on stderr about once a second and a summary
+-- at the end; a function is called as progress(lines, errors, seconds)
+-- instead.  opts.trace adds the trace to every result.
+function _M.batch(rs, lines, opts)
+  if type(rs) ~= "table" or not rs.run_json then
+    error("gavel.batch: expected a ruleset", 2)
+  end
+  local it = lines
+  if type(lines) == "table" then
+    local i = 0
+    it = function() i = i + 1; return lines[i] end
+  elseif type(lines) ~= "function" then
+    error("gavel.batch: lines must be an iterator function or a table", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("gavel.batch: options must be a table", 2)
+  end
+  opts = opts or {}
+  local on_result, out = opts.on_result, opts.output or io.stdout
+  if on_result ~= nil and type(on_result) ~= "function" then
+    error("gavel.batch: on_result must be a function", 2)
+  end
+  local progress = opts.progress
+  local run_opts = opts.trace and { trace = true } or nil
+  local run_json = rs.run_json
+  local n, errors, t0, next_report = 0, 0, now_ms(), 1024
+  local last = t0
+  for line in it do
+    n = n + 1
+    local res, err, code
+    if line == "" then
+      err, code = "empty input line", "GAVEL_JSON"
+    else
+      res, err, code = run_json(rs, line, run_opts)
+    end
+    local ok = res ~= nil
+    if not ok then
+      errors = errors + 1
+      res = batch_error_line(BATCH_KIND[code] or "exec", err)
+    end
+    if on_result then
+      on_result(res, n, ok)
+    else
+      out:write(res, "\n")
+    end
+    if progress and n >= next_report then
+      next_report = n + 1024
+      local t = now_ms()
+      if t - last >= 1000 then
+        last = t
+        if progress == true then
+          batch_progress(n, errors, t0)
+        else
+          progress(n, errors, (t - t0) / 1000)
+        end
+      end
+    end
+  end
+  local secs = (now_ms() - t0) / 1000
+  if progress == true then
+    batch_progress(n, errors, t0, true)
+  elseif progress then
+    progress(n, errors, secs)
+  end
+  return { lines = n, errors = errors, seconds = secs }
 end
 
 return _M

@@ -37,7 +37,39 @@ struct gavel_audit {
   uint32_t nbuf;           /* ON_EXIT: lines in 'buf'                   */
   int first_errno;         /* errno of the first failure (0: none yet)  */
   uint64_t errors;         /* lines lost (atomic)                       */
+  /* GROUP_N: a flusher thread writes and syncs 'buf' while runs fill
+  ** 'spare' (the two are swapped). */
+  pthread_t th;            /* the flusher                               */
+  int th_on;               /* it was started                            */
+  pthread_cond_t work;     /* signalled: a batch is ready / flush / stop */
+  pthread_cond_t idle;     /* signalled: a batch was written            */
+  char *spare;             /* the buffer being written                  */
+  int busy;                /* the flusher is writing 'spare'            */
+  int want;                /* a flush or close waits for everything     */
+  int stop;                /* close: the flusher ends                   */
+  gv_buf text;             /* GROUP_N: records rendered as lines        */
 };
+
+/* GROUP_N buffers hold records, rendered to lines by the flusher: the
+** runs' threads only copy an event's fields (and input) in; its
+** timestamp text, digest and JSON escaping happen off their path.
+** A record: uint32 size (all of it), one type byte, the payload. */
+#define REC_LINE 'L' /* payload: a finished line, '\n' included        */
+#define REC_RUN 'R'  /* payload: run_rec, then ruleset, version, code,
+                        message (each NUL-terminated), then the input */
+#define REC_HDR 5
+typedef struct run_rec {
+  struct timespec ts;        /* when the event was logged             */
+  uint64_t trace_id;         /* the event's fields                    */
+  uint64_t duration_ns;      /* ...                                   */
+  uint64_t gas_used;         /* ...                                   */
+  int32_t status;            /* ...                                   */
+  int32_t has_input;         /* input text present (else null digest) */
+  uint32_t len[5];           /* ruleset version code message input    */
+} run_rec;
+
+static void render(gavel_audit *a, const char *p, size_t n, gv_buf *out,
+                   uint32_t *lines);
 
 static volatile sig_atomic_t hup_gen; /* bumped by the SIGHUP handler */
 
@@ -73,7 +105,20 @@ static void lost(gavel_audit *a, uint64_t lines, int e) {
 
 /* Writes the ON_EXIT buffer; its lines are lost on failure.  Under a->mu. */
 static int drain(gavel_audit *a) {
-  int bad = a->len && write_all(a->fd, a->buf, a->len);
+  int bad;
+  if (a->o.durability == GAVEL_AUDIT_GROUP_N && a->len) {
+    uint32_t lines = 0;
+    a->text.len = 0;
+    render(a, a->buf, a->len, &a->text, &lines);
+    bad = a->text.oom || write_all(a->fd, a->text.p, a->text.len);
+    if (bad)
+      lost(a, lines, a->text.oom ? ENOMEM : errno);
+    a->text.oom = 0;
+    a->len = 0;
+    a->nbuf = 0;
+    return bad;
+  }
+  bad = a->len && write_all(a->fd, a->buf, a->len);
   if (bad)
     lost(a, a->nbuf ? a->nbuf : 1, errno);
   a->len = 0;
@@ -97,6 +142,8 @@ static int reopen_locked(gavel_audit *a) {
   int fd, bad;
   if (!a->path)
     return 0;
+  while (a->busy) /* the flusher's batch goes to the old file */
+    pthread_cond_wait(&a->idle, &a->mu);
   if ((fd = open_log(a->path)) < 0) {
     lost(a, 0, errno); /* lines keep going to the old file */
     return 1;
@@ -107,6 +154,65 @@ static int reopen_locked(gavel_audit *a) {
   close(a->fd);
   a->fd = fd;
   return bad;
+}
+
+/* GROUP_N: appends a record made of 'k' segments to the buffer (waiting
+** while it is full: back-pressure, never a dropped line).  Under no lock.
+** 0, or the errno of a failure (a line longer than the whole buffer is
+** written directly). */
+static int group_add(gavel_audit *a, int type, const char *const *seg,
+                     const size_t *sl, int k) {
+  size_t n = REC_HDR;
+  uint32_t n32;
+  int i, bad = 0, e = 0;
+  char *w;
+  for (i = 0; i < k; i++)
+    n += sl[i];
+  pthread_mutex_lock(&a->mu);
+  while (a->len && a->len + n > a->o.buffer_bytes) {
+    a->want = 1;
+    pthread_cond_signal(&a->work);
+    pthread_cond_wait(&a->idle, &a->mu);
+  }
+  if (n > a->o.buffer_bytes || n > UINT32_MAX) { /* alone, rendered here */
+    gv_buf t;
+    uint32_t lines = 0;
+    char *rec = malloc(n);
+    while (a->busy)
+      pthread_cond_wait(&a->idle, &a->mu);
+    gavel__buf_init(&t, &gavel__default_alloc);
+    if (rec && n <= UINT32_MAX) {
+      n32 = (uint32_t)n;
+      memcpy(rec, &n32, 4);
+      rec[4] = (char)type;
+      for (w = rec + REC_HDR, i = 0; i < k; w += sl[i], i++)
+        memcpy(w, seg[i], sl[i]);
+      render(a, rec, n, &t, &lines);
+    }
+    if (!rec || n > UINT32_MAX || t.oom)
+      bad = ENOMEM;
+    else if (write_all(a->fd, t.p, t.len))
+      bad = errno;
+    if (bad)
+      lost(a, 1, bad);
+    free(rec);
+    gavel__buf_free(&t);
+    pthread_mutex_unlock(&a->mu);
+    return bad;
+  }
+  n32 = (uint32_t)n;
+  w = a->buf + a->len;
+  memcpy(w, &n32, 4);
+  w[4] = (char)type;
+  for (w += REC_HDR, i = 0; i < k; w += sl[i], i++)
+    memcpy(w, seg[i], sl[i]);
+  a->len += n;
+  if (++a->nbuf >= a->o.fsync_every)
+    pthread_cond_signal(&a->work);
+  if (a->first_errno && __atomic_load_n(&a->errors, __ATOMIC_RELAXED))
+    e = a->first_errno; /* the flusher lost lines: say so */
+  pthread_mutex_unlock(&a->mu);
+  return e;
 }
 
 /* Appends one complete line (with its '\n'). Under no lock.  0, or the
@@ -120,7 +226,14 @@ static int write_line(gavel_audit *a, const char *p, size_t n) {
     if (reopen_locked(a))
       e = a->first_errno;
   }
-  if (a->o.durability == GAVEL_AUDIT_ON_EXIT) {
+  if (a->o.durability == GAVEL_AUDIT_GROUP_N) {
+    const char *seg[1];
+    size_t sl[1];
+    seg[0] = p;
+    sl[0] = n;
+    pthread_mutex_unlock(&a->mu);
+    return group_add(a, REC_LINE, seg, sl, 1);
+  } else if (a->o.durability == GAVEL_AUDIT_ON_EXIT) {
     if (a->len + n > a->o.buffer_bytes && drain(a))
       e = a->first_errno;
     if (n > a->o.buffer_bytes) {
@@ -142,6 +255,69 @@ static int write_line(gavel_audit *a, const char *p, size_t n) {
   }
   pthread_mutex_unlock(&a->mu);
   return bad || e ? (e ? e : EIO) : 0;
+}
+
+/* GROUP_N: takes the filled buffer, writes it with one write(2) and
+** fdatasyncs it outside the lock, while runs fill the other buffer. */
+static void *flusher(void *ud) {
+  gavel_audit *a = ud;
+  pthread_mutex_lock(&a->mu);
+  for (;;) {
+    char *p;
+    size_t n;
+    uint32_t lines = 0;
+    int fd, e = 0;
+    while (!a->stop && !a->want && a->nbuf < a->o.fsync_every)
+      pthread_cond_wait(&a->work, &a->mu);
+    if (!a->len) {
+      a->want = 0;
+      pthread_cond_broadcast(&a->idle);
+      if (a->stop)
+        break;
+      continue;
+    }
+    p = a->buf;
+    a->buf = a->spare;
+    a->spare = p;
+    n = a->len;
+    a->len = 0;
+    a->nbuf = 0;
+    a->busy = 1;
+    fd = a->fd;
+    pthread_cond_broadcast(&a->idle); /* room again */
+    pthread_mutex_unlock(&a->mu);
+    a->text.len = 0; /* only the flusher renders while busy */
+    render(a, p, n, &a->text, &lines);
+    if (a->text.oom) {
+      e = ENOMEM;
+      a->text.oom = 0;
+    } else if (write_all(fd, a->text.p, a->text.len))
+      e = errno;
+    else if (a->path && fdatasync(fd) != 0 && errno != EINVAL &&
+             errno != EROFS && errno != ENOTSUP)
+      e = -errno; /* written, durability unknown */
+    pthread_mutex_lock(&a->mu);
+    if (e > 0)
+      lost(a, lines, e);
+    else if (e < 0)
+      lost(a, 0, -e);
+    a->busy = 0;
+    pthread_cond_broadcast(&a->idle);
+  }
+  pthread_mutex_unlock(&a->mu);
+  return NULL;
+}
+
+/* GROUP_N: waits until every line logged so far is written and synced.
+** Under a->mu. */
+static void group_wait(gavel_audit *a) {
+  if (!a->th_on)
+    return;
+  while (a->len || a->busy) {
+    a->want = 1;
+    pthread_cond_signal(&a->work);
+    pthread_cond_wait(&a->idle, &a->mu);
+  }
 }
 
 /* ==== Public: the log ==== */
@@ -174,8 +350,15 @@ gavel_status gavel_audit_open(const char *path, const gavel_audit_opts *opts,
                            "%s", path, strerror(e));
     }
   }
-  if (a->o.durability == GAVEL_AUDIT_ON_EXIT &&
-      !(a->buf = malloc(a->o.buffer_bytes))) {
+  if (a->o.durability == GAVEL_AUDIT_GROUP_N && a->o.fsync_every == 1 &&
+      !(opts && opts->fsync_every))
+    a->o.fsync_every = 1024;
+  if ((a->o.durability == GAVEL_AUDIT_ON_EXIT ||
+       a->o.durability == GAVEL_AUDIT_GROUP_N) &&
+      (!(a->buf = malloc(a->o.buffer_bytes)) ||
+       (a->o.durability == GAVEL_AUDIT_GROUP_N &&
+        !(a->spare = malloc(a->o.buffer_bytes))))) {
+    free(a->buf);
     if (a->path)
       close(a->fd);
     free(a->path);
@@ -183,6 +366,25 @@ gavel_status gavel_audit_open(const char *path, const gavel_audit_opts *opts,
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
   }
   pthread_mutex_init(&a->mu, NULL);
+  gavel__buf_init(&a->text, &gavel__default_alloc);
+  if (a->o.durability == GAVEL_AUDIT_GROUP_N) {
+    pthread_cond_init(&a->work, NULL);
+    pthread_cond_init(&a->idle, NULL);
+    if (pthread_create(&a->th, NULL, flusher, a) != 0) {
+      if (a->path)
+        close(a->fd);
+      pthread_cond_destroy(&a->work);
+      pthread_cond_destroy(&a->idle);
+      pthread_mutex_destroy(&a->mu);
+      free(a->buf);
+      free(a->spare);
+      free(a->path);
+      free(a);
+      return gavel__errorf(err, GAVEL_NOMEM, "audit.logger: cannot start "
+                           "the flusher thread");
+    }
+    a->th_on = 1;
+  }
   *out = a;
   return GAVEL_OK;
 }
@@ -226,6 +428,7 @@ gavel_status gavel_audit_flush(gavel_audit *a, gavel_error *err) {
   if (!a)
     return gavel__errorf(err, GAVEL_MISUSE, "gavel_audit_flush: NULL");
   pthread_mutex_lock(&a->mu);
+  group_wait(a);
   bad = drain(a) | sync_fd(a);
   if (bad)
     bad = a->first_errno;
@@ -290,6 +493,16 @@ gavel_status gavel_audit_close(gavel_audit *a, gavel_error *err) {
   gavel__error_clear(err);
   if (!a)
     return GAVEL_OK;
+  if (a->th_on) {
+    pthread_mutex_lock(&a->mu);
+    group_wait(a);
+    a->stop = 1;
+    pthread_cond_signal(&a->work);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->th, NULL);
+    pthread_cond_destroy(&a->work);
+    pthread_cond_destroy(&a->idle);
+  }
   pthread_mutex_lock(&a->mu);
   drain(a);
   if (a->path) {
@@ -301,6 +514,8 @@ gavel_status gavel_audit_close(gavel_audit *a, gavel_error *err) {
   pthread_mutex_unlock(&a->mu);
   pthread_mutex_destroy(&a->mu);
   free(a->buf);
+  free(a->spare);
+  gavel__buf_free(&a->text);
   free(a->path);
   free(a);
   return st;
@@ -331,12 +546,11 @@ static void put2(char *p, unsigned v) {
 /* {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ" in UTC.  Civil date from days since
 ** the epoch (Howard Hinnant's algorithm): gmtime_r takes glibc's time
 ** zone lock, which serialized concurrent writers. */
-static void put_ts(gv_buf *b) {
-  struct timespec ts;
+static void put_ts_at(gv_buf *b, const struct timespec *tsp) {
+  struct timespec ts = *tsp;
   char t[] = "{\"ts\":\"0000-00-00T00:00:00.000Z\"";
   int64_t z, era, sec;
   unsigned doe, yoe, doy, mp, d, m, y, ms;
-  clock_gettime(CLOCK_REALTIME, &ts);
   sec = (int64_t)ts.tv_sec;
   z = (sec >= 0 ? sec : sec - 86399) / 86400 + 719468;
   era = (z >= 0 ? z : z - 146096) / 146097;
@@ -369,7 +583,29 @@ static void put_str(gv_buf *b, const char *key, const char *v) {
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 static EVP_MD *md_sha256; /* fetched once: an implicit fetch per digest
                              took OpenSSL 3's global lock every call */
-static void md_init(void) { md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL); }
+/* One digest context per thread: creating and freeing one per line was
+** a tenth of an audited batch run. */
+static pthread_key_t md_key;
+static int md_key_ok;
+static void md_ctx_free(void *c) { EVP_MD_CTX_free(c); }
+static void md_init(void) {
+  md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+  md_key_ok = pthread_key_create(&md_key, md_ctx_free) == 0;
+}
+
+static int digest(const char *p, size_t n, unsigned char *md,
+                  unsigned int *ml) {
+  EVP_MD_CTX *c = md_key_ok ? pthread_getspecific(md_key) : NULL;
+  if (!c && md_key_ok && (c = EVP_MD_CTX_new()) &&
+      pthread_setspecific(md_key, c) != 0) {
+    EVP_MD_CTX_free(c);
+    c = NULL;
+  }
+  if (!c)
+    return EVP_Digest(p, n, md, ml, md_sha256, NULL);
+  return EVP_DigestInit_ex2(c, md_sha256, NULL) &&
+         EVP_DigestUpdate(c, p, n) && EVP_DigestFinal_ex(c, md, ml);
+}
 
 static void put_digest(gv_buf *b, const char *p, size_t n) {
   static const char hex[] = "0123456789abcdef";
@@ -378,7 +614,7 @@ static void put_digest(gv_buf *b, const char *p, size_t n) {
   unsigned int ml = 0, i;
   pthread_once(&md_once, md_init);
   gavel__buf_adds(b, ",\"input_sha256\":");
-  if (!p || !md_sha256 || !EVP_Digest(p, n, md, &ml, md_sha256, NULL)) {
+  if (!p || !md_sha256 || !digest(p, n, md, &ml)) {
     gavel__buf_adds(b, "null");
     return;
   }
@@ -403,8 +639,15 @@ static void put_status(gv_buf *b, gavel_status st) {
   put_str(b, ",\"status\":", low);
 }
 
-static void run_line(gv_buf *b, const gavel_event *ev) {
-  put_ts(b);
+static void put_ts(gv_buf *b) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  put_ts_at(b, &ts);
+}
+
+static void run_line_at(gv_buf *b, const gavel_event *ev,
+                        const struct timespec *ts) {
+  put_ts_at(b, ts);
   put_num(b, ",\"event\":\"rule_executed\",\"trace_id\":", ev->trace_id);
   put_str(b, ",\"ruleset\":", ev->ruleset);
   put_str(b, ",\"version\":", ev->version);
@@ -416,6 +659,53 @@ static void run_line(gv_buf *b, const gavel_event *ev) {
   if (ev->status != GAVEL_OK)
     put_str(b, ",\"error\":", ev->message);
   gavel__buf_adds(b, "}\n");
+}
+
+static void run_line(gv_buf *b, const gavel_event *ev) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  run_line_at(b, ev, &ts);
+}
+
+/* Records to lines (the flusher, or drain under a->mu with no flusher
+** busy); *lines counts them. */
+static void render(gavel_audit *a, const char *p, size_t n, gv_buf *out,
+                   uint32_t *lines) {
+  const char *end = p + n;
+  (void)a;
+  while (end - p >= REC_HDR) {
+    uint32_t size;
+    memcpy(&size, p, 4);
+    if (size < REC_HDR || size > (size_t)(end - p))
+      break; /* cannot happen: written above */
+    if (p[4] == REC_LINE)
+      gavel__buf_add(out, p + REC_HDR, size - REC_HDR);
+    else if (p[4] == REC_RUN && size >= REC_HDR + sizeof(run_rec)) {
+      run_rec r;
+      gavel_event ev;
+      const char *s = p + REC_HDR + sizeof r;
+      memcpy(&r, p + REC_HDR, sizeof r);
+      memset(&ev, 0, sizeof ev);
+      ev.kind = GAVEL_EVENT_RUN;
+      ev.trace_id = r.trace_id;
+      ev.duration_ns = r.duration_ns;
+      ev.gas_used = r.gas_used;
+      ev.status = (gavel_status)r.status;
+      ev.ruleset = s;
+      s += r.len[0] + 1;
+      ev.version = s;
+      s += r.len[1] + 1;
+      ev.code = s;
+      s += r.len[2] + 1;
+      ev.message = s;
+      s += r.len[3] + 1;
+      ev.input = r.has_input ? s : NULL;
+      ev.input_len = r.len[4];
+      run_line_at(out, &ev, &r.ts);
+    }
+    (*lines)++;
+    p += size;
+  }
 }
 
 static void call_line(gv_buf *b, const gavel_event *ev) {
@@ -438,6 +728,44 @@ static void on_event(void *ud, const gavel_event *ev) {
   gv_buf b;
   if (ev->kind == GAVEL_EVENT_HOSTCALL && a->o.no_hostcalls)
     return;
+  if (ev->kind == GAVEL_EVENT_RUN && a->o.durability == GAVEL_AUDIT_GROUP_N) {
+    /* copied as a record: rendered by the flusher */
+    run_rec r;
+    const char *seg[6];
+    size_t sl[6];
+    const char *str[4];
+    int i;
+    memset(&r, 0, sizeof r);
+    clock_gettime(CLOCK_REALTIME, &r.ts);
+    r.trace_id = ev->trace_id;
+    r.duration_ns = ev->duration_ns;
+    r.gas_used = ev->gas_used;
+    r.status = (int32_t)ev->status;
+    r.has_input = ev->input != NULL;
+    str[0] = ev->ruleset ? ev->ruleset : "";
+    str[1] = ev->version ? ev->version : "";
+    str[2] = ev->code ? ev->code : "";
+    str[3] = ev->status != GAVEL_OK && ev->message ? ev->message : "";
+    seg[0] = (const char *)&r;
+    sl[0] = sizeof r;
+    for (i = 0; i < 4; i++) {
+      size_t l = strlen(str[i]);
+      if (l > UINT32_MAX - 1) { /* cannot happen: engine strings are small */
+        str[i] = "";
+        l = 0;
+      }
+      r.len[i] = (uint32_t)l;
+      seg[1 + i] = str[i];
+      sl[1 + i] = (size_t)r.len[i] + 1;
+    }
+    r.len[4] = ev->input && ev->input_len < UINT32_MAX ? (uint32_t)ev->input_len : 0;
+    if (ev->input && ev->input_len >= UINT32_MAX)
+      r.has_input = 0;
+    seg[5] = ev->input ? ev->input : "";
+    sl[5] = r.len[4];
+    group_add(a, REC_RUN, seg, sl, 6);
+    return;
+  }
   gavel__buf_init(&b, &gavel__default_alloc);
   if (ev->kind == GAVEL_EVENT_RUN)
     run_line(&b, ev);

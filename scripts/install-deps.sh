@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config luajit2 libluajit2-5.1-dev libcjson-dev
 libcurl4-openssl-dev libevent-dev lua-busted lua-cjson nginx libnginx-mod-http-lua
-libpcre2-dev libssl-dev libyaml-dev curl luarocks clang libclang-rt-14-dev wrk"
+libpcre2-dev libssl-dev libyaml-dev curl luarocks clang libclang-rt-14-dev wrk graphviz"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

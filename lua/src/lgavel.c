@@ -1881,6 +1881,16 @@ static const char *trace_member(const char *s, size_t n, size_t *len) {
   }
 }
 
+/* capi.result_text(exec) -> the JSON text of a finished trace_run (the
+** engine's writer: its key order), or nil when the run was not one. */
+static int l_result_text(lua_State *L) {
+  gavel_lua_exec *h = check_exec(L, 1);
+  if (!h->json_mode || !h->jres)
+    return 0;
+  lua_pushlstring(L, h->jres, h->jres_len);
+  return 1;
+}
+
 /* capi.result(exec, int64) -> { code, message, output[, trace] }
 ** | nil, err, code (a result nested too deeply to convert).
 ** The result is converted from the engine's value in both modes: a trace
@@ -2258,6 +2268,7 @@ static const luaL_Reg lg_funcs[] = {
     {"exec", l_exec},         {"set", l_set},
     {"run_json", l_run_json}, {"trace_run", l_trace_run},
     {"result", l_result},     {"fail", l_fail},
+    {"result_text", l_result_text},
     {"metrics", l_metrics},
     {"pending", l_pending},   {"resume", l_resume},
     {"abandon", l_abandon},   {"expr", l_expr},

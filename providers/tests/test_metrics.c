@@ -228,6 +228,44 @@ TEST(engine_metrics_count_the_runs_made_and_the_output_parses) {
   env_close(&v);
 }
 
+/* The per-thread cache of run series (metrics.c) is keyed by registry:
+** two registries alive in one thread, same ruleset and codes, each counts
+** only its own runs, also after one is freed and another made. */
+TEST(run_series_cache_keeps_registries_apart) {
+  env v[3];
+  gavel_exec *ex[3] = {NULL, NULL, NULL};
+  gavel_error e;
+  char file[] = "/tmp/gv_metrics_XXXXXX";
+  int i, k, fd;
+  for (k = 0; k < 2; k++) {
+    env_open(&v[k]);
+    gavel_exec_new(v[k].rs, &ex[k], &e);
+  }
+  for (i = 0; i < 7; i++)
+    for (k = 0; k < 2; k++)
+      if (k == 0 || i % 2)
+        CHECK(run1(&v[k], ex[k], "{\"x\":5}", NULL, 0) == GAVEL_OK);
+  fd = mkstemp(file);
+  close(fd);
+  CHECK(gavel_metrics_write_file(v[0].m, file, &e) == GAVEL_OK);
+  CHECK(prom_get(file, "gavel_runs_total{code=\"LOW\",ruleset=\"m\"}") == 7);
+  CHECK(gavel_metrics_write_file(v[1].m, file, &e) == GAVEL_OK);
+  CHECK(prom_get(file, "gavel_runs_total{code=\"LOW\",ruleset=\"m\"}") == 3);
+  gavel_exec_free(ex[0]);
+  env_close(&v[0]);
+  env_open(&v[2]); /* may reuse the freed registry's address */
+  gavel_exec_new(v[2].rs, &ex[2], &e);
+  CHECK(run1(&v[2], ex[2], "{\"x\":5}", NULL, 0) == GAVEL_OK);
+  CHECK(gavel_metrics_write_file(v[2].m, file, &e) == GAVEL_OK);
+  CHECK(prom_get(file, "gavel_runs_total{code=\"LOW\",ruleset=\"m\"}") == 1);
+  CHECK(prom_get(file, "gavel_run_duration_seconds_count{ruleset=\"m\"}") == 1);
+  unlink(file);
+  for (k = 1; k < 3; k++) {
+    gavel_exec_free(ex[k]);
+    env_close(&v[k]);
+  }
+}
+
 static gavel_metrics *shared_m;
 static env *shared_env;
 

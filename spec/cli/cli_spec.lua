@@ -115,6 +115,20 @@ describe("gavel --help and --version", function()
     assert.truthy(v:match("^gavel %d+%.%d+%.%d+\n$"))
   end)
 
+  it("gives every command its own --help (issue 10.5)", function()
+    for _, cmd in ipairs({ "eval", "disasm", "run", "check", "batch", "graph", "test", "replay" }) do
+      for _, flag in ipairs({ "--help", "-h" }) do
+        local out, err, rc = run({ cmd, flag })
+        assert.equal(0, rc, cmd .. " " .. flag .. ": " .. err)
+        assert.equal("", err, cmd .. " " .. flag)
+        assert.truthy(out:find("^usage: gavel " .. cmd .. " "), cmd .. " " .. flag .. ": " .. out)
+      end
+    end
+    -- after '--' a --help is an argument again
+    local out, _, rc = run({ "check", "--", "--help" })
+    assert.equal(1, rc); assert.truthy(out:find("cannot read", 1, true))
+  end)
+
   it("rejects an unknown command with exit 2", function()
     local _, err, rc = run({ "frobnicate" })
     assert.equal(2, rc); assert.truthy(err:find("unknown command", 1, true))
@@ -182,6 +196,46 @@ describe("gavel run / check", function()
     assert.equal(0, rc2)
     assert.truthy(ok:find("examples/discount.json: ok", 1, true))
   end)
+
+  it("check reports a dangling next_step once, not also as a cycle (issue 10.5)", function()
+    local f = tmpfile('{"config": {"name": "d", "entry_step": "a"}, "steps": {' ..
+      '"a": {"id": "a", "type": "action", "actions": [], "next_step": "b"},' ..
+      '"b": {"id": "b", "type": "action", "actions": [], "next_step": "nope"},' ..
+      '"t": {"id": "t", "type": "terminal", "result": {"code": "OK"}}}}')
+    local out, _, rc = run({ "check", f })
+    os.remove(f)
+    assert.equal(1, rc)
+    assert.truthy(out:find("error: steps.b.next_step: Step 'b' references non-existent step 'nope'", 1, true))
+    assert.falsy(out:find("can never reach", 1, true))
+    -- a real cycle without exit is still reported
+    local g = tmpfile('{"config": {"name": "c", "entry_step": "a"}, "steps": {' ..
+      '"a": {"id": "a", "type": "action", "actions": [], "next_step": "a"},' ..
+      '"t": {"id": "t", "type": "terminal", "result": {"code": "OK"}}}}')
+    local out2, _, rc3 = run({ "check", g })
+    os.remove(g)
+    assert.equal(1, rc3)
+    assert.truthy(out2:find("step 'a' can never reach a terminal step", 1, true))
+  end)
+
+  it("a 'not granted' error says how to grant (issue 10.9)", function()
+    local f = tmpfile('{"config": {"name": "g"}, "steps": {"start": {"id": "start", "type": "action",' ..
+      ' "actions": [{"action": "external_call", "service": "network.http", "method": "GET",' ..
+      ' "params": [["url", "\'http://127.0.0.1:19111/\'"]], "result_variable": "r"}],' ..
+      ' "next_step": "t"}, "t": {"id": "t", "type": "terminal", "result": {"code": "OK"}}}}')
+    local out, _, rc = run({ "check", f, "--grant", "audit.logger" })
+    assert.equal(1, rc)
+    assert.truthy(out:find("steps.start.actions[0].service: capability 'network.http' is not granted " ..
+                           "to this ruleset (grant it: '--grant network.http' on the command line", 1, true), out)
+    local ok, _, rc2 = run({ "check", f, "--grant", "network.http" })
+    os.remove(f)
+    assert.equal(0, rc2, ok)
+  end)
+
+  it("check still passes the examples", function()
+    local ok, _, rc2 = run({ "check", "examples/score.json", "examples/discount.json" })
+    assert.equal(0, rc2)
+    assert.truthy(ok:find("examples/discount.json: ok", 1, true))
+  end)
 end)
 
 describe("gavel batch", function()
@@ -218,13 +272,109 @@ describe("gavel batch", function()
   end)
 end)
 
+describe("gavel batch --audit / --metrics (issue 10.8)", function()
+  it("logs every run (group commit: all lines are there at exit, digests right)", function()
+    local t = {}
+    for i = 1, 3000 do t[i] = string.format('{"score": %d}', i % 101) end
+    local input, res, audit, prom = tmpfile(table.concat(t, "\n") .. "\n"), os.tmpname(),
+                                   os.tmpname(), os.tmpname()
+    local _, err, rc = run({ "batch", "examples/score.json", "--input", input, "--output", res,
+                             "--audit", audit, "--metrics", prom })
+    assert.equal(0, rc, err)
+    local n, first = 0, nil
+    for l in io.lines(audit) do
+      n = n + 1
+      first = first or l
+      assert.truthy(l:find('^{"ts":"%d%d%d%d%-%d%d%-%d%dT[%d:.]+Z","event":"rule_executed"'), l)
+    end
+    assert.equal(3000, n)
+    -- the digest is of the input line as read
+    local p = io.popen("printf '%s' '" .. t[1] .. "' | sha256sum")
+    local sum = p:read("*l"):match("^(%x+)"); p:close()
+    local seen = false
+    for l in io.lines(audit) do
+      if l:find('"trace_id":', 1, true) and l:find(sum, 1, true) then seen = true end
+    end
+    assert.is_true(seen)
+    local m = io.open(prom):read("*a")
+    assert.truthy(m:find('gavel_runs_total{code="HIGH",ruleset="score"} 319', 1, true), m)
+    assert.truthy(m:find('gavel_run_duration_seconds_count{ruleset="score"} 3000', 1, true), m)
+    os.remove(input); os.remove(res); os.remove(audit); os.remove(prom)
+  end)
+end)
+
 describe("gavel graph", function()
   it("writes DOT with edges labelled by their conditions", function()
     local out, _, rc = run({ "graph", "examples/score.json" })
     assert.equal(0, rc)
     assert.truthy(out:find('^digraph "score" {'))
-    assert.truthy(out:find('"g0_s1" -> "g0_high" [label="score >= 90"];', 1, true))
-    assert.truthy(out:find('"g0_s1" -> "g0_fail" [label="default"];', 1, true))
+    assert.truthy(out:find('"g0_s1" -> "g0_high" [label="#1 score >= 90"];', 1, true))
+    assert.truthy(out:find('"g0_s1" -> "g0_fail" [label="#4 default"];', 1, true))
+  end)
+
+  -- issue 10.6: one decision, two branches to the same step
+  local same = '{"config": {"name": "same", "entry_step": "d"}, "steps": {' ..
+    '"d": {"id": "d", "type": "decision", "branches": [' ..
+    '{"condition": "x > 10", "next_step": "a"}, {"condition": "x > 5", "next_step": "a"},' ..
+    '{"condition": {"Binary": {"op": "And", "left": {"Binary": {"op": "Gt", "left": {"Field": "x"},' ..
+    ' "right": {"Literal": 2}}}, "right": {"Call": {"name": "object_get", "args": [{"Field": "o"},' ..
+    ' {"Literal": "k"}, {"Literal": "z"}]}}}}, "next_step": "b"},' ..
+    '{"condition": "x == 1 && y == \'a very long condition that goes on and on and on for ever and ever and ever and ever\'", "next_step": "b"}],' ..
+    ' "default_next": "b"},' ..
+    '"a": {"id": "a", "type": "terminal", "result": {"code": "A"}},' ..
+    '"b": {"id": "b", "type": "terminal", "result": {"code": "B"}}}}'
+
+  it("labels branches in order, AST conditions as text, long ones cut with an ellipsis", function()
+    local f = tmpfile(same)
+    local out, _, rc = run({ "graph", f })
+    os.remove(f)
+    assert.equal(0, rc)
+    assert.truthy(out:find('"g0_d" -> "g0_a" [label="#1 x > 10"];', 1, true), out)
+    assert.truthy(out:find('"g0_d" -> "g0_a" [label="#2 x > 5"];', 1, true), out)
+    assert.truthy(out:find('[label="#3 x > 2 && object_get(o, \\"k\\", \\"z\\")"]', 1, true), out)
+    assert.truthy(out:find('[label="#4 x == 1 && y == \'a very long condition that\\ngoes on and on and on for ever and ever\226\128\166"]', 1, true), out)
+    assert.truthy(out:find('"g0_d" -> "g0_b" [label="#5 default"];', 1, true), out)
+    assert.falsy(out:find("#3 condition", 1, true))
+  end)
+
+  it("counts each branch, not the target step's total (issue 10.6)", function()
+    local f = tmpfile(same)
+    local input = tmpfile('{"x": 20}\n{"x": 15}\n{"x": 7}\n{"x": 0}\n')
+    local res = os.tmpname()
+    local _, _, brc = run({ "batch", f, "--input", input, "--output", res, "--trace", "--jobs", "1" })
+    assert.equal(0, brc)
+    local traced = io.open(res):read("*a")
+    assert.truthy(traced:find('{"id":"d","name":"d","branch":0,', 1, true), traced)
+    assert.truthy(traced:find('{"id":"d","name":"d","branch":"default",', 1, true), traced)
+    local out = run({ "graph", f, "--counts", res })
+    os.remove(f); os.remove(input); os.remove(res)
+    assert.truthy(out:find('[label="#1 x > 10\\n(2)"]', 1, true), out)
+    assert.truthy(out:find('[label="#2 x > 5\\n(1)"]', 1, true), out)
+    assert.truthy(out:find('[label="#5 default\\n(1)"]', 1, true), out)
+    assert.truthy(out:find('label="a\\nA\\n3 runs"', 1, true), out)
+  end)
+
+  it("renders the loan example with Graphviz", function()
+    if os.execute("command -v dot >/dev/null 2>&1") ~= 0 and
+       os.execute("command -v dot >/dev/null 2>&1") ~= true then
+      io.stderr:write("graph render: dot (graphviz) not installed, skipped\n")
+      return
+    end
+    local dotf, png, svg = os.tmpname(), os.tmpname() .. ".png", os.tmpname() .. ".svg"
+    local _, _, rc = run({ "graph", "examples/loan.json" })
+    assert.equal(0, rc)
+    assert.truthy(os.execute(GAVEL .. " graph examples/loan.json >" .. dotf .. " && dot -Tpng " ..
+                             dotf .. " -o " .. png .. " && dot -Tsvg " .. dotf .. " -o " .. svg))
+    local p = io.open(png, "rb"):read("*a")
+    assert.equal("\137PNG", p:sub(1, 4))
+    assert.truthy(#p > 20000)
+    local v = io.open(svg):read("*a")
+    os.remove(dotf); os.remove(png); os.remove(svg)
+    -- every branch drawn, in order, the long ones distinguishable
+    for i = 1, 19 do assert.truthy(v:find(">#" .. i .. " ", 1, true), "#" .. i) end
+    assert.truthy(v:find(">#20 default<", 1, true))
+    assert.truthy(v:find(">#14 applicant.credit.score &gt;= 780 &amp;&amp;<", 1, true), v)
+    assert.truthy(v:find(">#15 applicant.credit.score &gt;= 740 &amp;&amp;<", 1, true))
   end)
 
   it("annotates branch counts from a batch --trace file", function()
@@ -233,8 +383,8 @@ describe("gavel graph", function()
     run({ "batch", "examples/score.json", "--input", input, "--output", res, "--trace" })
     local out = run({ "graph", "examples/score.json", "--counts", res })
     os.remove(input); os.remove(res)
-    assert.truthy(out:find('"g0_s1" -> "g0_mid" [label="score >= 70\\n(2)"];', 1, true))
-    assert.truthy(out:find('"g0_s1" -> "g0_high" [label="score >= 90\\n(1)"];', 1, true))
+    assert.truthy(out:find('"g0_s1" -> "g0_mid" [label="#2 score >= 70\\n(2)"];', 1, true))
+    assert.truthy(out:find('"g0_s1" -> "g0_high" [label="#1 score >= 90\\n(1)"];', 1, true))
     assert.truthy(out:find('label="4 runs, 0 errors"', 1, true))
   end)
 end)

@@ -142,6 +142,8 @@ describe("gavel.providers", function()
     assert.is_nil(rs)
     assert.are.equal("GAVEL_CAPDENIED", code)
     assert.matches("t.secret", err, 1, true)
+    -- the message says how to grant it (issue 10.9)
+    assert.matches('capabilities = {"t.secret"}', err, 1, true)
     assert(gavel.load(caller("t.secret"), { capabilities = { "t.secret" } }))
   end)
 
