@@ -10,7 +10,7 @@
 */
 #include "sched.h"
 #include "json.h"
-#include "vm.h"
+#include "jit.h"
 #include <stdio.h>
 #include <time.h>
 
@@ -195,7 +195,7 @@ static int eval(gavel_exec *ex, xframe *fr, const gv_program *p, gvalue *out,
   f.vars = fr->vars;
   f.rt = &ex->vrt;
   f.err_pos = -1;
-  if (gavel__vm_run(p, &f, out) == 0)
+  if (gavel__exec(p, &f, out) == 0)
     return 0;
   *pos = f.err_pos;
   return 1;
