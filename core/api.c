@@ -121,6 +121,10 @@ const gavel_config *gavel__runtime_config(const gavel_runtime *rt) {
 
 /* ==== Standalone expressions ==== */
 
+const struct gv_program *gavel__expr_program(const gavel_expr *e) {
+  return e->prog;
+}
+
 void gavel_expr_free(gavel_expr *e) {
   if (!e)
     return;

@@ -14,4 +14,7 @@ const gavel_config *gavel__runtime_config(const gavel_runtime *rt);
 gavel_status gavel__expr_eval_value(gavel_expr *e, gvalue root, gvalue *res,
                                     gavel_error *err);
 
+/* The compiled program of 'e' (tests of the JIT tier). */
+const struct gv_program *gavel__expr_program(const gavel_expr *e);
+
 #endif

@@ -614,8 +614,15 @@ static int supported(const gv_program *p, unsigned char *starts) {
     case OP_RET:
       if (a >= p->n_regs) return 0;
       break;
+    /* No template (yet): variable paths, division, negation, membership,
+    ** builtin calls, builders and FAIL.  A program using one of them stays
+    ** in the VM, whole. */
+    case OP_LOADV: case OP_EXISTSV: case OP_DIV: case OP_MOD: case OP_DIVK:
+    case OP_MODK: case OP_NEG: case OP_IN: case OP_INK: case OP_INSK:
+    case OP_CALL: case OP_NEWARR: case OP_APPEND: case OP_NEWOBJ:
+    case OP_SETKEY: case OP_FAIL:
     default:
-      return 0; /* not a template: the program stays in the VM */
+      return 0;
     }
   }
   return 1;
