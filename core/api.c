@@ -288,6 +288,22 @@ gavel_status gavel_expr_eval_json(gavel_expr *e, const char *ctx,
   return GAVEL_OK;
 }
 
+gavel_status gavel__expr_disasm_jit(gavel_expr *e, const char **out,
+                                    unsigned char **code, size_t *code_len,
+                                    gavel_error *err) {
+  gavel__error_clear(err);
+  if (!e || !out)
+    return gavel__errorf(err, GAVEL_MISUSE,
+                         "gavel_expr_disasm: NULL argument");
+  gavel__buf_clear(&e->out);
+  gavel__disasm(&e->out, e->prog);
+  gavel__jit_describe(&e->out, e->prog, code, code_len);
+  if (e->out.oom)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  *out = e->out.p;
+  return GAVEL_OK;
+}
+
 gavel_status gavel_expr_disasm(gavel_expr *e, const char **out,
                                gavel_error *err) {
   gavel__error_clear(err);

@@ -379,17 +379,21 @@ typedef struct cons {
 
 static int inv(int cc) { return cc ^ 1; }
 
-/* Flags hold 'cc' = res true: finish one path of a comparison. */
-static void consume(J *e, const cons *c, int cc) {
+/* Flags hold 'cc' = res true: finish one path of a comparison ('last':
+** the fallthrough instruction follows right after). */
+static void consume_(J *e, const cons *c, int cc, int last) {
   if (c->branch) {
     jcc(e, c->want ? cc : inv(cc), c->taken);
-    jmp(e, c->next);
+    if (!last)
+      jmp(e, c->next);
   } else {
     setcc_al_movzx(e, cc);
     store_bool_eax(e, c->dst);
-    jmp(e, c->join);
+    if (!last)
+      jmp(e, c->join);
   }
 }
+#define consume(e, c, cc) consume_(e, c, cc, 0)
 
 static const int cc_int[6] = {CC_E, CC_NE, CC_L, CC_LE, CC_G, CC_GE};
 static const int cc_flt[6] = {CC_E, CC_NE, CC_B, CC_BE, CC_A, CC_AE};
@@ -413,14 +417,14 @@ static void t_compare(T *t, uint32_t w, int kind, loc x, loc y,
         mov_ri(e, RCX, (uint64_t)ky->u.i);
         cmp_rr(e, RAX, RCX);
       }
-      consume(e, c, cc_int[kind]);
+      consume_(e, c, cc_int[kind], 1);
     } else if (ky->tag == GV_FLOAT && ky->u.f == ky->u.f) {
       cmp_mi(e, x.base, x.d, GV_FLOAT);
       jcc(e, CC_NE, ex);
       xmm_rm(e, 0xF2, 0x10, 0, x.base, x.d + 8);  /* movsd xmm0, x */
       xmm_rm(e, 0x66, 0x2E, 0, y.base, y.d + 8);  /* ucomisd xmm0, k */
       jcc(e, CC_P, ex);                           /* NaN: the VM */
-      consume(e, c, cc_flt[kind]);
+      consume_(e, c, cc_flt[kind], 1);
     } else if (ky->tag == GV_STR && kind <= 1) {
       cmp_mi(e, x.base, x.d, GV_STR);
       jcc(e, CC_NE, ex);
@@ -428,7 +432,7 @@ static void t_compare(T *t, uint32_t w, int kind, loc x, loc y,
       mov_ri(e, RSI, (uint64_t)(uintptr_t)ky->u.s);
       call_abs(e, (const void *)streq_helper);
       test_rr(e, RAX, RAX);
-      consume(e, c, kind == 0 ? CC_NE : CC_E);
+      consume_(e, c, kind == 0 ? CC_NE : CC_E, 1);
     } else {
       jmp(e, ex); /* other constants: the VM decides */
     }
