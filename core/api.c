@@ -159,7 +159,7 @@ gavel_status gavel_expr_compile(gavel_runtime *rt, const char *src,
   gavel__arena_init(&e->in, &rt->al, rt->cfg.max_run_bytes);
   gavel__buf_init(&e->out, &rt->al);
   gavel__symtab_init(&e->st, &e->arena);
-  e->jit = gavel__jit_new(rt);
+  e->jit = gavel__jit_new(rt, 0);
   gavel__jit_attach(e->jit, &e->st);
   if ((rc = gavel__parse_expr(&e->arena, src, src_len, &ast, err)) != GAVEL_OK)
     goto fail;

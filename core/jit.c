@@ -78,16 +78,18 @@ struct gv_jitown {
   gv_jitmap *maps;       /* code memory                           */
 };
 
-gv_jitown *gavel__jit_new(gavel_runtime *rt) {
+gv_jitown *gavel__jit_new(gavel_runtime *rt, int mode) {
   gv_jitown *o;
-  if (!GV_HAVE_JIT || rt->jit_mode == GV_JIT_OFF)
+  if (mode < GV_JIT_ON || mode > GV_JIT_AUTO)
+    mode = rt->jit_mode;
+  if (!GV_HAVE_JIT || mode == GV_JIT_OFF)
     return NULL;
   o = gavel__malloc(&rt->al, sizeof *o);
   if (!o)
     return NULL; /* no JIT: the VM runs everything */
   memset(o, 0, sizeof *o);
   o->rt = rt;
-  o->mode = rt->jit_mode;
+  o->mode = mode;
   o->threshold = rt->cfg.jit_threshold ? rt->cfg.jit_threshold
                                        : GV_JIT_THRESHOLD;
   o->max_bytes = rt->cfg.jit_max_code_bytes ? rt->cfg.jit_max_code_bytes

@@ -27,9 +27,10 @@ typedef int (*gv_jitfn)(const gv_program *p, gv_frame *f, gvalue *out);
 /* The mode a runtime with configuration 'cfg_jit' uses (resolves the
 ** default through GAVEL_JIT and the platform). */
 int gavel__jit_mode(int cfg_jit);
-/* A code owner for 'rt' (NULL when the runtime's mode is off or the
-** platform has no JIT: programs then simply stay in the VM). */
-gv_jitown *gavel__jit_new(gavel_runtime *rt);
+/* A code owner for 'rt' (NULL when the mode is off or the platform has no
+** JIT: programs then simply stay in the VM).  'mode' GV_JIT_ON/OFF/AUTO
+** overrides the runtime's mode (a ruleset's load option), 0 keeps it. */
+gv_jitown *gavel__jit_new(gavel_runtime *rt, int mode);
 /* Programs compiled with 'st' from now on belong to 'o'. */
 void gavel__jit_attach(gv_jitown *o, gv_symtab *st);
 /* Loading is complete: with jit=on, compiles every program now, in one

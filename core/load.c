@@ -1207,7 +1207,7 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
   }
   memset(rs, 0, sizeof *rs);
   rs->rt = rt;
-  rs->jit = gavel__jit_new(rt);
+  rs->jit = gavel__jit_new(rt, opts ? opts->jit : 0);
   gavel__arena_init(&rs->arena, &rt->al, 0);
   l.rs = rs;
   l.a = &rs->arena;

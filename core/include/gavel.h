@@ -288,6 +288,8 @@ typedef struct gavel_load_opts {
                                 "host", "host:port", "scheme://host[:port]";
                                 NULL = none (calls are denied)            */
   size_t n_http_allow;       /* entries in 'http_allow'                    */
+  int jit;                   /* this ruleset's JIT tier, as
+                                gavel_config.jit (0 = the runtime's)      */
 } gavel_load_opts;
 
 /* Parses, validates and compiles a ruleset.  All problems go to
