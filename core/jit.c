@@ -160,6 +160,9 @@ typedef struct J {
   uint32_t n_ex, cap_ex;
   uint32_t *op_start; /* per word: code offset (describe)       */
   unsigned char *op_native; /* per word: 1 native, 2 with exits */
+  unsigned char *starts;    /* per word: an instruction starts  */
+  uint32_t *wlab;     /* per word: its label                    */
+  uint32_t cap_words; /* allocated words in the four above      */
   int oom;            /* sticky allocation failure              */
 } J;
 
@@ -635,28 +638,62 @@ static int supported(const gv_program *p, unsigned char *starts) {
 }
 
 /* Emits 'p' into e.  Returns 0, or 1 when the program stays in the VM. */
-static int emit_program(J *e, const gv_program *p) {
+/* Several programs go into one buffer one after the other (a batch):
+** labels, fixups and exits are per program, code offsets absolute. */
+static int words_fit(J *e, uint32_t n) {
+  uint32_t nc;
+  if (n <= e->cap_words)
+    return 1;
+  nc = e->cap_words ? e->cap_words : 64;
+  while (nc < n)
+    nc *= 2;
+  free(e->op_start);
+  free(e->op_native);
+  free(e->starts);
+  free(e->wlab);
+  e->op_start = malloc(nc * sizeof(uint32_t));
+  e->op_native = malloc(nc);
+  e->starts = malloc(nc);
+  e->wlab = malloc(nc * sizeof(uint32_t));
+  e->cap_words = nc;
+  if (!e->op_start || !e->op_native || !e->starts || !e->wlab) {
+    e->cap_words = 0;
+    e->oom = 1;
+    return 0;
+  }
+  return 1;
+}
+
+static int emit_program_(J *e, const gv_program *p);
+
+/* Emits 'p' at the end of e (16-aligned); 0, or 1 (nothing kept) when the
+** program stays in the VM. */
+static int emit_program(J *e, const gv_program *p, size_t *entry) {
+  size_t base;
+  while (e->n & 15)
+    byte(e, 0xCC);
+  base = e->n;
+  e->n_lab = e->n_fx = e->n_ex = 0;
+  if (p->n_code == 0 || p->n_code > (1u << 20) || !words_fit(e, p->n_code + 1))
+    return 1;
+  memset(e->starts, 0, p->n_code + 1);
+  memset(e->op_native, 0, p->n_code);
+  if (!supported(p, e->starts) || emit_program_(e, p) != 0) {
+    e->n = base;
+    return 1;
+  }
+  *entry = base;
+  return 0;
+}
+
+static int emit_program_(J *e, const gv_program *p) {
   T t;
   uint32_t w, gas_lab, deopt, i;
   int32_t frame = (int32_t)(p->n_regs * 16 + 8);
-  unsigned char *starts = calloc(p->n_code + 1, 1);
-  if (!starts)
-    return 1;
-  if (!supported(p, starts)) {
-    free(starts);
-    return 1;
-  }
   memset(&t, 0, sizeof t);
   t.e = e;
   t.p = p;
-  t.wlab = malloc(p->n_code * sizeof(uint32_t));
-  e->op_start = calloc(p->n_code, sizeof(uint32_t));
-  e->op_native = calloc(p->n_code, 1);
-  if (!t.wlab || !e->op_start || !e->op_native) {
-    free(starts);
-    free(t.wlab);
-    return 1;
-  }
+  t.wlab = e->wlab;
   for (w = 0; w < p->n_code; w++)
     t.wlab[w] = newlabel(e);
   t.epi = newlabel(e);
@@ -878,8 +915,6 @@ static int emit_program(J *e, const gv_program *p) {
     }
     memcpy(e->b + e->fx[i].at, &rel, 4);
   }
-  free(starts);
-  free(t.wlab);
   return e->oom ? 1 : 0;
 }
 
@@ -890,6 +925,8 @@ static void j_free(J *e) {
   free(e->ex);
   free(e->op_start);
   free(e->op_native);
+  free(e->starts);
+  free(e->wlab);
   memset(e, 0, sizeof *e);
 }
 
@@ -897,25 +934,27 @@ static void j_free(J *e) {
 ** publishes their entries; those that cannot be compiled are marked VM
 ** only.  Called with o->mu held. */
 static void compile_batch(gv_jitown *o, gv_program **ps, size_t n) {
-  J *js = calloc(n ? n : 1, sizeof(J));
-  size_t *off = calloc(n ? n : 1, sizeof(size_t));
-  size_t i, total = 0, len, page = (size_t)sysconf(_SC_PAGESIZE);
+  J e;
+  size_t *off = malloc((n ? n : 1) * sizeof(size_t));
+  size_t i, len, page = (size_t)sysconf(_SC_PAGESIZE);
   unsigned char *mem;
-  if (!js || !off)
+  int any = 0;
+  memset(&e, 0, sizeof e);
+  if (!off)
     goto fail;
   for (i = 0; i < n; i++) {
-    if (emit_program(&js[i], ps[i]) != 0) {
+    if (emit_program(&e, ps[i], &off[i]) != 0) {
+      off[i] = SIZE_MAX;
       atomic_store_explicit(&ps[i]->jit_state, 2, memory_order_relaxed);
-      j_free(&js[i]);
       continue;
     }
-    total = (total + 15) & ~(size_t)15;
-    off[i] = total;
-    total += js[i].n;
+    any = 1;
   }
-  if (!total)
+  if (e.oom)
+    goto fail;
+  if (!any)
     goto done;
-  len = (total + page - 1) & ~(page - 1);
+  len = (e.n + page - 1) & ~(page - 1);
   if (atomic_fetch_add(&o->rt->jit_bytes, len) + len > o->max_bytes) {
     atomic_fetch_sub(&o->rt->jit_bytes, len); /* over the bound: VM */
     goto fail;
@@ -926,10 +965,8 @@ static void compile_batch(gv_jitown *o, gv_program **ps, size_t n) {
     atomic_fetch_sub(&o->rt->jit_bytes, len);
     goto fail;
   }
-  memset(mem, 0xCC, len); /* int3 between functions */
-  for (i = 0; i < n; i++)
-    if (js[i].n)
-      memcpy(mem + off[i], js[i].b, js[i].n);
+  memcpy(mem, e.b, e.n);
+  memset(mem + e.n, 0xCC, len - e.n); /* int3 after the code */
   if (mprotect(mem, len, PROT_READ | PROT_EXEC) != 0) {
     munmap(mem, len);
     atomic_fetch_sub(&o->rt->jit_bytes, len);
@@ -949,7 +986,7 @@ static void compile_batch(gv_jitown *o, gv_program **ps, size_t n) {
     atomic_fetch_add(&g_mapped, len);
   }
   for (i = 0; i < n; i++) {
-    if (!js[i].n)
+    if (off[i] == SIZE_MAX)
       continue;
     atomic_store_explicit(&ps[i]->jit_state, 1, memory_order_relaxed);
     atomic_store_explicit(&ps[i]->jit_fn, (uintptr_t)(mem + off[i]),
@@ -960,10 +997,7 @@ fail:
   for (i = 0; i < n; i++)
     atomic_store_explicit(&ps[i]->jit_state, 2, memory_order_relaxed);
 done:
-  if (js)
-    for (i = 0; i < n; i++)
-      j_free(&js[i]);
-  free(js);
+  j_free(&e);
   free(off);
 }
 
@@ -1026,10 +1060,11 @@ void gavel__jit_describe(gv_buf *b, const gv_program *p, unsigned char **raw,
                          size_t *raw_len) {
   J e;
   uint32_t w;
+  size_t entry;
   memset(&e, 0, sizeof e);
   if (raw)
     *raw = NULL;
-  if (emit_program(&e, p) != 0) {
+  if (emit_program(&e, p, &entry) != 0) {
     gavel__buf_adds(b, "; jit: not compiled (an opcode without a template: "
                        "the program stays in the VM)\n");
     for (w = 0; w < p->n_code; w += (uint32_t)gavel__op_words(GET_OP(p->code[w])))
