@@ -371,6 +371,20 @@ static int streq_helper(const gv_str *a, const gv_str *b) {
   return gavel__str_eq(a, b);
 }
 
+/* INSK's fast path in the VM handler (a string in a constant array): the
+** same charge and comparisons.  -1 when the charge would exhaust the gas:
+** the VM then runs the instruction, charging and reporting itself. */
+static int64_t insk_helper(gv_rt *rt, const gv_str *x, const gv_arr *arr) {
+  uint32_t j;
+  if (rt->gas - (int64_t)arr->len < 0)
+    return -1;
+  rt->gas -= arr->len;
+  for (j = 0; j < arr->len; j++)
+    if (arr->items[j].tag == GV_STR && gavel__str_eq(x, arr->items[j].u.s))
+      return 1;
+  return 0;
+}
+
 /* Consumer of a comparison: either R[A] := bool (join label, dst) or a
 ** branch (taken when cmp == want). */
 typedef struct cons {
@@ -601,7 +615,7 @@ static int supported(const gv_program *p, unsigned char *starts) {
     case OP_GEK:
       if (a >= p->n_regs || b >= p->n_regs || c >= p->n_k) return 0;
       break;
-    case OP_MULSK:
+    case OP_MULSK: case OP_INSK:
     case OP_EQSK: case OP_NESK: case OP_LTSK: case OP_LESK: case OP_GTSK:
     case OP_GESK:
       if (a >= p->n_regs || b >= ns || c >= p->n_k) return 0;
@@ -623,11 +637,12 @@ static int supported(const gv_program *p, unsigned char *starts) {
     case OP_RET:
       if (a >= p->n_regs) return 0;
       break;
-    /* No template (yet): variable paths, division, negation, membership,
+    /* No template (yet): variable paths, division, negation, membership
+    ** other than INSK,
     ** builtin calls, builders and FAIL.  A program using one of them stays
     ** in the VM, whole. */
     case OP_LOADV: case OP_EXISTSV: case OP_DIV: case OP_MOD: case OP_DIVK:
-    case OP_MODK: case OP_NEG: case OP_IN: case OP_INK: case OP_INSK:
+    case OP_MODK: case OP_NEG: case OP_IN: case OP_INK:
     case OP_CALL: case OP_NEWARR: case OP_APPEND: case OP_NEWOBJ:
     case OP_SETKEY: case OP_FAIL:
     default:
@@ -800,6 +815,24 @@ static int emit_program_(J *e, const gv_program *p) {
       finite_or_exit(e, ex);
       mov_mi(e, d.base, d.d, GV_FLOAT);
       mov_mr(e, d.base, d.d + 8, RAX);
+      break;
+    }
+    case OP_INSK: {
+      uint32_t ex = exit_to(e, w);
+      loc x = L_S(b);
+      if (p->k[c].tag != GV_ARR) {
+        jmp(e, ex); /* the VM's general path */
+        break;
+      }
+      cmp_mi(e, x.base, x.d, GV_STR); /* absent, other types: the VM */
+      jcc(e, CC_NE, ex);
+      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
+      mov_rm(e, RSI, x.base, x.d + 8);
+      mov_ri(e, RDX, (uint64_t)(uintptr_t)p->k[c].u.a);
+      call_abs(e, (const void *)insk_helper);
+      test_rr(e, RAX, RAX);
+      jcc(e, CC_S, ex);
+      store_bool_eax(e, L_R(a));
       break;
     }
     case OP_NOT: case OP_TOBOOL:

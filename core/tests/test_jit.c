@@ -286,7 +286,16 @@ static const char *const fns[] = {"len", "abs", "min", "max", "sum",
 
 static void gen(char *b, size_t *n, size_t cap, int depth) {
   int r = (int)rnd(depth > 3 ? 3 : 10);
-#define PUT(s) do { size_t l_ = strlen(s); if (*n + l_ < cap) { memcpy(b + *n, s, l_); *n += l_; b[*n] = 0; } } while (0)
+#define PUT(s)                                                               \
+  do {                                                                       \
+    const char *s_ = (s); /* evaluated once: the argument may call rnd() */ \
+    size_t l_ = strlen(s_);                                                  \
+    if (*n + l_ < cap) {                                                     \
+      memcpy(b + *n, s_, l_);                                                \
+      *n += l_;                                                              \
+      b[*n] = 0;                                                             \
+    }                                                                        \
+  } while (0)
   if (r == 0) {
     PUT(lits[rnd(sizeof lits / sizeof *lits)]);
   } else if (r <= 2) {
