@@ -45,6 +45,13 @@ static void render(gavel_status st, const char *out, size_t n,
 
 static long n_cases, n_diff, n_compiled;
 
+/* 0 in a build without the JIT (-DGAVEL_JIT=OFF, not x86-64 Linux): the
+** differential tests then compare the VM with itself, and the checks that
+** need machine code are skipped. */
+static int have_jit(void) {
+  return gavel__jit_mode(GV_JIT_ON) == GV_JIT_ON;
+}
+
 static gavel_runtime *g_off, *g_on;
 
 static void setup(void) {
@@ -255,7 +262,8 @@ TEST(every_expression_fixture_gives_identical_results_with_and_without_jit) {
   printf("fixtures: %ld cases, %ld compiled programs, %ld differences\n",
          n_cases - before, n_compiled, n_diff);
   CHECK(n_cases - before > 500);
-  CHECK(n_compiled > 50);
+  if (have_jit())
+    CHECK(n_compiled > 50);
   CHECK(n_diff == 0);
 }
 
@@ -396,7 +404,8 @@ TEST(random_expressions_and_contexts_agree_between_vm_and_jit) {
   printf("random: %d expressions, %ld cases, %ld compiled, %ld differences\n",
          i, n_cases - before, n_compiled - comp0, n_diff);
   CHECK(n_cases - before >= 100000);
-  CHECK(n_compiled - comp0 > i / 8); /* many shapes really ran native */
+  if (have_jit())
+    CHECK(n_compiled - comp0 > i / 8); /* many shapes really ran native */
   CHECK(n_diff == 0);
 }
 
@@ -510,10 +519,12 @@ TEST(no_mapping_is_writable_and_executable_while_rulesets_are_loaded) {
     CHECK(gavel_ruleset_load(rt, rules4, sizeof rules4 - 1, NULL, &rs[i],
                              &err) == GAVEL_OK);
   }
-  CHECK(gavel__jit_mapped_bytes() > m0); /* code was really mapped */
+  if (have_jit())
+    CHECK(gavel__jit_mapped_bytes() > m0); /* code was really mapped */
   scan_maps(&wx, &xa1);
   CHECK(wx == wx0);
-  CHECK(xa1 > xa0); /* ... and is executable, in anonymous mappings */
+  if (have_jit())
+    CHECK(xa1 > xa0); /* ... and is executable, in anonymous mappings */
   for (i = 0; i < 8; i++)
     gavel_ruleset_free(rs[i]);
   CHECK(gavel__jit_mapped_bytes() == m0);
@@ -547,7 +558,8 @@ TEST(a_thousand_load_free_cycles_keep_jit_memory_flat) {
   }
   scan_maps(&wx, &xa1);
   CHECK(ok);
-  CHECK(peak > m0);
+  if (have_jit())
+    CHECK(peak > m0);
   CHECK(gavel__jit_mapped_bytes() == m0);
   CHECK(xa1 == xa0);
   gavel_runtime_free(rt);
@@ -594,7 +606,7 @@ TEST(auto_mode_tiers_a_program_up_after_exactly_n_evaluations) {
     if (i < 5)
       CHECK(fn == 0);
     else
-      CHECK(fn != 0);
+      CHECK(fn != 0 || !have_jit());
   }
   gavel_expr_free(e);
   gavel_runtime_free(rt);
@@ -665,7 +677,8 @@ TEST(concurrent_tier_up_from_several_threads_is_safe_and_correct) {
     bad += ta[i].bad;
   }
   CHECK(bad == 0);
-  CHECK(gavel__jit_mapped_bytes() > m0); /* it did tier up */
+  if (have_jit())
+    CHECK(gavel__jit_mapped_bytes() > m0); /* it did tier up */
   gavel_ruleset_free(rs);
   CHECK(gavel__jit_mapped_bytes() == m0);
   gavel_runtime_free(rt);
