@@ -9,6 +9,7 @@
 ** error offset (skipped for the clock, uuid and random builtins).
 */
 #include "fuzz_common.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
