@@ -371,6 +371,19 @@ static int streq_helper(const gv_str *a, const gv_str *b) {
   return gavel__str_eq(a, b);
 }
 
+/* CALL, exactly as the VM handler: 0 with R[A] set, 1 failed (the error
+** in rt; the compiled code then lets the VM fail at this instruction). */
+static int call_helper(gv_rt *rt, gvalue *R, uint32_t ins) {
+  const gv_builtin *bi = gavel__builtin_at((int)GET_B(ins));
+  gvalue res;
+  rt->fn_name = bi->name;
+  if (bi->fn(rt, &res, &R[GET_A(ins)], (int)GET_C(ins)) != 0 ||
+      rt->ekind != GV_E_NONE || gavel__rt_depth_check(rt, res))
+    return 1;
+  R[GET_A(ins)] = res;
+  return 0;
+}
+
 /* INSK's fast path in the VM handler (a string in a constant array): the
 ** same charge and comparisons.  -1 when the charge would exhaust the gas:
 ** the VM then runs the instruction, charging and reporting itself. */
@@ -426,8 +439,13 @@ static void t_compare(T *t, uint32_t w, int kind, loc x, loc y,
   uint32_t ex = exit_to(e, w);
   if (ky) {
     if (ky->tag == GV_INT) {
+      /* orderings also take a float x: the VM compares numerically
+      ** ((double)K, rounded as the VM's conversion at run time) */
+      uint32_t other = kind >= 2 ? newlabel(e) : ex;
+      double kd = (double)ky->u.i;
+      uint64_t kbits;
       cmp_mi(e, x.base, x.d, GV_INT);
-      jcc(e, CC_NE, ex);
+      jcc(e, CC_NE, other);
       mov_rm(e, RAX, x.base, x.d + 8);
       if (ky->u.i >= INT32_MIN && ky->u.i <= INT32_MAX) {
         rr(e, 0, 1, OPC(0x81), 7, RAX); /* cmp rax, imm32 */
@@ -436,14 +454,35 @@ static void t_compare(T *t, uint32_t w, int kind, loc x, loc y,
         mov_ri(e, RCX, (uint64_t)ky->u.i);
         cmp_rr(e, RAX, RCX);
       }
-      consume_(e, c, cc_int[kind], 1);
+      consume_(e, c, cc_int[kind], kind < 2);
+      if (kind >= 2) {
+        bind(e, other);
+        cmp_mi(e, x.base, x.d, GV_FLOAT);
+        jcc(e, CC_NE, ex);
+        memcpy(&kbits, &kd, sizeof kbits);
+        xmm_rm(e, 0xF2, 0x10, 0, x.base, x.d + 8); /* movsd xmm0, x */
+        mov_ri(e, RAX, kbits);
+        rr(e, 0x66, 1, OPC(0x0F, 0x6E), 1, RAX);   /* movq xmm1, rax */
+        rr(e, 0x66, 0, OPC(0x0F, 0x2E), 0, 1);     /* ucomisd xmm0, xmm1 */
+        jcc(e, CC_P, ex);                          /* NaN: the VM */
+        consume_(e, c, cc_flt[kind], 1);
+      }
     } else if (ky->tag == GV_FLOAT && ky->u.f == ky->u.f) {
+      uint32_t other = kind >= 2 ? newlabel(e) : ex;
       cmp_mi(e, x.base, x.d, GV_FLOAT);
-      jcc(e, CC_NE, ex);
+      jcc(e, CC_NE, other);
       xmm_rm(e, 0xF2, 0x10, 0, x.base, x.d + 8);  /* movsd xmm0, x */
       xmm_rm(e, 0x66, 0x2E, 0, y.base, y.d + 8);  /* ucomisd xmm0, k */
       jcc(e, CC_P, ex);                           /* NaN: the VM */
-      consume_(e, c, cc_flt[kind], 1);
+      consume_(e, c, cc_flt[kind], kind < 2);
+      if (kind >= 2) { /* an int x against a float constant */
+        bind(e, other);
+        cmp_mi(e, x.base, x.d, GV_INT);
+        jcc(e, CC_NE, ex);
+        rm(e, 0xF2, 1, OPC(0x0F, 0x2A), 0, x.base, x.d + 8); /* cvtsi2sd */
+        xmm_rm(e, 0x66, 0x2E, 0, y.base, y.d + 8);
+        consume_(e, c, cc_flt[kind], 1);
+      }
     } else if (ky->tag == GV_STR && kind <= 1) {
       cmp_mi(e, x.base, x.d, GV_STR);
       jcc(e, CC_NE, ex);
@@ -562,6 +601,43 @@ static void t_arith(T *t, uint32_t w, int aop, loc dst, loc x, loc y,
   bind(e, done);
 }
 
+/* R[A] := x / y, the float cases of gavel__op_arith (at least one float,
+** the other int or float, divisor not zero, finite quotient); int / int
+** and everything else: the VM. */
+static void t_div(T *t, uint32_t w, loc dst, loc x, loc y) {
+  J *e = t->e;
+  uint32_t ex = exit_to(e, w), yflt = newlabel(e), xf = newlabel(e),
+           divide = newlabel(e);
+  cmp_mi(e, y.base, y.d, GV_FLOAT);
+  jcc(e, CC_E, yflt);
+  cmp_mi(e, y.base, y.d, GV_INT);
+  jcc(e, CC_NE, ex);
+  cmp_mi(e, x.base, x.d, GV_FLOAT); /* int divisor: x must be a float */
+  jcc(e, CC_NE, ex);
+  rm(e, 0xF2, 1, OPC(0x0F, 0x2A), 1, y.base, y.d + 8); /* cvtsi2sd xmm1 */
+  xmm_rm(e, 0xF2, 0x10, 0, x.base, x.d + 8);           /* movsd xmm0 */
+  jmp(e, divide);
+  bind(e, yflt);
+  xmm_rm(e, 0xF2, 0x10, 1, y.base, y.d + 8);           /* movsd xmm1 */
+  cmp_mi(e, x.base, x.d, GV_FLOAT);
+  jcc(e, CC_E, xf);
+  cmp_mi(e, x.base, x.d, GV_INT);
+  jcc(e, CC_NE, ex);
+  rm(e, 0xF2, 1, OPC(0x0F, 0x2A), 0, x.base, x.d + 8); /* cvtsi2sd xmm0 */
+  jmp(e, divide);
+  bind(e, xf);
+  xmm_rm(e, 0xF2, 0x10, 0, x.base, x.d + 8);
+  bind(e, divide);
+  rr(e, 0x66, 0, OPC(0x0F, 0x57), 2, 2); /* xorpd xmm2, xmm2 */
+  rr(e, 0x66, 0, OPC(0x0F, 0x2E), 1, 2); /* ucomisd xmm1, xmm2 */
+  jcc(e, CC_E, ex);                      /* zero (or NaN): the VM */
+  rr(e, 0xF2, 0, OPC(0x0F, 0x5E), 0, 1); /* divsd xmm0, xmm1 */
+  rr(e, 0x66, 1, OPC(0x0F, 0x7E), 0, RAX);
+  finite_or_exit(e, ex);
+  mov_mi(e, dst.base, dst.d, GV_FLOAT);
+  mov_mr(e, dst.base, dst.d + 8, RAX);
+}
+
 /* Is every operand of the program in range and every jump target the
 ** start of an instruction?  Anything odd stays in the VM. */
 static int supported(const gv_program *p, unsigned char *starts) {
@@ -606,11 +682,11 @@ static int supported(const gv_program *p, unsigned char *starts) {
     case OP_LOADS: case OP_EXISTSS:
       if (a >= p->n_regs || bx >= ns) return 0;
       break;
-    case OP_ADD: case OP_SUB: case OP_MUL:
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
     case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
       if (a >= p->n_regs || b >= p->n_regs || c >= p->n_regs) return 0;
       break;
-    case OP_ADDK: case OP_SUBK: case OP_MULK:
+    case OP_ADDK: case OP_SUBK: case OP_MULK: case OP_DIVK:
     case OP_EQK: case OP_NEK: case OP_LTK: case OP_LEK: case OP_GTK:
     case OP_GEK:
       if (a >= p->n_regs || b >= p->n_regs || c >= p->n_k) return 0;
@@ -637,14 +713,20 @@ static int supported(const gv_program *p, unsigned char *starts) {
     case OP_RET:
       if (a >= p->n_regs) return 0;
       break;
-    /* No template (yet): variable paths, division, negation, membership
-    ** other than INSK,
-    ** builtin calls, builders and FAIL.  A program using one of them stays
-    ** in the VM, whole. */
-    case OP_LOADV: case OP_EXISTSV: case OP_DIV: case OP_MOD: case OP_DIVK:
-    case OP_MODK: case OP_NEG: case OP_IN: case OP_INK:
-    case OP_CALL: case OP_NEWARR: case OP_APPEND: case OP_NEWOBJ:
+    case OP_CALL:
+      if (b >= (unsigned)gavel__builtin_count() || a + c > p->n_regs)
+        return 0;
+      break;
+    /* No template: variable paths, modulo, negation, IN/INK, builders and
+    ** FAIL.  Compiled code reaching one resumes the VM there, which runs
+    ** the rest of the program; as the first instruction, the whole
+    ** program stays in the VM. */
+    case OP_LOADV: case OP_EXISTSV: case OP_MOD: case OP_MODK: case OP_NEG:
+    case OP_IN: case OP_INK: case OP_NEWARR: case OP_APPEND: case OP_NEWOBJ:
     case OP_SETKEY: case OP_FAIL:
+      if (w == 0)
+        return 0;
+      break;
     default:
       return 0;
     }
@@ -817,6 +899,24 @@ static int emit_program_(J *e, const gv_program *p) {
       mov_mr(e, d.base, d.d + 8, RAX);
       break;
     }
+    case OP_DIV: case OP_DIVK:
+      t_div(&t, w, L_R(a), L_R(b), op == OP_DIV ? L_R(c) : L_K(c));
+      break;
+    case OP_CALL: {
+      uint32_t fx = exit_to(e, w | GV_VM_FAILED);
+      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
+      mov_rr(e, RSI, RR);
+      mov_ri(e, RDX, ins);
+      call_abs(e, (const void *)call_helper);
+      test_rr(e, RAX, RAX);
+      jcc(e, CC_NE, fx);
+      break;
+    }
+    case OP_LOADV: case OP_EXISTSV: case OP_MOD: case OP_MODK: case OP_NEG:
+    case OP_IN: case OP_INK: case OP_NEWARR: case OP_APPEND: case OP_NEWOBJ:
+    case OP_SETKEY: case OP_FAIL:
+      jmp(e, exit_to(e, w)); /* the VM from here on */
+      break;
     case OP_INSK: {
       uint32_t ex = exit_to(e, w);
       loc x = L_S(b);
@@ -1114,10 +1214,17 @@ void gavel__jit_describe(gv_buf *b, const gv_program *p, unsigned char **raw,
         end = e.op_start[x];
         break;
       }
-    gavel__buf_addf(b, "%04u  %-8s native @0x%04x %4u bytes%s\n", w,
-                    gavel__op_names[GET_OP(p->code[w])], e.op_start[w],
-                    end - e.op_start[w],
-                    e.op_native[w] == 2 ? ", cold exit to the VM" : "");
+    int op = GET_OP(p->code[w]);
+    int stub = op == OP_LOADV || op == OP_EXISTSV || op == OP_MOD ||
+               op == OP_MODK || op == OP_NEG || op == OP_IN || op == OP_INK ||
+               op == OP_NEWARR || op == OP_APPEND || op == OP_NEWOBJ ||
+               op == OP_SETKEY || op == OP_FAIL;
+    gavel__buf_addf(b, "%04u  %-8s %s @0x%04x %4u bytes%s\n", w,
+                    gavel__op_names[op], stub ? "stub  " : "native",
+                    e.op_start[w], end - e.op_start[w],
+                    stub ? ", the VM runs the rest"
+                    : op == OP_CALL ? ", calls the VM's builtin"
+                    : e.op_native[w] == 2 ? ", cold exit to the VM" : "");
   }
   if (raw) {
     *raw = malloc(e.n ? e.n : 1);
