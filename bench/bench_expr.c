@@ -17,8 +17,10 @@
 #include "bind.h"
 #include "compile.h"
 #include "expr.h"
+#include "jit.h"
 #include "json.h"
-#include "vm.h"
+#include "runtime.h"
+#include <time.h>
 
 #define N_CTX 1024           /* contexts cycled (power of two)          */
 #define RUN_ARENA_SEED (1u << 20) /* first chunk kept across resets     */
@@ -184,6 +186,27 @@ static uint64_t k_vm(void *ud, long n) {
   return acc;
 }
 
+/* The same through the JIT tier (gavel__exec: compiled entry, or the VM
+** for a program the JIT leaves to it). */
+static uint64_t k_jit(void *ud, long n) {
+  estate *s = ud;
+  gv_frame f;
+  uint64_t acc = 0;
+  long i;
+  s->rt->gas = INT64_MAX / 2;
+  f.vars = NULL;
+  f.rt = s->rt;
+  f.err_pos = -1;
+  for (i = 0; i < n; i++) {
+    gvalue out;
+    f.slots = s->slots + (size_t)(i & (N_CTX - 1)) * s->n_slots;
+    if (__builtin_expect(gavel__exec(s->prog, &f, &out), 0))
+      bench_die("%s: JIT failed: %s", s->c->src, s->rt->emsg);
+    acc += (uint64_t)out.u.i;
+  }
+  return acc;
+}
+
 /* Binding from the parsed value, then the VM. */
 static uint64_t k_bind_vm(void *ud, long n) {
   estate *s = ud;
@@ -222,6 +245,8 @@ static int same_result(const ecase *c, gvalue v, double want) {
 }
 
 /* Compiles 'c', binds every context, checks VM and bind+VM against C. */
+static gv_jitown *g_jit; /* code owner of the benchmarked programs */
+
 static void setup_case(estate *s, const ecase *c, gv_arena *a,
                        const ectx *ctx, const gvalue *roots, gv_rt *rt,
                        gv_arena *run) {
@@ -236,6 +261,7 @@ static void setup_case(estate *s, const ecase *c, gv_arena *a,
   if (!st)
     bench_die("out of memory");
   gavel__symtab_init(st, a);
+  gavel__jit_attach(g_jit, st);
   if (gavel__parse_expr(a, c->src, strlen(c->src), &ast, &err) != GAVEL_OK ||
       gavel__compile(a, st, ast, gavel__str_cstr(a, c->src), &opts, &prog,
                      &err) != GAVEL_OK)
@@ -274,6 +300,14 @@ static void setup_case(estate *s, const ecase *c, gv_arena *a,
   if (run->used)
     printf("note: '%s': the VM allocated %zu bytes over %d runs\n", c->src,
            run->used, N_CTX);
+  if (gavel__jit_compile_now(g_jit, prog) != 0)
+    printf("note: '%s': not compiled by the JIT (stays in the VM)\n", c->src);
+  for (i = 0; i < N_CTX; i++) {
+    gvalue v;
+    f.slots = slots + (size_t)i * n;
+    if (gavel__exec(prog, &f, &v) || !same_result(c, v, c->fn(&ctx[i])))
+      bench_die("%s: context %u: JIT result differs from C", c->src, i);
+  }
   f.slots = s->scratch;
   for (i = 0; i < N_CTX; i++) {
     gvalue w;
@@ -284,19 +318,108 @@ static void setup_case(estate *s, const ecase *c, gv_arena *a,
   gavel__arena_reset(run);
 }
 
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Compile time: 'copies' fresh programs of every expression compiled as
+** one batch (one mapping, as at load with jit=on), and one program alone
+** (a tier-up: its own mapping). */
+static void compile_cost(gv_arena *a) {
+  enum { COPIES = 200, REPS = 7 };
+  gavel_runtime *rt;
+  gavel_config cfg;
+  gavel_error err;
+  gv_jitown *o;
+  uint64_t words = 0, n_prog = 0;
+  double t0, t1, best = 1e9, best_single = 1e9;
+  unsigned i, k, rep;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.abi = GAVEL_VERSION_NUM;
+  if (gavel_runtime_new(&cfg, &rt, &err) != GAVEL_OK)
+    bench_die("%s", err.msg);
+  for (rep = 0; rep < REPS; rep++) {
+    o = gavel__jit_new(rt, GV_JIT_ON);
+    words = n_prog = 0;
+    for (k = 0; k < COPIES; k++)
+      for (i = 0; i < N_CASES; i++) {
+        gv_symtab *st = gavel__arena_alloc(a, sizeof *st);
+        gx_node *ast;
+        gv_program *prog;
+        gv_copts opts = {0, 0};
+        gavel__symtab_init(st, a);
+        gavel__jit_attach(o, st);
+        if (gavel__parse_expr(a, k_cases[i].src, strlen(k_cases[i].src),
+                              &ast, &err) != GAVEL_OK ||
+            gavel__compile(a, st, ast, NULL, &opts, &prog, &err) != GAVEL_OK)
+          bench_die("%s", err.msg);
+        words += prog->n_code;
+        n_prog++;
+      }
+    t0 = now_s();
+    gavel__jit_loaded(o); /* the whole batch */
+    t1 = now_s();
+    if (t1 - t0 < best)
+      best = t1 - t0;
+    gavel__jit_free(o);
+  }
+  printf("JIT compile, one batch of %llu programs (%llu words, one mapping; "
+         "thread CPU time, best of %d): %.0f ns per bytecode word, %.2f us "
+         "per program\n",
+         (unsigned long long)n_prog, (unsigned long long)words, REPS,
+         best * 1e9 / (double)words, best * 1e6 / (double)n_prog);
+  printf("SUMMARY|JIT compile per word (batch)|%.0f|-|-|<1000 ns: %s\n",
+         best * 1e9 / (double)words,
+         best * 1e9 / (double)words < 1000 ? "MET" : "MISSED");
+  for (k = 0; k < 50; k++) { /* single-program tier-up, best of 50 */
+    gv_symtab *st = gavel__arena_alloc(a, sizeof *st);
+    gx_node *ast;
+    gv_program *prog;
+    gv_copts opts = {0, 0};
+    o = gavel__jit_new(rt, GV_JIT_AUTO);
+    gavel__symtab_init(st, a);
+    gavel__jit_attach(o, st);
+    if (gavel__parse_expr(a, k_cases[0].src, strlen(k_cases[0].src), &ast,
+                          &err) != GAVEL_OK ||
+        gavel__compile(a, st, ast, NULL, &opts, &prog, &err) != GAVEL_OK)
+      bench_die("%s", err.msg);
+    t0 = now_s();
+    gavel__jit_compile_now(o, prog);
+    t1 = now_s();
+    if ((t1 - t0) < best_single)
+      best_single = t1 - t0;
+    words = prog->n_code;
+    gavel__jit_free(o);
+  }
+  printf("JIT compile, one program alone ('%s', %llu words, own mapping): "
+         "%.1f us (best of 50, mmap + mprotect included)\n",
+         k_cases[0].src, (unsigned long long)words, best_single * 1e6);
+  gavel_runtime_free(rt);
+}
+
 int main(void) {
   static ectx ctx[N_CTX];
   static gvalue roots[N_CTX];
   static estate states[N_CASES];
-  static bench_stat res[N_CASES][3];
+  static bench_stat res[N_CASES][4];
   static int done[N_CASES];
   gv_arena data, run;
   gv_rt rt;
   uint64_t rng = 0x6761766C;
   gavel_error err;
-  int reps = bench_reps(), simple_ok = 1;
+  int reps = bench_reps(), simple_ok = 1, jit_ok = 1;
   double age_vm = 0;
   unsigned i;
+  gavel_runtime *grt;
+  gavel_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.abi = GAVEL_VERSION_NUM;
+  cfg.jit = GV_JIT_ON;
+  if (gavel_runtime_new(&cfg, &grt, &err) != GAVEL_OK)
+    bench_die("%s", err.msg);
+  g_jit = gavel__jit_new(grt, GV_JIT_ON);
   gavel__arena_init(&data, &gavel__default_alloc, 0);
   gavel__arena_init(&run, &gavel__default_alloc, 0);
   /* One big first chunk: arena_reset keeps the first chunk only. */
@@ -318,29 +441,33 @@ int main(void) {
          "contexts cycled; results checked on every context; ratios and "
          "goals from the best rep\n",
          reps, N_CTX);
-  printf("%-34s %13s %13s %6s %13s %6s\n", "expression", "C", "VM", "VM/C",
-         "bind+VM", "/C");
+  printf("%-34s %13s %13s %6s %13s %6s %13s %6s\n", "expression", "C", "VM",
+         "VM/C", "JIT", "JIT/C", "bind+VM", "/C");
   for (i = 0; i < N_CASES; i++) {
     estate *s = &states[i];
     const char *only = getenv("BENCH_ONLY"); /* substring filter */
-    bench_kernel k[3] = {k_bind_vm, k_vm,
-                         s->c->is_float ? k_c_float : k_c_bool};
-    void *ud[3] = {s, s, s};
+    bench_kernel k[4] = {k_bind_vm, k_vm,
+                         s->c->is_float ? k_c_float : k_c_bool, k_jit};
+    void *ud[4] = {s, s, s, s};
     bench_stat *r = res[i];
     long iters;
     if (only && !strstr(s->c->src, only))
       continue;
     iters = bench_calibrate(k_bind_vm, s, bench_ms());
-    bench_run(k, ud, 3, iters, reps, r);
-    if (r[0].sum != r[2].sum || r[1].sum != r[2].sum)
+    bench_run(k, ud, 4, iters, reps, r);
+    if (r[0].sum != r[2].sum || r[1].sum != r[2].sum || r[3].sum != r[2].sum)
       bench_die("%s: checksums differ (bind+VM %llu, VM %llu, C %llu)",
                 s->c->src, (unsigned long long)r[0].sum,
                 (unsigned long long)r[1].sum, (unsigned long long)r[2].sum);
-    printf("%-34s %5.1f [%5.1f] %5.1f [%5.1f] %5.1fx %5.1f [%5.1f] %5.1fx\n",
+    printf("%-34s %5.1f [%5.1f] %5.1f [%5.1f] %5.1fx %5.1f [%5.1f] %5.1fx "
+           "%5.1f [%5.1f] %5.1fx\n",
            s->c->src, r[2].median, r[2].best, r[1].median, r[1].best,
-           r[1].best / r[2].best, r[0].median, r[0].best,
+           r[1].best / r[2].best, r[3].median, r[3].best,
+           r[3].best / r[2].best, r[0].median, r[0].best,
            r[0].best / r[2].best);
     done[i] = 1;
+    if (s->c->simple && r[3].best > 1.5 * r[2].best)
+      jit_ok = 0;
     if (s->c->simple && r[1].best > 3 * r[2].best)
       simple_ok = 0;
     if (i == 0)
@@ -351,7 +478,10 @@ int main(void) {
            simple_ok ? "MET" : "MISSED");
     printf("goal 'age > 18' < 10 ns: %s (%.1f ns)\n",
            age_vm < 10 ? "MET" : "MISSED", age_vm);
+    printf("goal JIT <= 1.5x C on simple comparisons: %s\n",
+           jit_ok ? "MET" : "MISSED");
   }
+  compile_cost(&data);
   /* Machine-readable lines for scripts/bench.sh:
   ** SUMMARY|what|gavel ns|C ns|ratio|goal */
   for (i = 0; i < N_CASES; i++) {
@@ -367,6 +497,13 @@ int main(void) {
   }
   for (i = 0; i < N_CASES; i++)
     if (done[i])
+      printf("SUMMARY|expr JIT: %s|%.1f|%.1f|%.1fx|%s\n", k_cases[i].src,
+             res[i][3].best, res[i][2].best, res[i][3].best / res[i][2].best,
+             !k_cases[i].simple ? "-"
+             : res[i][3].best <= 1.5 * res[i][2].best ? "<=1.5x C: MET"
+                                                      : "<=1.5x C: MISSED");
+  for (i = 0; i < N_CASES; i++)
+    if (done[i])
       printf("SUMMARY|expr bind+VM: %s|%.1f|%.1f|%.1fx|-\n", k_cases[i].src,
              res[i][0].best, res[i][2].best,
              res[i][0].best / res[i][2].best);
@@ -377,6 +514,8 @@ int main(void) {
     free((char *)ctx[i].status);
     free((char *)ctx[i].level);
   }
+  gavel__jit_free(g_jit);
+  gavel_runtime_free(grt);
   gavel__arena_free(&run);
   gavel__arena_free(&data);
   return 0;

@@ -29,6 +29,7 @@
 
 typedef struct rcase {
   const char *name;       /* "score" or "loan"                        */
+  const char *label;      /* name in the table ("score", "score/jit")  */
   int is_loan;            /* 1 for the loan rule                       */
   gavel_ruleset *rs;      /* loaded ruleset                            */
   gavel_exec *ex;         /* its execution context                     */
@@ -277,6 +278,7 @@ static void load_case(rcase *rc, gavel_runtime *rt, gv_arena *a,
   int i;
   memset(rc, 0, sizeof *rc);
   rc->name = name;
+  rc->label = name;
   rc->is_loan = is_loan;
   snprintf(path, sizeof path, CASES_DIR "%s.json", name);
   doc = bench_slurp(path, &n);
@@ -355,7 +357,7 @@ static void print_row(const char *name, const char *what, const bench_stat *g,
   if (goal > 0)
     snprintf(gbuf, sizeof gbuf, "< %.0f ns: %s", goal,
              g->best < goal ? "MET" : "MISSED");
-  printf("%-6s %-26s %9.1f [%.1f] %18s %8s  %s\n", name, what, g->median,
+  printf("%-9s %-26s %9.1f [%.1f] %18s %8s  %s\n", name, what, g->median,
          g->best, cbuf, rbuf, gbuf);
   if (g_summary_len < sizeof g_summary)
     g_summary_len += (size_t)snprintf(
@@ -368,7 +370,7 @@ static void print_row(const char *name, const char *what, const bench_stat *g,
 static int wanted(const rcase *rc, int measure) {
   const char *only = getenv("BENCH_ONLY");
   char key[32];
-  snprintf(key, sizeof key, "%s (%d)", rc->name, measure);
+  snprintf(key, sizeof key, "%s (%d)", rc->label, measure);
   return !only || strstr(key, only) != NULL;
 }
 
@@ -382,7 +384,7 @@ static void time_case(rcase *rc, int reps) {
     bench_run(kv, ud, 2, iters, reps, r);
     if (r[0].sum != r[1].sum)
       bench_die("%s (1): checksums differ", rc->name);
-    print_row(rc->name, "(1) exec over parsed value", &r[0], &r[1],
+    print_row(rc->label, "(1) exec over parsed value", &r[0], &r[1],
               rc->is_loan ? 0 : 50);
   }
   if (!wanted(rc, 2))
@@ -394,37 +396,60 @@ static void time_case(rcase *rc, int reps) {
     bench_run(kj, ud, 2, iters, reps, r);
     if (r[0].sum != r[1].sum)
       bench_die("%s (2): checksums differ", rc->name);
-    print_row(rc->name, "(2) JSON in -> JSON out", &r[0], &r[1], 500);
+    print_row(rc->label, "(2) JSON in -> JSON out", &r[0], &r[1], 500);
   }
 #else
   {
     bench_kernel kj[1] = {k_gavel_json};
     iters = bench_calibrate(k_gavel_json, rc, bench_ms());
     bench_run(kj, ud, 1, iters, reps, r);
-    print_row(rc->name, "(2) JSON in -> JSON out", &r[0], NULL, 500);
+    print_row(rc->label, "(2) JSON in -> JSON out", &r[0], NULL, 500);
   }
 #endif
 }
 
 int main(int argc, char **argv) {
-  static rcase score, loan;
-  gavel_runtime *rt;
+  static rcase score, loan, score_j, loan_j;
+  gavel_runtime *rt, *rt_j;
+  gavel_config cfg;
   gavel_error err;
+  FILE *probe;
   gv_arena data;
   int reps = bench_reps(), nv_s, nv_l, i;
   if (argc == 4 && !strcmp(argv[1], "--gen"))
     return gen_main(argv[2], strtol(argv[3], NULL, 10));
   if (argc != 1)
     bench_die("usage: bench_rules [--gen score|loan N]");
-  if (gavel_runtime_new(NULL, &rt, &err) != GAVEL_OK)
+  if (!(probe = fopen(CASES_DIR "score.json", "r"))) {
+    printf("bench_rules: skipped: %s absent\n", CASES_DIR);
+    return 0;
+  }
+  fclose(probe);
+  /* The VM (jit off) and the JIT (every program compiled at load), each
+  ** against the C baseline measured next to it in this run. */
+  memset(&cfg, 0, sizeof cfg);
+  cfg.abi = GAVEL_VERSION_NUM;
+  cfg.jit = 2;
+  if (gavel_runtime_new(&cfg, &rt, &err) != GAVEL_OK)
+    bench_die("%s", err.msg);
+  cfg.jit = 1;
+  if (gavel_runtime_new(&cfg, &rt_j, &err) != GAVEL_OK)
     bench_die("%s", err.msg);
   gavel__arena_init(&data, &gavel__default_alloc, 0);
   load_case(&score, rt, &data, "score", 0, 0x73636F7265);
   load_case(&loan, rt, &data, "loan", 1, 0x6C6F616E);
+  load_case(&score_j, rt_j, &data, "score", 0, 0x73636F7265);
+  load_case(&loan_j, rt_j, &data, "loan", 1, 0x6C6F616E);
+  score_j.label = "score/jit";
+  loan_j.label = "loan/jit";
   nv_s = check_vectors(&score, &data, "score_vectors.json");
   nv_l = check_vectors(&loan, &data, "loan_vectors.json");
+  check_vectors(&score_j, &data, "score_vectors.json");
+  check_vectors(&loan_j, &data, "loan_vectors.json");
   check_inputs(&score);
   check_inputs(&loan);
+  check_inputs(&score_j);
+  check_inputs(&loan_j);
   printf("bench_rules: ns per run, median of %d reps [best], ratios and "
          "goals from the best rep; verified: score "
          "%d/%d vectors, loan %d/%d vectors, %d generated inputs each "
@@ -441,14 +466,19 @@ int main(int argc, char **argv) {
     printf(" r%d=%d", i, loan.hits[i]);
   printf("\nscore inputs per tier: HIGH=%d MID=%d LOW=%d FAIL=%d\n",
          score.hits[0], score.hits[1], score.hits[2], score.hits[3]);
-  printf("%-6s %-26s %18s %18s %8s  %s\n", "rule", "measure", "gavel", "C",
+  printf("%-9s %-26s %18s %18s %8s  %s\n", "rule", "measure", "gavel", "C",
          "gavel/C", "goal");
   time_case(&score, reps);
+  time_case(&score_j, reps);
   time_case(&loan, reps);
+  time_case(&loan_j, reps);
   fputs(g_summary, stdout);
   free_case(&score);
   free_case(&loan);
+  free_case(&score_j);
+  free_case(&loan_j);
   gavel__arena_free(&data);
   gavel_runtime_free(rt);
+  gavel_runtime_free(rt_j);
   return 0;
 }

@@ -58,7 +58,9 @@ void cli_config_init(gavel_config *cfg);
   "  --max-timeout-ms N, --max-run-bytes N, --max-result-bytes N,\n"          \
   "  --max-call-bytes N, --max-input-bytes N (files, @file and lines too)\n"  \
   "  defaults: gas 1e9, steps 1000000, 60000 ms, run 256 MiB, result\n"      \
-  "  64 MiB, call 16 MiB, input 64 MiB; a ruleset's config stays below\n"
+  "  64 MiB, call 16 MiB, input 64 MiB; a ruleset's config stays below\n"  \
+  "JIT tier (same commands): --jit on|off|auto (default: $GAVEL_JIT, else\n" \
+  "  auto: machine code after 1000 evaluations of an expression)\n"
 
 /* Prints "  <line>\n  <spaces>^" under a parse error. */
 void cli_caret(FILE *out, const char *src, size_t len, int line, int column);

@@ -293,6 +293,17 @@ static const struct {
 
 int cli_limit_option(gavel_config *cfg, int argc, char **argv, int *i) {
   size_t k;
+  if (!strcmp(argv[*i], "--jit")) { /* the JIT tier: on, off or auto */
+    const char *v = *i + 1 < argc ? argv[*i + 1] : "";
+    if (!strcmp(v, "on") || !strcmp(v, "off") || !strcmp(v, "auto")) {
+      cfg->jit = v[1] == 'n' ? 1 : v[1] == 'f' ? 2 : 3; /* gavel_config.jit */
+      ++*i;
+      return 1;
+    }
+    fprintf(stderr, "error: usage: --jit: expected on, off or auto, got "
+            "'%s'\n", v);
+    return -1;
+  }
   for (k = 0; k < sizeof limit_opts / sizeof limit_opts[0]; k++) {
     const char *v, *s, *opt = limit_opts[k].opt;
     int type = limit_opts[k].type;

@@ -187,25 +187,64 @@ int cmd_eval(int argc, char **argv) {
   return eval_one(&cfg, expr, ctxarg);
 }
 
+/* 'gavel disasm --jit': an objdump listing of the machine code, when
+** objdump is installed (a temporary file; nothing is executed from it). */
+static void objdump_listing(const unsigned char *code, size_t n) {
+  char path[] = "/tmp/gavel-jit-XXXXXX", cmd[256];
+  int fd;
+  FILE *f;
+  if (system("command -v objdump >/dev/null 2>&1") != 0) {
+    printf("; (objdump not installed: no listing)\n");
+    return;
+  }
+  if ((fd = mkstemp(path)) < 0 || !(f = fdopen(fd, "wb")))
+    return;
+  fwrite(code, 1, n, f);
+  fclose(f);
+  snprintf(cmd, sizeof cmd,
+           "objdump -D -b binary -m i386:x86-64 -M intel --no-show-raw-insn "
+           "%s | sed -n '/<.data>:/,$p' | sed 1d",
+           path);
+  fflush(stdout);
+  if (system(cmd) != 0)
+    printf("; (objdump failed)\n");
+  remove(path);
+}
+
 int cmd_disasm(int argc, char **argv) {
   gavel_runtime *rt;
   gavel_expr *e = NULL;
   gavel_error err;
   const char *out;
-  int rc = 1;
+  int rc = 1, jit = 0;
+  if (argc >= 2 && !strcmp(argv[1], "--jit")) { /* 'gavel disasm --jit E' */
+    jit = 1;
+    argc--;
+    argv++;
+  }
   if (argc == 3 && !strcmp(argv[1], "--")) { /* 'gavel disasm -- -1' */
     argc--;
     argv++;
   }
   if (argc != 2) {
-    fprintf(stderr, "error: usage: gavel disasm EXPR\n");
+    fprintf(stderr, "error: usage: gavel disasm [--jit] EXPR\n");
     return 2;
   }
   if (!(rt = new_runtime(NULL)))
     return 1;
   if (gavel_expr_compile(rt, argv[1], strlen(argv[1]), &e, &err) != GAVEL_OK)
     print_parse_error(argv[1], strlen(argv[1]), &err);
-  else if (gavel_expr_disasm(e, &out, &err) == GAVEL_OK) {
+  else if (jit) {
+    unsigned char *code = NULL;
+    size_t n = 0;
+    if (gavel__expr_disasm_jit(e, &out, &code, &n, &err) == GAVEL_OK) {
+      cli_write(stdout, out, strlen(out));
+      if (code && n)
+        objdump_listing(code, n);
+      rc = 0;
+    }
+    free(code);
+  } else if (gavel_expr_disasm(e, &out, &err) == GAVEL_OK) {
     cli_write(stdout, out, strlen(out));
     rc = 0;
   }

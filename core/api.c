@@ -5,7 +5,7 @@
 #include "api_int.h"
 #include "bind.h"
 #include "runtime.h"
-#include "vm.h"
+#include "jit.h"
 #include <stdio.h>
 
 struct gavel_expr {
@@ -15,6 +15,7 @@ struct gavel_expr {
   gv_arena in;       /* the parsed JSON context of eval_json          */
   gv_symtab st;      /* input slots of this expression                */
   gv_program *prog;  /* compiled program                              */
+  gv_jitown *jit;    /* its machine code (NULL: VM only)              */
   gv_proj *proj;     /* projection of the paths it reads              */
   gvalue *slots;     /* slot array (n_inputs)                         */
   gvalue *vars;      /* variables (always unset in a bare expression) */
@@ -97,6 +98,7 @@ gavel_status gavel_runtime_new(const gavel_config *cfg, gavel_runtime **out,
   memset(rt, 0, sizeof *rt);
   rt->al = al;
   rt->cfg = c;
+  rt->jit_mode = gavel__jit_mode(c.jit);
   *out = rt;
   return GAVEL_OK;
 }
@@ -119,9 +121,14 @@ const gavel_config *gavel__runtime_config(const gavel_runtime *rt) {
 
 /* ==== Standalone expressions ==== */
 
+const struct gv_program *gavel__expr_program(const gavel_expr *e) {
+  return e->prog;
+}
+
 void gavel_expr_free(gavel_expr *e) {
   if (!e)
     return;
+  gavel__jit_free(e->jit);
   gavel__buf_free(&e->out);
   gavel__arena_free(&e->run);
   gavel__arena_free(&e->in);
@@ -152,6 +159,8 @@ gavel_status gavel_expr_compile(gavel_runtime *rt, const char *src,
   gavel__arena_init(&e->in, &rt->al, rt->cfg.max_run_bytes);
   gavel__buf_init(&e->out, &rt->al);
   gavel__symtab_init(&e->st, &e->arena);
+  e->jit = gavel__jit_new(rt, 0);
+  gavel__jit_attach(e->jit, &e->st);
   if ((rc = gavel__parse_expr(&e->arena, src, src_len, &ast, err)) != GAVEL_OK)
     goto fail;
   text = gavel__str_new(&e->arena, src, src_len);
@@ -170,6 +179,7 @@ gavel_status gavel_expr_compile(gavel_runtime *rt, const char *src,
     rc = gavel__errorf(err, GAVEL_NOMEM, "out of memory");
     goto fail;
   }
+  gavel__jit_loaded(e->jit); /* jit=on: compiled now */
   *out = e;
   return GAVEL_OK;
 fail:
@@ -214,7 +224,7 @@ gavel_status gavel__expr_eval_value(gavel_expr *e, gvalue root, gvalue *res,
   f.vars = e->vars;
   f.rt = &rt;
   f.err_pos = -1;
-  if (gavel__vm_run(e->prog, &f, res) != 0) {
+  if (gavel__exec(e->prog, &f, res) != 0) {
     gavel_status st = rt.ekind == GV_E_GAS     ? GAVEL_GAS
                       : rt.ekind == GV_E_NOMEM ? GAVEL_NOMEM
                       : rt.ekind == GV_E_LIMIT ? GAVEL_LIMIT
@@ -275,6 +285,22 @@ gavel_status gavel_expr_eval_json(gavel_expr *e, const char *ctx,
   *out = e->out.p;
   if (out_len)
     *out_len = e->out.len;
+  return GAVEL_OK;
+}
+
+gavel_status gavel__expr_disasm_jit(gavel_expr *e, const char **out,
+                                    unsigned char **code, size_t *code_len,
+                                    gavel_error *err) {
+  gavel__error_clear(err);
+  if (!e || !out)
+    return gavel__errorf(err, GAVEL_MISUSE,
+                         "gavel_expr_disasm: NULL argument");
+  gavel__buf_clear(&e->out);
+  gavel__disasm(&e->out, e->prog);
+  gavel__jit_describe(&e->out, e->prog, code, code_len);
+  if (e->out.oom)
+    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  *out = e->out.p;
   return GAVEL_OK;
 }
 

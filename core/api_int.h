@@ -14,4 +14,13 @@ const gavel_config *gavel__runtime_config(const gavel_runtime *rt);
 gavel_status gavel__expr_eval_value(gavel_expr *e, gvalue root, gvalue *res,
                                     gavel_error *err);
 
+/* gavel_expr_disasm followed by the JIT's description of the machine
+** code (size, per opcode native or left to the VM); '*code' receives the
+** raw bytes (malloc'ed, NULL when not compiled) for an objdump listing. */
+gavel_status gavel__expr_disasm_jit(gavel_expr *e, const char **out,
+                                    unsigned char **code, size_t *code_len,
+                                    gavel_error *err);
+/* The compiled program of 'e' (tests of the JIT tier). */
+const struct gv_program *gavel__expr_program(const gavel_expr *e);
+
 #endif

@@ -1087,6 +1087,15 @@ static gv_program *finish_program(C *c, gv_symtab *st, gv_str *src) {
   p->pos = src ? c->pos : NULL;
   p->handlers = c->hs;
   p->n_handlers = c->n_hs;
+  p->jown = st->jit;
+  p->jit_next = NULL;
+  atomic_init(&p->jit_fn, 0);
+  atomic_init(&p->jit_count, 0);
+  atomic_init(&p->jit_state, 0);
+  if (st->jit && st->jit_list) { /* jit.c compiles the chain in batches */
+    p->jit_next = *st->jit_list;
+    *st->jit_list = p;
+  }
   return p;
 }
 

@@ -12,6 +12,10 @@
 
 #include "expr.h"
 #include "opcodes.h"
+#include <stdatomic.h>
+
+typedef struct gv_jitown gv_jitown; /* jit.c: a ruleset's code memory */
+struct gv_program;
 
 typedef struct gv_symtab {
   gv_arena *arena;     /* where entries are allocated               */
@@ -26,6 +30,8 @@ typedef struct gv_symtab {
   uint32_t *var_hash;  /* ... of variables (index + 1)               */
   uint32_t hcap_in;    /* buckets in in_hash (power of two)          */
   uint32_t hcap_var;   /* buckets in var_hash                        */
+  gv_jitown *jit;      /* programs compiled here may be JIT-compiled  */
+  struct gv_program **jit_list; /* ... and are chained here (jit.c)  */
 } gv_symtab;
 
 void gavel__symtab_init(gv_symtab *st, gv_arena *a);
@@ -64,6 +70,12 @@ typedef struct gv_program {
   int32_t *pos;          /* per word: byte offset in 'src', or -1  */
   gv_handler *handlers;  /* field-not-found handlers, innermost first */
   uint32_t n_handlers;   /* count                                   */
+  /* JIT tier (jit.c); all zero when the program has no code owner. */
+  gv_jitown *jown;              /* code owner, NULL: VM only            */
+  struct gv_program *jit_next;  /* next program of the same owner       */
+  _Atomic(uintptr_t) jit_fn;    /* compiled entry (gv_jitfn), 0: VM     */
+  _Atomic(uint32_t) jit_count;  /* VM runs counted towards tier-up      */
+  _Atomic(uint32_t) jit_state;  /* 0 candidate, 1 compiled, 2 VM only   */
 } gv_program;
 
 typedef struct gv_copts {

@@ -12,6 +12,7 @@
 ** them).  Never executes a rule.
 */
 #include "load.h"
+#include "jit.h"
 #include "expr.h"
 #include "json.h"
 #include "runtime.h"
@@ -1221,6 +1222,7 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
   }
   memset(rs, 0, sizeof *rs);
   rs->rt = rt;
+  rs->jit = gavel__jit_new(rt, opts ? opts->jit : 0);
   gavel__arena_init(&rs->arena, &rt->al, 0);
   l.rs = rs;
   l.a = &rs->arena;
@@ -1260,8 +1262,10 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
     goto done;
   }
   memset(rs->graphs, 0, (size_t)rs->n_graphs * sizeof(gv_graph));
-  for (gi = 0; gi < rs->n_graphs; gi++)
+  for (gi = 0; gi < rs->n_graphs; gi++) {
     gavel__symtab_init(&rs->graphs[gi].st, l.a);
+    gavel__jit_attach(rs->jit, &rs->graphs[gi].st);
+  }
   /* Main graph. */
   entry = cfg ? get_str(&l, cfg->tag == GV_OBJ ? *cfg : gv_null(), "entry_step",
                         0, "start")
@@ -1389,10 +1393,12 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
     ERR(&l, "out of memory while loading");
 done:
   if (l.n_errors) {
+    gavel__jit_free(rs->jit);
     gavel__arena_free(&rs->arena);
     gavel__free(&rt->al, rs, sizeof *rs);
     return l.first == GAVEL_OK ? GAVEL_LOAD : l.first;
   }
+  gavel__jit_loaded(rs->jit); /* jit=on: every program, one mapping */
   *out = rs;
   return GAVEL_OK;
 }
@@ -1464,6 +1470,7 @@ void gavel_ruleset_free(gavel_ruleset *rs) {
   if (!rs)
     return;
   al = rs->rt->al;
+  gavel__jit_free(rs->jit); /* its machine code first */
   if (rs->doc_arena)
     gavel__arena_free(rs->doc_arena);
   gavel__arena_free(&rs->arena);

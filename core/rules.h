@@ -108,6 +108,7 @@ struct gavel_ruleset {
   gv_str *json;          /* unused: reserved                             */
   gv_arena *doc_arena;   /* arena of the parsed document (names, literals)*/
   gv_str *keys[RK__COUNT]; /* "code", "message", "output", ...           */
+  gv_jitown *jit;        /* machine code of its programs (jit.c), or NULL */
 };
 
 #endif

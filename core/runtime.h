@@ -7,6 +7,7 @@
 
 #include "value.h"
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* Built-in host ceilings (gavel_config's max_* fields left at 0). */
 #define GAVEL_DEFAULT_MAX_GAS 1000000000u       /* max_gas                 */
@@ -72,6 +73,8 @@ struct gavel_runtime {
   void *resolver_ud;           /* its user data                         */
   gv_observer *observers;      /* metrics/audit observers               */
   int n_observers;             /* count                                 */
+  int jit_mode;                /* resolved gavel_config.jit (jit.h)     */
+  _Atomic(size_t) jit_bytes;   /* code memory mapped by its rulesets    */
 };
 
 const gv_provider *gavel__host_find(const gavel_runtime *rt, const char *name,

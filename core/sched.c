@@ -10,8 +10,9 @@
 */
 #include "sched.h"
 #include "json.h"
-#include "vm.h"
+#include "jit.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #define MAX_FRAMES (1 + GAVEL_MAX_NESTING * (GAVEL_MAX_NESTING + 2))
@@ -106,6 +107,8 @@ struct gavel_exec {
   int holds_slot;         /* a pending call holds a policy slot         */
   int out_ready;          /* 'out' holds the run's result JSON (written
                              for the observers; write_result reuses it) */
+  int straight;           /* straight path: 0 no, 1 yes, 2 yes reading
+                             the clock (builtins check the deadline)    */
   char fail_msg[GAVEL_ERRMSG_SIZE]; /* its message                      */
 };
 
@@ -204,7 +207,7 @@ static int eval(gavel_exec *ex, xframe *fr, const gv_program *p, gvalue *out,
   f.vars = fr->vars;
   f.rt = &ex->vrt;
   f.err_pos = -1;
-  if (gavel__vm_run(p, &f, out) == 0)
+  if (gavel__exec(p, &f, out) == 0)
     return 0;
   *pos = f.err_pos;
   return 1;
@@ -962,6 +965,110 @@ static gavel_status finish(gavel_exec *ex, gavel_status st, gavel_error *err) {
   return gavel__errorf(err, ex->fail_st, "%s", ex->fail_msg);
 }
 
+/* ==== The straight path ==== */
+
+/* Has 'p' an instruction calling a builtin (which may check the run's
+** deadline)? */
+static int has_call(const gv_program *p) {
+  uint32_t w;
+  if (!p)
+    return 0;
+  for (w = 0; w < p->n_code; w += (uint32_t)gavel__op_words(GET_OP(p->code[w])))
+    if (GET_OP(p->code[w]) == OP_CALL)
+      return 1;
+  return 0;
+}
+
+/* A main graph of decisions without actions and terminals (no action
+** steps, sub-rules, host calls or call_rule_set): 1, or 2 when a program
+** calls builtins; 0 otherwise. */
+static int straight_kind(const gavel_ruleset *rs) {
+  const gv_graph *g = &rs->graphs[0];
+  int i, k, calls = 0;
+  for (i = 0; i < g->n_steps; i++) {
+    const gv_step *s = &g->steps[i];
+    if (s->type == ST_DECISION) {
+      calls |= has_call(s->fused);
+      for (k = 0; k < s->n_branches; k++) {
+        if (s->branches[k].n_actions)
+          return 0;
+        calls |= has_call(s->branches[k].cond);
+      }
+    } else if (s->type == ST_TERMINAL) {
+      for (k = 0; k < s->n_outs; k++)
+        calls |= has_call(s->outs[k]);
+    } else
+      return 0;
+  }
+  return calls ? 2 : 1;
+}
+
+/* A run of such a graph without trace or observers: no frame push, no
+** phase machine, and (kind 1) no clock read before step 16, where the
+** timeout is first checked (kind 2 reads it at the start: builtins check
+** the deadline).  It finishes runs that succeed (0) or time out (2, the
+** general path's message); on anything else it returns 1 and the run
+** starts again on the general path, from scratch (nothing it did is
+** visible: no actions, no host calls, no trace), so results, errors and
+** limits are the scheduler's. */
+static int straight_run(gavel_exec *ex, gvalue input) {
+  const gavel_ruleset *rs = ex->rs;
+  const gv_graph *g = &rs->graphs[0];
+  const gavel_config *c = &ex->rt->cfg;
+  xframe fr;
+  uint32_t i, steps = 0;
+  gvalue res;
+  fr.rs = rs;
+  fr.g = g;
+  fr.kind = FK_TOP;
+  fr.step = g->entry;
+  fr.depth = 0;
+  fr.ceil = 0;
+  fr.timeout_ms = 0;
+  fr.max_depth = rs->max_depth < c->max_steps ? rs->max_depth
+                                              : (uint32_t)c->max_steps;
+  if (ex->straight == 2)
+    frame_bounds(ex, &fr, rs); /* builtins check the deadline */
+  fr.slots = gavel__arena_alloc(&ex->arena,
+                                (g->st.n_inputs + 1) * sizeof(gvalue));
+  fr.vars = gavel__arena_alloc(&ex->arena, (g->st.n_vars + 1) * sizeof(gvalue));
+  if (!fr.slots || !fr.vars ||
+      gavel__bind_walk(&ex->arena, &g->st, input, fr.slots) != GAVEL_OK)
+    return 1;
+  for (i = 0; i < g->st.n_vars; i++)
+    fr.vars[i] = gv_missing();
+  for (;;) {
+    const gv_step *s = &g->steps[fr.step];
+    if ((++steps & 15) == 0) {
+      /* The general path's check every 16 steps; the clock is read for
+      ** the first time here (kind 1), so the run's timeout counts from
+      ** its 16th step. */
+      if (!ex->vrt.deadline_ns)
+        frame_bounds(ex, &fr, rs);
+      if (coarse_ns() >= ex->vrt.deadline_ns) {
+        xfail(ex, GAVEL_EXEC, "Execution timeout: %llums%s",
+              (unsigned long long)fr.timeout_ms,
+              fr.ceil & CEIL_TIME ? " (host ceiling max_timeout_ms)" : "");
+        return 2;
+      }
+    }
+    if (fr.depth >= fr.max_depth || gavel__rt_charge(&ex->vrt, GAVEL_GAS_STEP))
+      return 1;
+    if (s->type == ST_TERMINAL) {
+      if (terminal(ex, &fr, s, &res) != GAVEL_OK)
+        return 1;
+      ex->n_steps = steps;
+      ex->result = res;
+      ex->state = XS_DONE;
+      return 0;
+    }
+    if (take_branch(ex, &fr, s) != GAVEL_OK)
+      return 1;
+    fr.depth++;
+    fr.step = fr.next;
+  }
+}
+
 gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
                                    unsigned flags, gavel_error *err) {
   gavel_status st;
@@ -987,6 +1094,22 @@ gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
   if (ex->rt->n_observers) {
     ex->trace_id = __atomic_add_fetch(&next_trace_id, 1, __ATOMIC_RELAXED);
     ex->t_run = gavel__now_ns();
+  } else if (ex->straight && !(ex->flags & GAVEL_RUN_TRACE)) {
+    int r = straight_run(ex, input);
+    if (r == 0)
+      return finish(ex, GAVEL_OK, err);
+    if (r == 2)
+      return finish(ex, ex->fail_st, err);
+    /* not finished there: the general path, from the start */
+    ex->vrt.ekind = GV_E_NONE;
+    ex->vrt.emsg[0] = 0;
+    ex->vrt.fn_name = NULL;
+    ex->vrt.gas = (int64_t)ex->gas_limit;
+    ex->vrt.deadline_ns = 0;
+    ex->n_steps = 0;
+    ex->state = XS_IDLE;
+    ex->fail_st = GAVEL_OK;
+    ex->fail_msg[0] = 0;
   }
   st = push_frame(ex, ex->rs, &ex->rs->graphs[0], FK_TOP, input);
   if (st == GAVEL_OK)
@@ -1086,6 +1209,7 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
   }
   ex->rs = rs;
   ex->rt = rs->rt;
+  ex->straight = getenv("GAVEL_NO_STRAIGHT") ? 0 : straight_kind(rs);
   gavel__arena_init(&ex->arena, al, rs->rt->cfg.max_run_bytes);
   gavel__buf_init(&ex->out, al);
   gavel__buf_init(&ex->tmp, al);

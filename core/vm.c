@@ -60,12 +60,16 @@ static GAVEL_NOINLINE int cmp_slow(gv_rt *rt, int op, gvalue a, gvalue b,
       ok = 0;                                                                \
   } while (0)
 
-int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
+int gavel__vm_exec(const gv_program *p, gv_frame *f, gvalue *out,
+                   gvalue *Rin, uint32_t start) {
   gv_rt *rt = f->rt;
   const gv_ins *code = p->code, *pc = code;
   const gvalue *K = p->k;
   const gvalue *S = f->slots;
-  gvalue R[p->n_regs]; /* bounded by GAVEL_MAX_REGS (4 KiB of stack) */
+  /* bounded by GAVEL_MAX_REGS (4 KiB of stack); a resumed run (the JIT's
+  ** cold exits) brings its own register file */
+  gvalue Rloc[Rin ? 1 : p->n_regs];
+  gvalue *const R = Rin ? Rin : Rloc;
   gv_ins ins;
 
 #ifdef GAVEL_SWITCH_DISPATCH
@@ -96,10 +100,19 @@ int gavel__vm_run(const gv_program *p, gv_frame *f, gvalue *out) {
       goto vm_fail;                                                          \
   } while (0)
 
-  /* Loop-free programs: the static bound is charged once (no per-op
-  ** metering; docs/vm-jit-notes.md section 5). */
-  if (gavel__rt_charge(rt, (int64_t)p->gas))
+  if (GAVEL_UNLIKELY(Rin != NULL)) {
+    /* Resumed by compiled code (jit.c), which charged the gas already:
+    ** continue at word 'start', or fail as the instruction there did. */
+    pc = code + (start & ~GV_VM_FAILED);
+    if (start & GV_VM_FAILED) {
+      pc++;
+      goto vm_fail;
+    }
+  } else if (gavel__rt_charge(rt, (int64_t)p->gas)) {
+    /* Loop-free programs: the static bound is charged once (no per-op
+    ** metering; docs/vm-jit-notes.md section 5). */
     goto vm_fail;
+  }
 
   for (;;) {
   vm_next:

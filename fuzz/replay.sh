@@ -9,7 +9,7 @@
 set -u
 cd "$(dirname "$0")/.."
 secs=${FUZZ_REPLAY_SECONDS:-5}
-all="expr ruleset input ruleset_struct json lua_binder"
+all="expr ruleset input ruleset_struct json lua_binder jit"
 harnesses=${*:-$all}
 OUT=build-fuzz
 passed=0 failed=0 skipped=0
@@ -57,7 +57,7 @@ for h in $harnesses; do
   rm -rf "$OUT/replay/$h.corpus" && mkdir -p "$OUT/replay/$h.corpus" "$OUT/replay/$h.findings"
   dict=""
   case $h in
-    expr) dict=fuzz/dict/expr.dict ;;
+    expr|jit) dict=fuzz/dict/expr.dict ;;
     json|input) dict=fuzz/dict/json.dict ;;
     ruleset|ruleset_struct) dict=fuzz/dict/ruleset.dict ;;
   esac

@@ -13,14 +13,14 @@ set -u
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-60}
 if [ "${1:-}" = -t ]; then secs=$2; shift 2; fi
-all="expr ruleset input ruleset_struct json lua_binder"
+all="expr ruleset input ruleset_struct json lua_binder jit"
 harnesses=${*:-$all}
 OUT=build-fuzz
 bash fuzz/build.sh $(for h in $harnesses; do printf 'fuzz_%s ' "$h"; done) >/dev/null || exit 1
 
 dict_of() {
   case $1 in
-    expr) echo fuzz/dict/expr.dict ;;
+    expr|jit) echo fuzz/dict/expr.dict ;;
     json|input) echo fuzz/dict/json.dict ;;
     ruleset|ruleset_struct) echo fuzz/dict/ruleset.dict ;;
     *) echo "" ;;
@@ -28,7 +28,7 @@ dict_of() {
 }
 maxlen_of() {
   case $1 in
-    expr) echo 4096 ;;
+    expr|jit) echo 4096 ;;
     lua_binder) echo 2048 ;;
     *) echo 65536 ;;
   esac

@@ -414,7 +414,9 @@ end
 -- opts: capabilities = { names } (grants; default: every provider of this
 -- state), allow_http = { "host[:port]", "scheme://host[:port]", ... }
 -- (network.http allowlist; providers see it as ctx.http_allow), gas_limit =
--- n, jit = bool (reserved for the JIT tier), no_capability_check = bool.
+-- n, jit = "on" | "off" | "auto" | bool (this ruleset's JIT tier; true =
+-- "on", false = "off"; default: the runtime's, GAVEL_JIT or auto),
+-- no_capability_check = bool.
 -- ruleset.warnings lists load warnings.
 function _M.load(src, opts)
   local ts = type(src)
@@ -429,13 +431,18 @@ function _M.load(src, opts)
   if opts.gas_limit ~= nil then
     check_int("gavel.load", "opts.gas_limit", opts.gas_limit, 1, "2^63-1")
   end
+  if opts.jit ~= nil and type(opts.jit) ~= "boolean"
+      and type(opts.jit) ~= "string" then
+    error("gavel.load: opts.jit must be \"on\", \"off\", \"auto\" or a "
+          .. "boolean", 2)
+  end
   if opts.allow_http ~= nil and type(opts.allow_http) ~= "table" then
     error("gavel.load: opts.allow_http must be a list of host[:port]", 2)
   end
   local ud, name, diags, more = capi.load(rt, src, opts.capabilities,
                                           opts.gas_limit,
                                           opts.no_capability_check,
-                                          opts.allow_http)
+                                          opts.allow_http, opts.jit)
   if not ud then
     return nil, name, diags, more
   end

@@ -6,7 +6,7 @@
 #   1 json.h builtins_ext.h                 JSON, builtins
 #   2 expr.h                                parse (lex.c parse.c ast_json.c)
 #   3 ops.h opcodes.h compile.h             compile
-#   4 vm.h bind.h                           vm, binding
+#   4 vm.h bind.h jit.h                     vm, jit, binding
 #   5 rules.h load.h                        loading (compiles expressions)
 #   6 sched.h                               scheduler
 #   7 api.c host.c api_int.h                entry points
@@ -18,7 +18,7 @@ level() {
     json.h|builtins_ext.h|json.c|builtins.c|builtins_ext.c) echo 1 ;;
     expr.h|lex.c|parse.c|ast_json.c) echo 2 ;;
     ops.h|opcodes.h|opcodes.def|compile.h|ops.c|opcodes.c|compile.c|disasm.c) echo 3 ;;
-    vm.h|bind.h|vm.c|bind.c) echo 4 ;;
+    vm.h|bind.h|vm.c|bind.c|jit.h|jit.c) echo 4 ;;
     rules.h|load.h|load.c) echo 5 ;;
     sched.h|sched.c) echo 6 ;;
     api_int.h|api.c|host.c) echo 7 ;;

@@ -100,7 +100,11 @@ typedef struct gavel_config {
   void *alloc_ud;           /* passed to 'realloc'                       */
   uint64_t gas_limit;       /* default per-run gas budget; 0 = built-in  */
   size_t max_input_bytes;   /* largest JSON input accepted; 0 = 64 MiB   */
-  int jit;                  /* reserved: 1 to enable the JIT tier        */
+  int jit;                  /* JIT tier: 0 = GAVEL_JIT from the
+                               environment ("on", "off", "auto"), else
+                               auto; 1 on (compile at load), 2 off (VM
+                               only), 3 auto (compile a program after
+                               jit_threshold evaluations)                 */
   /* Host ceilings: a ruleset's config cannot raise a run's bounds above
   ** them, whatever it asks for (0 = the built-in default in brackets). */
   uint64_t max_gas;         /* ceiling on config.gas_limit [1e9]          */
@@ -110,6 +114,10 @@ typedef struct gavel_config {
   size_t max_run_bytes;     /* memory one run may allocate [256 MiB]      */
   size_t max_result_bytes;  /* result JSON of one run [64 MiB]            */
   size_t max_call_bytes;    /* params JSON of one host call [16 MiB]      */
+  uint32_t jit_threshold;   /* jit auto: evaluations before compiling
+                               a program [1000]                           */
+  size_t jit_max_code_bytes; /* machine code per runtime; over it,
+                               programs stay in the VM [64 MiB]           */
 } gavel_config;
 
 /* 'cfg' may be NULL for defaults.  A mismatched major ABI is GAVEL_MISUSE. */
@@ -285,6 +293,8 @@ typedef struct gavel_load_opts {
                                 "host", "host:port", "scheme://host[:port]";
                                 NULL = none (calls are denied)            */
   size_t n_http_allow;       /* entries in 'http_allow'                    */
+  int jit;                   /* this ruleset's JIT tier, as
+                                gavel_config.jit (0 = the runtime's)      */
 } gavel_load_opts;
 
 /* Parses, validates and compiles a ruleset.  All problems go to

@@ -1090,8 +1090,8 @@ static void cfg_read(lua_State *L, int idx, gavel_config *cfg) {
     }
   }
   lua_getfield(L, idx, "jit");
-  if (!lua_isnil(L, -1))
-    cfg->jit = lua_toboolean(L, -1);
+  if (!lua_isnil(L, -1)) /* true: on, false: off (gavel_config.jit) */
+    cfg->jit = lua_toboolean(L, -1) ? 1 : 2;
   lua_pop(L, 1);
 }
 
@@ -1180,7 +1180,7 @@ static int l_config(lua_State *L) {
     lua_pushnumber(L, d);
     lua_setfield(L, -2, lg_cfg_fields[i].name);
   }
-  lua_pushboolean(L, cfg->jit);
+  lua_pushboolean(L, cfg->jit == 1 || cfg->jit == 3); /* on or auto */
   lua_setfield(L, -2, "jit");
   return 1;
 }
@@ -1554,7 +1554,7 @@ static gavel_status load_table(lua_State *L, lg_rt *r, int idx,
 }
 
 /* capi.load(rt, json_or_table, grants|nil, gas_limit|nil, no_check,
-**           allow_http|nil)
+**           allow_http|nil, jit|nil)
 ** -> ruleset, name, diagnostics | nil, err, code, diagnostics */
 static int l_load(lua_State *L) {
   lg_rt *r = check_rt(L, 1);
@@ -1591,6 +1591,16 @@ static int l_load(lua_State *L) {
     o.n_grants = (size_t)n;
   }
   o.no_capability_check = lua_toboolean(L, 5);
+  if (lua_type(L, 7) == LUA_TBOOLEAN) /* JIT tier: true on, false off */
+    o.jit = lua_toboolean(L, 7) ? 1 : 2;
+  else if (lua_type(L, 7) == LUA_TSTRING) { /* "on" | "off" | "auto" */
+    const char *j = lua_tostring(L, 7);
+    o.jit = !strcmp(j, "on") ? 1 : !strcmp(j, "off") ? 2
+          : !strcmp(j, "auto") ? 3 : -1;
+    if (o.jit < 0)
+      return luaL_error(L, "gavel.load: opts.jit must be \"on\", \"off\", "
+                           "\"auto\" or a boolean");
+  }
   if (lua_istable(L, 6)) { /* network.http allowlist */
     int na = (int)lua_objlen(L, 6);
     const char **allow = lua_newuserdata(L, (size_t)(na + 1) * sizeof *allow);

@@ -1,0 +1,67 @@
+/*
+** jit.h -- stage 3b: the threaded-code x86-64 JIT over gv_program.
+**
+** Programs compiled against a symtab attached to a gv_jitown (one per
+** ruleset or standalone expression) may be translated to machine code:
+** always at load (jit=on), after N evaluations (jit=auto) or never
+** (jit=off, other architectures, -DGAVEL_JIT=OFF).  Compiled code has the
+** VM's signature and semantics; every case it does not handle inline
+** resumes the VM at the same instruction with the same registers.
+*/
+#ifndef GAVEL_JIT_H
+#define GAVEL_JIT_H
+
+#include "vm.h"
+#include <stdatomic.h>
+
+/* Modes (gavel_config.jit, the GAVEL_JIT environment variable). */
+#define GV_JIT_DEFAULT 0 /* the environment, else the built-in default */
+#define GV_JIT_ON 1
+#define GV_JIT_OFF 2
+#define GV_JIT_AUTO 3
+#define GV_JIT_THRESHOLD 1000u            /* auto: tier up after N runs */
+#define GV_JIT_MAX_CODE_BYTES (64u << 20) /* per runtime                */
+
+typedef int (*gv_jitfn)(const gv_program *p, gv_frame *f, gvalue *out);
+
+/* The mode a runtime with configuration 'cfg_jit' uses (resolves the
+** default through GAVEL_JIT and the platform). */
+int gavel__jit_mode(int cfg_jit);
+/* A code owner for 'rt' (NULL when the mode is off or the platform has no
+** JIT: programs then simply stay in the VM).  'mode' GV_JIT_ON/OFF/AUTO
+** overrides the runtime's mode (a ruleset's load option), 0 keeps it. */
+gv_jitown *gavel__jit_new(gavel_runtime *rt, int mode);
+/* Programs compiled with 'st' from now on belong to 'o'. */
+void gavel__jit_attach(gv_jitown *o, gv_symtab *st);
+/* Loading is complete: with jit=on, compiles every program now, in one
+** code mapping. */
+void gavel__jit_loaded(gv_jitown *o);
+/* Releases every code mapping of 'o' (NULL: no-op). */
+void gavel__jit_free(gv_jitown *o);
+/* Counts one VM evaluation of 'p' and tiers it up at the threshold. */
+void gavel__jit_tick(gv_program *p);
+/* Process-wide code memory currently mapped (tests). */
+size_t gavel__jit_mapped_bytes(void);
+/* Compiles 'p' alone into fresh code memory owned by 'o' now (tests,
+** disasm); 0 compiled, 1 stays in the VM. */
+int gavel__jit_compile_now(gv_jitown *o, gv_program *p);
+/* Appends a description of the machine code for 'p' (size, per opcode
+** native or left to the VM) to 'b'; compiles into a scratch buffer.
+** Writes the code bytes to 'raw' (when not NULL, malloc'ed) for objdump. */
+void gavel__jit_describe(gv_buf *b, const gv_program *p, unsigned char **raw,
+                         size_t *raw_len);
+
+/* Runs 'p' compiled when it is, else in the VM (counting for tier-up). */
+GAVEL_INLINE int gavel__exec(const gv_program *p, gv_frame *f, gvalue *out) {
+  gv_program *mp = (gv_program *)p;
+  gv_jitfn fn =
+      (gv_jitfn)atomic_load_explicit(&mp->jit_fn, memory_order_acquire);
+  if (fn)
+    return fn(p, f, out);
+  if (p->jown &&
+      atomic_load_explicit(&mp->jit_state, memory_order_relaxed) == 0)
+    gavel__jit_tick(mp);
+  return gavel__vm_run(p, f, out);
+}
+
+#endif
