@@ -2442,7 +2442,7 @@ BUILTIN(bi_to_string) {
 /* ==== JSON ==== */
 
 BUILTIN(bi_json_marshal) {
-  return ret_written(rt, out, "json_marshal", gavel__json_write_checked,
+  return ret_written(rt, out, "json_marshal", gavel__json_write_marshal,
                      args[0]);
 }
 

@@ -64,6 +64,10 @@ typedef struct gv_program {
   int32_t *pos;          /* per word: byte offset in 'src', or -1  */
   gv_handler *handlers;  /* field-not-found handlers, innermost first */
   uint32_t n_handlers;   /* count                                   */
+  uint32_t *swapped;     /* ascending pcs of comparisons compiled with
+                            swapped operands ('1 < x' as 'x > 1'): their
+                            errors name the operands in source order */
+  uint32_t n_swapped;    /* count                                   */
 } gv_program;
 
 typedef struct gv_copts {

@@ -235,7 +235,8 @@ TEST(tells_ints_from_floats_by_the_lexeme) {
   CHECK(P("3E+2", &v) == GAVEL_OK && v.tag == GV_FLOAT && v.u.f == 300.0);
   CHECK(P("-7", &v) == GAVEL_OK && v.tag == GV_INT && v.u.i == -7);
   CHECK(P("0", &v) == GAVEL_OK && v.tag == GV_INT && v.u.i == 0);
-  CHECK(P("-0", &v) == GAVEL_OK && v.tag == GV_INT && v.u.i == 0);
+  /* serde_json reads "-0" as the float -0.0 (issue 13) */
+  CHECK(P("-0", &v) == GAVEL_OK && v.tag == GV_FLOAT && bits_eq(v.u.f, -0.0));
   CHECK(P("-0.0", &v) == GAVEL_OK && v.tag == GV_FLOAT &&
         bits_eq(v.u.f, -0.0));
   CHECK(P("0.5", &v) == GAVEL_OK && v.u.f == 0.5);
@@ -1563,7 +1564,7 @@ TEST(writes_compact_json_with_escapes) {
   CHECK_STR(W(gv_bool(1)), "true");
   CHECK_STR(PW(" { \"a\" : [ 1 , 2.50 , -0 , 1E2 , \"x\" ] , \"b\" : { } } ",
                NULL),
-            "{\"a\":[1,2.5,0,100.0,\"x\"],\"b\":{}}");
+            "{\"a\":[1,2.5,-0.0,100.0,\"x\"],\"b\":{}}");
 }
 
 TEST(write_then_parse_round_trips_byte_identically) {
