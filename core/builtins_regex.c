@@ -63,11 +63,25 @@ typedef struct rx_tr {
   size_t i;        /* read position                        */
   gv_buf *o;       /* PCRE2 pattern being written          */
   const char *err; /* Rust-style error text, NULL if none  */
+  size_t sp_at;    /* the error's span in the pattern, as  */
+  size_t sp_len;   /* Rust marks it (0: at t->i - 1)       */
 } rx_tr;
 
 static int rx_fail(rx_tr *t, const char *msg) {
   t->err = msg;
   return 1;
+}
+
+/* Fails with Rust's span [at, at + len) under the message. */
+static int rx_fail_at(rx_tr *t, size_t at, size_t len, const char *msg) {
+  t->sp_at = at;
+  t->sp_len = len;
+  return rx_fail(t, msg);
+}
+
+/* Length of the UTF-8 char at p[i] and its code point. */
+static size_t rx_cp(const rx_tr *t, size_t i, uint32_t *cp) {
+  return utf8_dec(t->p + i, t->n - i, cp);
 }
 
 static int is_hex(int c) {
@@ -236,6 +250,7 @@ static int rx_posix(rx_tr *t) {
 /* A bracketed class; t->i is just past '['. */
 static int rx_class(rx_tr *t) {
   int first = 1;
+  size_t open = t->i - 1, range_end = 0; /* the '[', a range's end */
   gavel__buf_addc(t->o, '[');
   if (t->i < t->n && t->p[t->i] == '^')
     gavel__buf_addc(t->o, t->p[t->i++]);
@@ -264,10 +279,24 @@ static int rx_class(rx_tr *t) {
     if (t->i + 1 < t->n && t->p[t->i + 1] == c &&
         (c == '&' || c == '~' || c == '-'))
       return rx_fail(t, "character class set operations are not supported");
+    if (c != '-' && t->i >= range_end) { /* a range 'x-y' of plain chars:
+      ** Rust checks x <= y as it reads it, before the class must close */
+      uint32_t lo, hi;
+      size_t ll = rx_cp(t, t->i, &lo), j = t->i + ll, hl;
+      if (j + 1 < t->n && t->p[j] == '-' && !strchr("]\\[", t->p[j + 1])) {
+        hl = rx_cp(t, j + 1, &hi);
+        if (hi < lo)
+          return rx_fail_at(t, t->i, ll + 1 + hl,
+                            "invalid character class range, the start must "
+                            "be <= the end");
+        range_end = j + 1 + hl;
+      }
+    }
     gavel__buf_addc(t->o, c);
     t->i++;
   }
-  return rx_fail(t, "unclosed character class");
+  return rx_fail_at(t, open, t->p[open + 1] == '^' ? 2 : 1,
+                    "unclosed character class");
 }
 
 /* Group opener; t->i is just past '('. */
@@ -332,7 +361,8 @@ static int rx_counted(rx_tr *t) {
   if (t->p[j] != '}' || (!has_lo && !has_hi))
     return rx_fail(t, "repetition quantifier expects a valid decimal");
   if (has_comma && has_hi && hi < lo)
-    return rx_fail(t, "invalid repetition count range, the start must be <= "
+    return rx_fail_at(t, t->i, j + 1 - t->i,
+                      "invalid repetition count range, the start must be <= "
                       "the end");
   if (!has_comma)
     gavel__buf_addf(t->o, "{%lu}", lo);
@@ -360,7 +390,7 @@ static int rx_flags_only(const gv_buf *o, size_t at) {
 ** rewrites what differs (\v, \u, \w, \<, stacked repetition, POSIX
 ** classes).  On failure t->err holds the message and t->i the offset. */
 static int rx_translate(rx_tr *t) {
-  size_t groups[RX_NEST_MAX + 1], atom = (size_t)-1;
+  size_t groups[RX_NEST_MAX + 1], gin[RX_NEST_MAX + 1], atom = (size_t)-1;
   int depth = 0, quantified = 0;
   while (t->i < t->n) {
     char c = t->p[t->i];
@@ -406,14 +436,19 @@ static int rx_translate(rx_tr *t) {
     atom = t->o->len;
     t->i++;
     if (c == '\\') {
-      if (rx_escape(t, 0))
+      if (rx_escape(t, 0)) {
+        if (!t->sp_len && t->err &&
+            !strcmp(t->err, "unrecognized escape sequence"))
+          t->sp_at = t->i - 2, t->sp_len = 2; /* '\q' */
         return 1;
+      }
     } else if (c == '[') {
       if (rx_class(t))
         return 1;
     } else if (c == '(') {
       if (depth >= RX_NEST_MAX)
         return rx_fail(t, "exceed the maximum number of nested parentheses");
+      gin[depth] = t->i - 1;
       groups[depth++] = atom;
       if (rx_group(t))
         return 1;
@@ -433,22 +468,31 @@ static int rx_translate(rx_tr *t) {
     }
   }
   if (depth)
-    return rx_fail(t, "unclosed group");
+    return rx_fail_at(t, gin[depth - 1], 1, "unclosed group");
   return t->o->oom ? rx_fail(t, "out of memory") : 0;
 }
 
-/* Formats Rust's "invalid regex" error: a caret under the offending char. */
-static int rx_error(gv_rt *rt, const gv_str *pat, size_t off, const char *msg) {
-  size_t col = 0, k;
+/* Formats Rust's "invalid regex" error: carets under the offending span
+** [off, off + len) (one at least). */
+static int rx_error(gv_rt *rt, const gv_str *pat, size_t off, size_t len,
+                    const char *msg) {
+  size_t col = 0, w = 0, k;
   char caret[64];
   for (k = 0; k < off && k < pat->len; k++)
     if (((unsigned char)pat->s[k] & 0xC0) != 0x80)
       col++;
+  for (; k < off + len && k < pat->len; k++)
+    if (((unsigned char)pat->s[k] & 0xC0) != 0x80)
+      w++;
   if (col > sizeof caret - 2)
     col = sizeof caret - 2;
+  if (w < 1)
+    w = 1;
+  if (w > sizeof caret - 1 - col)
+    w = sizeof caret - 1 - col;
   memset(caret, ' ', col);
-  caret[col] = '^';
-  caret[col + 1] = 0;
+  memset(caret + col, '^', w);
+  caret[col + w] = 0;
   return eval_err(rt,
                   "invalid regex '%s': regex parse error:\n    %s\n    "
                   "%s\nerror: %s",
@@ -477,9 +521,12 @@ static pcre2_code *rx_get(gv_rt *rt, const gv_str *pat) {
   if (charge(rt, pat->len * 8))
     return NULL;
   gavel__buf_init(&o, &gavel__default_alloc);
-  t = (rx_tr){pat->s, pat->len, 0, &o, NULL};
+  t = (rx_tr){pat->s, pat->len, 0, &o, NULL, 0, 0};
   if (rx_translate(&t)) {
-    rx_error(rt, pat, t.i ? t.i - 1 : 0, t.err);
+    if (t.sp_len)
+      rx_error(rt, pat, t.sp_at, t.sp_len, t.err);
+    else
+      rx_error(rt, pat, t.i ? t.i - 1 : 0, 1, t.err);
     gavel__buf_free(&o);
     return NULL;
   }
@@ -500,7 +547,7 @@ static pcre2_code *rx_get(gv_rt *rt, const gv_str *pat) {
   if (!code) {
     char msg[160];
     pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
-    rx_error(rt, pat, eoff < pat->len ? eoff : pat->len, msg);
+    rx_error(rt, pat, eoff < pat->len ? eoff : pat->len, 1, msg);
     return NULL;
   }
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* optional speed-up */

@@ -858,17 +858,14 @@ static int ccall(C *c, gx_node *n, int dst) {
       snprintf(buf, sizeof buf,
                "Function %s argument error: expected %d argument(s), got %d",
                bi->name, bi->min_args, n->n_args);
-    else if (bi->max_args < 0) /* Ordo's texts for variadic builtins */
+    else if (bi->max_args < 0) /* Ordo's texts: no count given */
       snprintf(buf, sizeof buf,
-               "Function %s argument error: expected at least %d "
-               "argument%s, got %d",
-               bi->name, bi->min_args, bi->min_args == 1 ? "" : "s",
-               n->n_args);
+               "Function %s argument error: expected at least %d argument%s",
+               bi->name, bi->min_args, bi->min_args == 1 ? "" : "s");
     else
       snprintf(buf, sizeof buf,
-               "Function %s argument error: expected %d or %d arguments, "
-               "got %d",
-               bi->name, bi->min_args, bi->max_args, n->n_args);
+               "Function %s argument error: expected %d or %d arguments",
+               bi->name, bi->min_args, bi->max_args);
     if (c->opts->strict_calls)
       return fail(c, GAVEL_COMPILE, n, "%s", buf);
     /* Ordo evaluates the arguments before it notices. */
