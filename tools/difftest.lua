@@ -482,14 +482,24 @@ local function lua_ruleset(doc, inputs)
   local res = {}
   for i, inp in ipairs(inputs) do
     local r, emsg, ecode = rs:run(inp)
-    res[i] = r and "ok " .. gavel.json.encode({ code = r.code,
-      message = r.message, output = r.output })
-      or tostring(ecode) .. " " .. tostring(emsg)
+    if r then
+      local text, jerr = gavel.json.encode({ code = r.code,
+        message = r.message, output = r.output })
+      local m = tostring(jerr)
+      -- Lua numbers hold inf/NaN; the C API's JSON cannot (an error there)
+      res[i] = text and "ok " .. text or
+        ((m:find("%(inf%)") or m:find("nan")) and "nonfinite" or "encode " .. m)
+    else
+      res[i] = tostring(ecode) .. " " .. tostring(emsg)
+    end
   end
   return res
 end
 
 local function c_as_lua(r)
+  if r:find("the result holds a non-finite float", 1, true) then
+    return "nonfinite"
+  end
   if r:sub(1, 3) ~= "ok " then return r end
   local v = gavel.json.decode(r:sub(4))
   return "ok " .. gavel.json.encode({ code = v.code, message = v.message,
