@@ -65,6 +65,8 @@ typedef struct rx_tr {
   const char *err; /* Rust-style error text, NULL if none  */
   size_t sp_at;    /* the error's span in the pattern, as  */
   size_t sp_len;   /* Rust marks it (0: at t->i - 1)       */
+  size_t aux_at;   /* a second span marked with it (the    */
+  size_t aux_len;  /* first use of a duplicate name), or 0 */
 } rx_tr;
 
 static int rx_fail(rx_tr *t, const char *msg) {
@@ -316,8 +318,17 @@ static int rx_group(rx_tr *t) {
   if (j < t->n && (t->p[j] == '<' ||
                    (t->p[j] == 'P' && j + 1 < t->n && t->p[j + 1] == '<'))) {
     const char *e = memchr(t->p + j, '>', t->n - j);
+    size_t ns = j + (t->p[j] == 'P' ? 2 : 1), nl, k;
     if (!e)
       return rx_fail(t, "unclosed capture group name");
+    nl = (size_t)(e - t->p) - ns;
+    for (k = 0; nl && k + nl + 1 < t->i; k++) /* an earlier "(?<same>" */
+      if (t->p[k] == '<' && t->p[k + nl + 1] == '>' &&
+          !memcmp(t->p + k + 1, t->p + ns, nl) && k >= 2 &&
+          (t->p[k - 1] == '?' || (t->p[k - 1] == 'P' && t->p[k - 2] == '?'))) {
+        t->aux_at = k + 1, t->aux_len = nl;
+        return rx_fail_at(t, ns, nl, "duplicate capture group name");
+      }
     gavel__buf_add(t->o, t->p + t->i, (size_t)(e - (t->p + t->i)) + 1);
     t->i = (size_t)(e - t->p) + 1;
     return 0;
@@ -474,29 +485,44 @@ static int rx_translate(rx_tr *t) {
 
 /* Formats Rust's "invalid regex" error: carets under the offending span
 ** [off, off + len) (one at least). */
-static int rx_error(gv_rt *rt, const gv_str *pat, size_t off, size_t len,
-                    const char *msg) {
-  size_t col = 0, w = 0, k;
-  char caret[64];
+static void rx_mark(char *caret, size_t sz, const gv_str *pat, size_t off,
+                    size_t len) {
+  size_t col = 0, w = 0, k, end;
   for (k = 0; k < off && k < pat->len; k++)
     if (((unsigned char)pat->s[k] & 0xC0) != 0x80)
       col++;
   for (; k < off + len && k < pat->len; k++)
     if (((unsigned char)pat->s[k] & 0xC0) != 0x80)
       w++;
-  if (col > sizeof caret - 2)
-    col = sizeof caret - 2;
+  if (col > sz - 2)
+    col = sz - 2;
   if (w < 1)
     w = 1;
-  if (w > sizeof caret - 1 - col)
-    w = sizeof caret - 1 - col;
-  memset(caret, ' ', col);
+  if (w > sz - 1 - col)
+    w = sz - 1 - col;
+  end = strlen(caret);
+  if (end < col)
+    memset(caret + end, ' ', col - end);
   memset(caret + col, '^', w);
-  caret[col + w] = 0;
+  if (col + w > end)
+    caret[col + w] = 0;
+}
+
+static int rx_error2(gv_rt *rt, const gv_str *pat, size_t off, size_t len,
+                     size_t aux_at, size_t aux_len, const char *msg) {
+  char caret[64] = "";
+  rx_mark(caret, sizeof caret, pat, off, len);
+  if (aux_len) /* Rust marks both spans on the pattern's line */
+    rx_mark(caret, sizeof caret, pat, aux_at, aux_len);
   return eval_err(rt,
                   "invalid regex '%s': regex parse error:\n    %s\n    "
                   "%s\nerror: %s",
                   pat->s, pat->s, caret, msg);
+}
+
+static int rx_error(gv_rt *rt, const gv_str *pat, size_t off, size_t len,
+                    const char *msg) {
+  return rx_error2(rt, pat, off, len, 0, 0, msg);
 }
 
 /* Compiled pattern for 'pat' from the cache (compiling on a miss), or NULL
@@ -521,10 +547,10 @@ static pcre2_code *rx_get(gv_rt *rt, const gv_str *pat) {
   if (charge(rt, pat->len * 8))
     return NULL;
   gavel__buf_init(&o, &gavel__default_alloc);
-  t = (rx_tr){pat->s, pat->len, 0, &o, NULL, 0, 0};
+  t = (rx_tr){pat->s, pat->len, 0, &o, NULL, 0, 0, 0, 0};
   if (rx_translate(&t)) {
     if (t.sp_len)
-      rx_error(rt, pat, t.sp_at, t.sp_len, t.err);
+      rx_error2(rt, pat, t.sp_at, t.sp_len, t.aux_at, t.aux_len, t.err);
     else
       rx_error(rt, pat, t.i ? t.i - 1 : 0, 1, t.err);
     gavel__buf_free(&o);

@@ -241,6 +241,10 @@ TEST(regex_errors_mark_rusts_span) {
   CHECK_HAS(run("regex_match", 2, S("x(a(b)"), S("x")),
             "    x(a(b)\n     ^\nerror: unclosed group");
   CHECK_STR(run("regex_match", 2, S("[a-z-a]"), S("-")), "true");
+  CHECK_HAS(run("regex_match", 2, S("(?P<n>a)(?P<n>b)"), S("x")),
+            "    (?P<n>a)(?P<n>b)\n        ^       ^\nerror: duplicate "
+            "capture group name");
+  CHECK_STR(run("regex_match", 2, S("(?P<n>a)(?P<m>b)"), S("ab")), "true");
 }
 
 TEST(regex_errors_use_ordos_text) {
