@@ -93,9 +93,16 @@ static void jsonl_line(gavel_runtime *rt, gv_arena *a, const char *line,
       GAVEL_OK) {
     jsonl_error(o, "eval", err.msg);
   } else {
+    size_t at = o->len;
+    int w;
     gavel__buf_adds(o, "{\"value\":");
-    gavel__json_write(o, res);
+    w = gavel__json_write_checked(o, res);
     gavel__buf_adds(o, "}\n");
+    if (w == -2) { /* as plain eval: JSON has no inf or NaN, never null */
+      o->len = at;
+      jsonl_error(o, "eval", "Evaluation error: the result holds a "
+                             "non-finite float (inf or NaN has no JSON form)");
+    }
   }
   gavel_expr_free(e);
 }

@@ -2442,7 +2442,7 @@ BUILTIN(bi_to_string) {
 /* ==== JSON ==== */
 
 BUILTIN(bi_json_marshal) {
-  return ret_written(rt, out, "json_marshal", gavel__json_write_checked,
+  return ret_written(rt, out, "json_marshal", gavel__json_write_marshal,
                      args[0]);
 }
 
@@ -2467,6 +2467,268 @@ static long json_too_deep(const char *p, size_t n) {
       depth--;
   }
   return -1;
+}
+
+/* ---- serde_json's error text for a document gavel's reader rejected ----
+** A second, validating pass that follows serde_json's Deserializer step by
+** step (de.rs, read.rs) to find its error code and where it reports it:
+** "error" positions are the bytes consumed so far, "peek" positions
+** count the byte looked at too.  Runs only after a failure. */
+
+typedef struct sj {
+  const unsigned char *p; /* the document                     */
+  size_t n, i;            /* its length, the read position    */
+  const char *code;       /* serde_json's ErrorCode text      */
+  size_t at;              /* index its line/column come from  */
+  int depth;              /* arrays/objects open              */
+} sj;
+
+static int sj_err(sj *j, const char *code) { /* Deserializer::error */
+  j->code = code;
+  j->at = j->i;
+  return 1;
+}
+
+static int sj_peek_err(sj *j, const char *code) { /* ::peek_error */
+  j->code = code;
+  j->at = j->i < j->n ? j->i + 1 : j->n;
+  return 1;
+}
+
+static int sj_ws(sj *j) { /* the next non-blank byte, or -1 at the end */
+  while (j->i < j->n && (j->p[j->i] == ' ' || j->p[j->i] == '\n' ||
+                         j->p[j->i] == '\t' || j->p[j->i] == '\r'))
+    j->i++;
+  return j->i < j->n ? j->p[j->i] : -1;
+}
+
+static int sj_hex4(sj *j, unsigned *v) { /* SliceRead::decode_hex_escape */
+  size_t k;
+  if (j->n - j->i < 4) {
+    j->i = j->n;
+    return sj_err(j, "EOF while parsing a string");
+  }
+  *v = 0;
+  for (k = 0; k < 4; k++) {
+    int c = j->p[j->i + k], d = c >= '0' && c <= '9'   ? c - '0'
+                                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                       : -1;
+    if (d < 0) {
+      j->i += 4;
+      return sj_err(j, "invalid escape");
+    }
+    *v = *v * 16 + (unsigned)d;
+  }
+  j->i += 4;
+  return 0;
+}
+
+static int sj_string(sj *j) { /* after the opening quote */
+  unsigned v, w;
+  for (;;) {
+    int c;
+    while (j->i < j->n && j->p[j->i] != '"' && j->p[j->i] != '\\' &&
+           j->p[j->i] >= 0x20)
+      j->i++;
+    if (j->i == j->n)
+      return sj_err(j, "EOF while parsing a string");
+    c = j->p[j->i++];
+    if (c == '"')
+      return 0;
+    if (c != '\\')
+      return sj_err(j, "control character (\\u0000-\\u001F) found while "
+                       "parsing a string");
+    if (j->i == j->n)
+      return sj_err(j, "EOF while parsing a string");
+    c = j->p[j->i++];
+    if (strchr("\"\\/bfnrt", c) && c)
+      continue;
+    if (c != 'u')
+      return sj_err(j, "invalid escape");
+    if (sj_hex4(j, &v))
+      return 1;
+    if (v >= 0xDC00 && v <= 0xDFFF)
+      return sj_err(j, "lone leading surrogate in hex escape");
+    if (v < 0xD800 || v > 0xDBFF)
+      continue;
+    if (j->i == j->n)
+      return sj_err(j, "EOF while parsing a string");
+    if (j->p[j->i++] != '\\')
+      return sj_err(j, "unexpected end of hex escape");
+    if (j->i == j->n)
+      return sj_err(j, "EOF while parsing a string");
+    if (j->p[j->i++] != 'u')
+      return sj_err(j, "unexpected end of hex escape");
+    if (sj_hex4(j, &w))
+      return 1;
+    if (w < 0xDC00 || w > 0xDFFF)
+      return sj_err(j, "lone leading surrogate in hex escape");
+  }
+}
+
+static int sj_digit(sj *j) {
+  return j->i < j->n && j->p[j->i] >= '0' && j->p[j->i] <= '9';
+}
+
+static int sj_number(sj *j) { /* at the first digit, '-' consumed */
+  size_t start;
+  int c;
+  double d;
+  if (j->i == j->n)
+    return sj_err(j, "EOF while parsing a value");
+  start = j->i - (j->i > 0 && j->p[j->i - 1] == '-');
+  c = j->p[j->i++];
+  if (c == '0') {
+    if (sj_digit(j))
+      return sj_peek_err(j, "invalid number");
+  } else if (c >= '1' && c <= '9') {
+    while (sj_digit(j))
+      j->i++;
+  } else
+    return sj_err(j, "invalid number");
+  if (j->i < j->n && j->p[j->i] == '.') {
+    j->i++;
+    if (!sj_digit(j))
+      return sj_peek_err(j, j->i < j->n ? "invalid number"
+                                        : "EOF while parsing a value");
+    while (sj_digit(j))
+      j->i++;
+  }
+  if (j->i < j->n && (j->p[j->i] | 0x20) == 'e') {
+    j->i++;
+    if (j->i < j->n && (j->p[j->i] == '+' || j->p[j->i] == '-'))
+      j->i++;
+    if (j->i == j->n)
+      return sj_err(j, "EOF while parsing a value");
+    if (!sj_digit(j)) {
+      j->i++;
+      return sj_err(j, "invalid number");
+    }
+    while (sj_digit(j))
+      j->i++;
+  }
+  if (gavel__parse_double((const char *)j->p + start, j->i - start, &d) == 1)
+    return sj_err(j, "number out of range");
+  return 0;
+}
+
+static int sj_value(sj *j);
+
+static int sj_ident(sj *j, const char *rest) {
+  for (j->i++; *rest; rest++) {
+    if (j->i == j->n)
+      return sj_err(j, "EOF while parsing a value");
+    if (j->p[j->i++] != (unsigned char)*rest)
+      return sj_err(j, "expected ident");
+  }
+  return 0;
+}
+
+static int sj_seq(sj *j) { /* after '[' */
+  int first = 1, c;
+  for (;;) {
+    c = sj_ws(j);
+    if (c == ']')
+      return j->i++, 0;
+    if (c == ',' && !first) {
+      j->i++;
+      c = sj_ws(j);
+    } else if (c >= 0 && !first)
+      return sj_peek_err(j, "expected `,` or `]`");
+    else if (c < 0)
+      return sj_peek_err(j, "EOF while parsing a list");
+    first = 0;
+    if (c == ']')
+      return sj_peek_err(j, "trailing comma");
+    if (c < 0)
+      return sj_peek_err(j, "EOF while parsing a value");
+    if (sj_value(j))
+      return 1;
+  }
+}
+
+static int sj_map(sj *j) { /* after '{' */
+  int first = 1, c;
+  for (;;) {
+    c = sj_ws(j);
+    if (c == '}')
+      return j->i++, 0;
+    if (c == ',' && !first) {
+      j->i++;
+      c = sj_ws(j);
+    } else if (c >= 0 && !first)
+      return sj_peek_err(j, "expected `,` or `}`");
+    else if (c < 0)
+      return sj_peek_err(j, "EOF while parsing an object");
+    first = 0;
+    if (c == '}')
+      return sj_peek_err(j, "trailing comma");
+    if (c < 0)
+      return sj_peek_err(j, "EOF while parsing a value");
+    if (c != '"')
+      return sj_peek_err(j, "key must be a string");
+    j->i++;
+    if (sj_string(j))
+      return 1;
+    c = sj_ws(j);
+    if (c < 0)
+      return sj_peek_err(j, "EOF while parsing an object");
+    if (c != ':')
+      return sj_peek_err(j, "expected `:`");
+    j->i++;
+    if (sj_value(j))
+      return 1;
+  }
+}
+
+static int sj_value(sj *j) {
+  int c = sj_ws(j), rc;
+  switch (c) {
+  case -1:
+    return sj_peek_err(j, "EOF while parsing a value");
+  case 'n':
+    return sj_ident(j, "ull");
+  case 't':
+    return sj_ident(j, "rue");
+  case 'f':
+    return sj_ident(j, "alse");
+  case '-':
+    j->i++;
+    return sj_number(j);
+  case '"':
+    j->i++;
+    return sj_string(j);
+  case '[':
+  case '{':
+    if (j->depth >= 128) /* reported by the caller as serde_json does */
+      return sj_err(j, NULL);
+    j->depth++;
+    j->i++;
+    rc = c == '[' ? sj_seq(j) : sj_map(j);
+    j->depth--;
+    return rc;
+  default:
+    if (c >= '0' && c <= '9')
+      return sj_number(j);
+    return sj_peek_err(j, "expected value");
+  }
+}
+
+/* serde_json's "<code> at line L column C" for 'p', or 0 when this pass
+** finds no error (gavel's own text is used then). */
+static int serde_json_error(const char *p, size_t n, char *out, size_t sz) {
+  sj j = {(const unsigned char *)p, n, 0, NULL, 0, 0};
+  size_t line = 1, bol = 0, k;
+  if (!sj_value(&j) && sj_ws(&j) >= 0)
+    sj_peek_err(&j, "trailing characters");
+  if (!j.code)
+    return 0;
+  for (k = 0; k < j.at; k++)
+    if (p[k] == '\n')
+      line++, bol = k + 1;
+  snprintf(out, sz, "%s at line %zu column %zu", j.code, line, j.at - bol);
+  return 1;
 }
 
 /* json_unmarshal(s): any JSON document; errors read "json_unmarshal: ...".
@@ -2498,8 +2760,12 @@ BUILTIN(bi_json_unmarshal) {
   if (st == GAVEL_LIMIT) /* an array longer than GAVEL_MAX_ARR_LEN */
     return gavel__rt_error(rt, GV_E_LIMIT, "Evaluation error: json_unmarshal: "
                            "%s", err.msg);
-  if (st != GAVEL_OK)
+  if (st != GAVEL_OK) {
+    char m[160];
+    if (serde_json_error(s->s, s->len, m, sizeof m))
+      return eval_error(rt, "json_unmarshal: %s", m);
     return eval_error(rt, "json_unmarshal: %s", err.msg);
+  }
   return 0;
 }
 

@@ -170,6 +170,9 @@ typedef struct C {
   int freereg;          /* first free register                       */
   int maxreg;           /* high-water mark                           */
   int curpos;           /* source offset of the node being compiled  */
+  uint32_t *sw;         /* comparisons emitted with operands swapped */
+  uint32_t n_sw;        /* used                                      */
+  uint32_t cap_sw;      /* allocated                                 */
 } C;
 
 static int fail(C *c, gavel_status st, gx_node *n, const char *fmt, ...)
@@ -283,6 +286,26 @@ static int emit_jcmp(C *c, int op, int a, int b, int sense) {
   int pc = emit_abc(c, op, a, b, sense);
   if (pc < 0 || emit(c, 0) < 0)
     return -1;
+  return pc;
+}
+
+/* Records that the comparison at 'pc' runs with its operands swapped
+** ('18 < age' as 'age > 18'), so that its error names them in source
+** order.  Returns pc, or -1. */
+static int mark_swapped(C *c, int pc) {
+  if (pc < 0)
+    return -1;
+  if (c->n_sw == c->cap_sw) {
+    uint32_t ncap = c->cap_sw ? c->cap_sw * 2 : 8;
+    uint32_t *n = gavel__arena_alloc(c->a, ncap * sizeof *n);
+    if (!n)
+      return nomem(c);
+    if (c->n_sw)
+      memcpy(n, c->sw, c->n_sw * sizeof *n);
+    c->sw = n;
+    c->cap_sw = ncap;
+  }
+  c->sw[c->n_sw++] = (uint32_t)pc;
   return pc;
 }
 
@@ -729,12 +752,13 @@ static int is_scalar_lit(const gx_node *n) {
 static int ccompare(C *c, gx_node *n, int dst) {
   gx_node *l = n->a, *r = n->b;
   gx_op op = n->op;
-  int slot, k, t;
+  int slot, k, t, sw = 0, pc;
   if (is_lit(l) && !is_lit(r)) { /* constants never raise: swap freely */
     gx_node *tmp = l;
     l = r;
     r = tmp;
     op = swap_cmp(op);
+    sw = op != GX_EQ && op != GX_NE; /* only ordering can fail */
   }
   if (is_lit(r)) {
     if ((k = addk(c, r->lit)) < 0)
@@ -742,16 +766,19 @@ static int ccompare(C *c, gx_node *n, int dst) {
     if (k < 256) {
       slot = as_slot(c, l);
       if (slot >= 0 && slot < 256)
-        return emit_abc(c, OP_EQSK + (op - GX_EQ), dst, slot, k) < 0 ? -1 : 0;
-      if (cexpr(c, l, dst) < 0)
+        pc = emit_abc(c, OP_EQSK + (op - GX_EQ), dst, slot, k);
+      else if (cexpr(c, l, dst) < 0)
         return -1;
-      return emit_abc(c, OP_EQK + (op - GX_EQ), dst, dst, k) < 0 ? -1 : 0;
+      else
+        pc = emit_abc(c, OP_EQK + (op - GX_EQ), dst, dst, k);
+      return (sw ? mark_swapped(c, pc) : pc) < 0 ? -1 : 0;
     }
   }
   if (cexpr(c, l, dst) < 0 || (t = alloc_reg(c)) < 0 || cexpr(c, r, t) < 0)
     return -1;
   c->freereg--;
-  return emit_abc(c, OP_EQ + (op - GX_EQ), dst, dst, t) < 0 ? -1 : 0;
+  pc = emit_abc(c, OP_EQ + (op - GX_EQ), dst, dst, t);
+  return (sw ? mark_swapped(c, pc) : pc) < 0 ? -1 : 0;
 }
 
 static int carith(C *c, gx_node *n, int dst) {
@@ -831,17 +858,14 @@ static int ccall(C *c, gx_node *n, int dst) {
       snprintf(buf, sizeof buf,
                "Function %s argument error: expected %d argument(s), got %d",
                bi->name, bi->min_args, n->n_args);
-    else if (bi->max_args < 0) /* Ordo's texts for variadic builtins */
+    else if (bi->max_args < 0) /* Ordo's texts: no count given */
       snprintf(buf, sizeof buf,
-               "Function %s argument error: expected at least %d "
-               "argument%s, got %d",
-               bi->name, bi->min_args, bi->min_args == 1 ? "" : "s",
-               n->n_args);
+               "Function %s argument error: expected at least %d argument%s",
+               bi->name, bi->min_args, bi->min_args == 1 ? "" : "s");
     else
       snprintf(buf, sizeof buf,
-               "Function %s argument error: expected %d or %d arguments, "
-               "got %d",
-               bi->name, bi->min_args, bi->max_args, n->n_args);
+               "Function %s argument error: expected %d or %d arguments",
+               bi->name, bi->min_args, bi->max_args);
     if (c->opts->strict_calls)
       return fail(c, GAVEL_COMPILE, n, "%s", buf);
     /* Ordo evaluates the arguments before it notices. */
@@ -985,12 +1009,13 @@ static int cexpr(C *c, gx_node *n, int dst) {
 static int cjump_cmp(C *c, gx_node *n, int sense, int *list) {
   gx_node *l = n->a, *r = n->b;
   gx_op op = n->op;
-  int k, slot, t, pc;
+  int k, slot, t, pc, sw = 0;
   if (is_lit(l) && !is_lit(r)) {
     gx_node *tmp = l;
     l = r;
     r = tmp;
     op = swap_cmp(op);
+    sw = op != GX_EQ && op != GX_NE;
   }
   if (!is_scalar_lit(r) || (k = addk(c, r->lit)) < 0 || k >= 256)
     return 1; /* not fusable: caller falls back */
@@ -1003,6 +1028,8 @@ static int cjump_cmp(C *c, gx_node *n, int sense, int *list) {
     c->freereg--;
     pc = emit_jcmp(c, OP_JEQK + (op - GX_EQ), t, k, sense);
   }
+  if (sw)
+    pc = mark_swapped(c, pc);
   if (pc < 0)
     return -1;
   concat(c, list, pc);
@@ -1087,6 +1114,8 @@ static gv_program *finish_program(C *c, gv_symtab *st, gv_str *src) {
   p->pos = src ? c->pos : NULL;
   p->handlers = c->hs;
   p->n_handlers = c->n_hs;
+  p->swapped = c->sw;
+  p->n_swapped = c->n_sw;
   p->jown = st->jit;
   p->jit_next = NULL;
   atomic_init(&p->jit_fn, 0);

@@ -70,6 +70,10 @@ typedef struct gv_program {
   int32_t *pos;          /* per word: byte offset in 'src', or -1  */
   gv_handler *handlers;  /* field-not-found handlers, innermost first */
   uint32_t n_handlers;   /* count                                   */
+  uint32_t *swapped;     /* ascending pcs of comparisons compiled with
+                            swapped operands ('1 < x' as 'x > 1'): their
+                            errors name the operands in source order */
+  uint32_t n_swapped;    /* count                                   */
   /* JIT tier (jit.c); all zero when the program has no code owner. */
   gv_jitown *jown;              /* code owner, NULL: VM only            */
   struct gv_program *jit_next;  /* next program of the same owner       */

@@ -791,7 +791,8 @@ number_slow(jparser *jp, const unsigned char *s, jmode mode, gvalue *out) {
   }
   if (!isfloat && nd <= 20 && (!neg || m <= (1ull << 63))) {
     if (mode != M_SKIP)
-      *out = gv_int(neg ? (int64_t)(0 - m) : (int64_t)m);
+      *out = neg && !m ? gv_float(-0.0)
+                       : gv_int(neg ? (int64_t)(0 - m) : (int64_t)m);
     goto done;
   }
   /* A float.  Skipped ones only need converting when they might overflow:
@@ -836,8 +837,10 @@ GAVEL_INLINE const unsigned char *read_number(jparser *jp,
   }
   if (GAVEL_LIKELY(p - dig <= 18 &&
                    (p >= e || (*p != '.' && (*p | 0x20) != 'e')))) {
-    if (mode != M_SKIP)
-      *out = gv_int(*s == '-' ? -(int64_t)m : (int64_t)m);
+    if (mode != M_SKIP) /* "-0" is the float -0.0, as serde_json reads it */
+      *out = *s != '-' ? gv_int((int64_t)m)
+             : m    ? gv_int(-(int64_t)m)
+                    : gv_float(-0.0);
     return p;
   }
   if (p - dig < 15 && p < e && *p == '.') {
@@ -1587,6 +1590,50 @@ size_t gavel__fmt_double_json(char *buf, double d) {
   return (size_t)(w - buf);
 }
 
+/* json_marshal's float text (Ordo's JSON library): the same shortest digits,
+** plain below 1e16 and from 1e-5 up ("10000000000000000" is 1e+16), else
+** exponent form with an explicit sign: "1e+16", "2.5e-7", "1.5e+300". */
+size_t gavel__fmt_double_marshal(char *buf, double d) {
+  char dig[24], *w = buf;
+  int n, kk, k;
+  if (!isfinite(d) || d == 0)
+    return gavel__fmt_double_json(buf, d);
+  if (signbit(d))
+    *w++ = '-';
+  shortest(fabs(d), dig, &n, &kk);
+  k = kk - n;
+  if (0 <= k && kk <= 16) { /* 1234e7 -> 12340000000.0 */
+    memcpy(w, dig, (size_t)n);
+    w = put_zeros(w + n, k);
+    *w++ = '.';
+    *w++ = '0';
+  } else if (0 < kk && kk <= 16) { /* 1234e-2 -> 12.34 */
+    memcpy(w, dig, (size_t)kk);
+    w[kk] = '.';
+    memcpy(w + kk + 1, dig + kk, (size_t)(n - kk));
+    w += n + 1;
+  } else if (-5 < kk && kk <= 0) { /* 1234e-6 -> 0.001234 */
+    *w++ = '0';
+    *w++ = '.';
+    w = put_zeros(w, -kk);
+    memcpy(w, dig, (size_t)n);
+    w += n;
+  } else { /* 1e+30, 1.234e+33, 2.5e-7 */
+    *w++ = dig[0];
+    if (n > 1) {
+      *w++ = '.';
+      memcpy(w, dig + 1, (size_t)(n - 1));
+      w += n - 1;
+    }
+    *w++ = 'e';
+    if (kk - 1 > 0)
+      *w++ = '+';
+    w += i64_dec(w, kk - 1);
+  }
+  *w = 0;
+  return (size_t)(w - buf);
+}
+
 /* Rust's Display for f64 (format!("{}", x)): shortest digits, never an
 ** exponent, no ".0" on integral values; "NaN", "inf", "-inf", "-0". */
 size_t gavel__fmt_double_display(char *buf, double d) {
@@ -1660,8 +1707,9 @@ void gavel__json_write_str(gv_buf *b, const char *p, size_t n) {
 }
 
 /* Depth-guarded writer: 0, or -1 (too deep: GAVEL_MAX_WALK_DEPTH) and -2
-** (a non-finite float, written as null) as gavel__json_write_checked. */
-static int json_write(gv_buf *b, gvalue v, int depth) {
+** (a non-finite float, written as null) as gavel__json_write_checked.
+** 'marshal': floats as json_marshal writes them. */
+static int json_write(gv_buf *b, gvalue v, int depth, int marshal) {
   char num[32];
   uint32_t i;
   int rc = 0, r;
@@ -1673,7 +1721,8 @@ static int json_write(gv_buf *b, gvalue v, int depth) {
     gavel__buf_add(b, num, i64_dec(num, v.u.i));
     break;
   case GV_FLOAT:
-    gavel__buf_add(b, num, gavel__fmt_double_json(num, v.u.f));
+    gavel__buf_add(b, num, marshal ? gavel__fmt_double_marshal(num, v.u.f)
+                                   : gavel__fmt_double_json(num, v.u.f));
     if (GAVEL_UNLIKELY(!isfinite(v.u.f)))
       rc = -2;
     break;
@@ -1687,7 +1736,7 @@ static int json_write(gv_buf *b, gvalue v, int depth) {
     for (i = 0; i < v.u.a->len; i++) {
       if (i)
         gavel__buf_addc(b, ',');
-      if ((r = json_write(b, v.u.a->items[i], depth + 1)) != 0) {
+      if ((r = json_write(b, v.u.a->items[i], depth + 1, marshal)) != 0) {
         if (r == -1)
           return r;
         rc = r;
@@ -1704,7 +1753,7 @@ static int json_write(gv_buf *b, gvalue v, int depth) {
         gavel__buf_addc(b, ',');
       gavel__json_write_str(b, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
       gavel__buf_addc(b, ':');
-      if ((r = json_write(b, v.u.o->vals[i], depth + 1)) != 0) {
+      if ((r = json_write(b, v.u.o->vals[i], depth + 1, marshal)) != 0) {
         if (r == -1)
           return r;
         rc = r;
@@ -1722,10 +1771,14 @@ too_deep:
 }
 
 int gavel__json_write_checked(gv_buf *b, gvalue v) {
-  return json_write(b, v, 0);
+  return json_write(b, v, 0, 0);
 }
 
-void gavel__json_write(gv_buf *b, gvalue v) { (void)json_write(b, v, 0); }
+int gavel__json_write_marshal(gv_buf *b, gvalue v) {
+  return json_write(b, v, 0, 1);
+}
+
+void gavel__json_write(gv_buf *b, gvalue v) { (void)json_write(b, v, 0, 0); }
 
 /* ==== Display (Ordo's Value Display) ==== */
 

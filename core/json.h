@@ -53,6 +53,8 @@ void gavel__json_write(gv_buf *b, gvalue v);
 /* The same, reporting: 0 written; -1 too deep (b->oom set, text cut);
 ** -2 written, but a float was inf or NaN and became null. */
 int gavel__json_write_checked(gv_buf *b, gvalue v);
+/* The same with json_marshal's float text (gavel__fmt_double_marshal). */
+int gavel__json_write_marshal(gv_buf *b, gvalue v);
 /* Appends a JSON string literal (quotes + escapes) for n bytes at p. */
 void gavel__json_write_str(gv_buf *b, const char *p, size_t n);
 
@@ -67,6 +69,9 @@ int gavel__value_display_checked(gv_buf *b, gvalue v);
 /* Shortest round-trip text for a finite double as JSON writes it; returns
 ** length written (buf >= 32 bytes). */
 size_t gavel__fmt_double_json(char *buf, double d);
+/* json_marshal's text for a double: exponent form with a sign below 1e-5
+** and from 1e16 ("2.5e-7", "1e+16"); buf >= 32 bytes. */
+size_t gavel__fmt_double_marshal(char *buf, double d);
 /* Display form of a double ("2", "0.1", "1000000000000000000000"). buf must
 ** hold at least 400 bytes. */
 size_t gavel__fmt_double_display(char *buf, double d);

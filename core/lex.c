@@ -178,7 +178,8 @@ static gavel_status lex_number(gx_lexer *lx, gx_token *t, gavel_error *err) {
   skip(lx, p - start);
   if (is_float) {
     t->kind = GX_T_FLOAT;
-    if (gavel__parse_double(lx->src + start, p - start, &t->f) != 0)
+    /* 1 = beyond the double range: inf, as Rust's f64::from_str */
+    if (gavel__parse_double(lx->src + start, p - start, &t->f) < 0)
       return gavel__lex_error(err, GAVEL_COMPILE, t->offset, t->line, t->column,
                               "invalid number '%.*s'", t->len, lx->src + start);
     return GAVEL_OK;
@@ -399,6 +400,47 @@ static int punct(const char *s, size_t left, gx_tok *k) {
   return 0;
 }
 
+/* Unicode decimal digits (General_Category Nd, Unicode 16) beyond ASCII.
+** None is alphabetic, so none may start an identifier (Rust's
+** char::is_alphabetic, as Ordo's lexer checks); inside one they are
+** alphanumeric and allowed. */
+static int is_nd_cp(uint32_t c) {
+  static const uint32_t nd[][2] = {
+    {0x660, 0x669}, {0x6F0, 0x6F9}, {0x7C0, 0x7C9}, {0x966, 0x96F},
+    {0x9E6, 0x9EF}, {0xA66, 0xA6F}, {0xAE6, 0xAEF}, {0xB66, 0xB6F},
+    {0xBE6, 0xBEF}, {0xC66, 0xC6F}, {0xCE6, 0xCEF}, {0xD66, 0xD6F},
+    {0xDE6, 0xDEF}, {0xE50, 0xE59}, {0xED0, 0xED9}, {0xF20, 0xF29},
+    {0x1040, 0x1049}, {0x1090, 0x1099}, {0x17E0, 0x17E9}, {0x1810, 0x1819},
+    {0x1946, 0x194F}, {0x19D0, 0x19D9}, {0x1A80, 0x1A89}, {0x1A90, 0x1A99},
+    {0x1B50, 0x1B59}, {0x1BB0, 0x1BB9}, {0x1C40, 0x1C49}, {0x1C50, 0x1C59},
+    {0xA620, 0xA629}, {0xA8D0, 0xA8D9}, {0xA900, 0xA909}, {0xA9D0, 0xA9D9},
+    {0xA9F0, 0xA9F9}, {0xAA50, 0xAA59}, {0xABF0, 0xABF9}, {0xFF10, 0xFF19},
+    {0x104A0, 0x104A9}, {0x10D30, 0x10D39}, {0x10D40, 0x10D49},
+    {0x11066, 0x1106F}, {0x110F0, 0x110F9}, {0x11136, 0x1113F},
+    {0x111D0, 0x111D9}, {0x112F0, 0x112F9}, {0x11450, 0x11459},
+    {0x114D0, 0x114D9}, {0x11650, 0x11659}, {0x116C0, 0x116C9},
+    {0x116D0, 0x116E3}, {0x11730, 0x11739}, {0x118E0, 0x118E9},
+    {0x11950, 0x11959}, {0x11BF0, 0x11BF9}, {0x11C50, 0x11C59},
+    {0x11D50, 0x11D59}, {0x11DA0, 0x11DA9}, {0x11F50, 0x11F59},
+    {0x16130, 0x16139}, {0x16A60, 0x16A69}, {0x16AC0, 0x16AC9},
+    {0x16B50, 0x16B59}, {0x16D70, 0x16D79}, {0x1CCF0, 0x1CCF9},
+    {0x1D7CE, 0x1D7FF}, {0x1E140, 0x1E149}, {0x1E2F0, 0x1E2F9},
+    {0x1E4F0, 0x1E4F9}, {0x1E5F1, 0x1E5FA}, {0x1E950, 0x1E959},
+    {0x1FBF0, 0x1FBF9},
+  };
+  size_t lo = 0, hi = sizeof nd / sizeof nd[0];
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (c < nd[mid][0])
+      hi = mid;
+    else if (c > nd[mid][1])
+      lo = mid + 1;
+    else
+      return 1;
+  }
+  return 0;
+}
+
 static gavel_status bad_char(gx_lexer *lx, gx_token *t, gavel_error *err) {
   char shown[16];
   const char *hint = "";
@@ -441,6 +483,8 @@ gavel_status gavel__lex_next(gx_lexer *lx, gx_token *t, gavel_error *err) {
     return lex_string(lx, t, err);
   if (is_digit(c))
     return lex_number(lx, t, err);
+  if (c >= 0x80 && is_nd_cp(cp_at(lx, lx->pos, &n)))
+    return bad_char(lx, t, err); /* '٣': a digit, not alphabetic */
   if (c == '$' || c == '_' || is_ascii_alpha(c) || c >= 0x80)
     return lex_ident(lx, t, err); /* >= 0x80: whitespace was skipped */
   return bad_char(lx, t, err);

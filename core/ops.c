@@ -206,15 +206,20 @@ int gavel__op_in(gv_rt *rt, gvalue v, gvalue coll, int *res) {
 
 /* ==== Paths ==== */
 
+/* Rust's usize::from_str on a path segment, as Ordo indexes arrays: an
+** optional '+', then digits (leading zeros allowed).  Values past
+** INT32_MAX saturate (no array is that long). */
 static int parse_index(const gv_str *k, int64_t *idx) {
-  uint32_t i;
+  uint32_t i = k->len && k->s[0] == '+';
   int64_t n = 0;
-  if (k->len == 0 || k->len > 18)
+  if (i == k->len)
     return 0;
-  for (i = 0; i < k->len; i++) {
+  for (; i < k->len; i++) {
     if (k->s[i] < '0' || k->s[i] > '9')
       return 0;
     n = n * 10 + (k->s[i] - '0');
+    if (n > INT32_MAX)
+      n = (int64_t)INT32_MAX + 1;
   }
   *idx = n;
   return 1;

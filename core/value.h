@@ -260,7 +260,7 @@ GAVEL_INLINE int gavel__rt_depth_check(gv_rt *rt, gvalue v) {
 ** never cut at an embedded NUL.  Returns 'out'. */
 char *gavel__msg_escape(char *out, size_t size, const char *p, size_t n);
 
-/* ==== Builtin functions (builtins.c, builtins_ext.c) ==== */
+/* ==== Builtin functions (builtins.c, builtins_ext.c, builtins_*.c) ==== */
 /* A builtin reads args[0..nargs-1] (borrowed), writes *out, returns 0; or
 ** records an error in 'rt' and returns nonzero. */
 typedef int (*gv_builtin_fn)(gv_rt *rt, gvalue *out, const gvalue *args,

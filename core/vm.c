@@ -40,8 +40,24 @@ static GAVEL_NOINLINE int arith_slow(gv_rt *rt, int op, gvalue a, gvalue b,
   return gavel__op_arith(rt, (gv_arop)op, a, b, out);
 }
 
-static GAVEL_NOINLINE int cmp_slow(gv_rt *rt, int op, gvalue a, gvalue b,
-                                   int *res) {
+/* The comparison at 'at' ran with swapped operands when the compiler put
+** the constant right ('1 < x' as 'x > 1'): compare in source order then,
+** so that "Cannot compare X and Y" names the operands as written. */
+static GAVEL_NOINLINE int cmp_slow(gv_rt *rt, const gv_program *p,
+                                   const gv_ins *at, int op, gvalue a,
+                                   gvalue b, int *res) {
+  static const gv_cmpop swapped[] = {CMP_EQ, CMP_NE, CMP_GT,
+                                     CMP_GE, CMP_LT, CMP_LE};
+  uint32_t lo = 0, hi = p->n_swapped, pc = (uint32_t)(at - p->code);
+  while (lo < hi) {
+    uint32_t mid = (lo + hi) / 2;
+    if (p->swapped[mid] == pc)
+      return gavel__op_compare(rt, swapped[op], b, a, res);
+    if (p->swapped[mid] < pc)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
   return gavel__op_compare(rt, (gv_cmpop)op, a, b, res);
 }
 
@@ -374,7 +390,7 @@ int gavel__vm_exec(const gv_program *p, gv_frame *f, gvalue *out,
         res = gavel__str_eq(x.u.s, y.u.s) == ((kind) == CMP_EQ);            \
       else {                                                                 \
         MISSCHK;                                                             \
-        FAIL_IF(cmp_slow(rt, kind, x, y, &res));                             \
+        FAIL_IF(cmp_slow(rt, p, pc - 1, kind, x, y, &res));                  \
       }                                                                      \
     }                                                                        \
     RA = gv_bool(res);                                                       \
@@ -464,7 +480,7 @@ int gavel__vm_exec(const gv_program *p, gv_frame *f, gvalue *out,
         res = gavel__str_eq(x.u.s, y.u.s) == ((kind) == CMP_EQ);            \
       else {                                                                 \
         MISSCHK;                                                             \
-        FAIL_IF(cmp_slow(rt, kind, x, y, &res));                             \
+        FAIL_IF(cmp_slow(rt, p, pc - 1, kind, x, y, &res));                  \
       }                                                                      \
     }                                                                        \
     pc += (res == (int)GET_C(ins)) ? (int32_t)*pc + 1 : 1;                   \

@@ -482,9 +482,7 @@ local function context_of(ctx, who)
       return nil, format("input too large: %d bytes (max %d)", #ctx, max),
              STATUS[CODE.LIMIT]
     end
-    local v, err, code = capi.json_decode(ctx)
-    if v == nil then return nil, err, code or STATUS[CODE.JSON] end
-    return v
+    return ctx -- read by capi.eval with the engine's JSON reader
   end
   if tc ~= "table" and tc ~= "nil" then
     error(who .. ": context must be a table, JSON text or nil", 3)

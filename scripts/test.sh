@@ -56,6 +56,8 @@ run_busted() { # label, then env assignments / busted args
 
 echo "== busted specs under LuaJIT (spec/)"
 run_busted busted GAVEL_BUILD_DIR=build busted --run=ci
+echo "== difftest: generated expressions and rulesets, C API = CLI = Lua, twice"
+run_busted difftest GAVEL_BUILD_DIR=build luajit tools/difftest.lua --cases 3000
 
 echo "== sanitizer build (ASan+UBSan)"
 build build-asan -DGAVEL_SANITIZE=ON || { echo "asan build failed"; exit 1; }

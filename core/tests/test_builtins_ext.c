@@ -221,6 +221,32 @@ TEST(regex_match_is_an_unanchored_search) {
   CHECK_STR(run("regex_match", 2, S("^a{2,}$"), S("aaa")), "true");
 }
 
+/* Issue 13: the error class Rust's parser reports first, and its span
+** marked with carets under the pattern. */
+TEST(regex_errors_mark_rusts_span) {
+  CHECK_STR(run("regex_match", 2, S("[a-\""), S("x")),
+            "error: eval: Evaluation error: invalid regex '[a-\"': regex "
+            "parse error:\n    [a-\"\n     ^^^\nerror: invalid character "
+            "class range, the start must be <= the end");
+  CHECK_HAS(run("regex_match", 2, S("[z-a]"), S("x")),
+            "    [z-a]\n     ^^^\nerror: invalid character class range");
+  CHECK_HAS(run("regex_match", 2, S("[a"), S("x")),
+            "    [a\n    ^\nerror: unclosed character class");
+  CHECK_HAS(run("regex_match", 2, S("[^a"), S("x")),
+            "    [^a\n    ^^\nerror: unclosed character class");
+  CHECK_HAS(run("regex_match", 2, S("a{2,1}"), S("x")),
+            "    a{2,1}\n     ^^^^^\nerror: invalid repetition count range");
+  CHECK_HAS(run("regex_match", 2, S("x\\q"), S("x")),
+            "    x\\q\n     ^^\nerror: unrecognized escape sequence");
+  CHECK_HAS(run("regex_match", 2, S("x(a(b)"), S("x")),
+            "    x(a(b)\n     ^\nerror: unclosed group");
+  CHECK_STR(run("regex_match", 2, S("[a-z-a]"), S("-")), "true");
+  CHECK_HAS(run("regex_match", 2, S("(?P<n>a)(?P<n>b)"), S("x")),
+            "    (?P<n>a)(?P<n>b)\n        ^       ^\nerror: duplicate "
+            "capture group name");
+  CHECK_STR(run("regex_match", 2, S("(?P<n>a)(?P<m>b)"), S("ab")), "true");
+}
+
 TEST(regex_errors_use_ordos_text) {
   CHECK_PREFIX(run("regex_match", 2, S("[invalid"), S("test")),
                "error: eval: Evaluation error: invalid regex '[invalid': "

@@ -235,7 +235,8 @@ TEST(tells_ints_from_floats_by_the_lexeme) {
   CHECK(P("3E+2", &v) == GAVEL_OK && v.tag == GV_FLOAT && v.u.f == 300.0);
   CHECK(P("-7", &v) == GAVEL_OK && v.tag == GV_INT && v.u.i == -7);
   CHECK(P("0", &v) == GAVEL_OK && v.tag == GV_INT && v.u.i == 0);
-  CHECK(P("-0", &v) == GAVEL_OK && v.tag == GV_INT && v.u.i == 0);
+  /* serde_json reads "-0" as the float -0.0 (issue 13) */
+  CHECK(P("-0", &v) == GAVEL_OK && v.tag == GV_FLOAT && bits_eq(v.u.f, -0.0));
   CHECK(P("-0.0", &v) == GAVEL_OK && v.tag == GV_FLOAT &&
         bits_eq(v.u.f, -0.0));
   CHECK(P("0.5", &v) == GAVEL_OK && v.u.f == 0.5);
@@ -1563,7 +1564,7 @@ TEST(writes_compact_json_with_escapes) {
   CHECK_STR(W(gv_bool(1)), "true");
   CHECK_STR(PW(" { \"a\" : [ 1 , 2.50 , -0 , 1E2 , \"x\" ] , \"b\" : { } } ",
                NULL),
-            "{\"a\":[1,2.5,0,100.0,\"x\"],\"b\":{}}");
+            "{\"a\":[1,2.5,-0.0,100.0,\"x\"],\"b\":{}}");
 }
 
 TEST(write_then_parse_round_trips_byte_identically) {
@@ -1791,6 +1792,39 @@ TEST(formatting_and_parsing_ignore_the_process_locale) {
         d == 2.2250738585072011e-308);
   CHECK_STR(PW("[1.5,2.25e-3]", NULL), "[1.5,0.00225]");
   setlocale(LC_ALL, "C");
+}
+
+/* json_marshal's float text (issue 13): plain in [1e-5, 1e16), else
+** exponent form with an explicit '+' on positive exponents. */
+TEST(formats_json_marshal_floats_as_ordo) {
+  static const struct {
+    double d;
+    const char *want;
+  } cases[] = {{1e16, "1e+16"},
+               {9999999999999998.0, "9999999999999998.0"},
+               {1.5e300, "1.5e+300"},
+               {2.5e-7, "2.5e-7"},
+               {1e-5, "0.00001"},
+               {9.99e-6, "9.99e-6"},
+               {1.2345e-5, "0.000012345"},
+               {-3e16, "-3e+16"},
+               {1.7976931348623157e308, "1.7976931348623157e+308"},
+               {5e-324, "5e-324"},
+               {0.0, "0.0"},
+               {-0.0, "-0.0"},
+               {123.0, "123.0"},
+               {0.1, "0.1"},
+               {1e15, "1000000000000000.0"}};
+  char buf[40];
+  size_t i;
+  for (i = 0; i < sizeof cases / sizeof *cases; i++) {
+    size_t n = gavel__fmt_double_marshal(buf, cases[i].d);
+    CHECK_STR(buf, cases[i].want);
+    CHECK(n == strlen(cases[i].want));
+  }
+  /* result JSON keeps the shortest round-trip form without exponent */
+  gavel__fmt_double_json(buf, 1e16);
+  CHECK_STR(buf, "10000000000000000.0");
 }
 
 /* ==== Display ==== */

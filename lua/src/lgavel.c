@@ -2129,8 +2129,24 @@ static int l_eval(lua_State *L) {
   gavel_status st;
   lg_conv c;
   gavel__arena_reset(&x->in); /* the engine reuses its own result memory */
-  if (!lua_isnoneornil(L, 2) && convert(L, 2, &x->in, "context", &root, &c,
-                                         rt_max_input(x->lrt->rt))) {
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    /* JSON text: the engine's reader, as gavel_expr_eval_json (0.0 stays a
+    ** float, -0 is -0.0, keys keep their order); no Lua table between */
+    size_t len;
+    const char *s = lua_tolstring(L, 2, &len);
+    if (len > rt_max_input(x->lrt->rt)) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "input too large: %d bytes (max %d)", (int)len,
+                      (int)rt_max_input(x->lrt->rt));
+      lua_pushstring(L, gavel_status_name(GAVEL_LIMIT));
+      return 3;
+    }
+    if ((st = gavel__json_parse(&x->in, s, len, NULL, &root, &err)) !=
+        GAVEL_OK)
+      return push_fail(L, &err, st);
+  } else if (!lua_isnoneornil(L, 2) &&
+             convert(L, 2, &x->in, "context", &root, &c,
+                     rt_max_input(x->lrt->rt))) {
     lua_pushnil(L);
     lua_pushstring(L, c.msg);
     lua_pushstring(L, gavel_status_name((gavel_status)c.code));

@@ -97,6 +97,24 @@ describe("gavel eval", function()
     assert.truthy(lines[5]:find('^{"error":{"kind":"input"'))
     assert.equal('{"value":"d"}', lines[6])
   end)
+
+  it("--jsonl: a non-finite result is an eval error, as plain eval (issue 13)", function()
+    local big = "1" .. string.rep("0", 309) .. ".0"
+    local out, _, rc = run({ "eval", "--jsonl" },
+      '{"expr": "' .. big .. '"}\n{"expr": "[1, ' .. big .. ']"}\n{"expr": "-0.0"}\n')
+    assert.equal(0, rc)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.equal(3, #lines)
+    local want = '{"error":{"kind":"eval","message":"Evaluation error: the result ' ..
+      'holds a non-finite float (inf or NaN has no JSON form)"}}'
+    assert.equal(want, lines[1])
+    assert.equal(want, lines[2])
+    assert.equal('{"value":-0.0}', lines[3])
+    local _, err, rc2 = run({ "eval", big })
+    assert.equal(1, rc2)
+    assert.truthy(err:find("non-finite float", 1, true))
+  end)
 end)
 
 describe("gavel disasm", function()

@@ -298,6 +298,21 @@ describe("gavel.eval and gavel.compile", function()
     assert.are.equal(gavel.null, gavel.eval("null"))
   end)
 
+  it("reads a JSON text context as the engine does (issue 13)", function()
+    -- no Lua table in between: 0.0 stays a float, -0 is -0.0, keys keep
+    -- their order, errors are the engine's JSON errors
+    assert.are.equal("float", gavel.eval("type(x)", '{"x": 0.0}'))
+    assert.are.equal("float", gavel.eval("type(x)", '{"x": -0}'))
+    assert.are.equal("int", gavel.eval("type(x)", '{"x": 0}'))
+    assert.are.equal('{"b":1,"a":2,"c":3}',
+      gavel.eval("json_marshal(o)", '{"o": {"b": 1, "a": 2, "c": 3}}'))
+    assert.are.equal("1e+16", gavel.eval("json_marshal(x)", '{"x": 1e16}'))
+    local v, err, code = gavel.eval("x", '{"x": ')
+    assert.is_nil(v)
+    assert.truthy(err:find("invalid JSON at byte 6", 1, true))
+    assert.are.equal("GAVEL_JSON", code)
+  end)
+
   it("raises on misuse", function()
     assert.has_error(function() gavel.eval(1) end)
     assert.has_error(function() gavel.compile({}) end)
