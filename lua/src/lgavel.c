@@ -379,7 +379,8 @@ static int str_value(lg_conv *c, int idx, gvalue *out) {
   const char *s = lua_tolstring(c->L, idx, &len);
   gv_str *gs;
   if (len > GAVEL_MAX_STR_BYTES)
-    return conv_limit(c, "string of %zu bytes exceeds maximum of %u", len,
+    return conv_limit(c, "string of %zu bytes exceeds maximum of %u (limit "
+                      "max_string_bytes)", len,
                       (unsigned)GAVEL_MAX_STR_BYTES);
   if (conv_charge(c, len + LG_SIZE_STR))
     return 1;
@@ -458,7 +459,8 @@ static int array_value(lg_conv *c, int idx, size_t len, gvalue *out) {
   gv_arr *arr;
   size_t i;
   if (len > GAVEL_MAX_ARR_LEN)
-    return conv_limit(c, "array of %zu elements exceeds maximum of %d", len,
+    return conv_limit(c, "array of %zu elements exceeds maximum of %d (limit "
+                      "max_array_len)", len,
                       GAVEL_MAX_ARR_LEN);
   if (conv_charge(c, LG_SIZE_CONTAINER + len * LG_SIZE_ELEM))
     return 1;
@@ -491,7 +493,8 @@ static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
   gv_obj *o;
   int had_num = 0; /* a number key was added: string keys replace it */
   if (n > GAVEL_MAX_ARR_LEN)
-    return conv_limit(c, "object of %zu keys exceeds maximum of %d", n,
+    return conv_limit(c, "object of %zu keys exceeds maximum of %d (limit "
+                      "max_object_keys)", n,
                       GAVEL_MAX_ARR_LEN);
   if (conv_charge(c, LG_SIZE_CONTAINER))
     return 1;
@@ -515,7 +518,8 @@ static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
     c->depth++;
     if (klen > GAVEL_MAX_STR_BYTES) {
       lua_pop(L, 2);
-      return conv_limit(c, "key of %zu bytes exceeds maximum of %u", klen,
+      return conv_limit(c, "key of %zu bytes exceeds maximum of %u (limit "
+                        "max_string_bytes)", klen,
                         (unsigned)GAVEL_MAX_STR_BYTES);
     }
     if (conv_charge(c, klen + LG_SIZE_MEMBER)) {
@@ -596,7 +600,8 @@ static int table_value(lg_conv *c, int idx, gvalue *out) {
   }
   if (all_int && (marked || (n > 0 && max <= 2.0 * (double)n + LG_MAX_SPARSE))
       && max > (lua_Number)GAVEL_MAX_ARR_LEN) /* before the size_t cast */
-    return conv_limit(c, "array of %.0f elements exceeds maximum of %d", max,
+    return conv_limit(c, "array of %.0f elements exceeds maximum of %d (limit "
+                      "max_array_len)", max,
                       GAVEL_MAX_ARR_LEN);
   if (marked && all_int)
     return array_value(c, idx, (size_t)max, out);
@@ -833,7 +838,8 @@ static void api_set_str(gavel_lua_exec *h, int slot, const char *s,
   if (slot < 0 || slot >= h->lrs->n_leaves)
     return;
   if (len > GAVEL_MAX_STR_BYTES) { /* the input limits, as convert() */
-    snprintf(msg, sizeof msg, "string of %zu bytes exceeds maximum of %u",
+    snprintf(msg, sizeof msg, "string of %zu bytes exceeds maximum of %u "
+             "(limit max_string_bytes)",
              len, (unsigned)GAVEL_MAX_STR_BYTES);
     bind_fail(h, slot, GAVEL_LIMIT, msg);
     h->flat[slot] = gv_missing();

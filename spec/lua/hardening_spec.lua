@@ -73,6 +73,7 @@ describe("input limits: the same for every input path", function()
   it("refuses a 100 MB string in rs:run as gavel.eval does", function()
     local big = rep("x", 100 * 1024 * 1024)
     local limit = "string of 104857600 bytes exceeds maximum of 16777216"
+      .. " (limit max_string_bytes)"
     fails("GAVEL_LIMIT", limit .. " (at input.s)", rs_s:run({ s = big }))
     fails("GAVEL_LIMIT", limit .. " (at input.o.x)",
           rs_o:run({ o = { x = big } }))
@@ -132,6 +133,7 @@ describe("input limits: the same for every input path", function()
     local t = {}
     for i = 1, 1000001 do t[i] = 0 end
     local msg = "array of 1000001 elements exceeds maximum of 1000000"
+      .. " (limit max_array_len)"
     fails("GAVEL_LIMIT", msg .. " (at input.a)", rs_a:run({ a = t }))
     fails("GAVEL_LIMIT", msg .. " (at context.a)",
           gavel.eval("len(a)", { a = t }))
