@@ -261,6 +261,9 @@ typedef struct jparser {
   char *lim;                /* end of the window                     */
 } jparser;
 
+static void jpath_at(const unsigned char *beg, const unsigned char *at,
+                     char *buf, size_t bufsz);
+
 /* Records a reader error at 'at' (offset, 1-based line and byte column)
 ** and returns 'code' (GAVEL_JSON or GAVEL_LIMIT). */
 static GAVEL_NOINLINE gavel_status jfail(jparser *jp, gavel_status code,
@@ -280,27 +283,168 @@ static GAVEL_NOINLINE gavel_status jfail(jparser *jp, gavel_status code,
     jp->err->line = line;
     jp->err->column = (int)(at - ls) + 1;
   }
-  if (code == GAVEL_LIMIT)
+  if (code == GAVEL_LIMIT) {
+    char path[200];
+    if (!jp->err)
+      return code;
+    jpath_at(jp->beg, at, path, sizeof path);
     return gavel__errorf(jp->err, code,
                          "JSON too deep at byte %zu (line %d, column %d): "
-                         "nesting exceeds %d levels",
-                         off, line, (int)(at - ls) + 1, GAVEL_MAX_JSON_DEPTH);
+                         "nesting exceeds %d levels, path %s",
+                         off, line, (int)(at - ls) + 1, GAVEL_MAX_JSON_DEPTH,
+                         path);
+  }
   return gavel__errorf(jp->err, code,
                        "invalid JSON at byte %zu (line %d, column %d): %s",
                        off, line, (int)(at - ls) + 1, what);
 }
 
-/* An array longer than jp->max_elems (json_unmarshal: the run-time
-** array limit). */
-static GAVEL_NOINLINE void jfail_elems(jparser *jp, const unsigned char *at) {
+/* ==== Reader limits ====
+**
+** Besides the nesting (GAVEL_MAX_JSON_DEPTH) and the caller's total size
+** (max_input_bytes), every document read obeys the engine's value limits,
+** the ones Lua input and values built at run time obey (gavel_int.h):
+**   max_string_bytes  a string or key of at most GAVEL_MAX_STR_BYTES bytes
+**                     (16 MiB, counted decoded);
+**   max_array_len     an array of at most GAVEL_MAX_ARR_LEN elements (1M;
+**                     gavel__json_parse_max may ask for fewer);
+**   max_object_keys   an object of at most GAVEL_MAX_ARR_LEN members (1M,
+**                     duplicates counted as written).
+** Members skipped by a projection are checked too: validity never depends
+** on the projection.  The error is GAVEL_LIMIT and names the limit, the
+** byte, line and column, and the JSON path of the value ($.a[2].b). */
+
+/* Writes the JSON path of the value at 'at' into 'buf' ('$' for the root):
+** the text before 'at' is a valid prefix (the reader got there), so a
+** light scan that tracks containers, keys and indices is enough.  Only
+** run on the error path. */
+static void jpath_at(const unsigned char *beg, const unsigned char *at,
+                     char *buf, size_t bufsz) {
+  typedef struct {
+    const unsigned char *k; /* last key read (objects)      */
+    size_t klen;
+    uint64_t idx;           /* element index (arrays)       */
+    char arr;               /* 1 array, 0 object            */
+    char want_key;          /* object: the next string is a key */
+  } pseg;
+  pseg stk[GAVEL_MAX_JSON_DEPTH + 2];
+  const unsigned char *s = beg;
+  int d = 0, i;
+  size_t n;
+  while (s < at) {
+    switch (*s) {
+    case '"': {
+      const unsigned char *b = ++s;
+      while (s < at && *s != '"')
+        s += *s == '\\' ? 2 : 1;
+      if (d > 0 && !stk[d - 1].arr && stk[d - 1].want_key) {
+        stk[d - 1].k = b;
+        stk[d - 1].klen = (size_t)((s < at ? s : at) - b);
+        stk[d - 1].want_key = 0;
+      }
+      s++;
+      continue;
+    }
+    case '{':
+    case '[':
+      if (d < GAVEL_MAX_JSON_DEPTH + 2) {
+        stk[d].arr = *s == '[';
+        stk[d].want_key = *s == '{';
+        stk[d].idx = 0;
+        stk[d].k = NULL;
+        stk[d].klen = 0;
+      }
+      d++;
+      break;
+    case '}':
+    case ']':
+      if (d > 0)
+        d--;
+      break;
+    case ',':
+      if (d > 0 && d <= GAVEL_MAX_JSON_DEPTH + 2) {
+        if (stk[d - 1].arr)
+          stk[d - 1].idx++;
+        else
+          stk[d - 1].want_key = 1;
+      }
+      break;
+    default:
+      break;
+    }
+    s++;
+  }
+  n = (size_t)snprintf(buf, bufsz, "$");
+  if (d > GAVEL_MAX_JSON_DEPTH + 2)
+    d = GAVEL_MAX_JSON_DEPTH + 2;
+  for (i = 0; i < d && n < bufsz; i++) {
+    if (stk[i].arr)
+      n += (size_t)snprintf(buf + n, bufsz - n, "[%llu]",
+                            (unsigned long long)stk[i].idx);
+    else if (stk[i].k && !stk[i].want_key)
+      n += (size_t)snprintf(buf + n, bufsz - n, ".%.*s",
+                            (int)(stk[i].klen > 48 ? 48 : stk[i].klen),
+                            (const char *)stk[i].k);
+  }
+  if (n >= bufsz && bufsz > 4)
+    memcpy(buf + bufsz - 4, "...", 4);
+}
+
+/* A reader limit at 'at': "<what> (limit <name>) at byte N (line L,
+** column C), path P".  Returns GAVEL_LIMIT. */
+static GAVEL_NOINLINE gavel_status jfail_limit(jparser *jp,
+                                               const unsigned char *at,
+                                               const char *what,
+                                               const char *limit) {
+  const unsigned char *q, *ls = jp->beg;
+  size_t off = (size_t)(at - jp->beg);
+  int line = 1;
+  char path[200];
   jp->rc = GAVEL_LIMIT;
-  if (jp->err)
-    jp->err->offset = (long)(at - jp->beg);
-  gavel__errorf(jp->err, GAVEL_LIMIT,
-                "array of more than %llu elements at byte %zu exceeds the "
-                "maximum of %llu",
-                (unsigned long long)jp->max_elems, (size_t)(at - jp->beg),
-                (unsigned long long)jp->max_elems);
+  for (q = jp->beg; q < at; q++)
+    if (*q == '\n') {
+      line++;
+      ls = q + 1;
+    }
+  if (jp->err) {
+    jp->err->offset = (long)off;
+    jp->err->line = line;
+    jp->err->column = (int)(at - ls) + 1;
+  }
+  if (!jp->err)
+    return GAVEL_LIMIT;
+  jpath_at(jp->beg, at, path, sizeof path);
+  return gavel__errorf(jp->err, GAVEL_LIMIT,
+                       "%s (limit %s) at byte %zu (line %d, column %d), "
+                       "path %s",
+                       what, limit, off, line, (int)(at - ls) + 1, path);
+}
+
+/* An array longer than jp->max_elems (the engine's GAVEL_MAX_ARR_LEN, or
+** less for gavel__json_parse_max). */
+static GAVEL_NOINLINE void jfail_elems(jparser *jp, const unsigned char *at) {
+  char what[96];
+  snprintf(what, sizeof what, "array longer than %llu elements",
+           (unsigned long long)jp->max_elems);
+  jfail_limit(jp, at, what, "max_array_len");
+}
+
+/* An object with more than GAVEL_MAX_ARR_LEN members. */
+static GAVEL_NOINLINE void jfail_members(jparser *jp,
+                                         const unsigned char *at) {
+  char what[96];
+  snprintf(what, sizeof what, "object with more than %u members",
+           (unsigned)GAVEL_MAX_ARR_LEN);
+  jfail_limit(jp, at, what, "max_object_keys");
+}
+
+/* A string or key longer than GAVEL_MAX_STR_BYTES (decoded). */
+static GAVEL_NOINLINE void jfail_strlen(jparser *jp,
+                                        const unsigned char *at) {
+  char what[96];
+  snprintf(what, sizeof what, "string longer than %u bytes",
+           (unsigned)GAVEL_MAX_STR_BYTES);
+  jfail_limit(jp, at, what, "max_string_bytes");
 }
 
 /* GAVEL_NOMEM or GAVEL_LIMIT after an allocation failed. */
@@ -681,6 +825,37 @@ static size_t decode_string(char *dst, const unsigned char *s, size_t n) {
     }
   }
   return (size_t)(w - dst);
+}
+
+/* 1 if the string body that scan_string accepted decodes to more than
+** GAVEL_MAX_STR_BYTES bytes (the raw length bounds the decoded one, so
+** the decoding is counted only for long bodies with escapes). */
+GAVEL_INLINE int str_over(const unsigned char *s, size_t n, int esc) {
+  const unsigned char *e = s + n;
+  size_t len = 0;
+  if (GAVEL_LIKELY(n <= GAVEL_MAX_STR_BYTES))
+    return 0;
+  if (!esc)
+    return 1;
+  while (s < e) { /* count as decode_string writes */
+    unsigned u;
+    if (*s != '\\') {
+      len++;
+      s++;
+    } else if (s[1] != 'u') {
+      len++;
+      s += 2;
+    } else {
+      u = (unsigned)hex4(s + 2);
+      s += 6;
+      if (u >= 0xD800 && u <= 0xDBFF) {
+        s += 6;
+        len += 4;
+      } else
+        len += u < 0x80 ? 1 : u < 0x800 ? 2 : 3;
+    }
+  }
+  return len > GAVEL_MAX_STR_BYTES;
 }
 
 /* New arena string from a validated body (decoding escapes if 'esc'),
@@ -1101,7 +1276,14 @@ GAVEL_INLINE const unsigned char *read_value(jparser *jp,
   gv_str *str;
   switch (*s) {
   case '"':
-    if (!(s = scan_string(jp, s, &body, &len, &esc)) || mode == M_SKIP)
+    if (!(s = scan_string(jp, s, &body, &len, &esc)))
+      break;
+    if (GAVEL_UNLIKELY(str_over(body, len, esc))) {
+      jfail_strlen(jp, body - 1);
+      s = NULL;
+      break;
+    }
+    if (mode == M_SKIP)
       break;
     if ((str = make_str(jp, body, len, esc)) != NULL) {
       *out = gv_strv(str);
@@ -1255,6 +1437,10 @@ GAVEL_INLINE const unsigned char *read_member(jparser *jp,
   jmode m = mode;
   if (!(s = scan_string(jp, s, &body, &len, &esc)))
     goto fail;
+  if (GAVEL_UNLIKELY(str_over(body, len, esc))) {
+    jfail_strlen(jp, body - 1);
+    goto fail;
+  }
   if (GAVEL_UNLIKELY(s >= e || *s != ':')) {
     s = skip_ws(s, e);
     if (s >= e || *s != ':') {
@@ -1298,6 +1484,7 @@ GAVEL_INLINE const unsigned char *object_body(jparser *jp,
                                               gvalue *out) {
   const unsigned char *e = jp->end;
   size_t base = jp->top;
+  uint32_t nmem;
   kindex ix = {NULL, 0};
   if (GAVEL_UNLIKELY(++jp->depth > GAVEL_MAX_JSON_DEPTH)) {
     jfail(jp, GAVEL_LIMIT, s, NULL);
@@ -1308,9 +1495,13 @@ GAVEL_INLINE const unsigned char *object_body(jparser *jp,
     s++;
     goto done;
   }
-  for (;;) {
+  for (nmem = 0;; nmem++) {
     if (GAVEL_UNLIKELY(s >= e || *s != '"')) {
       jfail_at(jp, s, "expected string key");
+      goto fail;
+    }
+    if (GAVEL_UNLIKELY(nmem >= GAVEL_MAX_ARR_LEN)) {
+      jfail_members(jp, s);
       goto fail;
     }
     if (!(s = read_member(jp, s, mode, ps, base, &ix)))
@@ -1390,7 +1581,9 @@ gavel_status gavel__json_parse_max(gv_arena *a, const char *p, size_t n,
   jp.rc = GAVEL_OK;
   jp.err = err;
   jp.depth = 0;
-  jp.max_elems = max_elems ? max_elems : UINT64_MAX;
+  jp.max_elems = max_elems && max_elems < GAVEL_MAX_ARR_LEN
+                     ? max_elems
+                     : GAVEL_MAX_ARR_LEN;
   jp.stk = jp.stk0 = stk0;
   jp.top = 0;
   jp.cap = JSTACK_INIT;

@@ -34,12 +34,15 @@ typedef struct gv_proj {
 /* Parses 'n' bytes at 'p' into '*out' (values in arena 'a').  'proj' NULL
 ** materialises everything.  Trailing non-whitespace is an error.  Returns
 ** GAVEL_OK, GAVEL_JSON (err->offset/line/column/msg set), GAVEL_LIMIT
-** (depth > GAVEL_MAX_JSON_DEPTH) or GAVEL_NOMEM. */
+** (depth > GAVEL_MAX_JSON_DEPTH; a string or key over GAVEL_MAX_STR_BYTES,
+** an array over GAVEL_MAX_ARR_LEN elements, an object over
+** GAVEL_MAX_ARR_LEN members: the message names the limit and the JSON
+** path, see "Reader limits" in json.c) or GAVEL_NOMEM. */
 gavel_status gavel__json_parse(gv_arena *a, const char *p, size_t n,
                                const gv_proj *proj, gvalue *out,
                                gavel_error *err);
 /* The same, failing with GAVEL_LIMIT on an array of more than 'max_elems'
-** elements (0: no limit). */
+** elements (0, or more than GAVEL_MAX_ARR_LEN: GAVEL_MAX_ARR_LEN). */
 gavel_status gavel__json_parse_max(gv_arena *a, const char *p, size_t n,
                                    const gv_proj *proj, uint64_t max_elems,
                                    gvalue *out, gavel_error *err);

@@ -1321,6 +1321,11 @@ static gavel_status write_result(gavel_exec *ex, const char **out,
   return GAVEL_OK;
 }
 
+gavel_status gavel__exec_write_result(gavel_exec *ex, const char **out,
+                                      size_t *out_len, gavel_error *err) {
+  return write_result(ex, out, out_len, err);
+}
+
 gavel_status gavel_exec_run_json(gavel_exec *ex, const char *input,
                                  size_t input_len, unsigned flags,
                                  const char **out, size_t *out_len,

@@ -32,6 +32,11 @@ gavel_status gavel__exec_resume_value(gavel_exec *ex, int is_error,
                                       gvalue payload, gvalue metadata,
                                       const char *errmsg, gavel_error *err);
 gvalue gavel__exec_result(const gavel_exec *ex);
+/* The finished run's result as gavel_exec_run_json writes it (with the
+** trace member when the run was traced), for hosts that started the run
+** with gavel__exec_run_value. */
+gavel_status gavel__exec_write_result(gavel_exec *ex, const char **out,
+                                      size_t *out_len, gavel_error *err);
 const gv_hostreq *gavel__exec_pending_req(const gavel_exec *ex);
 /* Metrics delivered to the sink in the last run. */
 const gv_metric_rec *gavel__exec_metrics(const gavel_exec *ex, int *n);

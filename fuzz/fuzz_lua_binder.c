@@ -8,10 +8,11 @@
 ** fuzz bytes go to fuzz/lua_binder.lua, which builds Lua tables from them
 ** (a small stack machine: numbers incl. NaN/inf/2^63, raw byte strings,
 ** booleans, gavel.null, nested and self-referencing tables, marked arrays,
-** float boxes, int64 cdata, functions) and runs fixed rulesets on them
-** three ways: the generated binder (rs:run(t)), the C walker (trace runs
-** convert through capi), and JSON text (gavel.json.encode(t)); the results
-** must agree.  Any Lua error out of it is a finding.
+** float boxes, int64 cdata, functions, __index metatables) and runs fixed
+** rulesets on them three ways: the generated binder (rs:run(t)), the same
+** traced (must agree in full), and JSON text (gavel.json.encode(t), through
+** the C lua_next walker); the results must agree.  Any Lua error out of it
+** is a finding.
 */
 #include "gavel.h"
 #include "gavel_lua.h"

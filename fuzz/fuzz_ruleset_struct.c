@@ -122,8 +122,14 @@ static cJSON *random_scalar(void) {
   }
 }
 
+/* One node table for every mutation: it is 128 KiB, above ASan's largest
+** size class, so a malloc per mutation was an mmap, fresh page faults and
+** an munmap with a TLB shootdown each time (perf: most of this harness's
+** time went to the kernel; fuzz/README.md "Executions per harness"). */
+static nodes node_table;
+
 static void mutate_once(cJSON *root) {
-  nodes *ns = malloc(sizeof *ns);
+  nodes *ns = &node_table;
   int i, k, tries;
   cJSON *n, *p;
   ns->count = 0;
@@ -248,7 +254,6 @@ static void mutate_once(cJSON *root) {
     }
     break;
   }
-  free(ns);
 }
 
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,

@@ -21,6 +21,7 @@ local format = string.format
 
 local capi_exec, capi_set_run = capi.exec, capi.run_json
 local capi_trace_run, capi_result = capi.trace_run, capi.result
+local capi_trace_bound = capi.trace_bound
 local capi_fail, capi_pending = capi.fail, capi.pending
 local capi_resume, capi_abandon = capi.resume, capi.abandon
 local api_begin, api_run, api_slots = api.begin, api.run, api.slots
@@ -206,10 +207,17 @@ function Ruleset.run(self, input, opts)
   end
   local st, ti = nil, type(input)
   if trace then
-    if ti ~= "table" and ti ~= "string" and ti ~= "nil" then
+    if ti == "table" then
+      -- the binder's input, traced: turning on the trace does not change
+      -- what is read (lua/README.md "Input tables")
+      api_begin(h)
+      self._bind(input, S, h)
+      st = capi_trace_bound(h, RUN_TRACE)
+    elseif ti ~= "string" and ti ~= "nil" then
       error("gavel: input must be a table, JSON text or nil", 2)
+    else
+      st = capi_trace_run(h, input, RUN_TRACE)
     end
-    st = capi_trace_run(h, input, RUN_TRACE)
   elseif ti == "table" then
     api_begin(h)
     self._bind(input, S, h)

@@ -99,7 +99,13 @@ typedef struct gavel_config {
   gavel_realloc_fn realloc; /* NULL: libc realloc/free                   */
   void *alloc_ud;           /* passed to 'realloc'                       */
   uint64_t gas_limit;       /* default per-run gas budget; 0 = built-in  */
-  size_t max_input_bytes;   /* largest JSON input accepted; 0 = 64 MiB   */
+  size_t max_input_bytes;   /* largest JSON input accepted; 0 = 64 MiB.
+                               Fixed, not settable: every JSON document
+                               (input, payloads, json_unmarshal) and Lua
+                               table holds strings/keys of at most 16 MiB
+                               (max_string_bytes), arrays of at most 1M
+                               elements (max_array_len), objects of at most
+                               1M members (max_object_keys), 512 levels   */
   int jit;                  /* JIT tier: 0 = GAVEL_JIT from the
                                environment ("on", "off", "auto"), else
                                auto; 1 on (compile at load), 2 off (VM

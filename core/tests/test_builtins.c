@@ -1059,6 +1059,35 @@ TEST(json_unmarshal_has_serde_jsons_nesting_limit) {
   CHECK(strstr(callv("json_unmarshal", a, 1), "recursion") == NULL);
 }
 
+/* The JSON reader's per-container limits (core/json.c "Reader limits")
+** apply at run time: an object of 1,000,001 members (duplicates count as
+** written) fits a 16 MiB string but not max_object_keys; a GV_E_LIMIT
+** error naming the limit and the path. */
+TEST(json_unmarshal_applies_the_readers_container_limits) {
+  gv_buf b;
+  gvalue a[1];
+  const char *r;
+  int i;
+  gavel__buf_init(&b, &gavel__default_alloc);
+  gavel__buf_adds(&b, "{\"o\":{\"a\":0");
+  for (i = 1; i < GAVEL_MAX_ARR_LEN; i++)
+    gavel__buf_adds(&b, ",\"a\":0");
+  gavel__buf_adds(&b, "}}");
+  rt_reset(1000000000);
+  a[0] = mkstrn(b.p, b.len);
+  CHECK_STR(callv("json_unmarshal", a, 1), "{\"o\":{\"a\":0}}");
+  b.len -= 2;
+  gavel__buf_adds(&b, ",\"a\":1}}");
+  rt_reset(1000000000);
+  a[0] = mkstrn(b.p, b.len);
+  r = callv("json_unmarshal", a, 1);
+  CHECK(strstr(r, "error: Evaluation error: json_unmarshal: object with more "
+                  "than 1000000 members (limit max_object_keys)") == r);
+  CHECK(strstr(r, "path $.o") != NULL);
+  CHECK(rt.ekind == GV_E_LIMIT);
+  gavel__buf_free(&b);
+}
+
 /* ==== Limits and gas ==== */
 
 TEST(results_past_the_string_limit_are_limit_errors) {

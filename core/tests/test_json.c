@@ -622,6 +622,112 @@ TEST(limits_nesting_depth) {
   }
 }
 
+/* Per-string, per-array and per-object limits (json.c "Reader limits"):
+** each one just below and just above, in a value, a key and a part that
+** a projection skips; the message names the limit and the JSON path. */
+TEST(limits_strings_arrays_and_objects_and_names_the_path) {
+  static const char *const keep[] = {"keep"};
+  gv_proj *pr = proj_of(keep, 1);
+  gv_arena a;
+  gv_buf b;
+  gvalue v;
+  gavel_error e;
+  size_t i, big = GAVEL_MAX_STR_BYTES;
+  gavel__arena_init(&a, &gavel__default_alloc, 0);
+  gavel__buf_init(&b, &gavel__default_alloc);
+  /* a string of exactly max_string_bytes reads; one byte more does not */
+  gavel__buf_adds(&b, "{\"a\":[1,{\"s\":\"");
+  for (i = 0; i < big; i++)
+    gavel__buf_addc(&b, 'x');
+  gavel__buf_adds(&b, "\"}]}");
+  CHECK(gavel__json_parse(&a, b.p, b.len, NULL, &v, &e) == GAVEL_OK);
+  CHECK(v.u.o->vals[0].u.a->items[1].u.o->vals[0].u.s->len == big);
+  gavel__arena_reset(&a);
+  b.len = 0;
+  gavel__buf_adds(&b, "{\"a\":[1,{\"s\":\"");
+  for (i = 0; i < big + 1; i++)
+    gavel__buf_addc(&b, 'x');
+  gavel__buf_adds(&b, "\"}]}");
+  CHECK(gavel__json_parse(&a, b.p, b.len, NULL, &v, &e) == GAVEL_LIMIT);
+  CHECK(e.code == GAVEL_LIMIT && e.offset == 13 && e.column == 14);
+  CHECK_STR(e.msg, "string longer than 16777216 bytes (limit max_string_bytes)"
+                   " at byte 13 (line 1, column 14), path $.a[1].s");
+  /* skipped by a projection: still refused (validity never depends on it) */
+  CHECK(gavel__json_parse(&a, b.p, b.len, pr, &v, &e) == GAVEL_LIMIT);
+  CHECK(strstr(e.msg, "path $.a[1].s") != NULL);
+  /* escapes count decoded: 2^24 + 1 raw bytes holding "\n" decode to 2^24 */
+  b.len = 0;
+  gavel__buf_adds(&b, "[\"\\n");
+  for (i = 0; i < big - 1; i++)
+    gavel__buf_addc(&b, 'y');
+  gavel__buf_adds(&b, "\"]");
+  gavel__arena_reset(&a);
+  CHECK(gavel__json_parse(&a, b.p, b.len, NULL, &v, &e) == GAVEL_OK);
+  CHECK(v.u.a->items[0].u.s->len == big);
+  /* a key over the limit */
+  b.len = 0;
+  gavel__buf_adds(&b, "{\"ok\":{\"");
+  for (i = 0; i < big + 1; i++)
+    gavel__buf_addc(&b, 'k');
+  gavel__buf_adds(&b, "\":1}}");
+  gavel__arena_reset(&a);
+  CHECK(gavel__json_parse(&a, b.p, b.len, NULL, &v, &e) == GAVEL_LIMIT);
+  CHECK(strstr(e.msg, "(limit max_string_bytes)") && strstr(e.msg, "path $.ok"));
+  /* arrays: GAVEL_MAX_ARR_LEN elements read, one more is max_array_len */
+  b.len = 0;
+  gavel__buf_adds(&b, "{\"x\":{\"l\":[0");
+  for (i = 1; i < GAVEL_MAX_ARR_LEN; i++)
+    gavel__buf_adds(&b, ",0");
+  gavel__buf_adds(&b, "]}}");
+  gavel__arena_reset(&a);
+  CHECK(gavel__json_parse(&a, b.p, b.len, NULL, &v, &e) == GAVEL_OK);
+  b.len -= 3;
+  gavel__buf_adds(&b, ",7]}}");
+  gavel__arena_reset(&a);
+  CHECK(gavel__json_parse(&a, b.p, b.len, NULL, &v, &e) == GAVEL_LIMIT);
+  CHECK(e.offset == (long)b.len - 4);
+  CHECK(strstr(e.msg, "array longer than 1000000 elements (limit "
+                      "max_array_len)") == e.msg);
+  CHECK(strstr(e.msg, "path $.x.l[1000000]") != NULL);
+  gavel__arena_reset(&a);
+  CHECK(gavel__json_parse(&a, b.p, b.len, pr, &v, &e) == GAVEL_LIMIT);
+  /* gavel__json_parse_max: a smaller bound; 0 or larger is the engine's */
+  gavel__arena_reset(&a);
+  CHECK(gavel__json_parse_max(&a, "[1,2,3]", 7, NULL, 2, &v, &e) ==
+        GAVEL_LIMIT);
+  CHECK(strstr(e.msg, "array longer than 2 elements") && strstr(e.msg, "$[2]"));
+  gavel__arena_reset(&a);
+  CHECK(gavel__json_parse_max(&a, b.p, b.len, NULL, 5000000, &v, &e) ==
+        GAVEL_LIMIT);
+  /* objects: GAVEL_MAX_ARR_LEN members read, one more is max_object_keys */
+  b.len = 0;
+  gavel__buf_adds(&b, "[{\"k0\":0");
+  for (i = 1; i < GAVEL_MAX_ARR_LEN; i++)
+    gavel__buf_addf(&b, ",\"k%zu\":0", i);
+  gavel__buf_adds(&b, "}]");
+  gavel__arena_reset(&a);
+  CHECK(gavel__json_parse(&a, b.p, b.len, NULL, &v, &e) == GAVEL_OK);
+  CHECK(v.u.a->items[0].u.o->len == GAVEL_MAX_ARR_LEN);
+  b.len -= 2;
+  gavel__buf_adds(&b, ",\"k0\":1}]"); /* a duplicate counts as written */
+  gavel__arena_reset(&a);
+  CHECK(gavel__json_parse(&a, b.p, b.len, NULL, &v, &e) == GAVEL_LIMIT);
+  CHECK(strstr(e.msg, "object with more than 1000000 members (limit "
+                      "max_object_keys)") == e.msg);
+  CHECK(strstr(e.msg, "path $[0]") != NULL);
+  /* the depth limit names its path too */
+  gavel__arena_reset(&a);
+  {
+    char *deep = nest(GAVEL_MAX_JSON_DEPTH + 1, '[', ']', "");
+    CHECK(gavel__json_parse(&a, deep, strlen(deep), NULL, &v, &e) ==
+          GAVEL_LIMIT);
+    CHECK(strstr(e.msg, "path $[0][0][0]") != NULL);
+    free(deep);
+  }
+  gavel__buf_free(&b);
+  gavel__arena_free(&a);
+}
+
 /* ==== Arena ==== */
 
 static int fail_after; /* allocations left before failing      */

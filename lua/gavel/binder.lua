@@ -155,7 +155,7 @@ wv = function(h, s, v, depth)
       if a == nil then return false end
       local items = a.items
       for i = 1, maxk do
-        local x = v[i]
+        local x = rawget(v, i)
         if x ~= nil and not wv(h, items + (i - 1), x, depth + 1) then
           return false
         end
@@ -166,17 +166,21 @@ wv = function(h, s, v, depth)
     else
       local o = new_obj(h, n)
       if o == nil then return false end
+      local hadnum = false
       for k, x in next, v do
         local idx
         if type(k) == "string" then
-          idx = obj_add(h, o, k, #k, 0)
+          -- replaces a number key's entry of the same text
+          idx = obj_add(h, o, k, #k, hadnum and 1 or 0)
         elseif type(k) == "number" then
           local ks = numkey(k)
-          idx = obj_add(h, o, ks, #ks, 1)
+          idx = obj_add(h, o, ks, #ks, 2) -- -2: a string key has the text
+          hadnum = true
         else
           return false
         end
-        if idx < 0 or not wv(h, o.vals + idx, x, depth + 1) then
+        if idx ~= -2 and (idx < 0 or not wv(h, o.vals + idx, x, depth + 1))
+        then
           return false
         end
       end
@@ -220,11 +224,59 @@ local function tab(v)
   return nil
 end
 
--- ki(t, k, i) -> t[k], or t[i] when t[k] is nil: a digit segment ("0") is
--- an object key or an array index (1-based in Lua) depending on the data.
-local function ki(t, k, i)
-  local v = t[k]
-  if v == nil then v = t[i] end
+-- ==== Reading paths: one rule for every input path ====
+--
+-- The generated binder reads the input as the table walkers (wv above,
+-- lgavel.c's table_value) and gavel.json.encode see it, so a run's outcome
+-- does not depend on which of them converts a value (lua/README.md,
+-- "Input tables"):
+-- * raw reads (rawget, next): metatables (__index proxies) are not
+--   consulted, as the walkers do not consult them;
+-- * a table is an array when all its keys are positive integers and it is
+--   marked (gavel.array_mt, cjson's array metatables) or dense enough
+--   (highest key <= 2n + 16); otherwise an object, whose number keys read
+--   as text ("1", "1.5"), a string key winning over a number key of the
+--   same text;
+-- * an index segment (l[0]) reads an array element, a hole (nil below the
+--   highest key) as null; nothing on an object;
+-- * a digit segment (o.0) is an element of an array, a key of an object.
+-- cls(t) -> true, highest key (an array) | false (an object) | nil (a
+-- gavel.float box: no members).  Only called for tables read by index or
+-- digit segments: O(keys), as the walkers' own test.
+local function cls(v)
+  local mt = getmetatable(v)
+  if mt ~= nil and mt == float_mt then return nil end
+  local n, maxk = 0, 0
+  for k in next, v do
+    n = n + 1
+    if type(k) == "number" and k >= 1 and k == floor(k) then
+      if k > maxk then maxk = k end
+    else
+      return false
+    end
+  end
+  local marked = mt ~= nil and (mt == array_mt or mt == cjson_array_mt
+                                or mt == cjson_empty_array_mt)
+  if marked or (n > 0 and maxk <= 2 * n + 16) then return true, maxk end
+  return false
+end
+
+-- ix(t, i, isarr, maxk) -> element i (1-based) of an array, null for a
+-- hole, nil past its end or on an object.
+local function ix(t, i, isarr, maxk)
+  if not isarr then return nil end
+  local v = rawget(t, i)
+  if v == nil and i <= maxk then return null end
+  return v
+end
+
+-- dg(t, k, i, nk, isarr, maxk) -> digit segment k: element i (1-based)
+-- of an array, else key k (a string, or the number nk whose text is k).
+local function dg(t, k, i, nk, isarr, maxk)
+  if isarr then return ix(t, i, isarr, maxk) end
+  if isarr == nil then return nil end
+  local v = rawget(t, k)
+  if v == nil and nk then v = rawget(t, nk) end
   return v
 end
 
@@ -235,20 +287,39 @@ local function digit_index(k)
   return nil
 end
 
-local function access(var, child)
+-- needs_cls(node) -> true when a child is read by index or digit segment
+local function needs_cls(node)
+  for _, c in ipairs(node.children or {}) do
+    if c.index or digit_index(c.key) then return true end
+  end
+  return false
+end
+
+local function access(var, child, cv)
   if child.index then
-    return format("%s[%d]", var, child.index + 1)
+    return format("ix(%s, %d, %s, m%s)", var, child.index + 1, cv, cv)
   end
   local di = digit_index(child.key)
   if di then
-    return format("ki(%s, %q, %d)", var, child.key, di + 1)
+    local nk = format("%d", di) == child.key and format("%d", di) or "nil"
+    return format("dg(%s, %q, %d, %s, %s, m%s)", var, child.key, di + 1, nk,
+                  cv, cv)
   end
-  return format("%s[%q]", var, child.key)
+  return format("rawget(%s, %q)", var, child.key)
 end
 
 local function gen(node, var, depth, out)
+  local cv = "c" .. depth
+  if needs_cls(node) then
+    if depth > 0 then
+      out[#out + 1] = format("local %s, m%s if %s then %s, m%s = cls(%s) end",
+                             cv, cv, var, cv, cv, var)
+    else
+      out[#out + 1] = format("local %s, m%s = cls(%s)", cv, cv, var)
+    end
+  end
   for _, c in ipairs(node.children or {}) do
-    local acc = access(var, c)
+    local acc = access(var, c, cv)
     if depth > 0 then acc = var .. " and " .. acc end
     if c.leaf then
       out[#out + 1] = format("do local v = %s if type(v) == 'table' then "
@@ -266,7 +337,7 @@ end
 -- source(plan) -> Lua source of the binder factory (for tests, debugging)
 function _M.source(plan)
   local out = {
-    "local put, tab, ki, deep, type = ...",
+    "local put, tab, ix, dg, cls, deep, type, rawget = ...",
     "return function(inp, S, h)",
   }
   if plan.root.leaf then
@@ -282,7 +353,7 @@ end
 function _M.new(plan)
   local src = _M.source(plan)
   local factory = assert(loadstring(src, "=gavel.binder"))
-  return factory(put, tab, ki, deep, type)
+  return factory(put, tab, ix, dg, cls, deep, type, rawget)
 end
 
 return _M

@@ -379,7 +379,8 @@ static int str_value(lg_conv *c, int idx, gvalue *out) {
   const char *s = lua_tolstring(c->L, idx, &len);
   gv_str *gs;
   if (len > GAVEL_MAX_STR_BYTES)
-    return conv_limit(c, "string of %zu bytes exceeds maximum of %u", len,
+    return conv_limit(c, "string of %zu bytes exceeds maximum of %u (limit "
+                      "max_string_bytes)", len,
                       (unsigned)GAVEL_MAX_STR_BYTES);
   if (conv_charge(c, len + LG_SIZE_STR))
     return 1;
@@ -458,7 +459,8 @@ static int array_value(lg_conv *c, int idx, size_t len, gvalue *out) {
   gv_arr *arr;
   size_t i;
   if (len > GAVEL_MAX_ARR_LEN)
-    return conv_limit(c, "array of %zu elements exceeds maximum of %d", len,
+    return conv_limit(c, "array of %zu elements exceeds maximum of %d (limit "
+                      "max_array_len)", len,
                       GAVEL_MAX_ARR_LEN);
   if (conv_charge(c, LG_SIZE_CONTAINER + len * LG_SIZE_ELEM))
     return 1;
@@ -489,8 +491,10 @@ static int array_value(lg_conv *c, int idx, size_t len, gvalue *out) {
 static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
   lua_State *L = c->L;
   gv_obj *o;
+  int had_num = 0; /* a number key was added: string keys replace it */
   if (n > GAVEL_MAX_ARR_LEN)
-    return conv_limit(c, "object of %zu keys exceeds maximum of %d", n,
+    return conv_limit(c, "object of %zu keys exceeds maximum of %d (limit "
+                      "max_object_keys)", n,
                       GAVEL_MAX_ARR_LEN);
   if (conv_charge(c, LG_SIZE_CONTAINER))
     return 1;
@@ -514,7 +518,8 @@ static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
     c->depth++;
     if (klen > GAVEL_MAX_STR_BYTES) {
       lua_pop(L, 2);
-      return conv_limit(c, "key of %zu bytes exceeds maximum of %u", klen,
+      return conv_limit(c, "key of %zu bytes exceeds maximum of %u (limit "
+                        "max_string_bytes)", klen,
                         (unsigned)GAVEL_MAX_STR_BYTES);
     }
     if (conv_charge(c, klen + LG_SIZE_MEMBER)) {
@@ -525,17 +530,26 @@ static int object_value(lg_conv *c, int idx, size_t n, gvalue *out) {
       lua_pop(L, 2);
       return conv_fail(c, "key is not valid UTF-8");
     }
+    /* A number key whose text a string key has ({[1] = x, ["1"] = y}):
+    ** the string key wins, whatever the order of lua_next (the binder's
+    ** reads and its FFI walker do the same). */
+    if (numkey && gavel__obj_find(o, k, klen) >= 0) {
+      c->depth--;
+      lua_pop(L, 1);
+      continue;
+    }
     if (to_value(c, lua_gettop(L), &v)) {
       lua_pop(L, 2);
       return 1;
     }
     c->depth--;
     if (!(ks = gavel__str_new(c->a, k, klen)) ||
-        !(numkey ? gavel__obj_set(c->a, o, ks, v)
-                 : gavel__obj_append(c->a, o, ks, v))) {
+        !(numkey || !had_num ? gavel__obj_append(c->a, o, ks, v)
+                             : gavel__obj_set(c->a, o, ks, v))) {
       lua_pop(L, 2);
       return conv_nomem(c);
     }
+    had_num |= numkey;
     lua_pop(L, 1);
   }
   *out = gv_objv(o);
@@ -584,6 +598,11 @@ static int table_value(lg_conv *c, int idx, gvalue *out) {
     }
     lua_pop(L, 1);
   }
+  if (all_int && (marked || (n > 0 && max <= 2.0 * (double)n + LG_MAX_SPARSE))
+      && max > (lua_Number)GAVEL_MAX_ARR_LEN) /* before the size_t cast */
+    return conv_limit(c, "array of %.0f elements exceeds maximum of %d (limit "
+                      "max_array_len)", max,
+                      GAVEL_MAX_ARR_LEN);
   if (marked && all_int)
     return array_value(c, idx, (size_t)max, out);
   if (n > 0 && all_int && max <= 2.0 * (double)n + LG_MAX_SPARSE)
@@ -819,7 +838,8 @@ static void api_set_str(gavel_lua_exec *h, int slot, const char *s,
   if (slot < 0 || slot >= h->lrs->n_leaves)
     return;
   if (len > GAVEL_MAX_STR_BYTES) { /* the input limits, as convert() */
-    snprintf(msg, sizeof msg, "string of %zu bytes exceeds maximum of %u",
+    snprintf(msg, sizeof msg, "string of %zu bytes exceeds maximum of %u "
+             "(limit max_string_bytes)",
              len, (unsigned)GAVEL_MAX_STR_BYTES);
     bind_fail(h, slot, GAVEL_LIMIT, msg);
     h->flat[slot] = gv_missing();
@@ -926,8 +946,10 @@ static double api_mark(gavel_lua_exec *h) { return (double)h->in_used; }
 /* Sets the nesting header of a container the Lua walker filled. */
 static void api_seal(gvalue *v) { lg_seal(v); }
 
-/* Adds key k (null value) and returns its index; 'replace': reuse an
-** existing equal key (number keys turned into text may collide). */
+/* Adds key k (null value) and returns its index; 'replace' 1: reuse an
+** existing equal key (a string key over a number key's text), 2: -2 when
+** the key exists (a number key whose text a string key has: the string
+** key wins, as in object_value).  -1 on failure. */
 static int api_obj_add(gavel_lua_exec *h, gv_obj *o, const char *k,
                        size_t klen, int replace) {
   gv_str *ks;
@@ -935,7 +957,7 @@ static int api_obj_add(gavel_lua_exec *h, gv_obj *o, const char *k,
   if (klen > GAVEL_MAX_STR_BYTES || api_charge(h, klen + LG_SIZE_MEMBER))
     return -1;
   if (replace && (i = gavel__obj_find(o, k, klen)) >= 0)
-    return i;
+    return replace == 2 ? -2 : i;
   if (!utf8_valid((const unsigned char *)k, klen) ||
       !(ks = gavel__str_new(h->arena, k, klen)) ||
       !gavel__obj_append(h->arena, o, ks, gv_null()))
@@ -1870,6 +1892,34 @@ static int l_trace_run(lua_State *L) {
   return 1;
 }
 
+/* capi.trace_bound(exec, flags) -> status: a traced run over the input
+** the generated binder bound (after api.begin and the binder): the same
+** input paths, limits and errors as rs:run without the trace, the JSON
+** result (with its trace member) as trace_run.  A bound table's values
+** the ruleset does not read are never looked at, traced or not. */
+static int l_trace_bound(lua_State *L) {
+  gavel_lua_exec *h = check_exec(L, 1);
+  unsigned flags = (unsigned)luaL_optinteger(L, 2, 0);
+  int i, n = h->lrs->n_leaves;
+  gavel_status st;
+  if (h->bind_failed) {
+    lua_pushinteger(L, h->err.code);
+    return 1;
+  }
+  for (i = 0; i < n; i++)
+    *h->leafp[i] = h->flat[i];
+#ifdef GAVEL_MAX_VALUE_DEPTH
+  for (i = 0; i < h->n_inner; i++)
+    lg_seal(h->inner[i]);
+#endif
+  h->json_mode = 1;
+  st = gavel__exec_run_value(h->ex, h->root, flags, &h->err);
+  if (st == GAVEL_OK)
+    st = gavel__exec_write_result(h->ex, &h->jres, &h->jres_len, &h->err);
+  lua_pushinteger(L, st);
+  return 1;
+}
+
 /* The "trace" member of a trace run's JSON result: write_result
 ** (core/sched.c) appends it last, as ,"trace":{"path":"...}, and every
 ** quote inside a JSON string is escaped, so the last occurrence of that
@@ -2293,6 +2343,7 @@ static const luaL_Reg lg_funcs[] = {
     {"load", l_load},         {"plan", l_plan},
     {"exec", l_exec},         {"set", l_set},
     {"run_json", l_run_json}, {"trace_run", l_trace_run},
+    {"trace_bound", l_trace_bound},
     {"result", l_result},     {"fail", l_fail},
     {"result_text", l_result_text},
     {"metrics", l_metrics},

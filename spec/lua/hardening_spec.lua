@@ -73,6 +73,7 @@ describe("input limits: the same for every input path", function()
   it("refuses a 100 MB string in rs:run as gavel.eval does", function()
     local big = rep("x", 100 * 1024 * 1024)
     local limit = "string of 104857600 bytes exceeds maximum of 16777216"
+      .. " (limit max_string_bytes)"
     fails("GAVEL_LIMIT", limit .. " (at input.s)", rs_s:run({ s = big }))
     fails("GAVEL_LIMIT", limit .. " (at input.o.x)",
           rs_o:run({ o = { x = big } }))
@@ -132,6 +133,7 @@ describe("input limits: the same for every input path", function()
     local t = {}
     for i = 1, 1000001 do t[i] = 0 end
     local msg = "array of 1000001 elements exceeds maximum of 1000000"
+      .. " (limit max_array_len)"
     fails("GAVEL_LIMIT", msg .. " (at input.a)", rs_a:run({ a = t }))
     fails("GAVEL_LIMIT", msg .. " (at context.a)",
           gavel.eval("len(a)", { a = t }))
@@ -469,5 +471,95 @@ describe("values built from a table input", function()
                        .. " / " .. tostring(e2))
       assert.are.equal(c2, c1)
     end
+  end)
+end)
+
+-- Findings L2-L5 of fuzz/README.md: a table input is read the same way by
+-- the generated binder, a traced run and JSON text (lua/README.md, "Input
+-- tables"); turning on the trace never changes the outcome.
+describe("one reading of a table input on every path", function()
+  local function one(expr)
+    return assert(gavel.load(outputs(gavel, { { "v", expr } })))
+  end
+  -- res.output.v of the plain run, which the traced run must equal;
+  -- the JSON text run too when the table encodes
+  local function same(r, t)
+    local a, ea, ca = r:run(t)
+    local b, eb, cb = r:run(t, { trace = true })
+    assert.are.same(a and a.output, b and b.output)
+    assert.are.equal(ea, eb)
+    assert.are.equal(ca, cb)
+    if b then assert.is_table(b.trace) end
+    local j = gavel.json.encode(t)
+    if j then
+      local c, _, cc = r:run(j)
+      assert.are.same(a and a.output, c and c.output)
+      assert.are.equal(ca, cc)
+    end
+    return a, ea, ca
+  end
+
+  it("L2: ignores values the ruleset never reads, traced or not", function()
+    local r = one("a")
+    local o = {}
+    o.self = o
+    local t = { a = 1, f = print, co = coroutine.create(print),
+                p = ffi.new("int[1]"), n = 0 / 0, i = 1 / 0, cyc = o,
+                u = 18446744073709551615ULL }
+    assert.are.equal(1, same(r, t).output.v)
+    -- what it reads must convert: an error naming the path, on both
+    fails("GAVEL_JSON", "cannot convert a function (at input.a)",
+          same(r, { a = print }))
+    fails("GAVEL_JSON", "number out of range (inf) (at input.a)",
+          same(r, { a = 1 / 0, f = print }))
+    fails("GAVEL_JSON", "table contains itself", same(r, { a = o }))
+  end)
+
+  it("L3: reads tables raw, ignoring __index metamethods", function()
+    local r = one("a")
+    local p = setmetatable({}, { __index = function() return 7 end })
+    fails("GAVEL_EXEC", "Field not found: a", same(r, p))
+    local q = setmetatable({ a = 2 }, { __index = { b = 3 } })
+    assert.are.equal(2, same(r, q).output.v)
+    local rb = one("o.b")
+    fails("GAVEL_EXEC", "Field not found: o.b", same(rb, { o = q }))
+    local rl = one("l[0]")
+    local l = setmetatable({}, { __index = function() return 5 end })
+    fails("GAVEL_EXEC", "Field not found", same(rl, { l = l }))
+  end)
+
+  it("L4: refuses inf and NaN it reads, naming the path", function()
+    local r = one("o.p")
+    fails("GAVEL_JSON", "number out of range (NaN) (at input.o.p)",
+          same(r, { o = { p = 0 / 0 } }))
+    fails("GAVEL_JSON", "number out of range (-inf) (at input.o.p)",
+          same(r, { o = { p = -1 / 0 } }))
+    assert.are.equal(gavel.null, same(r, { o = { p = gavel.null,
+                                                  q = 1 / 0 } }).output.v)
+  end)
+
+  it("L5: reads a hole of an array as null, an object's number keys as "
+     .. "text", function()
+    local r0, r1 = one("o.0"), one("l[1]")
+    assert.are.equal(gavel.null, same(r0, { o = { [7] = 1 } }).output.v)
+    assert.are.equal(gavel.null, same(r1, { l = { 1, nil, 3 } }).output.v)
+    assert.are.equal(gavel.null,
+      same(r1, { l = setmetatable({ [3] = 1 }, gavel.array_mt) }).output.v)
+    -- past the end: missing
+    fails("GAVEL_EXEC", "Field not found", same(r1, { l = { 1 } }))
+    -- an object (not only positive integer keys): o.0 is the key "0"
+    assert.are.equal(9, same(r0, { o = { [0] = 9, [1] = 8 } }).output.v)
+    fails("GAVEL_EXEC", "Field not found", same(r1, { l = { 1, 2, p = 3 } }))
+    assert.are.equal(1, same(r0, { o = { 1, 2 } }).output.v)
+    -- a string key wins over a number key of the same text
+    local r1k = one("o.1")
+    assert.are.equal("s", same(r1k, { o = { [1] = "n", ["1"] = "s" } })
+                              .output.v)
+    assert.are.equal("n", same(r1k, { o = { [1] = "n", p = 0 } }).output.v)
+    -- a gavel.float box has no members
+    fails("GAVEL_EXEC", "Field not found",
+          same(r0, { o = gavel.float(2) }))
+    -- a sparse table past 2n + 16 is an object: o.0 is missing
+    fails("GAVEL_EXEC", "Field not found", same(r0, { o = { [100] = 1 } }))
   end)
 end)
