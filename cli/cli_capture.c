@@ -87,6 +87,11 @@ int cli_capture_option(int argc, char **argv, int *i) {
   return 0;
 }
 
+void cli_capture_off_path(void) {
+  if (cc.o.durability_opts.durability == GAVEL_AUDIT_FLUSH_LINE)
+    cc.o.durability_opts.durability = GAVEL_AUDIT_GROUP_N;
+}
+
 int cli_capture_start(gavel_runtime *rt) {
   gavel_error e;
   if (!cc.file)

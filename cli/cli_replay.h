@@ -54,6 +54,10 @@ int cli_capture_option(int argc, char **argv, int *i);
 /* Opens the capture file and attaches it to 'rt' (after its providers,
 ** before loading rulesets).  No --capture: does nothing.  1 on failure. */
 int cli_capture_start(gavel_runtime *rt);
+/* Long-running hosts (gavel serve): records leave through a flusher
+** thread (audit's GROUP_N, at most a second late) unless an option chose
+** another policy, so no record is written on the request path. */
+void cli_capture_off_path(void);
 /* Records the content hash of the ruleset document in 'file'. */
 void cli_capture_ruleset(gavel_ruleset *rs, const char *file);
 /* After each run on this thread: its result JSON, or NULL on error. */

@@ -1245,6 +1245,9 @@ int serve_worker(const serve_opts *o, serve_shm *shm, int slot) {
   worker w;
   gavel_error err;
   gavel_config cfg = o->cfg;
+  /* audit lines leave through a flusher thread, off the request path: a
+  ** run only copies its record (at most a second late on disk) */
+  gavel_audit_opts ao = {GAVEL_AUDIT_GROUP_N, 1024, 0, 0};
   int fd, rc = 0;
   memset(&w, 0, sizeof w);
   w.o = o;
@@ -1266,13 +1269,14 @@ int serve_worker(const serve_opts *o, serve_shm *shm, int slot) {
       gavel_metrics_provide(w.metrics, w.rt, &err) != GAVEL_OK ||
       gavel_metrics_attach(w.metrics, w.rt, &err) != GAVEL_OK ||
       (o->audit_file &&
-       (gavel_audit_open(o->audit_file, NULL, &w.audit, &err) != GAVEL_OK ||
+       (gavel_audit_open(o->audit_file, &ao, &w.audit, &err) != GAVEL_OK ||
         gavel_audit_provide(w.audit, w.rt, &err) != GAVEL_OK ||
         gavel_audit_attach(w.audit, w.rt, &err) != GAVEL_OK))) {
     fprintf(stderr, "gavel serve: worker %d: error: %s\n", slot, err.msg);
     rc = 3;
     goto out;
   }
+  cli_capture_off_path();
   if (cli_capture_start(w.rt)) { /* after the providers, before loads */
     rc = 3;
     goto out;

@@ -207,7 +207,8 @@ static int group_add(gavel_audit *a, int type, const char *const *seg,
   for (w += REC_HDR, i = 0; i < k; w += sl[i], i++)
     memcpy(w, seg[i], sl[i]);
   a->len += n;
-  if (++a->nbuf >= a->o.fsync_every)
+  /* the first record of a batch starts the flusher's latency clock */
+  if (++a->nbuf >= a->o.fsync_every || a->nbuf == 1)
     pthread_cond_signal(&a->work);
   if (a->first_errno && __atomic_load_n(&a->errors, __ATOMIC_RELAXED))
     e = a->first_errno; /* the flusher lost lines: say so */
@@ -257,6 +258,9 @@ static int write_line(gavel_audit *a, const char *p, size_t n) {
   return bad || e ? (e ? e : EIO) : 0;
 }
 
+/* GROUP_N: the longest a logged line waits for its batch to fill (s). */
+#define GROUP_LATENCY_S 1
+
 /* GROUP_N: takes the filled buffer, writes it with one write(2) and
 ** fdatasyncs it outside the lock, while runs fill the other buffer. */
 static void *flusher(void *ud) {
@@ -267,8 +271,19 @@ static void *flusher(void *ud) {
     size_t n;
     uint32_t lines = 0;
     int fd, e = 0;
-    while (!a->stop && !a->want && a->nbuf < a->o.fsync_every)
-      pthread_cond_wait(&a->work, &a->mu);
+    while (!a->stop && !a->want && a->nbuf < a->o.fsync_every) {
+      /* Lines wait for N more at most GROUP_LATENCY_S: a quiet server
+      ** (gavel serve, a slow batch) still writes them out. */
+      struct timespec ts;
+      if (!a->len) {
+        pthread_cond_wait(&a->work, &a->mu);
+        continue;
+      }
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += GROUP_LATENCY_S;
+      if (pthread_cond_timedwait(&a->work, &a->mu, &ts) == ETIMEDOUT)
+        break;
+    }
     if (!a->len) {
       a->want = 0;
       pthread_cond_broadcast(&a->idle);

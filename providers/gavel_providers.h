@@ -198,7 +198,8 @@ typedef struct gavel_audit gavel_audit;
 **    full, on gavel_audit_flush and on gavel_audit_close: fastest, but a
 **    crash or kill loses everything still buffered.
 **  GROUP_N: group commit.  Lines collect in memory; every 'fsync_every'
-**    lines (default 1024), or sooner when the buffer fills, a flusher
+**    lines (default 1024), or sooner when the buffer fills or a line has
+**    waited a second (a quiet server still writes its lines), a flusher
 **    thread writes them with one write(2) and fdatasyncs, while runs go
 **    on filling a second buffer (a full buffer makes runs wait, never
 **    drops lines).  A kill or power loss loses at most the lines not yet

@@ -1054,6 +1054,17 @@ static void t_capture(void) {
     CHECK(r.status == (i == 4 ? 422 : 200), "%d %s", r.status, r.body);
     resp_free(&r);
   }
+  /* Written off the request path by flusher threads, yet without
+  ** waiting for a batch to fill or for the server to stop: every record
+  ** reaches the files while the server keeps running (waits up to 30 s
+  ** on a loaded machine; about a second here). */
+  for (i = 0; i < 300 && (count_lines(cap, "\"ruleset\":\"bench\"") < 5 ||
+                          count_lines(aud, "\"event\":\"rule_executed\"") < 5);
+       i++)
+    sleep_ms(100);
+  CHECK(count_lines(cap, "\"ruleset\":\"bench\"") == 5 &&
+            count_lines(aud, "\"event\":\"rule_executed\"") == 5,
+        "records written while serving: capture %s, audit %s", cap, aud);
   CHECK(stop_server(pid) == 0, "exit status");
   CHECK(count_lines(cap, "\"ruleset\":\"bench\"") == 5 &&
             count_lines(cap, "\"code\":\"MID\"") == 4 &&

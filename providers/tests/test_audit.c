@@ -222,6 +222,31 @@ TEST(group_commit_writes_every_n_lines_in_the_background) {
   unlink(path);
 }
 
+/* A quiet host (gavel serve): a batch that never fills is still written
+** by the flusher about a second after its first line, with no flush. */
+TEST(group_commit_writes_a_partial_batch_after_its_latency) {
+  char path[256];
+  gavel_audit_opts o;
+  gavel_audit *a;
+  gavel_error e;
+  double t0;
+  int n = 0;
+  tmpname(path, sizeof path, "latency");
+  memset(&o, 0, sizeof o);
+  o.durability = GAVEL_AUDIT_GROUP_N;
+  o.fsync_every = 1024;
+  CHECK(gavel_audit_open(path, &o, &a, &e) == GAVEL_OK);
+  CHECK(gavel_audit_write(a, "{\"seq\":1}", 9, &e) == GAVEL_OK);
+  CHECK(gavel_audit_write(a, "{\"seq\":2}", 9, &e) == GAVEL_OK);
+  for (t0 = now_ms(); now_ms() - t0 < 30000; usleep(20000))
+    if ((n = count_lines(path, NULL)) >= 2)
+      break;
+  CHECK(n == 2);
+  CHECK(gavel_audit_close(a, &e) == GAVEL_OK);
+  CHECK(count_lines(path, NULL) == 2);
+  unlink(path);
+}
+
 TEST(reopen_and_sighup_move_later_lines_to_a_new_file) {
   char path[256], rotated[300];
   gavel_audit *a;
