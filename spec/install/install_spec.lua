@@ -122,7 +122,7 @@ end
   it("builds the library only and installs a tree luajit can require", function()
     local src, tree = tmp .. "/rocksrc", tmp .. "/rocks"
     -- a copy of the tracked files: LuaRocks builds inside the source tree
-    local out, ok = sh("mkdir -p " .. q(src) .. " && git ls-files -z | xargs -0 cp --parents -t " .. q(src))
+    local out, ok = sh("mkdir -p " .. q(src) .. " && git ls-files -z | xargs -0 cp -P --parents -t " .. q(src))
     assert.is_true(ok, out)
     out, ok = sh("cd " .. q(src) .. " && luarocks --lua-version=5.1 --tree " .. q(tree)
                  .. " make gavel-0.1.0-1.rockspec LUA_INCDIR=/usr/include/luajit-2.1")
