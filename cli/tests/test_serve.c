@@ -1,6 +1,6 @@
 /*
 ** test_serve.c -- integration tests of 'gavel serve': the real server
-** (forked 'gavel serve' processes) on loopback ports 19210-19229, real
+** (forked 'gavel serve' processes) on free loopback ports, real
 ** files, a real slow upstream (gv_testserver).  No timing asserts: the
 ** only waits are bounded polls for a state ("the server answers", "a
 ** worker was replaced").
@@ -247,6 +247,23 @@ static pid_t start_server(int port, const char *log, ...) {
 }
 
 /* SIGTERM, then the exit status. */
+/* A loopback port free now (the kernel's choice), so that parallel test
+** runs and other servers never collide on a fixed number. */
+static int free_port(void) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof a;
+  int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0)
+    close(fd);
+  return port;
+}
+
 static int stop_server(pid_t pid) {
   int st = 0;
   kill(pid, SIGTERM);
@@ -290,7 +307,7 @@ static const char *AUTH = "Authorization: Bearer tok\r\n";
 
 static void t_endpoints(void) {
   char *dir = tmpdir(), path[512], log[512], *doc;
-  int port = 19210;
+  int port = free_port();
   pid_t pid;
   resp r;
   char big[64];
@@ -640,7 +657,7 @@ static resp raw(int port, const char *text, size_t n) {
 
 static void t_hostile(void) {
   char *dir = tmpdir(), path[512], log[512], *doc, *buf;
-  int port = 19212, fd, i;
+  int port = free_port(), fd, i;
   pid_t pid;
   resp r;
   snprintf(path, sizeof path, "%s/bench.json", dir);
@@ -785,7 +802,7 @@ static int readable(int fd) {
 
 static void t_upstream(void) {
   char *dir = tmpdir(), path[512], log[512], doc[2048], *d2;
-  int port = 19214, up, fd, fd2;
+  int port = free_port(), up, fd, fd2;
   pid_t pid, upid;
   resp r;
   up = start_upstream(&upid);
@@ -932,7 +949,7 @@ static long health_pid(int port) {
 
 static void t_reload_kill(void) {
   char *dir = tmpdir(), path[512], log[512], *doc;
-  int port = 19216, i, k;
+  int port = free_port(), i, k;
   pid_t pid;
   pthread_t th[4];
   load ld[4];
@@ -1035,7 +1052,7 @@ static int count_lines(const char *path, const char *needle) {
 
 static void t_capture(void) {
   char *dir = tmpdir(), path[512], log[512], cap[512], aud[512], *doc;
-  int port = 19218, i;
+  int port = free_port(), i;
   pid_t pid;
   resp r;
   snprintf(path, sizeof path, "%s/bench.json", dir);
