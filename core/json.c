@@ -1736,11 +1736,49 @@ static char *put_zeros(char *w, int n) {
   return w;
 }
 
+/* Shortest digits 'dig' (n of them, decimal point after kk) laid out as a
+** JSON float at 'w': plain while kk <= hi and kk > lo, else exponent form
+** ('plus': "e+16" for positive exponents).  Returns the end. */
+static char *lay_float(char *w, const char *dig, int n, int kk, int hi,
+                       int lo, int plus) {
+  int k = kk - n;
+  if (0 <= k && kk <= hi) { /* 1234e7 -> 12340000000.0 */
+    memcpy(w, dig, (size_t)n);
+    w = put_zeros(w + n, k);
+    *w++ = '.';
+    *w++ = '0';
+  } else if (0 < kk && kk <= hi) { /* 1234e-2 -> 12.34 */
+    memcpy(w, dig, (size_t)kk);
+    w[kk] = '.';
+    memcpy(w + kk + 1, dig + kk, (size_t)(n - kk));
+    w += n + 1;
+  } else if (lo < kk && kk <= 0) { /* 1234e-6 -> 0.001234 */
+    *w++ = '0';
+    *w++ = '.';
+    w = put_zeros(w, -kk);
+    memcpy(w, dig, (size_t)n);
+    w += n;
+  } else { /* 1e30, 1234e30 -> 1.234e33 (or 1.234e+33) */
+    *w++ = dig[0];
+    if (n > 1) {
+      *w++ = '.';
+      memcpy(w, dig + 1, (size_t)(n - 1));
+      w += n - 1;
+    }
+    *w++ = 'e';
+    if (plus && kk - 1 > 0)
+      *w++ = '+';
+    w += i64_dec(w, kk - 1);
+  }
+  *w = 0;
+  return w;
+}
+
 /* Layout of ryu's d2s_buffered_n (crate ryu, src/pretty/mod.rs), which
 ** serde_json uses: "3.0", "1e21", "1.5e-7", "0.000001". */
 size_t gavel__fmt_double_json(char *buf, double d) {
   char dig[24], *w = buf;
-  int n, kk, k;
+  int n, kk;
   if (!isfinite(d)) {
     memcpy(buf, "null", 5);
     return 4;
@@ -1752,35 +1790,7 @@ size_t gavel__fmt_double_json(char *buf, double d) {
     return (size_t)(w - buf) + 3;
   }
   shortest(fabs(d), dig, &n, &kk);
-  k = kk - n;
-  if (0 <= k && kk <= 21) { /* 1234e7 -> 12340000000.0 */
-    memcpy(w, dig, (size_t)n);
-    w = put_zeros(w + n, k);
-    *w++ = '.';
-    *w++ = '0';
-  } else if (0 < kk && kk <= 21) { /* 1234e-2 -> 12.34 */
-    memcpy(w, dig, (size_t)kk);
-    w[kk] = '.';
-    memcpy(w + kk + 1, dig + kk, (size_t)(n - kk));
-    w += n + 1;
-  } else if (-6 < kk && kk <= 0) { /* 1234e-6 -> 0.001234 */
-    *w++ = '0';
-    *w++ = '.';
-    w = put_zeros(w, -kk);
-    memcpy(w, dig, (size_t)n);
-    w += n;
-  } else { /* 1e30, 1234e30 -> 1.234e33 */
-    *w++ = dig[0];
-    if (n > 1) {
-      *w++ = '.';
-      memcpy(w, dig + 1, (size_t)(n - 1));
-      w += n - 1;
-    }
-    *w++ = 'e';
-    w += i64_dec(w, kk - 1);
-  }
-  *w = 0;
-  return (size_t)(w - buf);
+  return (size_t)(lay_float(w, dig, n, kk, 21, -6, 0) - buf);
 }
 
 /* json_marshal's float text (Ordo's JSON library): the same shortest digits,
@@ -1788,43 +1798,13 @@ size_t gavel__fmt_double_json(char *buf, double d) {
 ** exponent form with an explicit sign: "1e+16", "2.5e-7", "1.5e+300". */
 size_t gavel__fmt_double_marshal(char *buf, double d) {
   char dig[24], *w = buf;
-  int n, kk, k;
+  int n, kk;
   if (!isfinite(d) || d == 0)
     return gavel__fmt_double_json(buf, d);
   if (signbit(d))
     *w++ = '-';
   shortest(fabs(d), dig, &n, &kk);
-  k = kk - n;
-  if (0 <= k && kk <= 16) { /* 1234e7 -> 12340000000.0 */
-    memcpy(w, dig, (size_t)n);
-    w = put_zeros(w + n, k);
-    *w++ = '.';
-    *w++ = '0';
-  } else if (0 < kk && kk <= 16) { /* 1234e-2 -> 12.34 */
-    memcpy(w, dig, (size_t)kk);
-    w[kk] = '.';
-    memcpy(w + kk + 1, dig + kk, (size_t)(n - kk));
-    w += n + 1;
-  } else if (-5 < kk && kk <= 0) { /* 1234e-6 -> 0.001234 */
-    *w++ = '0';
-    *w++ = '.';
-    w = put_zeros(w, -kk);
-    memcpy(w, dig, (size_t)n);
-    w += n;
-  } else { /* 1e+30, 1.234e+33, 2.5e-7 */
-    *w++ = dig[0];
-    if (n > 1) {
-      *w++ = '.';
-      memcpy(w, dig + 1, (size_t)(n - 1));
-      w += n - 1;
-    }
-    *w++ = 'e';
-    if (kk - 1 > 0)
-      *w++ = '+';
-    w += i64_dec(w, kk - 1);
-  }
-  *w = 0;
-  return (size_t)(w - buf);
+  return (size_t)(lay_float(w, dig, n, kk, 16, -5, 1) - buf);
 }
 
 /* Rust's Display for f64 (format!("{}", x)): shortest digits, never an
