@@ -435,6 +435,27 @@ end
 -- POST /api/v1/execute/<name>: opts.name (default: the last path segment),
 -- opts.input (a mapping or function(): JSON text | table; default: the
 -- {"input", "trace"} JSON body), opts.max_body (bytes).
+-- The input of a request through a declared mapping (opts.input: a
+-- function of ngx, or a table of "arg:age:int"-style sources): the JSON
+-- text, or nil and the status of the 400 answer already sent.
+local function mapped_input(opts, who, rid)
+  local mapping = opts.input
+  if type(mapping) == "function" then
+    local ok, v, e = pcall(mapping, ngx)
+    if not ok or v == nil then
+      return nil, fail(400, "GAVEL_JSON", "input mapping: " .. tostring(
+                       ok and e or v), "bad request input", rid)
+    end
+    return type(v) == "string" and v or json_encode(v)
+  end
+  if not opts._mapping then
+    opts._mapping = compile_mapping(mapping, who)
+  end
+  local input, err = map_input(opts._mapping)
+  if not input then return nil, fail(400, "GAVEL_JSON", err, err, rid) end
+  return input
+end
+
 function _M.execute(opts)
   local rid = nil   -- taken on failure (see request_id)
   local name = opts and opts.name or last_segment(ngx_var.uri)
@@ -446,21 +467,9 @@ function _M.execute(opts)
   local input, trace
   local mapping = opts and opts.input
   if mapping then
-    if type(mapping) == "function" then
-      local ok, v, e = pcall(mapping, ngx)
-      if not ok or v == nil then
-        return fail(400, "GAVEL_JSON", "input mapping: " .. tostring(
-                    ok and e or v), "bad request input", rid)
-      end
-      input = type(v) == "string" and v or json_encode(v)
-    else
-      if not opts._mapping then
-        opts._mapping = compile_mapping(mapping, "resty.gavel.execute")
-      end
-      local err
-      input, err = map_input(opts._mapping)
-      if not input then return fail(400, "GAVEL_JSON", err, err, rid) end
-    end
+    local sent
+    input, sent = mapped_input(opts, "resty.gavel.execute", rid)
+    if not input then return sent end
     trace = opts.trace
   else
     if ngx_req.get_method() ~= "POST" then
@@ -514,21 +523,9 @@ function _M.serve(rs, resty, opts)
   local input
   local mapping = opts and opts.input
   if mapping then
-    if type(mapping) == "function" then
-      local ok, v, e = pcall(mapping, ngx)
-      if not ok or v == nil then
-        return fail(400, "GAVEL_JSON", "input mapping: " .. tostring(
-                    ok and e or v), "bad request input", rid)
-      end
-      input = type(v) == "string" and v or json_encode(v)
-    else
-      if not opts._mapping then
-        opts._mapping = compile_mapping(mapping, "resty.gavel.serve")
-      end
-      local err
-      input, err = map_input(opts._mapping)
-      if not input then return fail(400, "GAVEL_JSON", err, err, rid) end
-    end
+    local sent
+    input, sent = mapped_input(opts, "resty.gavel.serve", rid)
+    if not input then return sent end
   else
     if ngx_req.get_method() ~= "POST" then
       ngx_header["Allow"] = "POST"
