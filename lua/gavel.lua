@@ -183,6 +183,18 @@ local function new_exec(self)
   return h, api_slots(h)
 end
 
+-- An execution handle from the ruleset's pool (or a new one): h, slots |
+-- nil, err, code.  Runs give it back when they finish.
+local function take_exec(self)
+  local n = self._n
+  if n > 0 then
+    local h, S = self._ph[n], self._ps[n]
+    self._ph[n], self._ps[n], self._n = nil, nil, n - 1
+    return h, S
+  end
+  return new_exec(self)
+end
+
 -- rs:run(input[, opts]) -> result | nil, err, code
 -- input: a Lua table (read by the generated binder), JSON text, or nil.
 -- opts: trace (add res.trace), int64 (ints come back as int64_t cdata).
@@ -196,15 +208,8 @@ function Ruleset.run(self, input, opts)
     if opts.trace then trace = true end
     if opts.int64 then int64 = true end
   end
-  local n, h, S = self._n
-  if n > 0 then
-    h, S = self._ph[n], self._ps[n]
-    self._ph[n], self._ps[n], self._n = nil, nil, n - 1
-  else
-    local code
-    h, S, code = new_exec(self)
-    if not h then return nil, S, code end
-  end
+  local n, h, S, code = nil, take_exec(self)
+  if not h then return nil, S, code end
   local st, ti = nil, type(input)
   if trace then
     if ti == "table" then
@@ -275,15 +280,8 @@ function Ruleset.run_json(self, text, opts)
   if not rj then
     -- no FFI face (the CLI's embedded module): the binding's JSON path,
     -- the same engine text
-    local n, h, S = self._n
-    if n > 0 then
-      h, S = self._ph[n], self._ps[n]
-      self._ph[n], self._ps[n], self._n = nil, nil, n - 1
-    else
-      local code
-      h, S, code = new_exec(self)
-      if not h then return nil, S, code end
-    end
+    local n, h, S, code = nil, take_exec(self)
+    if not h then return nil, S, code end
     local flags = ((opts and opts.trace) or self._trace) and RUN_TRACE or 0
     local st, msg, code = capi_trace_run(h, text, flags)
     if st == PENDING then st, msg, code = drive(self, h, st) end
@@ -303,15 +301,8 @@ function Ruleset.run_json(self, text, opts)
     return nil, msg, code
   end
   local C, out, len, err = rj.C, rj.out, rj.len, rj.err
-  local n, h, S = self._n
-  if n > 0 then
-    h, S = self._ph[n], self._ps[n]
-    self._ph[n], self._ps[n], self._n = nil, nil, n - 1
-  else
-    local code
-    h, S, code = new_exec(self)
-    if not h then return nil, S, code end
-  end
+  local n, h, S, code = nil, take_exec(self)
+  if not h then return nil, S, code end
   local ex = rj.cast(rj.exp, h)[0]
   local flags = ((opts and opts.trace) or self._trace) and RUN_TRACE or 0
   local st = C.gavel_exec_run_json(ex, text, text and #text or 0, flags,
