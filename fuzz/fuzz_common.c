@@ -110,6 +110,30 @@ static void observer(void *ud, const gavel_event *ev) {
     fz_fail("event with a NULL field", NULL, 0);
 }
 
+void fz_config(gavel_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->abi = GAVEL_VERSION_NUM;
+  cfg->gas_limit = 200000;
+  cfg->max_input_bytes = 1 << 20;
+  cfg->max_gas = 2000000;
+  cfg->max_steps = 10000;
+  cfg->max_timeout_ms = 2000;
+  cfg->max_run_bytes = 64u << 20;
+  cfg->max_result_bytes = 4u << 20;
+  cfg->max_call_bytes = 1u << 20;
+}
+
+int fz_mentions(const uint8_t *s, size_t n, const char *const *words) {
+  size_t i, k;
+  for (k = 0; words[k]; k++) {
+    size_t w = strlen(words[k]);
+    for (i = 0; i + w <= n; i++)
+      if (memcmp(s + i, words[k], w) == 0)
+        return 1;
+  }
+  return 0;
+}
+
 gavel_runtime *fz_runtime(void) {
   static gavel_runtime *rt;
   static const char *const async_caps[] = {"geo.lookup", "demo.echo",
@@ -121,16 +145,7 @@ gavel_runtime *fz_runtime(void) {
   size_t i;
   if (rt)
     return rt;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.abi = GAVEL_VERSION_NUM;
-  cfg.gas_limit = 200000;
-  cfg.max_input_bytes = 1 << 20;
-  cfg.max_gas = 2000000;
-  cfg.max_steps = 10000;
-  cfg.max_timeout_ms = 2000;
-  cfg.max_run_bytes = 64u << 20;
-  cfg.max_result_bytes = 4u << 20;
-  cfg.max_call_bytes = 1u << 20;
+  fz_config(&cfg);
   if (gavel_runtime_new(&cfg, &rt, &e) != GAVEL_OK) {
     fprintf(stderr, "gavel_runtime_new: %s\n", e.msg);
     abort();

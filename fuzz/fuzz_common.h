@@ -21,6 +21,14 @@ void fz_fail(const char *why, const char *detail, size_t detail_len);
 ** resolver answers every call_rule_set name with the ruleset running. */
 gavel_runtime *fz_runtime(void);
 
+/* The bounds of every harness's runtime (gas, steps, time, memory), zeroed
+** otherwise: fz_runtime's, and the fuzz_jit pair's. */
+void fz_config(gavel_config *cfg);
+
+/* 1 when one of the NULL-terminated 'words' occurs in s[0..n): inputs
+** whose results may differ between two evals (the clock, uuids). */
+int fz_mentions(const uint8_t *s, size_t n, const char *const *words);
+
 /* Splits d[0..n) at the first NUL: a = before, b = after (b_len 0 and
 ** b NULL when there is none). */
 void fz_split(const uint8_t *d, size_t n, const uint8_t **a, size_t *a_len,

@@ -17,15 +17,7 @@ static gavel_runtime *mk(int jit) {
   gavel_config cfg;
   gavel_runtime *rt = NULL;
   gavel_error e;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.abi = GAVEL_VERSION_NUM;
-  cfg.gas_limit = 200000;
-  cfg.max_input_bytes = 1 << 20;
-  cfg.max_gas = 2000000;
-  cfg.max_steps = 10000;
-  cfg.max_timeout_ms = 2000;
-  cfg.max_run_bytes = 64u << 20;
-  cfg.max_result_bytes = 4u << 20;
+  fz_config(&cfg);
   cfg.jit = jit;
   if (gavel_runtime_new(&cfg, &rt, &e) != GAVEL_OK) {
     fprintf(stderr, "gavel_runtime_new: %s\n", e.msg);
@@ -36,14 +28,7 @@ static gavel_runtime *mk(int jit) {
 
 static int nondeterministic(const uint8_t *s, size_t n) {
   static const char *const words[] = {"now", "uuid", "rand", NULL};
-  size_t i, k;
-  for (k = 0; words[k]; k++) {
-    size_t w = strlen(words[k]);
-    for (i = 0; i + w <= n; i++)
-      if (memcmp(s + i, words[k], w) == 0)
-        return 1;
-  }
-  return 0;
+  return fz_mentions(s, n, words);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
