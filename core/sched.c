@@ -109,6 +109,14 @@ struct gavel_exec {
                              for the observers; write_result reuses it) */
   int straight;           /* straight path: 0 no, 1 yes, 2 yes reading
                              the clock (builtins check the deadline)    */
+  int res_fixed;          /* straight path: the result is main-graph
+                             step res_fixed's prebuilt one (s->fixed),
+                             or -1                                      */
+  signed char *fixed_over; /* per main-graph step: the max_result_bytes
+                             verdict (gavel__json_over) of its prebuilt
+                             result, FIXED_UNKNOWN until first needed;
+                             NULL without the straight path            */
+  size_t n_fixed_over;    /* its length                                 */
   char fail_msg[GAVEL_ERRMSG_SIZE]; /* its message                      */
 };
 
@@ -120,6 +128,8 @@ static uint64_t coarse_ns(void) {
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+#define FIXED_UNKNOWN 2 /* fixed_over: not computed yet */
 
 static uint64_t next_trace_id; /* process-wide run counter (atomic) */
 
@@ -904,6 +914,7 @@ gv_arena *gavel__exec_prepare(gavel_exec *ex) {
   ex->metrics = NULL;
   ex->state = XS_IDLE;
   ex->result = gv_null();
+  ex->res_fixed = -1;
   ex->pact = NULL;
   ex->out_ready = 0;
   return &ex->arena;
@@ -946,8 +957,22 @@ static gavel_status finish(gavel_exec *ex, gavel_status st, gavel_error *err) {
   if (st == GAVEL_PENDING)
     return st;
   if (st == GAVEL_OK) { /* checked here for every host, JSON or values */
-    int over = gavel__json_over(&ex->rt->al, ex->result,
+    int over;
+    if (ex->res_fixed >= 0) {
+      /* A prebuilt result (immutable, made at load) and a cap fixed with
+      ** the runtime: the verdict is the same every run, computed once
+      ** (an allocation failure, -1, is not kept). */
+      signed char *v = &ex->fixed_over[ex->res_fixed];
+      if (*v == FIXED_UNKNOWN) {
+        over = gavel__json_over(&ex->rt->al, ex->result,
                                 ex->rt->cfg.max_result_bytes);
+        if (over >= 0)
+          *v = (signed char)over;
+      } else
+        over = *v;
+    } else
+      over = gavel__json_over(&ex->rt->al, ex->result,
+                              ex->rt->cfg.max_result_bytes);
     if (over < 0)
       st = xfail(ex, GAVEL_NOMEM, "out of memory");
     else if (over)
@@ -1011,13 +1036,15 @@ static int straight_kind(const gavel_ruleset *rs) {
 ** starts again on the general path, from scratch (nothing it did is
 ** visible: no actions, no host calls, no trace), so results, errors and
 ** limits are the scheduler's. */
+#define STRAIGHT_LOCAL 16 /* slots / variables kept on the C stack */
+
 static int straight_run(gavel_exec *ex, gvalue input) {
   const gavel_ruleset *rs = ex->rs;
   const gv_graph *g = &rs->graphs[0];
   const gavel_config *c = &ex->rt->cfg;
   xframe fr;
   uint32_t i, steps = 0;
-  gvalue res;
+  gvalue res, slots_local[STRAIGHT_LOCAL], vars_local[STRAIGHT_LOCAL];
   fr.rs = rs;
   fr.g = g;
   fr.kind = FK_TOP;
@@ -1029,9 +1056,16 @@ static int straight_run(gavel_exec *ex, gvalue input) {
                                               : (uint32_t)c->max_steps;
   if (ex->straight == 2)
     frame_bounds(ex, &fr, rs); /* builtins check the deadline */
-  fr.slots = gavel__arena_alloc(&ex->arena,
-                                (g->st.n_inputs + 1) * sizeof(gvalue));
-  fr.vars = gavel__arena_alloc(&ex->arena, (g->st.n_vars + 1) * sizeof(gvalue));
+  /* Slots and variables live only for this call (values are copied out
+  ** of them), so small ones go on the C stack instead of the arena. */
+  fr.slots = g->st.n_inputs < STRAIGHT_LOCAL
+                 ? slots_local
+                 : gavel__arena_alloc(&ex->arena,
+                                      (g->st.n_inputs + 1) * sizeof(gvalue));
+  fr.vars = g->st.n_vars < STRAIGHT_LOCAL
+                ? vars_local
+                : gavel__arena_alloc(&ex->arena,
+                                     (g->st.n_vars + 1) * sizeof(gvalue));
   if (!fr.slots || !fr.vars ||
       gavel__bind_walk(&ex->arena, &g->st, input, fr.slots) != GAVEL_OK)
     return 1;
@@ -1059,6 +1093,9 @@ static int straight_run(gavel_exec *ex, gvalue input) {
         return 1;
       ex->n_steps = steps;
       ex->result = res;
+      if (s->fixed.tag == GV_OBJ && res.u.o == s->fixed.u.o &&
+          ex->fixed_over)
+        ex->res_fixed = (int)(s - g->steps);
       ex->state = XS_DONE;
       return 0;
     }
@@ -1090,6 +1127,7 @@ gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
   ex->n_steps = 0;
   ex->state = XS_IDLE;
   ex->n_frames = 0;
+  ex->res_fixed = -1;
   ex->trace_id = 0; /* taken on demand: observers, host calls */
   if (ex->rt->n_observers) {
     ex->trace_id = __atomic_add_fetch(&next_trace_id, 1, __ATOMIC_RELAXED);
@@ -1210,6 +1248,16 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
   ex->rs = rs;
   ex->rt = rs->rt;
   ex->straight = getenv("GAVEL_NO_STRAIGHT") ? 0 : straight_kind(rs);
+  ex->res_fixed = -1;
+  if (ex->straight) {
+    /* without it the straight path still runs, checking every result */
+    int n = rs->graphs[0].n_steps;
+    ex->fixed_over = gavel__malloc(al, (size_t)n + 1);
+    if (ex->fixed_over) {
+      ex->n_fixed_over = (size_t)n + 1;
+      memset(ex->fixed_over, FIXED_UNKNOWN, ex->n_fixed_over);
+    }
+  }
   gavel__arena_init(&ex->arena, al, rs->rt->cfg.max_run_bytes);
   gavel__buf_init(&ex->out, al);
   gavel__buf_init(&ex->tmp, al);
@@ -1226,6 +1274,8 @@ void gavel_exec_free(gavel_exec *ex) {
   gavel__buf_free(&ex->out);
   gavel__buf_free(&ex->tmp);
   gavel__free(al, ex->frames, MAX_FRAMES * sizeof(xframe));
+  if (ex->fixed_over)
+    gavel__free(al, ex->fixed_over, ex->n_fixed_over);
   gavel__free(al, ex, sizeof *ex);
 }
 
