@@ -363,21 +363,30 @@ static gavel_status step_done(gavel_exec *ex, xframe *fr, int next) {
 
 /* ==== Steps ==== */
 
+static gavel_status branch_scan(gavel_exec *ex, xframe *fr, const gv_step *s);
+static gavel_status branch_chosen(gavel_exec *ex, xframe *fr, const gv_step *s,
+                                  int i);
+
 static gavel_status take_branch(gavel_exec *ex, xframe *fr, const gv_step *s) {
-  int i = 0;
   int32_t pos;
   gvalue v;
   if (s->fused) {
     /* All conditions at once; on an error, evaluate them one by one below
     ** so the error names its branch and column exactly. */
-    if (eval(ex, fr, s->fused, &v, &pos) == 0) {
-      i = v.u.i < 0 ? s->n_branches : (int)v.u.i;
-      goto chosen;
-    }
+    if (eval(ex, fr, s->fused, &v, &pos) == 0)
+      return branch_chosen(ex, fr, s, v.u.i < 0 ? s->n_branches : (int)v.u.i);
     if (ex->vrt.ekind == GV_E_GAS)
       return eval_fail(ex, NULL, s->path, -1);
     clear_err(ex);
   }
+  return branch_scan(ex, fr, s);
+}
+
+/* The conditions one by one (no fused program, or it failed). */
+static gavel_status branch_scan(gavel_exec *ex, xframe *fr, const gv_step *s) {
+  int i;
+  int32_t pos;
+  gvalue v;
   for (i = 0; i < s->n_branches; i++) {
     const gv_branch *b = &s->branches[i];
     if (!b->cond)
@@ -393,7 +402,13 @@ static gavel_status take_branch(gavel_exec *ex, xframe *fr, const gv_step *s) {
     if (gavel__truthy(v))
       break;
   }
-chosen:
+  return branch_chosen(ex, fr, s, i);
+}
+
+/* Branch i of decision s (n_branches: none matched) sets the frame's next
+** step and actions. */
+static gavel_status branch_chosen(gavel_exec *ex, xframe *fr, const gv_step *s,
+                                  int i) {
   if (i < s->n_branches) {
     fr->acts = s->branches[i].actions;
     fr->n_acts = s->branches[i].n_actions;
@@ -1099,7 +1114,33 @@ static int straight_run(gavel_exec *ex, gvalue input) {
       ex->state = XS_DONE;
       return 0;
     }
-    if (take_branch(ex, &fr, s) != GAVEL_OK)
+    if (s->fused) {
+      /* take_branch without its frame bookkeeping: the fused program
+      ** gives the branch index; the next step follows from it alone (no
+      ** branch has actions here).  On an error, take_branch's own
+      ** continuation: a gas error ends this path, others clear and scan
+      ** the conditions one by one. */
+      gvalue v;
+      gv_frame f;
+      f.slots = fr.slots;
+      f.vars = fr.vars;
+      f.rt = &ex->vrt;
+      f.err_pos = -1;
+      if (gavel__exec(s->fused, &f, &v) == 0) {
+        int b = v.u.i < 0 ? s->n_branches : (int)v.u.i;
+        int next = b < s->n_branches ? s->branches[b].next : s->default_next;
+        if (next < 0)
+          return 1; /* no branch, no default: the general path's error */
+        fr.depth++;
+        fr.step = next;
+        continue;
+      }
+      if (ex->vrt.ekind == GV_E_GAS)
+        return 1;
+      clear_err(ex);
+      if (branch_scan(ex, &fr, s) != GAVEL_OK)
+        return 1;
+    } else if (take_branch(ex, &fr, s) != GAVEL_OK)
       return 1;
     fr.depth++;
     fr.step = fr.next;
