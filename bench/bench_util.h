@@ -100,7 +100,9 @@ static inline int bench_cmp_double(const void *a, const void *b) {
 /* Iterations for one repetition of 'k' to take about 'target_ms'. */
 static inline long bench_calibrate(bench_kernel k, void *ud,
                                    double target_ms) {
-  long n = 256;
+  long n = 256, fixed = bench_env_long("BENCH_ITERS", 0);
+  if (fixed) /* a fixed count: instruction counts (callgrind) compare */
+    return fixed;
   for (;;) {
     uint64_t t0 = bench_now_ns();
     double el;

@@ -100,6 +100,17 @@ void *gavel__arena_dup(gv_arena *a, const void *p, size_t n) {
 ** does not malloc and free on every reset) and frees the others. */
 void gavel__arena_reset(gv_arena *a) {
   gv_chunk *c = a->head, *keep = NULL;
+  if (!c || !c->next) { /* at most one chunk (every small run): kept */
+    a->used = 0;
+    a->failed = 0;
+    if (c) {
+      a->cur = (char *)c + CHUNK_HDR;
+      a->end = (char *)c + c->size;
+    } else {
+      a->cur = a->end = NULL;
+    }
+    return;
+  }
   for (c = a->head; c; c = c->next)
     if (!keep || c->size > keep->size)
       keep = c;

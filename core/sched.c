@@ -109,6 +109,14 @@ struct gavel_exec {
                              for the observers; write_result reuses it) */
   int straight;           /* straight path: 0 no, 1 yes, 2 yes reading
                              the clock (builtins check the deadline)    */
+  int res_fixed;          /* straight path: the result is main-graph
+                             step res_fixed's prebuilt one (s->fixed),
+                             or -1                                      */
+  signed char *fixed_over; /* per main-graph step: the max_result_bytes
+                             verdict (gavel__json_over) of its prebuilt
+                             result, FIXED_UNKNOWN until first needed;
+                             NULL without the straight path            */
+  size_t n_fixed_over;    /* its length                                 */
   char fail_msg[GAVEL_ERRMSG_SIZE]; /* its message                      */
 };
 
@@ -120,6 +128,8 @@ static uint64_t coarse_ns(void) {
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+#define FIXED_UNKNOWN 2 /* fixed_over: not computed yet */
 
 static uint64_t next_trace_id; /* process-wide run counter (atomic) */
 
@@ -353,21 +363,30 @@ static gavel_status step_done(gavel_exec *ex, xframe *fr, int next) {
 
 /* ==== Steps ==== */
 
+static gavel_status branch_scan(gavel_exec *ex, xframe *fr, const gv_step *s);
+static gavel_status branch_chosen(gavel_exec *ex, xframe *fr, const gv_step *s,
+                                  int i);
+
 static gavel_status take_branch(gavel_exec *ex, xframe *fr, const gv_step *s) {
-  int i = 0;
   int32_t pos;
   gvalue v;
   if (s->fused) {
     /* All conditions at once; on an error, evaluate them one by one below
     ** so the error names its branch and column exactly. */
-    if (eval(ex, fr, s->fused, &v, &pos) == 0) {
-      i = v.u.i < 0 ? s->n_branches : (int)v.u.i;
-      goto chosen;
-    }
+    if (eval(ex, fr, s->fused, &v, &pos) == 0)
+      return branch_chosen(ex, fr, s, v.u.i < 0 ? s->n_branches : (int)v.u.i);
     if (ex->vrt.ekind == GV_E_GAS)
       return eval_fail(ex, NULL, s->path, -1);
     clear_err(ex);
   }
+  return branch_scan(ex, fr, s);
+}
+
+/* The conditions one by one (no fused program, or it failed). */
+static gavel_status branch_scan(gavel_exec *ex, xframe *fr, const gv_step *s) {
+  int i;
+  int32_t pos;
+  gvalue v;
   for (i = 0; i < s->n_branches; i++) {
     const gv_branch *b = &s->branches[i];
     if (!b->cond)
@@ -383,7 +402,13 @@ static gavel_status take_branch(gavel_exec *ex, xframe *fr, const gv_step *s) {
     if (gavel__truthy(v))
       break;
   }
-chosen:
+  return branch_chosen(ex, fr, s, i);
+}
+
+/* Branch i of decision s (n_branches: none matched) sets the frame's next
+** step and actions. */
+static gavel_status branch_chosen(gavel_exec *ex, xframe *fr, const gv_step *s,
+                                  int i) {
   if (i < s->n_branches) {
     fr->acts = s->branches[i].actions;
     fr->n_acts = s->branches[i].n_actions;
@@ -904,6 +929,7 @@ gv_arena *gavel__exec_prepare(gavel_exec *ex) {
   ex->metrics = NULL;
   ex->state = XS_IDLE;
   ex->result = gv_null();
+  ex->res_fixed = -1;
   ex->pact = NULL;
   ex->out_ready = 0;
   return &ex->arena;
@@ -946,8 +972,22 @@ static gavel_status finish(gavel_exec *ex, gavel_status st, gavel_error *err) {
   if (st == GAVEL_PENDING)
     return st;
   if (st == GAVEL_OK) { /* checked here for every host, JSON or values */
-    int over = gavel__json_over(&ex->rt->al, ex->result,
+    int over;
+    if (ex->res_fixed >= 0) {
+      /* A prebuilt result (immutable, made at load) and a cap fixed with
+      ** the runtime: the verdict is the same every run, computed once
+      ** (an allocation failure, -1, is not kept). */
+      signed char *v = &ex->fixed_over[ex->res_fixed];
+      if (*v == FIXED_UNKNOWN) {
+        over = gavel__json_over(&ex->rt->al, ex->result,
                                 ex->rt->cfg.max_result_bytes);
+        if (over >= 0)
+          *v = (signed char)over;
+      } else
+        over = *v;
+    } else
+      over = gavel__json_over(&ex->rt->al, ex->result,
+                              ex->rt->cfg.max_result_bytes);
     if (over < 0)
       st = xfail(ex, GAVEL_NOMEM, "out of memory");
     else if (over)
@@ -1011,13 +1051,15 @@ static int straight_kind(const gavel_ruleset *rs) {
 ** starts again on the general path, from scratch (nothing it did is
 ** visible: no actions, no host calls, no trace), so results, errors and
 ** limits are the scheduler's. */
+#define STRAIGHT_LOCAL 16 /* slots / variables kept on the C stack */
+
 static int straight_run(gavel_exec *ex, gvalue input) {
   const gavel_ruleset *rs = ex->rs;
   const gv_graph *g = &rs->graphs[0];
   const gavel_config *c = &ex->rt->cfg;
   xframe fr;
   uint32_t i, steps = 0;
-  gvalue res;
+  gvalue res, slots_local[STRAIGHT_LOCAL], vars_local[STRAIGHT_LOCAL];
   fr.rs = rs;
   fr.g = g;
   fr.kind = FK_TOP;
@@ -1029,9 +1071,16 @@ static int straight_run(gavel_exec *ex, gvalue input) {
                                               : (uint32_t)c->max_steps;
   if (ex->straight == 2)
     frame_bounds(ex, &fr, rs); /* builtins check the deadline */
-  fr.slots = gavel__arena_alloc(&ex->arena,
-                                (g->st.n_inputs + 1) * sizeof(gvalue));
-  fr.vars = gavel__arena_alloc(&ex->arena, (g->st.n_vars + 1) * sizeof(gvalue));
+  /* Slots and variables live only for this call (values are copied out
+  ** of them), so small ones go on the C stack instead of the arena. */
+  fr.slots = g->st.n_inputs < STRAIGHT_LOCAL
+                 ? slots_local
+                 : gavel__arena_alloc(&ex->arena,
+                                      (g->st.n_inputs + 1) * sizeof(gvalue));
+  fr.vars = g->st.n_vars < STRAIGHT_LOCAL
+                ? vars_local
+                : gavel__arena_alloc(&ex->arena,
+                                     (g->st.n_vars + 1) * sizeof(gvalue));
   if (!fr.slots || !fr.vars ||
       gavel__bind_walk(&ex->arena, &g->st, input, fr.slots) != GAVEL_OK)
     return 1;
@@ -1059,10 +1108,39 @@ static int straight_run(gavel_exec *ex, gvalue input) {
         return 1;
       ex->n_steps = steps;
       ex->result = res;
+      if (s->fixed.tag == GV_OBJ && res.u.o == s->fixed.u.o &&
+          ex->fixed_over)
+        ex->res_fixed = (int)(s - g->steps);
       ex->state = XS_DONE;
       return 0;
     }
-    if (take_branch(ex, &fr, s) != GAVEL_OK)
+    if (s->fused) {
+      /* take_branch without its frame bookkeeping: the fused program
+      ** gives the branch index; the next step follows from it alone (no
+      ** branch has actions here).  On an error, take_branch's own
+      ** continuation: a gas error ends this path, others clear and scan
+      ** the conditions one by one. */
+      gvalue v;
+      gv_frame f;
+      f.slots = fr.slots;
+      f.vars = fr.vars;
+      f.rt = &ex->vrt;
+      f.err_pos = -1;
+      if (gavel__exec(s->fused, &f, &v) == 0) {
+        int b = v.u.i < 0 ? s->n_branches : (int)v.u.i;
+        int next = b < s->n_branches ? s->branches[b].next : s->default_next;
+        if (next < 0)
+          return 1; /* no branch, no default: the general path's error */
+        fr.depth++;
+        fr.step = next;
+        continue;
+      }
+      if (ex->vrt.ekind == GV_E_GAS)
+        return 1;
+      clear_err(ex);
+      if (branch_scan(ex, &fr, s) != GAVEL_OK)
+        return 1;
+    } else if (take_branch(ex, &fr, s) != GAVEL_OK)
       return 1;
     fr.depth++;
     fr.step = fr.next;
@@ -1090,6 +1168,7 @@ gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
   ex->n_steps = 0;
   ex->state = XS_IDLE;
   ex->n_frames = 0;
+  ex->res_fixed = -1;
   ex->trace_id = 0; /* taken on demand: observers, host calls */
   if (ex->rt->n_observers) {
     ex->trace_id = __atomic_add_fetch(&next_trace_id, 1, __ATOMIC_RELAXED);
@@ -1210,6 +1289,16 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
   ex->rs = rs;
   ex->rt = rs->rt;
   ex->straight = getenv("GAVEL_NO_STRAIGHT") ? 0 : straight_kind(rs);
+  ex->res_fixed = -1;
+  if (ex->straight) {
+    /* without it the straight path still runs, checking every result */
+    int n = rs->graphs[0].n_steps;
+    ex->fixed_over = gavel__malloc(al, (size_t)n + 1);
+    if (ex->fixed_over) {
+      ex->n_fixed_over = (size_t)n + 1;
+      memset(ex->fixed_over, FIXED_UNKNOWN, ex->n_fixed_over);
+    }
+  }
   gavel__arena_init(&ex->arena, al, rs->rt->cfg.max_run_bytes);
   gavel__buf_init(&ex->out, al);
   gavel__buf_init(&ex->tmp, al);
@@ -1226,6 +1315,8 @@ void gavel_exec_free(gavel_exec *ex) {
   gavel__buf_free(&ex->out);
   gavel__buf_free(&ex->tmp);
   gavel__free(al, ex->frames, MAX_FRAMES * sizeof(xframe));
+  if (ex->fixed_over)
+    gavel__free(al, ex->fixed_over, ex->n_fixed_over);
   gavel__free(al, ex, sizeof *ex);
 }
 

@@ -342,6 +342,171 @@ TEST(the_same_ruleset_and_input_give_byte_identical_results) {
   gavel_runtime_free(rt);
 }
 
+/* ==== The straight path (decisions and terminals only) ==== */
+
+/* A decision whose terminals are: prebuilt (no outputs, with data), reading
+** the input (outputs, one of which can fail), and a short prebuilt one. */
+static const char *STRAIGHT =
+    "{\"config\":{\"name\":\"st\",\"entry_step\":\"s\"},\"steps\":{"
+    "\"s\":{\"id\":\"s\",\"type\":\"decision\",\"branches\":["
+    "{\"condition\":\"score >= 90\",\"next_step\":\"high\"},"
+    "{\"condition\":\"score >= 50\",\"next_step\":\"echo\"}],"
+    "\"default_next\":\"f\"},"
+    "\"high\":{\"id\":\"high\",\"type\":\"terminal\",\"result\":{\"code\":"
+    "\"HIGH\",\"message\":\"high tier\",\"data\":{\"tier\":1,\"tags\":"
+    "[\"a\",\"b\"]}}},"
+    "\"echo\":{\"id\":\"echo\",\"type\":\"terminal\",\"result\":{\"code\":"
+    "\"ECHO\",\"output\":{\"s\":\"score * 2\",\"d\":\"10 / (score - 60)\"}}},"
+    "\"f\":{\"id\":\"f\",\"type\":\"terminal\",\"result\":{\"code\":\"F\"}}}}";
+
+/* An exec that never takes the straight path (chosen at gavel_exec_new). */
+static gavel_exec *exec_general(gavel_ruleset *rs) {
+  gavel_exec *ex = NULL;
+  gavel_error e;
+  setenv("GAVEL_NO_STRAIGHT", "1", 1);
+  CHECK(gavel_exec_new(rs, &ex, &e) == GAVEL_OK);
+  unsetenv("GAVEL_NO_STRAIGHT");
+  return ex;
+}
+
+/* Runs 'in' on both execs: the same status, and the same bytes or the same
+** error message.  Returns the status. */
+static gavel_status run_both(gavel_exec *ex, gavel_exec *gen, const char *in,
+                             char *got, size_t cap) {
+  const char *o1 = NULL, *o2 = NULL;
+  size_t n1 = 0, n2 = 0;
+  gavel_error e1, e2;
+  gavel_status s1 = gavel_exec_run_json(ex, in, strlen(in), 0, &o1, &n1, &e1);
+  gavel_status s2 = gavel_exec_run_json(gen, in, strlen(in), 0, &o2, &n2, &e2);
+  CHECK(s1 == s2);
+  if (s1 == GAVEL_OK && s2 == GAVEL_OK) {
+    CHECK(n1 == n2 && memcmp(o1, o2, n1) == 0);
+    snprintf(got, cap, "%.*s", (int)n1, o1);
+  } else {
+    CHECK_STR(e1.msg, e2.msg);
+    snprintf(got, cap, "%s", e1.msg);
+  }
+  return s1;
+}
+
+TEST(straight_runs_give_the_general_paths_bytes_and_prebuilt_results_stay_intact) {
+  gavel_runtime *rt = rt_new();
+  gavel_error e;
+  gavel_ruleset *rs = load(rt, STRAIGHT, &e);
+  gavel_exec *ex = NULL, *gen;
+  char got[512];
+  static const char *const high =
+      "{\"code\":\"HIGH\",\"message\":\"high tier\",\"output\":{\"tier\":1,"
+      "\"tags\":[\"a\",\"b\"]}}";
+  int round;
+  CHECK(rs != NULL);
+  if (!rs) {
+    gavel_runtime_free(rt);
+    return;
+  }
+  CHECK(gavel_exec_new(rs, &ex, &e) == GAVEL_OK);
+  gen = exec_general(rs);
+  for (round = 0; round < 3; round++) {
+    /* the prebuilt result, written again each round: still intact */
+    CHECK(run_both(ex, gen, "{\"score\":95}", got, sizeof got) == GAVEL_OK);
+    CHECK_STR(got, high);
+    CHECK(run_both(ex, gen, "{\"score\":70}", got, sizeof got) == GAVEL_OK);
+    CHECK_STR(got, "{\"code\":\"ECHO\",\"message\":\"\",\"output\":{\"s\":140,"
+                   "\"d\":1}}");
+    /* a terminal reading the input that fails: the same error */
+    CHECK(run_both(ex, gen, "{\"score\":60}", got, sizeof got) != GAVEL_OK);
+    CHECK(strstr(got, "result.output[1]") != NULL);
+    CHECK(run_both(ex, gen, "{\"score\":1}", got, sizeof got) == GAVEL_OK);
+    CHECK_STR(got, "{\"code\":\"F\",\"message\":\"\",\"output\":{}}");
+    /* a missing field: the general path's answer */
+    run_both(ex, gen, "{\"other\":1}", got, sizeof got);
+  }
+  gavel_exec_free(ex);
+  gavel_exec_free(gen);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
+TEST(the_result_size_cap_holds_for_prebuilt_results_on_every_run) {
+  gavel_runtime *rt = NULL;
+  gavel_config cfg;
+  gavel_error e;
+  gavel_ruleset *rs;
+  gavel_exec *ex = NULL, *gen;
+  char got[512];
+  int round;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.abi = GAVEL_VERSION_NUM;
+  cfg.max_result_bytes = 40; /* "F" fits (37 bytes), "HIGH" does not */
+  CHECK(gavel_runtime_new(&cfg, &rt, &e) == GAVEL_OK);
+  rs = load(rt, STRAIGHT, &e);
+  CHECK(rs != NULL);
+  if (!rs) {
+    gavel_runtime_free(rt);
+    return;
+  }
+  CHECK(gavel_exec_new(rs, &ex, &e) == GAVEL_OK);
+  gen = exec_general(rs);
+  for (round = 0; round < 3; round++) {
+    CHECK(run_both(ex, gen, "{\"score\":95}", got, sizeof got) == GAVEL_LIMIT);
+    CHECK(strstr(got, "max_result_bytes") != NULL);
+    CHECK(run_both(ex, gen, "{\"score\":3}", got, sizeof got) == GAVEL_OK);
+    CHECK_STR(got, "{\"code\":\"F\",\"message\":\"\",\"output\":{}}");
+  }
+  gavel_exec_free(ex);
+  gavel_exec_free(gen);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
+TEST(straight_runs_over_many_input_slots_match_the_general_path) {
+  gavel_runtime *rt = rt_new();
+  gavel_error e;
+  gavel_ruleset *rs;
+  gavel_exec *ex = NULL, *gen;
+  char doc[2048], in[512], got[512], cond[512];
+  size_t n = 0, m = 0;
+  int i, k;
+  /* 24 input slots: more than the straight path keeps on the C stack */
+  for (i = 0; i < 24; i++)
+    n += (size_t)snprintf(cond + n, sizeof cond - n, "%sa%d", i ? " + " : "",
+                          i);
+  snprintf(doc, sizeof doc,
+           "{\"config\":{\"name\":\"many\",\"entry_step\":\"s\"},\"steps\":{"
+           "\"s\":{\"id\":\"s\",\"type\":\"decision\",\"branches\":["
+           "{\"condition\":\"%s > 30\",\"next_step\":\"big\"}],"
+           "\"default_next\":\"small\"},"
+           "\"big\":{\"id\":\"big\",\"type\":\"terminal\",\"result\":{\"code\":"
+           "\"BIG\",\"output\":{\"last\":\"a23\"}}},"
+           "\"small\":{\"id\":\"small\",\"type\":\"terminal\",\"result\":{"
+           "\"code\":\"SMALL\"}}}}",
+           cond);
+  rs = load(rt, doc, &e);
+  CHECK(rs != NULL);
+  if (!rs) {
+    fprintf(stderr, "  %s\n", e.msg);
+    gavel_runtime_free(rt);
+    return;
+  }
+  CHECK(gavel_exec_new(rs, &ex, &e) == GAVEL_OK);
+  gen = exec_general(rs);
+  for (k = 0; k < 3; k++) {
+    m = (size_t)snprintf(in, sizeof in, "{");
+    for (i = 0; i < 24; i++)
+      m += (size_t)snprintf(in + m, sizeof in - m, "%s\"a%d\":%d", i ? "," : "",
+                            i, k * i);
+    snprintf(in + m, sizeof in - m, "}");
+    CHECK(run_both(ex, gen, in, got, sizeof got) == GAVEL_OK);
+    CHECK(strstr(got, k ? "\"BIG\"" : "\"SMALL\"") != NULL);
+  }
+  /* a slot missing from the input: the general path's answer */
+  run_both(ex, gen, "{\"a0\":1}", got, sizeof got);
+  gavel_exec_free(ex);
+  gavel_exec_free(gen);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
 /* ==== Allocation-failure loop ==== */
 
 static long fail_at, n_allocs;
