@@ -1400,6 +1400,13 @@ gavel_status gavel_exec_run_json(gavel_exec *ex, const char *input,
   ex->in_text = input;
   ex->in_len = input_len;
   st = gavel__exec_run_value(ex, root, flags, err);
+  if (st == GAVEL_PENDING && ex->in_text && ex->rt->n_observers) {
+    /* The caller's input text may be gone when the run ends on a later
+    ** resume: the observers (RUN event) get a copy in the run arena. */
+    ex->in_text = gavel__arena_dup(&ex->arena, input, input_len);
+    if (!ex->in_text)
+      ex->in_len = 0;
+  }
   if (st != GAVEL_OK)
     return st;
   return write_result(ex, out, out_len, err);
