@@ -438,6 +438,19 @@ static void h_execute(worker *w, struct evhttp_request *req, const char *name) {
 
 /* ---- POST /api/v1/execute/:name/batch ---- */
 
+/* Runs of one batch in flight at once with options.parallel (Ordo's
+** default, true): runs that wait on network.http overlap on the event
+** loop instead of queueing behind each other.  "parallel": false runs
+** the inputs one after another. */
+#define SERVE_BATCH_WINDOW 64
+
+struct batch_req;
+typedef struct batch_item_ctx {
+  struct batch_req *b;   /* owner                      */
+  struct evbuffer *res;  /* its result (when done)     */
+  uint64_t t0;           /* start of the item          */
+} batch_item_ctx;
+
 typedef struct batch_req {
   worker *w;
   struct evhttp_request *req;
@@ -445,73 +458,91 @@ typedef struct batch_req {
   sj_span inputs;        /* the array                  */
   size_t pos;            /* scanner position           */
   unsigned flags;        /* trace                      */
-  struct evbuffer *out;  /* results so far             */
-  int total, ok, failed; /* summary                    */
-  uint64_t t0, t_item;   /* start of batch / of item   */
-  int in_call;           /* inside run_one             */
-  int sync_done;         /* the item ended in run_one  */
+  batch_item_ctx *items; /* one per input, in order    */
+  int count;             /* inputs                     */
+  int started;           /* items handed to run_one    */
+  int inflight;          /* started, not yet answered  */
+  int window;            /* max in flight (1: serial)  */
+  int ok, failed;        /* summary                    */
+  uint64_t t0;           /* start of batch             */
+  int in_pump;           /* inside batch_pump          */
 } batch_req;
 
-static void batch_next(batch_req *b);
+static void batch_pump(batch_req *b);
 
 static void batch_item(void *ud, gavel_status st, const char *out, size_t n,
                        const gavel_error *err) {
-  batch_req *b = ud;
-  uint64_t dur = now_us() - b->t_item;
-  if (b->total)
-    evbuffer_add(b->out, ",", 1);
-  b->total++;
-  if (st == GAVEL_OK) {
+  batch_item_ctx *it = ud;
+  batch_req *b = it->b;
+  uint64_t dur = now_us() - it->t0;
+  struct evbuffer *r = evbuffer_new();
+  it->res = r;
+  if (r && st == GAVEL_OK) {
     b->ok++;
-    put_result(b->out, out, n, dur);
-  } else {
+    put_result(r, out, n, dur);
+  } else if (r) {
     b->failed++;
-    evbuffer_add_printf(b->out, "{\"code\":\"error\",\"message\":");
-    sj_put_str(b->out, err->msg, strlen(err->msg));
-    evbuffer_add_printf(b->out, ",\"output\":null,\"duration_us\":%llu,"
-                                "\"error\":",
+    evbuffer_add_printf(r, "{\"code\":\"error\",\"message\":");
+    sj_put_str(r, err->msg, strlen(err->msg));
+    evbuffer_add_printf(r, ",\"output\":null,\"duration_us\":%llu,"
+                           "\"error\":",
                         (unsigned long long)dur);
-    sj_put_str(b->out, err->msg, strlen(err->msg));
-    evbuffer_add(b->out, "}", 1);
-  }
-  if (b->in_call)
-    b->sync_done = 1;
-  else
-    batch_next(b);
+    sj_put_str(r, err->msg, strlen(err->msg));
+    evbuffer_add(r, "}", 1);
+  } else
+    b->failed++;
+  b->inflight--;
+  if (!b->in_pump)
+    batch_pump(b); /* answered later, on the loop */
 }
 
-static void batch_next(batch_req *b) {
+/* Starts items up to the window; answers when the last one is done. */
+static void batch_pump(batch_req *b) {
   sj_span el;
-  while (sj_array_next(b->inputs, &b->pos, &el)) {
-    b->t_item = now_us();
-    b->in_call = 1;
-    b->sync_done = 0;
-    run_one(b->w, b->e, el.p, el.n, b->flags, batch_item, b);
-    b->in_call = 0;
-    if (!b->sync_done)
-      return; /* parked: batch_item continues */
+  int i;
+  b->in_pump = 1;
+  while (b->inflight < b->window && b->started < b->count &&
+         sj_array_next(b->inputs, &b->pos, &el)) {
+    batch_item_ctx *it = &b->items[b->started++];
+    it->b = b;
+    it->t0 = now_us();
+    b->inflight++;
+    run_one(b->w, b->e, el.p, el.n, b->flags, batch_item, it);
   }
+  b->in_pump = 0;
+  if (b->inflight || b->started < b->count)
+    return; /* items in flight: the last batch_item gets here again */
   {
     struct evbuffer *r = evbuffer_new();
     evbuffer_add_printf(r, "{\"results\":[");
-    evbuffer_add_buffer(r, b->out);
+    for (i = 0; i < b->count; i++) {
+      if (i)
+        evbuffer_add(r, ",", 1);
+      if (b->items[i].res) {
+        evbuffer_add_buffer(r, b->items[i].res);
+        evbuffer_free(b->items[i].res);
+      } else
+        evbuffer_add_printf(r, "{\"code\":\"error\",\"message\":"
+                               "\"out of memory\",\"output\":null,"
+                               "\"error\":\"out of memory\"}");
+    }
     evbuffer_add_printf(r, "],\"summary\":{\"total\":%d,\"success\":%d,"
                            "\"failed\":%d,\"total_duration_us\":%llu}}",
-                        b->total, b->ok, b->failed,
+                        b->count, b->ok, b->failed,
                         (unsigned long long)(now_us() - b->t0));
     reply_json(b->w, b->req, 200, r);
     evbuffer_free(r);
   }
   exec_leave(b->w);
   serve_entry_release(b->e);
-  evbuffer_free(b->out);
+  free(b->items);
   free(b);
 }
 
 static void h_batch(worker *w, struct evhttp_request *req, const char *name) {
   static const char *const keys[] = {"inputs", "options"};
-  static const char *const okeys[] = {"trace"};
-  sj_span sp[2], op[1] = {{NULL, 0}}, el;
+  static const char *const okeys[] = {"trace", "parallel"};
+  sj_span sp[2], op[2] = {{NULL, 0}, {NULL, 0}}, el;
   size_t n, pos = 0;
   int count = 0;
   const char *body = body_of(req, &n);
@@ -530,7 +561,7 @@ static void h_batch(worker *w, struct evhttp_request *req, const char *name) {
     return;
   }
   if (sp[1].p && sp[1].p[0] == '{')
-    sj_object(sp[1].p, sp[1].n, okeys, 1, op, msg, sizeof msg);
+    sj_object(sp[1].p, sp[1].n, okeys, 2, op, msg, sizeof msg);
   while (sj_array_next(sp[0], &pos, &el))
     if (++count > SERVE_MAX_BATCH) {
       snprintf(msg, sizeof msg,
@@ -542,7 +573,8 @@ static void h_batch(worker *w, struct evhttp_request *req, const char *name) {
     }
   if (!(e = find_or_404(w, req, name)) || exec_enter(w, req))
     return;
-  if (!(b = calloc(1, sizeof *b)) || !(b->out = evbuffer_new())) {
+  if (!(b = calloc(1, sizeof *b)) ||
+      !(b->items = calloc(count ? (size_t)count : 1, sizeof *b->items))) {
     free(b);
     exec_leave(w);
     reply_err(w, req, 500, "GAVEL_NOMEM", "out of memory", NULL);
@@ -554,8 +586,12 @@ static void h_batch(worker *w, struct evhttp_request *req, const char *name) {
   e->refs++;
   b->inputs = sp[0];
   b->flags = sj_is_true(op[0]) ? GAVEL_RUN_TRACE : 0;
+  b->count = count;
+  b->window = op[1].p && op[1].n == 5 && !memcmp(op[1].p, "false", 5)
+                  ? 1
+                  : SERVE_BATCH_WINDOW;
   b->t0 = now_us();
-  batch_next(b);
+  batch_pump(b);
 }
 
 /* ---- POST /api/v1/eval ---- */

@@ -75,6 +75,8 @@ struct gavel_runtime {
   int n_observers;             /* count                                 */
   int jit_mode;                /* resolved gavel_config.jit (jit.h)     */
   _Atomic(size_t) jit_bytes;   /* code memory mapped by its rulesets    */
+  int call_detail;             /* HOSTCALL events carry params/payload
+                                  JSON (decision capture)               */
 };
 
 const gv_provider *gavel__host_find(const gavel_runtime *rt, const char *name,

@@ -583,9 +583,26 @@ static gavel_status host_result(gavel_exec *ex, xframe *fr, const gv_action *a,
   return GAVEL_OK;
 }
 
+/* A host call attempt for the observers; 'payload' and 'metadata' are
+** the answer (NULL: failed or never sent), 'sent' tells whether a provider
+** or the host saw the call (call detail is given only then). */
+static void observe_call_d(gavel_exec *ex, const char *outcome,
+                           gavel_status st, const char *msg, uint64_t ns,
+                           int sent, const gvalue *payload,
+                           const gvalue *metadata);
+
 static void observe_call(gavel_exec *ex, const char *outcome, gavel_status st,
                          const char *msg, uint64_t ns) {
+  observe_call_d(ex, outcome, st, msg, ns, 0, NULL, NULL);
+}
+
+static void observe_call_d(gavel_exec *ex, const char *outcome,
+                           gavel_status st, const char *msg, uint64_t ns,
+                           int sent, const gvalue *payload,
+                           const gvalue *metadata) {
   gavel_event ev;
+  gv_buf b;
+  size_t p1 = 0, p2 = 0;
   if (!ex->rt->n_observers)
     return;
   memset(&ev, 0, sizeof ev);
@@ -601,7 +618,34 @@ static void observe_call(gavel_exec *ex, const char *outcome, gavel_status st,
   ev.outcome = outcome;
   ev.attempt = ex->req.attempt;
   ev.trace_id = ex->trace_id;
+  if (!(sent && ex->rt->call_detail)) {
+    gavel__observe(ex->rt, &ev);
+    return;
+  }
+  /* Call detail: params, then payload and metadata, in one buffer. */
+  gavel__buf_init(&b, &ex->rt->al);
+  gavel__json_write(&b, ex->req.params);
+  p1 = b.len;
+  if (payload) {
+    gavel__json_write(&b, *payload);
+    p2 = b.len;
+    if (metadata && metadata->tag == GV_OBJ)
+      gavel__json_write(&b, *metadata);
+    else
+      gavel__buf_adds(&b, "{}");
+  }
+  if (!b.oom && b.p) {
+    ev.params = b.p;
+    ev.params_len = p1;
+    if (payload) {
+      ev.payload = b.p + p1;
+      ev.payload_len = p2 - p1;
+      ev.metadata = b.p + p2;
+      ev.metadata_len = b.len - p2;
+    }
+  }
   gavel__observe(ex->rt, &ev);
+  gavel__buf_free(&b);
 }
 
 static void sleep_ms(long ms) {
@@ -694,8 +738,9 @@ static gavel_status host_call(gavel_exec *ex, xframe *fr, const gv_action *a) {
     }
     delay = gavel__policy_after(pv, failed, ex->req.operation, ex->req.attempt,
                                 &ex->rng);
-    observe_call(ex, failed && delay >= 0 ? "retry" : outcome,
-                 failed ? GAVEL_HOST : GAVEL_OK, failed ? msg : NULL, dt);
+    observe_call_d(ex, failed && delay >= 0 ? "retry" : outcome,
+                   failed ? GAVEL_HOST : GAVEL_OK, failed ? msg : NULL, dt, 1,
+                   failed ? NULL : &payload, failed ? NULL : &metadata);
     if (trace_calls(ex) &&
         trace_call(ex, failed && delay >= 0 ? "retry" : outcome, dt) != GAVEL_OK)
       return ex->fail_st;
@@ -1222,9 +1267,10 @@ gavel_status gavel__exec_resume_value(gavel_exec *ex, int is_error,
   delay = pv ? gavel__policy_after(pv, is_error, ex->req.operation,
                                    ex->req.attempt, &ex->rng)
              : -1;
-  observe_call(ex, is_error ? (delay >= 0 ? "retry" : "error") : "ok",
-               is_error ? GAVEL_HOST : GAVEL_OK, is_error ? errmsg : NULL,
-               ex->t_call ? gavel__now_ns() - ex->t_call : 0);
+  observe_call_d(ex, is_error ? (delay >= 0 ? "retry" : "error") : "ok",
+                 is_error ? GAVEL_HOST : GAVEL_OK, is_error ? errmsg : NULL,
+                 ex->t_call ? gavel__now_ns() - ex->t_call : 0, 1,
+                 is_error ? NULL : &payload, is_error ? NULL : &metadata);
   if (trace_calls(ex) &&
       trace_call(ex, is_error ? (delay >= 0 ? "retry" : "error") : "ok",
                  ex->t_call ? gavel__now_ns() - ex->t_call : 0) != GAVEL_OK)
@@ -1445,6 +1491,13 @@ gavel_status gavel_exec_run_json(gavel_exec *ex, const char *input,
   ex->in_text = input;
   ex->in_len = input_len;
   st = gavel__exec_run_value(ex, root, flags, err);
+  if (st == GAVEL_PENDING && ex->in_text && ex->rt->n_observers) {
+    /* The caller's input text may be gone when the run ends on a later
+    ** resume: the observers (RUN event) get a copy in the run arena. */
+    ex->in_text = gavel__arena_dup(&ex->arena, input, input_len);
+    if (!ex->in_text)
+      ex->in_len = 0;
+  }
   if (st != GAVEL_OK)
     return st;
   return write_result(ex, out, out_len, err);

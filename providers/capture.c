@@ -3,13 +3,15 @@
 ** ruleset, version, hash, trace_id, input, status, code, message,
 ** duration_us, gas_used, receipts: [...], output}, for 'gavel replay'.
 **
-** Built on the runtime's observer (the RUN event: input, code, message,
-** duration) and on a recording wrapper around every synchronous provider
-** (the receipts: what each host call asked and what it got back, which no
-** event carries).  Receipts collect per thread, keyed by the run's trace
-** id; the RUN event (with the result JSON, gavel_event.result) turns them
-** into the record, written at once: the capture is a pure observer of the
-** C API.  gavel_capture_commit remains for hosts that call it (it finds
+** Built on the runtime's observer alone: the RUN event (input, code,
+** message, duration, result JSON) and the HOSTCALL events, which carry the
+** call detail (params, payload, metadata; gavel_capture_attach turns it
+** on) for every attempt that reached a provider, synchronous or answered
+** later by the host through gavel_exec_resume_* (gavel serve's event-loop
+** network.http).  Receipts collect per run, keyed by its trace id, in one
+** table shared by all threads (a pending run may be resumed elsewhere, and
+** one event loop interleaves many runs); the RUN event turns them into the
+** record, written at once: the capture is a pure observer of the C API.  gavel_capture_commit remains for hosts that call it (it finds
 ** nothing pending).  Lines go through a gavel_audit writer, so a capture
 ** file has exactly the audit log's durability policies.  Rotation: by
 ** size (PATH -> PATH.1, PATH.2, ...) or daily (PATH -> PATH.YYYY-MM-DD).
@@ -28,11 +30,15 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct cap_wrap {
-  gavel_capture *c;  /* owner                          */
-  gv_provider orig;  /* the provider it records          */
-  struct cap_wrap *next;
-} cap_wrap;
+/* The receipts of a run in flight: ",{...}" per host call attempt. */
+typedef struct cap_run {
+  uint64_t trace; /* the run's trace id */
+  gv_buf b;       /* its receipts       */
+} cap_run;
+
+/* Runs in flight with receipts at most; beyond, the oldest is dropped
+** (a run abandoned while pending never sends its RUN event). */
+#define CAP_MAX_INFLIGHT 4096
 
 struct gavel_capture {
   pthread_mutex_t mu;     /* guards rotation and the counters below   */
@@ -47,17 +53,16 @@ struct gavel_capture {
   uint64_t records;       /* records written                          */
   int first_errno;        /* first write failure                      */
   uint64_t lost;          /* records lost                             */
-  cap_wrap *wraps;        /* provider wrappers (owned)                */
+  pthread_mutex_t fmu;    /* guards the runs in flight below          */
+  cap_run *fl;            /* runs in flight with receipts (owned)     */
+  int n_fl, cap_fl;       /* count, allocated                         */
   struct { char *name; char hash[80]; } *hashes; /* ruleset -> hash   */
   int n_hashes;
 };
 
-/* Per thread: the receipts of the run in progress and a record waiting
-** for its output. */
+/* Per thread: a record waiting for its output. */
 typedef struct cap_tls {
   gavel_capture *c;      /* capture the state belongs to  */
-  uint64_t trace;        /* run the receipts belong to    */
-  gv_buf receipts;       /* ",{...}" per receipt          */
   gv_buf pend;           /* record without its output     */
   int pending;           /* 1 when 'pend' holds a record  */
   int ok;                /* the pending run succeeded      */
@@ -70,7 +75,6 @@ static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 static void tls_free(void *p) {
   cap_tls *t = p;
-  gavel__buf_free(&t->receipts);
   gavel__buf_free(&t->pend);
   memset(t, 0, sizeof *t);
 }
@@ -80,10 +84,8 @@ static void tls_bind(gavel_capture *c) {
   if (tls.c != c) {
     pthread_once(&tls_once, tls_key_init);
     pthread_setspecific(tls_key, &tls);
-    gavel__buf_free(&tls.receipts);
     gavel__buf_free(&tls.pend);
     memset(&tls, 0, sizeof tls);
-    gavel__buf_init(&tls.receipts, &gavel__default_alloc);
     gavel__buf_init(&tls.pend, &gavel__default_alloc);
     tls.c = c;
   }
@@ -336,17 +338,97 @@ static const char *hash_of(gavel_capture *c, const char *name) {
   return "";
 }
 
+/* Under c->fmu: the entry of run 'trace', or -1. */
+static int fl_find(gavel_capture *c, uint64_t trace) {
+  int i;
+  for (i = c->n_fl - 1; i >= 0; i--)
+    if (c->fl[i].trace == trace)
+      return i;
+  return -1;
+}
+
+/* Under c->fmu: removes entry i, keeping the order (oldest first). */
+static void fl_drop(gavel_capture *c, int i) {
+  gavel__buf_free(&c->fl[i].b);
+  memmove(&c->fl[i], &c->fl[i + 1], (size_t)(c->n_fl - i - 1) * sizeof *c->fl);
+  c->n_fl--;
+}
+
+/* A HOSTCALL event with call detail becomes a receipt of its run. */
+static void on_call(gavel_capture *c, const gavel_event *ev) {
+  gv_buf *b;
+  int i;
+  if (!ev->params || !sampled(c, ev->trace_id))
+    return;
+  pthread_mutex_lock(&c->fmu);
+  if ((i = fl_find(c, ev->trace_id)) < 0) {
+    if (c->n_fl == CAP_MAX_INFLIGHT)
+      fl_drop(c, 0);
+    if (c->n_fl == c->cap_fl) {
+      int nc = c->cap_fl ? 2 * c->cap_fl : 8;
+      cap_run *n = realloc(c->fl, (size_t)nc * sizeof *n);
+      if (!n) {
+        pthread_mutex_unlock(&c->fmu);
+        return;
+      }
+      c->fl = n;
+      c->cap_fl = nc;
+    }
+    i = c->n_fl++;
+    c->fl[i].trace = ev->trace_id;
+    gavel__buf_init(&c->fl[i].b, &gavel__default_alloc);
+  }
+  b = &c->fl[i].b;
+  gavel__buf_adds(b, ",{\"capability\":");
+  gavel__json_write_str(b, ev->capability, strlen(ev->capability));
+  gavel__buf_adds(b, ",\"operation\":");
+  gavel__json_write_str(b, ev->operation, strlen(ev->operation));
+  gavel__buf_adds(b, ",\"params\":");
+  gavel__buf_add(b, ev->params, ev->params_len);
+  gavel__buf_addf(b, ",\"attempt\":%u,\"outcome\":", ev->attempt);
+  gavel__json_write_str(b, ev->outcome, strlen(ev->outcome));
+  if (ev->payload) {
+    gavel__buf_adds(b, ",\"payload\":");
+    gavel__buf_add(b, ev->payload, ev->payload_len);
+    gavel__buf_adds(b, ",\"metadata\":");
+    gavel__buf_add(b, ev->metadata, ev->metadata_len);
+  } else {
+    gavel__buf_adds(b, ",\"error\":");
+    gavel__json_write_str(b, ev->message, strlen(ev->message));
+  }
+  gavel__buf_adds(b, "}");
+  pthread_mutex_unlock(&c->fmu);
+}
+
+/* Appends the receipts of run 'trace' (without the leading comma) to 'b'
+** and forgets them. */
+static void take_receipts(gavel_capture *c, uint64_t trace, gv_buf *b) {
+  int i;
+  pthread_mutex_lock(&c->fmu);
+  if ((i = fl_find(c, trace)) >= 0) {
+    gv_buf *r = &c->fl[i].b;
+    if (r->oom)
+      b->oom = 1; /* a receipt is missing: the record is lost, not wrong */
+    else if (r->len > 1)
+      gavel__buf_add(b, r->p + 1, r->len - 1);
+    fl_drop(c, i);
+  }
+  pthread_mutex_unlock(&c->fmu);
+}
+
 static void on_event(void *ud, const gavel_event *ev) {
   gavel_capture *c = ud;
   gv_buf *b;
+  if (ev->kind == GAVEL_EVENT_HOSTCALL) {
+    on_call(c, ev);
+    return;
+  }
   if (ev->kind != GAVEL_EVENT_RUN)
     return;
   tls_bind(c);
   finish_pending(c, NULL, 0); /* the host never committed the last one */
-  if (!sampled(c, ev->trace_id)) {
-    tls.receipts.len = 0;
+  if (!sampled(c, ev->trace_id))
     return;
-  }
   b = &tls.pend;
   b->len = 0;
   b->oom = 0;
@@ -392,53 +474,15 @@ static void on_event(void *ud, const gavel_event *ev) {
   gavel__buf_addf(b, ",\"duration_us\":%llu,\"gas_used\":%llu,\"receipts\":[",
                   (unsigned long long)(ev->duration_ns / 1000),
                   (unsigned long long)ev->gas_used);
-  if (tls.trace == ev->trace_id && tls.receipts.len > 1)
-    gavel__buf_add(b, tls.receipts.p + 1, tls.receipts.len - 1);
+  if (ev->trace_id)
+    take_receipts(c, ev->trace_id, b);
   gavel__buf_adds(b, "]");
-  tls.receipts.len = 0;
   tls.pending = 1;
   /* The event carries the result: the record is complete now, a pure
   ** observer (gavel_capture_commit then finds nothing pending).  A failed
   ** run has no output. */
   if (ev->result || ev->status != GAVEL_OK)
     finish_pending(c, ev->result, ev->result_len);
-}
-
-static int record_vfn(void *ud, gv_arena *a, const gv_hostreq *req,
-                      gvalue *payload, gvalue *metadata, char *errmsg,
-                      size_t errmsg_size) {
-  cap_wrap *w = ud;
-  gavel_capture *c = w->c;
-  gv_buf *b;
-  int rc = gavel__host_invoke(&w->orig, a, req, payload, metadata, errmsg,
-                              errmsg_size);
-  if (!sampled(c, req->trace_id))
-    return rc;
-  tls_bind(c);
-  if (tls.trace != req->trace_id) {
-    tls.trace = req->trace_id;
-    tls.receipts.len = 0;
-  }
-  b = &tls.receipts;
-  gavel__buf_adds(b, ",{\"capability\":");
-  gavel__json_write_str(b, req->capability->s, req->capability->len);
-  gavel__buf_adds(b, ",\"operation\":");
-  gavel__json_write_str(b, req->operation->s, req->operation->len);
-  gavel__buf_adds(b, ",\"params\":");
-  gavel__json_write(b, req->params);
-  gavel__buf_addf(b, ",\"attempt\":%u,\"outcome\":\"%s\"", req->attempt,
-                  rc == 0 ? "ok" : rc == GV_HOST_TIMEOUT ? "timeout" : "error");
-  if (rc == 0) {
-    gavel__buf_adds(b, ",\"payload\":");
-    gavel__json_write(b, *payload);
-    gavel__buf_adds(b, ",\"metadata\":");
-    gavel__json_write(b, *metadata);
-  } else {
-    gavel__buf_adds(b, ",\"error\":");
-    gavel__json_write_str(b, errmsg, strlen(errmsg));
-  }
-  gavel__buf_adds(b, "}");
-  return rc;
 }
 
 /* ==== API ==== */
@@ -459,6 +503,7 @@ gavel_status gavel_capture_open(const char *path, const gavel_capture_opts *o,
   if (!(c = calloc(1, sizeof *c)))
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
   pthread_mutex_init(&c->mu, NULL);
+  pthread_mutex_init(&c->fmu, NULL);
   if (o)
     c->o = *o;
   if (!o || c->o.sample == 0)
@@ -533,30 +578,12 @@ gavel_status gavel_capture_ruleset(gavel_capture *c, const char *name,
 
 gavel_status gavel_capture_attach(gavel_capture *c, gavel_runtime *rt,
                                   gavel_error *err) {
-  int i;
-  gavel_status st;
   gavel__error_clear(err);
   if (!c || !rt)
     return gavel__errorf(err, GAVEL_MISUSE, "gavel_capture_attach: NULL");
-  /* Asynchronous capabilities (neither fn nor vfn) are answered by the
-  ** host through gavel_exec_resume_*: no receipt is recorded for them. */
-  for (i = 0; i < rt->n_providers; i++) {
-    gv_provider *p = &rt->providers[i];
-    cap_wrap *w;
-    if (!p->fn && !p->vfn)
-      continue;
-    if (p->vfn == record_vfn)
-      continue; /* attached twice */
-    if (!(w = calloc(1, sizeof *w)))
-      return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
-    w->c = c;
-    w->orig = *p;
-    w->next = c->wraps;
-    c->wraps = w;
-    if ((st = gavel__host_provide_value(rt, p->name, record_vfn, w, err)) !=
-        GAVEL_OK)
-      return st;
-  }
+  /* The receipts come from the HOSTCALL events, synchronous providers and
+  ** calls the host answers through gavel_exec_resume_* alike. */
+  rt->call_detail = 1;
   return gavel_runtime_add_observer(rt, on_event, c, err);
 }
 
@@ -581,14 +608,12 @@ uint64_t gavel_capture_records(gavel_capture *c) {
 
 gavel_status gavel_capture_close(gavel_capture *c, gavel_error *err) {
   gavel_status st = GAVEL_OK;
-  cap_wrap *w;
   int i;
   gavel__error_clear(err);
   if (!c)
     return GAVEL_OK;
   if (tls.c == c) {
     finish_pending(c, NULL, 0);
-    gavel__buf_free(&tls.receipts);
     gavel__buf_free(&tls.pend);
     memset(&tls, 0, sizeof tls);
   }
@@ -599,10 +624,10 @@ gavel_status gavel_capture_close(gavel_capture *c, gavel_error *err) {
                        "'%s': %s", (unsigned long long)c->lost,
                        c->path ? c->path : "<stdout>",
                        strerror(c->first_errno ? c->first_errno : EIO));
-  while ((w = c->wraps)) {
-    c->wraps = w->next;
-    free(w);
-  }
+  for (i = 0; i < c->n_fl; i++)
+    gavel__buf_free(&c->fl[i].b);
+  free(c->fl);
+  pthread_mutex_destroy(&c->fmu);
   for (i = 0; i < c->n_hashes; i++)
     free(c->hashes[i].name);
   free(c->hashes);

@@ -263,7 +263,8 @@ GAVEL_API gavel_status gavel_audit_close(gavel_audit *a, gavel_error *err);
 ** input, status, code, message, duration_us, gas_used, receipts:
 ** [{capability, operation, params, attempt, outcome, payload|error,
 ** metadata}], output}, for 'gavel replay'.  Receipts are recorded for
-** synchronous providers registered before gavel_capture_attach. */
+** every host call attempt that reached a provider or the host: synchronous
+** providers and calls answered later through gavel_exec_resume_* alike. */
 typedef struct gavel_capture gavel_capture;
 
 typedef struct gavel_capture_opts {
@@ -290,8 +291,8 @@ GAVEL_API gavel_status gavel_capture_ruleset(gavel_capture *c,
                                              const char *name,
                                              const char *text, size_t len,
                                              gavel_error *err);
-/* Wraps the runtime's synchronous providers (receipts) and observes its
-** runs.  Attach after registering providers, before loading rulesets. */
+/* Observes the runtime's runs and host calls (turns on the call detail of
+** gavel_event).  Attach before the runs to record. */
 GAVEL_API gavel_status gavel_capture_attach(gavel_capture *c,
                                             gavel_runtime *rt,
                                             gavel_error *err);

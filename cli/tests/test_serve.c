@@ -1092,6 +1092,173 @@ static void t_capture(void) {
   remove_dir(dir);
 }
 
+/* Runs 'gavel replay --verify CAP --rules DIR --json'; its output (owned)
+** and exit status. */
+static char *replay(const char *cap, const char *dir, int *rc) {
+  char cmd[2048], *out = NULL;
+  size_t n = 0, m;
+  FILE *p;
+  snprintf(cmd, sizeof cmd, "'%s' replay --verify '%s' --rules '%s' --json",
+           GAVEL, cap, dir);
+  *rc = -1;
+  if (!(p = popen(cmd, "r")))
+    return NULL;
+  out = malloc(1);
+  for (;;) {
+    char tmp[4096];
+    char *g;
+    if (!(m = fread(tmp, 1, sizeof tmp, p)))
+      break;
+    if (!(g = realloc(out, n + m + 1)))
+      break;
+    out = g;
+    memcpy(out + n, tmp, m);
+    n += m;
+  }
+  if (out)
+    out[n] = 0;
+  {
+    int st = pclose(p);
+    *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  return out;
+}
+
+/* A captured decision that called network.http on the event loop (the
+** run pends, the loop answers, the run resumes) carries its receipts: with
+** the upstream gone, replay --verify reproduces every record.  Two slow
+** calls and a fast one are in flight at once on one worker, so receipts of
+** interleaved runs must not mix. */
+static void t_capture_http(void) {
+  char *dir = tmpdir(), path[512], log[512], cap[512], doc[2048], *out;
+  int port = free_port(), up, fd[3], i, rc;
+  pid_t pid, upid;
+  resp r;
+  up = start_upstream(&upid);
+  if (!up) {
+    fprintf(stderr, "skip: gv_testserver did not start\n");
+    remove_dir(dir);
+    return;
+  }
+  snprintf(path, sizeof path, "%s/up.json", dir);
+  snprintf(doc, sizeof doc, UPSTREAM, up, 400);
+  write_file(path, doc);
+  snprintf(path, sizeof path, "%s/up2.json", dir);
+  snprintf(doc, sizeof doc, UPSTREAM, up, 20);
+  {
+    char *q = strstr(doc, "\"name\":\"up\"");
+    memmove(q + 11, q + 10, strlen(q + 10) + 1);
+    memcpy(q, "\"name\":\"up2\"", 12);
+  }
+  write_file(path, doc);
+  snprintf(log, sizeof log, "%s.log", dir);
+  snprintf(cap, sizeof cap, "%s/.capture.jsonl", dir);
+  pid = start_server(port, log, "--rules", dir, "--workers", "1",
+                     "--allow-http", "127.0.0.1", "--capture", cap, NULL);
+  fd[0] = send_req(port, "/api/v1/execute/up", "{\"input\":{\"k\":1}}");
+  fd[1] = send_req(port, "/api/v1/execute/up", "{\"input\":{\"k\":2}}");
+  fd[2] = send_req(port, "/api/v1/execute/up2", "{\"input\":{\"k\":3}}");
+  for (i = 0; i < 3; i++) {
+    read_resp(fd[i], &r);
+    CHECK(r.status == 200 && has(&r, "\"code\":\"DONE\"") &&
+              has(&r, "\"status\":200"),
+          "run %d through the upstream: %d %s", i, r.status, r.body);
+    resp_free(&r);
+    close(fd[i]);
+  }
+  CHECK(stop_server(pid) == 0, "exit status");
+  kill(upid, SIGTERM); /* replay must not need it */
+  waitpid(upid, NULL, 0);
+  CHECK(count_lines(cap, "\"receipts\":[{\"capability\":\"network.http\"") ==
+            3 &&
+            count_lines(cap, "\"outcome\":\"ok\",\"payload\":{") == 3 &&
+            count_lines(cap, "},{\"capability\"") == 0,
+        "one network.http receipt per record: %s", cap);
+  CHECK(count_lines(cap, "ms=400") == 2 && count_lines(cap, "ms=20") == 1,
+        "receipts of interleaved runs kept apart: %s", cap);
+  out = replay(cap, dir, &rc);
+  CHECK(rc == 0 && out && strstr(out, "\"consistent\":3,") &&
+            strstr(out, "\"needs-host-call\":0"),
+        "replay --verify of network.http decisions: rc %d %s", rc,
+        out ? out : "(no output)");
+  free(out);
+  remove_dir(dir);
+}
+
+/* ==== Batch: runs waiting on network.http overlap ==== */
+
+static const char PBATCH[] =
+    "{\"config\":{\"name\":\"pb\",\"entry_step\":\"call\"},"
+    "\"steps\":{\"call\":{\"id\":\"call\",\"name\":\"Call\",\"type\":\"action\","
+    "\"actions\":[{\"action\":\"external_call\",\"service\":\"network.http\","
+    "\"method\":\"GET\",\"params\":[[\"url\",{\"Field\":\"url\"}]],"
+    "\"result_variable\":\"r\",\"timeout_ms\":120000}],\"next_step\":\"end\"},"
+    "\"end\":{\"id\":\"end\",\"name\":\"End\",\"type\":\"terminal\",\"result\":"
+    "{\"code\":\"DONE\",\"output\":[[\"status\",{\"Field\":\"$r.payload.status\"}],"
+    "[\"url\",{\"Field\":\"url\"}]]}}}}";
+
+/* A batch (options.parallel, Ordo's default) whose first input waits on
+** an upstream that never answers: the second input's run still finishes
+** (its capture record is written) while the batch is unanswered; the
+** results keep input order.  No timing: the hang ends when the upstream
+** is stopped.  "parallel": false keeps answering in order. */
+static void t_batch_parallel(void) {
+  char *dir = tmpdir(), path[512], log[512], cap[512], body[1024];
+  int port = free_port(), up, fd, i, seen = 0;
+  pid_t pid, upid;
+  resp r;
+  up = start_upstream(&upid);
+  if (!up) {
+    fprintf(stderr, "skip: gv_testserver did not start\n");
+    remove_dir(dir);
+    return;
+  }
+  snprintf(path, sizeof path, "%s/pb.json", dir);
+  write_file(path, PBATCH);
+  snprintf(log, sizeof log, "%s.log", dir);
+  snprintf(cap, sizeof cap, "%s/.capture.jsonl", dir);
+  pid = start_server(port, log, "--rules", dir, "--workers", "1",
+                     "--allow-http", "127.0.0.1", "--capture", cap, NULL);
+  /* "parallel": false: one after another, in order */
+  snprintf(body, sizeof body,
+           "{\"inputs\":[{\"url\":\"http://127.0.0.1:%d/slow?ms=30\"},"
+           "{\"url\":\"http://127.0.0.1:%d/ok\"}],"
+           "\"options\":{\"parallel\":false}}",
+           up, up);
+  r = http(port, "POST", "/api/v1/execute/pb/batch", NULL, body);
+  CHECK(r.status == 200 && has(&r, "\"success\":2") &&
+            has(&r, "/slow?ms=30") && has(&r, "/ok\"") &&
+            strstr(r.body, "/slow?ms=30") < strstr(r.body, "/ok\""),
+        "serial batch: %d %s", r.status, r.body);
+  resp_free(&r);
+  for (i = 0; i < 300 && count_lines(cap, "\"ruleset\":\"pb\"") < 2; i++)
+    sleep_ms(100);
+  CHECK(count_lines(cap, "\"ruleset\":\"pb\"") == 2, "serial records %s",
+        cap);
+  /* parallel (default): the /ok run ends while /hang holds the batch */
+  snprintf(body, sizeof body,
+           "{\"inputs\":[{\"url\":\"http://127.0.0.1:%d/hang\"},"
+           "{\"url\":\"http://127.0.0.1:%d/ok?second\"}]}",
+           up, up);
+  fd = send_req(port, "/api/v1/execute/pb/batch", body);
+  for (i = 0; i < 300 && !(seen = count_lines(cap, "ok?second") == 1); i++)
+    sleep_ms(100);
+  CHECK(seen, "the second input's run did not finish while the first "
+              "waited: %s", cap);
+  CHECK(!readable(fd), "the batch answered while an input was in flight");
+  kill(upid, SIGTERM); /* the hanging call fails now */
+  waitpid(upid, NULL, 0);
+  read_resp(fd, &r);
+  close(fd);
+  CHECK(r.status == 200 && has(&r, "\"total\":2,\"success\":1,\"failed\":1") &&
+            has(&r, "{\"results\":[{\"code\":\"error\"") &&
+            has(&r, "\"code\":\"DONE\"") && has(&r, "/ok?second"),
+        "parallel batch, results in input order: %d %s", r.status, r.body);
+  resp_free(&r);
+  CHECK(stop_server(pid) == 0, "exit status");
+  remove_dir(dir);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: test_serve GAVEL GV_TESTSERVER\n");
@@ -1105,6 +1272,8 @@ int main(int argc, char **argv) {
   t_upstream();
   t_reload_kill();
   t_capture();
+  t_capture_http();
+  t_batch_parallel();
   printf("test_serve: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;
 }

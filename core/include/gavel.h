@@ -273,6 +273,16 @@ typedef struct gavel_event {
                               "output"} (no trace) when status is GAVEL_OK,
                               else NULL; borrowed for the call            */
   size_t result_len;       /* its length                                */
+  /* Appended in 0.2: what a host call asked and got, as compact JSON
+  ** text, borrowed for the call.  Filled only when the runtime records
+  ** call detail (gavel_capture_attach turns it on), and only for attempts
+  ** that reached a provider (not "circuit_open" / "busy"); else NULL. */
+  const char *params;      /* HOSTCALL: the call's params object        */
+  size_t params_len;       /* its length                                */
+  const char *payload;     /* HOSTCALL "ok": the answer's payload       */
+  size_t payload_len;      /* its length                                */
+  const char *metadata;    /* HOSTCALL "ok": the answer's metadata      */
+  size_t metadata_len;     /* its length                                */
 } gavel_event;
 
 /* Called synchronously from the thread running the execution; must be

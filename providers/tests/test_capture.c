@@ -2,7 +2,9 @@
 ** test_capture.c -- decision capture (capture.c): concurrent runs give
 ** exactly one valid record each, with the receipt of their own host call
 ** and their own output; size rotation loses no record; a run the host
-** never commits is written with its output (a pure observer); redaction; option errors.
+** never commits is written with its output (a pure observer); calls of an
+** asynchronous capability answered through resume have their receipts;
+** redaction; option errors.
 */
 #include "prov_test.h"
 #include <pthread.h>
@@ -281,6 +283,92 @@ TEST(redacted_paths_are_salted_hashes) {
                                      "ssn")->valuestring, "sha256:", 7));
   cJSON_Delete(j);
   free(text);
+  unlink(path);
+}
+
+static const char *RULES_ASYNC =
+    "{\"config\":{\"name\":\"capa\",\"version\":\"1\"},\"steps\":{"
+    "\"start\":{\"id\":\"start\",\"name\":\"S\",\"type\":\"action\","
+    "\"actions\":[{\"action\":\"external_call\",\"service\":\"asvc\","
+    "\"method\":\"GET\",\"params\":[[\"n\",{\"Field\":\"n\"}]],"
+    "\"result_variable\":\"r\"}],\"next_step\":\"t\"},"
+    "\"t\":{\"id\":\"t\",\"name\":\"T\",\"type\":\"terminal\",\"result\":{"
+    "\"code\":\"DONE\",\"output\":[[\"d\",\"$r.payload.d\"]]}}}}";
+
+typedef struct async_tally {
+  int n, ok, failed, bad;
+} async_tally;
+
+/* n 1 and 2 were answered {"d": 2n}, n 3 failed with "down" */
+static void check_async(cJSON *j, void *ud) {
+  async_tally *t = ud;
+  cJSON *rs = jget(j, "receipts"), *rc = cJSON_GetArrayItem(rs, 0);
+  double n = jnum(j, "input.n");
+  t->n++;
+  if (cJSON_GetArraySize(rs) != 1 || !rc || jnum(rc, "params.n") != n ||
+      !jstr(rc, "capability") || strcmp(jstr(rc, "capability"), "asvc")) {
+    t->bad++;
+    return;
+  }
+  if (n == 3) {
+    if (jstr(rc, "outcome") && !strcmp(jstr(rc, "outcome"), "error") &&
+        jstr(rc, "error") && !strcmp(jstr(rc, "error"), "down") &&
+        !jget(rc, "payload"))
+      t->failed++;
+    else
+      t->bad++;
+  } else if (jstr(rc, "outcome") && !strcmp(jstr(rc, "outcome"), "ok") &&
+             jnum(rc, "payload.d") == 2 * n && jstr(rc, "metadata.k") &&
+             jnum(j, "output.d") == 2 * n)
+    t->ok++;
+  else
+    t->bad++;
+}
+
+/* An asynchronous capability (the host answers through
+** gavel_exec_resume_*, as gavel serve's event loop does): every attempt
+** has its receipt, also when runs pending at once are resumed out of
+** order on one thread; a run abandoned while pending writes nothing. */
+TEST(pending_calls_resumed_later_have_receipts) {
+  char path[256];
+  gavel_runtime *rt = NULL;
+  gavel_capture *c = NULL;
+  gavel_ruleset *rs = NULL;
+  gavel_exec *ex[4] = {NULL, NULL, NULL, NULL};
+  gavel_error e;
+  const char *out;
+  size_t n;
+  int i;
+  async_tally t = {0, 0, 0, 0};
+  tmpname(path, sizeof path, "async");
+  CHECK(gavel_runtime_new(NULL, &rt, &e) == GAVEL_OK);
+  CHECK(gavel_runtime_provide(rt, "asvc", NULL, NULL, &e) == GAVEL_OK);
+  CHECK(gavel_capture_open(path, NULL, &c, &e) == GAVEL_OK);
+  CHECK(gavel_capture_attach(c, rt, &e) == GAVEL_OK);
+  CHECK(gavel_ruleset_load(rt, RULES_ASYNC, strlen(RULES_ASYNC), NULL, &rs,
+                           &e) == GAVEL_OK);
+  for (i = 0; i < 4; i++) {
+    char in[32]; /* reused: each run's input outlives this buffer */
+    snprintf(in, sizeof in, "{\"n\":%d}", i + 1);
+    CHECK(gavel_exec_new(rs, &ex[i], &e) == GAVEL_OK);
+    CHECK(gavel_exec_run_json(ex[i], in, strlen(in), 0, &out, &n, &e) ==
+          GAVEL_PENDING);
+  }
+  /* out of order: 3 fails, 2 then 1 answered, 4 abandoned */
+  CHECK(gavel_exec_resume_error(ex[2], "down", &out, &n, &e) == GAVEL_HOST);
+  CHECK(gavel_exec_resume_json(ex[1], "{\"d\":4}", 7, "{\"k\":\"v\"}", 9, &out,
+                               &n, &e) == GAVEL_OK);
+  gavel_exec_abandon(ex[3]);
+  CHECK(gavel_exec_resume_json(ex[0], "{\"d\":2}", 7, "{\"k\":\"v\"}", 9, &out,
+                               &n, &e) == GAVEL_OK);
+  CHECK(gavel_capture_records(c) == 3);
+  for (i = 0; i < 4; i++)
+    gavel_exec_free(ex[i]);
+  CHECK(gavel_capture_close(c, &e) == GAVEL_OK);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+  CHECK(scan(path, check_async, &t) == 3);
+  CHECK(t.ok == 2 && t.failed == 1 && t.bad == 0);
   unlink(path);
 }
 
