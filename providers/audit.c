@@ -68,8 +68,13 @@ typedef struct run_rec {
   uint32_t len[5];           /* ruleset version code message input    */
 } run_rec;
 
-static void render(gavel_audit *a, const char *p, size_t n, gv_buf *out,
-                   uint32_t *lines);
+static size_t render(gavel_audit *a, const char *p, size_t n, gv_buf *out,
+                     uint32_t *lines, size_t stop_at);
+
+/* GROUP_N: the flusher renders a batch in pieces of about this many
+** bytes, each written by one write(2): the text buffer stays this small
+** (its pages are faulted in once, not again for every larger batch). */
+#define GROUP_CHUNK (1u << 20)
 
 static volatile sig_atomic_t hup_gen; /* bumped by the SIGHUP handler */
 
@@ -109,7 +114,7 @@ static int drain(gavel_audit *a) {
   if (a->o.durability == GAVEL_AUDIT_GROUP_N && a->len) {
     uint32_t lines = 0;
     a->text.len = 0;
-    render(a, a->buf, a->len, &a->text, &lines);
+    render(a, a->buf, a->len, &a->text, &lines, SIZE_MAX);
     bad = a->text.oom || write_all(a->fd, a->text.p, a->text.len);
     if (bad)
       lost(a, lines, a->text.oom ? ENOMEM : errno);
@@ -187,7 +192,7 @@ static int group_add(gavel_audit *a, int type, const char *const *seg,
       rec[4] = (char)type;
       for (w = rec + REC_HDR, i = 0; i < k; w += sl[i], i++)
         memcpy(w, seg[i], sl[i]);
-      render(a, rec, n, &t, &lines);
+      render(a, rec, n, &t, &lines, SIZE_MAX);
     }
     if (!rec || n > UINT32_MAX || t.oom)
       bad = ENOMEM;
@@ -301,14 +306,27 @@ static void *flusher(void *ud) {
     fd = a->fd;
     pthread_cond_broadcast(&a->idle); /* room again */
     pthread_mutex_unlock(&a->mu);
-    a->text.len = 0; /* only the flusher renders while busy */
-    render(a, p, n, &a->text, &lines);
-    if (a->text.oom) {
-      e = ENOMEM;
+    /* only the flusher renders while busy; in GROUP_CHUNK pieces, each
+    ** written as soon as rendered; after a failure, the rest is lost */
+    while (n && !e) {
+      size_t used;
+      a->text.len = 0;
+      used = render(a, p, n, &a->text, &lines, GROUP_CHUNK);
+      if (a->text.oom)
+        e = ENOMEM;
+      else if (write_all(fd, a->text.p, a->text.len))
+        e = errno;
+      else
+        lines = 0; /* written */
+      if (!used) /* cannot happen: records are whole */
+        break;
+      p += used;
+      n -= used;
+    }
+    if (e > 0) {
       a->text.oom = 0;
-    } else if (write_all(fd, a->text.p, a->text.len))
-      e = errno;
-    else if (a->path && fdatasync(fd) != 0 && errno != EINVAL &&
+      render(a, p, n, NULL, &lines, 0); /* counts the rest */
+    } else if (a->path && fdatasync(fd) != 0 && errno != EINVAL &&
              errno != EROFS && errno != ENOTSUP)
       e = -errno; /* written, durability unknown */
     pthread_mutex_lock(&a->mu);
@@ -828,19 +846,22 @@ static void render_run(gv_buf *out, const run_rec *r, const char *s,
 }
 
 /* Records to lines (the flusher, or drain under a->mu with no flusher
-** busy); *lines counts them. */
-static void render(gavel_audit *a, const char *p, size_t n, gv_buf *out,
-                   uint32_t *lines) {
-  const char *end = p + n;
+** busy), until 'out' holds 'stop_at' bytes or more; *lines counts them.
+** Returns the bytes of records consumed.  out NULL: only counts. */
+static size_t render(gavel_audit *a, const char *p, size_t n, gv_buf *out,
+                     uint32_t *lines, size_t stop_at) {
+  const char *start = p, *end = p + n;
   rcache c;
   (void)a;
   memset(&c, 0, sizeof c);
-  while (end - p >= REC_HDR) {
+  while (end - p >= REC_HDR && (!out || out->len < stop_at)) {
     uint32_t size;
     memcpy(&size, p, 4);
     if (size < REC_HDR || size > (size_t)(end - p))
       break; /* cannot happen: written above */
-    if (p[4] == REC_LINE)
+    if (!out)
+      ;
+    else if (p[4] == REC_LINE)
       gavel__buf_add(out, p + REC_HDR, size - REC_HDR);
     else if (p[4] == REC_RUN && size >= REC_HDR + sizeof(run_rec)) {
       run_rec r;
@@ -850,6 +871,7 @@ static void render(gavel_audit *a, const char *p, size_t n, gv_buf *out,
     (*lines)++;
     p += size;
   }
+  return (size_t)(p - start);
 }
 
 static void call_line(gv_buf *b, const gavel_event *ev) {
