@@ -21,6 +21,7 @@
 #include "gavel_providers.h"
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -33,6 +34,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+
+typedef struct conn_guard conn_guard;
+struct worker;
+static void conn_replied(struct worker *w, struct evhttp_request *req);
 
 typedef struct worker {
   const serve_opts *o;           /* options                              */
@@ -55,10 +60,11 @@ typedef struct worker {
   struct event *ev_drain;        /* drain deadline                       */
   struct event *ev_tick;         /* metrics snapshot timer               */
   uint64_t snap_requests;        /* requests at the last snapshot        */
-  /* open connections (for --max-connections): open addressing set */
-  struct evhttp_connection **conns;
-  size_t conns_cap;              /* power of two                         */
+  /* every open connection's guard, by bufferevent (open addressing) */
+  conn_guard **conns;
+  size_t conns_cap;              /* power of two, or 0                   */
   size_t n_conns;                /* members                              */
+  int n_admitted;                /* counted against --max-connections    */
 } worker;
 
 static uint64_t now_us(void) {
@@ -75,6 +81,7 @@ static const char *ordo_code(int status) {
   case 401: return "UNAUTHORIZED";
   case 404: return "NOT_FOUND";
   case 405: return "METHOD_NOT_ALLOWED";
+  case 408: return "REQUEST_TIMEOUT";
   case 409: return "CONFLICT";
   case 413: return "PAYLOAD_TOO_LARGE";
   case 422: return "EVALUATION_ERROR";
@@ -137,6 +144,7 @@ static void reply(worker *w, struct evhttp_request *req, int status,
     check_drained(w);
     return;
   }
+  conn_replied(w, req);
   evhttp_request_set_on_complete_cb(req, on_sent, w);
   evhttp_send_reply(req, status, reason(status), body);
   atomic_fetch_add_explicit(&ws->requests, 1, memory_order_relaxed);
@@ -1046,7 +1054,37 @@ static void h_metrics(worker *w, struct evhttp_request *req) {
   evbuffer_free(b);
 }
 
-/* ==== Connections (--max-connections) ==== */
+/* ==== Connections: the request deadline (408), --max-connections ==== */
+
+/*
+** evhttp's own timeout is an inactivity timeout: a client that trickles a
+** header byte every few seconds is never cut off, and one that stops is
+** dropped without an answer.  So every connection has a guard: from the
+** first byte of a request until the request is delivered (headers and body
+** read) it has --request-timeout seconds; past that it is answered 408 and
+** closed.  An idle keep-alive connection is closed silently by evhttp's
+** timeout (one second longer than ours, so a stalled request gets its 408
+** first).  A request being answered is under the run's own timeout.
+**
+** evhttp hands us the bufferevent (bevcb) before the connection object
+** exists; an immediately active one-shot event then finds the connection
+** (the bufferevent's callback argument) and sets the close callback that
+** frees the guard.  Guards are found by their bufferevent: an open
+** addressing table in the worker.  The byte counting is an evbuffer
+** callback on the connection's input.
+*/
+
+enum { G_IDLE, G_READING, G_BUSY };
+
+struct conn_guard {
+  worker *w;
+  struct bufferevent *bev;         /* key                                */
+  struct evhttp_connection *evcon; /* once adopted                       */
+  struct evbuffer_cb_entry *cb;    /* on the input buffer                */
+  struct event *ev;                /* the request deadline               */
+  int state;                       /* G_*                                */
+  int admitted;                    /* counted against --max-connections  */
+};
 
 static size_t conn_hash(const void *p, size_t cap) {
   uintptr_t v = (uintptr_t)p;
@@ -1055,9 +1093,48 @@ static size_t conn_hash(const void *p, size_t cap) {
   return (size_t)(v >> 7) & (cap - 1);
 }
 
-static void conn_remove(worker *w, struct evhttp_connection *c) {
-  size_t i = conn_hash(c, w->conns_cap), j;
-  while (w->conns[i] && w->conns[i] != c)
+static conn_guard *guard_of(worker *w, const struct bufferevent *bev) {
+  size_t i;
+  if (!bev || !w->conns_cap)
+    return NULL;
+  i = conn_hash(bev, w->conns_cap);
+  while (w->conns[i]) {
+    if (w->conns[i]->bev == bev)
+      return w->conns[i];
+    i = (i + 1) & (w->conns_cap - 1);
+  }
+  return NULL;
+}
+
+static int guard_put(worker *w, conn_guard *g) {
+  size_t i;
+  if ((w->n_conns + 1) * 2 > w->conns_cap) { /* grow: load <= 1/2 */
+    size_t cap = w->conns_cap ? w->conns_cap * 2 : 64, k;
+    conn_guard **t = calloc(cap, sizeof *t);
+    if (!t)
+      return -1;
+    for (k = 0; k < w->conns_cap; k++)
+      if (w->conns[k]) {
+        i = conn_hash(w->conns[k]->bev, cap);
+        while (t[i])
+          i = (i + 1) & (cap - 1);
+        t[i] = w->conns[k];
+      }
+    free(w->conns);
+    w->conns = t;
+    w->conns_cap = cap;
+  }
+  i = conn_hash(g->bev, w->conns_cap);
+  while (w->conns[i])
+    i = (i + 1) & (w->conns_cap - 1);
+  w->conns[i] = g;
+  w->n_conns++;
+  return 0;
+}
+
+static void guard_remove(worker *w, conn_guard *g) {
+  size_t i = conn_hash(g->bev, w->conns_cap), j;
+  while (w->conns[i] && w->conns[i] != g)
     i = (i + 1) & (w->conns_cap - 1);
   if (!w->conns[i])
     return;
@@ -1070,7 +1147,7 @@ static void conn_remove(worker *w, struct evhttp_connection *c) {
     j = (j + 1) & (w->conns_cap - 1);
     if (!w->conns[j])
       break;
-    h = conn_hash(w->conns[j], w->conns_cap);
+    h = conn_hash(w->conns[j]->bev, w->conns_cap);
     if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
       w->conns[i] = w->conns[j];
       w->conns[j] = NULL;
@@ -1079,27 +1156,156 @@ static void conn_remove(worker *w, struct evhttp_connection *c) {
   }
 }
 
-static void on_conn_close(struct evhttp_connection *c, void *arg) {
-  conn_remove(arg, c);
+static void guard_free(worker *w, conn_guard *g) {
+  guard_remove(w, g);
+  if (g->admitted)
+    w->n_admitted--;
+  if (g->cb)
+    evbuffer_remove_cb_entry(bufferevent_get_input(g->bev), g->cb);
+  event_free(g->ev);
+  free(g);
 }
 
-/* 1: the connection may be served; 0: over the limit. */
-static int conn_admit(worker *w, struct evhttp_connection *c) {
-  size_t i;
-  if (!c || !w->conns)
-    return 1;
-  i = conn_hash(c, w->conns_cap);
-  while (w->conns[i]) {
-    if (w->conns[i] == c)
-      return 1;
-    i = (i + 1) & (w->conns_cap - 1);
+static void guard_arm(conn_guard *g) {
+  struct timeval tv = {g->w->o->timeout_s, 0};
+  g->state = G_READING;
+  evtimer_add(g->ev, &tv);
+}
+
+/* evhttp frees the connection (the bufferevent goes right after) */
+static void on_conn_close(struct evhttp_connection *c, void *arg) {
+  conn_guard *g = arg;
+  (void)c;
+  guard_free(g->w, g);
+}
+
+/* bytes arrived: an idle connection starts a request and its deadline */
+static void on_conn_input(struct evbuffer *b, const struct evbuffer_cb_info *info,
+                          void *arg) {
+  conn_guard *g = arg;
+  (void)b;
+  if (info->n_added && g->state == G_IDLE)
+    guard_arm(g);
+}
+
+/* The request took longer than --request-timeout to arrive: a 408 straight
+** on the socket (evhttp has no request object to answer through: nothing
+** was delivered), then the connection is freed (and the guard with it). */
+static void on_conn_deadline(evutil_socket_t fd_, short what, void *arg) {
+  conn_guard *g = arg;
+  worker *w = g->w;
+  serve_wstat *ws = &w->shm->w[w->slot];
+  char body[200], msg[400];
+  int bn, n, fd = bufferevent_getfd(g->bev);
+  (void)fd_;
+  (void)what;
+  if (g->state != G_READING || !g->evcon)
+    return;
+  bn = snprintf(body, sizeof body,
+                "{\"code\":\"REQUEST_TIMEOUT\",\"message\":\"request not "
+                "received within %d s (--request-timeout)\"}",
+                w->o->timeout_s);
+  n = snprintf(msg, sizeof msg,
+               "HTTP/1.1 408 Request Timeout\r\nContent-Type: "
+               "application/json\r\nContent-Length: %d\r\nConnection: "
+               "close\r\n\r\n%s",
+               bn, body);
+  /* nothing of ours is queued (no reply is in progress while reading) */
+  if (fd >= 0 && evbuffer_get_length(bufferevent_get_output(g->bev)) == 0 &&
+      send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n) {
+    atomic_fetch_add_explicit(&ws->requests, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ws->status[4], 1, memory_order_relaxed);
   }
-  if ((int)w->n_conns >= w->o->max_connections)
+  evhttp_connection_free(g->evcon);
+}
+
+/* One pass of the loop after the accept: the connection object exists. */
+static void on_conn_adopt(evutil_socket_t fd, short what, void *arg) {
+  conn_guard *g = arg;
+  bufferevent_data_cb rd = NULL;
+  void *cbarg = NULL;
+  (void)fd;
+  (void)what;
+  bufferevent_getcb(g->bev, &rd, NULL, NULL, &cbarg);
+  if (!rd || !cbarg) { /* evhttp gave up on it before we looked */
+    struct bufferevent *bev = g->bev;
+    guard_free(g->w, g);
+    bufferevent_decref(bev);
+    return;
+  }
+  g->evcon = cbarg;
+  evhttp_connection_set_closecb(g->evcon, on_conn_close, g);
+  bufferevent_decref(g->bev); /* the connection holds it now */
+}
+
+/* evhttp_set_bevcb: the new connection's bufferevent, with its guard. */
+static struct bufferevent *on_conn_new(struct event_base *base, void *arg) {
+  worker *w = arg;
+  struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
+  conn_guard *g = bev ? calloc(1, sizeof *g) : NULL;
+  static const struct timeval now = {0, 0};
+  if (!g)
+    return bev; /* no guard: evhttp's timeout alone */
+  g->w = w;
+  g->bev = bev;
+  g->ev = evtimer_new(base, on_conn_deadline, g);
+  { /* a guard left by a connection that closed unseen: its bufferevent
+    ** is gone, as this one has its address */
+    conn_guard *old = guard_of(w, bev);
+    if (old) {
+      guard_remove(w, old);
+      if (old->admitted)
+        w->n_admitted--;
+      event_free(old->ev);
+      free(old);
+    }
+  }
+  /* our reference keeps the pointer from being reused until adopted */
+  bufferevent_incref(bev);
+  if (!g->ev || guard_put(w, g) ||
+      event_base_once(base, -1, EV_TIMEOUT, on_conn_adopt, g, &now)) {
+    if (g->ev)
+      event_free(g->ev);
+    guard_remove(w, g);
+    bufferevent_decref(bev);
+    free(g);
+    return bev;
+  }
+  g->cb = evbuffer_add_cb(bufferevent_get_input(bev), on_conn_input, g);
+  return bev;
+}
+
+static conn_guard *guard_of_req(worker *w, struct evhttp_request *req) {
+  struct evhttp_connection *c = evhttp_request_get_connection(req);
+  return c ? guard_of(w, evhttp_connection_get_bufferevent(c)) : NULL;
+}
+
+/* A request was delivered: it is no longer under the read deadline.
+** 1: the connection may be served; 0: over --max-connections. */
+static int conn_admit(worker *w, struct evhttp_request *req) {
+  conn_guard *g = guard_of_req(w, req);
+  if (!g)
+    return 1;
+  g->state = G_BUSY;
+  evtimer_del(g->ev);
+  if (g->admitted || w->o->max_connections <= 0)
+    return 1;
+  if (w->n_admitted >= w->o->max_connections)
     return 0;
-  w->conns[i] = c;
-  w->n_conns++;
-  evhttp_connection_set_closecb(c, on_conn_close, w);
+  g->admitted = 1;
+  w->n_admitted++;
   return 1;
+}
+
+/* The reply is on its way: bytes already read start the next deadline. */
+static void conn_replied(worker *w, struct evhttp_request *req) {
+  conn_guard *g = guard_of_req(w, req);
+  if (!g)
+    return;
+  if (evbuffer_get_length(bufferevent_get_input(g->bev)))
+    guard_arm(g);
+  else
+    g->state = G_IDLE;
 }
 
 /* ==== Routing ==== */
@@ -1114,7 +1320,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
       post = m == EVHTTP_REQ_POST, del = m == EVHTTP_REQ_DELETE;
   const char *p;
   w->inflight++;
-  if (!conn_admit(w, evhttp_request_get_connection(req))) {
+  if (!conn_admit(w, req)) {
     char msg[160];
     snprintf(msg, sizeof msg,
              "Limit exceeded: %d open connections per worker "
@@ -1323,15 +1529,10 @@ int serve_worker(const serve_opts *o, serve_shm *shm, int slot) {
   w.store.log_diags = slot == 0;
   w.store.gen = atomic_load(&shm->gen);
   serve_store_scan(&w.store);
-  if (o->max_connections > 0) {
-    w.conns_cap = 16;
-    while (w.conns_cap < (size_t)o->max_connections * 2)
-      w.conns_cap *= 2;
-    w.conns = calloc(w.conns_cap, sizeof *w.conns);
-  }
   evhttp_set_max_body_size(w.http, (ev_ssize_t)o->max_body);
   evhttp_set_max_headers_size(w.http, 64 * 1024);
-  evhttp_set_timeout(w.http, o->timeout_s);
+  evhttp_set_timeout(w.http, o->timeout_s + 1); /* idle: see the guards */
+  evhttp_set_bevcb(w.http, on_conn_new, &w);
   /* every method reaches the router (405 there, not evhttp's 501) */
   evhttp_set_allowed_methods(w.http, 0xffff);
   evhttp_set_default_content_type(w.http, "application/json");
@@ -1379,7 +1580,17 @@ out:
     event_free(w.ev_tick);
   gavel_http_loop_free(w.loop); /* fails runs still parked (replies) */
   if (w.http)
-    evhttp_free(w.http);
+    evhttp_free(w.http); /* closes connections: their guards go */
+  { /* guards of connections never adopted */
+    size_t k;
+    for (k = 0; k < w.conns_cap; k++)
+      if (w.conns[k]) {
+        if (!w.conns[k]->evcon) /* evhttp freed it: ours is the last ref */
+          bufferevent_decref(w.conns[k]->bev);
+        event_free(w.conns[k]->ev);
+        free(w.conns[k]);
+      }
+  }
   serve_store_free(&w.store);
   free(w.conns);
   if (w.audit && gavel_audit_close(w.audit, &err) != GAVEL_OK)

@@ -655,6 +655,8 @@ static resp raw(int port, const char *text, size_t n) {
   return r;
 }
 
+static int readable(int fd);
+
 static void t_hostile(void) {
   char *dir = tmpdir(), path[512], log[512], *doc, *buf;
   int port = free_port(), fd, i;
@@ -735,12 +737,61 @@ static void t_hostile(void) {
            "{\"input\":{\"score\":75}}");
   CHECK(r.status == 200, "while a client dawdles: %d", r.status);
   resp_free(&r);
-  /* and the dawdler is cut off by the request timeout (closed, or 4xx) */
+  /* and the dawdler is answered 408 at the request timeout (1 s) */
   read_resp(fd, &r);
-  CHECK(r.status == 0 || (r.status >= 400 && r.status < 500),
-        "slowloris got %d", r.status);
+  CHECK(r.status == 408 && has(&r, "\"code\":\"REQUEST_TIMEOUT\"") &&
+            has(&r, "--request-timeout"),
+        "slowloris got %d %s", r.status, r.body);
   resp_free(&r);
   close(fd);
+  { /* a trickle (a header byte every 150 ms) keeps evhttp's inactivity
+    ** timer from firing: the request deadline still cuts it off, with a
+    ** 408, within a few seconds (not after the 60 bytes' 9 s) */
+    const char *h = "GET /health HTTP/1.1\r\nHost: x\r\nX-Trickle: "
+                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                    "aaaaa\r\n\r\n";
+    size_t k, sent = 0;
+    fd = connect_to(port);
+    CHECK(fd >= 0, "connect");
+    for (k = 0; k < strlen(h); k++) {
+      struct timespec ts = {0, 150 * 1000 * 1000};
+      if (send(fd, h + k, 1, MSG_NOSIGNAL) != 1)
+        break; /* the server closed after its 408 */
+      sent++;
+      if (readable(fd))
+        break;
+      nanosleep(&ts, NULL);
+    }
+    read_resp(fd, &r);
+    CHECK(r.status == 408 && sent < strlen(h),
+          "trickle got %d after %zu of %zu bytes", r.status, sent, strlen(h));
+    resp_free(&r);
+    close(fd);
+  }
+  { /* a slow body, headers complete: 408 too */
+    const char *h = "POST /api/v1/execute/bench HTTP/1.1\r\nHost: x\r\n"
+                    "Content-Length: 100\r\n\r\n{\"input\":";
+    fd = connect_to(port);
+    send_all(fd, h, strlen(h));
+    read_resp(fd, &r);
+    CHECK(r.status == 408, "slow body got %d", r.status);
+    resp_free(&r);
+    close(fd);
+  }
+  { /* a keep-alive connection that answered a request and then idles is
+    ** closed without a 408 (nothing was asked) */
+    const char *h = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    char buf2[8192];
+    ssize_t n1, n2;
+    fd = connect_to(port);
+    send_all(fd, h, strlen(h));
+    n1 = recv(fd, buf2, sizeof buf2 - 1, 0);
+    CHECK(n1 > 12 && !strncmp(buf2, "HTTP/1.1 200", 12), "keep-alive first");
+    n2 = recv(fd, buf2, sizeof buf2 - 1, 0); /* blocks until the close */
+    CHECK(n2 == 0, "idle keep-alive got %zd bytes: %.40s", n2,
+          n2 > 0 ? buf2 : "");
+    close(fd);
+  }
   r = http(port, "GET", "/health", NULL, NULL);
   CHECK(r.status == 200, "server down after hostile requests: %d", r.status);
   resp_free(&r);
