@@ -76,6 +76,8 @@ struct gv_jitown {
   pthread_mutex_t mu;    /* one compiler at a time                */
   gv_program *progs;     /* programs compiled for this owner      */
   gv_jitmap *maps;       /* code memory                           */
+  _Atomic(uintptr_t) chain;     /* the decision chain (gv_chainfn), 0 */
+  _Atomic(int) chain_state;     /* 0 not tried, 1 compiled, 2 cannot  */
 };
 
 gv_jitown *gavel__jit_new(gavel_runtime *rt, int mode) {
@@ -96,6 +98,12 @@ gv_jitown *gavel__jit_new(gavel_runtime *rt, int mode) {
                                             : GV_JIT_MAX_CODE_BYTES;
   pthread_mutex_init(&o->mu, NULL);
   return o;
+}
+
+uint32_t gavel__jit_chain_after(const gv_jitown *o) {
+  if (!o)
+    return UINT32_MAX;
+  return o->mode == GV_JIT_ON ? 0 : o->threshold;
 }
 
 void gavel__jit_attach(gv_jitown *o, gv_symtab *st) {
@@ -164,6 +172,9 @@ typedef struct J {
   uint32_t *wlab;     /* per word: its label                    */
   uint32_t cap_words; /* allocated words in the four above      */
   int oom;            /* sticky allocation failure              */
+  int chain;          /* emitting a decision chain: every cold exit
+                         is 'chain_fail' (the chain returns -1)     */
+  uint32_t chain_fail;
 } J;
 
 static int grow(J *e, void **p, uint32_t *cap, uint32_t need, size_t el) {
@@ -237,7 +248,10 @@ static void jcc(J *e, int cc, uint32_t l) {
 }
 /* A cold exit resuming the VM at 'word'. */
 static uint32_t exit_to(J *e, uint32_t word) {
-  uint32_t l = newlabel(e);
+  uint32_t l;
+  if (e->chain)
+    return e->chain_fail;
+  l = newlabel(e);
   if (grow(e, (void **)&e->ex, &e->cap_ex, e->n_ex + 1, sizeof(exitstub))) {
     e->ex[e->n_ex].label = l;
     e->ex[e->n_ex++].word = word;
@@ -365,6 +379,10 @@ typedef struct T {
   const gv_program *p;
   uint32_t *wlab;  /* word -> label */
   uint32_t epi;    /* epilogue label */
+  /* A decision chain's node (jit_chain): RETK of int i jumps to succ[i]
+  ** (dflt when out of range), RET fails the chain. */
+  const uint32_t *succ;
+  uint32_t n_succ, dflt;
 } T;
 
 static int streq_helper(const gv_str *a, const gv_str *b) {
@@ -783,6 +801,209 @@ static int emit_program(J *e, const gv_program *p, size_t *entry) {
   return 0;
 }
 
+/* The program's instructions, template by template (t->wlab bound). */
+static void emit_ops(T *t) {
+  J *e = t->e;
+  const gv_program *p = t->p;
+  uint32_t w;
+  for (w = 0; w < p->n_code; w += (uint32_t)gavel__op_words(GET_OP(p->code[w]))) {
+    gv_ins ins = p->code[w];
+    int op = GET_OP(ins);
+    unsigned a = GET_A(ins), b = GET_B(ins), c = GET_C(ins), bx = GET_Bx(ins);
+    uint32_t n_ex0 = e->n_ex;
+    bind(e, t->wlab[w]);
+    e->op_start[w] = (uint32_t)e->n;
+    switch (op) {
+    case OP_LOADK:
+      mov_ri(e, RAX, p->k[bx].tag);
+      mov_ri(e, RCX, (uint64_t)p->k[bx].u.i);
+      mov_mr(e, RR, L_R(a).d, RAX);
+      mov_mr(e, RR, L_R(a).d + 8, RCX);
+      break;
+    case OP_LOADNULL:
+      mov_mi(e, RR, L_R(a).d, GV_NULL);
+      mov_mi(e, RR, L_R(a).d + 8, 0);
+      break;
+    case OP_LOADBOOL:
+      mov_mi(e, RR, L_R(a).d, GV_BOOL);
+      mov_mi(e, RR, L_R(a).d + 8, b != 0);
+      break;
+    case OP_MOVE:
+      copy_val(e, L_R(a), L_R(b));
+      break;
+    case OP_LOADS: {
+      uint32_t ex = exit_to(e, w);
+      loc s = L_S(bx);
+      mov_rm(e, RAX, s.base, s.d);
+      cmp_ri8(e, RAX, GV_MISSING);
+      jcc(e, CC_E, ex);
+      mov_rm(e, RCX, s.base, s.d + 8);
+      mov_mr(e, RR, L_R(a).d, RAX);
+      mov_mr(e, RR, L_R(a).d + 8, RCX);
+      break;
+    }
+    case OP_EXISTSS:
+      cmp_mi(e, RS, L_S(bx).d, GV_MISSING);
+      setcc_al_movzx(e, CC_NE);
+      store_bool_eax(e, L_R(a));
+      break;
+    case OP_ADD: case OP_SUB: case OP_MUL:
+      t_arith(t, w, op - OP_ADD, L_R(a), L_R(b), L_R(c), 1, 1);
+      break;
+    case OP_ADDK: case OP_SUBK:
+      /* the VM's fast path is int + int only */
+      t_arith(t, w, op - OP_ADDK, L_R(a), L_R(b), L_K(c),
+              p->k[c].tag == GV_INT, 0);
+      break;
+    case OP_MULK:
+      /* the VM's fast path is float * float only */
+      t_arith(t, w, AR_MUL_, L_R(a), L_R(b), L_K(c), 0,
+              p->k[c].tag == GV_FLOAT);
+      break;
+    case OP_MULSK: {
+      uint32_t ex = exit_to(e, w), flt = newlabel(e), mul = newlabel(e);
+      loc s = L_S(b), k = L_K(c), d = L_R(a);
+      if (p->k[c].tag != GV_FLOAT) {
+        jmp(e, ex);
+        break;
+      }
+      mov_rm(e, RAX, s.base, s.d);
+      cmp_ri8(e, RAX, GV_FLOAT);
+      jcc(e, CC_E, flt);
+      cmp_ri8(e, RAX, GV_INT);
+      jcc(e, CC_NE, ex); /* absent, other types: the VM */
+      rm(e, 0xF2, 1, OPC(0x0F, 0x2A), 0, s.base, s.d + 8); /* cvtsi2sd */
+      jmp(e, mul);
+      bind(e, flt);
+      xmm_rm(e, 0xF2, 0x10, 0, s.base, s.d + 8);
+      bind(e, mul);
+      flt_op(e, AR_MUL_, k);
+      rr(e, 0x66, 1, OPC(0x0F, 0x7E), 0, RAX);
+      finite_or_exit(e, ex);
+      mov_mi(e, d.base, d.d, GV_FLOAT);
+      mov_mr(e, d.base, d.d + 8, RAX);
+      break;
+    }
+    case OP_DIV: case OP_DIVK:
+      t_div(t, w, L_R(a), L_R(b), op == OP_DIV ? L_R(c) : L_K(c));
+      break;
+    case OP_CALL: {
+      uint32_t fx = exit_to(e, w | GV_VM_FAILED);
+      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
+      mov_rr(e, RSI, RR);
+      mov_ri(e, RDX, ins);
+      call_abs(e, (const void *)call_helper);
+      test_rr(e, RAX, RAX);
+      jcc(e, CC_NE, fx);
+      break;
+    }
+    case OP_LOADV: case OP_EXISTSV: case OP_MOD: case OP_MODK: case OP_NEG:
+    case OP_IN: case OP_INK: case OP_NEWARR: case OP_APPEND: case OP_NEWOBJ:
+    case OP_SETKEY: case OP_FAIL:
+      jmp(e, exit_to(e, w)); /* the VM from here on */
+      break;
+    case OP_INSK: {
+      uint32_t ex = exit_to(e, w);
+      loc x = L_S(b);
+      if (p->k[c].tag != GV_ARR) {
+        jmp(e, ex); /* the VM's general path */
+        break;
+      }
+      cmp_mi(e, x.base, x.d, GV_STR); /* absent, other types: the VM */
+      jcc(e, CC_NE, ex);
+      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
+      mov_rm(e, RSI, x.base, x.d + 8);
+      mov_ri(e, RDX, (uint64_t)(uintptr_t)p->k[c].u.a);
+      call_abs(e, (const void *)insk_helper);
+      test_rr(e, RAX, RAX);
+      jcc(e, CC_S, ex);
+      store_bool_eax(e, L_R(a));
+      break;
+    }
+    case OP_NOT: case OP_TOBOOL:
+      t_truthy(t, w, L_R(b));
+      setcc_al_movzx(e, op == OP_NOT ? CC_E : CC_NE);
+      store_bool_eax(e, L_R(a));
+      break;
+    case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
+    case OP_EQK: case OP_NEK: case OP_LTK: case OP_LEK: case OP_GTK:
+    case OP_GEK:
+    case OP_EQSK: case OP_NESK: case OP_LTSK: case OP_LESK: case OP_GTSK:
+    case OP_GESK: {
+      cons cs;
+      int fam = op >= OP_EQSK ? 2 : op >= OP_EQK ? 1 : 0;
+      int kind = op - (fam == 2 ? OP_EQSK : fam == 1 ? OP_EQK : OP_EQ);
+      loc x = fam == 2 ? L_S(b) : L_R(b);
+      loc y = fam == 0 ? L_R(c) : L_K(c);
+      memset(&cs, 0, sizeof cs);
+      cs.dst = L_R(a);
+      cs.join = newlabel(e);
+      t_compare(t, w, kind, x, y, fam ? &p->k[c] : NULL, &cs);
+      bind(e, cs.join);
+      break;
+    }
+    case OP_JEQK: case OP_JNEK: case OP_JLTK: case OP_JLEK: case OP_JGTK:
+    case OP_JGEK:
+    case OP_JEQSK: case OP_JNESK: case OP_JLTSK: case OP_JLESK:
+    case OP_JGTSK: case OP_JGESK: {
+      cons cs;
+      int slot = op >= OP_JEQSK;
+      int kind = op - (slot ? OP_JEQSK : OP_JEQK);
+      uint32_t tgt = (uint32_t)((int64_t)w + 2 + (int32_t)p->code[w + 1]);
+      memset(&cs, 0, sizeof cs);
+      cs.branch = 1;
+      cs.want = (int)c;
+      cs.taken = t->wlab[tgt];
+      cs.next = w + 2 < p->n_code ? t->wlab[w + 2] : t->epi;
+      t_compare(t, w, kind, slot ? L_S(a) : L_R(a), L_K(b), &p->k[b], &cs);
+      break;
+    }
+    case OP_JMP:
+      jmp(e, t->wlab[w + 1 + GET_sBx(ins)]);
+      break;
+    case OP_JT: case OP_JF:
+      t_truthy(t, w, L_R(a));
+      jcc(e, op == OP_JT ? CC_NE : CC_E, t->wlab[w + 1 + GET_sBx(ins)]);
+      break;
+    case OP_JNN:
+      cmp_mi(e, RR, L_R(a).d, GV_NULL);
+      jcc(e, CC_NE, t->wlab[w + 1 + GET_sBx(ins)]);
+      break;
+    case OP_RET:
+      if (t->succ) { /* a computed branch index: the straight path */
+        jmp(e, e->chain_fail);
+        break;
+      }
+      mov_rm(e, RAX, RR, L_R(a).d);
+      mov_rm(e, RCX, RR, L_R(a).d + 8);
+      mov_mr(e, RO, 0, RAX);
+      mov_mr(e, RO, 8, RCX);
+      rr(e, 0, 0, OPC(0x31), RAX, RAX);
+      jmp(e, t->epi);
+      break;
+    case OP_RETK:
+      if (t->succ) {
+        const gvalue *k = &p->k[bx];
+        if (k->tag != GV_INT)
+          jmp(e, e->chain_fail);
+        else if (k->u.i >= 0 && (uint64_t)k->u.i < t->n_succ)
+          jmp(e, t->succ[k->u.i]);
+        else
+          jmp(e, t->dflt);
+        break;
+      }
+      mov_ri(e, RAX, p->k[bx].tag);
+      mov_mr(e, RO, 0, RAX);
+      mov_ri(e, RAX, (uint64_t)p->k[bx].u.i);
+      mov_mr(e, RO, 8, RAX);
+      rr(e, 0, 0, OPC(0x31), RAX, RAX);
+      jmp(e, t->epi);
+      break;
+    }
+    e->op_native[w] = e->n_ex > n_ex0 ? 2 : 1;
+  }
+}
+
 static int emit_program_(J *e, const gv_program *p) {
   T t;
   uint32_t w, gas_lab, deopt, i;
@@ -821,188 +1042,7 @@ static int emit_program_(J *e, const gv_program *p) {
   jcc(e, CC_S, gas_lab);
   mov_mr(e, RAX, (int32_t)offsetof(gv_rt, gas), RCX);
 
-  for (w = 0; w < p->n_code; w += (uint32_t)gavel__op_words(GET_OP(p->code[w]))) {
-    gv_ins ins = p->code[w];
-    int op = GET_OP(ins);
-    unsigned a = GET_A(ins), b = GET_B(ins), c = GET_C(ins), bx = GET_Bx(ins);
-    uint32_t n_ex0 = e->n_ex;
-    bind(e, t.wlab[w]);
-    e->op_start[w] = (uint32_t)e->n;
-    switch (op) {
-    case OP_LOADK:
-      mov_ri(e, RAX, p->k[bx].tag);
-      mov_ri(e, RCX, (uint64_t)p->k[bx].u.i);
-      mov_mr(e, RR, L_R(a).d, RAX);
-      mov_mr(e, RR, L_R(a).d + 8, RCX);
-      break;
-    case OP_LOADNULL:
-      mov_mi(e, RR, L_R(a).d, GV_NULL);
-      mov_mi(e, RR, L_R(a).d + 8, 0);
-      break;
-    case OP_LOADBOOL:
-      mov_mi(e, RR, L_R(a).d, GV_BOOL);
-      mov_mi(e, RR, L_R(a).d + 8, b != 0);
-      break;
-    case OP_MOVE:
-      copy_val(e, L_R(a), L_R(b));
-      break;
-    case OP_LOADS: {
-      uint32_t ex = exit_to(e, w);
-      loc s = L_S(bx);
-      mov_rm(e, RAX, s.base, s.d);
-      cmp_ri8(e, RAX, GV_MISSING);
-      jcc(e, CC_E, ex);
-      mov_rm(e, RCX, s.base, s.d + 8);
-      mov_mr(e, RR, L_R(a).d, RAX);
-      mov_mr(e, RR, L_R(a).d + 8, RCX);
-      break;
-    }
-    case OP_EXISTSS:
-      cmp_mi(e, RS, L_S(bx).d, GV_MISSING);
-      setcc_al_movzx(e, CC_NE);
-      store_bool_eax(e, L_R(a));
-      break;
-    case OP_ADD: case OP_SUB: case OP_MUL:
-      t_arith(&t, w, op - OP_ADD, L_R(a), L_R(b), L_R(c), 1, 1);
-      break;
-    case OP_ADDK: case OP_SUBK:
-      /* the VM's fast path is int + int only */
-      t_arith(&t, w, op - OP_ADDK, L_R(a), L_R(b), L_K(c),
-              p->k[c].tag == GV_INT, 0);
-      break;
-    case OP_MULK:
-      /* the VM's fast path is float * float only */
-      t_arith(&t, w, AR_MUL_, L_R(a), L_R(b), L_K(c), 0,
-              p->k[c].tag == GV_FLOAT);
-      break;
-    case OP_MULSK: {
-      uint32_t ex = exit_to(e, w), flt = newlabel(e), mul = newlabel(e);
-      loc s = L_S(b), k = L_K(c), d = L_R(a);
-      if (p->k[c].tag != GV_FLOAT) {
-        jmp(e, ex);
-        break;
-      }
-      mov_rm(e, RAX, s.base, s.d);
-      cmp_ri8(e, RAX, GV_FLOAT);
-      jcc(e, CC_E, flt);
-      cmp_ri8(e, RAX, GV_INT);
-      jcc(e, CC_NE, ex); /* absent, other types: the VM */
-      rm(e, 0xF2, 1, OPC(0x0F, 0x2A), 0, s.base, s.d + 8); /* cvtsi2sd */
-      jmp(e, mul);
-      bind(e, flt);
-      xmm_rm(e, 0xF2, 0x10, 0, s.base, s.d + 8);
-      bind(e, mul);
-      flt_op(e, AR_MUL_, k);
-      rr(e, 0x66, 1, OPC(0x0F, 0x7E), 0, RAX);
-      finite_or_exit(e, ex);
-      mov_mi(e, d.base, d.d, GV_FLOAT);
-      mov_mr(e, d.base, d.d + 8, RAX);
-      break;
-    }
-    case OP_DIV: case OP_DIVK:
-      t_div(&t, w, L_R(a), L_R(b), op == OP_DIV ? L_R(c) : L_K(c));
-      break;
-    case OP_CALL: {
-      uint32_t fx = exit_to(e, w | GV_VM_FAILED);
-      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
-      mov_rr(e, RSI, RR);
-      mov_ri(e, RDX, ins);
-      call_abs(e, (const void *)call_helper);
-      test_rr(e, RAX, RAX);
-      jcc(e, CC_NE, fx);
-      break;
-    }
-    case OP_LOADV: case OP_EXISTSV: case OP_MOD: case OP_MODK: case OP_NEG:
-    case OP_IN: case OP_INK: case OP_NEWARR: case OP_APPEND: case OP_NEWOBJ:
-    case OP_SETKEY: case OP_FAIL:
-      jmp(e, exit_to(e, w)); /* the VM from here on */
-      break;
-    case OP_INSK: {
-      uint32_t ex = exit_to(e, w);
-      loc x = L_S(b);
-      if (p->k[c].tag != GV_ARR) {
-        jmp(e, ex); /* the VM's general path */
-        break;
-      }
-      cmp_mi(e, x.base, x.d, GV_STR); /* absent, other types: the VM */
-      jcc(e, CC_NE, ex);
-      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
-      mov_rm(e, RSI, x.base, x.d + 8);
-      mov_ri(e, RDX, (uint64_t)(uintptr_t)p->k[c].u.a);
-      call_abs(e, (const void *)insk_helper);
-      test_rr(e, RAX, RAX);
-      jcc(e, CC_S, ex);
-      store_bool_eax(e, L_R(a));
-      break;
-    }
-    case OP_NOT: case OP_TOBOOL:
-      t_truthy(&t, w, L_R(b));
-      setcc_al_movzx(e, op == OP_NOT ? CC_E : CC_NE);
-      store_bool_eax(e, L_R(a));
-      break;
-    case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
-    case OP_EQK: case OP_NEK: case OP_LTK: case OP_LEK: case OP_GTK:
-    case OP_GEK:
-    case OP_EQSK: case OP_NESK: case OP_LTSK: case OP_LESK: case OP_GTSK:
-    case OP_GESK: {
-      cons cs;
-      int fam = op >= OP_EQSK ? 2 : op >= OP_EQK ? 1 : 0;
-      int kind = op - (fam == 2 ? OP_EQSK : fam == 1 ? OP_EQK : OP_EQ);
-      loc x = fam == 2 ? L_S(b) : L_R(b);
-      loc y = fam == 0 ? L_R(c) : L_K(c);
-      memset(&cs, 0, sizeof cs);
-      cs.dst = L_R(a);
-      cs.join = newlabel(e);
-      t_compare(&t, w, kind, x, y, fam ? &p->k[c] : NULL, &cs);
-      bind(e, cs.join);
-      break;
-    }
-    case OP_JEQK: case OP_JNEK: case OP_JLTK: case OP_JLEK: case OP_JGTK:
-    case OP_JGEK:
-    case OP_JEQSK: case OP_JNESK: case OP_JLTSK: case OP_JLESK:
-    case OP_JGTSK: case OP_JGESK: {
-      cons cs;
-      int slot = op >= OP_JEQSK;
-      int kind = op - (slot ? OP_JEQSK : OP_JEQK);
-      uint32_t tgt = (uint32_t)((int64_t)w + 2 + (int32_t)p->code[w + 1]);
-      memset(&cs, 0, sizeof cs);
-      cs.branch = 1;
-      cs.want = (int)c;
-      cs.taken = t.wlab[tgt];
-      cs.next = w + 2 < p->n_code ? t.wlab[w + 2] : t.epi;
-      t_compare(&t, w, kind, slot ? L_S(a) : L_R(a), L_K(b), &p->k[b], &cs);
-      break;
-    }
-    case OP_JMP:
-      jmp(e, t.wlab[w + 1 + GET_sBx(ins)]);
-      break;
-    case OP_JT: case OP_JF:
-      t_truthy(&t, w, L_R(a));
-      jcc(e, op == OP_JT ? CC_NE : CC_E, t.wlab[w + 1 + GET_sBx(ins)]);
-      break;
-    case OP_JNN:
-      cmp_mi(e, RR, L_R(a).d, GV_NULL);
-      jcc(e, CC_NE, t.wlab[w + 1 + GET_sBx(ins)]);
-      break;
-    case OP_RET:
-      mov_rm(e, RAX, RR, L_R(a).d);
-      mov_rm(e, RCX, RR, L_R(a).d + 8);
-      mov_mr(e, RO, 0, RAX);
-      mov_mr(e, RO, 8, RCX);
-      rr(e, 0, 0, OPC(0x31), RAX, RAX);
-      jmp(e, t.epi);
-      break;
-    case OP_RETK:
-      mov_ri(e, RAX, p->k[bx].tag);
-      mov_mr(e, RO, 0, RAX);
-      mov_ri(e, RAX, (uint64_t)p->k[bx].u.i);
-      mov_mr(e, RO, 8, RAX);
-      rr(e, 0, 0, OPC(0x31), RAX, RAX);
-      jmp(e, t.epi);
-      break;
-    }
-    e->op_native[w] = e->n_ex > n_ex0 ? 2 : 1;
-  }
+  emit_ops(&t);
   /* Unreachable (the last instruction leaves or jumps): trap. */
   byte(e, 0x0F);
   byte(e, 0x0B); /* ud2 */
@@ -1063,13 +1103,49 @@ static void j_free(J *e) {
   memset(e, 0, sizeof *e);
 }
 
+/* Copies e's code into a fresh mapping, sealed read+exec (W^X: it is
+** never writable and executable at once), owned by 'o'.  NULL when over
+** the runtime's bound or out of memory. */
+static unsigned char *map_code(gv_jitown *o, const J *e) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t len = (e->n + page - 1) & ~(page - 1);
+  unsigned char *mem;
+  gv_jitmap *m;
+  if (atomic_fetch_add(&o->rt->jit_bytes, len) + len > o->max_bytes) {
+    atomic_fetch_sub(&o->rt->jit_bytes, len); /* over the bound: VM */
+    return NULL;
+  }
+  mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+  if (mem == MAP_FAILED) {
+    atomic_fetch_sub(&o->rt->jit_bytes, len);
+    return NULL;
+  }
+  memcpy(mem, e->b, e->n);
+  memset(mem + e->n, 0xCC, len - e->n); /* int3 after the code */
+  m = gavel__malloc(&o->rt->al, sizeof *m);
+  if (!m || mprotect(mem, len, PROT_READ | PROT_EXEC) != 0) {
+    if (m)
+      gavel__free(&o->rt->al, m, sizeof *m);
+    munmap(mem, len);
+    atomic_fetch_sub(&o->rt->jit_bytes, len);
+    return NULL;
+  }
+  m->mem = mem;
+  m->len = len;
+  m->next = o->maps;
+  o->maps = m;
+  atomic_fetch_add(&g_mapped, len);
+  return mem;
+}
+
 /* Compiles the programs in 'ps' (n of them) into one new mapping and
 ** publishes their entries; those that cannot be compiled are marked VM
 ** only.  Called with o->mu held. */
 static void compile_batch(gv_jitown *o, gv_program **ps, size_t n) {
   J e;
   size_t *off = malloc((n ? n : 1) * sizeof(size_t));
-  size_t i, len, page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t i;
   unsigned char *mem;
   int any = 0;
   memset(&e, 0, sizeof e);
@@ -1087,37 +1163,9 @@ static void compile_batch(gv_jitown *o, gv_program **ps, size_t n) {
     goto fail;
   if (!any)
     goto done;
-  len = (e.n + page - 1) & ~(page - 1);
-  if (atomic_fetch_add(&o->rt->jit_bytes, len) + len > o->max_bytes) {
-    atomic_fetch_sub(&o->rt->jit_bytes, len); /* over the bound: VM */
+  mem = map_code(o, &e);
+  if (!mem)
     goto fail;
-  }
-  mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-             -1, 0);
-  if (mem == MAP_FAILED) {
-    atomic_fetch_sub(&o->rt->jit_bytes, len);
-    goto fail;
-  }
-  memcpy(mem, e.b, e.n);
-  memset(mem + e.n, 0xCC, len - e.n); /* int3 after the code */
-  if (mprotect(mem, len, PROT_READ | PROT_EXEC) != 0) {
-    munmap(mem, len);
-    atomic_fetch_sub(&o->rt->jit_bytes, len);
-    goto fail;
-  }
-  {
-    gv_jitmap *m = gavel__malloc(&o->rt->al, sizeof *m);
-    if (!m) {
-      munmap(mem, len);
-      atomic_fetch_sub(&o->rt->jit_bytes, len);
-      goto fail;
-    }
-    m->mem = mem;
-    m->len = len;
-    m->next = o->maps;
-    o->maps = m;
-    atomic_fetch_add(&g_mapped, len);
-  }
   for (i = 0; i < n; i++) {
     if (off[i] == SIZE_MAX)
       continue;
@@ -1132,6 +1180,169 @@ fail:
 done:
   j_free(&e);
   free(off);
+}
+
+/* ==== Decision chains ==== */
+
+/* May 'p' be a chain node?  Every instruction must be one whose template
+** either finishes inline or exits (no calls into the VM's helpers that
+** charge gas or set errors: CALL, INSK; no VM-only instruction). */
+static int chain_ok(J *e, const gv_program *p) {
+  uint32_t w;
+  if (p->n_code == 0 || p->n_code > (1u << 20) ||
+      !words_fit(e, p->n_code + 1))
+    return 0;
+  memset(e->starts, 0, p->n_code + 1);
+  memset(e->op_native, 0, p->n_code);
+  if (!supported(p, e->starts))
+    return 0;
+  for (w = 0; w < p->n_code; w += (uint32_t)gavel__op_words(GET_OP(p->code[w])))
+    switch (GET_OP(p->code[w])) {
+    case OP_CALL: case OP_INSK: case OP_LOADV: case OP_EXISTSV: case OP_MOD:
+    case OP_MODK: case OP_NEG: case OP_IN: case OP_INK: case OP_NEWARR:
+    case OP_APPEND: case OP_NEWOBJ: case OP_SETKEY: case OP_FAIL:
+      return 0;
+    default:
+      break;
+    }
+  return 1;
+}
+
+typedef struct leafref {
+  uint32_t label; /* where the leaf's return is emitted */
+  int32_t leaf;   /* its number                         */
+} leafref;
+
+/* Emits the chain function: int fn(const gvalue *slots).  0 or 1. */
+static int emit_chain(J *e, const gv_chainnode *nodes, uint32_t n) {
+  uint32_t nlab[GV_CHAIN_MAX_NODES], i, k, epi, n_refs = 0, cap_refs = 0;
+  uint32_t *succ = NULL;
+  leafref *refs = NULL;
+  int32_t frame = 16;
+  int rc = 1;
+  if (n == 0 || n > GV_CHAIN_MAX_NODES)
+    return 1;
+  for (i = 0; i < n; i++) {
+    if (!nodes[i].prog || nodes[i].n_next > GAVEL_MAX_CONSTS)
+      return 1;
+    if (nodes[i].prog->n_regs * 16 > (uint32_t)frame)
+      frame = (int32_t)(nodes[i].prog->n_regs * 16);
+  }
+  e->n_lab = e->n_fx = e->n_ex = 0;
+  e->chain = 1;
+  e->chain_fail = newlabel(e);
+  epi = newlabel(e);
+  for (i = 0; i < n; i++)
+    nlab[i] = newlabel(e);
+  succ = malloc((GAVEL_MAX_CONSTS + 1) * sizeof *succ);
+  if (!succ)
+    goto out;
+  /* Prologue: rbx (registers), r12 (slots), r13 (constants); 8 + 3*8 +
+  ** frame keeps calls (string equality) 16-aligned. */
+  byte(e, 0x53);
+  byte(e, 0x41); byte(e, 0x54);
+  byte(e, 0x41); byte(e, 0x55);
+  rr(e, 0, 1, OPC(0x81), 5, RSP); /* sub rsp, frame */
+  u32(e, (uint32_t)frame);
+  mov_rr(e, RR, RSP);
+  mov_rr(e, RS, RDI);
+  for (i = 0; i < n; i++) {
+    const gv_chainnode *nd = &nodes[i];
+    const gv_program *p = nd->prog;
+    T t;
+    uint32_t w;
+    if (!chain_ok(e, p))
+      goto out;
+    memset(&t, 0, sizeof t);
+    t.e = e;
+    t.p = p;
+    t.wlab = e->wlab;
+    for (w = 0; w < p->n_code; w++)
+      t.wlab[w] = newlabel(e);
+    t.epi = e->chain_fail; /* falling off the end: never (supported) */
+    for (k = 0; k <= nd->n_next; k++) {
+      int32_t v = k < nd->n_next ? nd->next[k] : nd->dflt;
+      if (v >= 0 && (uint32_t)v < n && (uint32_t)v > i)
+        succ[k] = nlab[v]; /* a tree: successors come later */
+      else if (v <= GV_CHAIN_LEAF(0)) {
+        if (n_refs == cap_refs &&
+            !grow(e, (void **)&refs, &cap_refs, n_refs + 1, sizeof *refs))
+          goto out;
+        refs[n_refs].label = newlabel(e);
+        refs[n_refs].leaf = GV_CHAIN_LEAF(0) - v;
+        succ[k] = refs[n_refs++].label;
+      } else
+        succ[k] = e->chain_fail;
+    }
+    t.succ = succ;
+    t.n_succ = nd->n_next;
+    t.dflt = succ[nd->n_next];
+    bind(e, nlab[i]);
+    mov_ri(e, RK, (uint64_t)(uintptr_t)p->k);
+    emit_ops(&t);
+    byte(e, 0x0F);
+    byte(e, 0x0B); /* ud2: programs end in a jump */
+    if (e->oom)
+      goto out;
+  }
+  for (k = 0; k < n_refs; k++) {
+    bind(e, refs[k].label);
+    mov_ri(e, RAX, (uint32_t)refs[k].leaf);
+    jmp(e, epi);
+  }
+  bind(e, e->chain_fail);
+  mov_ri(e, RAX, 0xffffffffu); /* eax = -1 */
+  bind(e, epi);
+  rr(e, 0, 1, OPC(0x81), 0, RSP); /* add rsp, frame */
+  u32(e, (uint32_t)frame);
+  byte(e, 0x41); byte(e, 0x5D);
+  byte(e, 0x41); byte(e, 0x5C);
+  byte(e, 0x5B);
+  byte(e, 0xC3);
+  for (i = 0; i < e->n_fx && !e->oom; i++) {
+    int32_t to = e->lab[e->fx[i].label];
+    int32_t rel = to - (int32_t)(e->fx[i].at + 4);
+    if (to < 0) {
+      e->oom = 1;
+      break;
+    }
+    memcpy(e->b + e->fx[i].at, &rel, 4);
+  }
+  rc = e->oom ? 1 : 0;
+out:
+  free(succ);
+  free(refs);
+  e->chain = 0;
+  return rc;
+}
+
+int gavel__jit_chain_tried(gv_jitown *o) {
+  return !o || atomic_load_explicit(&o->chain_state, memory_order_relaxed);
+}
+
+gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_chainnode *nodes,
+                            uint32_t n) {
+  uintptr_t fn;
+  J e;
+  if (!o)
+    return NULL;
+  fn = atomic_load_explicit(&o->chain, memory_order_acquire);
+  if (fn || atomic_load_explicit(&o->chain_state, memory_order_relaxed))
+    return (gv_chainfn)fn;
+  if (pthread_mutex_trylock(&o->mu) != 0)
+    return NULL; /* another thread compiles; the straight path meanwhile */
+  if (atomic_load_explicit(&o->chain_state, memory_order_relaxed) == 0) {
+    unsigned char *mem = NULL;
+    memset(&e, 0, sizeof e);
+    if (emit_chain(&e, nodes, n) == 0)
+      mem = map_code(o, &e);
+    j_free(&e);
+    if (mem)
+      atomic_store_explicit(&o->chain, (uintptr_t)mem, memory_order_release);
+    atomic_store_explicit(&o->chain_state, mem ? 1 : 2, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&o->mu);
+  return (gv_chainfn)atomic_load_explicit(&o->chain, memory_order_acquire);
 }
 
 /* Compiles the owner's candidates: all (min_count 0) or those run at
@@ -1246,6 +1457,17 @@ int gavel__jit_compile_now(gv_jitown *o, gv_program *p) {
   (void)o;
   (void)p;
   return 1;
+}
+int gavel__jit_chain_tried(gv_jitown *o) {
+  (void)o;
+  return 1;
+}
+gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_chainnode *nodes,
+                            uint32_t n) {
+  (void)o;
+  (void)nodes;
+  (void)n;
+  return NULL;
 }
 void gavel__jit_describe(gv_buf *b, const gv_program *p, unsigned char **raw,
                          size_t *raw_len) {

@@ -51,6 +51,43 @@ int gavel__jit_compile_now(gv_jitown *o, gv_program *p);
 void gavel__jit_describe(gv_buf *b, const gv_program *p, unsigned char **raw,
                          size_t *raw_len);
 
+/* ==== Decision chains ====
+** A run of decisions ending in terminals with prebuilt results (the
+** scheduler's straight-path graphs), unrolled from the entry into a tree
+** by the scheduler and compiled here into ONE function: the conditions of
+** every decision inline, native jumps between them, and per leaf of the
+** tree a return of its number.  Anything the templates do not finish
+** inline (another type, an absent field, NaN, overflow) returns
+** GV_CHAIN_FAIL and the scheduler runs the straight path instead, from
+** scratch: the chain has no side effect (no gas, no error, no arena). */
+#define GV_CHAIN_FAIL (-1)                   /* successor: the straight path */
+#define GV_CHAIN_LEAF(i) (-2 - (int32_t)(i)) /* successor: return leaf i     */
+#define GV_CHAIN_MAX_NODES 64                /* decisions in one chain       */
+
+typedef struct gv_chainnode {
+  const gv_program *prog; /* the decision's fused program (branch index) */
+  const int32_t *next;    /* successor per index 0 .. n_next-1: a node,
+                             GV_CHAIN_LEAF(i) or GV_CHAIN_FAIL          */
+  uint32_t n_next;        /* entries                                    */
+  int32_t dflt;           /* successor for -1 and any other index       */
+} gv_chainnode;
+
+/* slots: the graph's bound inputs.  Returns a leaf number or -1. */
+typedef int (*gv_chainfn)(const gvalue *slots);
+
+/* Runs of the straight path before its chain is compiled: 0 (jit=on),
+** the tier-up threshold (auto), UINT32_MAX (no owner: never). */
+uint32_t gavel__jit_chain_after(const gv_jitown *o);
+/* Has compiling the chain of 'o' been tried (compiled or not)? */
+int gavel__jit_chain_tried(gv_jitown *o);
+/* The chain of 'o' (one per owner: the ruleset's main graph): compiled
+** now from nodes[0 .. n) (node 0 the entry) when it has not been tried
+** yet, published once; NULL when it cannot be compiled (an instruction
+** outside the chain's template set: calls, IN, variables, builders),
+** over the code bound, or while another thread compiles it. */
+gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_chainnode *nodes,
+                            uint32_t n);
+
 /* Runs 'p' compiled when it is, else in the VM (counting for tier-up). */
 GAVEL_INLINE int gavel__exec(const gv_program *p, gv_frame *f, gvalue *out) {
   gv_program *mp = (gv_program *)p;

@@ -117,6 +117,14 @@ struct gavel_exec {
                              result, FIXED_UNKNOWN until first needed;
                              NULL without the straight path            */
   size_t n_fixed_over;    /* its length                                 */
+  gv_bindplan *plan;      /* straight path: the main graph's binding
+                             plan (bind.h), or NULL: gavel__bind_walk   */
+  gv_chainfn chain;       /* straight path: the main graph's decision
+                             chain compiled (jit.c), or NULL             */
+  struct chainleaf *leaves; /* its leaves (terminal, depth, gas)          */
+  uint32_t n_leaves;      /* entries                                    */
+  uint32_t chain_wait;    /* straight runs left before asking for the
+                             chain; UINT32_MAX: never                   */
   char fail_msg[GAVEL_ERRMSG_SIZE]; /* its message                      */
 };
 
@@ -1088,6 +1096,149 @@ static int straight_kind(const gavel_ruleset *rs) {
   return calls ? 2 : 1;
 }
 
+/* ==== Decision chains ====
+** Graphs of decisions ending in terminals with prebuilt results, unrolled
+** from the entry into a tree (jit.h) whose leaves know their terminal,
+** depth and gas, and compiled into one native function.  A chain run
+** binds the inputs, calls it, and finishes exactly as the straight path
+** does on that path: the same result, step count and gas.  The chain
+** returns -1 (any value its templates do not finish inline), and a leaf
+** over the step cap or the gas budget, fall through to the straight path,
+** which starts from scratch (the chain had no side effect). */
+#define CHAIN_MAX_STEPS 15   /* steps per path: the timeout is first checked
+                                at the 16th (straight_run)               */
+#define CHAIN_MAX_LEAVES 1024 /* paths per chain                         */
+#define CHAIN_SLOTS 32        /* input slots bound on the C stack        */
+
+typedef struct chainleaf {
+  int32_t step;   /* the terminal                          */
+  uint32_t depth; /* decisions before it                   */
+  int64_t gas;    /* charged on the path (steps, programs) */
+} chainleaf;
+
+typedef struct cbuild {
+  const gv_graph *g;
+  gv_chainnode nodes[GV_CHAIN_MAX_NODES];
+  uint32_t n_nodes;
+  chainleaf *leaves; /* malloc'ed while building */
+  uint32_t n_leaves;
+  int oom;
+} cbuild;
+
+/* The successor for 'step' reached after 'depth' decisions that charged
+** 'gas' (GV_CHAIN_FAIL where the chain cannot follow: the straight path
+** then decides). */
+static int32_t chain_visit(cbuild *b, int step, uint32_t depth, int64_t gas) {
+  const gv_step *s;
+  int32_t *next;
+  uint32_t id;
+  int k;
+  if (step < 0 || step >= b->g->n_steps || depth >= CHAIN_MAX_STEPS ||
+      b->oom)
+    return GV_CHAIN_FAIL;
+  s = &b->g->steps[step];
+  gas += GAVEL_GAS_STEP;
+  if (s->type == ST_TERMINAL) {
+    chainleaf *nl;
+    if (s->fixed.tag != GV_OBJ || b->n_leaves == CHAIN_MAX_LEAVES)
+      return GV_CHAIN_FAIL; /* outputs read the input: the straight path */
+    if (!(b->n_leaves & 15)) {
+      nl = realloc(b->leaves, (b->n_leaves + 16) * sizeof *nl);
+      if (!nl) {
+        b->oom = 1;
+        return GV_CHAIN_FAIL;
+      }
+      b->leaves = nl;
+    }
+    b->leaves[b->n_leaves].step = step;
+    b->leaves[b->n_leaves].depth = depth;
+    b->leaves[b->n_leaves].gas = gas;
+    return GV_CHAIN_LEAF(b->n_leaves++);
+  }
+  if (s->type != ST_DECISION || !s->fused ||
+      b->n_nodes == GV_CHAIN_MAX_NODES || s->n_branches < 1)
+    return GV_CHAIN_FAIL;
+  next = malloc((size_t)s->n_branches * sizeof *next);
+  if (!next) {
+    b->oom = 1;
+    return GV_CHAIN_FAIL;
+  }
+  id = b->n_nodes++; /* before its successors: a tree in preorder */
+  b->nodes[id].prog = s->fused;
+  b->nodes[id].next = next;
+  b->nodes[id].n_next = (uint32_t)s->n_branches;
+  gas += s->fused->gas;
+  for (k = 0; k < s->n_branches; k++)
+    next[k] = chain_visit(b, s->branches[k].next, depth + 1, gas);
+  b->nodes[id].dflt = chain_visit(b, s->default_next, depth + 1, gas);
+  return (int32_t)id;
+}
+
+/* Asks the ruleset's code owner for the chain (compiling it the first
+** time) and keeps this exec's leaf table.  The unrolling is deterministic,
+** so every exec numbers the leaves as the compiled code does. */
+static void chain_setup(gavel_exec *ex) {
+  const gv_graph *g = &ex->rs->graphs[0];
+  const gavel__alloc *al = &ex->rt->al;
+  cbuild b;
+  uint32_t i;
+  int j;
+  gv_chainfn fn = NULL;
+  ex->chain_wait = UINT32_MAX; /* asked once; again only on contention */
+  if (g->st.n_inputs > CHAIN_SLOTS)
+    return;
+  for (i = 0; i < g->st.n_inputs; i++)
+    for (j = 0; j < g->st.inputs[i]->n_segs; j++)
+      if (g->st.inputs[i]->segs[j].kind == GX_SEG_WILD)
+        return; /* binding would allocate: the straight path binds */
+  memset(&b, 0, sizeof b);
+  b.g = g;
+  if (chain_visit(&b, g->entry, 0, 0) == 0 && !b.oom && b.n_leaves) {
+    fn = gavel__jit_chain(ex->rs->jit, b.nodes, b.n_nodes);
+    if (fn) {
+      ex->leaves = gavel__malloc(al, b.n_leaves * sizeof *ex->leaves);
+      if (ex->leaves) {
+        memcpy(ex->leaves, b.leaves, b.n_leaves * sizeof *ex->leaves);
+        ex->n_leaves = b.n_leaves;
+        ex->chain = fn;
+      }
+    } else if (!gavel__jit_chain_tried(ex->rs->jit))
+      ex->chain_wait = gavel__jit_chain_after(ex->rs->jit) ? gavel__jit_chain_after(ex->rs->jit) : 1;
+  }
+  for (i = 0; i < b.n_nodes; i++)
+    free((void *)b.nodes[i].next);
+  free(b.leaves);
+}
+
+/* A chain run: 0 finished (as the straight path would), 1 not. */
+static int chain_run(gavel_exec *ex, gvalue input) {
+  const gv_graph *g = &ex->rs->graphs[0];
+  const chainleaf *lf;
+  gvalue slots[CHAIN_SLOTS];
+  uint32_t max_depth;
+  int r;
+  if (ex->plan)
+    gavel__bind_run(ex->plan, input, slots);
+  else if (gavel__bind_walk(&ex->arena, &g->st, input, slots) != GAVEL_OK)
+    return 1;
+  r = ex->chain(slots);
+  if (r < 0 || (uint32_t)r >= ex->n_leaves)
+    return 1;
+  lf = &ex->leaves[r];
+  max_depth = ex->rs->max_depth < ex->rt->cfg.max_steps
+                  ? ex->rs->max_depth
+                  : (uint32_t)ex->rt->cfg.max_steps;
+  if (lf->depth >= max_depth || lf->gas > ex->vrt.gas)
+    return 1; /* the straight path reports the cap or the gas */
+  ex->vrt.gas -= lf->gas;
+  ex->n_steps = lf->depth + 1;
+  ex->result = g->steps[lf->step].fixed;
+  if (ex->fixed_over)
+    ex->res_fixed = lf->step;
+  ex->state = XS_DONE;
+  return 0;
+}
+
 /* A run of such a graph without trace or observers: no frame push, no
 ** phase machine, and (kind 1) no clock read before step 16, where the
 ** timeout is first checked (kind 2 reads it at the start: builtins check
@@ -1126,8 +1277,11 @@ static int straight_run(gavel_exec *ex, gvalue input) {
                 ? vars_local
                 : gavel__arena_alloc(&ex->arena,
                                      (g->st.n_vars + 1) * sizeof(gvalue));
-  if (!fr.slots || !fr.vars ||
-      gavel__bind_walk(&ex->arena, &g->st, input, fr.slots) != GAVEL_OK)
+  if (!fr.slots || !fr.vars)
+    return 1;
+  if (ex->plan)
+    gavel__bind_run(ex->plan, input, fr.slots);
+  else if (gavel__bind_walk(&ex->arena, &g->st, input, fr.slots) != GAVEL_OK)
     return 1;
   for (i = 0; i < g->st.n_vars; i++)
     fr.vars[i] = gv_missing();
@@ -1219,7 +1373,13 @@ gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
     ex->trace_id = __atomic_add_fetch(&next_trace_id, 1, __ATOMIC_RELAXED);
     ex->t_run = gavel__now_ns();
   } else if (ex->straight && !(ex->flags & GAVEL_RUN_TRACE)) {
-    int r = straight_run(ex, input);
+    int r;
+    if (ex->chain) {
+      if (chain_run(ex, input) == 0)
+        return finish(ex, GAVEL_OK, err);
+    } else if (ex->chain_wait != UINT32_MAX && --ex->chain_wait == 0)
+      chain_setup(ex);
+    r = straight_run(ex, input);
     if (r == 0)
       return finish(ex, GAVEL_OK, err);
     if (r == 2)
@@ -1336,6 +1496,16 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
   ex->rt = rs->rt;
   ex->straight = getenv("GAVEL_NO_STRAIGHT") ? 0 : straight_kind(rs);
   ex->res_fixed = -1;
+  ex->chain_wait = UINT32_MAX;
+  if (ex->straight && !getenv("GAVEL_NO_BINDPLAN"))
+    ex->plan = gavel__bind_plan(al, &rs->graphs[0].st); /* NULL: walk */
+  if (ex->straight == 1 && !getenv("GAVEL_NO_CHAIN")) {
+    /* jit=on: the chain now; auto: after as many straight runs as the
+    ** tier-up threshold */
+    ex->chain_wait = gavel__jit_chain_after(rs->jit);
+    if (ex->chain_wait == 0)
+      chain_setup(ex);
+  }
   if (ex->straight) {
     /* without it the straight path still runs, checking every result */
     int n = rs->graphs[0].n_steps;
@@ -1363,6 +1533,9 @@ void gavel_exec_free(gavel_exec *ex) {
   gavel__free(al, ex->frames, MAX_FRAMES * sizeof(xframe));
   if (ex->fixed_over)
     gavel__free(al, ex->fixed_over, ex->n_fixed_over);
+  if (ex->leaves)
+    gavel__free(al, ex->leaves, ex->n_leaves * sizeof *ex->leaves);
+  gavel__bind_plan_free(al, ex->plan);
   gavel__free(al, ex, sizeof *ex);
 }
 
