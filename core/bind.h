@@ -33,7 +33,8 @@ gv_bindplan *gavel__bind_plan(const gavel__alloc *al, const gv_symtab *st);
 void gavel__bind_plan_free(const gavel__alloc *al, gv_bindplan *pl);
 /* Fills slots[0 .. st->n_inputs) from 'root' exactly as gavel__bind_walk
 ** does (the same values, first match among duplicate keys, GV_MISSING
-** where absent); never allocates. */
-void gavel__bind_run(const gv_bindplan *pl, gvalue root, gvalue *slots);
+** where absent); never allocates.  Updates the plan's key-position
+** memo: a plan belongs to one exec (one thread). */
+void gavel__bind_run(gv_bindplan *pl, gvalue root, gvalue *slots);
 
 #endif

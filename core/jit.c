@@ -175,6 +175,7 @@ typedef struct J {
   int chain;          /* emitting a decision chain: every cold exit
                          is 'chain_fail' (the chain returns -1)     */
   uint32_t chain_fail;
+  const int32_t *slot_map; /* chain: slot -> node area entry, or NULL */
 } J;
 
 static int grow(J *e, void **p, uint32_t *cap, uint32_t need, size_t el) {
@@ -358,7 +359,11 @@ typedef struct loc {
   int32_t d;
 } loc;
 static loc L_R(unsigned r) { return (loc){RR, (int32_t)(r * 16)}; }
-static loc L_S(unsigned s) { return (loc){RS, (int32_t)(s * 16)}; }
+/* Input slot s: slots[s], or in a chain the trie node holding it. */
+#define L_S(s) L_S_(e->slot_map, (s))
+static loc L_S_(const int32_t *map, unsigned s) {
+  return (loc){RS, (int32_t)((map ? (unsigned)map[s] : s) * 16)};
+}
 static loc L_K(unsigned k) { return (loc){RK, (int32_t)(k * 16)}; }
 
 static void copy_val(J *e, loc dst, loc src) {
@@ -1213,23 +1218,192 @@ typedef struct leafref {
   int32_t leaf;   /* its number                         */
 } leafref;
 
-/* Emits the chain function: int fn(const gvalue *slots).  0 or 1. */
-static int emit_chain(J *e, const gv_chainnode *nodes, uint32_t n) {
+/* The chain's input trie: every input path of the graph, shared prefixes
+** once (children after their parents); 'map' gives each slot's node
+** (n: the root).  0, or 1 when a path has a segment other than a key or
+** the trie is too big (no chain: the straight path binds). */
+typedef struct ctrie {
+  int32_t parent[GV_CHAIN_MAX_NODES]; /* node or -1 (the root) */
+  const gv_str *key[GV_CHAIN_MAX_NODES];
+  int32_t map[GV_CHAIN_MAX_NODES];    /* per slot              */
+  uint32_t n;
+} ctrie;
+
+static int chain_trie(ctrie *tr, const gv_symtab *st) {
+  uint32_t i, k;
+  int j;
+  tr->n = 0;
+  if (st->n_inputs > GV_CHAIN_MAX_NODES)
+    return 1;
+  for (i = 0; i < st->n_inputs; i++) {
+    const gx_path *p = st->inputs[i];
+    int32_t cur = -1;
+    for (j = 0; j < p->n_segs; j++) {
+      const gv_str *key = p->segs[j].key;
+      if (p->segs[j].kind != GX_SEG_KEY)
+        return 1;
+      for (k = 0; k < tr->n; k++)
+        if (tr->parent[k] == cur && gavel__str_eq(tr->key[k], key))
+          break;
+      if (k == tr->n) {
+        if (tr->n == GV_CHAIN_MAX_NODES - 1) /* one entry for the root */
+          return 1;
+        tr->parent[k] = cur;
+        tr->key[k] = key;
+        tr->n++;
+      }
+      cur = (int32_t)k;
+    }
+    tr->map[i] = cur;
+  }
+  for (i = 0; i < st->n_inputs; i++)
+    if (tr->map[i] < 0)
+      tr->map[i] = (int32_t)tr->n;
+  return 0;
+}
+
+/* The first key of 'o' equal to 'k' (gavel__obj_find's linear rule), its
+** position remembered in *memo; -1 when absent. */
+static int64_t chain_find(const gv_obj *o, const gv_str *k, uint32_t *memo) {
+  uint32_t j;
+  for (j = 0; j < o->len; j++)
+    if (gavel__str_eq(o->keys[j], k)) {
+      *memo = j;
+      return j;
+    }
+  return -1;
+}
+
+/* mov dst, [base + index*8] */
+static void mov_sib8(J *e, int dst, int base, int index) {
+  byte(e, 0x48 | ((dst & 8) ? 4 : 0) | ((index & 8) ? 2 : 0) |
+              ((base & 8) ? 1 : 0));
+  byte(e, 0x8B);
+  byte(e, 0x04 | ((dst & 7) << 3));
+  byte(e, 0xC0 | ((index & 7) << 3) | (base & 7));
+}
+
+/* Jumps to 'ne' unless the gv_str at rdi equals 'k' (length, then the
+** bytes as 8-byte immediates; a key under 8 bytes through the window
+** ending at its last byte, which starts inside the gv_str header, masked:
+** never a read outside the string). */
+static void key_cmp(J *e, const gv_str *k, uint32_t ne) {
+  uint32_t len = k->len, off;
+  int32_t s0 = (int32_t)offsetof(gv_str, s);
+  uint64_t v;
+  rm(e, 0, 0, OPC(0x81), 7, RDI, (int32_t)offsetof(gv_str, len));
+  u32(e, len); /* cmp dword [rdi], len */
+  jcc(e, CC_NE, ne);
+  if (len >= 8) {
+    for (off = 0;; off += 8) {
+      if (off + 8 > len)
+        off = len - 8; /* the last 8 bytes, overlapping */
+      mov_rm(e, RAX, RDI, s0 + (int32_t)off);
+      memcpy(&v, k->s + off, 8);
+      mov_ri(e, R8, v);
+      cmp_rr(e, RAX, R8);
+      jcc(e, CC_NE, ne);
+      if (off + 8 >= len)
+        break;
+    }
+  } else if (len > 0) {
+    uint64_t mask = ~(uint64_t)0 << (8 * (8 - len));
+    memcpy(&v, k->s + (int32_t)len - 8, 8);
+    mov_rm(e, RAX, RDI, s0 + (int32_t)len - 8);
+    mov_ri(e, R8, mask);
+    rr(e, 0, 1, OPC(0x21), R8, RAX); /* and rax, r8 */
+    mov_ri(e, R8, v & mask);
+    cmp_rr(e, RAX, R8);
+    jcc(e, CC_NE, ne);
+  }
+}
+
+/* Node v := its key in the parent object (node area at RS, the memo at
+** r14): the remembered position first, checked against the key and
+** against every earlier key (the first equal key wins); otherwise
+** chain_find.  An absent parent or a scalar: absent.  An array parent or
+** an indexed object: the chain fails (the straight path binds). */
+static void emit_bind_node(J *e, const ctrie *tr, uint32_t v) {
+  int32_t p = tr->parent[v] < 0 ? (int32_t)tr->n : tr->parent[v];
+  const gv_str *k = tr->key[v];
+  uint32_t notobj = newlabel(e), slow = newlabel(e), hit = newlabel(e),
+           loop = newlabel(e), next = newlabel(e), done = newlabel(e);
+  mov_mi(e, RS, (int32_t)(v * 16), GV_MISSING);
+  mov_mi(e, RS, (int32_t)(v * 16 + 8), 0);
+  mov_rm(e, RAX, RS, p * 16);
+  cmp_ri8(e, RAX, GV_OBJ);
+  jcc(e, CC_NE, notobj);
+  mov_rm(e, RDX, RS, p * 16 + 8); /* o */
+  cmp_mi(e, RDX, (int32_t)offsetof(gv_obj, idx), 0);
+  jcc(e, CC_NE, e->chain_fail);
+  rm(e, 0, 0, OPC(0x8B), RCX, R14, (int32_t)(v * 4)); /* ecx = memo[v] */
+  rm(e, 0, 0, OPC(0x3B), RCX, RDX, (int32_t)offsetof(gv_obj, len));
+  jcc(e, CC_AE, slow);
+  mov_rm(e, RSI, RDX, (int32_t)offsetof(gv_obj, keys));
+  mov_sib8(e, RDI, RSI, RCX);
+  key_cmp(e, k, slow);
+  test_rr(e, RCX, RCX);
+  jcc(e, CC_E, hit);
+  rr(e, 0, 0, OPC(0x31), R9, R9); /* xor r9d, r9d */
+  bind(e, loop);
+  mov_sib8(e, RDI, RSI, R9);
+  key_cmp(e, k, next);
+  jmp(e, slow); /* an earlier equal key: the scan finds the first */
+  bind(e, next);
+  rr(e, 0, 1, OPC(0xFF), 0, R9); /* inc r9 */
+  cmp_rr(e, R9, RCX);
+  jcc(e, CC_B, loop);
+  bind(e, hit);
+  mov_rm(e, RDI, RDX, (int32_t)offsetof(gv_obj, vals));
+  rr(e, 0, 1, OPC(0xC1), 4, RCX); /* shl rcx, 4 */
+  byte(e, 4);
+  rr(e, 0, 1, OPC(0x01), RCX, RDI); /* add rdi, rcx */
+  mov_rm(e, RAX, RDI, 0);
+  mov_rm(e, R8, RDI, 8);
+  mov_mr(e, RS, (int32_t)(v * 16), RAX);
+  mov_mr(e, RS, (int32_t)(v * 16 + 8), R8);
+  jmp(e, done);
+  bind(e, slow);
+  mov_rr(e, RDI, RDX);
+  mov_ri(e, RSI, (uint64_t)(uintptr_t)k);
+  rm(e, 0, 1, OPC(0x8D), RDX, R14, (int32_t)(v * 4)); /* lea rdx, memo+v */
+  call_abs(e, (const void *)chain_find);
+  test_rr(e, RAX, RAX);
+  jcc(e, CC_S, done);
+  mov_rr(e, RCX, RAX);
+  mov_rm(e, RDX, RS, p * 16 + 8);
+  jmp(e, hit);
+  bind(e, notobj);
+  cmp_ri8(e, RAX, GV_ARR);
+  jcc(e, CC_E, e->chain_fail);
+  bind(e, done);
+}
+
+/* Emits the chain function: int fn(const gvalue *root, uint32_t *memo).
+** 0 or 1. */
+static int emit_chain(J *e, const gv_symtab *st, const gv_chainnode *nodes,
+                      uint32_t n) {
   uint32_t nlab[GV_CHAIN_MAX_NODES], i, k, epi, n_refs = 0, cap_refs = 0;
   uint32_t *succ = NULL;
   leafref *refs = NULL;
-  int32_t frame = 16;
+  ctrie tr;
+  int32_t regs = 16, frame;
   int rc = 1;
-  if (n == 0 || n > GV_CHAIN_MAX_NODES)
+  if (n == 0 || n > GV_CHAIN_MAX_NODES || chain_trie(&tr, st) != 0)
     return 1;
   for (i = 0; i < n; i++) {
-    if (!nodes[i].prog || nodes[i].n_next > GAVEL_MAX_CONSTS)
+    if (!nodes[i].prog || nodes[i].n_next > GAVEL_MAX_CONSTS ||
+        nodes[i].prog->syms != st)
       return 1;
-    if (nodes[i].prog->n_regs * 16 > (uint32_t)frame)
-      frame = (int32_t)(nodes[i].prog->n_regs * 16);
+    if (nodes[i].prog->n_regs * 16 > (uint32_t)regs)
+      regs = (int32_t)(nodes[i].prog->n_regs * 16);
   }
+  /* registers, then the node area (the trie's nodes and the root); with
+  ** four pushes and the return address, 8 more keep calls 16-aligned */
+  frame = regs + (int32_t)(tr.n + 1) * 16 + 8;
   e->n_lab = e->n_fx = e->n_ex = 0;
   e->chain = 1;
+  e->slot_map = tr.map;
   e->chain_fail = newlabel(e);
   epi = newlabel(e);
   for (i = 0; i < n; i++)
@@ -1237,15 +1411,23 @@ static int emit_chain(J *e, const gv_chainnode *nodes, uint32_t n) {
   succ = malloc((GAVEL_MAX_CONSTS + 1) * sizeof *succ);
   if (!succ)
     goto out;
-  /* Prologue: rbx (registers), r12 (slots), r13 (constants); 8 + 3*8 +
-  ** frame keeps calls (string equality) 16-aligned. */
+  /* Prologue: rbx (registers), r12 (node area), r13 (constants), r14
+  ** (the memo). */
   byte(e, 0x53);
   byte(e, 0x41); byte(e, 0x54);
   byte(e, 0x41); byte(e, 0x55);
+  byte(e, 0x41); byte(e, 0x56);
   rr(e, 0, 1, OPC(0x81), 5, RSP); /* sub rsp, frame */
   u32(e, (uint32_t)frame);
   mov_rr(e, RR, RSP);
-  mov_rr(e, RS, RDI);
+  rm(e, 0, 1, OPC(0x8D), RS, RSP, regs); /* lea r12, [rsp + regs] */
+  mov_rr(e, R14, RSI);
+  mov_rm(e, RAX, RDI, 0);
+  mov_rm(e, RCX, RDI, 8);
+  mov_mr(e, RS, (int32_t)(tr.n * 16), RAX);
+  mov_mr(e, RS, (int32_t)(tr.n * 16 + 8), RCX);
+  for (i = 0; i < tr.n; i++)
+    emit_bind_node(e, &tr, i);
   for (i = 0; i < n; i++) {
     const gv_chainnode *nd = &nodes[i];
     const gv_program *p = nd->prog;
@@ -1295,6 +1477,7 @@ static int emit_chain(J *e, const gv_chainnode *nodes, uint32_t n) {
   bind(e, epi);
   rr(e, 0, 1, OPC(0x81), 0, RSP); /* add rsp, frame */
   u32(e, (uint32_t)frame);
+  byte(e, 0x41); byte(e, 0x5E);
   byte(e, 0x41); byte(e, 0x5D);
   byte(e, 0x41); byte(e, 0x5C);
   byte(e, 0x5B);
@@ -1313,6 +1496,7 @@ out:
   free(succ);
   free(refs);
   e->chain = 0;
+  e->slot_map = NULL;
   return rc;
 }
 
@@ -1320,8 +1504,8 @@ int gavel__jit_chain_tried(gv_jitown *o) {
   return !o || atomic_load_explicit(&o->chain_state, memory_order_relaxed);
 }
 
-gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_chainnode *nodes,
-                            uint32_t n) {
+gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_symtab *st,
+                            const gv_chainnode *nodes, uint32_t n) {
   uintptr_t fn;
   J e;
   if (!o)
@@ -1334,7 +1518,7 @@ gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_chainnode *nodes,
   if (atomic_load_explicit(&o->chain_state, memory_order_relaxed) == 0) {
     unsigned char *mem = NULL;
     memset(&e, 0, sizeof e);
-    if (emit_chain(&e, nodes, n) == 0)
+    if (emit_chain(&e, st, nodes, n) == 0)
       mem = map_code(o, &e);
     j_free(&e);
     if (mem)
@@ -1462,9 +1646,10 @@ int gavel__jit_chain_tried(gv_jitown *o) {
   (void)o;
   return 1;
 }
-gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_chainnode *nodes,
-                            uint32_t n) {
+gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_symtab *st,
+                            const gv_chainnode *nodes, uint32_t n) {
   (void)o;
+  (void)st;
   (void)nodes;
   (void)n;
   return NULL;

@@ -72,21 +72,26 @@ typedef struct gv_chainnode {
   int32_t dflt;           /* successor for -1 and any other index       */
 } gv_chainnode;
 
-/* slots: the graph's bound inputs.  Returns a leaf number or -1. */
-typedef int (*gv_chainfn)(const gvalue *slots);
+/* Binds the graph's inputs from 'root' itself (key lookups inline; 'memo'
+** the caller's GV_CHAIN_MAX_NODES key positions, zeroed once, updated by
+** every call: one per exec) and runs the decisions.  Returns a leaf
+** number or -1. */
+typedef int (*gv_chainfn)(const gvalue *root, uint32_t *memo);
 
 /* Runs of the straight path before its chain is compiled: 0 (jit=on),
 ** the tier-up threshold (auto), UINT32_MAX (no owner: never). */
 uint32_t gavel__jit_chain_after(const gv_jitown *o);
 /* Has compiling the chain of 'o' been tried (compiled or not)? */
 int gavel__jit_chain_tried(gv_jitown *o);
-/* The chain of 'o' (one per owner: the ruleset's main graph): compiled
+/* The chain of 'o' (one per owner: the ruleset's main graph, whose input
+** paths are 'st'): compiled
 ** now from nodes[0 .. n) (node 0 the entry) when it has not been tried
 ** yet, published once; NULL when it cannot be compiled (an instruction
 ** outside the chain's template set: calls, IN, variables, builders),
-** over the code bound, or while another thread compiles it. */
-gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_chainnode *nodes,
-                            uint32_t n);
+** input paths other than keys, over the code bound, or while another
+** thread compiles it. */
+gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_symtab *st,
+                            const gv_chainnode *nodes, uint32_t n);
 
 /* Runs 'p' compiled when it is, else in the VM (counting for tier-up). */
 GAVEL_INLINE int gavel__exec(const gv_program *p, gv_frame *f, gvalue *out) {

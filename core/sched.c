@@ -123,6 +123,9 @@ struct gavel_exec {
                              chain compiled (jit.c), or NULL             */
   struct chainleaf *leaves; /* its leaves (terminal, depth, gas)          */
   uint32_t n_leaves;      /* entries                                    */
+  uint32_t memo[GV_CHAIN_MAX_NODES]; /* the chain's key positions     */
+  uint64_t chain_gas;     /* the run's gas budget (fixed per exec)      */
+  int chain_capped;       /* it is the host's ceiling                   */
   uint32_t chain_wait;    /* straight runs left before asking for the
                              chain; UINT32_MAX: never                   */
   char fail_msg[GAVEL_ERRMSG_SIZE]; /* its message                      */
@@ -1108,12 +1111,15 @@ static int straight_kind(const gavel_ruleset *rs) {
 #define CHAIN_MAX_STEPS 15   /* steps per path: the timeout is first checked
                                 at the 16th (straight_run)               */
 #define CHAIN_MAX_LEAVES 1024 /* paths per chain                         */
-#define CHAIN_SLOTS 32        /* input slots bound on the C stack        */
 
 typedef struct chainleaf {
   int32_t step;   /* the terminal                          */
   uint32_t depth; /* decisions before it                   */
   int64_t gas;    /* charged on the path (steps, programs) */
+  int ok;         /* within the step cap and the gas budget
+                     (both fixed per exec): else the
+                     straight path reports the limit       */
+  const gvalue *fixed; /* the terminal's prebuilt result    */
 } chainleaf;
 
 typedef struct cbuild {
@@ -1153,6 +1159,8 @@ static int32_t chain_visit(cbuild *b, int step, uint32_t depth, int64_t gas) {
     b->leaves[b->n_leaves].step = step;
     b->leaves[b->n_leaves].depth = depth;
     b->leaves[b->n_leaves].gas = gas;
+    b->leaves[b->n_leaves].ok = 0;
+    b->leaves[b->n_leaves].fixed = &s->fixed;
     return GV_CHAIN_LEAF(b->n_leaves++);
   }
   if (s->type != ST_DECISION || !s->fused ||
@@ -1182,59 +1190,53 @@ static void chain_setup(gavel_exec *ex) {
   const gavel__alloc *al = &ex->rt->al;
   cbuild b;
   uint32_t i;
-  int j;
   gv_chainfn fn = NULL;
   ex->chain_wait = UINT32_MAX; /* asked once; again only on contention */
-  if (g->st.n_inputs > CHAIN_SLOTS)
-    return;
-  for (i = 0; i < g->st.n_inputs; i++)
-    for (j = 0; j < g->st.inputs[i]->n_segs; j++)
-      if (g->st.inputs[i]->segs[j].kind == GX_SEG_WILD)
-        return; /* binding would allocate: the straight path binds */
   memset(&b, 0, sizeof b);
   b.g = g;
-  if (chain_visit(&b, g->entry, 0, 0) == 0 && !b.oom && b.n_leaves) {
-    fn = gavel__jit_chain(ex->rs->jit, b.nodes, b.n_nodes);
+  if (ex->fixed_over && chain_visit(&b, g->entry, 0, 0) == 0 && !b.oom &&
+      b.n_leaves) {
+    fn = gavel__jit_chain(ex->rs->jit, &g->st, b.nodes, b.n_nodes);
     if (fn) {
       ex->leaves = gavel__malloc(al, b.n_leaves * sizeof *ex->leaves);
       if (ex->leaves) {
+        const gavel_config *c = &ex->rt->cfg;
+        uint32_t max_depth = ex->rs->max_depth < c->max_steps
+                                 ? ex->rs->max_depth
+                                 : (uint32_t)c->max_steps;
+        uint64_t gas = ex->rs->gas_limit < c->max_gas ? ex->rs->gas_limit
+                                                      : c->max_gas;
         memcpy(ex->leaves, b.leaves, b.n_leaves * sizeof *ex->leaves);
+        for (i = 0; i < b.n_leaves; i++)
+          ex->leaves[i].ok = ex->leaves[i].depth < max_depth &&
+                             (uint64_t)ex->leaves[i].gas <= gas;
         ex->n_leaves = b.n_leaves;
+        ex->chain_gas = gas;
+        ex->chain_capped = ex->rs->gas_limit > c->max_gas;
         ex->chain = fn;
       }
     } else if (!gavel__jit_chain_tried(ex->rs->jit))
-      ex->chain_wait = gavel__jit_chain_after(ex->rs->jit) ? gavel__jit_chain_after(ex->rs->jit) : 1;
+      ex->chain_wait = gavel__jit_chain_after(ex->rs->jit)
+                           ? gavel__jit_chain_after(ex->rs->jit)
+                           : 1;
   }
   for (i = 0; i < b.n_nodes; i++)
     free((void *)b.nodes[i].next);
   free(b.leaves);
 }
 
-/* A chain run: 0 finished (as the straight path would), 1 not. */
-static int chain_run(gavel_exec *ex, gvalue input) {
-  const gv_graph *g = &ex->rs->graphs[0];
+/* Finishes a run whose chain returned leaf 'r' as the straight path
+** would have on that path: 0, or 1 when the leaf is over a limit (the
+** straight path reports it). */
+static int chain_finish(gavel_exec *ex, int r) {
   const chainleaf *lf;
-  gvalue slots[CHAIN_SLOTS];
-  uint32_t max_depth;
-  int r;
-  if (ex->plan)
-    gavel__bind_run(ex->plan, input, slots);
-  else if (gavel__bind_walk(&ex->arena, &g->st, input, slots) != GAVEL_OK)
-    return 1;
-  r = ex->chain(slots);
-  if (r < 0 || (uint32_t)r >= ex->n_leaves)
+  if (r < 0 || (uint32_t)r >= ex->n_leaves || !ex->leaves[r].ok)
     return 1;
   lf = &ex->leaves[r];
-  max_depth = ex->rs->max_depth < ex->rt->cfg.max_steps
-                  ? ex->rs->max_depth
-                  : (uint32_t)ex->rt->cfg.max_steps;
-  if (lf->depth >= max_depth || lf->gas > ex->vrt.gas)
-    return 1; /* the straight path reports the cap or the gas */
   ex->vrt.gas -= lf->gas;
   ex->n_steps = lf->depth + 1;
-  ex->result = g->steps[lf->step].fixed;
-  if (ex->fixed_over)
-    ex->res_fixed = lf->step;
+  ex->result = *lf->fixed;
+  ex->res_fixed = lf->step;
   ex->state = XS_DONE;
   return 0;
 }
@@ -1346,8 +1348,47 @@ static int straight_run(gavel_exec *ex, gvalue input) {
   }
 }
 
+static GAVEL_NOINLINE gavel_status run_value(gavel_exec *ex, gvalue input,
+                                             unsigned flags, gavel_error *err,
+                                             int cr);
+
 gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
                                    unsigned flags, gavel_error *err) {
+  int cr = -1; /* the chain's leaf, or -1 */
+  if (ex->chain && !(flags & GAVEL_RUN_TRACE) && !ex->rs->enable_trace &&
+      !ex->rt->n_observers) {
+    const chainleaf *lf;
+    cr = ex->chain(&input, ex->memo);
+    if ((uint32_t)cr < ex->n_leaves && (lf = &ex->leaves[cr])->ok &&
+        ex->fixed_over[lf->step] == 0) {
+      /* The whole run: the state run_value and chain_finish leave, and
+      ** finish()'s verdict on the prebuilt result, known to fit. */
+      gavel__error_clear(err);
+      ex->flags = flags;
+      ex->vrt.ekind = GV_E_NONE;
+      ex->vrt.emsg[0] = 0;
+      ex->vrt.fn_name = NULL;
+      ex->vrt.arena = &ex->arena;
+      ex->gas_limit = ex->chain_gas;
+      ex->gas_capped = ex->chain_capped;
+      ex->vrt.gas = (int64_t)ex->chain_gas - lf->gas;
+      ex->vrt.gas_limit = ex->chain_gas;
+      ex->vrt.deadline_ns = 0;
+      ex->n_frames = 0;
+      ex->trace_id = 0;
+      ex->n_steps = lf->depth + 1;
+      ex->result = *lf->fixed;
+      ex->res_fixed = lf->step;
+      ex->state = XS_DONE;
+      return GAVEL_OK;
+    }
+  }
+  return run_value(ex, input, flags, err, cr);
+}
+
+static GAVEL_NOINLINE gavel_status run_value(gavel_exec *ex, gvalue input,
+                                             unsigned flags, gavel_error *err,
+                                             int cr) {
   gavel_status st;
   gavel__error_clear(err);
   ex->flags = flags | (ex->rs->enable_trace ? GAVEL_RUN_TRACE : 0);
@@ -1375,7 +1416,7 @@ gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
   } else if (ex->straight && !(ex->flags & GAVEL_RUN_TRACE)) {
     int r;
     if (ex->chain) {
-      if (chain_run(ex, input) == 0)
+      if (chain_finish(ex, cr) == 0)
         return finish(ex, GAVEL_OK, err);
     } else if (ex->chain_wait != UINT32_MAX && --ex->chain_wait == 0)
       chain_setup(ex);
@@ -1499,13 +1540,6 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
   ex->chain_wait = UINT32_MAX;
   if (ex->straight && !getenv("GAVEL_NO_BINDPLAN"))
     ex->plan = gavel__bind_plan(al, &rs->graphs[0].st); /* NULL: walk */
-  if (ex->straight == 1 && !getenv("GAVEL_NO_CHAIN")) {
-    /* jit=on: the chain now; auto: after as many straight runs as the
-    ** tier-up threshold */
-    ex->chain_wait = gavel__jit_chain_after(rs->jit);
-    if (ex->chain_wait == 0)
-      chain_setup(ex);
-  }
   if (ex->straight) {
     /* without it the straight path still runs, checking every result */
     int n = rs->graphs[0].n_steps;
@@ -1514,6 +1548,13 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
       ex->n_fixed_over = (size_t)n + 1;
       memset(ex->fixed_over, FIXED_UNKNOWN, ex->n_fixed_over);
     }
+  }
+  if (ex->straight == 1 && ex->fixed_over && !getenv("GAVEL_NO_CHAIN")) {
+    /* jit=on: the chain now; auto: after as many straight runs as the
+    ** tier-up threshold */
+    ex->chain_wait = gavel__jit_chain_after(rs->jit);
+    if (ex->chain_wait == 0)
+      chain_setup(ex);
   }
   gavel__arena_init(&ex->arena, al, rs->rt->cfg.max_run_bytes);
   gavel__buf_init(&ex->out, al);
