@@ -78,6 +78,8 @@ struct gv_jitown {
   gv_jitmap *maps;       /* code memory                           */
   _Atomic(uintptr_t) chain;     /* the decision chain (gv_chainfn), 0 */
   _Atomic(int) chain_state;     /* 0 not tried, 1 compiled, 2 cannot  */
+  _Atomic(uintptr_t) binder;    /* the main graph's binder, 0         */
+  _Atomic(int) binder_state;    /* as chain_state                     */
 };
 
 gv_jitown *gavel__jit_new(gavel_runtime *rt, int mode) {
@@ -1500,8 +1502,100 @@ out:
   return rc;
 }
 
+/* Emits the binder: int fn(const gvalue *root, uint32_t *memo, gvalue
+** *slots), the chain's input binding alone (graphs whose decisions call
+** builtins).  0 or 1. */
+static int emit_binder(J *e, const gv_symtab *st) {
+  ctrie tr;
+  int32_t frame;
+  uint32_t i, epi;
+  if (chain_trie(&tr, st) != 0 || st->n_inputs == 0)
+    return 1;
+  frame = (int32_t)(tr.n + 1) * 16 + 8;
+  e->n_lab = e->n_fx = e->n_ex = 0;
+  e->chain = 1;
+  e->chain_fail = newlabel(e);
+  epi = newlabel(e);
+  byte(e, 0x53);
+  byte(e, 0x41); byte(e, 0x54);
+  byte(e, 0x41); byte(e, 0x55);
+  byte(e, 0x41); byte(e, 0x56);
+  rr(e, 0, 1, OPC(0x81), 5, RSP); /* sub rsp, frame */
+  u32(e, (uint32_t)frame);
+  mov_rr(e, RS, RSP);
+  mov_rr(e, R14, RSI);
+  mov_rr(e, R13, RDX);
+  mov_rm(e, RAX, RDI, 0);
+  mov_rm(e, RCX, RDI, 8);
+  mov_mr(e, RS, (int32_t)(tr.n * 16), RAX);
+  mov_mr(e, RS, (int32_t)(tr.n * 16 + 8), RCX);
+  for (i = 0; i < tr.n; i++) {
+    /* emit_bind_node calls chain_find, which may clobber r13's callers'
+    ** registers only: r13 is callee-saved */
+    emit_bind_node(e, &tr, i);
+  }
+  for (i = 0; i < st->n_inputs; i++) {
+    mov_rm(e, RAX, RS, tr.map[i] * 16);
+    mov_rm(e, RCX, RS, tr.map[i] * 16 + 8);
+    mov_mr(e, R13, (int32_t)(i * 16), RAX);
+    mov_mr(e, R13, (int32_t)(i * 16 + 8), RCX);
+  }
+  rr(e, 0, 0, OPC(0x31), RAX, RAX); /* 0 */
+  jmp(e, epi);
+  bind(e, e->chain_fail);
+  mov_ri(e, RAX, 0xffffffffu);
+  bind(e, epi);
+  rr(e, 0, 1, OPC(0x81), 0, RSP);
+  u32(e, (uint32_t)frame);
+  byte(e, 0x41); byte(e, 0x5E);
+  byte(e, 0x41); byte(e, 0x5D);
+  byte(e, 0x41); byte(e, 0x5C);
+  byte(e, 0x5B);
+  byte(e, 0xC3);
+  for (i = 0; i < e->n_fx && !e->oom; i++) {
+    int32_t to = e->lab[e->fx[i].label];
+    int32_t rel = to - (int32_t)(e->fx[i].at + 4);
+    if (to < 0) {
+      e->oom = 1;
+      break;
+    }
+    memcpy(e->b + e->fx[i].at, &rel, 4);
+  }
+  e->chain = 0;
+  return e->oom ? 1 : 0;
+}
+
+gv_bindfn gavel__jit_binder(gv_jitown *o, const gv_symtab *st) {
+  uintptr_t fn;
+  J e;
+  if (!o)
+    return NULL;
+  fn = atomic_load_explicit(&o->binder, memory_order_acquire);
+  if (fn || atomic_load_explicit(&o->binder_state, memory_order_relaxed))
+    return (gv_bindfn)fn;
+  if (pthread_mutex_trylock(&o->mu) != 0)
+    return NULL;
+  if (atomic_load_explicit(&o->binder_state, memory_order_relaxed) == 0) {
+    unsigned char *mem = NULL;
+    memset(&e, 0, sizeof e);
+    if (emit_binder(&e, st) == 0)
+      mem = map_code(o, &e);
+    j_free(&e);
+    if (mem)
+      atomic_store_explicit(&o->binder, (uintptr_t)mem, memory_order_release);
+    atomic_store_explicit(&o->binder_state, mem ? 1 : 2,
+                          memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&o->mu);
+  return (gv_bindfn)atomic_load_explicit(&o->binder, memory_order_acquire);
+}
+
 int gavel__jit_chain_tried(gv_jitown *o) {
   return !o || atomic_load_explicit(&o->chain_state, memory_order_relaxed);
+}
+
+int gavel__jit_binder_tried(gv_jitown *o) {
+  return !o || atomic_load_explicit(&o->binder_state, memory_order_relaxed);
 }
 
 gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_symtab *st,
@@ -1645,6 +1739,15 @@ int gavel__jit_compile_now(gv_jitown *o, gv_program *p) {
 int gavel__jit_chain_tried(gv_jitown *o) {
   (void)o;
   return 1;
+}
+int gavel__jit_binder_tried(gv_jitown *o) {
+  (void)o;
+  return 1;
+}
+gv_bindfn gavel__jit_binder(gv_jitown *o, const gv_symtab *st) {
+  (void)o;
+  (void)st;
+  return NULL;
 }
 gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_symtab *st,
                             const gv_chainnode *nodes, uint32_t n) {

@@ -93,6 +93,18 @@ int gavel__jit_chain_tried(gv_jitown *o);
 gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_symtab *st,
                             const gv_chainnode *nodes, uint32_t n);
 
+/* The chain's input binding alone, for straight paths whose decisions
+** call builtins: fills slots[0 .. n_inputs) from 'root' exactly as
+** gavel__bind_walk does (first equal key, GV_MISSING where absent) and
+** returns 0; -1 (nothing to use) when a value on a path is an array or an
+** indexed object, which the C binding handles. */
+typedef int (*gv_bindfn)(const gvalue *root, uint32_t *memo, gvalue *slots);
+/* The binder of 'o' for 'st', compiled on first use (as gavel__jit_chain;
+** NULL when it cannot be). */
+gv_bindfn gavel__jit_binder(gv_jitown *o, const gv_symtab *st);
+/* Has compiling the binder of 'o' been tried (compiled or not)? */
+int gavel__jit_binder_tried(gv_jitown *o);
+
 /* Runs 'p' compiled when it is, else in the VM (counting for tier-up). */
 GAVEL_INLINE int gavel__exec(const gv_program *p, gv_frame *f, gvalue *out) {
   gv_program *mp = (gv_program *)p;

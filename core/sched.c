@@ -119,6 +119,8 @@ struct gavel_exec {
   size_t n_fixed_over;    /* its length                                 */
   gv_bindplan *plan;      /* straight path: the main graph's binding
                              plan (bind.h), or NULL: gavel__bind_walk   */
+  gv_bindfn binder;       /* straight path: the main graph's compiled
+                             input binding (jit.c), or NULL             */
   gv_chainfn chain;       /* straight path: the main graph's decision
                              chain compiled (jit.c), or NULL             */
   struct chainleaf *leaves; /* its leaves (terminal, depth, gas)          */
@@ -1191,7 +1193,6 @@ static void chain_setup(gavel_exec *ex) {
   cbuild b;
   uint32_t i;
   gv_chainfn fn = NULL;
-  ex->chain_wait = UINT32_MAX; /* asked once; again only on contention */
   memset(&b, 0, sizeof b);
   b.g = g;
   if (ex->fixed_over && chain_visit(&b, g->entry, 0, 0) == 0 && !b.oom &&
@@ -1215,14 +1216,30 @@ static void chain_setup(gavel_exec *ex) {
         ex->chain_capped = ex->rs->gas_limit > c->max_gas;
         ex->chain = fn;
       }
-    } else if (!gavel__jit_chain_tried(ex->rs->jit))
-      ex->chain_wait = gavel__jit_chain_after(ex->rs->jit)
-                           ? gavel__jit_chain_after(ex->rs->jit)
-                           : 1;
+    }
   }
   for (i = 0; i < b.n_nodes; i++)
     free((void *)b.nodes[i].next);
   free(b.leaves);
+}
+
+/* Tier-up of the straight path: the compiled binder and (graphs without
+** builtin calls) the chain.  Asked once; again after as many runs when
+** another thread was compiling them. */
+static void jit_setup(gavel_exec *ex) {
+  gv_jitown *o = ex->rs->jit;
+  uint32_t again;
+  ex->chain_wait = UINT32_MAX;
+  if (!ex->binder && !getenv("GAVEL_NO_BINDER"))
+    ex->binder = gavel__jit_binder(o, &ex->rs->graphs[0].st);
+  if (ex->straight == 1 && ex->fixed_over && !ex->chain &&
+      !getenv("GAVEL_NO_CHAIN"))
+    chain_setup(ex);
+  if ((!ex->binder && !gavel__jit_binder_tried(o)) ||
+      (ex->straight == 1 && !ex->chain && !gavel__jit_chain_tried(o))) {
+    again = gavel__jit_chain_after(o);
+    ex->chain_wait = again ? again : 1;
+  }
 }
 
 /* Finishes a run whose chain returned leaf 'r' as the straight path
@@ -1281,7 +1298,9 @@ static int straight_run(gavel_exec *ex, gvalue input) {
                                      (g->st.n_vars + 1) * sizeof(gvalue));
   if (!fr.slots || !fr.vars)
     return 1;
-  if (ex->plan)
+  if (ex->binder && ex->binder(&input, ex->memo, fr.slots) == 0)
+    ; /* bound by compiled code */
+  else if (ex->plan)
     gavel__bind_run(ex->plan, input, fr.slots);
   else if (gavel__bind_walk(&ex->arena, &g->st, input, fr.slots) != GAVEL_OK)
     return 1;
@@ -1419,7 +1438,7 @@ static GAVEL_NOINLINE gavel_status run_value(gavel_exec *ex, gvalue input,
       if (chain_finish(ex, cr) == 0)
         return finish(ex, GAVEL_OK, err);
     } else if (ex->chain_wait != UINT32_MAX && --ex->chain_wait == 0)
-      chain_setup(ex);
+      jit_setup(ex);
     r = straight_run(ex, input);
     if (r == 0)
       return finish(ex, GAVEL_OK, err);
@@ -1549,12 +1568,12 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
       memset(ex->fixed_over, FIXED_UNKNOWN, ex->n_fixed_over);
     }
   }
-  if (ex->straight == 1 && ex->fixed_over && !getenv("GAVEL_NO_CHAIN")) {
-    /* jit=on: the chain now; auto: after as many straight runs as the
+  if (ex->straight && rs->jit) {
+    /* jit=on: compiled now; auto: after as many straight runs as the
     ** tier-up threshold */
     ex->chain_wait = gavel__jit_chain_after(rs->jit);
     if (ex->chain_wait == 0)
-      chain_setup(ex);
+      jit_setup(ex);
   }
   gavel__arena_init(&ex->arena, al, rs->rt->cfg.max_run_bytes);
   gavel__buf_init(&ex->out, al);
