@@ -390,6 +390,7 @@ typedef struct T {
   ** (dflt when out of range), RET fails the chain. */
   const uint32_t *succ;
   uint32_t n_succ, dflt;
+  int truthy; /* a lone condition: truthy value -> succ[0], else dflt */
 } T;
 
 static int streq_helper(const gv_str *a, const gv_str *b) {
@@ -626,6 +627,68 @@ static void t_arith(T *t, uint32_t w, int aop, loc dst, loc x, loc y,
   bind(e, done);
 }
 
+/* R[A] := x op K, the numeric cases of gavel__op_arith: int op int
+** (overflow: the VM), and with a float on either side both as doubles,
+** the result finite (else the VM reports).  The int constant's double is
+** the VM's conversion, made here once. */
+static void t_arithk(T *t, uint32_t w, int aop, loc dst, loc x,
+                     const gvalue *k) {
+  J *e = t->e;
+  uint32_t ex = exit_to(e, w), done = newlabel(e), notint = newlabel(e),
+           flt = newlabel(e), op = newlabel(e);
+  double kd;
+  uint64_t kbits;
+  if (k->tag == GV_INT)
+    kd = (double)k->u.i;
+  else if (k->tag == GV_FLOAT)
+    kd = k->u.f;
+  else {
+    jmp(e, ex);
+    return;
+  }
+  if (kd - kd != 0.0) { /* an infinite or NaN constant: the VM */
+    jmp(e, ex);
+    return;
+  }
+  memcpy(&kbits, &kd, sizeof kbits);
+  mov_rm(e, RAX, x.base, x.d);
+  cmp_ri8(e, RAX, GV_INT);
+  jcc(e, CC_NE, notint);
+  if (k->tag == GV_INT) {
+    static const unsigned char io[3] = {0x03, 0x2B, 0xAF};
+    mov_rm(e, RAX, x.base, x.d + 8);
+    mov_ri(e, RCX, (uint64_t)k->u.i);
+    if (aop == AR_MUL_)
+      rr(e, 0, 1, OPC(0x0F, 0xAF), RAX, RCX); /* imul rax, rcx */
+    else
+      rr(e, 0, 1, &io[aop], 1, RAX, RCX);     /* add/sub rax, rcx */
+    jcc(e, CC_O, ex);
+    mov_mi(e, dst.base, dst.d, GV_INT);
+    mov_mr(e, dst.base, dst.d + 8, RAX);
+    jmp(e, done);
+  } else {
+    rm(e, 0xF2, 1, OPC(0x0F, 0x2A), 0, x.base, x.d + 8); /* cvtsi2sd */
+    jmp(e, op);
+  }
+  bind(e, notint);
+  cmp_ri8(e, RAX, GV_FLOAT);
+  jcc(e, CC_NE, ex);
+  bind(e, flt);
+  xmm_rm(e, 0xF2, 0x10, 0, x.base, x.d + 8); /* movsd xmm0, x */
+  bind(e, op);
+  mov_ri(e, RAX, kbits);
+  rr(e, 0x66, 1, OPC(0x0F, 0x6E), 1, RAX); /* movq xmm1, rax */
+  {
+    static const int opc[3] = {0x58, 0x5C, 0x59};
+    rr(e, 0xF2, 0, OPC(0x0F, (unsigned char)opc[aop]), 0, 1);
+  }
+  rr(e, 0x66, 1, OPC(0x0F, 0x7E), 0, RAX); /* movq rax, xmm0 */
+  finite_or_exit(e, ex);
+  mov_mi(e, dst.base, dst.d, GV_FLOAT);
+  mov_mr(e, dst.base, dst.d + 8, RAX);
+  bind(e, done);
+}
+
 /* R[A] := x / y, the float cases of gavel__op_arith (at least one float,
 ** the other int or float, divisor not zero, finite quotient); int / int
 ** and everything else: the VM. */
@@ -857,40 +920,13 @@ static void emit_ops(T *t) {
     case OP_ADD: case OP_SUB: case OP_MUL:
       t_arith(t, w, op - OP_ADD, L_R(a), L_R(b), L_R(c), 1, 1);
       break;
-    case OP_ADDK: case OP_SUBK:
-      /* the VM's fast path is int + int only */
-      t_arith(t, w, op - OP_ADDK, L_R(a), L_R(b), L_K(c),
-              p->k[c].tag == GV_INT, 0);
+    case OP_ADDK: case OP_SUBK: case OP_MULK:
+      t_arithk(t, w, op == OP_MULK ? AR_MUL_ : op - OP_ADDK, L_R(a), L_R(b),
+               &p->k[c]);
       break;
-    case OP_MULK:
-      /* the VM's fast path is float * float only */
-      t_arith(t, w, AR_MUL_, L_R(a), L_R(b), L_K(c), 0,
-              p->k[c].tag == GV_FLOAT);
+    case OP_MULSK: /* an absent slot is no number: the VM reports */
+      t_arithk(t, w, AR_MUL_, L_R(a), L_S(b), &p->k[c]);
       break;
-    case OP_MULSK: {
-      uint32_t ex = exit_to(e, w), flt = newlabel(e), mul = newlabel(e);
-      loc s = L_S(b), k = L_K(c), d = L_R(a);
-      if (p->k[c].tag != GV_FLOAT) {
-        jmp(e, ex);
-        break;
-      }
-      mov_rm(e, RAX, s.base, s.d);
-      cmp_ri8(e, RAX, GV_FLOAT);
-      jcc(e, CC_E, flt);
-      cmp_ri8(e, RAX, GV_INT);
-      jcc(e, CC_NE, ex); /* absent, other types: the VM */
-      rm(e, 0xF2, 1, OPC(0x0F, 0x2A), 0, s.base, s.d + 8); /* cvtsi2sd */
-      jmp(e, mul);
-      bind(e, flt);
-      xmm_rm(e, 0xF2, 0x10, 0, s.base, s.d + 8);
-      bind(e, mul);
-      flt_op(e, AR_MUL_, k);
-      rr(e, 0x66, 1, OPC(0x0F, 0x7E), 0, RAX);
-      finite_or_exit(e, ex);
-      mov_mi(e, d.base, d.d, GV_FLOAT);
-      mov_mr(e, d.base, d.d + 8, RAX);
-      break;
-    }
     case OP_DIV: case OP_DIVK:
       t_div(t, w, L_R(a), L_R(b), op == OP_DIV ? L_R(c) : L_K(c));
       break;
@@ -977,6 +1013,12 @@ static void emit_ops(T *t) {
       jcc(e, CC_NE, t->wlab[w + 1 + GET_sBx(ins)]);
       break;
     case OP_RET:
+      if (t->succ && t->truthy) {
+        t_truthy(t, w, L_R(a));
+        jcc(e, CC_NE, t->succ[0]);
+        jmp(e, t->dflt);
+        break;
+      }
       if (t->succ) { /* a computed branch index: the straight path */
         jmp(e, e->chain_fail);
         break;
@@ -989,6 +1031,10 @@ static void emit_ops(T *t) {
       jmp(e, t->epi);
       break;
     case OP_RETK:
+      if (t->succ && t->truthy) {
+        jmp(e, gavel__truthy(p->k[bx]) ? t->succ[0] : t->dflt);
+        break;
+      }
       if (t->succ) {
         const gvalue *k = &p->k[bx];
         if (k->tag != GV_INT)
@@ -1461,6 +1507,9 @@ static int emit_chain(J *e, const gv_symtab *st, const gv_chainnode *nodes,
     t.succ = succ;
     t.n_succ = nd->n_next;
     t.dflt = succ[nd->n_next];
+    t.truthy = nd->truthy;
+    if (nd->truthy && nd->n_next != 1)
+      goto out;
     bind(e, nlab[i]);
     mov_ri(e, RK, (uint64_t)(uintptr_t)p->k);
     emit_ops(&t);

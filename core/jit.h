@@ -70,6 +70,8 @@ typedef struct gv_chainnode {
                              GV_CHAIN_LEAF(i) or GV_CHAIN_FAIL          */
   uint32_t n_next;        /* entries                                    */
   int32_t dflt;           /* successor for -1 and any other index       */
+  int truthy;             /* 1: 'prog' is a lone branch's condition: its
+                             value truthy takes next[0], else dflt     */
 } gv_chainnode;
 
 /* Binds the graph's inputs from 'root' itself (key lookups inline; 'memo'

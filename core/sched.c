@@ -1165,8 +1165,12 @@ static int32_t chain_visit(cbuild *b, int step, uint32_t depth, int64_t gas) {
     b->leaves[b->n_leaves].fixed = &s->fixed;
     return GV_CHAIN_LEAF(b->n_leaves++);
   }
-  if (s->type != ST_DECISION || !s->fused ||
-      b->n_nodes == GV_CHAIN_MAX_NODES || s->n_branches < 1)
+  if (s->type != ST_DECISION || s->n_branches < 1)
+    return GV_CHAIN_FAIL;
+  if (!s->fused && s->n_branches == 1 && !s->branches[0].cond)
+    /* an "always" branch: no program, the next step */
+    return chain_visit(b, s->branches[0].next, depth + 1, gas);
+  if ((!s->fused && s->n_branches != 1) || b->n_nodes == GV_CHAIN_MAX_NODES)
     return GV_CHAIN_FAIL;
   next = malloc((size_t)s->n_branches * sizeof *next);
   if (!next) {
@@ -1174,10 +1178,13 @@ static int32_t chain_visit(cbuild *b, int step, uint32_t depth, int64_t gas) {
     return GV_CHAIN_FAIL;
   }
   id = b->n_nodes++; /* before its successors: a tree in preorder */
-  b->nodes[id].prog = s->fused;
+  /* the fused program (a branch index), or a lone branch's condition
+  ** (its truthiness), charged as take_branch / branch_scan do */
+  b->nodes[id].prog = s->fused ? s->fused : s->branches[0].cond;
+  b->nodes[id].truthy = !s->fused;
   b->nodes[id].next = next;
   b->nodes[id].n_next = (uint32_t)s->n_branches;
-  gas += s->fused->gas;
+  gas += b->nodes[id].prog->gas;
   for (k = 0; k < s->n_branches; k++)
     next[k] = chain_visit(b, s->branches[k].next, depth + 1, gas);
   b->nodes[id].dflt = chain_visit(b, s->default_next, depth + 1, gas);
@@ -1529,6 +1536,10 @@ const gv_hostreq *gavel__exec_pending_req(const gavel_exec *ex) {
 const gv_metric_rec *gavel__exec_metrics(const gavel_exec *ex, int *n) {
   *n = ex->n_metrics;
   return ex->metrics;
+}
+
+int gavel__exec_jit_parts(const gavel_exec *ex) {
+  return (ex->chain ? 1 : 0) | (ex->binder ? 2 : 0);
 }
 
 uint64_t gavel__exec_gas_used(const gavel_exec *ex) {
