@@ -1376,8 +1376,7 @@ static void emit_bind_node(J *e, const ctrie *tr, uint32_t v) {
   const gv_str *k = tr->key[v];
   uint32_t notobj = newlabel(e), slow = newlabel(e), hit = newlabel(e),
            loop = newlabel(e), next = newlabel(e), done = newlabel(e);
-  mov_mi(e, RS, (int32_t)(v * 16), GV_MISSING);
-  mov_mi(e, RS, (int32_t)(v * 16 + 8), 0);
+  uint32_t absent = newlabel(e);
   mov_rm(e, RAX, RS, p * 16);
   cmp_ri8(e, RAX, GV_OBJ);
   jcc(e, CC_NE, notobj);
@@ -1417,13 +1416,16 @@ static void emit_bind_node(J *e, const ctrie *tr, uint32_t v) {
   rm(e, 0, 1, OPC(0x8D), RDX, R14, (int32_t)(v * 4)); /* lea rdx, memo+v */
   call_abs(e, (const void *)chain_find);
   test_rr(e, RAX, RAX);
-  jcc(e, CC_S, done);
+  jcc(e, CC_S, absent);
   mov_rr(e, RCX, RAX);
   mov_rm(e, RDX, RS, p * 16 + 8);
   jmp(e, hit);
   bind(e, notobj);
   cmp_ri8(e, RAX, GV_ARR);
   jcc(e, CC_E, e->chain_fail);
+  bind(e, absent);
+  mov_mi(e, RS, (int32_t)(v * 16), GV_MISSING);
+  mov_mi(e, RS, (int32_t)(v * 16 + 8), 0);
   bind(e, done);
 }
 

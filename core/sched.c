@@ -977,7 +977,10 @@ gv_arena *gavel__exec_prepare(gavel_exec *ex) {
   ex->holds_slot = 0;
   ex->in_text = NULL;
   ex->in_len = 0;
-  gavel__arena_reset(&ex->arena);
+  /* nothing handed out since the last reset (a compiled chain run
+  ** allocates nothing): the arena is as a reset leaves it */
+  if (ex->arena.used || ex->arena.failed)
+    gavel__arena_reset(&ex->arena);
   ex->n_frames = 0;
   ex->n_trace = ex->cap_trace = 0;
   ex->trace = NULL;
