@@ -424,6 +424,31 @@ static int64_t insk_helper(gv_rt *rt, const gv_str *x, const gv_arr *arr) {
   return 0;
 }
 
+/* IN / INK over an array, exactly as gavel__op_in: the same charge and
+** equality.  -1 (nothing charged) when the charge would exhaust the gas,
+** the collection is no array, or values nest too deep: the VM then runs
+** the instruction and reports itself. */
+static int64_t in_helper(gv_rt *rt, const gvalue *x, const gvalue *coll) {
+  const gv_arr *arr;
+  uint32_t j;
+  if (coll->tag != GV_ARR)
+    return -1;
+  arr = coll->u.a;
+  if (rt->gas - (int64_t)arr->len < 0)
+    return -1;
+  for (j = 0; j < arr->len; j++) {
+    int eq = gavel__value_eq(*x, arr->items[j]);
+    if (eq < 0)
+      return -1;
+    if (eq) {
+      rt->gas -= arr->len;
+      return 1;
+    }
+  }
+  rt->gas -= arr->len;
+  return 0;
+}
+
 /* Consumer of a comparison: either R[A] := bool (join label, dst) or a
 ** branch (taken when cmp == want). */
 typedef struct cons {
@@ -805,13 +830,20 @@ static int supported(const gv_program *p, unsigned char *starts) {
       if (b >= (unsigned)gavel__builtin_count() || a + c > p->n_regs)
         return 0;
       break;
-    /* No template: variable paths, modulo, negation, IN/INK, builders and
-    ** FAIL.  Compiled code reaching one resumes the VM there, which runs
+    /* No template: variable paths, builders and FAIL.  Compiled code reaching one resumes the VM there, which runs
     ** the rest of the program; as the first instruction, the whole
     ** program stays in the VM. */
-    case OP_LOADV: case OP_EXISTSV: case OP_MOD: case OP_MODK: case OP_NEG:
-    case OP_IN: case OP_INK: case OP_NEWARR: case OP_APPEND: case OP_NEWOBJ:
-    case OP_SETKEY: case OP_FAIL:
+    case OP_MOD: case OP_IN:
+      if (a >= p->n_regs || b >= p->n_regs || c >= p->n_regs) return 0;
+      break;
+    case OP_MODK: case OP_INK:
+      if (a >= p->n_regs || b >= p->n_regs || c >= p->n_k) return 0;
+      break;
+    case OP_NEG:
+      if (a >= p->n_regs || b >= p->n_regs) return 0;
+      break;
+    case OP_LOADV: case OP_EXISTSV: case OP_NEWARR: case OP_APPEND:
+    case OP_NEWOBJ: case OP_SETKEY: case OP_FAIL:
       if (w == 0)
         return 0;
       break;
@@ -940,9 +972,80 @@ static void emit_ops(T *t) {
       jcc(e, CC_NE, fx);
       break;
     }
-    case OP_LOADV: case OP_EXISTSV: case OP_MOD: case OP_MODK: case OP_NEG:
-    case OP_IN: case OP_INK: case OP_NEWARR: case OP_APPEND: case OP_NEWOBJ:
-    case OP_SETKEY: case OP_FAIL:
+    case OP_NEG: {
+      /* int (not the smallest: the VM reports) or finite float */
+      uint32_t ex = exit_to(e, w), flt = newlabel(e), done = newlabel(e);
+      loc x = L_R(b), d = L_R(a);
+      mov_rm(e, RAX, x.base, x.d);
+      cmp_ri8(e, RAX, GV_INT);
+      jcc(e, CC_NE, flt);
+      mov_rm(e, RAX, x.base, x.d + 8);
+      rr(e, 0, 1, OPC(0xF7), 3, RAX); /* neg rax: OF for INT64_MIN */
+      jcc(e, CC_O, ex);
+      mov_mi(e, d.base, d.d, GV_INT);
+      mov_mr(e, d.base, d.d + 8, RAX);
+      jmp(e, done);
+      bind(e, flt);
+      cmp_ri8(e, RAX, GV_FLOAT);
+      jcc(e, CC_NE, ex);
+      mov_rm(e, RAX, x.base, x.d + 8);
+      finite_or_exit(e, ex);
+      mov_ri(e, RCX, 0x8000000000000000ull);
+      rr(e, 0, 1, OPC(0x31), RCX, RAX); /* xor rax, rcx: the sign */
+      mov_mi(e, d.base, d.d, GV_FLOAT);
+      mov_mr(e, d.base, d.d + 8, RAX);
+      bind(e, done);
+      break;
+    }
+    case OP_MOD: case OP_MODK: {
+      /* int % int; a zero divisor: the VM reports; -1: 0 (as the VM,
+      ** also for the smallest int) */
+      uint32_t ex = exit_to(e, w), done = newlabel(e), m1 = newlabel(e);
+      loc x = L_R(b), y = op == OP_MOD ? L_R(c) : L_K(c), d = L_R(a);
+      if (op == OP_MODK && (p->k[c].tag != GV_INT || p->k[c].u.i == 0)) {
+        jmp(e, ex);
+        break;
+      }
+      cmp_mi(e, x.base, x.d, GV_INT);
+      jcc(e, CC_NE, ex);
+      cmp_mi(e, y.base, y.d, GV_INT);
+      jcc(e, CC_NE, ex);
+      mov_rm(e, RCX, y.base, y.d + 8);
+      test_rr(e, RCX, RCX);
+      jcc(e, CC_E, ex);
+      cmp_ri8(e, RCX, -1);
+      jcc(e, CC_E, m1);
+      mov_rm(e, RAX, x.base, x.d + 8);
+      byte(e, 0x48);
+      byte(e, 0x99);                    /* cqo */
+      rr(e, 0, 1, OPC(0xF7), 7, RCX);   /* idiv rcx */
+      mov_mi(e, d.base, d.d, GV_INT);
+      mov_mr(e, d.base, d.d + 8, RDX);
+      jmp(e, done);
+      bind(e, m1);
+      mov_mi(e, d.base, d.d, GV_INT);
+      mov_mi(e, d.base, d.d + 8, 0);
+      bind(e, done);
+      break;
+    }
+    case OP_IN: case OP_INK: {
+      uint32_t ex = exit_to(e, w);
+      loc coll = op == OP_IN ? L_R(c) : L_K(c);
+      if (op == OP_INK && p->k[c].tag != GV_ARR) {
+        jmp(e, ex); /* strings: the VM */
+        break;
+      }
+      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
+      rm(e, 0, 1, OPC(0x8D), RSI, RR, L_R(b).d); /* lea rsi, x */
+      rm(e, 0, 1, OPC(0x8D), RDX, coll.base, coll.d);
+      call_abs(e, (const void *)in_helper);
+      test_rr(e, RAX, RAX);
+      jcc(e, CC_S, ex);
+      store_bool_eax(e, L_R(a));
+      break;
+    }
+    case OP_LOADV: case OP_EXISTSV: case OP_NEWARR: case OP_APPEND:
+    case OP_NEWOBJ: case OP_SETKEY: case OP_FAIL:
       jmp(e, exit_to(e, w)); /* the VM from here on */
       break;
     case OP_INSK: {
@@ -1251,9 +1354,9 @@ static int chain_ok(J *e, const gv_program *p) {
     return 0;
   for (w = 0; w < p->n_code; w += (uint32_t)gavel__op_words(GET_OP(p->code[w])))
     switch (GET_OP(p->code[w])) {
-    case OP_CALL: case OP_INSK: case OP_LOADV: case OP_EXISTSV: case OP_MOD:
-    case OP_MODK: case OP_NEG: case OP_IN: case OP_INK: case OP_NEWARR:
-    case OP_APPEND: case OP_NEWOBJ: case OP_SETKEY: case OP_FAIL:
+    case OP_CALL: case OP_INSK: case OP_IN: case OP_INK: /* charge gas */
+    case OP_LOADV: case OP_EXISTSV: case OP_NEWARR: case OP_APPEND:
+    case OP_NEWOBJ: case OP_SETKEY: case OP_FAIL:
       return 0;
     default:
       break;
@@ -1755,10 +1858,9 @@ void gavel__jit_describe(gv_buf *b, const gv_program *p, unsigned char **raw,
         break;
       }
     int op = GET_OP(p->code[w]);
-    int stub = op == OP_LOADV || op == OP_EXISTSV || op == OP_MOD ||
-               op == OP_MODK || op == OP_NEG || op == OP_IN || op == OP_INK ||
-               op == OP_NEWARR || op == OP_APPEND || op == OP_NEWOBJ ||
-               op == OP_SETKEY || op == OP_FAIL;
+    int stub = op == OP_LOADV || op == OP_EXISTSV || op == OP_NEWARR ||
+               op == OP_APPEND || op == OP_NEWOBJ || op == OP_SETKEY ||
+               op == OP_FAIL;
     gavel__buf_addf(b, "%04u  %-8s %s @0x%04x %4u bytes%s\n", w,
                     gavel__op_names[op], stub ? "stub  " : "native",
                     e.op_start[w], end - e.op_start[w],
