@@ -117,6 +117,9 @@ struct gavel_exec {
                              result, FIXED_UNKNOWN until first needed;
                              NULL without the straight path            */
   size_t n_fixed_over;    /* its length                                 */
+  char **fixed_text;      /* per main-graph step: its prebuilt result's
+                             JSON once written (straight runs), or NULL */
+  size_t *fixed_len;      /* their lengths                              */
   gv_bindplan *plan;      /* straight path: the main graph's binding
                              plan (bind.h), or NULL: gavel__bind_walk   */
   gv_bindfn binder;       /* straight path: the main graph's compiled
@@ -1580,6 +1583,18 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
     if (ex->fixed_over) {
       ex->n_fixed_over = (size_t)n + 1;
       memset(ex->fixed_over, FIXED_UNKNOWN, ex->n_fixed_over);
+      ex->fixed_text = gavel__malloc(al, ex->n_fixed_over * sizeof(char *));
+      ex->fixed_len = gavel__malloc(al, ex->n_fixed_over * sizeof(size_t));
+      if (ex->fixed_text && ex->fixed_len)
+        memset(ex->fixed_text, 0, ex->n_fixed_over * sizeof(char *));
+      else {
+        if (ex->fixed_text)
+          gavel__free(al, ex->fixed_text, ex->n_fixed_over * sizeof(char *));
+        if (ex->fixed_len)
+          gavel__free(al, ex->fixed_len, ex->n_fixed_over * sizeof(size_t));
+        ex->fixed_text = NULL;
+        ex->fixed_len = NULL;
+      }
     }
   }
   if (ex->straight && rs->jit) {
@@ -1605,6 +1620,14 @@ void gavel_exec_free(gavel_exec *ex) {
   gavel__buf_free(&ex->out);
   gavel__buf_free(&ex->tmp);
   gavel__free(al, ex->frames, MAX_FRAMES * sizeof(xframe));
+  if (ex->fixed_text) {
+    size_t i;
+    for (i = 0; i < ex->n_fixed_over; i++)
+      if (ex->fixed_text[i])
+        gavel__free(al, ex->fixed_text[i], ex->fixed_len[i] + 1);
+    gavel__free(al, ex->fixed_text, ex->n_fixed_over * sizeof(char *));
+    gavel__free(al, ex->fixed_len, ex->n_fixed_over * sizeof(size_t));
+  }
   if (ex->fixed_over)
     gavel__free(al, ex->fixed_over, ex->n_fixed_over);
   if (ex->leaves)
@@ -1628,6 +1651,24 @@ static gavel_status write_result(gavel_exec *ex, const char **out,
     return GAVEL_OK;
   }
   ex->out_ready = 0;
+  if (ex->res_fixed >= 0 && ex->fixed_text && !(ex->flags & GAVEL_RUN_TRACE)) {
+    /* A prebuilt result (immutable): its text, written once. */
+    char **txt = &ex->fixed_text[ex->res_fixed];
+    if (!*txt) {
+      gavel__buf_clear(b);
+      if (gavel__json_write_checked(b, r) == 0 && !b->oom &&
+          (*txt = gavel__malloc(&ex->rt->al, b->len + 1)) != NULL) {
+        memcpy(*txt, b->p, b->len + 1);
+        ex->fixed_len[ex->res_fixed] = b->len;
+      }
+    }
+    if (*txt) {
+      *out = *txt;
+      if (out_len)
+        *out_len = ex->fixed_len[ex->res_fixed];
+      return GAVEL_OK;
+    }
+  }
   gavel__buf_clear(b);
   if (!(ex->flags & GAVEL_RUN_TRACE) || r.tag != GV_OBJ) {
     w = gavel__json_write_checked(b, r);
