@@ -13,6 +13,21 @@
 ** and field-not-found softening come from the VM itself.  A program with
 ** an opcode outside the template set stays in the VM.
 **
+** Decision chains (gavel__jit_chain): the scheduler's straight-path graphs
+** (decisions ending in terminals with prebuilt results), unrolled into a
+** tree, become ONE function: the graph's input paths bound inline from
+** the root (a trie; each key tried first at the position it had in the
+** last run, a per-exec memo, checked against the key's bytes and against
+** every earlier key so the first of duplicate keys wins; chain_find
+** otherwise), then each decision's program with the same templates, its
+** returned branch index (or a lone condition's truthiness) a native jump
+** to the next decision or to a leaf's return.  Every case a template does
+** not finish inline returns -1 instead of resuming the VM: the chain has
+** no side effect, and the scheduler runs the straight path from scratch.
+** Programs that charge gas at run time (CALL, IN, INSK) stay out of
+** chains; graphs whose decisions call builtins get the binding alone
+** (gavel__jit_binder).
+**
 ** Code memory (W^X): templates are emitted into malloc'ed buffers, copied
 ** into one fresh anonymous mapping per batch (PROT_READ|PROT_WRITE), which
 ** is then made PROT_READ|PROT_EXEC before any entry is published; no
