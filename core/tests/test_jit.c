@@ -834,6 +834,7 @@ static const char rules4[] =
 TEST(no_mapping_is_writable_and_executable_while_rulesets_are_loaded) {
   gavel_runtime *rt = mk_rt(GV_JIT_ON, 0);
   gavel_ruleset *rs[8];
+  gavel_exec *ex[8];
   gavel_error err;
   size_t m0 = gavel__jit_mapped_bytes();
   int i, wx0, wx, xa0, xa1;
@@ -845,8 +846,14 @@ TEST(no_mapping_is_writable_and_executable_while_rulesets_are_loaded) {
            wx0);
   for (i = 0; i < 8; i++) {
     rs[i] = NULL;
+    ex[i] = NULL;
     CHECK(gavel_ruleset_load(rt, rules4, sizeof rules4 - 1, NULL, &rs[i],
                              &err) == GAVEL_OK);
+    /* an exec compiles the decision chain and the binder (jit=on) */
+    if (rs[i])
+      CHECK(gavel_exec_new(rs[i], &ex[i], &err) == GAVEL_OK);
+    if (ex[i] && have_jit())
+      CHECK(gavel__exec_jit_parts(ex[i]) == 3);
   }
   if (have_jit())
     CHECK(gavel__jit_mapped_bytes() > m0); /* code was really mapped */
@@ -854,8 +861,10 @@ TEST(no_mapping_is_writable_and_executable_while_rulesets_are_loaded) {
   CHECK(wx == wx0);
   if (have_jit())
     CHECK(xa1 > xa0); /* ... and is executable, in anonymous mappings */
-  for (i = 0; i < 8; i++)
+  for (i = 0; i < 8; i++) {
+    gavel_exec_free(ex[i]);
     gavel_ruleset_free(rs[i]);
+  }
   CHECK(gavel__jit_mapped_bytes() == m0);
   gavel_runtime_free(rt);
 }
