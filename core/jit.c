@@ -845,9 +845,6 @@ static int supported(const gv_program *p, unsigned char *starts) {
       if (b >= (unsigned)gavel__builtin_count() || a + c > p->n_regs)
         return 0;
       break;
-    /* No template: variable paths, builders and FAIL.  Compiled code reaching one resumes the VM there, which runs
-    ** the rest of the program; as the first instruction, the whole
-    ** program stays in the VM. */
     case OP_MOD: case OP_IN:
       if (a >= p->n_regs || b >= p->n_regs || c >= p->n_regs) return 0;
       break;
@@ -857,6 +854,10 @@ static int supported(const gv_program *p, unsigned char *starts) {
     case OP_NEG:
       if (a >= p->n_regs || b >= p->n_regs) return 0;
       break;
+    /* No template: variable paths, builders and FAIL.  Compiled code
+    ** reaching one resumes the VM there, which runs the rest of the
+    ** program; as the first instruction, the whole program stays in the
+    ** VM. */
     case OP_LOADV: case OP_EXISTSV: case OP_NEWARR: case OP_APPEND:
     case OP_NEWOBJ: case OP_SETKEY: case OP_FAIL:
       if (w == 0)

@@ -551,7 +551,8 @@ static void gen_ruleset(char *b, size_t *n) {
       char nx[16];
       /* later decisions only: a tree or a DAG, never a cycle */
       if (d + 1 < n_dec && rnd(3) == 0)
-        snprintf(nx, sizeof nx, "d%d", d + 1 + (int)rnd((uint32_t)(n_dec - d - 1)));
+        snprintf(nx, sizeof nx, "d%d",
+                 d + 1 + (int)rnd((uint32_t)(n_dec - d - 1)));
       else
         snprintf(nx, sizeof nx, "t%d", (int)rnd((uint32_t)n_term));
       gen_cond(cond, sizeof cond);
