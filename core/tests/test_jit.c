@@ -584,6 +584,15 @@ static gvalue dup_input(gv_arena *a, int variant) {
   gv_obj *o = gavel__obj_new(a, 8), *u = gavel__obj_new(a, 4);
   static const char *const k[] = {"a", "b", "a", "u", "c", "b"};
   int i;
+  /* variants 2 and 3: past 64 keys (the compiled lookup's bound-position
+  ** mask covers 64) */
+  for (i = 0; i < (variant >= 2 ? 70 : 0) && o; i++) {
+    char f[16];
+    snprintf(f, sizeof f, "f%d", i);
+    gavel__obj_append(a, o, gavel__str_cstr(a, f), gv_int(i));
+    if (variant == 3 && i == 66)
+      gavel__obj_append(a, o, gavel__str_cstr(a, "b"), gv_float(0.5));
+  }
   for (i = 0; i < 6 && o && u; i++) {
     gvalue v = gv_int((int64_t)(i * 37 % 11) - 3 + variant);
     if (i == 3) {
@@ -706,7 +715,7 @@ TEST(compiled_key_lookups_match_keys_of_every_length_exactly) {
       "Abcdefghi", "abcdefghijklmnoP", "abcdefghiJklmnopq",
       "abcdefghijklmnopqrstuvwxyz012_"};
   enum { NK = sizeof keys / sizeof *keys };
-  static char rs_text[RS_CAP], in[4096];
+  static char rs_text[RS_CAP], in[8192];
   size_t n = 0;
   gavel_ruleset *ra = NULL, *rb = NULL;
   gavel_exec *xa = NULL, *xb = NULL;
@@ -751,6 +760,9 @@ TEST(compiled_key_lookups_match_keys_of_every_length_exactly) {
       perm[j] = t;
     }
     m += (size_t)snprintf(in + m, sizeof in - m, "{\"o\":{");
+    if (r % 4 == 1) /* past 64 keys: the compiled lookup's position mask */
+      for (i = 0; i < 70; i++)
+        m += (size_t)snprintf(in + m, sizeof in - m, "\"f%d\":%d,", i, i);
     for (i = 0; i < NK; i++) {
       int k = perm[i];
       /* a look-alike first now and then; the key itself mostly matching,
