@@ -496,6 +496,9 @@ static void consume_(J *e, const cons *c, int cc, int last) {
 static const int cc_int[6] = {CC_E, CC_NE, CC_L, CC_LE, CC_G, CC_GE};
 static const int cc_flt[6] = {CC_E, CC_NE, CC_B, CC_BE, CC_A, CC_AE};
 
+static void key_cmp(J *e, const gv_str *k, uint32_t ne);
+#define INLINE_STR_MAX 64 /* constant strings compared inline (bytes) */
+
 /* x (cmp) y where kind 0..5 = EQ NE LT LE GT GE.  'ky' is the constant
 ** when y is one (its type then decides the single fast path), NULL for a
 ** register.  'xslot' 1: x is an input slot (absent: the VM reports). */
@@ -549,6 +552,21 @@ static void t_compare(T *t, uint32_t w, int kind, loc x, loc y,
         xmm_rm(e, 0x66, 0x2E, 0, y.base, y.d + 8);
         consume_(e, c, cc_flt[kind], 1);
       }
+    } else if (ky->tag == GV_STR && kind <= 1 &&
+               ky->u.s->len <= INLINE_STR_MAX) {
+      /* the constant's length and bytes as immediates: no call */
+      uint32_t ne = newlabel(e), join = newlabel(e);
+      cmp_mi(e, x.base, x.d, GV_STR);
+      jcc(e, CC_NE, ex);
+      mov_rm(e, RDI, x.base, x.d + 8);
+      key_cmp(e, ky->u.s, ne);
+      mov_ri(e, RAX, 1);
+      jmp(e, join);
+      bind(e, ne);
+      rr(e, 0, 0, OPC(0x31), RAX, RAX);
+      bind(e, join);
+      test_rr(e, RAX, RAX);
+      consume_(e, c, kind == 0 ? CC_NE : CC_E, 1);
     } else if (ky->tag == GV_STR && kind <= 1) {
       cmp_mi(e, x.base, x.d, GV_STR);
       jcc(e, CC_NE, ex);
@@ -1073,6 +1091,41 @@ static void emit_ops(T *t) {
       }
       cmp_mi(e, x.base, x.d, GV_STR); /* absent, other types: the VM */
       jcc(e, CC_NE, ex);
+      {
+        const gv_arr *arr = p->k[c].u.a;
+        uint32_t j, inl = arr->len <= 16;
+        for (j = 0; j < arr->len && inl; j++)
+          if (arr->items[j].tag == GV_STR &&
+              arr->items[j].u.s->len > INLINE_STR_MAX)
+            inl = 0;
+        if (inl) {
+          /* the VM's charge (the VM reports exhaustion), then the
+          ** strings of the array compared inline, in order */
+          uint32_t found = newlabel(e), store = newlabel(e);
+          mov_rm(e, RAX, RF, (int32_t)offsetof(gv_frame, rt));
+          mov_rm(e, RCX, RAX, (int32_t)offsetof(gv_rt, gas));
+          rr(e, 0, 1, OPC(0x81), 5, RCX); /* sub rcx, imm32 */
+          u32(e, arr->len);
+          jcc(e, CC_S, ex);
+          mov_mr(e, RAX, (int32_t)offsetof(gv_rt, gas), RCX);
+          mov_rm(e, RDI, x.base, x.d + 8);
+          for (j = 0; j < arr->len; j++) {
+            uint32_t next = newlabel(e);
+            if (arr->items[j].tag != GV_STR)
+              continue; /* never equal to a string */
+            key_cmp(e, arr->items[j].u.s, next);
+            jmp(e, found);
+            bind(e, next);
+          }
+          rr(e, 0, 0, OPC(0x31), RAX, RAX);
+          jmp(e, store);
+          bind(e, found);
+          mov_ri(e, RAX, 1);
+          bind(e, store);
+          store_bool_eax(e, L_R(a));
+          break;
+        }
+      }
       mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
       mov_rm(e, RSI, x.base, x.d + 8);
       mov_ri(e, RDX, (uint64_t)(uintptr_t)p->k[c].u.a);
