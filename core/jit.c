@@ -213,25 +213,39 @@ static int grow(J *e, void **p, uint32_t *cap, uint32_t need, size_t el) {
   return 1;
 }
 
-static void byte(J *e, unsigned v) {
-  if (e->n == e->cap) {
-    size_t nc = e->cap ? e->cap * 2 : 1024;
-    unsigned char *nb = realloc(e->b, nc);
-    if (!nb) {
-      e->oom = 1;
-      e->n = 0; /* keep writing harmlessly; the result is discarded */
-      return;
-    }
-    e->b = nb;
-    e->cap = nc;
+/* Room for 'k' more bytes: 1, or 0 out of memory (then e->n is 0 and the
+** caller writes nothing: the result is discarded). */
+static GAVEL_NOINLINE int code_grow(J *e, size_t k) {
+  size_t nc = e->cap ? e->cap * 2 : 1024;
+  unsigned char *nb;
+  while (nc < e->n + k)
+    nc *= 2;
+  nb = realloc(e->b, nc);
+  if (!nb) {
+    e->oom = 1;
+    e->n = 0;
+    return 0;
   }
+  e->b = nb;
+  e->cap = nc;
+  return 1;
+}
+/* Inline: compile time is mostly these (about 4 us per program before). */
+static inline void byte(J *e, unsigned v) {
+  if (GAVEL_UNLIKELY(e->n == e->cap) && !code_grow(e, 1))
+    return;
   e->b[e->n++] = (unsigned char)v;
 }
-static void u32(J *e, uint32_t v) {
-  byte(e, v & 0xff);
-  byte(e, (v >> 8) & 0xff);
-  byte(e, (v >> 16) & 0xff);
-  byte(e, v >> 24);
+static inline void u32(J *e, uint32_t v) {
+  unsigned char le[4];
+  if (GAVEL_UNLIKELY(e->cap - e->n < 4) && !code_grow(e, 4))
+    return;
+  le[0] = (unsigned char)v;
+  le[1] = (unsigned char)(v >> 8);
+  le[2] = (unsigned char)(v >> 16);
+  le[3] = (unsigned char)(v >> 24);
+  memcpy(e->b + e->n, le, 4);
+  e->n += 4;
 }
 static void u64(J *e, uint64_t v) {
   u32(e, (uint32_t)v);
