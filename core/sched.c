@@ -1601,8 +1601,9 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
     /* jit=on: compiled now; auto: after as many straight runs as the
     ** tier-up threshold */
     ex->chain_wait = gavel__jit_chain_after(rs->jit);
-    if (ex->chain_wait == 0)
-      jit_setup(ex);
+    if (ex->chain_wait == 0 || gavel__jit_chain_tried(rs->jit) ||
+        gavel__jit_binder_tried(rs->jit))
+      jit_setup(ex); /* or another exec of the ruleset tiered it up */
   }
   gavel__arena_init(&ex->arena, al, rs->rt->cfg.max_run_bytes);
   gavel__buf_init(&ex->out, al);

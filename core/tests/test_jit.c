@@ -965,6 +965,44 @@ TEST(auto_mode_tiers_a_program_up_after_exactly_n_evaluations) {
   gavel_runtime_free(rt);
 }
 
+/* Auto mode: a straight-path graph gets its chain after N runs of an
+** exec; a later exec of the same ruleset picks it up at once. */
+TEST(auto_mode_tiers_a_decision_chain_up_after_n_runs_for_every_exec) {
+  gavel_runtime *rt = mk_rt(GV_JIT_AUTO, 5);
+  gavel_ruleset *rs = NULL;
+  gavel_exec *a = NULL, *b = NULL;
+  gavel_error err;
+  const char *out;
+  size_t n;
+  int i;
+  CHECK(gavel_ruleset_load(rt, rules4, sizeof rules4 - 1, NULL, &rs, &err) ==
+        GAVEL_OK);
+  if (!rs) {
+    gavel_runtime_free(rt);
+    return;
+  }
+  CHECK(gavel_exec_new(rs, &a, &err) == GAVEL_OK);
+  for (i = 1; i <= 6; i++) {
+    CHECK(gavel_exec_run_json(a, "{\"score\": 85}", 13, 0, &out, &n, &err) ==
+          GAVEL_OK);
+    CHECK(strstr(out, "\"B\"") != NULL);
+    if (i < 5)
+      CHECK(gavel__exec_jit_parts(a) == 0);
+    else if (have_jit())
+      CHECK(gavel__exec_jit_parts(a) == 3);
+  }
+  CHECK(gavel_exec_new(rs, &b, &err) == GAVEL_OK);
+  if (have_jit())
+    CHECK(gavel__exec_jit_parts(b) == 3);
+  CHECK(gavel_exec_run_json(b, "{\"score\": 95}", 13, 0, &out, &n, &err) ==
+        GAVEL_OK);
+  CHECK(strstr(out, "\"A\"") != NULL);
+  gavel_exec_free(a);
+  gavel_exec_free(b);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
 TEST(off_mode_never_compiles) {
   gavel_runtime *rt = mk_rt(GV_JIT_OFF, 1);
   gavel_expr *e = NULL;
