@@ -209,8 +209,9 @@ gv_bindplan *gavel__bind_plan(const gavel__alloc *al, const gv_symtab *st) {
         if (nodes[k].seg->kind == GX_SEG_KEY) {
           kd->key = nodes[k].seg->key;
           kd->len = kd->key->len;
-          kd->mask = kd->len >= 8 ? ~(uint64_t)0
-                                  : ~(uint64_t)0 << (8 * (8 - kd->len));
+          kd->mask = kd->len >= 8   ? ~(uint64_t)0
+                     : kd->len == 0 ? 0 /* "": the length decides */
+                                    : ~(uint64_t)0 << (8 * (8 - kd->len));
           kd->tail = key_window(kd->key) & kd->mask;
           g.n_keys++;
         }

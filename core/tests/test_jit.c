@@ -787,6 +787,46 @@ out:
   gavel_ruleset_free(rb);
 }
 
+/* An empty path segment ('a..b' reads the key "" of a): found by
+** fuzz_ruleset (the binding plan's mask for a zero-length key). */
+TEST(an_empty_key_in_a_path_binds_as_in_the_vm) {
+  static const char rs_text[] =
+      "{\"config\":{\"name\":\"e\",\"entry_step\":\"d\"},\"steps\":{"
+      "\"d\":{\"id\":\"d\",\"type\":\"decision\",\"branches\":["
+      "{\"condition\":\"a..b == 1\",\"next_step\":\"y\"},"
+      "{\"condition\":\"a.x >= 2\",\"next_step\":\"y\"}],"
+      "\"default_next\":\"n\"},"
+      "\"y\":{\"id\":\"y\",\"type\":\"terminal\",\"result\":{\"code\":\"Y\"}},"
+      "\"n\":{\"id\":\"n\",\"type\":\"terminal\",\"result\":{\"code\":\"N\"}}}}";
+  static const char *const ins[] = {
+      "{\"a\":{\"\":{\"b\":1}}}", "{\"a\":{\"x\":1,\"\":{\"b\":1}}}",
+      "{\"a\":{\"\":2,\"x\":3}}", "{\"a\":{\"\":{\"b\":2},\"x\":1}}",
+      "{\"a\":{}}", "{\"a\":{\"x\":5}}", "{\"a\":[]}"};
+  gavel_ruleset *ra = NULL, *rb = NULL;
+  gavel_exec *xa = NULL, *xb = NULL;
+  gavel_error ea, eb;
+  long runs = 0, bad = 0;
+  unsigned i, r;
+  setup();
+  CHECK(gavel_ruleset_load(g_off, rs_text, sizeof rs_text - 1, NULL, &ra,
+                           &ea) == GAVEL_OK);
+  CHECK(gavel_ruleset_load(g_on, rs_text, sizeof rs_text - 1, NULL, &rb,
+                           &eb) == GAVEL_OK);
+  if (ra && rb && gavel_exec_new(ra, &xa, &ea) == GAVEL_OK &&
+      gavel_exec_new(rb, &xb, &eb) == GAVEL_OK) {
+    if (have_jit())
+      CHECK(gavel__exec_jit_parts(xb) == 3);
+    for (r = 0; r < 3; r++)
+      for (i = 0; i < sizeof ins / sizeof *ins; i++)
+        diff_chain_run(xa, xb, ins[i], &runs, &bad);
+  }
+  CHECK(runs > 0 && bad == 0);
+  gavel_exec_free(xa);
+  gavel_exec_free(xb);
+  gavel_ruleset_free(ra);
+  gavel_ruleset_free(rb);
+}
+
 /* The loan rule's decision calls builtins: no chain, but the compiled
 ** binder reads its 13 inputs (three levels deep) for the straight path. */
 TEST(the_loan_rule_binds_its_inputs_with_compiled_code) {
