@@ -75,3 +75,239 @@ gavel_status gavel__bind_walk(gv_arena *a, const gv_symtab *st, gvalue root,
   }
   return GAVEL_OK;
 }
+
+/* ==== Binding plans ====
+** The trie's nodes are grouped by parent (children of one object read in
+** one pass over its keys: O(keys) instead of O(keys x children)), and
+** each group remembers which child the key at each position was in the
+** last run (inputs of one kind keep their key order): a key is compared
+** with that child first, with every child only when the guess fails.
+** The first key equal to a child wins, as in gavel__obj_find, so objects
+** with duplicate keys (built outside the parser) bind the same values. */
+
+#define GV_BINDPLAN_MEMO 32 /* key positions remembered per group */
+
+typedef struct gv_bindnode {
+  int32_t parent;    /* node it extends, -1: the input root */
+  const gx_seg *seg; /* the segment read from the parent    */
+} gv_bindnode;
+
+/* A child as the key scan compares it: its length, then the 8 bytes
+** ending at its last byte (for keys under 8 bytes the window starts in
+** the gv_str header, which 'mask' removes: never a read out of bounds),
+** then the bytes before the window. */
+typedef struct gv_bindkid {
+  uint32_t node;     /* trie node                              */
+  uint32_t len;      /* key length; UINT32_MAX: not a key      */
+  uint64_t tail;     /* the window's bytes, masked             */
+  uint64_t mask;     /* bytes of the window inside the key     */
+  const gv_str *key; /* the key                                */
+} gv_bindkid;
+
+typedef struct gv_bindgroup {
+  int32_t parent;  /* node (or -1, the root) whose children these are */
+  uint32_t first;  /* children: order[first .. first + n)             */
+  uint32_t n;
+  uint32_t n_keys; /* children read by key                            */
+  uint8_t memo[GV_BINDPLAN_MEMO]; /* per key position: child + 1, 0 */
+} gv_bindgroup;
+
+struct gv_bindplan {
+  uint32_t n_nodes;      /* trie nodes, parents before children       */
+  uint32_t n_slots;      /* input slots                               */
+  uint32_t n_groups;     /* groups, in the order of their parents     */
+  size_t size;           /* bytes allocated (this header included)    */
+  gv_bindnode *nodes;    /* n_nodes                                   */
+  int32_t *slot_node;    /* per slot: its node, -1: the root itself   */
+  gv_bindkid *order;     /* children, grouped                         */
+  gv_bindgroup *groups;  /* n_groups                                  */
+};
+
+static int seg_same(const gx_seg *a, const gx_seg *b) {
+  if (a->kind != b->kind)
+    return 0;
+  if (a->kind == GX_SEG_INDEX)
+    return a->index == b->index;
+  return a->key->len == b->key->len &&
+         memcmp(a->key->s, b->key->s, a->key->len) == 0;
+}
+
+/* The 8 bytes ending at the key's last byte (the gv_str header holds 8
+** bytes before 's', so this stays inside the string's allocation). */
+static inline uint64_t key_window(const gv_str *k) {
+  uint64_t w;
+  memcpy(&w, k->s + (int32_t)k->len - 8, 8);
+  return w;
+}
+
+gv_bindplan *gavel__bind_plan(const gavel__alloc *al, const gv_symtab *st) {
+  gv_bindnode nodes[GV_BINDPLAN_MAX_NODES];
+  int32_t slot_node[GV_BINDPLAN_MAX_NODES];
+  uint32_t n = 0, i, k, n_groups = 0, at = 0;
+  gv_bindplan *pl;
+  size_t size;
+  int32_t par;
+  int j;
+  if (st->n_inputs > GV_BINDPLAN_MAX_NODES)
+    return NULL;
+  for (i = 0; i < st->n_inputs; i++) {
+    const gx_path *p = st->inputs[i];
+    int32_t cur = -1;
+    for (j = 0; j < p->n_segs; j++) {
+      const gx_seg *sg = &p->segs[j];
+      if (sg->kind == GX_SEG_WILD)
+        return NULL;
+      for (k = 0; k < n; k++)
+        if (nodes[k].parent == cur && seg_same(nodes[k].seg, sg))
+          break;
+      if (k == n) {
+        if (n == GV_BINDPLAN_MAX_NODES)
+          return NULL;
+        nodes[n].parent = cur;
+        nodes[n].seg = sg;
+        n++;
+      }
+      cur = (int32_t)k;
+    }
+    slot_node[i] = cur;
+  }
+  /* a group per parent with children: the root and inner nodes */
+  for (par = -1; par < (int32_t)n; par++)
+    for (k = 0; k < n; k++)
+      if (nodes[k].parent == par) {
+        n_groups++;
+        break;
+      }
+  size = sizeof *pl + n_groups * sizeof(gv_bindgroup) +
+         n * sizeof *nodes + st->n_inputs * sizeof(int32_t) +
+         n * sizeof(gv_bindkid);
+  pl = gavel__malloc(al, size);
+  if (!pl)
+    return NULL;
+  memset(pl, 0, size);
+  pl->n_nodes = n;
+  pl->n_slots = st->n_inputs;
+  pl->size = size;
+  pl->groups = (gv_bindgroup *)(pl + 1);
+  pl->order = (gv_bindkid *)(pl->groups + n_groups);
+  pl->nodes = (gv_bindnode *)(pl->order + n);
+  pl->slot_node = (int32_t *)(pl->nodes + n);
+  if (n)
+    memcpy(pl->nodes, nodes, n * sizeof *nodes);
+  if (st->n_inputs)
+    memcpy(pl->slot_node, slot_node, st->n_inputs * sizeof(int32_t));
+  for (par = -1; par < (int32_t)n; par++) {
+    gv_bindgroup g;
+    memset(&g, 0, sizeof g);
+    g.parent = par;
+    g.first = at;
+    for (k = 0; k < n; k++)
+      if (nodes[k].parent == par) {
+        gv_bindkid *kd = &pl->order[at++];
+        kd->node = k;
+        kd->len = UINT32_MAX;
+        if (nodes[k].seg->kind == GX_SEG_KEY) {
+          kd->key = nodes[k].seg->key;
+          kd->len = kd->key->len;
+          kd->mask = kd->len >= 8   ? ~(uint64_t)0
+                     : kd->len == 0 ? 0 /* "": the length decides */
+                                    : ~(uint64_t)0 << (8 * (8 - kd->len));
+          kd->tail = key_window(kd->key) & kd->mask;
+          g.n_keys++;
+        }
+        g.n++;
+      }
+    if (g.n)
+      pl->groups[pl->n_groups++] = g;
+  }
+  return pl;
+}
+
+void gavel__bind_plan_free(const gavel__alloc *al, gv_bindplan *pl) {
+  if (pl)
+    gavel__free(al, pl, pl->size);
+}
+
+/* Are the n bytes at a and b equal?  Inline (no call), word loads. */
+static inline int bytes_eq(const char *a, const char *b, uint32_t n) {
+  uint64_t x, y;
+  uint32_t u, v;
+  if (n >= 8) {
+    const char *ea = a + n - 8;
+    for (; a < ea; a += 8, b += 8) {
+      memcpy(&x, a, 8);
+      memcpy(&y, b, 8);
+      if (x != y)
+        return 0;
+    }
+    memcpy(&x, ea, 8);
+    memcpy(&y, b - (a - ea), 8);
+    return x == y;
+  }
+  if (n >= 4) {
+    memcpy(&u, a, 4);
+    memcpy(&v, b, 4);
+    if (u != v)
+      return 0;
+    memcpy(&u, a + n - 4, 4);
+    memcpy(&v, b + n - 4, 4);
+    return u == v;
+  }
+  while (n--)
+    if (*a++ != *b++)
+      return 0;
+  return 1;
+}
+
+static inline int key_is(const gv_str *k, const gv_bindkid *kd) {
+  return k->len == kd->len && (key_window(k) & kd->mask) == kd->tail &&
+         (kd->len <= 8 || bytes_eq(k->s, kd->key->s, kd->len - 8));
+}
+
+void gavel__bind_run(gv_bindplan *pl, gvalue root, gvalue *slots) {
+  gvalue vals[GV_BINDPLAN_MAX_NODES];
+  uint32_t i, c;
+  for (i = 0; i < pl->n_nodes; i++)
+    vals[i] = gv_missing();
+  for (i = 0; i < pl->n_groups; i++) {
+    gv_bindgroup *g = &pl->groups[i];
+    const gv_bindkid *kids = &pl->order[g->first];
+    gvalue cur = g->parent < 0 ? root : vals[g->parent];
+    if (cur.tag == GV_OBJ && !cur.u.o->idx) {
+      /* one pass over the keys; the first equal key binds a child */
+      const gv_obj *o = cur.u.o;
+      uint64_t found = 0;
+      uint32_t left = g->n_keys, j;
+      for (j = 0; j < o->len && left; j++) {
+        const gv_str *k = o->keys[j];
+        c = j < GV_BINDPLAN_MEMO ? g->memo[j] : 0;
+        if (c && !(found >> (c - 1) & 1) && key_is(k, &kids[c - 1])) {
+          c--;
+        } else {
+          for (c = 0; c < g->n; c++)
+            if (!(found >> c & 1) && key_is(k, &kids[c]))
+              break;
+          if (j < GV_BINDPLAN_MEMO)
+            g->memo[j] = (uint8_t)(c < g->n ? c + 1 : 0);
+          if (c == g->n)
+            continue; /* not a key the rules read */
+        }
+        found |= (uint64_t)1 << c;
+        vals[kids[c].node] = o->vals[j];
+        left--;
+      }
+      /* index segments on an object: absent (the walker's rule) */
+    } else if (cur.tag == GV_OBJ || cur.tag == GV_ARR) {
+      /* an indexed object (gavel__obj_find hashes), or an array: the
+      ** walker's rules (a segment that is no wildcard never allocates) */
+      for (c = 0; c < g->n; c++) {
+        gvalue out;
+        if (gavel__path_walk(NULL, cur, pl->nodes[kids[c].node].seg, 1,
+                             &out) == 1)
+          vals[kids[c].node] = out;
+      }
+    }
+  }
+  for (i = 0; i < pl->n_slots; i++)
+    slots[i] = pl->slot_node[i] < 0 ? root : vals[pl->slot_node[i]];
+}

@@ -21,4 +21,20 @@ gv_proj *gavel__bind_projection(gv_arena *a, const gv_symtab *st, int *ok);
 gavel_status gavel__bind_walk(gv_arena *a, const gv_symtab *st, gvalue root,
                               gvalue *slots);
 
+/* A binding plan: the input paths of a symtab as a trie of segments
+** (shared prefixes looked up once per run: "applicant.age" and
+** "applicant.credit.score" read "applicant" once), with the key lookups
+** inline.  Built once per exec; NULL when a path has a wildcard (those
+** allocate: gavel__bind_walk keeps their order) or the trie is too big. */
+typedef struct gv_bindplan gv_bindplan;
+#define GV_BINDPLAN_MAX_NODES 64
+
+gv_bindplan *gavel__bind_plan(const gavel__alloc *al, const gv_symtab *st);
+void gavel__bind_plan_free(const gavel__alloc *al, gv_bindplan *pl);
+/* Fills slots[0 .. st->n_inputs) from 'root' exactly as gavel__bind_walk
+** does (the same values, first match among duplicate keys, GV_MISSING
+** where absent); never allocates.  Updates the plan's key-position
+** memo: a plan belongs to one exec (one thread). */
+void gavel__bind_run(gv_bindplan *pl, gvalue root, gvalue *slots);
+
 #endif

@@ -13,6 +13,21 @@
 ** and field-not-found softening come from the VM itself.  A program with
 ** an opcode outside the template set stays in the VM.
 **
+** Decision chains (gavel__jit_chain): the scheduler's straight-path graphs
+** (decisions ending in terminals with prebuilt results), unrolled into a
+** tree, become ONE function: the graph's input paths bound inline from
+** the root (a trie; each key tried first at the position it had in the
+** last run, a per-exec memo, checked against the key's bytes and against
+** every earlier key so the first of duplicate keys wins; chain_find
+** otherwise), then each decision's program with the same templates, its
+** returned branch index (or a lone condition's truthiness) a native jump
+** to the next decision or to a leaf's return.  Every case a template does
+** not finish inline returns -1 instead of resuming the VM: the chain has
+** no side effect, and the scheduler runs the straight path from scratch.
+** Programs that charge gas at run time (CALL, IN, INSK) stay out of
+** chains; graphs whose decisions call builtins get the binding alone
+** (gavel__jit_binder).
+**
 ** Code memory (W^X): templates are emitted into malloc'ed buffers, copied
 ** into one fresh anonymous mapping per batch (PROT_READ|PROT_WRITE), which
 ** is then made PROT_READ|PROT_EXEC before any entry is published; no
@@ -76,6 +91,10 @@ struct gv_jitown {
   pthread_mutex_t mu;    /* one compiler at a time                */
   gv_program *progs;     /* programs compiled for this owner      */
   gv_jitmap *maps;       /* code memory                           */
+  _Atomic(uintptr_t) chain;     /* the decision chain (gv_chainfn), 0 */
+  _Atomic(int) chain_state;     /* 0 not tried, 1 compiled, 2 cannot  */
+  _Atomic(uintptr_t) binder;    /* the main graph's binder, 0         */
+  _Atomic(int) binder_state;    /* as chain_state                     */
 };
 
 gv_jitown *gavel__jit_new(gavel_runtime *rt, int mode) {
@@ -96,6 +115,12 @@ gv_jitown *gavel__jit_new(gavel_runtime *rt, int mode) {
                                             : GV_JIT_MAX_CODE_BYTES;
   pthread_mutex_init(&o->mu, NULL);
   return o;
+}
+
+uint32_t gavel__jit_chain_after(const gv_jitown *o) {
+  if (!o)
+    return UINT32_MAX;
+  return o->mode == GV_JIT_ON ? 0 : o->threshold;
 }
 
 void gavel__jit_attach(gv_jitown *o, gv_symtab *st) {
@@ -164,6 +189,10 @@ typedef struct J {
   uint32_t *wlab;     /* per word: its label                    */
   uint32_t cap_words; /* allocated words in the four above      */
   int oom;            /* sticky allocation failure              */
+  int chain;          /* emitting a decision chain: every cold exit
+                         is 'chain_fail' (the chain returns -1)     */
+  uint32_t chain_fail;
+  const int32_t *slot_map; /* chain: slot -> node area entry, or NULL */
 } J;
 
 static int grow(J *e, void **p, uint32_t *cap, uint32_t need, size_t el) {
@@ -184,25 +213,39 @@ static int grow(J *e, void **p, uint32_t *cap, uint32_t need, size_t el) {
   return 1;
 }
 
-static void byte(J *e, unsigned v) {
-  if (e->n == e->cap) {
-    size_t nc = e->cap ? e->cap * 2 : 1024;
-    unsigned char *nb = realloc(e->b, nc);
-    if (!nb) {
-      e->oom = 1;
-      e->n = 0; /* keep writing harmlessly; the result is discarded */
-      return;
-    }
-    e->b = nb;
-    e->cap = nc;
+/* Room for 'k' more bytes: 1, or 0 out of memory (then e->n is 0 and the
+** caller writes nothing: the result is discarded). */
+static GAVEL_NOINLINE int code_grow(J *e, size_t k) {
+  size_t nc = e->cap ? e->cap * 2 : 1024;
+  unsigned char *nb;
+  while (nc < e->n + k)
+    nc *= 2;
+  nb = realloc(e->b, nc);
+  if (!nb) {
+    e->oom = 1;
+    e->n = 0;
+    return 0;
   }
+  e->b = nb;
+  e->cap = nc;
+  return 1;
+}
+/* Inline: compile time is mostly these (about 4 us per program before). */
+static inline void byte(J *e, unsigned v) {
+  if (GAVEL_UNLIKELY(e->n == e->cap) && !code_grow(e, 1))
+    return;
   e->b[e->n++] = (unsigned char)v;
 }
-static void u32(J *e, uint32_t v) {
-  byte(e, v & 0xff);
-  byte(e, (v >> 8) & 0xff);
-  byte(e, (v >> 16) & 0xff);
-  byte(e, v >> 24);
+static inline void u32(J *e, uint32_t v) {
+  unsigned char le[4];
+  if (GAVEL_UNLIKELY(e->cap - e->n < 4) && !code_grow(e, 4))
+    return;
+  le[0] = (unsigned char)v;
+  le[1] = (unsigned char)(v >> 8);
+  le[2] = (unsigned char)(v >> 16);
+  le[3] = (unsigned char)(v >> 24);
+  memcpy(e->b + e->n, le, 4);
+  e->n += 4;
 }
 static void u64(J *e, uint64_t v) {
   u32(e, (uint32_t)v);
@@ -237,7 +280,10 @@ static void jcc(J *e, int cc, uint32_t l) {
 }
 /* A cold exit resuming the VM at 'word'. */
 static uint32_t exit_to(J *e, uint32_t word) {
-  uint32_t l = newlabel(e);
+  uint32_t l;
+  if (e->chain)
+    return e->chain_fail;
+  l = newlabel(e);
   if (grow(e, (void **)&e->ex, &e->cap_ex, e->n_ex + 1, sizeof(exitstub))) {
     e->ex[e->n_ex].label = l;
     e->ex[e->n_ex++].word = word;
@@ -344,7 +390,11 @@ typedef struct loc {
   int32_t d;
 } loc;
 static loc L_R(unsigned r) { return (loc){RR, (int32_t)(r * 16)}; }
-static loc L_S(unsigned s) { return (loc){RS, (int32_t)(s * 16)}; }
+/* Input slot s: slots[s], or in a chain the trie node holding it. */
+#define L_S(s) L_S_(e->slot_map, (s))
+static loc L_S_(const int32_t *map, unsigned s) {
+  return (loc){RS, (int32_t)((map ? (unsigned)map[s] : s) * 16)};
+}
 static loc L_K(unsigned k) { return (loc){RK, (int32_t)(k * 16)}; }
 
 static void copy_val(J *e, loc dst, loc src) {
@@ -365,6 +415,11 @@ typedef struct T {
   const gv_program *p;
   uint32_t *wlab;  /* word -> label */
   uint32_t epi;    /* epilogue label */
+  /* A decision chain's node (jit_chain): RETK of int i jumps to succ[i]
+  ** (dflt when out of range), RET fails the chain. */
+  const uint32_t *succ;
+  uint32_t n_succ, dflt;
+  int truthy; /* a lone condition: truthy value -> succ[0], else dflt */
 } T;
 
 static int streq_helper(const gv_str *a, const gv_str *b) {
@@ -395,6 +450,31 @@ static int64_t insk_helper(gv_rt *rt, const gv_str *x, const gv_arr *arr) {
   for (j = 0; j < arr->len; j++)
     if (arr->items[j].tag == GV_STR && gavel__str_eq(x, arr->items[j].u.s))
       return 1;
+  return 0;
+}
+
+/* IN / INK over an array, exactly as gavel__op_in: the same charge and
+** equality.  -1 (nothing charged) when the charge would exhaust the gas,
+** the collection is no array, or values nest too deep: the VM then runs
+** the instruction and reports itself. */
+static int64_t in_helper(gv_rt *rt, const gvalue *x, const gvalue *coll) {
+  const gv_arr *arr;
+  uint32_t j;
+  if (coll->tag != GV_ARR)
+    return -1;
+  arr = coll->u.a;
+  if (rt->gas - (int64_t)arr->len < 0)
+    return -1;
+  for (j = 0; j < arr->len; j++) {
+    int eq = gavel__value_eq(*x, arr->items[j]);
+    if (eq < 0)
+      return -1;
+    if (eq) {
+      rt->gas -= arr->len;
+      return 1;
+    }
+  }
+  rt->gas -= arr->len;
   return 0;
 }
 
@@ -429,6 +509,9 @@ static void consume_(J *e, const cons *c, int cc, int last) {
 
 static const int cc_int[6] = {CC_E, CC_NE, CC_L, CC_LE, CC_G, CC_GE};
 static const int cc_flt[6] = {CC_E, CC_NE, CC_B, CC_BE, CC_A, CC_AE};
+
+static void key_cmp(J *e, const gv_str *k, uint32_t ne);
+#define INLINE_STR_MAX 64 /* constant strings compared inline (bytes) */
 
 /* x (cmp) y where kind 0..5 = EQ NE LT LE GT GE.  'ky' is the constant
 ** when y is one (its type then decides the single fast path), NULL for a
@@ -483,6 +566,21 @@ static void t_compare(T *t, uint32_t w, int kind, loc x, loc y,
         xmm_rm(e, 0x66, 0x2E, 0, y.base, y.d + 8);
         consume_(e, c, cc_flt[kind], 1);
       }
+    } else if (ky->tag == GV_STR && kind <= 1 &&
+               ky->u.s->len <= INLINE_STR_MAX) {
+      /* the constant's length and bytes as immediates: no call */
+      uint32_t ne = newlabel(e), join = newlabel(e);
+      cmp_mi(e, x.base, x.d, GV_STR);
+      jcc(e, CC_NE, ex);
+      mov_rm(e, RDI, x.base, x.d + 8);
+      key_cmp(e, ky->u.s, ne);
+      mov_ri(e, RAX, 1);
+      jmp(e, join);
+      bind(e, ne);
+      rr(e, 0, 0, OPC(0x31), RAX, RAX);
+      bind(e, join);
+      test_rr(e, RAX, RAX);
+      consume_(e, c, kind == 0 ? CC_NE : CC_E, 1);
     } else if (ky->tag == GV_STR && kind <= 1) {
       cmp_mi(e, x.base, x.d, GV_STR);
       jcc(e, CC_NE, ex);
@@ -598,6 +696,68 @@ static void t_arith(T *t, uint32_t w, int aop, loc dst, loc x, loc y,
     jmp(e, done);
   } else
     jmp(e, ex);
+  bind(e, done);
+}
+
+/* R[A] := x op K, the numeric cases of gavel__op_arith: int op int
+** (overflow: the VM), and with a float on either side both as doubles,
+** the result finite (else the VM reports).  The int constant's double is
+** the VM's conversion, made here once. */
+static void t_arithk(T *t, uint32_t w, int aop, loc dst, loc x,
+                     const gvalue *k) {
+  J *e = t->e;
+  uint32_t ex = exit_to(e, w), done = newlabel(e), notint = newlabel(e),
+           flt = newlabel(e), op = newlabel(e);
+  double kd;
+  uint64_t kbits;
+  if (k->tag == GV_INT)
+    kd = (double)k->u.i;
+  else if (k->tag == GV_FLOAT)
+    kd = k->u.f;
+  else {
+    jmp(e, ex);
+    return;
+  }
+  if (kd - kd != 0.0) { /* an infinite or NaN constant: the VM */
+    jmp(e, ex);
+    return;
+  }
+  memcpy(&kbits, &kd, sizeof kbits);
+  mov_rm(e, RAX, x.base, x.d);
+  cmp_ri8(e, RAX, GV_INT);
+  jcc(e, CC_NE, notint);
+  if (k->tag == GV_INT) {
+    static const unsigned char io[3] = {0x03, 0x2B, 0xAF};
+    mov_rm(e, RAX, x.base, x.d + 8);
+    mov_ri(e, RCX, (uint64_t)k->u.i);
+    if (aop == AR_MUL_)
+      rr(e, 0, 1, OPC(0x0F, 0xAF), RAX, RCX); /* imul rax, rcx */
+    else
+      rr(e, 0, 1, &io[aop], 1, RAX, RCX);     /* add/sub rax, rcx */
+    jcc(e, CC_O, ex);
+    mov_mi(e, dst.base, dst.d, GV_INT);
+    mov_mr(e, dst.base, dst.d + 8, RAX);
+    jmp(e, done);
+  } else {
+    rm(e, 0xF2, 1, OPC(0x0F, 0x2A), 0, x.base, x.d + 8); /* cvtsi2sd */
+    jmp(e, op);
+  }
+  bind(e, notint);
+  cmp_ri8(e, RAX, GV_FLOAT);
+  jcc(e, CC_NE, ex);
+  bind(e, flt);
+  xmm_rm(e, 0xF2, 0x10, 0, x.base, x.d + 8); /* movsd xmm0, x */
+  bind(e, op);
+  mov_ri(e, RAX, kbits);
+  rr(e, 0x66, 1, OPC(0x0F, 0x6E), 1, RAX); /* movq xmm1, rax */
+  {
+    static const int opc[3] = {0x58, 0x5C, 0x59};
+    rr(e, 0xF2, 0, OPC(0x0F, (unsigned char)opc[aop]), 0, 1);
+  }
+  rr(e, 0x66, 1, OPC(0x0F, 0x7E), 0, RAX); /* movq rax, xmm0 */
+  finite_or_exit(e, ex);
+  mov_mi(e, dst.base, dst.d, GV_FLOAT);
+  mov_mr(e, dst.base, dst.d + 8, RAX);
   bind(e, done);
 }
 
@@ -717,13 +877,21 @@ static int supported(const gv_program *p, unsigned char *starts) {
       if (b >= (unsigned)gavel__builtin_count() || a + c > p->n_regs)
         return 0;
       break;
-    /* No template: variable paths, modulo, negation, IN/INK, builders and
-    ** FAIL.  Compiled code reaching one resumes the VM there, which runs
-    ** the rest of the program; as the first instruction, the whole
-    ** program stays in the VM. */
-    case OP_LOADV: case OP_EXISTSV: case OP_MOD: case OP_MODK: case OP_NEG:
-    case OP_IN: case OP_INK: case OP_NEWARR: case OP_APPEND: case OP_NEWOBJ:
-    case OP_SETKEY: case OP_FAIL:
+    case OP_MOD: case OP_IN:
+      if (a >= p->n_regs || b >= p->n_regs || c >= p->n_regs) return 0;
+      break;
+    case OP_MODK: case OP_INK:
+      if (a >= p->n_regs || b >= p->n_regs || c >= p->n_k) return 0;
+      break;
+    case OP_NEG:
+      if (a >= p->n_regs || b >= p->n_regs) return 0;
+      break;
+    /* No template: variable paths, builders and FAIL.  Compiled code
+    ** reaching one resumes the VM there, which runs the rest of the
+    ** program; as the first instruction, the whole program stays in the
+    ** VM. */
+    case OP_LOADV: case OP_EXISTSV: case OP_NEWARR: case OP_APPEND:
+    case OP_NEWOBJ: case OP_SETKEY: case OP_FAIL:
       if (w == 0)
         return 0;
       break;
@@ -783,6 +951,298 @@ static int emit_program(J *e, const gv_program *p, size_t *entry) {
   return 0;
 }
 
+/* The program's instructions, template by template (t->wlab bound). */
+static void emit_ops(T *t) {
+  J *e = t->e;
+  const gv_program *p = t->p;
+  uint32_t w;
+  for (w = 0; w < p->n_code; w += (uint32_t)gavel__op_words(GET_OP(p->code[w]))) {
+    gv_ins ins = p->code[w];
+    int op = GET_OP(ins);
+    unsigned a = GET_A(ins), b = GET_B(ins), c = GET_C(ins), bx = GET_Bx(ins);
+    uint32_t n_ex0 = e->n_ex;
+    bind(e, t->wlab[w]);
+    e->op_start[w] = (uint32_t)e->n;
+    switch (op) {
+    case OP_LOADK:
+      mov_ri(e, RAX, p->k[bx].tag);
+      mov_ri(e, RCX, (uint64_t)p->k[bx].u.i);
+      mov_mr(e, RR, L_R(a).d, RAX);
+      mov_mr(e, RR, L_R(a).d + 8, RCX);
+      break;
+    case OP_LOADNULL:
+      mov_mi(e, RR, L_R(a).d, GV_NULL);
+      mov_mi(e, RR, L_R(a).d + 8, 0);
+      break;
+    case OP_LOADBOOL:
+      mov_mi(e, RR, L_R(a).d, GV_BOOL);
+      mov_mi(e, RR, L_R(a).d + 8, b != 0);
+      break;
+    case OP_MOVE:
+      copy_val(e, L_R(a), L_R(b));
+      break;
+    case OP_LOADS: {
+      uint32_t ex = exit_to(e, w);
+      loc s = L_S(bx);
+      mov_rm(e, RAX, s.base, s.d);
+      cmp_ri8(e, RAX, GV_MISSING);
+      jcc(e, CC_E, ex);
+      mov_rm(e, RCX, s.base, s.d + 8);
+      mov_mr(e, RR, L_R(a).d, RAX);
+      mov_mr(e, RR, L_R(a).d + 8, RCX);
+      break;
+    }
+    case OP_EXISTSS:
+      cmp_mi(e, RS, L_S(bx).d, GV_MISSING);
+      setcc_al_movzx(e, CC_NE);
+      store_bool_eax(e, L_R(a));
+      break;
+    case OP_ADD: case OP_SUB: case OP_MUL:
+      t_arith(t, w, op - OP_ADD, L_R(a), L_R(b), L_R(c), 1, 1);
+      break;
+    case OP_ADDK: case OP_SUBK: case OP_MULK:
+      t_arithk(t, w, op == OP_MULK ? AR_MUL_ : op - OP_ADDK, L_R(a), L_R(b),
+               &p->k[c]);
+      break;
+    case OP_MULSK: /* an absent slot is no number: the VM reports */
+      t_arithk(t, w, AR_MUL_, L_R(a), L_S(b), &p->k[c]);
+      break;
+    case OP_DIV: case OP_DIVK:
+      t_div(t, w, L_R(a), L_R(b), op == OP_DIV ? L_R(c) : L_K(c));
+      break;
+    case OP_CALL: {
+      uint32_t fx = exit_to(e, w | GV_VM_FAILED);
+      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
+      mov_rr(e, RSI, RR);
+      mov_ri(e, RDX, ins);
+      call_abs(e, (const void *)call_helper);
+      test_rr(e, RAX, RAX);
+      jcc(e, CC_NE, fx);
+      break;
+    }
+    case OP_NEG: {
+      /* int (not the smallest: the VM reports) or finite float */
+      uint32_t ex = exit_to(e, w), flt = newlabel(e), done = newlabel(e);
+      loc x = L_R(b), d = L_R(a);
+      mov_rm(e, RAX, x.base, x.d);
+      cmp_ri8(e, RAX, GV_INT);
+      jcc(e, CC_NE, flt);
+      mov_rm(e, RAX, x.base, x.d + 8);
+      rr(e, 0, 1, OPC(0xF7), 3, RAX); /* neg rax: OF for INT64_MIN */
+      jcc(e, CC_O, ex);
+      mov_mi(e, d.base, d.d, GV_INT);
+      mov_mr(e, d.base, d.d + 8, RAX);
+      jmp(e, done);
+      bind(e, flt);
+      cmp_ri8(e, RAX, GV_FLOAT);
+      jcc(e, CC_NE, ex);
+      mov_rm(e, RAX, x.base, x.d + 8);
+      finite_or_exit(e, ex);
+      mov_ri(e, RCX, 0x8000000000000000ull);
+      rr(e, 0, 1, OPC(0x31), RCX, RAX); /* xor rax, rcx: the sign */
+      mov_mi(e, d.base, d.d, GV_FLOAT);
+      mov_mr(e, d.base, d.d + 8, RAX);
+      bind(e, done);
+      break;
+    }
+    case OP_MOD: case OP_MODK: {
+      /* int % int; a zero divisor: the VM reports; -1: 0 (as the VM,
+      ** also for the smallest int) */
+      uint32_t ex = exit_to(e, w), done = newlabel(e), m1 = newlabel(e);
+      loc x = L_R(b), y = op == OP_MOD ? L_R(c) : L_K(c), d = L_R(a);
+      if (op == OP_MODK && (p->k[c].tag != GV_INT || p->k[c].u.i == 0)) {
+        jmp(e, ex);
+        break;
+      }
+      cmp_mi(e, x.base, x.d, GV_INT);
+      jcc(e, CC_NE, ex);
+      cmp_mi(e, y.base, y.d, GV_INT);
+      jcc(e, CC_NE, ex);
+      mov_rm(e, RCX, y.base, y.d + 8);
+      test_rr(e, RCX, RCX);
+      jcc(e, CC_E, ex);
+      cmp_ri8(e, RCX, -1);
+      jcc(e, CC_E, m1);
+      mov_rm(e, RAX, x.base, x.d + 8);
+      byte(e, 0x48);
+      byte(e, 0x99);                    /* cqo */
+      rr(e, 0, 1, OPC(0xF7), 7, RCX);   /* idiv rcx */
+      mov_mi(e, d.base, d.d, GV_INT);
+      mov_mr(e, d.base, d.d + 8, RDX);
+      jmp(e, done);
+      bind(e, m1);
+      mov_mi(e, d.base, d.d, GV_INT);
+      mov_mi(e, d.base, d.d + 8, 0);
+      bind(e, done);
+      break;
+    }
+    case OP_IN: case OP_INK: {
+      uint32_t ex = exit_to(e, w);
+      loc coll = op == OP_IN ? L_R(c) : L_K(c);
+      if (op == OP_INK && p->k[c].tag != GV_ARR) {
+        jmp(e, ex); /* strings: the VM */
+        break;
+      }
+      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
+      rm(e, 0, 1, OPC(0x8D), RSI, RR, L_R(b).d); /* lea rsi, x */
+      rm(e, 0, 1, OPC(0x8D), RDX, coll.base, coll.d);
+      call_abs(e, (const void *)in_helper);
+      test_rr(e, RAX, RAX);
+      jcc(e, CC_S, ex);
+      store_bool_eax(e, L_R(a));
+      break;
+    }
+    case OP_LOADV: case OP_EXISTSV: case OP_NEWARR: case OP_APPEND:
+    case OP_NEWOBJ: case OP_SETKEY: case OP_FAIL:
+      jmp(e, exit_to(e, w)); /* the VM from here on */
+      break;
+    case OP_INSK: {
+      uint32_t ex = exit_to(e, w);
+      loc x = L_S(b);
+      if (p->k[c].tag != GV_ARR) {
+        jmp(e, ex); /* the VM's general path */
+        break;
+      }
+      cmp_mi(e, x.base, x.d, GV_STR); /* absent, other types: the VM */
+      jcc(e, CC_NE, ex);
+      {
+        const gv_arr *arr = p->k[c].u.a;
+        uint32_t j, inl = arr->len <= 16;
+        for (j = 0; j < arr->len && inl; j++)
+          if (arr->items[j].tag == GV_STR &&
+              arr->items[j].u.s->len > INLINE_STR_MAX)
+            inl = 0;
+        if (inl) {
+          /* the VM's charge (the VM reports exhaustion), then the
+          ** strings of the array compared inline, in order */
+          uint32_t found = newlabel(e), store = newlabel(e);
+          mov_rm(e, RAX, RF, (int32_t)offsetof(gv_frame, rt));
+          mov_rm(e, RCX, RAX, (int32_t)offsetof(gv_rt, gas));
+          rr(e, 0, 1, OPC(0x81), 5, RCX); /* sub rcx, imm32 */
+          u32(e, arr->len);
+          jcc(e, CC_S, ex);
+          mov_mr(e, RAX, (int32_t)offsetof(gv_rt, gas), RCX);
+          mov_rm(e, RDI, x.base, x.d + 8);
+          for (j = 0; j < arr->len; j++) {
+            uint32_t next = newlabel(e);
+            if (arr->items[j].tag != GV_STR)
+              continue; /* never equal to a string */
+            key_cmp(e, arr->items[j].u.s, next);
+            jmp(e, found);
+            bind(e, next);
+          }
+          rr(e, 0, 0, OPC(0x31), RAX, RAX);
+          jmp(e, store);
+          bind(e, found);
+          mov_ri(e, RAX, 1);
+          bind(e, store);
+          store_bool_eax(e, L_R(a));
+          break;
+        }
+      }
+      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
+      mov_rm(e, RSI, x.base, x.d + 8);
+      mov_ri(e, RDX, (uint64_t)(uintptr_t)p->k[c].u.a);
+      call_abs(e, (const void *)insk_helper);
+      test_rr(e, RAX, RAX);
+      jcc(e, CC_S, ex);
+      store_bool_eax(e, L_R(a));
+      break;
+    }
+    case OP_NOT: case OP_TOBOOL:
+      t_truthy(t, w, L_R(b));
+      setcc_al_movzx(e, op == OP_NOT ? CC_E : CC_NE);
+      store_bool_eax(e, L_R(a));
+      break;
+    case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
+    case OP_EQK: case OP_NEK: case OP_LTK: case OP_LEK: case OP_GTK:
+    case OP_GEK:
+    case OP_EQSK: case OP_NESK: case OP_LTSK: case OP_LESK: case OP_GTSK:
+    case OP_GESK: {
+      cons cs;
+      int fam = op >= OP_EQSK ? 2 : op >= OP_EQK ? 1 : 0;
+      int kind = op - (fam == 2 ? OP_EQSK : fam == 1 ? OP_EQK : OP_EQ);
+      loc x = fam == 2 ? L_S(b) : L_R(b);
+      loc y = fam == 0 ? L_R(c) : L_K(c);
+      memset(&cs, 0, sizeof cs);
+      cs.dst = L_R(a);
+      cs.join = newlabel(e);
+      t_compare(t, w, kind, x, y, fam ? &p->k[c] : NULL, &cs);
+      bind(e, cs.join);
+      break;
+    }
+    case OP_JEQK: case OP_JNEK: case OP_JLTK: case OP_JLEK: case OP_JGTK:
+    case OP_JGEK:
+    case OP_JEQSK: case OP_JNESK: case OP_JLTSK: case OP_JLESK:
+    case OP_JGTSK: case OP_JGESK: {
+      cons cs;
+      int slot = op >= OP_JEQSK;
+      int kind = op - (slot ? OP_JEQSK : OP_JEQK);
+      uint32_t tgt = (uint32_t)((int64_t)w + 2 + (int32_t)p->code[w + 1]);
+      memset(&cs, 0, sizeof cs);
+      cs.branch = 1;
+      cs.want = (int)c;
+      cs.taken = t->wlab[tgt];
+      cs.next = w + 2 < p->n_code ? t->wlab[w + 2] : t->epi;
+      t_compare(t, w, kind, slot ? L_S(a) : L_R(a), L_K(b), &p->k[b], &cs);
+      break;
+    }
+    case OP_JMP:
+      jmp(e, t->wlab[w + 1 + GET_sBx(ins)]);
+      break;
+    case OP_JT: case OP_JF:
+      t_truthy(t, w, L_R(a));
+      jcc(e, op == OP_JT ? CC_NE : CC_E, t->wlab[w + 1 + GET_sBx(ins)]);
+      break;
+    case OP_JNN:
+      cmp_mi(e, RR, L_R(a).d, GV_NULL);
+      jcc(e, CC_NE, t->wlab[w + 1 + GET_sBx(ins)]);
+      break;
+    case OP_RET:
+      if (t->succ && t->truthy) {
+        t_truthy(t, w, L_R(a));
+        jcc(e, CC_NE, t->succ[0]);
+        jmp(e, t->dflt);
+        break;
+      }
+      if (t->succ) { /* a computed branch index: the straight path */
+        jmp(e, e->chain_fail);
+        break;
+      }
+      mov_rm(e, RAX, RR, L_R(a).d);
+      mov_rm(e, RCX, RR, L_R(a).d + 8);
+      mov_mr(e, RO, 0, RAX);
+      mov_mr(e, RO, 8, RCX);
+      rr(e, 0, 0, OPC(0x31), RAX, RAX);
+      jmp(e, t->epi);
+      break;
+    case OP_RETK:
+      if (t->succ && t->truthy) {
+        jmp(e, gavel__truthy(p->k[bx]) ? t->succ[0] : t->dflt);
+        break;
+      }
+      if (t->succ) {
+        const gvalue *k = &p->k[bx];
+        if (k->tag != GV_INT)
+          jmp(e, e->chain_fail);
+        else if (k->u.i >= 0 && (uint64_t)k->u.i < t->n_succ)
+          jmp(e, t->succ[k->u.i]);
+        else
+          jmp(e, t->dflt);
+        break;
+      }
+      mov_ri(e, RAX, p->k[bx].tag);
+      mov_mr(e, RO, 0, RAX);
+      mov_ri(e, RAX, (uint64_t)p->k[bx].u.i);
+      mov_mr(e, RO, 8, RAX);
+      rr(e, 0, 0, OPC(0x31), RAX, RAX);
+      jmp(e, t->epi);
+      break;
+    }
+    e->op_native[w] = e->n_ex > n_ex0 ? 2 : 1;
+  }
+}
+
 static int emit_program_(J *e, const gv_program *p) {
   T t;
   uint32_t w, gas_lab, deopt, i;
@@ -821,188 +1281,7 @@ static int emit_program_(J *e, const gv_program *p) {
   jcc(e, CC_S, gas_lab);
   mov_mr(e, RAX, (int32_t)offsetof(gv_rt, gas), RCX);
 
-  for (w = 0; w < p->n_code; w += (uint32_t)gavel__op_words(GET_OP(p->code[w]))) {
-    gv_ins ins = p->code[w];
-    int op = GET_OP(ins);
-    unsigned a = GET_A(ins), b = GET_B(ins), c = GET_C(ins), bx = GET_Bx(ins);
-    uint32_t n_ex0 = e->n_ex;
-    bind(e, t.wlab[w]);
-    e->op_start[w] = (uint32_t)e->n;
-    switch (op) {
-    case OP_LOADK:
-      mov_ri(e, RAX, p->k[bx].tag);
-      mov_ri(e, RCX, (uint64_t)p->k[bx].u.i);
-      mov_mr(e, RR, L_R(a).d, RAX);
-      mov_mr(e, RR, L_R(a).d + 8, RCX);
-      break;
-    case OP_LOADNULL:
-      mov_mi(e, RR, L_R(a).d, GV_NULL);
-      mov_mi(e, RR, L_R(a).d + 8, 0);
-      break;
-    case OP_LOADBOOL:
-      mov_mi(e, RR, L_R(a).d, GV_BOOL);
-      mov_mi(e, RR, L_R(a).d + 8, b != 0);
-      break;
-    case OP_MOVE:
-      copy_val(e, L_R(a), L_R(b));
-      break;
-    case OP_LOADS: {
-      uint32_t ex = exit_to(e, w);
-      loc s = L_S(bx);
-      mov_rm(e, RAX, s.base, s.d);
-      cmp_ri8(e, RAX, GV_MISSING);
-      jcc(e, CC_E, ex);
-      mov_rm(e, RCX, s.base, s.d + 8);
-      mov_mr(e, RR, L_R(a).d, RAX);
-      mov_mr(e, RR, L_R(a).d + 8, RCX);
-      break;
-    }
-    case OP_EXISTSS:
-      cmp_mi(e, RS, L_S(bx).d, GV_MISSING);
-      setcc_al_movzx(e, CC_NE);
-      store_bool_eax(e, L_R(a));
-      break;
-    case OP_ADD: case OP_SUB: case OP_MUL:
-      t_arith(&t, w, op - OP_ADD, L_R(a), L_R(b), L_R(c), 1, 1);
-      break;
-    case OP_ADDK: case OP_SUBK:
-      /* the VM's fast path is int + int only */
-      t_arith(&t, w, op - OP_ADDK, L_R(a), L_R(b), L_K(c),
-              p->k[c].tag == GV_INT, 0);
-      break;
-    case OP_MULK:
-      /* the VM's fast path is float * float only */
-      t_arith(&t, w, AR_MUL_, L_R(a), L_R(b), L_K(c), 0,
-              p->k[c].tag == GV_FLOAT);
-      break;
-    case OP_MULSK: {
-      uint32_t ex = exit_to(e, w), flt = newlabel(e), mul = newlabel(e);
-      loc s = L_S(b), k = L_K(c), d = L_R(a);
-      if (p->k[c].tag != GV_FLOAT) {
-        jmp(e, ex);
-        break;
-      }
-      mov_rm(e, RAX, s.base, s.d);
-      cmp_ri8(e, RAX, GV_FLOAT);
-      jcc(e, CC_E, flt);
-      cmp_ri8(e, RAX, GV_INT);
-      jcc(e, CC_NE, ex); /* absent, other types: the VM */
-      rm(e, 0xF2, 1, OPC(0x0F, 0x2A), 0, s.base, s.d + 8); /* cvtsi2sd */
-      jmp(e, mul);
-      bind(e, flt);
-      xmm_rm(e, 0xF2, 0x10, 0, s.base, s.d + 8);
-      bind(e, mul);
-      flt_op(e, AR_MUL_, k);
-      rr(e, 0x66, 1, OPC(0x0F, 0x7E), 0, RAX);
-      finite_or_exit(e, ex);
-      mov_mi(e, d.base, d.d, GV_FLOAT);
-      mov_mr(e, d.base, d.d + 8, RAX);
-      break;
-    }
-    case OP_DIV: case OP_DIVK:
-      t_div(&t, w, L_R(a), L_R(b), op == OP_DIV ? L_R(c) : L_K(c));
-      break;
-    case OP_CALL: {
-      uint32_t fx = exit_to(e, w | GV_VM_FAILED);
-      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
-      mov_rr(e, RSI, RR);
-      mov_ri(e, RDX, ins);
-      call_abs(e, (const void *)call_helper);
-      test_rr(e, RAX, RAX);
-      jcc(e, CC_NE, fx);
-      break;
-    }
-    case OP_LOADV: case OP_EXISTSV: case OP_MOD: case OP_MODK: case OP_NEG:
-    case OP_IN: case OP_INK: case OP_NEWARR: case OP_APPEND: case OP_NEWOBJ:
-    case OP_SETKEY: case OP_FAIL:
-      jmp(e, exit_to(e, w)); /* the VM from here on */
-      break;
-    case OP_INSK: {
-      uint32_t ex = exit_to(e, w);
-      loc x = L_S(b);
-      if (p->k[c].tag != GV_ARR) {
-        jmp(e, ex); /* the VM's general path */
-        break;
-      }
-      cmp_mi(e, x.base, x.d, GV_STR); /* absent, other types: the VM */
-      jcc(e, CC_NE, ex);
-      mov_rm(e, RDI, RF, (int32_t)offsetof(gv_frame, rt));
-      mov_rm(e, RSI, x.base, x.d + 8);
-      mov_ri(e, RDX, (uint64_t)(uintptr_t)p->k[c].u.a);
-      call_abs(e, (const void *)insk_helper);
-      test_rr(e, RAX, RAX);
-      jcc(e, CC_S, ex);
-      store_bool_eax(e, L_R(a));
-      break;
-    }
-    case OP_NOT: case OP_TOBOOL:
-      t_truthy(&t, w, L_R(b));
-      setcc_al_movzx(e, op == OP_NOT ? CC_E : CC_NE);
-      store_bool_eax(e, L_R(a));
-      break;
-    case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
-    case OP_EQK: case OP_NEK: case OP_LTK: case OP_LEK: case OP_GTK:
-    case OP_GEK:
-    case OP_EQSK: case OP_NESK: case OP_LTSK: case OP_LESK: case OP_GTSK:
-    case OP_GESK: {
-      cons cs;
-      int fam = op >= OP_EQSK ? 2 : op >= OP_EQK ? 1 : 0;
-      int kind = op - (fam == 2 ? OP_EQSK : fam == 1 ? OP_EQK : OP_EQ);
-      loc x = fam == 2 ? L_S(b) : L_R(b);
-      loc y = fam == 0 ? L_R(c) : L_K(c);
-      memset(&cs, 0, sizeof cs);
-      cs.dst = L_R(a);
-      cs.join = newlabel(e);
-      t_compare(&t, w, kind, x, y, fam ? &p->k[c] : NULL, &cs);
-      bind(e, cs.join);
-      break;
-    }
-    case OP_JEQK: case OP_JNEK: case OP_JLTK: case OP_JLEK: case OP_JGTK:
-    case OP_JGEK:
-    case OP_JEQSK: case OP_JNESK: case OP_JLTSK: case OP_JLESK:
-    case OP_JGTSK: case OP_JGESK: {
-      cons cs;
-      int slot = op >= OP_JEQSK;
-      int kind = op - (slot ? OP_JEQSK : OP_JEQK);
-      uint32_t tgt = (uint32_t)((int64_t)w + 2 + (int32_t)p->code[w + 1]);
-      memset(&cs, 0, sizeof cs);
-      cs.branch = 1;
-      cs.want = (int)c;
-      cs.taken = t.wlab[tgt];
-      cs.next = w + 2 < p->n_code ? t.wlab[w + 2] : t.epi;
-      t_compare(&t, w, kind, slot ? L_S(a) : L_R(a), L_K(b), &p->k[b], &cs);
-      break;
-    }
-    case OP_JMP:
-      jmp(e, t.wlab[w + 1 + GET_sBx(ins)]);
-      break;
-    case OP_JT: case OP_JF:
-      t_truthy(&t, w, L_R(a));
-      jcc(e, op == OP_JT ? CC_NE : CC_E, t.wlab[w + 1 + GET_sBx(ins)]);
-      break;
-    case OP_JNN:
-      cmp_mi(e, RR, L_R(a).d, GV_NULL);
-      jcc(e, CC_NE, t.wlab[w + 1 + GET_sBx(ins)]);
-      break;
-    case OP_RET:
-      mov_rm(e, RAX, RR, L_R(a).d);
-      mov_rm(e, RCX, RR, L_R(a).d + 8);
-      mov_mr(e, RO, 0, RAX);
-      mov_mr(e, RO, 8, RCX);
-      rr(e, 0, 0, OPC(0x31), RAX, RAX);
-      jmp(e, t.epi);
-      break;
-    case OP_RETK:
-      mov_ri(e, RAX, p->k[bx].tag);
-      mov_mr(e, RO, 0, RAX);
-      mov_ri(e, RAX, (uint64_t)p->k[bx].u.i);
-      mov_mr(e, RO, 8, RAX);
-      rr(e, 0, 0, OPC(0x31), RAX, RAX);
-      jmp(e, t.epi);
-      break;
-    }
-    e->op_native[w] = e->n_ex > n_ex0 ? 2 : 1;
-  }
+  emit_ops(&t);
   /* Unreachable (the last instruction leaves or jumps): trap. */
   byte(e, 0x0F);
   byte(e, 0x0B); /* ud2 */
@@ -1063,13 +1342,49 @@ static void j_free(J *e) {
   memset(e, 0, sizeof *e);
 }
 
+/* Copies e's code into a fresh mapping, sealed read+exec (W^X: it is
+** never writable and executable at once), owned by 'o'.  NULL when over
+** the runtime's bound or out of memory. */
+static unsigned char *map_code(gv_jitown *o, const J *e) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t len = (e->n + page - 1) & ~(page - 1);
+  unsigned char *mem;
+  gv_jitmap *m;
+  if (atomic_fetch_add(&o->rt->jit_bytes, len) + len > o->max_bytes) {
+    atomic_fetch_sub(&o->rt->jit_bytes, len); /* over the bound: VM */
+    return NULL;
+  }
+  mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+  if (mem == MAP_FAILED) {
+    atomic_fetch_sub(&o->rt->jit_bytes, len);
+    return NULL;
+  }
+  memcpy(mem, e->b, e->n);
+  memset(mem + e->n, 0xCC, len - e->n); /* int3 after the code */
+  m = gavel__malloc(&o->rt->al, sizeof *m);
+  if (!m || mprotect(mem, len, PROT_READ | PROT_EXEC) != 0) {
+    if (m)
+      gavel__free(&o->rt->al, m, sizeof *m);
+    munmap(mem, len);
+    atomic_fetch_sub(&o->rt->jit_bytes, len);
+    return NULL;
+  }
+  m->mem = mem;
+  m->len = len;
+  m->next = o->maps;
+  o->maps = m;
+  atomic_fetch_add(&g_mapped, len);
+  return mem;
+}
+
 /* Compiles the programs in 'ps' (n of them) into one new mapping and
 ** publishes their entries; those that cannot be compiled are marked VM
 ** only.  Called with o->mu held. */
 static void compile_batch(gv_jitown *o, gv_program **ps, size_t n) {
   J e;
   size_t *off = malloc((n ? n : 1) * sizeof(size_t));
-  size_t i, len, page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t i;
   unsigned char *mem;
   int any = 0;
   memset(&e, 0, sizeof e);
@@ -1087,37 +1402,9 @@ static void compile_batch(gv_jitown *o, gv_program **ps, size_t n) {
     goto fail;
   if (!any)
     goto done;
-  len = (e.n + page - 1) & ~(page - 1);
-  if (atomic_fetch_add(&o->rt->jit_bytes, len) + len > o->max_bytes) {
-    atomic_fetch_sub(&o->rt->jit_bytes, len); /* over the bound: VM */
+  mem = map_code(o, &e);
+  if (!mem)
     goto fail;
-  }
-  mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-             -1, 0);
-  if (mem == MAP_FAILED) {
-    atomic_fetch_sub(&o->rt->jit_bytes, len);
-    goto fail;
-  }
-  memcpy(mem, e.b, e.n);
-  memset(mem + e.n, 0xCC, len - e.n); /* int3 after the code */
-  if (mprotect(mem, len, PROT_READ | PROT_EXEC) != 0) {
-    munmap(mem, len);
-    atomic_fetch_sub(&o->rt->jit_bytes, len);
-    goto fail;
-  }
-  {
-    gv_jitmap *m = gavel__malloc(&o->rt->al, sizeof *m);
-    if (!m) {
-      munmap(mem, len);
-      atomic_fetch_sub(&o->rt->jit_bytes, len);
-      goto fail;
-    }
-    m->mem = mem;
-    m->len = len;
-    m->next = o->maps;
-    o->maps = m;
-    atomic_fetch_add(&g_mapped, len);
-  }
   for (i = 0; i < n; i++) {
     if (off[i] == SIZE_MAX)
       continue;
@@ -1132,6 +1419,445 @@ fail:
 done:
   j_free(&e);
   free(off);
+}
+
+/* ==== Decision chains ==== */
+
+/* May 'p' be a chain node?  Every instruction must be one whose template
+** either finishes inline or exits (no calls into the VM's helpers that
+** charge gas or set errors: CALL, INSK; no VM-only instruction). */
+static int chain_ok(J *e, const gv_program *p) {
+  uint32_t w;
+  if (p->n_code == 0 || p->n_code > (1u << 20) ||
+      !words_fit(e, p->n_code + 1))
+    return 0;
+  memset(e->starts, 0, p->n_code + 1);
+  memset(e->op_native, 0, p->n_code);
+  if (!supported(p, e->starts))
+    return 0;
+  for (w = 0; w < p->n_code; w += (uint32_t)gavel__op_words(GET_OP(p->code[w])))
+    switch (GET_OP(p->code[w])) {
+    case OP_CALL: case OP_INSK: case OP_IN: case OP_INK: /* charge gas */
+    case OP_LOADV: case OP_EXISTSV: case OP_NEWARR: case OP_APPEND:
+    case OP_NEWOBJ: case OP_SETKEY: case OP_FAIL:
+      return 0;
+    default:
+      break;
+    }
+  return 1;
+}
+
+typedef struct leafref {
+  uint32_t label; /* where the leaf's return is emitted */
+  int32_t leaf;   /* its number                         */
+} leafref;
+
+/* The chain's input trie: every input path of the graph, shared prefixes
+** once (children after their parents); 'map' gives each slot's node
+** (n: the root).  0, or 1 when a path has a segment other than a key or
+** the trie is too big (no chain: the straight path binds). */
+typedef struct ctrie {
+  int32_t parent[GV_CHAIN_MAX_NODES]; /* node or -1 (the root) */
+  const gv_str *key[GV_CHAIN_MAX_NODES];
+  int32_t map[GV_CHAIN_MAX_NODES];    /* per slot              */
+  uint32_t n;
+} ctrie;
+
+static int chain_trie(ctrie *tr, const gv_symtab *st) {
+  uint32_t i, k;
+  int j;
+  tr->n = 0;
+  if (st->n_inputs > GV_CHAIN_MAX_NODES)
+    return 1;
+  for (i = 0; i < st->n_inputs; i++) {
+    const gx_path *p = st->inputs[i];
+    int32_t cur = -1;
+    for (j = 0; j < p->n_segs; j++) {
+      const gv_str *key = p->segs[j].key;
+      if (p->segs[j].kind != GX_SEG_KEY)
+        return 1;
+      for (k = 0; k < tr->n; k++)
+        if (tr->parent[k] == cur && gavel__str_eq(tr->key[k], key))
+          break;
+      if (k == tr->n) {
+        if (tr->n == GV_CHAIN_MAX_NODES - 1) /* one entry for the root */
+          return 1;
+        tr->parent[k] = cur;
+        tr->key[k] = key;
+        tr->n++;
+      }
+      cur = (int32_t)k;
+    }
+    tr->map[i] = cur;
+  }
+  for (i = 0; i < st->n_inputs; i++)
+    if (tr->map[i] < 0)
+      tr->map[i] = (int32_t)tr->n;
+  return 0;
+}
+
+/* The first key of 'o' equal to 'k' (gavel__obj_find's linear rule), its
+** position remembered in *memo; -1 when absent. */
+static int64_t chain_find(const gv_obj *o, const gv_str *k, uint32_t *memo) {
+  uint32_t j;
+  for (j = 0; j < o->len; j++)
+    if (gavel__str_eq(o->keys[j], k)) {
+      *memo = j;
+      return j;
+    }
+  return -1;
+}
+
+/* mov dst, [base + index*8] */
+static void mov_sib8(J *e, int dst, int base, int index) {
+  byte(e, 0x48 | ((dst & 8) ? 4 : 0) | ((index & 8) ? 2 : 0) |
+              ((base & 8) ? 1 : 0));
+  byte(e, 0x8B);
+  byte(e, 0x04 | ((dst & 7) << 3));
+  byte(e, 0xC0 | ((index & 7) << 3) | (base & 7));
+}
+
+/* Jumps to 'ne' unless the gv_str at rdi equals 'k' (length, then the
+** bytes as 8-byte immediates; a key under 8 bytes through the window
+** ending at its last byte, which starts inside the gv_str header, masked:
+** never a read outside the string). */
+static void key_cmp(J *e, const gv_str *k, uint32_t ne) {
+  uint32_t len = k->len, off;
+  int32_t s0 = (int32_t)offsetof(gv_str, s);
+  uint64_t v;
+  rm(e, 0, 0, OPC(0x81), 7, RDI, (int32_t)offsetof(gv_str, len));
+  u32(e, len); /* cmp dword [rdi], len */
+  jcc(e, CC_NE, ne);
+  if (len >= 8) {
+    for (off = 0;; off += 8) {
+      if (off + 8 > len)
+        off = len - 8; /* the last 8 bytes, overlapping */
+      mov_rm(e, RAX, RDI, s0 + (int32_t)off);
+      memcpy(&v, k->s + off, 8);
+      mov_ri(e, R8, v);
+      cmp_rr(e, RAX, R8);
+      jcc(e, CC_NE, ne);
+      if (off + 8 >= len)
+        break;
+    }
+  } else if (len > 0) {
+    uint64_t mask = ~(uint64_t)0 << (8 * (8 - len));
+    memcpy(&v, k->s + (int32_t)len - 8, 8);
+    mov_rm(e, RAX, RDI, s0 + (int32_t)len - 8);
+    mov_ri(e, R8, mask);
+    rr(e, 0, 1, OPC(0x21), R8, RAX); /* and rax, r8 */
+    mov_ri(e, R8, v & mask);
+    cmp_rr(e, RAX, R8);
+    jcc(e, CC_NE, ne);
+  }
+}
+
+/* Node v := its key in the parent object (node area at RS, the memo at
+** r14): the remembered position first, checked against the key and
+** against every earlier key (the first equal key wins); otherwise
+** chain_find.  An absent parent or a scalar: absent.  An array parent or
+** an indexed object: the chain fails (the straight path binds). */
+static void emit_bind_node(J *e, const ctrie *tr, uint32_t v) {
+  int32_t p = tr->parent[v] < 0 ? (int32_t)tr->n : tr->parent[v];
+  const gv_str *k = tr->key[v];
+  uint32_t notobj = newlabel(e), slow = newlabel(e), hit = newlabel(e),
+           loop = newlabel(e), next = newlabel(e), done = newlabel(e);
+  uint32_t absent = newlabel(e);
+  mov_rm(e, RAX, RS, p * 16);
+  cmp_ri8(e, RAX, GV_OBJ);
+  jcc(e, CC_NE, notobj);
+  mov_rm(e, RDX, RS, p * 16 + 8); /* o */
+  cmp_mi(e, RDX, (int32_t)offsetof(gv_obj, idx), 0);
+  jcc(e, CC_NE, e->chain_fail);
+  rm(e, 0, 0, OPC(0x8B), RCX, R14, (int32_t)(v * 4)); /* ecx = memo[v] */
+  rm(e, 0, 0, OPC(0x3B), RCX, RDX, (int32_t)offsetof(gv_obj, len));
+  jcc(e, CC_AE, slow);
+  mov_rm(e, RSI, RDX, (int32_t)offsetof(gv_obj, keys));
+  mov_sib8(e, RDI, RSI, RCX);
+  key_cmp(e, k, slow);
+  test_rr(e, RCX, RCX);
+  jcc(e, CC_E, hit);
+  rr(e, 0, 0, OPC(0x31), R9, R9); /* xor r9d, r9d */
+  bind(e, loop);
+  mov_sib8(e, RDI, RSI, R9);
+  key_cmp(e, k, next);
+  jmp(e, slow); /* an earlier equal key: the scan finds the first */
+  bind(e, next);
+  rr(e, 0, 1, OPC(0xFF), 0, R9); /* inc r9 */
+  cmp_rr(e, R9, RCX);
+  jcc(e, CC_B, loop);
+  bind(e, hit);
+  mov_rm(e, RDI, RDX, (int32_t)offsetof(gv_obj, vals));
+  rr(e, 0, 1, OPC(0xC1), 4, RCX); /* shl rcx, 4 */
+  byte(e, 4);
+  rr(e, 0, 1, OPC(0x01), RCX, RDI); /* add rdi, rcx */
+  mov_rm(e, RAX, RDI, 0);
+  mov_rm(e, R8, RDI, 8);
+  mov_mr(e, RS, (int32_t)(v * 16), RAX);
+  mov_mr(e, RS, (int32_t)(v * 16 + 8), R8);
+  jmp(e, done);
+  bind(e, slow);
+  mov_rr(e, RDI, RDX);
+  mov_ri(e, RSI, (uint64_t)(uintptr_t)k);
+  rm(e, 0, 1, OPC(0x8D), RDX, R14, (int32_t)(v * 4)); /* lea rdx, memo+v */
+  call_abs(e, (const void *)chain_find);
+  test_rr(e, RAX, RAX);
+  jcc(e, CC_S, absent);
+  mov_rr(e, RCX, RAX);
+  mov_rm(e, RDX, RS, p * 16 + 8);
+  jmp(e, hit);
+  bind(e, notobj);
+  cmp_ri8(e, RAX, GV_ARR);
+  jcc(e, CC_E, e->chain_fail);
+  bind(e, absent);
+  mov_mi(e, RS, (int32_t)(v * 16), GV_MISSING);
+  mov_mi(e, RS, (int32_t)(v * 16 + 8), 0);
+  bind(e, done);
+}
+
+/* Emits the chain function: int fn(const gvalue *root, uint32_t *memo).
+** 0 or 1. */
+static int emit_chain(J *e, const gv_symtab *st, const gv_chainnode *nodes,
+                      uint32_t n) {
+  uint32_t nlab[GV_CHAIN_MAX_NODES], i, k, epi, n_refs = 0, cap_refs = 0;
+  uint32_t *succ = NULL;
+  leafref *refs = NULL;
+  ctrie tr;
+  int32_t regs = 16, frame;
+  int rc = 1;
+  if (n == 0 || n > GV_CHAIN_MAX_NODES || chain_trie(&tr, st) != 0)
+    return 1;
+  for (i = 0; i < n; i++) {
+    if (!nodes[i].prog || nodes[i].n_next > GAVEL_MAX_CONSTS ||
+        nodes[i].prog->syms != st)
+      return 1;
+    if (nodes[i].prog->n_regs * 16 > (uint32_t)regs)
+      regs = (int32_t)(nodes[i].prog->n_regs * 16);
+  }
+  /* registers, then the node area (the trie's nodes and the root); with
+  ** four pushes and the return address, 8 more keep calls 16-aligned */
+  frame = regs + (int32_t)(tr.n + 1) * 16 + 8;
+  e->n_lab = e->n_fx = e->n_ex = 0;
+  e->chain = 1;
+  e->slot_map = tr.map;
+  e->chain_fail = newlabel(e);
+  epi = newlabel(e);
+  for (i = 0; i < n; i++)
+    nlab[i] = newlabel(e);
+  succ = malloc((GAVEL_MAX_CONSTS + 1) * sizeof *succ);
+  if (!succ)
+    goto out;
+  /* Prologue: rbx (registers), r12 (node area), r13 (constants), r14
+  ** (the memo). */
+  byte(e, 0x53);
+  byte(e, 0x41); byte(e, 0x54);
+  byte(e, 0x41); byte(e, 0x55);
+  byte(e, 0x41); byte(e, 0x56);
+  rr(e, 0, 1, OPC(0x81), 5, RSP); /* sub rsp, frame */
+  u32(e, (uint32_t)frame);
+  mov_rr(e, RR, RSP);
+  rm(e, 0, 1, OPC(0x8D), RS, RSP, regs); /* lea r12, [rsp + regs] */
+  mov_rr(e, R14, RSI);
+  mov_rm(e, RAX, RDI, 0);
+  mov_rm(e, RCX, RDI, 8);
+  mov_mr(e, RS, (int32_t)(tr.n * 16), RAX);
+  mov_mr(e, RS, (int32_t)(tr.n * 16 + 8), RCX);
+  for (i = 0; i < tr.n; i++)
+    emit_bind_node(e, &tr, i);
+  for (i = 0; i < n; i++) {
+    const gv_chainnode *nd = &nodes[i];
+    const gv_program *p = nd->prog;
+    T t;
+    uint32_t w;
+    if (!chain_ok(e, p))
+      goto out;
+    memset(&t, 0, sizeof t);
+    t.e = e;
+    t.p = p;
+    t.wlab = e->wlab;
+    for (w = 0; w < p->n_code; w++)
+      t.wlab[w] = newlabel(e);
+    t.epi = e->chain_fail; /* falling off the end: never (supported) */
+    for (k = 0; k <= nd->n_next; k++) {
+      int32_t v = k < nd->n_next ? nd->next[k] : nd->dflt;
+      if (v >= 0 && (uint32_t)v < n && (uint32_t)v > i)
+        succ[k] = nlab[v]; /* a tree: successors come later */
+      else if (v <= GV_CHAIN_LEAF(0)) {
+        if (n_refs == cap_refs &&
+            !grow(e, (void **)&refs, &cap_refs, n_refs + 1, sizeof *refs))
+          goto out;
+        refs[n_refs].label = newlabel(e);
+        refs[n_refs].leaf = GV_CHAIN_LEAF(0) - v;
+        succ[k] = refs[n_refs++].label;
+      } else
+        succ[k] = e->chain_fail;
+    }
+    t.succ = succ;
+    t.n_succ = nd->n_next;
+    t.dflt = succ[nd->n_next];
+    t.truthy = nd->truthy;
+    if (nd->truthy && nd->n_next != 1)
+      goto out;
+    bind(e, nlab[i]);
+    mov_ri(e, RK, (uint64_t)(uintptr_t)p->k);
+    emit_ops(&t);
+    byte(e, 0x0F);
+    byte(e, 0x0B); /* ud2: programs end in a jump */
+    if (e->oom)
+      goto out;
+  }
+  for (k = 0; k < n_refs; k++) {
+    bind(e, refs[k].label);
+    mov_ri(e, RAX, (uint32_t)refs[k].leaf);
+    jmp(e, epi);
+  }
+  bind(e, e->chain_fail);
+  mov_ri(e, RAX, 0xffffffffu); /* eax = -1 */
+  bind(e, epi);
+  rr(e, 0, 1, OPC(0x81), 0, RSP); /* add rsp, frame */
+  u32(e, (uint32_t)frame);
+  byte(e, 0x41); byte(e, 0x5E);
+  byte(e, 0x41); byte(e, 0x5D);
+  byte(e, 0x41); byte(e, 0x5C);
+  byte(e, 0x5B);
+  byte(e, 0xC3);
+  for (i = 0; i < e->n_fx && !e->oom; i++) {
+    int32_t to = e->lab[e->fx[i].label];
+    int32_t rel = to - (int32_t)(e->fx[i].at + 4);
+    if (to < 0) {
+      e->oom = 1;
+      break;
+    }
+    memcpy(e->b + e->fx[i].at, &rel, 4);
+  }
+  rc = e->oom ? 1 : 0;
+out:
+  free(succ);
+  free(refs);
+  e->chain = 0;
+  e->slot_map = NULL;
+  return rc;
+}
+
+/* Emits the binder: int fn(const gvalue *root, uint32_t *memo, gvalue
+** *slots), the chain's input binding alone (graphs whose decisions call
+** builtins).  0 or 1. */
+static int emit_binder(J *e, const gv_symtab *st) {
+  ctrie tr;
+  int32_t frame;
+  uint32_t i, epi;
+  if (chain_trie(&tr, st) != 0 || st->n_inputs == 0)
+    return 1;
+  frame = (int32_t)(tr.n + 1) * 16 + 8;
+  e->n_lab = e->n_fx = e->n_ex = 0;
+  e->chain = 1;
+  e->chain_fail = newlabel(e);
+  epi = newlabel(e);
+  byte(e, 0x53);
+  byte(e, 0x41); byte(e, 0x54);
+  byte(e, 0x41); byte(e, 0x55);
+  byte(e, 0x41); byte(e, 0x56);
+  rr(e, 0, 1, OPC(0x81), 5, RSP); /* sub rsp, frame */
+  u32(e, (uint32_t)frame);
+  mov_rr(e, RS, RSP);
+  mov_rr(e, R14, RSI);
+  mov_rr(e, R13, RDX);
+  mov_rm(e, RAX, RDI, 0);
+  mov_rm(e, RCX, RDI, 8);
+  mov_mr(e, RS, (int32_t)(tr.n * 16), RAX);
+  mov_mr(e, RS, (int32_t)(tr.n * 16 + 8), RCX);
+  for (i = 0; i < tr.n; i++) {
+    /* emit_bind_node calls chain_find, which may clobber r13's callers'
+    ** registers only: r13 is callee-saved */
+    emit_bind_node(e, &tr, i);
+  }
+  for (i = 0; i < st->n_inputs; i++) {
+    mov_rm(e, RAX, RS, tr.map[i] * 16);
+    mov_rm(e, RCX, RS, tr.map[i] * 16 + 8);
+    mov_mr(e, R13, (int32_t)(i * 16), RAX);
+    mov_mr(e, R13, (int32_t)(i * 16 + 8), RCX);
+  }
+  rr(e, 0, 0, OPC(0x31), RAX, RAX); /* 0 */
+  jmp(e, epi);
+  bind(e, e->chain_fail);
+  mov_ri(e, RAX, 0xffffffffu);
+  bind(e, epi);
+  rr(e, 0, 1, OPC(0x81), 0, RSP);
+  u32(e, (uint32_t)frame);
+  byte(e, 0x41); byte(e, 0x5E);
+  byte(e, 0x41); byte(e, 0x5D);
+  byte(e, 0x41); byte(e, 0x5C);
+  byte(e, 0x5B);
+  byte(e, 0xC3);
+  for (i = 0; i < e->n_fx && !e->oom; i++) {
+    int32_t to = e->lab[e->fx[i].label];
+    int32_t rel = to - (int32_t)(e->fx[i].at + 4);
+    if (to < 0) {
+      e->oom = 1;
+      break;
+    }
+    memcpy(e->b + e->fx[i].at, &rel, 4);
+  }
+  e->chain = 0;
+  return e->oom ? 1 : 0;
+}
+
+gv_bindfn gavel__jit_binder(gv_jitown *o, const gv_symtab *st) {
+  uintptr_t fn;
+  J e;
+  if (!o)
+    return NULL;
+  fn = atomic_load_explicit(&o->binder, memory_order_acquire);
+  if (fn || atomic_load_explicit(&o->binder_state, memory_order_relaxed))
+    return (gv_bindfn)fn;
+  if (pthread_mutex_trylock(&o->mu) != 0)
+    return NULL;
+  if (atomic_load_explicit(&o->binder_state, memory_order_relaxed) == 0) {
+    unsigned char *mem = NULL;
+    memset(&e, 0, sizeof e);
+    if (emit_binder(&e, st) == 0)
+      mem = map_code(o, &e);
+    j_free(&e);
+    if (mem)
+      atomic_store_explicit(&o->binder, (uintptr_t)mem, memory_order_release);
+    atomic_store_explicit(&o->binder_state, mem ? 1 : 2,
+                          memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&o->mu);
+  return (gv_bindfn)atomic_load_explicit(&o->binder, memory_order_acquire);
+}
+
+int gavel__jit_chain_tried(gv_jitown *o) {
+  return !o || atomic_load_explicit(&o->chain_state, memory_order_relaxed);
+}
+
+int gavel__jit_binder_tried(gv_jitown *o) {
+  return !o || atomic_load_explicit(&o->binder_state, memory_order_relaxed);
+}
+
+gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_symtab *st,
+                            const gv_chainnode *nodes, uint32_t n) {
+  uintptr_t fn;
+  J e;
+  if (!o)
+    return NULL;
+  fn = atomic_load_explicit(&o->chain, memory_order_acquire);
+  if (fn || atomic_load_explicit(&o->chain_state, memory_order_relaxed))
+    return (gv_chainfn)fn;
+  if (pthread_mutex_trylock(&o->mu) != 0)
+    return NULL; /* another thread compiles; the straight path meanwhile */
+  if (atomic_load_explicit(&o->chain_state, memory_order_relaxed) == 0) {
+    unsigned char *mem = NULL;
+    memset(&e, 0, sizeof e);
+    if (emit_chain(&e, st, nodes, n) == 0)
+      mem = map_code(o, &e);
+    j_free(&e);
+    if (mem)
+      atomic_store_explicit(&o->chain, (uintptr_t)mem, memory_order_release);
+    atomic_store_explicit(&o->chain_state, mem ? 1 : 2, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&o->mu);
+  return (gv_chainfn)atomic_load_explicit(&o->chain, memory_order_acquire);
 }
 
 /* Compiles the owner's candidates: all (min_count 0) or those run at
@@ -1215,10 +1941,9 @@ void gavel__jit_describe(gv_buf *b, const gv_program *p, unsigned char **raw,
         break;
       }
     int op = GET_OP(p->code[w]);
-    int stub = op == OP_LOADV || op == OP_EXISTSV || op == OP_MOD ||
-               op == OP_MODK || op == OP_NEG || op == OP_IN || op == OP_INK ||
-               op == OP_NEWARR || op == OP_APPEND || op == OP_NEWOBJ ||
-               op == OP_SETKEY || op == OP_FAIL;
+    int stub = op == OP_LOADV || op == OP_EXISTSV || op == OP_NEWARR ||
+               op == OP_APPEND || op == OP_NEWOBJ || op == OP_SETKEY ||
+               op == OP_FAIL;
     gavel__buf_addf(b, "%04u  %-8s %s @0x%04x %4u bytes%s\n", w,
                     gavel__op_names[op], stub ? "stub  " : "native",
                     e.op_start[w], end - e.op_start[w],
@@ -1246,6 +1971,27 @@ int gavel__jit_compile_now(gv_jitown *o, gv_program *p) {
   (void)o;
   (void)p;
   return 1;
+}
+int gavel__jit_chain_tried(gv_jitown *o) {
+  (void)o;
+  return 1;
+}
+int gavel__jit_binder_tried(gv_jitown *o) {
+  (void)o;
+  return 1;
+}
+gv_bindfn gavel__jit_binder(gv_jitown *o, const gv_symtab *st) {
+  (void)o;
+  (void)st;
+  return NULL;
+}
+gv_chainfn gavel__jit_chain(gv_jitown *o, const gv_symtab *st,
+                            const gv_chainnode *nodes, uint32_t n) {
+  (void)o;
+  (void)st;
+  (void)nodes;
+  (void)n;
+  return NULL;
 }
 void gavel__jit_describe(gv_buf *b, const gv_program *p, unsigned char **raw,
                          size_t *raw_len) {

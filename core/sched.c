@@ -117,6 +117,22 @@ struct gavel_exec {
                              result, FIXED_UNKNOWN until first needed;
                              NULL without the straight path            */
   size_t n_fixed_over;    /* its length                                 */
+  char **fixed_text;      /* per main-graph step: its prebuilt result's
+                             JSON once written (straight runs), or NULL */
+  size_t *fixed_len;      /* their lengths                              */
+  gv_bindplan *plan;      /* straight path: the main graph's binding
+                             plan (bind.h), or NULL: gavel__bind_walk   */
+  gv_bindfn binder;       /* straight path: the main graph's compiled
+                             input binding (jit.c), or NULL             */
+  gv_chainfn chain;       /* straight path: the main graph's decision
+                             chain compiled (jit.c), or NULL             */
+  struct chainleaf *leaves; /* its leaves (terminal, depth, gas)          */
+  uint32_t n_leaves;      /* entries                                    */
+  uint32_t memo[GV_CHAIN_MAX_NODES]; /* the chain's key positions     */
+  uint64_t chain_gas;     /* the run's gas budget (fixed per exec)      */
+  int chain_capped;       /* it is the host's ceiling                   */
+  uint32_t chain_wait;    /* straight runs left before asking for the
+                             chain; UINT32_MAX: never                   */
   char fail_msg[GAVEL_ERRMSG_SIZE]; /* its message                      */
 };
 
@@ -964,7 +980,10 @@ gv_arena *gavel__exec_prepare(gavel_exec *ex) {
   ex->holds_slot = 0;
   ex->in_text = NULL;
   ex->in_len = 0;
-  gavel__arena_reset(&ex->arena);
+  /* nothing handed out since the last reset (a compiled chain run
+  ** allocates nothing): the arena is as a reset leaves it */
+  if (ex->arena.used || ex->arena.failed)
+    gavel__arena_reset(&ex->arena);
   ex->n_frames = 0;
   ex->n_trace = ex->cap_trace = 0;
   ex->trace = NULL;
@@ -1088,6 +1107,170 @@ static int straight_kind(const gavel_ruleset *rs) {
   return calls ? 2 : 1;
 }
 
+/* ==== Decision chains ====
+** Graphs of decisions ending in terminals with prebuilt results, unrolled
+** from the entry into a tree (jit.h) whose leaves know their terminal,
+** depth and gas, and compiled into one native function.  A chain run
+** binds the inputs, calls it, and finishes exactly as the straight path
+** does on that path: the same result, step count and gas.  The chain
+** returns -1 (any value its templates do not finish inline), and a leaf
+** over the step cap or the gas budget, fall through to the straight path,
+** which starts from scratch (the chain had no side effect). */
+#define CHAIN_MAX_STEPS 15   /* steps per path: the timeout is first checked
+                                at the 16th (straight_run)               */
+#define CHAIN_MAX_LEAVES 1024 /* paths per chain                         */
+
+typedef struct chainleaf {
+  int32_t step;   /* the terminal                          */
+  uint32_t depth; /* decisions before it                   */
+  int64_t gas;    /* charged on the path (steps, programs) */
+  int ok;         /* within the step cap and the gas budget
+                     (both fixed per exec): else the
+                     straight path reports the limit       */
+  const gvalue *fixed; /* the terminal's prebuilt result    */
+} chainleaf;
+
+typedef struct cbuild {
+  const gv_graph *g;
+  gv_chainnode nodes[GV_CHAIN_MAX_NODES];
+  uint32_t n_nodes;
+  chainleaf *leaves; /* malloc'ed while building */
+  uint32_t n_leaves;
+  int oom;
+} cbuild;
+
+/* The successor for 'step' reached after 'depth' decisions that charged
+** 'gas' (GV_CHAIN_FAIL where the chain cannot follow: the straight path
+** then decides). */
+static int32_t chain_visit(cbuild *b, int step, uint32_t depth, int64_t gas) {
+  const gv_step *s;
+  int32_t *next;
+  uint32_t id;
+  int k;
+  if (step < 0 || step >= b->g->n_steps || depth >= CHAIN_MAX_STEPS ||
+      b->oom)
+    return GV_CHAIN_FAIL;
+  s = &b->g->steps[step];
+  gas += GAVEL_GAS_STEP;
+  if (s->type == ST_TERMINAL) {
+    chainleaf *nl;
+    if (s->fixed.tag != GV_OBJ || b->n_leaves == CHAIN_MAX_LEAVES)
+      return GV_CHAIN_FAIL; /* outputs read the input: the straight path */
+    if (!(b->n_leaves & 15)) {
+      nl = realloc(b->leaves, (b->n_leaves + 16) * sizeof *nl);
+      if (!nl) {
+        b->oom = 1;
+        return GV_CHAIN_FAIL;
+      }
+      b->leaves = nl;
+    }
+    b->leaves[b->n_leaves].step = step;
+    b->leaves[b->n_leaves].depth = depth;
+    b->leaves[b->n_leaves].gas = gas;
+    b->leaves[b->n_leaves].ok = 0;
+    b->leaves[b->n_leaves].fixed = &s->fixed;
+    return GV_CHAIN_LEAF(b->n_leaves++);
+  }
+  if (s->type != ST_DECISION || s->n_branches < 1)
+    return GV_CHAIN_FAIL;
+  if (!s->fused && s->n_branches == 1 && !s->branches[0].cond)
+    /* an "always" branch: no program, the next step */
+    return chain_visit(b, s->branches[0].next, depth + 1, gas);
+  if ((!s->fused && s->n_branches != 1) || b->n_nodes == GV_CHAIN_MAX_NODES)
+    return GV_CHAIN_FAIL;
+  next = malloc((size_t)s->n_branches * sizeof *next);
+  if (!next) {
+    b->oom = 1;
+    return GV_CHAIN_FAIL;
+  }
+  id = b->n_nodes++; /* before its successors: a tree in preorder */
+  /* the fused program (a branch index), or a lone branch's condition
+  ** (its truthiness), charged as take_branch / branch_scan do */
+  b->nodes[id].prog = s->fused ? s->fused : s->branches[0].cond;
+  b->nodes[id].truthy = !s->fused;
+  b->nodes[id].next = next;
+  b->nodes[id].n_next = (uint32_t)s->n_branches;
+  gas += b->nodes[id].prog->gas;
+  for (k = 0; k < s->n_branches; k++)
+    next[k] = chain_visit(b, s->branches[k].next, depth + 1, gas);
+  b->nodes[id].dflt = chain_visit(b, s->default_next, depth + 1, gas);
+  return (int32_t)id;
+}
+
+/* Asks the ruleset's code owner for the chain (compiling it the first
+** time) and keeps this exec's leaf table.  The unrolling is deterministic,
+** so every exec numbers the leaves as the compiled code does. */
+static void chain_setup(gavel_exec *ex) {
+  const gv_graph *g = &ex->rs->graphs[0];
+  const gavel__alloc *al = &ex->rt->al;
+  cbuild b;
+  uint32_t i;
+  gv_chainfn fn = NULL;
+  memset(&b, 0, sizeof b);
+  b.g = g;
+  if (ex->fixed_over && chain_visit(&b, g->entry, 0, 0) == 0 && !b.oom &&
+      b.n_leaves) {
+    fn = gavel__jit_chain(ex->rs->jit, &g->st, b.nodes, b.n_nodes);
+    if (fn) {
+      ex->leaves = gavel__malloc(al, b.n_leaves * sizeof *ex->leaves);
+      if (ex->leaves) {
+        const gavel_config *c = &ex->rt->cfg;
+        uint32_t max_depth = ex->rs->max_depth < c->max_steps
+                                 ? ex->rs->max_depth
+                                 : (uint32_t)c->max_steps;
+        uint64_t gas = ex->rs->gas_limit < c->max_gas ? ex->rs->gas_limit
+                                                      : c->max_gas;
+        memcpy(ex->leaves, b.leaves, b.n_leaves * sizeof *ex->leaves);
+        for (i = 0; i < b.n_leaves; i++)
+          ex->leaves[i].ok = ex->leaves[i].depth < max_depth &&
+                             (uint64_t)ex->leaves[i].gas <= gas;
+        ex->n_leaves = b.n_leaves;
+        ex->chain_gas = gas;
+        ex->chain_capped = ex->rs->gas_limit > c->max_gas;
+        ex->chain = fn;
+      }
+    }
+  }
+  for (i = 0; i < b.n_nodes; i++)
+    free((void *)b.nodes[i].next);
+  free(b.leaves);
+}
+
+/* Tier-up of the straight path: the compiled binder and (graphs without
+** builtin calls) the chain.  Asked once; again after as many runs when
+** another thread was compiling them. */
+static void jit_setup(gavel_exec *ex) {
+  gv_jitown *o = ex->rs->jit;
+  uint32_t again;
+  ex->chain_wait = UINT32_MAX;
+  if (!ex->binder && !getenv("GAVEL_NO_BINDER"))
+    ex->binder = gavel__jit_binder(o, &ex->rs->graphs[0].st);
+  if (ex->straight == 1 && ex->fixed_over && !ex->chain &&
+      !getenv("GAVEL_NO_CHAIN"))
+    chain_setup(ex);
+  if ((!ex->binder && !gavel__jit_binder_tried(o)) ||
+      (ex->straight == 1 && !ex->chain && !gavel__jit_chain_tried(o))) {
+    again = gavel__jit_chain_after(o);
+    ex->chain_wait = again ? again : 1;
+  }
+}
+
+/* Finishes a run whose chain returned leaf 'r' as the straight path
+** would have on that path: 0, or 1 when the leaf is over a limit (the
+** straight path reports it). */
+static int chain_finish(gavel_exec *ex, int r) {
+  const chainleaf *lf;
+  if (r < 0 || (uint32_t)r >= ex->n_leaves || !ex->leaves[r].ok)
+    return 1;
+  lf = &ex->leaves[r];
+  ex->vrt.gas -= lf->gas;
+  ex->n_steps = lf->depth + 1;
+  ex->result = *lf->fixed;
+  ex->res_fixed = lf->step;
+  ex->state = XS_DONE;
+  return 0;
+}
+
 /* A run of such a graph without trace or observers: no frame push, no
 ** phase machine, and (kind 1) no clock read before step 16, where the
 ** timeout is first checked (kind 2 reads it at the start: builtins check
@@ -1126,8 +1309,13 @@ static int straight_run(gavel_exec *ex, gvalue input) {
                 ? vars_local
                 : gavel__arena_alloc(&ex->arena,
                                      (g->st.n_vars + 1) * sizeof(gvalue));
-  if (!fr.slots || !fr.vars ||
-      gavel__bind_walk(&ex->arena, &g->st, input, fr.slots) != GAVEL_OK)
+  if (!fr.slots || !fr.vars)
+    return 1;
+  if (ex->binder && ex->binder(&input, ex->memo, fr.slots) == 0)
+    ; /* bound by compiled code */
+  else if (ex->plan)
+    gavel__bind_run(ex->plan, input, fr.slots);
+  else if (gavel__bind_walk(&ex->arena, &g->st, input, fr.slots) != GAVEL_OK)
     return 1;
   for (i = 0; i < g->st.n_vars; i++)
     fr.vars[i] = gv_missing();
@@ -1192,8 +1380,47 @@ static int straight_run(gavel_exec *ex, gvalue input) {
   }
 }
 
+static GAVEL_NOINLINE gavel_status run_value(gavel_exec *ex, gvalue input,
+                                             unsigned flags, gavel_error *err,
+                                             int cr);
+
 gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
                                    unsigned flags, gavel_error *err) {
+  int cr = -1; /* the chain's leaf, or -1 */
+  if (ex->chain && !(flags & GAVEL_RUN_TRACE) && !ex->rs->enable_trace &&
+      !ex->rt->n_observers) {
+    const chainleaf *lf;
+    cr = ex->chain(&input, ex->memo);
+    if ((uint32_t)cr < ex->n_leaves && (lf = &ex->leaves[cr])->ok &&
+        ex->fixed_over[lf->step] == 0) {
+      /* The whole run: the state run_value and chain_finish leave, and
+      ** finish()'s verdict on the prebuilt result, known to fit. */
+      gavel__error_clear(err);
+      ex->flags = flags;
+      ex->vrt.ekind = GV_E_NONE;
+      ex->vrt.emsg[0] = 0;
+      ex->vrt.fn_name = NULL;
+      ex->vrt.arena = &ex->arena;
+      ex->gas_limit = ex->chain_gas;
+      ex->gas_capped = ex->chain_capped;
+      ex->vrt.gas = (int64_t)ex->chain_gas - lf->gas;
+      ex->vrt.gas_limit = ex->chain_gas;
+      ex->vrt.deadline_ns = 0;
+      ex->n_frames = 0;
+      ex->trace_id = 0;
+      ex->n_steps = lf->depth + 1;
+      ex->result = *lf->fixed;
+      ex->res_fixed = lf->step;
+      ex->state = XS_DONE;
+      return GAVEL_OK;
+    }
+  }
+  return run_value(ex, input, flags, err, cr);
+}
+
+static GAVEL_NOINLINE gavel_status run_value(gavel_exec *ex, gvalue input,
+                                             unsigned flags, gavel_error *err,
+                                             int cr) {
   gavel_status st;
   gavel__error_clear(err);
   ex->flags = flags | (ex->rs->enable_trace ? GAVEL_RUN_TRACE : 0);
@@ -1219,7 +1446,13 @@ gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
     ex->trace_id = __atomic_add_fetch(&next_trace_id, 1, __ATOMIC_RELAXED);
     ex->t_run = gavel__now_ns();
   } else if (ex->straight && !(ex->flags & GAVEL_RUN_TRACE)) {
-    int r = straight_run(ex, input);
+    int r;
+    if (ex->chain) {
+      if (chain_finish(ex, cr) == 0)
+        return finish(ex, GAVEL_OK, err);
+    } else if (ex->chain_wait != UINT32_MAX && --ex->chain_wait == 0)
+      jit_setup(ex);
+    r = straight_run(ex, input);
     if (r == 0)
       return finish(ex, GAVEL_OK, err);
     if (r == 2)
@@ -1311,6 +1544,10 @@ const gv_metric_rec *gavel__exec_metrics(const gavel_exec *ex, int *n) {
   return ex->metrics;
 }
 
+int gavel__exec_jit_parts(const gavel_exec *ex) {
+  return (ex->chain ? 1 : 0) | (ex->binder ? 2 : 0);
+}
+
 uint64_t gavel__exec_gas_used(const gavel_exec *ex) {
   return ex->gas_limit - (uint64_t)(ex->vrt.gas < 0 ? 0 : ex->vrt.gas);
 }
@@ -1336,6 +1573,9 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
   ex->rt = rs->rt;
   ex->straight = getenv("GAVEL_NO_STRAIGHT") ? 0 : straight_kind(rs);
   ex->res_fixed = -1;
+  ex->chain_wait = UINT32_MAX;
+  if (ex->straight && !getenv("GAVEL_NO_BINDPLAN"))
+    ex->plan = gavel__bind_plan(al, &rs->graphs[0].st); /* NULL: walk */
   if (ex->straight) {
     /* without it the straight path still runs, checking every result */
     int n = rs->graphs[0].n_steps;
@@ -1343,7 +1583,27 @@ gavel_status gavel_exec_new(gavel_ruleset *rs, gavel_exec **out,
     if (ex->fixed_over) {
       ex->n_fixed_over = (size_t)n + 1;
       memset(ex->fixed_over, FIXED_UNKNOWN, ex->n_fixed_over);
+      ex->fixed_text = gavel__malloc(al, ex->n_fixed_over * sizeof(char *));
+      ex->fixed_len = gavel__malloc(al, ex->n_fixed_over * sizeof(size_t));
+      if (ex->fixed_text && ex->fixed_len)
+        memset(ex->fixed_text, 0, ex->n_fixed_over * sizeof(char *));
+      else {
+        if (ex->fixed_text)
+          gavel__free(al, ex->fixed_text, ex->n_fixed_over * sizeof(char *));
+        if (ex->fixed_len)
+          gavel__free(al, ex->fixed_len, ex->n_fixed_over * sizeof(size_t));
+        ex->fixed_text = NULL;
+        ex->fixed_len = NULL;
+      }
     }
+  }
+  if (ex->straight && rs->jit) {
+    /* jit=on: compiled now; auto: after as many straight runs as the
+    ** tier-up threshold */
+    ex->chain_wait = gavel__jit_chain_after(rs->jit);
+    if (ex->chain_wait == 0 || gavel__jit_chain_tried(rs->jit) ||
+        gavel__jit_binder_tried(rs->jit))
+      jit_setup(ex); /* or another exec of the ruleset tiered it up */
   }
   gavel__arena_init(&ex->arena, al, rs->rt->cfg.max_run_bytes);
   gavel__buf_init(&ex->out, al);
@@ -1361,8 +1621,19 @@ void gavel_exec_free(gavel_exec *ex) {
   gavel__buf_free(&ex->out);
   gavel__buf_free(&ex->tmp);
   gavel__free(al, ex->frames, MAX_FRAMES * sizeof(xframe));
+  if (ex->fixed_text) {
+    size_t i;
+    for (i = 0; i < ex->n_fixed_over; i++)
+      if (ex->fixed_text[i])
+        gavel__free(al, ex->fixed_text[i], ex->fixed_len[i] + 1);
+    gavel__free(al, ex->fixed_text, ex->n_fixed_over * sizeof(char *));
+    gavel__free(al, ex->fixed_len, ex->n_fixed_over * sizeof(size_t));
+  }
   if (ex->fixed_over)
     gavel__free(al, ex->fixed_over, ex->n_fixed_over);
+  if (ex->leaves)
+    gavel__free(al, ex->leaves, ex->n_leaves * sizeof *ex->leaves);
+  gavel__bind_plan_free(al, ex->plan);
   gavel__free(al, ex, sizeof *ex);
 }
 
@@ -1381,6 +1652,24 @@ static gavel_status write_result(gavel_exec *ex, const char **out,
     return GAVEL_OK;
   }
   ex->out_ready = 0;
+  if (ex->res_fixed >= 0 && ex->fixed_text && !(ex->flags & GAVEL_RUN_TRACE)) {
+    /* A prebuilt result (immutable): its text, written once. */
+    char **txt = &ex->fixed_text[ex->res_fixed];
+    if (!*txt) {
+      gavel__buf_clear(b);
+      if (gavel__json_write_checked(b, r) == 0 && !b->oom &&
+          (*txt = gavel__malloc(&ex->rt->al, b->len + 1)) != NULL) {
+        memcpy(*txt, b->p, b->len + 1);
+        ex->fixed_len[ex->res_fixed] = b->len;
+      }
+    }
+    if (*txt) {
+      *out = *txt;
+      if (out_len)
+        *out_len = ex->fixed_len[ex->res_fixed];
+      return GAVEL_OK;
+    }
+  }
   gavel__buf_clear(b);
   if (!(ex->flags & GAVEL_RUN_TRACE) || r.tag != GV_OBJ) {
     w = gavel__json_write_checked(b, r);

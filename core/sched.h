@@ -40,6 +40,9 @@ gavel_status gavel__exec_write_result(gavel_exec *ex, const char **out,
 const gv_hostreq *gavel__exec_pending_req(const gavel_exec *ex);
 /* Metrics delivered to the sink in the last run. */
 const gv_metric_rec *gavel__exec_metrics(const gavel_exec *ex, int *n);
+/* Compiled straight-path code 'ex' uses (tests): bit 0 the decision
+** chain, bit 1 the input binder (jit.h). */
+int gavel__exec_jit_parts(const gavel_exec *ex);
 /* Gas used by the last run. */
 uint64_t gavel__exec_gas_used(const gavel_exec *ex);
 

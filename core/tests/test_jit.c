@@ -12,9 +12,12 @@
 */
 #include "api_int.h"
 #include "jit.h"
+#include "json.h"
+#include "sched.h"
 #include "tinytest.h"
 #include <dirent.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,6 +470,387 @@ TEST(the_loan_ruleset_gives_identical_results_with_and_without_jit) {
                GAVEL_SOURCE_DIR "/examples/loan.jsonl");
 }
 
+/* ==== Decision chains (straight-path graphs compiled whole) ==== */
+
+/* Appends 's' as a JSON string body (quotes and backslashes escaped). */
+static void put_esc(char *b, size_t *n, size_t cap, const char *s) {
+  for (; *s && *n + 2 < cap; s++) {
+    if (*s == '"' || *s == '\\')
+      b[(*n)++] = '\\';
+    b[(*n)++] = *s;
+  }
+  b[*n] = 0;
+}
+
+#define RS_CAP 16384
+static void rs_put(char *b, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void rs_put(char *b, size_t *n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (*n < RS_CAP)
+    *n += (size_t)vsnprintf(b + *n, RS_CAP - *n, fmt, ap);
+  va_end(ap);
+}
+
+/* A random condition: mostly the shapes rules use ('field op literal',
+** combined with && / ||), sometimes anything the generator makes. */
+static void gen_cond(char *c, size_t cap) {
+  static const char *const cmps[] = {"==", "!=", "<", "<=", ">", ">="};
+  static const char *const ars[] = {"+", "-", "*", "/"};
+  static const char *const lits[] = { /* no exponents: rules reject them */
+      "0", "1", "-1", "2", "18", "90", "100", "9223372036854775807",
+      "-9223372036854775807", "4611686018427387904", "3037000500", "0.5",
+      "1.5", "-0.0", "0.0", "\"\"", "\"a\"", "\"active\"", "true", "false",
+      "null", "12.25"};
+  size_t n = 0;
+  int k, m = 1 + (int)rnd(3);
+  c[0] = 0;
+  if (rnd(5) == 0) { /* anything: builtins, 'in', negation, ... */
+    gen(c, &n, cap, 1);
+    return;
+  }
+  for (k = 0; k < m; k++) {
+    const char *f = fields[rnd(sizeof fields / sizeof *fields)];
+    if (k)
+      n += (size_t)snprintf(c + n, cap - n, rnd(2) ? " && " : " || ");
+    if (rnd(4) == 0)
+      n += (size_t)snprintf(c + n, cap - n, "(%s %s %s) %s %s", f,
+                            ars[rnd(4)], lits[rnd(sizeof lits / sizeof *lits)],
+                            cmps[rnd(6)],
+                            lits[rnd(sizeof lits / sizeof *lits)]);
+    else if (rnd(8) == 0)
+      n += (size_t)snprintf(c + n, cap - n, "%s%s", rnd(2) ? "!" : "", f);
+    else
+      n += (size_t)snprintf(c + n, cap - n, "%s %s %s", f, cmps[rnd(6)],
+                            lits[rnd(sizeof lits / sizeof *lits)]);
+    if (n >= cap)
+      break;
+  }
+}
+
+/* A random ruleset of decisions (up to three deep) ending in terminals:
+** mostly prebuilt results, sometimes one reading the input, sometimes no
+** default (the "no matching branch" error); strict or lenient, a random
+** step cap and gas budget now and then. */
+static void gen_ruleset(char *b, size_t *n) {
+  int n_dec = 1 + (int)rnd(4), d, k, t = 0, n_term;
+  char cond[1024];
+  *n = 0;
+  rs_put(b, n, "{\"config\":{\"name\":\"r\",\"entry_step\":\"d0\"%s%s%s},"
+               "\"steps\":{",
+         rnd(3) ? "" : ",\"field_missing\":\"strict\"",
+         rnd(6) ? "" : ",\"max_depth\":2",
+         rnd(8) ? "" : ",\"gas_limit\":40");
+  n_term = 5;
+  for (d = 0; d < n_dec; d++) {
+    int nb = 1 + (int)rnd(4);
+    rs_put(b, n, "%s\"d%d\":{\"id\":\"d%d\",\"type\":\"decision\","
+                 "\"branches\":[", d ? "," : "", d, d);
+    for (k = 0; k < nb; k++) {
+      char nx[16];
+      /* later decisions only: a tree or a DAG, never a cycle */
+      if (d + 1 < n_dec && rnd(3) == 0)
+        snprintf(nx, sizeof nx, "d%d",
+                 d + 1 + (int)rnd((uint32_t)(n_dec - d - 1)));
+      else
+        snprintf(nx, sizeof nx, "t%d", (int)rnd((uint32_t)n_term));
+      gen_cond(cond, sizeof cond);
+      rs_put(b, n, "%s{\"condition\":\"", k ? "," : "");
+      put_esc(b, n, RS_CAP, cond);
+      rs_put(b, n, "\",\"next_step\":\"%s\"}", nx);
+    }
+    rs_put(b, n, "]");
+    if (rnd(6))
+      rs_put(b, n, ",\"default_next\":\"t%d\"", (int)rnd((uint32_t)n_term));
+    rs_put(b, n, "}");
+  }
+  for (t = 0; t < n_term; t++) {
+    rs_put(b, n, ",\"t%d\":{\"id\":\"t%d\",\"type\":\"terminal\","
+                 "\"result\":{\"code\":\"T%d\",\"message\":\"m%d\"",
+           t, t, t, t);
+    if (t == 3)
+      rs_put(b, n, ",\"output\":{\"x\":\"a + 1\"}"); /* reads the input */
+    if (t == 1)
+      rs_put(b, n, ",\"data\":{\"k\":[1,2.5,\"z\"],\"o\":{\"p\":null}}");
+    rs_put(b, n, "}}");
+  }
+  rs_put(b, n, "}}");
+}
+
+/* An input object built outside the parser: duplicate keys (the first
+** one must win), in the exec's arena. */
+static gvalue dup_input(gv_arena *a, int variant) {
+  gv_obj *o = gavel__obj_new(a, 8), *u = gavel__obj_new(a, 4);
+  static const char *const k[] = {"a", "b", "a", "u", "c", "b"};
+  int i;
+  /* variants 2 and 3: past 64 keys (the compiled lookup's bound-position
+  ** mask covers 64) */
+  for (i = 0; i < (variant >= 2 ? 70 : 0) && o; i++) {
+    char f[16];
+    snprintf(f, sizeof f, "f%d", i);
+    gavel__obj_append(a, o, gavel__str_cstr(a, f), gv_int(i));
+    if (variant == 3 && i == 66)
+      gavel__obj_append(a, o, gavel__str_cstr(a, "b"), gv_float(0.5));
+  }
+  for (i = 0; i < 6 && o && u; i++) {
+    gvalue v = gv_int((int64_t)(i * 37 % 11) - 3 + variant);
+    if (i == 3) {
+      gavel__obj_append(a, u, gavel__str_cstr(a, "v"), gv_int(variant));
+      gavel__obj_append(a, u, gavel__str_cstr(a, "v"), gv_float(2.5));
+      v = gv_objv(u);
+    }
+    gavel__obj_append(a, o, gavel__str_cstr(a, k[i]), v);
+  }
+  return o ? gv_objv(o) : gv_null();
+}
+
+static void diff_chain_run(gavel_exec *xa, gavel_exec *xb, const char *in,
+                           long *runs, long *bad) {
+  const char *oa = NULL, *ob = NULL;
+  size_t la = 0, lb = 0;
+  gavel_error ea, eb;
+  gavel_status sa, sb;
+  char ra[2048], rb[2048];
+  sa = gavel_exec_run_json(xa, in, strlen(in), 0, &oa, &la, &ea);
+  render(sa, oa, la, &ea, ra, sizeof ra);
+  sb = gavel_exec_run_json(xb, in, strlen(in), 0, &ob, &lb, &eb);
+  render(sb, ob, lb, &eb, rb, sizeof rb);
+  (*runs)++;
+  if (strcmp(ra, rb) ||
+      gavel__exec_gas_used(xa) != gavel__exec_gas_used(xb)) {
+    if ((*bad)++ < 10)
+      fprintf(stderr, "  chain differs on %s\n    vm:  %s\n    jit: %s\n", in,
+              ra, rb);
+  }
+}
+
+TEST(random_decision_chains_agree_between_vm_and_compiled_chain) {
+  static char rs_text[RS_CAP], ctx[1024];
+  long runs = 0, bad = 0, chains = 0, loaded = 0;
+  int i, j;
+  /* roots that are no object, arrays on a path, parent scalars */
+  static const char *const odd[] = {
+      "null", "[1,2]", "5", "\"s\"", "{\"u\": [1, 2]}", "{\"u\": 3}",
+      "{\"a\": {\"b\": 1}, \"u\": {\"v\": null}}", "{}"};
+  int count = getenv("GAVEL_JIT_CHAINS") ? atoi(getenv("GAVEL_JIT_CHAINS"))
+                                           : 400; /* longer campaigns */
+  setup();
+  for (i = 0; i < count; i++) {
+    size_t n;
+    gavel_ruleset *ra = NULL, *rb = NULL;
+    gavel_exec *xa = NULL, *xb = NULL;
+    gavel_error ea, eb;
+    gavel_status la, lb;
+    gen_ruleset(rs_text, &n);
+    la = gavel_ruleset_load(g_off, rs_text, n, NULL, &ra, &ea);
+    lb = gavel_ruleset_load(g_on, rs_text, n, NULL, &rb, &eb);
+    CHECK(la == lb);
+    if (la != GAVEL_OK && getenv("GAVEL_TEST_VERBOSE"))
+      fprintf(stderr, "  not loaded: %s\n", ea.msg);
+    if (la != GAVEL_OK || lb != GAVEL_OK) {
+      gavel_ruleset_free(ra);
+      gavel_ruleset_free(rb);
+      continue;
+    }
+    loaded++;
+    CHECK(gavel_exec_new(ra, &xa, &ea) == GAVEL_OK);
+    CHECK(gavel_exec_new(rb, &xb, &eb) == GAVEL_OK);
+    CHECK((gavel__exec_jit_parts(xa) & 1) == 0); /* jit=off: no chain */
+    chains += gavel__exec_jit_parts(xb) & 1;
+    for (j = 0; j < 24; j++) {
+      if (j < 16) {
+        gen_ctx(ctx, sizeof ctx);
+        diff_chain_run(xa, xb, ctx, &runs, &bad);
+      } else
+        diff_chain_run(xa, xb, odd[j - 16], &runs, &bad);
+    }
+    /* values built outside the parser, duplicate keys included */
+    for (j = 0; j < 4; j++) {
+      gavel_status sa, sb;
+      gv_buf ba, bb;
+      gv_arena *aa = gavel__exec_prepare(xa), *ab = gavel__exec_prepare(xb);
+      sa = gavel__exec_run_value(xa, dup_input(aa, j), 0, &ea);
+      sb = gavel__exec_run_value(xb, dup_input(ab, j), 0, &eb);
+      gavel__buf_init(&ba, &gavel__default_alloc);
+      gavel__buf_init(&bb, &gavel__default_alloc);
+      if (sa == GAVEL_OK)
+        gavel__json_write(&ba, gavel__exec_result(xa));
+      if (sb == GAVEL_OK)
+        gavel__json_write(&bb, gavel__exec_result(xb));
+      runs++;
+      if (sa != sb || (sa == GAVEL_OK && strcmp(ba.p, bb.p)) ||
+          (sa != GAVEL_OK && strcmp(ea.msg, eb.msg)))
+        if (bad++ < 10)
+          fprintf(stderr, "  chain differs on duplicate keys: %s | %s\n",
+                  sa == GAVEL_OK ? ba.p : ea.msg,
+                  sb == GAVEL_OK ? bb.p : eb.msg);
+      gavel__buf_free(&ba);
+      gavel__buf_free(&bb);
+    }
+    gavel_exec_free(xa);
+    gavel_exec_free(xb);
+    gavel_ruleset_free(ra);
+    gavel_ruleset_free(rb);
+  }
+  printf("chains: %ld rulesets, %ld compiled whole, %ld runs, %ld "
+         "differences\n",
+         loaded, chains, runs, bad);
+  CHECK(loaded > count / 4);
+  if (have_jit())
+    CHECK(chains > loaded / 4); /* many really ran as one function */
+  CHECK(bad == 0);
+}
+
+/* Keys of every length around the compiled binder's 8-byte windows, and
+** look-alikes that differ only before, inside or after a window, in any
+** order: the compiled lookup binds what the VM's does. */
+TEST(compiled_key_lookups_match_keys_of_every_length_exactly) {
+  static const char *const keys[] = {
+      "k", "ab", "abc", "abcd", "abcde", "abcdef", "abcdefg", "abcdefgh",
+      "abcdefghi", "abcdefghijklmnop", "abcdefghijklmnopq",
+      "abcdefghijklmnopqrstuvwxyz0123"};
+  static const char *const alike[] = {
+      "K", "aB", "abC", "Abcd", "abcdE", "abcDef", "abcdefG", "Abcdefgh",
+      "Abcdefghi", "abcdefghijklmnoP", "abcdefghiJklmnopq",
+      "abcdefghijklmnopqrstuvwxyz012_"};
+  enum { NK = sizeof keys / sizeof *keys };
+  static char rs_text[RS_CAP], in[8192];
+  size_t n = 0;
+  gavel_ruleset *ra = NULL, *rb = NULL;
+  gavel_exec *xa = NULL, *xb = NULL;
+  gavel_error ea, eb;
+  long runs = 0, bad = 0;
+  int i, r;
+  setup();
+  /* d0 .. d(NK-1): "o.<key> == i" (nested: the key is a second level) */
+  rs_put(rs_text, &n, "{\"config\":{\"name\":\"k\",\"entry_step\":\"d0\"},"
+                      "\"steps\":{");
+  for (i = 0; i < NK; i++)
+    rs_put(rs_text, &n,
+           "\"d%d\":{\"id\":\"d%d\",\"type\":\"decision\",\"branches\":[{"
+           "\"condition\":\"o.%s == %d\",\"next_step\":\"%s%d\"}],"
+           "\"default_next\":\"t%d\"},",
+           i, i, keys[i], i, i + 1 < NK ? "d" : "t", i + 1 < NK ? i + 1 : 0,
+           i);
+  for (i = 0; i < NK; i++)
+    rs_put(rs_text, &n,
+           "%s\"t%d\":{\"id\":\"t%d\",\"type\":\"terminal\",\"result\":{"
+           "\"code\":\"T%d\"}}",
+           i ? "," : "", i, i, i);
+  rs_put(rs_text, &n, "}}");
+  CHECK(gavel_ruleset_load(g_off, rs_text, n, NULL, &ra, &ea) == GAVEL_OK);
+  CHECK(gavel_ruleset_load(g_on, rs_text, n, NULL, &rb, &eb) == GAVEL_OK);
+  if (!ra || !rb)
+    goto out;
+  gavel_exec_new(ra, &xa, &ea);
+  gavel_exec_new(rb, &xb, &eb);
+  if (have_jit())
+    CHECK(gavel__exec_jit_parts(xb) == 3);
+  for (r = 0; r < 300; r++) {
+    size_t m = 0;
+    int perm[NK], j;
+    for (i = 0; i < NK; i++)
+      perm[i] = i;
+    for (i = NK - 1; i > 0 && r % 3; i--) { /* shuffled two runs in three */
+      int t;
+      j = (int)rnd((uint32_t)i + 1);
+      t = perm[i];
+      perm[i] = perm[j];
+      perm[j] = t;
+    }
+    m += (size_t)snprintf(in + m, sizeof in - m, "{\"o\":{");
+    if (r % 4 == 1) /* past 64 keys: the compiled lookup's position mask */
+      for (i = 0; i < 70; i++)
+        m += (size_t)snprintf(in + m, sizeof in - m, "\"f%d\":%d,", i, i);
+    for (i = 0; i < NK; i++) {
+      int k = perm[i];
+      /* a look-alike first now and then; the key itself mostly matching,
+      ** sometimes off by one, sometimes absent */
+      if (rnd(3) == 0)
+        m += (size_t)snprintf(in + m, sizeof in - m, "\"%s\":%d,", alike[k],
+                              k);
+      if (rnd(8))
+        m += (size_t)snprintf(in + m, sizeof in - m, "\"%s\":%d,", keys[k],
+                              rnd(6) ? k : k + 1);
+    }
+    if (in[m - 1] == ',')
+      m--;
+    m += (size_t)snprintf(in + m, sizeof in - m, "}}");
+    diff_chain_run(xa, xb, in, &runs, &bad);
+  }
+  CHECK(bad == 0);
+out:
+  gavel_exec_free(xa);
+  gavel_exec_free(xb);
+  gavel_ruleset_free(ra);
+  gavel_ruleset_free(rb);
+}
+
+/* An empty path segment ('a..b' reads the key "" of a): found by
+** fuzz_ruleset (the binding plan's mask for a zero-length key). */
+TEST(an_empty_key_in_a_path_binds_as_in_the_vm) {
+  static const char rs_text[] =
+      "{\"config\":{\"name\":\"e\",\"entry_step\":\"d\"},\"steps\":{"
+      "\"d\":{\"id\":\"d\",\"type\":\"decision\",\"branches\":["
+      "{\"condition\":\"a..b == 1\",\"next_step\":\"y\"},"
+      "{\"condition\":\"a.x >= 2\",\"next_step\":\"y\"}],"
+      "\"default_next\":\"n\"},"
+      "\"y\":{\"id\":\"y\",\"type\":\"terminal\",\"result\":{\"code\":\"Y\"}},"
+      "\"n\":{\"id\":\"n\",\"type\":\"terminal\",\"result\":{\"code\":\"N\"}}}}";
+  static const char *const ins[] = {
+      "{\"a\":{\"\":{\"b\":1}}}", "{\"a\":{\"x\":1,\"\":{\"b\":1}}}",
+      "{\"a\":{\"\":2,\"x\":3}}", "{\"a\":{\"\":{\"b\":2},\"x\":1}}",
+      "{\"a\":{}}", "{\"a\":{\"x\":5}}", "{\"a\":[]}"};
+  gavel_ruleset *ra = NULL, *rb = NULL;
+  gavel_exec *xa = NULL, *xb = NULL;
+  gavel_error ea, eb;
+  long runs = 0, bad = 0;
+  unsigned i, r;
+  setup();
+  CHECK(gavel_ruleset_load(g_off, rs_text, sizeof rs_text - 1, NULL, &ra,
+                           &ea) == GAVEL_OK);
+  CHECK(gavel_ruleset_load(g_on, rs_text, sizeof rs_text - 1, NULL, &rb,
+                           &eb) == GAVEL_OK);
+  if (ra && rb && gavel_exec_new(ra, &xa, &ea) == GAVEL_OK &&
+      gavel_exec_new(rb, &xb, &eb) == GAVEL_OK) {
+    if (have_jit())
+      CHECK(gavel__exec_jit_parts(xb) == 3);
+    for (r = 0; r < 3; r++)
+      for (i = 0; i < sizeof ins / sizeof *ins; i++)
+        diff_chain_run(xa, xb, ins[i], &runs, &bad);
+  }
+  CHECK(runs > 0 && bad == 0);
+  gavel_exec_free(xa);
+  gavel_exec_free(xb);
+  gavel_ruleset_free(ra);
+  gavel_ruleset_free(rb);
+}
+
+/* The loan rule's decision calls builtins: no chain, but the compiled
+** binder reads its 13 inputs (three levels deep) for the straight path. */
+TEST(the_loan_rule_binds_its_inputs_with_compiled_code) {
+  size_t rl = 0;
+  char *rs_text = slurp(GAVEL_SOURCE_DIR "/examples/loan.json", &rl);
+  gavel_ruleset *rs = NULL;
+  gavel_exec *ex = NULL;
+  gavel_error err;
+  setup();
+  CHECK(rs_text != NULL);
+  if (!rs_text)
+    return;
+  CHECK(gavel_ruleset_load(g_on, rs_text, rl, NULL, &rs, &err) == GAVEL_OK);
+  if (rs && gavel_exec_new(rs, &ex, &err) == GAVEL_OK) {
+    if (have_jit())
+      CHECK(gavel__exec_jit_parts(ex) == 2);
+    else
+      CHECK(gavel__exec_jit_parts(ex) == 0);
+  }
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  free(rs_text);
+}
+
 /* ==== Code memory ==== */
 
 /* Mappings writable and executable at once; and executable anonymous ones. */
@@ -505,6 +889,7 @@ static const char rules4[] =
 TEST(no_mapping_is_writable_and_executable_while_rulesets_are_loaded) {
   gavel_runtime *rt = mk_rt(GV_JIT_ON, 0);
   gavel_ruleset *rs[8];
+  gavel_exec *ex[8];
   gavel_error err;
   size_t m0 = gavel__jit_mapped_bytes();
   int i, wx0, wx, xa0, xa1;
@@ -516,8 +901,14 @@ TEST(no_mapping_is_writable_and_executable_while_rulesets_are_loaded) {
            wx0);
   for (i = 0; i < 8; i++) {
     rs[i] = NULL;
+    ex[i] = NULL;
     CHECK(gavel_ruleset_load(rt, rules4, sizeof rules4 - 1, NULL, &rs[i],
                              &err) == GAVEL_OK);
+    /* an exec compiles the decision chain and the binder (jit=on) */
+    if (rs[i])
+      CHECK(gavel_exec_new(rs[i], &ex[i], &err) == GAVEL_OK);
+    if (ex[i] && have_jit())
+      CHECK(gavel__exec_jit_parts(ex[i]) == 3);
   }
   if (have_jit())
     CHECK(gavel__jit_mapped_bytes() > m0); /* code was really mapped */
@@ -525,8 +916,10 @@ TEST(no_mapping_is_writable_and_executable_while_rulesets_are_loaded) {
   CHECK(wx == wx0);
   if (have_jit())
     CHECK(xa1 > xa0); /* ... and is executable, in anonymous mappings */
-  for (i = 0; i < 8; i++)
+  for (i = 0; i < 8; i++) {
+    gavel_exec_free(ex[i]);
     gavel_ruleset_free(rs[i]);
+  }
   CHECK(gavel__jit_mapped_bytes() == m0);
   gavel_runtime_free(rt);
 }
@@ -612,6 +1005,44 @@ TEST(auto_mode_tiers_a_program_up_after_exactly_n_evaluations) {
   gavel_runtime_free(rt);
 }
 
+/* Auto mode: a straight-path graph gets its chain after N runs of an
+** exec; a later exec of the same ruleset picks it up at once. */
+TEST(auto_mode_tiers_a_decision_chain_up_after_n_runs_for_every_exec) {
+  gavel_runtime *rt = mk_rt(GV_JIT_AUTO, 5);
+  gavel_ruleset *rs = NULL;
+  gavel_exec *a = NULL, *b = NULL;
+  gavel_error err;
+  const char *out;
+  size_t n;
+  int i;
+  CHECK(gavel_ruleset_load(rt, rules4, sizeof rules4 - 1, NULL, &rs, &err) ==
+        GAVEL_OK);
+  if (!rs) {
+    gavel_runtime_free(rt);
+    return;
+  }
+  CHECK(gavel_exec_new(rs, &a, &err) == GAVEL_OK);
+  for (i = 1; i <= 6; i++) {
+    CHECK(gavel_exec_run_json(a, "{\"score\": 85}", 13, 0, &out, &n, &err) ==
+          GAVEL_OK);
+    CHECK(strstr(out, "\"B\"") != NULL);
+    if (i < 5)
+      CHECK(gavel__exec_jit_parts(a) == 0);
+    else if (have_jit())
+      CHECK(gavel__exec_jit_parts(a) == 3);
+  }
+  CHECK(gavel_exec_new(rs, &b, &err) == GAVEL_OK);
+  if (have_jit())
+    CHECK(gavel__exec_jit_parts(b) == 3);
+  CHECK(gavel_exec_run_json(b, "{\"score\": 95}", 13, 0, &out, &n, &err) ==
+        GAVEL_OK);
+  CHECK(strstr(out, "\"A\"") != NULL);
+  gavel_exec_free(a);
+  gavel_exec_free(b);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
 TEST(off_mode_never_compiles) {
   gavel_runtime *rt = mk_rt(GV_JIT_OFF, 1);
   gavel_expr *e = NULL;
@@ -679,6 +1110,18 @@ TEST(concurrent_tier_up_from_several_threads_is_safe_and_correct) {
   CHECK(bad == 0);
   if (have_jit())
     CHECK(gavel__jit_mapped_bytes() > m0); /* it did tier up */
+  {
+    /* the decision chain too (compiled once, by one of the threads) */
+    gavel_exec *ex = NULL;
+    const char *out;
+    size_t n;
+    CHECK(gavel_exec_new(rs, &ex, &err) == GAVEL_OK);
+    for (i = 0; i < 101 && ex; i++)
+      gavel_exec_run_json(ex, "{\"score\": 85}", 13, 0, &out, &n, &err);
+    if (ex && have_jit())
+      CHECK(gavel__exec_jit_parts(ex) & 1);
+    gavel_exec_free(ex);
+  }
   gavel_ruleset_free(rs);
   CHECK(gavel__jit_mapped_bytes() == m0);
   gavel_runtime_free(rt);

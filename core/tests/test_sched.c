@@ -6,6 +6,8 @@
 ** load + compile + run (run under ASan by the sanitizer build).
 */
 #include "api_int.h"
+#include "jit.h"
+#include "sched.h"
 #include "json.h"
 #include "gavel.h"
 #include "tinytest.h"
@@ -506,6 +508,134 @@ TEST(straight_runs_over_many_input_slots_match_the_general_path) {
   gavel_ruleset_free(rs);
   gavel_runtime_free(rt);
 }
+
+/* ==== Decision chains (the straight path compiled whole, jit.c) ==== */
+
+/* Two levels of decisions (a lone branch, an "always" branch, a decision
+** without default), prebuilt terminals and one reading the input. */
+static const char *CHAIN =
+    "{\"config\":{\"name\":\"ch\",\"entry_step\":\"s\"},\"steps\":{"
+    "\"s\":{\"id\":\"s\",\"type\":\"decision\",\"branches\":["
+    "{\"condition\":\"a.b >= 90 && t == \\\"x\\\"\",\"next_step\":\"lone\"},"
+    "{\"condition\":\"a.b >= 50.5\",\"next_step\":\"nodef\"},"
+    "{\"condition\":\"a.c < 0\",\"next_step\":\"always\"}],"
+    "\"default_next\":\"f\"},"
+    "\"lone\":{\"id\":\"lone\",\"type\":\"decision\",\"branches\":["
+    "{\"condition\":\"a.c\",\"next_step\":\"high\"}],"
+    "\"default_next\":\"echo\"},"
+    "\"nodef\":{\"id\":\"nodef\",\"type\":\"decision\",\"branches\":["
+    "{\"condition\":\"a.c * 2 > 10\",\"next_step\":\"high\"},"
+    "{\"condition\":\"a.c / 4.0 <= 1\",\"next_step\":\"f\"}]},"
+    "\"always\":{\"id\":\"always\",\"type\":\"decision\",\"branches\":["
+    "{\"condition\":null,\"next_step\":\"high\"}]},"
+    "\"high\":{\"id\":\"high\",\"type\":\"terminal\",\"result\":{\"code\":"
+    "\"HIGH\",\"message\":\"high tier\",\"data\":{\"tier\":1}}},"
+    "\"echo\":{\"id\":\"echo\",\"type\":\"terminal\",\"result\":{\"code\":"
+    "\"ECHO\",\"output\":{\"s\":\"a.b * 2\"}}},"
+    "\"f\":{\"id\":\"f\",\"type\":\"terminal\",\"result\":{\"code\":\"F\"}}}}";
+
+TEST(chain_runs_give_the_general_paths_bytes) {
+  gavel_runtime *rt = NULL;
+  gavel_config cfg;
+  gavel_error e;
+  gavel_ruleset *rs;
+  gavel_exec *ex = NULL, *gen, *nochain = NULL;
+  char got[512], got2[512];
+  static const char *const ins[] = {
+      "{\"a\":{\"b\":95,\"c\":1},\"t\":\"x\"}",     /* lone: truthy */
+      "{\"a\":{\"b\":95,\"c\":0},\"t\":\"x\"}",     /* lone: falsy -> echo */
+      "{\"a\":{\"b\":95,\"c\":2.5},\"t\":\"x\"}",   /* float truthiness */
+      "{\"a\":{\"b\":95},\"t\":\"x\"}",             /* lone: missing */
+      "{\"a\":{\"b\":60,\"c\":6}}",                 /* nodef: branch 0 */
+      "{\"a\":{\"b\":60,\"c\":3}}",                 /* nodef: branch 1 */
+      "{\"a\":{\"b\":60,\"c\":30.5}}",              /* nodef: branch 0 */
+      "{\"a\":{\"b\":60,\"c\":\"s\"}}",             /* a type error */
+      "{\"a\":{\"b\":50.5,\"c\":4.5}}",             /* no branch, no default */
+      "{\"a\":{\"c\":-1,\"b\":10}}",                /* always */
+      "{\"a\":{\"b\":10}}",                         /* default */
+      "{\"a\":[1],\"t\":\"x\"}",                    /* an array on the path */
+      "{\"a\":{\"b\":95,\"b\":1,\"c\":1},\"t\":\"x\"}", /* duplicate key */
+      "[]", "null", "{}", "{\"a\":{\"b\":9.2e18,\"c\":9223372036854775807}}"};
+  unsigned i;
+  int round;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.abi = GAVEL_VERSION_NUM;
+  cfg.jit = 1; /* on: the chain is compiled with the exec */
+  CHECK(gavel_runtime_new(&cfg, &rt, &e) == GAVEL_OK);
+  rs = load(rt, CHAIN, &e);
+  CHECK(rs != NULL);
+  if (!rs) {
+    fprintf(stderr, "  %s\n", e.msg);
+    gavel_runtime_free(rt);
+    return;
+  }
+  CHECK(gavel_exec_new(rs, &ex, &e) == GAVEL_OK);
+  if (gavel__jit_mode(GV_JIT_ON) == GV_JIT_ON) /* a build with the JIT */
+    CHECK(gavel__exec_jit_parts(ex) == 3);
+  gen = exec_general(rs);
+  setenv("GAVEL_NO_CHAIN", "1", 1);
+  CHECK(gavel_exec_new(rs, &nochain, &e) == GAVEL_OK);
+  unsetenv("GAVEL_NO_CHAIN");
+  CHECK((gavel__exec_jit_parts(nochain) & 1) == 0);
+  for (round = 0; round < 3; round++)
+    for (i = 0; i < sizeof ins / sizeof *ins; i++) {
+      gavel_status s1 = run_both(ex, gen, ins[i], got, sizeof got);
+      gavel_status s2 = run_both(nochain, gen, ins[i], got2, sizeof got2);
+      CHECK(s1 == s2);
+      CHECK_STR(got, got2);
+      CHECK(gavel__exec_gas_used(ex) == gavel__exec_gas_used(gen));
+    }
+  gavel_exec_free(ex);
+  gavel_exec_free(gen);
+  gavel_exec_free(nochain);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+}
+
+/* Step cap and gas budget reached on a compiled path: the straight path's
+** errors, the same as the general path's. */
+TEST(chain_runs_over_the_step_cap_or_the_gas_report_as_the_general_path) {
+  static const char *const cfgs[] = {"\"max_depth\":1", "\"gas_limit\":25",
+                                     "\"gas_limit\":1000000"};
+  unsigned c;
+  for (c = 0; c < 3; c++) {
+    gavel_runtime *rt = NULL;
+    gavel_config cfg;
+    gavel_error e;
+    gavel_ruleset *rs;
+    gavel_exec *ex = NULL, *gen;
+    char doc[2048], got[512];
+    const char *cut = strstr(CHAIN, "\"entry_step\"");
+    int round;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.abi = GAVEL_VERSION_NUM;
+    cfg.jit = 1;
+    CHECK(gavel_runtime_new(&cfg, &rt, &e) == GAVEL_OK);
+    snprintf(doc, sizeof doc, "%.*s%s,%s", (int)(cut - CHAIN), CHAIN,
+             cfgs[c], cut);
+    rs = load(rt, doc, &e);
+    CHECK(rs != NULL);
+    if (rs) {
+      CHECK(gavel_exec_new(rs, &ex, &e) == GAVEL_OK);
+      gen = exec_general(rs);
+      for (round = 0; round < 2; round++) {
+        gavel_status st =
+            run_both(ex, gen, "{\"a\":{\"b\":95,\"c\":1},\"t\":\"x\"}", got,
+                     sizeof got);
+        if (c < 2)
+          CHECK(st != GAVEL_OK);
+        else
+          CHECK(st == GAVEL_OK);
+        CHECK(gavel__exec_gas_used(ex) == gavel__exec_gas_used(gen));
+      }
+      gavel_exec_free(ex);
+      gavel_exec_free(gen);
+      gavel_ruleset_free(rs);
+    }
+    gavel_runtime_free(rt);
+  }
+}
+
 
 /* ==== Allocation-failure loop ==== */
 
