@@ -53,7 +53,10 @@ struct gavel_audit {
 
 /* GROUP_N buffers hold records, rendered to lines by the flusher: the
 ** runs' threads only copy an event's fields (and input) in; its
-** timestamp text, digest and JSON escaping happen off their path.
+** timestamp text, digest and JSON escaping happen off their path.  The
+** flusher digests the inputs of consecutive run records two at a time
+** (sha256x2.c: two SHA-NI streams interleaved, ~40% less than OpenSSL's
+** one at a time here).
 ** A record: uint32 size (all of it), one type byte, the payload. */
 #define REC_LINE 'L' /* payload: a finished line, '\n' included        */
 #define REC_RUN 'R'  /* payload: run_rec, then ruleset, version, code,
@@ -163,9 +166,9 @@ static int reopen_locked(gavel_audit *a) {
 }
 
 /* Prefetches a cache line for writing.  The next record goes there: its
-** lines were last read by the flusher (another core), and fetching them
-** while the run goes on, rather than at the copy, took about a third of
-** the record's cost off the run's thread (bench/README.md). */
+** lines were last read by the flusher (another core); fetching them
+** while the run goes on rather than at the copy took 10-30 ms per 200k
+** records off the run's thread on the bench VM (bench/README.md). */
 #if defined(__x86_64__) && defined(__GNUC__)
 static inline void prefetch_w(const void *p) {
   __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
