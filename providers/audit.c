@@ -740,6 +740,10 @@ typedef struct rcache {
   int32_t st;        /* status of 'stn' (valid when 'stn_len')         */
   size_t stn_len;    /* bytes in 'stn'                                 */
   char stn[48];      /* ,"status":"name"                               */
+  uint32_t rv_raw[2]; /* ruleset and version lengths of 'rv' (0: none) */
+  char rv_in[96];    /* ruleset then version, raw                       */
+  size_t rv_len;     /* bytes in 'rv'                                   */
+  char rv[640];      /* ,"ruleset":"..","version":".." of 'rv_in'       */
   const char *pre;   /* input whose digest is in 'pre_md' (or NULL)    */
   unsigned char pre_md[32]; /* computed with the one before it         */
 } rcache;
@@ -781,14 +785,45 @@ static char *put_lit(char *w, const char *lit, size_t n) {
 }
 #define LIT(w, s) put_lit((w), (s), sizeof(s) - 1)
 
+/* "00".."99": two digits per division (and "00".."ff" for hex). */
+static const char dig2[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
 static char *dec_u64(char *w, uint64_t v) {
   char t[24];
   int i = 24;
-  do
-    t[--i] = (char)('0' + v % 10);
-  while ((v /= 10) != 0);
+  while (v >= 100) {
+    unsigned d = (unsigned)(v % 100);
+    v /= 100;
+    i -= 2;
+    memcpy(t + i, dig2 + 2 * d, 2);
+  }
+  if (v >= 10) {
+    i -= 2;
+    memcpy(t + i, dig2 + 2 * v, 2);
+  } else
+    t[--i] = (char)('0' + v);
   memcpy(w, t + i, (size_t)(24 - i));
   return w + (24 - i);
+}
+
+/* Lower-case hex of n bytes at w (2n chars). */
+static char *hex_bytes(char *w, const unsigned char *p, unsigned n) {
+  static const char tab[] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+  unsigned i;
+  for (i = 0; i < n; i++, w += 2)
+    memcpy(w, tab + 2 * p[i], 2);
+  return w;
 }
 
 /* The input of the run record at p (bytes before 'end'): 1 and *in, *n
@@ -815,7 +850,6 @@ static int rec_input(const char *p, const char *end, const char **in,
 ** input is digested together with this one's when both have one. */
 static void render_run(gv_buf *out, const run_rec *r, const char *s,
                        rcache *c, const char *next, const char *end) {
-  static const char hex[] = "0123456789abcdef";
   const char *rs = s, *ver, *code, *msg, *in, *in2;
   size_t room = 512;
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -852,10 +886,27 @@ static void render_run(gv_buf *out, const run_rec *r, const char *s,
   w = put_lit(w, c->ts, 32);
   w = LIT(w, ",\"event\":\"rule_executed\",\"trace_id\":");
   w = dec_u64(w, r->trace_id);
-  w = LIT(w, ",\"ruleset\":");
-  w = esc_str(w, rs, r->len[0]);
-  w = LIT(w, ",\"version\":");
-  w = esc_str(w, ver, r->len[1]);
+  if (c->rv_len && c->rv_raw[0] == r->len[0] && c->rv_raw[1] == r->len[1] &&
+      !memcmp(c->rv_in, rs, r->len[0]) &&
+      !memcmp(c->rv_in + r->len[0], ver, r->len[1]))
+    w = put_lit(w, c->rv, c->rv_len); /* the same as the last line's */
+  else {
+    char *w0 = w;
+    w = LIT(w, ",\"ruleset\":");
+    w = esc_str(w, rs, r->len[0]);
+    w = LIT(w, ",\"version\":");
+    w = esc_str(w, ver, r->len[1]);
+    c->rv_len = 0;
+    if ((size_t)r->len[0] + r->len[1] <= sizeof c->rv_in &&
+        (size_t)(w - w0) <= sizeof c->rv) {
+      memcpy(c->rv_in, rs, r->len[0]);
+      memcpy(c->rv_in + r->len[0], ver, r->len[1]);
+      c->rv_raw[0] = r->len[0];
+      c->rv_raw[1] = r->len[1];
+      memcpy(c->rv, w0, (size_t)(w - w0));
+      c->rv_len = (size_t)(w - w0);
+    }
+  }
   if (!c->stn_len || c->st != r->status) {
     gv_buf t;
     gavel__buf_init(&t, &gavel__default_alloc);
@@ -890,10 +941,7 @@ static void render_run(gv_buf *out, const run_rec *r, const char *s,
     w = LIT(w, "null");
   else {
     *w++ = '"';
-    for (i = 0; i < ml; i++) {
-      *w++ = hex[md[i] >> 4];
-      *w++ = hex[md[i] & 15];
-    }
+    w = hex_bytes(w, md, ml);
     *w++ = '"';
   }
   if (r->status != GAVEL_OK) {
