@@ -785,7 +785,7 @@ static char *put_lit(char *w, const char *lit, size_t n) {
 }
 #define LIT(w, s) put_lit((w), (s), sizeof(s) - 1)
 
-/* "00".."99": two digits per division (and "00".."ff" for hex). */
+/* "00".."99": two digits per division. */
 static const char dig2[] =
     "00010203040506070809101112131415161718192021222324252627282930313233"
     "34353637383940414243444546474849505152535455565758596061626364656667"
@@ -832,7 +832,7 @@ static int rec_input(const char *p, const char *end, const char **in,
                      uint32_t *n) {
   run_rec r;
   uint32_t size;
-  const char *s;
+  size_t off;
   if (end - p < REC_HDR + (ptrdiff_t)sizeof r)
     return 0;
   memcpy(&size, p, 4);
@@ -840,10 +840,13 @@ static int rec_input(const char *p, const char *end, const char **in,
       size < REC_HDR + sizeof r)
     return 0;
   memcpy(&r, p + REC_HDR, sizeof r);
-  s = p + REC_HDR + sizeof r;
-  *in = s + (size_t)r.len[0] + r.len[1] + r.len[2] + r.len[3] + 4;
+  off = REC_HDR + sizeof r + (size_t)r.len[0] + r.len[1] + r.len[2] +
+        r.len[3] + 4;
+  if (!r.has_input || off > size || r.len[4] > size - off)
+    return 0; /* cannot happen: written by on_event */
+  *in = p + off;
   *n = r.len[4];
-  return r.has_input && *in + *n <= p + size;
+  return 1;
 }
 
 /* 'next': the record after this one (end: the end of the records), whose

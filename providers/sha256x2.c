@@ -148,12 +148,15 @@ SHA_TARGET static void run(const void *pa, size_t la, unsigned char *mda,
 }
 
 int gv_sha256x2_ok(void) {
-  static int ok = -1;
+  static int known; /* -1 no, 1 yes, 0 not asked yet (threads may race to
+                       ask: each stores the same answer) */
   unsigned a, b, c, d;
-  if (ok >= 0)
-    return ok;
+  int ok = __atomic_load_n(&known, __ATOMIC_RELAXED);
+  if (ok)
+    return ok > 0;
   ok = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_1) && (c & bit_SSSE3) &&
        __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+  __atomic_store_n(&known, ok ? 1 : -1, __ATOMIC_RELAXED);
   return ok;
 }
 
