@@ -650,7 +650,7 @@ static void md_init(void) {
 static int digest(const char *p, size_t n, unsigned char *md,
                   unsigned int *ml) {
   EVP_MD_CTX *c;
-  if (gv_sha256x2(p, n, md, NULL, 0, NULL)) {
+  if (gavel__sha256x2(p, n, md, NULL, 0, NULL)) {
     *ml = 32;
     return 1;
   }
@@ -936,7 +936,7 @@ static void render_run(gv_buf *out, const run_rec *r, const char *s,
     memcpy(md, c->pre_md, 32);
     ml = 32;
   } else if (r->has_input && rec_input(next, end, &in2, &n2) &&
-             gv_sha256x2(in, r->len[4], md, in2, n2, c->pre_md)) {
+             gavel__sha256x2(in, r->len[4], md, in2, n2, c->pre_md)) {
     c->pre = in2;
     ml = 32;
   }

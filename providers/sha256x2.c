@@ -147,7 +147,7 @@ SHA_TARGET static void run(const void *pa, size_t la, unsigned char *mda,
     out_state(s0[1], s1[1], mdb);
 }
 
-int gv_sha256x2_ok(void) {
+int gavel__sha256x2_ok(void) {
   static int known; /* -1 no, 1 yes, 0 not asked yet (threads may race to
                        ask: each stores the same answer) */
   unsigned a, b, c, d;
@@ -160,16 +160,16 @@ int gv_sha256x2_ok(void) {
   return ok;
 }
 
-int gv_sha256x2(const void *pa, size_t la, unsigned char mda[32],
+int gavel__sha256x2(const void *pa, size_t la, unsigned char mda[32],
                 const void *pb, size_t lb, unsigned char mdb[32]) {
-  if (!gv_sha256x2_ok())
+  if (!gavel__sha256x2_ok())
     return 0;
   run(pa, la, mda, pb, lb, mdb);
   return 1;
 }
 #else
-int gv_sha256x2_ok(void) { return 0; }
-int gv_sha256x2(const void *pa, size_t la, unsigned char mda[32],
+int gavel__sha256x2_ok(void) { return 0; }
+int gavel__sha256x2(const void *pa, size_t la, unsigned char mda[32],
                 const void *pb, size_t lb, unsigned char mdb[32]) {
   (void)pa; (void)la; (void)mda; (void)pb; (void)lb; (void)mdb;
   return 0;

@@ -407,8 +407,8 @@ TEST(sha256x2_digests_equal_openssl_for_every_length_and_pairing) {
   unsigned ml;
   size_t la, lb, i;
   int bad = 0;
-  if (!gv_sha256x2_ok()) {
-    CHECK(gv_sha256x2(buf, 1, m1, NULL, 0, NULL) == 0);
+  if (!gavel__sha256x2_ok()) {
+    CHECK(gavel__sha256x2(buf, 1, m1, NULL, 0, NULL) == 0);
     printf("  skipped: this CPU has no SHA extensions (OpenSSL digests)\n");
     return;
   }
@@ -416,16 +416,16 @@ TEST(sha256x2_digests_equal_openssl_for_every_length_and_pairing) {
     buf[i] = (unsigned char)(i * 131 + (i >> 7));
   for (la = 0; la <= 300; la++)
     for (lb = 0; lb <= 300; lb += (la & 1) ? 13 : 1) {
-      CHECK(gv_sha256x2(buf + 1, la, m1, buf + 1000, lb, m2) == 1);
+      CHECK(gavel__sha256x2(buf + 1, la, m1, buf + 1000, lb, m2) == 1);
       EVP_Digest(buf + 1, la, r1, &ml, EVP_sha256(), NULL);
       EVP_Digest(buf + 1000, lb, r2, &ml, EVP_sha256(), NULL);
       bad += memcmp(m1, r1, 32) != 0 || memcmp(m2, r2, 32) != 0;
     }
   for (la = 0; la < 1300; la += 37) { /* alone, and long ones */
-    CHECK(gv_sha256x2(buf + 3, la, m1, NULL, 0, NULL) == 1);
+    CHECK(gavel__sha256x2(buf + 3, la, m1, NULL, 0, NULL) == 1);
     EVP_Digest(buf + 3, la, r1, &ml, EVP_sha256(), NULL);
     bad += memcmp(m1, r1, 32) != 0;
-    CHECK(gv_sha256x2(buf + 7, 2200, m1, buf + 5, la, m2) == 1);
+    CHECK(gavel__sha256x2(buf + 7, 2200, m1, buf + 5, la, m2) == 1);
     EVP_Digest(buf + 7, 2200, r1, &ml, EVP_sha256(), NULL);
     EVP_Digest(buf + 5, la, r2, &ml, EVP_sha256(), NULL);
     bad += memcmp(m1, r1, 32) != 0 || memcmp(m2, r2, 32) != 0;
