@@ -2,9 +2,11 @@
 ** test_audit.c -- audit.logger: N concurrent writers x M events give
 ** exactly N*M valid JSON lines; SIGKILL after a flushed line loses nothing
 ** before it (and the ON_EXIT policy's documented loss); reopen and SIGHUP
-** for rotation; the fields of run and host-call lines; the capability.
+** for rotation; the fields of run and host-call lines; the capability;
+** the input digests (SHA-NI, two at a time) against OpenSSL's.
 */
 #include "prov_test.h"
+#include "sha256x2.h"
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -396,6 +398,110 @@ TEST(failed_runs_are_audited_with_their_error) {
   unlink(path);
 }
 
+/* sha256x2.c against OpenSSL: every length across the padding edges
+** (55/56, 63/64, 119/120 bytes), as the first or the second message of a
+** pair of different lengths, and alone. */
+TEST(sha256x2_digests_equal_openssl_for_every_length_and_pairing) {
+  static unsigned char buf[2300];
+  unsigned char m1[32], m2[32], r1[32], r2[32];
+  unsigned ml;
+  size_t la, lb, i;
+  int bad = 0;
+  if (!gavel__sha256x2_ok()) {
+    CHECK(gavel__sha256x2(buf, 1, m1, NULL, 0, NULL) == 0);
+    printf("  skipped: this CPU has no SHA extensions (OpenSSL digests)\n");
+    return;
+  }
+  for (i = 0; i < sizeof buf; i++)
+    buf[i] = (unsigned char)(i * 131 + (i >> 7));
+  for (la = 0; la <= 300; la++)
+    for (lb = 0; lb <= 300; lb += (la & 1) ? 13 : 1) {
+      CHECK(gavel__sha256x2(buf + 1, la, m1, buf + 1000, lb, m2) == 1);
+      EVP_Digest(buf + 1, la, r1, &ml, EVP_sha256(), NULL);
+      EVP_Digest(buf + 1000, lb, r2, &ml, EVP_sha256(), NULL);
+      bad += memcmp(m1, r1, 32) != 0 || memcmp(m2, r2, 32) != 0;
+    }
+  for (la = 0; la < 1300; la += 37) { /* alone, and long ones */
+    CHECK(gavel__sha256x2(buf + 3, la, m1, NULL, 0, NULL) == 1);
+    EVP_Digest(buf + 3, la, r1, &ml, EVP_sha256(), NULL);
+    bad += memcmp(m1, r1, 32) != 0;
+    CHECK(gavel__sha256x2(buf + 7, 2200, m1, buf + 5, la, m2) == 1);
+    EVP_Digest(buf + 7, 2200, r1, &ml, EVP_sha256(), NULL);
+    EVP_Digest(buf + 5, la, r2, &ml, EVP_sha256(), NULL);
+    bad += memcmp(m1, r1, 32) != 0 || memcmp(m2, r2, 32) != 0;
+  }
+  if (bad)
+    printf("  %d digests differ from OpenSSL's\n", bad);
+  CHECK(bad == 0);
+}
+
+/* GROUP_N digests consecutive run records two at a time: every run line
+** of a log carries the SHA-256 of its own input, whatever sits between
+** runs (plain lines, a record too big for the buffer, batch and piece
+** boundaries). */
+TEST(group_commit_lines_carry_the_digest_of_their_own_input) {
+  static const char *doc =
+      "{\"config\":{\"name\":\"dig\",\"version\":\"1\"},\"steps\":{"
+      "\"start\":{\"id\":\"start\",\"name\":\"T\",\"type\":\"terminal\","
+      "\"result\":{\"code\":\"OK\"}}}}";
+  enum { RUNS = 300 };
+  static char in[RUNS][6100];
+  char path[256], want[65], line[8192];
+  gavel_runtime *rt;
+  gavel_ruleset *rs = NULL;
+  gavel_exec *ex = NULL;
+  gavel_audit_opts o;
+  gavel_audit *a;
+  gavel_error e;
+  const char *out;
+  size_t n;
+  FILE *f;
+  int i, k = 0, bad = 0;
+  tmpname(path, sizeof path, "digests");
+  memset(&o, 0, sizeof o);
+  o.durability = GAVEL_AUDIT_GROUP_N;
+  o.fsync_every = 16;
+  o.buffer_bytes = 4096; /* back-pressure; input 150 is bigger */
+  o.no_hostcalls = 1;
+  CHECK(gavel_runtime_new(NULL, &rt, &e) == GAVEL_OK);
+  CHECK(gavel_audit_open(path, &o, &a, &e) == GAVEL_OK);
+  CHECK(gavel_audit_attach(a, rt, &e) == GAVEL_OK);
+  CHECK(gavel_ruleset_load(rt, doc, strlen(doc), NULL, &rs, &e) == GAVEL_OK);
+  CHECK(gavel_exec_new(rs, &ex, &e) == GAVEL_OK);
+  for (i = 0; i < RUNS; i++) {
+    size_t len = i == 150 ? 6000 : (size_t)(i * 37 % 700);
+    snprintf(in[i], sizeof in[i], "{\"k\":\"%0*d\"}", (int)len, i);
+    CHECK(gavel_exec_run_json(ex, in[i], strlen(in[i]), 0, &out, &n, &e) ==
+          GAVEL_OK);
+    if (i % 7 == 3)
+      CHECK(gavel_audit_write(a, "{\"between\":1}", 13, &e) == GAVEL_OK);
+  }
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+  CHECK(gavel_audit_close(a, &e) == GAVEL_OK);
+  f = fopen(path, "r");
+  while (f && fgets(line, sizeof line, f)) {
+    const char *d = strstr(line, "\"input_sha256\":\"");
+    if (!strstr(line, "\"rule_executed\""))
+      continue;
+    if (k < RUNS) {
+      sha256_hex(in[k], strlen(in[k]), want);
+      if (!d || strncmp(d + 16, want, 64)) {
+        if (!bad)
+          printf("  run %d: want %s in %s", k, want, line);
+        bad++;
+      }
+    }
+    k++;
+  }
+  if (f)
+    fclose(f);
+  CHECK(k == RUNS);
+  CHECK(bad == 0);
+  unlink(path);
+}
+
 /* The lines of rule_executed events whose first 'skip' bytes are cut
 ** (the timestamp), in order; returns how many (at most 'max'). */
 static int run_lines(const char *path, char lines[][1024], int max) {
@@ -425,6 +531,16 @@ TEST(group_commit_run_lines_are_byte_identical_to_line_by_line_ones) {
   char *bad = call_ruleset("audit.logger", "de\\\"l\\\\x\\t\\u0001\\u00e9",
                            "[]", 0);
   char *good = call_ruleset("audit.logger", "emit", "[[\"a\",\"1\"]]", 0);
+  /* other ruleset names and versions (escaped; or of the same lengths,
+  ** one byte apart) between runs of 'good': the flusher's cached
+  ** ruleset/version text must follow every change */
+  static const char *fmt =
+      "{\"config\":{\"name\":\"%s\",\"version\":\"%s\"},"
+      "\"steps\":{\"start\":{\"id\":\"start\",\"name\":\"T\",\"type\":"
+      "\"terminal\",\"result\":{\"code\":\"X\"}}}}";
+  static const char *names[3][2] = {
+      {"o\\\"t\\\\h", "7\\t1"}, {"calls", "2.1"}, {"callz", "2.0"}};
+  char other[3][512];
   int i, n1, n2;
   tmpname(p1, sizeof p1, "byline");
   tmpname(p2, sizeof p2, "bygroup");
@@ -439,14 +555,18 @@ TEST(group_commit_run_lines_are_byte_identical_to_line_by_line_ones) {
   gavel_audit_attach(a2, rt, &e);
   CHECK(run_doc(rt, bad, NULL, 0, NULL, 0, &e) == GAVEL_HOST);
   CHECK(run_doc(rt, good, NULL, 0, NULL, 0, &e) == GAVEL_OK);
-  CHECK(run_doc(rt, bad, NULL, 0, NULL, 0, &e) == GAVEL_HOST);
-  CHECK(run_doc(rt, good, NULL, 0, NULL, 0, &e) == GAVEL_OK);
+  for (i = 0; i < 3; i++) { /* other i, then good again */
+    snprintf(other[i], sizeof other[i], fmt, names[i][0], names[i][1]);
+    CHECK(run_doc(rt, other[i], NULL, 0, NULL, 0, &e) == GAVEL_OK);
+    if (i < 2)
+      CHECK(run_doc(rt, good, NULL, 0, NULL, 0, &e) == GAVEL_OK);
+  }
   gavel_runtime_free(rt);
   CHECK(gavel_audit_close(a1, &e) == GAVEL_OK);
   CHECK(gavel_audit_close(a2, &e) == GAVEL_OK);
   n1 = run_lines(p1, l1, 8);
   n2 = run_lines(p2, l2, 8);
-  CHECK(n1 == 4 && n2 == 4);
+  CHECK(n1 == 7 && n2 == 7);
   for (i = 0; i < n1 && i < n2; i++) {
     if (strcmp(l1[i], l2[i]))
       printf("  line by line: %s  group:        %s", l1[i], l2[i]);
@@ -454,6 +574,10 @@ TEST(group_commit_run_lines_are_byte_identical_to_line_by_line_ones) {
   }
   CHECK(strstr(l2[0], "'de\\\"l\\\\x\\t\\u0001\xc3\xa9'") != NULL);
   CHECK(strstr(l2[1], "\"status\":\"ok\"") != NULL);
+  CHECK(strstr(l2[2], "\"ruleset\":\"o\\\"t\\\\h\",\"version\":\"7\\t1\"") !=
+        NULL);
+  CHECK(strstr(l2[4], "\"ruleset\":\"calls\",\"version\":\"2.1\"") != NULL);
+  CHECK(strstr(l2[6], "\"ruleset\":\"callz\",\"version\":\"2.0\"") != NULL);
   free(bad);
   free(good);
   unlink(p1);
