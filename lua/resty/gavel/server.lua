@@ -208,7 +208,7 @@ local function envelope(s)
 end
 _M.envelope = envelope
 
--- envelope_fast(body) -> input_text, trace | nil
+-- envelope_fast(body) -> i, j, trace | nil: the input is body:sub(i, j)
 -- The common envelopes, {"input": X} and {"input": X, "trace": bool},
 -- read from both ends without scanning X (the engine parses X anyway).
 -- X may then hold more than the input (other members after it): the
@@ -250,7 +250,7 @@ local function envelope_fast(s)
     end
   end
   if e < i then return nil end
-  return sub(s, i, e), trace
+  return i, e, trace
 end
 _M.envelope_fast = envelope_fast
 
@@ -364,28 +364,40 @@ local function observe(ent, input, res, err, code, us, actions, gas)
              not res and (code or "GAVEL_RUNTIME") or nil, err, gas)
 end
 
--- run(entry, input_text, trace, rid, opts[, body]) -> status sent (the
--- response).  'body': the input was read by envelope_fast from it; when
--- the engine refuses it as JSON, envelope() decides.
-local function respond_run(ent, input, trace, rid, opts, body)
+-- respond_run(entry, input_text, trace, rid, opts[, body, i, j]) -> status
+-- sent (the response).  With 'body': the input is body:sub(i, j), as
+-- envelope_fast read it (run in place, the text made only when the audit
+-- or capture needs it); when the engine refuses it as JSON, envelope()
+-- decides.
+local function respond_run(ent, input, trace, rid, opts, body, i, j)
   local crec = capture.begin()
   local t0 = now_ms()
-  local res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
-  if body and code == "GAVEL_JSON" then
-    local input2, trace2 = envelope(body)
-    if not input2 then
-      if crec then ngx.ctx.gavel_capture = nil end
-      return fail(400, "GAVEL_JSON", trace2, trace2, rid)
+  local res, err, code
+  if body then
+    res, err, code = ent.rs:run_json(body, trace and RUN_TRACE or RUN, i, j)
+    if code == "GAVEL_JSON" then
+      input = sub(body, i, j)
+      local input2, trace2 = envelope(body)
+      if not input2 then
+        if crec then ngx.ctx.gavel_capture = nil end
+        return fail(400, "GAVEL_JSON", trace2, trace2, rid)
+      end
+      if input2 ~= input or trace2 ~= trace then
+        input, trace = input2, trace2
+        t0 = now_ms()
+        res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
+      end
     end
-    if input2 ~= input or trace2 ~= trace then
-      input, trace = input2, trace2
-      t0 = now_ms()
-      res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
-    end
+  else
+    res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
   end
   local us = floor((now_ms() - t0) * 1000)
   -- read before anything can yield; only for the audit line and capture
-  local gas = (crec or audit_on()) and ent.rs:gas_used() or nil
+  local gas
+  if crec or audit_on() then
+    gas = ent.rs:gas_used()
+    input = input or sub(body, i, j)
+  end
   if crec then
     capture.finish(crec, ent, input, res, res == nil and err or nil, code,
                    us, gas)
@@ -403,6 +415,7 @@ local function respond_run(ent, input, trace, rid, opts, body)
   -- Ordo's execute answer also carries duration_us
   return send(200, sub(res, 1, -2) .. ',"duration_us":' .. us .. "}")
 end
+
 -- last_segment(uri) -> its last non-empty path segment | nil (a byte
 -- scan from the end: string.match with "([^/]+)/*$" costs microseconds)
 local function last_segment(u)
@@ -500,9 +513,10 @@ function _M.execute(opts)
     end
     local body, st, err = read_body(opts and opts.max_body or cfg.max_body)
     if not body then return fail(st, "GAVEL_LIMIT", err, nil, rid) end
-    input, trace = envelope_fast(body)
-    if input then
-      return respond_run(ent, input, trace, rid, cfg, body)
+    local i, j
+    i, j, trace = envelope_fast(body)
+    if i then
+      return respond_run(ent, nil, trace, rid, cfg, body, i, j)
     end
     input, trace = envelope(body)
     if not input then return fail(400, "GAVEL_JSON", trace, trace, rid) end
