@@ -33,6 +33,7 @@ local error, type, pairs, ipairs, tostring, tonumber = error, type, pairs,
 local byte, find, sub, match, lower, format = string.byte, string.find,
   string.sub, string.match, string.lower, string.format
 local floor = math.floor
+local tobit = require("bit").tobit
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -412,7 +413,9 @@ local function respond_run(ent, input, trace, rid, opts, body, i, j)
     return fail(status, code or "GAVEL_RUNTIME", ent.tag .. ": " .. err,
                 public_message(status, err), rid)
   end
-  -- Ordo's execute answer also carries duration_us
+  -- Ordo's execute answer also carries duration_us (an int32 when it
+  -- fits: written as an integer, not through the %.14g formatter)
+  if us < 2147483648 then us = tobit(us) end
   return send(200, sub(res, 1, -2) .. ',"duration_us":' .. us .. "}")
 end
 
