@@ -68,6 +68,9 @@ local SERVER = [[
     location ~ ^/api/v1/execute/[^/]+$ {
       content_by_lua_block { require("resty.gavel").execute() }
     }
+    location /deep/ {
+      content_by_lua_block { require("resty.gavel").execute() }
+    }
     location = /typed {
       content_by_lua_block {
         require("resty.gavel").execute {
@@ -196,6 +199,15 @@ describe("resty.gavel.execute status mapping", function()
     assert.equal(200, status, out)
     status = post("n7", '{"input": {}}')
     assert.equal(404, status)
+    -- a URI longer than the cache's entries (256 bytes) is read each time
+    status = post(("x"):rep(300), '{"input": {}}')
+    assert.equal(404, status)
+    local long = "/deep/" .. ("y"):rep(300) .. "/typed/"
+    for _ = 1, 2 do
+      status, out = srv:request("POST", long, '{"input": {"age": 1, '
+        .. '"vip": true, "ip": "x", "n": 1, "who": "w"}}')
+      assert.equal(200, status, out)
+    end
   end)
 
   it("405 on a GET", function()

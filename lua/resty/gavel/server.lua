@@ -476,19 +476,22 @@ end
 -- which keeps it in one compiled trace (a loop met while LuaJIT records a
 -- function's trace aborts it; the function is then interpreted, and an
 -- FFI call from interpreted code costs some thousand instructions).
--- Bounded: cleared when it holds SEGMENTS_MAX URIs.
-local SEGMENTS_MAX = 1024
+-- Bounded: URIs of up to SEGMENT_URI_MAX bytes, emptied when it holds
+-- SEGMENTS_MAX of them (at most some 300 KB per worker).
+local SEGMENTS_MAX, SEGMENT_URI_MAX = 1024, 256
 local segments, n_segments = {}, 0
 
 local function uri_name(u)
   local name = segments[u]
   if name == nil then
     name = last_segment(u) or false
-    if n_segments >= SEGMENTS_MAX then
-      segments, n_segments = {}, 0
+    if #u <= SEGMENT_URI_MAX then
+      if n_segments >= SEGMENTS_MAX then
+        segments, n_segments = {}, 0
+      end
+      segments[u] = name
+      n_segments = n_segments + 1
     end
-    segments[u] = name
-    n_segments = n_segments + 1
   end
   return name or nil
 end
