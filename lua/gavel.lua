@@ -17,7 +17,8 @@ local error, type, ipairs, pairs, tostring = error, type, ipairs, pairs,
   tostring
 local rawget = rawget
 local pcall, setmetatable, getmetatable = pcall, setmetatable, getmetatable
-local format = string.format
+local format, sub = string.format, string.sub
+local floor = math.floor
 
 local capi_exec, capi_set_run = capi.exec, capi.run_json
 local capi_trace_run, capi_result = capi.trace_run, capi.result
@@ -262,22 +263,36 @@ end
 -- rs:run and the engine's JSON writer.
 local rj = nil   -- the FFI face, resolved on first use (false: none)
 
--- rs:run_json(text[, opts]) -> result JSON text[, metrics] | nil, err, code
--- text: the input JSON (nil or "" = null); opts: trace (add "trace"),
--- metrics (also return the run's metric actions, { {name, value, tags} },
--- when there are any).  Metric actions never appear in the text.
-function Ruleset.run_json(self, text, opts)
+-- rs:run_json(text[, opts[, i, j]]) -> result JSON text[, metrics]
+--   | nil, err, code
+-- text: the input JSON (nil or "" = null); i, j: the input is
+-- text:sub(i, j) (read in place, not copied; both integers, 1 <= i, j <=
+-- #text); opts: trace (add "trace"), metrics (also return the run's metric
+-- actions, { {name, value, tags} }, when there are any).  Metric actions
+-- never appear in the text.
+function Ruleset.run_json(self, text, opts, i, j)
   if text ~= nil and type(text) ~= "string" then
     error("gavel: run_json input must be JSON text or nil", 2)
   end
   if opts ~= nil and type(opts) ~= "table" then
     error("gavel: run options must be a table", 2)
   end
+  local from, len = 0, text and #text or 0
+  if i ~= nil then
+    if not text or type(i) ~= "number" or type(j) ~= "number"
+        or i ~= floor(i) or j ~= floor(j) or i < 1 or j > len
+        or j < i - 1 then
+      error("gavel: run_json range must be integers 1 <= i <= j + 1, "
+            .. "j <= #text", 2)
+    end
+    from, len = i - 1, j - i + 1
+  end
   if rj == nil then
     local ok, m = pcall(require, "resty.gavel.capi_json")
     rj = ok and m or false
   end
   if not rj then
+    if i ~= nil then text = sub(text, i, j) end
     -- no FFI face (the CLI's embedded module): the binding's JSON path,
     -- the same engine text
     local n, h, S, code = nil, take_exec(self)
@@ -300,13 +315,13 @@ function Ruleset.run_json(self, text, opts)
     if res then return res, metrics end
     return nil, msg, code
   end
-  local C, out, len, err = rj.C, rj.out, rj.len, rj.err
+  local C, out, err = rj.C, rj.out, rj.err
   local n, h, S, code = nil, take_exec(self)
   if not h then return nil, S, code end
   local ex = rj.cast(rj.exp, h)[0]
   local flags = ((opts and opts.trace) or self._trace) and RUN_TRACE or 0
-  local st = C.gavel_exec_run_json(ex, text, text and #text or 0, flags,
-                                   out, len, err)
+  local st = C.gavel_exec_run_json(ex, text and rj.cast(rj.ccp, text)
+                                   + from, len, flags, out, rj.len, err)
   local grants, msg, code = self._grants
   while st == PENDING do
     local cap, op, params, timeout, rsname, path, _, delay, allow,
@@ -347,14 +362,14 @@ function Ruleset.run_json(self, text, opts)
     end
     if ok then
       st = C.gavel_exec_resume_json(ex, pj, #pj, mj, mj and #mj or 0, out,
-                                    len, err)
+                                    rj.len, err)
     else
-      st = C.gavel_exec_resume_error(ex, payload, out, len, err)
+      st = C.gavel_exec_resume_error(ex, payload, out, rj.len, err)
     end
   end
   local res, metrics
   if st == OK then
-    res = rj.str(out[0], len[0])
+    res = rj.str(out[0], rj.len[0])
     if opts and opts.metrics and api_n_metrics(h) > 0 then
       metrics = capi.metrics(h)
     end

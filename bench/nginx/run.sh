@@ -9,7 +9,9 @@
 # loan body, the same bytes as (c).  Also the nginx workers' CPU time per
 # request (user+sys from /proc, all workers; "cpu us") and its ratio
 # (a)/(x): on a shared machine requests/s follows the other load, CPU per
-# request much less.
+# request much less.  Values are medians over the rounds; the ratios are
+# the medians of each round's ratio (the two runs of a round are seconds
+# apart, so a change in the machine's other load hits both).
 # Environment: GAVEL_BUILD_DIR (build), WRK_CONNECTIONS (32), WRK_THREADS (1),
 # BENCH_PORT_BASE / BENCH_PORT_SPAN (loopback ports tried: 20000 + 0..39999).
 set -eu
@@ -77,6 +79,12 @@ wrk_once() {
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# pratio FILE_X FILE_Y COLUMN -> the median over the rounds of x/y
+pratio() {
+  paste -d' ' <(cut -d' ' -f"$3" "$1") <(cut -d' ' -f"$3" "$2") |
+    awk '$2 > 0 { printf "%.4f\n", $1 / $2 }' | median |
+    awk '{ printf "%.2f", $1 }'
+}
 
 printf '%-8s %-22s %10s %8s %8s %8s %9s\n' workers endpoint "req/s" \
   "p99 ms" ratio "cpu us" "cpu ratio"
@@ -117,16 +125,15 @@ for workers in 1 2; do
     printf '%-8s %-22s %10.0f %8.2f %8s %8s %9s\n' "$1" "$2" "$3" "$4" \
       "$5" "$6" "$7"
   }
-  ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
   row "$workers" "(a) const, score body" "$a" "$ap" "1.00" "$ac" "1.00"
-  row "$workers" "(b) score / (a)" "$b" "$bp" "$(ratio "$b" "$a")" "$bc" \
-    "$(ratio "$ac" "$bc")"
-  row "$workers" "(a') const, loan body" "$al" "$alp" "$(ratio "$al" "$a")" \
-    "$alc" "$(ratio "$ac" "$alc")"
-  row "$workers" "(c) loan / (a)" "$c" "$cp" "$(ratio "$c" "$a")" "$cc" \
-    "$(ratio "$ac" "$cc")"
-  row "$workers" "(c) loan / (a')" "$c" "$cp" "$(ratio "$c" "$al")" "$cc" \
-    "$(ratio "$alc" "$cc")"
+  row "$workers" "(b) score / (a)" "$b" "$bp" "$(pratio "$p/b" "$p/a" 1)" \
+    "$bc" "$(pratio "$p/a" "$p/b" 3)"
+  row "$workers" "(a') const, loan body" "$al" "$alp" \
+    "$(pratio "$p/al" "$p/a" 1)" "$alc" "$(pratio "$p/a" "$p/al" 3)"
+  row "$workers" "(c) loan / (a)" "$c" "$cp" "$(pratio "$p/c" "$p/a" 1)" \
+    "$cc" "$(pratio "$p/a" "$p/c" 3)"
+  row "$workers" "(c) loan / (a')" "$c" "$cp" "$(pratio "$p/c" "$p/al" 1)" \
+    "$cc" "$(pratio "$p/al" "$p/c" 3)"
   grep -E '\[(error|crit|alert|emerg)\]' "$p/logs/error.log" >&2 || true
   kill -QUIT "$pid"; wait "$pid" 2>/dev/null || true
   pid=

@@ -705,11 +705,13 @@ end
 -- metrics() (GET /metrics), provide(capability, fn) (an instrumented Lua
 -- provider), audit_open(path) (init_by_lua: open the audit file as the
 -- master).
+-- The first call puts the handler itself in _M (no vararg frame on the
+-- request path afterwards: LuaJIT does not compile from one).
 for _, f in ipairs({ "execute", "access", "health", "admin_reload",
                      "metrics", "provide", "audit_open" }) do
-  local fn
   _M[f] = function(...)
-    fn = fn or require("resty.gavel.server")[f]
+    local fn = require("resty.gavel.server")[f]
+    _M[f] = fn
     return fn(...)
   end
 end

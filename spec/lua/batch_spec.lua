@@ -24,6 +24,33 @@ describe("rs:run_json", function()
     local out = assert(rs:run_json('{"x": 21}'))
     assert.equal('{"code":"BIG","message":"","output":{"zeta":42,"alpha":21,"mid":"m"}}', out)
   end)
+
+  it("runs on text:sub(i, j) given i, j (the input read in place)", function()
+    local rs = assert(gavel.load(RULES))
+    local body = '{"input": {"x": 21}, "trace": false}'
+    local i, j = body:find('{"x": 21}', 1, true)
+    assert.equal(assert(rs:run_json('{"x": 21}')), assert(rs:run_json(body, nil, i, j)))
+    -- the bytes around the range are not read: '{"x": 2' alone is bad JSON
+    local res, err, code = rs:run_json(body, nil, i, j - 2)
+    assert.is_nil(res)
+    assert.equal("GAVEL_JSON", code)
+    assert.is_string(err)
+    -- an empty range is no input (null), as ""
+    assert.same({ rs:run_json("") }, { rs:run_json(body, nil, 3, 2) })
+    -- the first and the last byte of the text
+    assert.equal(assert(rs:run_json('{"x": 1}')),
+                 assert(rs:run_json('{"x": 1}', nil, 1, 8)))
+  end)
+
+  it("raises on a range outside the text or not integers", function()
+    local rs = assert(gavel.load(RULES))
+    for _, r in ipairs({ { 0, 3 }, { 1, 9 }, { 2, 0 }, { 1.5, 3 },
+                         { 1, "3" }, { 1 } }) do
+      assert.has_error(function() rs:run_json('{"x": 1}', nil, r[1], r[2]) end,
+        "gavel: run_json range must be integers 1 <= i <= j + 1, j <= #text")
+    end
+    assert.has_error(function() rs:run_json(nil, nil, 1, 0) end)
+  end)
 end)
 
 describe("rs:run_json in 'gavel SCRIPT.lua' (the embedded module)", function()
@@ -35,6 +62,7 @@ describe("rs:run_json in 'gavel SCRIPT.lua' (the embedded module)", function()
 local gavel = require "gavel"
 local f = assert(io.open(arg[1])); local rs = assert(gavel.load(f:read("*a"))); f:close()
 io.write(assert(rs:run_json('{"x": 21}')), "\n")
+io.write(assert(rs:run_json('#{"x": 3}#', nil, 2, 9)), "\n")
 gavel.batch(rs, { '{"x": 12}', "" })
 ]])
     f:close()
@@ -42,6 +70,7 @@ gavel.batch(rs, { '{"x": 12}', "" })
     local out = p:read("*a"); p:close()
     os.remove(script); os.remove(rules)
     assert.equal('{"code":"BIG","message":"","output":{"zeta":42,"alpha":21,"mid":"m"}}\n'
+      .. '{"code":"SMALL","message":"","output":{}}\n'
       .. '{"code":"BIG","message":"","output":{"zeta":24,"alpha":12,"mid":"m"}}\n'
       .. '{"error":{"kind":"input","message":"empty input line"}}\n', out)
   end)

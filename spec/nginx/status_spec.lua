@@ -68,6 +68,9 @@ local SERVER = [[
     location ~ ^/api/v1/execute/[^/]+$ {
       content_by_lua_block { require("resty.gavel").execute() }
     }
+    location /deep/ {
+      content_by_lua_block { require("resty.gavel").execute() }
+    }
     location = /typed {
       content_by_lua_block {
         require("resty.gavel").execute {
@@ -179,6 +182,32 @@ describe("resty.gavel.execute status mapping", function()
     assert.equal(404, status)
     check_private(out, v)
     assert.equal("GAVEL_NOTFOUND", v.code)
+  end)
+
+  it("names the ruleset by the URI past the URI cache's bound", function()
+    -- 1,030 distinct names (all unknown: 404) fill the worker's cache of
+    -- URI -> name (1,024 entries, then emptied); names still resolve
+    local p = io.popen("curl -s -o /dev/null -w '%{http_code}\\n' -X POST "
+      .. "-d '{\"input\": {}}' '" .. srv:url("/api/v1/execute/n[1-1030]")
+      .. "'")
+    local codes = p:read("*a")
+    p:close()
+    local _, n404 = codes:gsub("404\n", "")
+    assert.equal(1030, n404)
+    local status, out = post("typed", '{"input": {"age": 1, "vip": true, '
+      .. '"ip": "x", "n": 1, "who": "w"}}')
+    assert.equal(200, status, out)
+    status = post("n7", '{"input": {}}')
+    assert.equal(404, status)
+    -- a URI longer than the cache's entries (256 bytes) is read each time
+    status = post(("x"):rep(300), '{"input": {}}')
+    assert.equal(404, status)
+    local long = "/deep/" .. ("y"):rep(300) .. "/typed/"
+    for _ = 1, 2 do
+      status, out = srv:request("POST", long, '{"input": {"age": 1, '
+        .. '"vip": true, "ip": "x", "n": 1, "who": "w"}}')
+      assert.equal(200, status, out)
+    end
   end)
 
   it("405 on a GET", function()

@@ -38,6 +38,7 @@ return {
   -- the execution context's gavel_exec: the first member of lgavel.c's
   -- gavel_lua_exec (the userdata's payload)
   exp = ffi.typeof("gavel_exec *const *"),
+  ccp = ffi.typeof("const char *"),
   cast = ffi.cast,
   str = ffi.string,
 }

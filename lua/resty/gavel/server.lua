@@ -33,6 +33,7 @@ local error, type, pairs, ipairs, tostring, tonumber = error, type, pairs,
 local byte, find, sub, match, lower, format = string.byte, string.find,
   string.sub, string.match, string.lower, string.format
 local floor = math.floor
+local tobit = require("bit").tobit
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -208,7 +209,7 @@ local function envelope(s)
 end
 _M.envelope = envelope
 
--- envelope_fast(body) -> input_text, trace | nil
+-- envelope_fast(body) -> i, j, trace | nil: the input is body:sub(i, j)
 -- The common envelopes, {"input": X} and {"input": X, "trace": bool},
 -- read from both ends without scanning X (the engine parses X anyway).
 -- X may then hold more than the input (other members after it): the
@@ -250,7 +251,7 @@ local function envelope_fast(s)
     end
   end
   if e < i then return nil end
-  return sub(s, i, e), trace
+  return i, e, trace
 end
 _M.envelope_fast = envelope_fast
 
@@ -364,28 +365,40 @@ local function observe(ent, input, res, err, code, us, actions, gas)
              not res and (code or "GAVEL_RUNTIME") or nil, err, gas)
 end
 
--- run(entry, input_text, trace, rid, opts[, body]) -> status sent (the
--- response).  'body': the input was read by envelope_fast from it; when
--- the engine refuses it as JSON, envelope() decides.
-local function respond_run(ent, input, trace, rid, opts, body)
+-- respond_run(entry, input_text, trace, rid, opts[, body, i, j]) -> status
+-- sent (the response).  With 'body': the input is body:sub(i, j), as
+-- envelope_fast read it (run in place, the text made only when the audit
+-- or capture needs it); when the engine refuses it as JSON, envelope()
+-- decides.
+local function respond_run(ent, input, trace, rid, opts, body, i, j)
   local crec = capture.begin()
   local t0 = now_ms()
-  local res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
-  if body and code == "GAVEL_JSON" then
-    local input2, trace2 = envelope(body)
-    if not input2 then
-      if crec then ngx.ctx.gavel_capture = nil end
-      return fail(400, "GAVEL_JSON", trace2, trace2, rid)
+  local res, err, code
+  if body then
+    res, err, code = ent.rs:run_json(body, trace and RUN_TRACE or RUN, i, j)
+    if code == "GAVEL_JSON" then
+      input = sub(body, i, j)
+      local input2, trace2 = envelope(body)
+      if not input2 then
+        if crec then ngx.ctx.gavel_capture = nil end
+        return fail(400, "GAVEL_JSON", trace2, trace2, rid)
+      end
+      if input2 ~= input or trace2 ~= trace then
+        input, trace = input2, trace2
+        t0 = now_ms()
+        res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
+      end
     end
-    if input2 ~= input or trace2 ~= trace then
-      input, trace = input2, trace2
-      t0 = now_ms()
-      res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
-    end
+  else
+    res, err, code = ent.rs:run_json(input, trace and RUN_TRACE or RUN)
   end
   local us = floor((now_ms() - t0) * 1000)
   -- read before anything can yield; only for the audit line and capture
-  local gas = (crec or audit_on()) and ent.rs:gas_used() or nil
+  local gas
+  if crec or audit_on() then
+    gas = ent.rs:gas_used()
+    input = input or sub(body, i, j)
+  end
   if crec then
     capture.finish(crec, ent, input, res, res == nil and err or nil, code,
                    us, gas)
@@ -400,9 +413,12 @@ local function respond_run(ent, input, trace, rid, opts, body)
     return fail(status, code or "GAVEL_RUNTIME", ent.tag .. ": " .. err,
                 public_message(status, err), rid)
   end
-  -- Ordo's execute answer also carries duration_us
+  -- Ordo's execute answer also carries duration_us (an int32 when it
+  -- fits: written as an integer, not through the %.14g formatter)
+  if us < 2147483648 then us = tobit(us) end
   return send(200, sub(res, 1, -2) .. ',"duration_us":' .. us .. "}")
 end
+
 -- last_segment(uri) -> its last non-empty path segment | nil (a byte
 -- scan from the end: string.match with "([^/]+)/*$" costs microseconds)
 local function last_segment(u)
@@ -456,9 +472,33 @@ local function mapped_input(opts, who, rid)
   return input
 end
 
+-- The ruleset name of a URI, cached: the request path then has no loop,
+-- which keeps it in one compiled trace (a loop met while LuaJIT records a
+-- function's trace aborts it; the function is then interpreted, and an
+-- FFI call from interpreted code costs some thousand instructions).
+-- Bounded: URIs of up to SEGMENT_URI_MAX bytes, emptied when it holds
+-- SEGMENTS_MAX of them (at most some 300 KB per worker).
+local SEGMENTS_MAX, SEGMENT_URI_MAX = 1024, 256
+local segments, n_segments = {}, 0
+
+local function uri_name(u)
+  local name = segments[u]
+  if name == nil then
+    name = last_segment(u) or false
+    if #u <= SEGMENT_URI_MAX then
+      if n_segments >= SEGMENTS_MAX then
+        segments, n_segments = {}, 0
+      end
+      segments[u] = name
+      n_segments = n_segments + 1
+    end
+  end
+  return name or nil
+end
+
 function _M.execute(opts)
   local rid = nil   -- taken on failure (see request_id)
-  local name = opts and opts.name or last_segment(ngx_var.uri)
+  local name = opts and opts.name or uri_name(ngx_var.uri)
   local ent = name and registry.get(name)
   if not ent then
     return fail(404, "GAVEL_NOTFOUND", "no ruleset '" .. tostring(name)
@@ -479,9 +519,10 @@ function _M.execute(opts)
     end
     local body, st, err = read_body(opts and opts.max_body or cfg.max_body)
     if not body then return fail(st, "GAVEL_LIMIT", err, nil, rid) end
-    input, trace = envelope_fast(body)
-    if input then
-      return respond_run(ent, input, trace, rid, cfg, body)
+    local i, j
+    i, j, trace = envelope_fast(body)
+    if i then
+      return respond_run(ent, nil, trace, rid, cfg, body, i, j)
     end
     input, trace = envelope(body)
     if not input then return fail(400, "GAVEL_JSON", trace, trace, rid) end
