@@ -931,6 +931,44 @@ static int words_fit(J *e, uint32_t n) {
 
 static int emit_program_(J *e, const gv_program *p);
 
+/* Patches every recorded rel32 with its label's address.  0, or 1 when
+** the buffer failed or a label was never bound (a bug: never run such
+** code). */
+static int resolve_jumps(J *e) {
+  uint32_t i;
+  for (i = 0; i < e->n_fx && !e->oom; i++) {
+    int32_t to = e->lab[e->fx[i].label];
+    int32_t rel = to - (int32_t)(e->fx[i].at + 4);
+    if (to < 0) {
+      e->oom = 1;
+      break;
+    }
+    memcpy(e->b + e->fx[i].at, &rel, 4);
+  }
+  return e->oom ? 1 : 0;
+}
+
+/* The chain's and the binder's frame: rbx, r12, r13, r14 saved, 'frame'
+** bytes of stack (frame = 8 mod 16 keeps rsp aligned). */
+static void enter4(J *e, int32_t frame) {
+  byte(e, 0x53);                /* push rbx */
+  byte(e, 0x41); byte(e, 0x54); /* push r12 */
+  byte(e, 0x41); byte(e, 0x55); /* push r13 */
+  byte(e, 0x41); byte(e, 0x56); /* push r14 */
+  rr(e, 0, 1, OPC(0x81), 5, RSP); /* sub rsp, frame */
+  u32(e, (uint32_t)frame);
+}
+
+static void leave4(J *e, int32_t frame) {
+  rr(e, 0, 1, OPC(0x81), 0, RSP); /* add rsp, frame */
+  u32(e, (uint32_t)frame);
+  byte(e, 0x41); byte(e, 0x5E);
+  byte(e, 0x41); byte(e, 0x5D);
+  byte(e, 0x41); byte(e, 0x5C);
+  byte(e, 0x5B);
+  byte(e, 0xC3);
+}
+
 /* Emits 'p' at the end of e (16-aligned); 0, or 1 (nothing kept) when the
 ** program stays in the VM. */
 static int emit_program(J *e, const gv_program *p, size_t *entry) {
@@ -1317,17 +1355,7 @@ static int emit_program_(J *e, const gv_program *p) {
   byte(e, 0x5D);                /* pop rbp */
   byte(e, 0xC3);
 
-  /* Resolve jumps. */
-  for (i = 0; i < e->n_fx && !e->oom; i++) {
-    int32_t to = e->lab[e->fx[i].label];
-    int32_t rel = to - (int32_t)(e->fx[i].at + 4);
-    if (to < 0) {
-      e->oom = 1; /* unbound label: a bug; never run such code */
-      break;
-    }
-    memcpy(e->b + e->fx[i].at, &rel, 4);
-  }
-  return e->oom ? 1 : 0;
+  return resolve_jumps(e);
 }
 
 static void j_free(J *e) {
@@ -1649,12 +1677,7 @@ static int emit_chain(J *e, const gv_symtab *st, const gv_chainnode *nodes,
     goto out;
   /* Prologue: rbx (registers), r12 (node area), r13 (constants), r14
   ** (the memo). */
-  byte(e, 0x53);
-  byte(e, 0x41); byte(e, 0x54);
-  byte(e, 0x41); byte(e, 0x55);
-  byte(e, 0x41); byte(e, 0x56);
-  rr(e, 0, 1, OPC(0x81), 5, RSP); /* sub rsp, frame */
-  u32(e, (uint32_t)frame);
+  enter4(e, frame);
   mov_rr(e, RR, RSP);
   rm(e, 0, 1, OPC(0x8D), RS, RSP, regs); /* lea r12, [rsp + regs] */
   mov_rr(e, R14, RSI);
@@ -1714,23 +1737,8 @@ static int emit_chain(J *e, const gv_symtab *st, const gv_chainnode *nodes,
   bind(e, e->chain_fail);
   mov_ri(e, RAX, 0xffffffffu); /* eax = -1 */
   bind(e, epi);
-  rr(e, 0, 1, OPC(0x81), 0, RSP); /* add rsp, frame */
-  u32(e, (uint32_t)frame);
-  byte(e, 0x41); byte(e, 0x5E);
-  byte(e, 0x41); byte(e, 0x5D);
-  byte(e, 0x41); byte(e, 0x5C);
-  byte(e, 0x5B);
-  byte(e, 0xC3);
-  for (i = 0; i < e->n_fx && !e->oom; i++) {
-    int32_t to = e->lab[e->fx[i].label];
-    int32_t rel = to - (int32_t)(e->fx[i].at + 4);
-    if (to < 0) {
-      e->oom = 1;
-      break;
-    }
-    memcpy(e->b + e->fx[i].at, &rel, 4);
-  }
-  rc = e->oom ? 1 : 0;
+  leave4(e, frame);
+  rc = resolve_jumps(e);
 out:
   free(succ);
   free(refs);
@@ -1746,6 +1754,7 @@ static int emit_binder(J *e, const gv_symtab *st) {
   ctrie tr;
   int32_t frame;
   uint32_t i, epi;
+  int rc;
   if (chain_trie(&tr, st) != 0 || st->n_inputs == 0)
     return 1;
   frame = (int32_t)(tr.n + 1) * 16 + 8;
@@ -1753,12 +1762,7 @@ static int emit_binder(J *e, const gv_symtab *st) {
   e->chain = 1;
   e->chain_fail = newlabel(e);
   epi = newlabel(e);
-  byte(e, 0x53);
-  byte(e, 0x41); byte(e, 0x54);
-  byte(e, 0x41); byte(e, 0x55);
-  byte(e, 0x41); byte(e, 0x56);
-  rr(e, 0, 1, OPC(0x81), 5, RSP); /* sub rsp, frame */
-  u32(e, (uint32_t)frame);
+  enter4(e, frame);
   mov_rr(e, RS, RSP);
   mov_rr(e, R14, RSI);
   mov_rr(e, R13, RDX);
@@ -1782,24 +1786,10 @@ static int emit_binder(J *e, const gv_symtab *st) {
   bind(e, e->chain_fail);
   mov_ri(e, RAX, 0xffffffffu);
   bind(e, epi);
-  rr(e, 0, 1, OPC(0x81), 0, RSP);
-  u32(e, (uint32_t)frame);
-  byte(e, 0x41); byte(e, 0x5E);
-  byte(e, 0x41); byte(e, 0x5D);
-  byte(e, 0x41); byte(e, 0x5C);
-  byte(e, 0x5B);
-  byte(e, 0xC3);
-  for (i = 0; i < e->n_fx && !e->oom; i++) {
-    int32_t to = e->lab[e->fx[i].label];
-    int32_t rel = to - (int32_t)(e->fx[i].at + 4);
-    if (to < 0) {
-      e->oom = 1;
-      break;
-    }
-    memcpy(e->b + e->fx[i].at, &rel, 4);
-  }
+  leave4(e, frame);
+  rc = resolve_jumps(e);
   e->chain = 0;
-  return e->oom ? 1 : 0;
+  return rc;
 }
 
 gv_bindfn gavel__jit_binder(gv_jitown *o, const gv_symtab *st) {
