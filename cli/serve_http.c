@@ -1133,7 +1133,10 @@ static int guard_put(worker *w, conn_guard *g) {
 }
 
 static void guard_remove(worker *w, conn_guard *g) {
-  size_t i = conn_hash(g->bev, w->conns_cap), j;
+  size_t i, j;
+  if (!w->conns_cap)
+    return; /* nothing was ever put (the first guard_put failed) */
+  i = conn_hash(g->bev, w->conns_cap);
   while (w->conns[i] && w->conns[i] != g)
     i = (i + 1) & (w->conns_cap - 1);
   if (!w->conns[i])
@@ -1156,14 +1159,19 @@ static void guard_remove(worker *w, conn_guard *g) {
   }
 }
 
-static void guard_free(worker *w, conn_guard *g) {
+/* Forgets 'g' without touching its bufferevent (which may be gone). */
+static void guard_drop(worker *w, conn_guard *g) {
   guard_remove(w, g);
   if (g->admitted)
     w->n_admitted--;
-  if (g->cb)
-    evbuffer_remove_cb_entry(bufferevent_get_input(g->bev), g->cb);
   event_free(g->ev);
   free(g);
+}
+
+static void guard_free(worker *w, conn_guard *g) {
+  if (g->cb)
+    evbuffer_remove_cb_entry(bufferevent_get_input(g->bev), g->cb);
+  guard_drop(w, g);
 }
 
 static void guard_arm(conn_guard *g) {
@@ -1252,13 +1260,8 @@ static struct bufferevent *on_conn_new(struct event_base *base, void *arg) {
   { /* a guard left by a connection that closed unseen: its bufferevent
     ** is gone, as this one has its address */
     conn_guard *old = guard_of(w, bev);
-    if (old) {
-      guard_remove(w, old);
-      if (old->admitted)
-        w->n_admitted--;
-      event_free(old->ev);
-      free(old);
-    }
+    if (old)
+      guard_drop(w, old);
   }
   /* our reference keeps the pointer from being reused until adopted */
   bufferevent_incref(bev);
