@@ -94,6 +94,8 @@ void gavel__host_free(gavel_runtime *rt);
 
 /* ==== Policies (host.c) ==== */
 uint64_t gavel__now_ns(void);
+uint64_t gavel__tick_ns(void);           /* durations seen by observers */
+uint64_t gavel__tick_since(uint64_t t0); /* tick_ns() - t0, or 0        */
 /* Effective timeout of a call: the action's, capped by the policy. */
 uint32_t gavel__policy_timeout(const gv_provider *pv, uint32_t action_ms);
 /* Admission: circuit breaker and concurrency limit.  0 = admitted (a slot

@@ -999,6 +999,28 @@ gv_arena *gavel__exec_prepare(gavel_exec *ex) {
   return &ex->arena;
 }
 
+/* The JSON text of the prebuilt result of main-graph step res_fixed
+** (immutable, made at load), written on first use; NULL when it cannot be
+** (no table, out of memory, a float that JSON cannot carry). */
+static const char *fixed_result_text(gavel_exec *ex, size_t *len) {
+  gv_buf *b = &ex->out;
+  char **txt;
+  if (!ex->fixed_text)
+    return NULL;
+  txt = &ex->fixed_text[ex->res_fixed];
+  if (!*txt) {
+    gavel__buf_clear(b);
+    if (gavel__json_write_checked(b, ex->result) == 0 && !b->oom &&
+        (*txt = gavel__malloc(&ex->rt->al, b->len + 1)) != NULL) {
+      memcpy(*txt, b->p, b->len + 1);
+      ex->fixed_len[ex->res_fixed] = b->len;
+    }
+  }
+  if (*txt)
+    *len = ex->fixed_len[ex->res_fixed];
+  return *txt;
+}
+
 static void observe_run(gavel_exec *ex, gavel_status st) {
   gavel_event ev;
   gvalue *code;
@@ -1012,15 +1034,19 @@ static void observe_run(gavel_exec *ex, gavel_status st) {
   if (st == GAVEL_OK && ex->result.tag == GV_OBJ &&
       (code = gavel__obj_get(ex->result.u.o, "code", 4)) && code->tag == GV_STR)
     ev.code = code->u.s->s;
-  ev.duration_ns = gavel__now_ns() - ex->t_run;
+  ev.duration_ns = gavel__tick_since(ex->t_run);
   ev.gas_used = gavel__exec_gas_used(ex);
   ev.input = ex->in_text;
   ev.input_len = ex->in_len;
   ev.trace_id = ex->trace_id;
   /* The result JSON for observers that record decisions (capture): the
-  ** JSON API reuses this text as its answer, so it is written once. */
+  ** JSON API reuses this text as its answer, so it is written once; a
+  ** prebuilt result's text is written once per executor. */
   ex->out_ready = 0;
-  if (st == GAVEL_OK) {
+  if (st == GAVEL_OK && ex->res_fixed >= 0 && !(ex->flags & GAVEL_RUN_TRACE) &&
+      (ev.result = fixed_result_text(ex, &ev.result_len)) != NULL)
+    ; /* write_result answers with the same text */
+  else if (st == GAVEL_OK) {
     gavel__buf_clear(&ex->out);
     if (gavel__json_write_checked(&ex->out, ex->result) != -2 &&
         !ex->out.oom) {
@@ -1387,9 +1413,9 @@ static GAVEL_NOINLINE gavel_status run_value(gavel_exec *ex, gvalue input,
 gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
                                    unsigned flags, gavel_error *err) {
   int cr = -1; /* the chain's leaf, or -1 */
-  if (ex->chain && !(flags & GAVEL_RUN_TRACE) && !ex->rs->enable_trace &&
-      !ex->rt->n_observers) {
+  if (ex->chain && !(flags & GAVEL_RUN_TRACE) && !ex->rs->enable_trace) {
     const chainleaf *lf;
+    uint64_t t0 = ex->rt->n_observers ? gavel__tick_ns() : 0;
     cr = ex->chain(&input, ex->memo);
     if ((uint32_t)cr < ex->n_leaves && (lf = &ex->leaves[cr])->ok &&
         ex->fixed_over[lf->step] == 0) {
@@ -1412,6 +1438,11 @@ gavel_status gavel__exec_run_value(gavel_exec *ex, gvalue input,
       ex->result = *lf->fixed;
       ex->res_fixed = lf->step;
       ex->state = XS_DONE;
+      if (ex->rt->n_observers) { /* what run_value and finish() do */
+        ex->trace_id = __atomic_add_fetch(&next_trace_id, 1, __ATOMIC_RELAXED);
+        ex->t_run = t0;
+        observe_run(ex, GAVEL_OK);
+      }
       return GAVEL_OK;
     }
   }
@@ -1444,8 +1475,11 @@ static GAVEL_NOINLINE gavel_status run_value(gavel_exec *ex, gvalue input,
   ex->trace_id = 0; /* taken on demand: observers, host calls */
   if (ex->rt->n_observers) {
     ex->trace_id = __atomic_add_fetch(&next_trace_id, 1, __ATOMIC_RELAXED);
-    ex->t_run = gavel__now_ns();
-  } else if (ex->straight && !(ex->flags & GAVEL_RUN_TRACE)) {
+    ex->t_run = gavel__tick_ns();
+  }
+  /* Observers see the straight path's runs as the general path's: the
+  ** run event is sent by finish() (no host call, no action runs here). */
+  if (ex->straight && !(ex->flags & GAVEL_RUN_TRACE)) {
     int r;
     if (ex->chain) {
       if (chain_finish(ex, cr) == 0)
@@ -1652,21 +1686,14 @@ static gavel_status write_result(gavel_exec *ex, const char **out,
     return GAVEL_OK;
   }
   ex->out_ready = 0;
-  if (ex->res_fixed >= 0 && ex->fixed_text && !(ex->flags & GAVEL_RUN_TRACE)) {
+  if (ex->res_fixed >= 0 && !(ex->flags & GAVEL_RUN_TRACE)) {
     /* A prebuilt result (immutable): its text, written once. */
-    char **txt = &ex->fixed_text[ex->res_fixed];
-    if (!*txt) {
-      gavel__buf_clear(b);
-      if (gavel__json_write_checked(b, r) == 0 && !b->oom &&
-          (*txt = gavel__malloc(&ex->rt->al, b->len + 1)) != NULL) {
-        memcpy(*txt, b->p, b->len + 1);
-        ex->fixed_len[ex->res_fixed] = b->len;
-      }
-    }
-    if (*txt) {
-      *out = *txt;
+    size_t n;
+    const char *txt = fixed_result_text(ex, &n);
+    if (txt) {
+      *out = txt;
       if (out_len)
-        *out_len = ex->fixed_len[ex->res_fixed];
+        *out_len = n;
       return GAVEL_OK;
     }
   }

@@ -49,7 +49,29 @@ struct gavel_audit {
   int want;                /* a flush or close waits for everything     */
   int stop;                /* close: the flusher ends                   */
   gv_buf text;             /* GROUP_N: records rendered as lines        */
+  /* GROUP_N timestamps: CLOCK_REALTIME = gavel__tick_ns() + rt_off, the
+  ** offset read again when a second has passed since rt_at (atomics: a
+  ** race only reads the real clock twice). */
+  int64_t rt_off;          /* realtime ns - tick ns                     */
+  uint64_t rt_at;          /* tick ns of that reading (0: never)        */
 };
+
+/* When an event is logged, as CLOCK_REALTIME would say to within the
+** drift of a second (one tick read, not a clock_gettime per line). */
+static void event_time(gavel_audit *a, struct timespec *ts) {
+  uint64_t tk = gavel__tick_ns(), at = __atomic_load_n(&a->rt_at, __ATOMIC_RELAXED);
+  int64_t off = __atomic_load_n(&a->rt_off, __ATOMIC_RELAXED), ns;
+  if (!at || tk - at >= 1000000000u) {
+    clock_gettime(CLOCK_REALTIME, ts);
+    off = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec - (int64_t)tk;
+    __atomic_store_n(&a->rt_off, off, __ATOMIC_RELAXED);
+    __atomic_store_n(&a->rt_at, tk ? tk : 1, __ATOMIC_RELAXED);
+    return;
+  }
+  ns = (int64_t)tk + off;
+  ts->tv_sec = (time_t)(ns / 1000000000);
+  ts->tv_nsec = (long)(ns % 1000000000);
+}
 
 /* GROUP_N buffers hold records, rendered to lines by the flusher: the
 ** runs' threads only copy an event's fields (and input) in; its
@@ -1013,7 +1035,7 @@ static void on_event(void *ud, const gavel_event *ev) {
     const char *str[4];
     int i;
     memset(&r, 0, sizeof r);
-    clock_gettime(CLOCK_REALTIME, &r.ts);
+    event_time(a, &r.ts);
     r.trace_id = ev->trace_id;
     r.duration_ns = ev->duration_ns;
     r.gas_used = ev->gas_used;

@@ -974,6 +974,126 @@ TEST(the_run_event_carries_the_result_json) {
   gavel_runtime_free(rt);
 }
 
+/* Observers on the compiled paths: the chain (jit on) and the straight
+** path send the general path's run events, byte for byte (status, code,
+** message, gas, result text, input), one per run, each with its own
+** trace id; the JSON answer is the event's result text. */
+typedef struct events_seen {
+  char log[8192];
+  uint64_t last_id;
+  int runs, ids_ok;
+} events_seen;
+
+static void event_logger(void *ud, const gavel_event *ev) {
+  events_seen *s = ud;
+  size_t n = strlen(s->log);
+  if (ev->kind != GAVEL_EVENT_RUN)
+    return;
+  s->runs++;
+  if (ev->trace_id == 0 || ev->trace_id == s->last_id ||
+      ev->duration_ns > 10000000000ull)
+    s->ids_ok = 0;
+  s->last_id = ev->trace_id;
+  snprintf(s->log + n, sizeof s->log - n, "%d|%s|%s|%s|%llu|%.*s|%.*s\n",
+           (int)ev->status, ev->ruleset, ev->code, ev->message,
+           (unsigned long long)ev->gas_used, (int)ev->input_len,
+           ev->input ? ev->input : "", (int)ev->result_len,
+           ev->result ? ev->result : "(none)");
+}
+
+TEST(observers_see_the_same_run_events_on_the_chain_straight_and_general_paths) {
+  static const char *const ins[] = {
+      "{\"a\":{\"b\":95,\"c\":1},\"t\":\"x\"}", "{\"a\":{\"b\":95,\"c\":0},\"t\":\"x\"}",
+      "{\"a\":{\"b\":60,\"c\":6}}", "{\"a\":{\"b\":60,\"c\":3}}",
+      "{\"a\":{\"b\":60,\"c\":\"s\"}}", "{\"a\":{\"b\":50.5,\"c\":4.5}}",
+      "{\"a\":{\"c\":-1,\"b\":10}}", "{\"a\":{\"b\":10}}", "[]", "{}"};
+  const char *envs[3] = {NULL, "GAVEL_NO_CHAIN", "GAVEL_NO_STRAIGHT"};
+  events_seen *seen = calloc(3, sizeof *seen);
+  gavel_runtime *rt[3] = {NULL, NULL, NULL};
+  int k, round;
+  unsigned i;
+  CHECK(seen != NULL);
+  for (k = 0; seen && k < 3; k++) {
+    gavel_config cfg;
+    gavel_error e;
+    gavel_ruleset *rs;
+    gavel_exec *ex = NULL;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.abi = GAVEL_VERSION_NUM;
+    cfg.jit = 1;
+    CHECK(gavel_runtime_new(&cfg, &rt[k], &e) == GAVEL_OK);
+    seen[k].ids_ok = 1;
+    CHECK(gavel_runtime_add_observer(rt[k], event_logger, &seen[k], &e) ==
+          GAVEL_OK);
+    rs = load(rt[k], CHAIN, &e);
+    CHECK(rs != NULL);
+    if (!rs)
+      continue;
+    if (envs[k])
+      setenv(envs[k], "1", 1);
+    CHECK(gavel_exec_new(rs, &ex, &e) == GAVEL_OK);
+    if (envs[k])
+      unsetenv(envs[k]);
+    if (k == 0 && gavel__jit_mode(GV_JIT_ON) == GV_JIT_ON)
+      CHECK(gavel__exec_jit_parts(ex) == 3); /* the chain is there */
+    for (round = 0; round < 3; round++)
+      for (i = 0; i < sizeof ins / sizeof *ins; i++) {
+        const char *out = NULL;
+        size_t n = 0;
+        int before = seen[k].runs;
+        size_t at = strlen(seen[k].log);
+        if (gavel_exec_run_json(ex, ins[i], strlen(ins[i]), 0, &out, &n, &e) ==
+            GAVEL_OK) {
+          /* the answer is the event's result text */
+          const char *bar = strrchr(seen[k].log, '|');
+          CHECK(bar != NULL && (size_t)(bar - seen[k].log) > at);
+          if (bar)
+            CHECK(strlen(bar + 1) == n + 1 && !memcmp(bar + 1, out, n));
+        }
+        CHECK(seen[k].runs == before + 1);
+      }
+    gavel_exec_free(ex);
+    gavel_ruleset_free(rs);
+  }
+  if (seen) {
+    CHECK(seen[0].runs == 30 && seen[0].ids_ok && seen[1].ids_ok &&
+          seen[2].ids_ok);
+    CHECK(strstr(seen[0].log, "|HIGH|") != NULL); /* some runs did succeed */
+    CHECK_STR(seen[0].log, seen[2].log);
+    CHECK_STR(seen[1].log, seen[2].log);
+  }
+  for (k = 0; k < 3; k++)
+    gavel_runtime_free(rt[k]);
+  free(seen);
+}
+
+/* The clock of observed durations (gavel__tick_ns: the TSC scaled, where
+** there is an invariant one) measures what CLOCK_MONOTONIC measures, after
+** its calibration as before it; gavel__tick_since never wraps. */
+TEST(the_tick_clock_measures_what_the_monotonic_clock_measures) {
+  int i, bad = 0;
+  for (i = 0; i < 8; i++) { /* 8 x 15 ms: past the 50 ms calibration */
+    struct timespec nap = {0, 15000000};
+    uint64_t t0 = gavel__now_ns(), k0 = gavel__tick_ns(), t1, k1;
+    int64_t dt, dk, diff;
+    nanosleep(&nap, NULL);
+    k1 = gavel__tick_ns();
+    t1 = gavel__now_ns();
+    dt = (int64_t)(t1 - t0);
+    dk = (int64_t)(k1 - k0);
+    diff = dk > dt ? dk - dt : dt - dk;
+    /* k0..k1 lies within t0..t1: the same interval, less two reads */
+    if (dk <= 0 || diff > 200000 + dt / 100) {
+      bad++;
+      printf("  interval %d: monotonic %lld ns, tick %lld ns\n", i,
+             (long long)dt, (long long)dk);
+    }
+  }
+  CHECK(bad == 0);
+  CHECK(gavel__tick_since(gavel__tick_ns() + 1000000000u) == 0);
+  CHECK(gavel__tick_since(gavel__tick_ns() - 1000000u) >= 1000000u);
+}
+
 static void slowpoke(void *ud, const gavel_host_call *c, gavel_reply *r) {
   (void)ud;
   CHECK(c->trace_id != 0);

@@ -584,6 +584,81 @@ TEST(group_commit_run_lines_are_byte_identical_to_line_by_line_ones) {
   unlink(p2);
 }
 
+static int64_t realtime_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" -> ms since the epoch, or -1. */
+static int64_t ts_ms(const char *t) {
+  struct tm tm;
+  int ms = -1;
+  memset(&tm, 0, sizeof tm);
+  if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon,
+             &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* GROUP_N stamps a run with the tick clock plus an offset to
+** CLOCK_REALTIME read again every second: each line's "ts" lies between
+** the real clock read before and after its run (2 ms for rounding and
+** the drift of a second), over 1.5 s of runs (the offset is read again). */
+TEST(group_commit_timestamps_follow_the_real_clock) {
+  enum { RUNS = 60 };
+  char path[256], line[1024];
+  static int64_t lo[RUNS], hi[RUNS];
+  gavel_runtime *rt;
+  gavel_audit_opts o;
+  gavel_audit *a;
+  gavel_error e;
+  FILE *f;
+  int i, k = 0, bad = 0;
+  int64_t prev = 0;
+  char *doc = call_ruleset("audit.logger", "emit", "[]", 0);
+  tmpname(path, sizeof path, "ts");
+  gavel_runtime_new(NULL, &rt, &e);
+  memset(&o, 0, sizeof o);
+  o.no_hostcalls = 1;
+  o.durability = GAVEL_AUDIT_GROUP_N;
+  CHECK(gavel_audit_open(path, &o, &a, &e) == GAVEL_OK);
+  gavel_audit_provide(a, rt, &e);
+  gavel_audit_attach(a, rt, &e);
+  for (i = 0; i < RUNS; i++) {
+    struct timespec nap = {0, 25000000}; /* 25 ms */
+    lo[i] = realtime_ms();
+    CHECK(run_doc(rt, doc, NULL, 0, NULL, 0, &e) == GAVEL_OK);
+    hi[i] = realtime_ms();
+    nanosleep(&nap, NULL);
+  }
+  gavel_runtime_free(rt);
+  CHECK(gavel_audit_close(a, &e) == GAVEL_OK);
+  f = fopen(path, "r");
+  while (f && fgets(line, sizeof line, f)) {
+    const char *t = strstr(line, "{\"ts\":\"");
+    int64_t ms;
+    if (!strstr(line, "\"event\":\"rule_executed\""))
+      continue;
+    ms = t ? ts_ms(t + 7) : -1;
+    if (k < RUNS && (ms < lo[k] - 2 || ms > hi[k] + 2 || ms < prev)) {
+      if (bad++ < 3)
+        printf("  line %d: ts %lld not in [%lld, %lld]\n", k, (long long)ms,
+               (long long)lo[k], (long long)hi[k]);
+    }
+    prev = ms;
+    k++;
+  }
+  if (f)
+    fclose(f);
+  CHECK(k == RUNS);
+  CHECK(bad == 0);
+  free(doc);
+  unlink(path);
+}
+
 /* The flusher writes a big batch in pieces; when a piece fails, every
 ** line of the batch not yet written is counted as lost, none twice. */
 TEST(group_commit_counts_every_line_of_a_failed_batch_as_lost) {
