@@ -25,6 +25,20 @@
 
 #define MAX_LABELS 32 /* labels of one series */
 
+/* A thread's share of a counter or histogram series: what the engine's
+** run observer adds on that thread, without the registry's lock (one
+** writer, the owner; relaxed atomics so that a reader under the lock sees
+** whole values).  Readers add the shares to the series' own values.
+** Shares live as long as their series. */
+typedef struct mshare {
+  const void *owner;     /* the owning thread's token (share_owner())   */
+  double value;          /* counter: added                              */
+  double sum;            /* histogram: sum of observations              */
+  uint64_t count;        /* histogram: observations                     */
+  uint64_t *bucket;      /* histogram: count per bucket (not cumulative)*/
+  struct mshare *next;   /* the series' other shares                    */
+} mshare;
+
 typedef struct mseries {
   char *labels;          /* 'a="x",b="y"' (sorted), "" for none (owned) */
   uint32_t hash;         /* FNV-1a of 'labels'                          */
@@ -32,6 +46,7 @@ typedef struct mseries {
   double sum;            /* histogram: sum of observations              */
   uint64_t count;        /* histogram: observations                     */
   uint64_t *bucket;      /* histogram: count per bucket (not cumulative)*/
+  mshare *shares;        /* per-thread shares (counters, histograms)    */
   struct mseries *next;  /* hash chain                                  */
 } mseries;
 
@@ -219,7 +234,13 @@ static void family_free(mfamily *f) {
   for (i = 0; i < f->tab_size; i++) {
     mseries *s = f->tab[i], *next;
     for (; s; s = next) {
+      mshare *h, *hn;
       next = s->next;
+      for (h = s->shares; h; h = hn) {
+        hn = h->next;
+        free(h->bucket);
+        free(h);
+      }
       free(s->labels);
       free(s->bucket);
       free(s);
@@ -327,6 +348,82 @@ static void series_apply(mfamily *f, mseries *s, double v) {
       s->bucket[i]++;
     s->sum += v;
     s->count++;
+  }
+}
+
+/* The calling thread's token: the address of a thread-local object,
+** distinct among live threads (a later thread may get a finished one's
+** token, and with it that thread's shares: both never write at once). */
+static const void *share_owner(void) {
+  static __thread char token;
+  return &token;
+}
+
+/* The calling thread's share of 's', created when new.  Under m->mu. */
+static mshare *share_get(mfamily *f, mseries *s) {
+  const void *me = share_owner();
+  mshare *h;
+  for (h = s->shares; h; h = h->next)
+    if (h->owner == me)
+      return h;
+  if (!(h = calloc(1, sizeof *h)) ||
+      (f->n_bounds && !(h->bucket = calloc(f->n_bounds, sizeof(uint64_t))))) {
+    free(h);
+    return NULL;
+  }
+  h->owner = me;
+  h->next = s->shares;
+  __atomic_store_n(&s->shares, h, __ATOMIC_RELEASE);
+  return h;
+}
+
+static void add_d(double *p, double v) { /* the owner's add */
+  double x;
+  __atomic_load(p, &x, __ATOMIC_RELAXED);
+  x += v;
+  __atomic_store(p, &x, __ATOMIC_RELAXED);
+}
+
+static void add_u(uint64_t *p, uint64_t v) { /* the owner's add */
+  __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v,
+                   __ATOMIC_RELAXED);
+}
+
+/* series_apply on the calling thread's share (counters, histograms). */
+static void share_apply(const mfamily *f, mshare *h, double v) {
+  size_t i;
+  if (f->kind != GAVEL_METRIC_HISTOGRAM) {
+    add_d(&h->value, v);
+    return;
+  }
+  for (i = 0; i < f->n_bounds && v > f->bounds[i]; i++)
+    ;
+  if (i < f->n_bounds)
+    add_u(&h->bucket[i], 1);
+  add_d(&h->sum, v);
+  add_u(&h->count, 1);
+}
+
+/* A series' totals, its shares included.  Under m->mu; 'bucket' has
+** f->n_bounds entries (NULL for counters and gauges). */
+static void series_total(const mfamily *f, const mseries *s, double *value,
+                         double *sum, uint64_t *count, uint64_t *bucket) {
+  const mshare *h;
+  size_t i;
+  *value = s->value;
+  *sum = s->sum;
+  *count = s->count;
+  for (i = 0; bucket && i < f->n_bounds; i++)
+    bucket[i] = s->bucket[i];
+  for (h = s->shares; h; h = h->next) {
+    double x;
+    __atomic_load(&h->value, &x, __ATOMIC_RELAXED);
+    *value += x;
+    __atomic_load(&h->sum, &x, __ATOMIC_RELAXED);
+    *sum += x;
+    *count += __atomic_load_n(&h->count, __ATOMIC_RELAXED);
+    for (i = 0; bucket && i < f->n_bounds; i++)
+      bucket[i] += __atomic_load_n(&h->bucket[i], __ATOMIC_RELAXED);
   }
 }
 
@@ -461,21 +558,28 @@ static void put_sample(gv_buf *b, const char *name, const char *suffix,
   gavel__buf_addc(b, '\n');
 }
 
-static void put_histogram(gv_buf *b, const mfamily *f, const mseries *s) {
-  uint64_t cum = 0;
+static int put_histogram(gv_buf *b, const mfamily *f, const mseries *s) {
+  uint64_t cum = 0, count, *bk = malloc((f->n_bounds ? f->n_bounds : 1) *
+                                        sizeof(uint64_t));
+  double value, sum;
   size_t i;
+  if (!bk)
+    return 1;
+  series_total(f, s, &value, &sum, &count, bk);
   for (i = 0; i < f->n_bounds; i++) {
     gv_buf le;
-    cum += s->bucket[i];
+    cum += bk[i];
     gavel__buf_init(&le, &gavel__default_alloc);
     put_value(&le, f->bounds[i]);
     put_sample(b, f->name, "_bucket", s->labels, le.oom ? "?" : le.p,
                (double)cum);
     gavel__buf_free(&le);
   }
-  put_sample(b, f->name, "_bucket", s->labels, "+Inf", (double)s->count);
-  put_sample(b, f->name, "_sum", s->labels, NULL, s->sum);
-  put_sample(b, f->name, "_count", s->labels, NULL, (double)s->count);
+  put_sample(b, f->name, "_bucket", s->labels, "+Inf", (double)count);
+  put_sample(b, f->name, "_sum", s->labels, NULL, sum);
+  put_sample(b, f->name, "_count", s->labels, NULL, (double)count);
+  free(bk);
+  return 0;
 }
 
 static int put_family(gv_buf *b, const mfamily *f) {
@@ -493,10 +597,17 @@ static int put_family(gv_buf *b, const mfamily *f) {
   put_escaped(b, f->help, 0);
   gavel__buf_addf(b, "\n# TYPE %s %s\n", f->name, kind_name(f->kind));
   for (i = 0; i < k; i++) {
-    if (f->kind == GAVEL_METRIC_HISTOGRAM)
-      put_histogram(b, f, v[i]);
-    else
-      put_sample(b, f->name, "", v[i]->labels, NULL, v[i]->value);
+    double value, sum;
+    uint64_t count;
+    if (f->kind == GAVEL_METRIC_HISTOGRAM) {
+      if (put_histogram(b, f, v[i])) {
+        free(v);
+        return 1;
+      }
+      continue;
+    }
+    series_total(f, v[i], &value, &sum, &count, NULL);
+    put_sample(b, f->name, "", v[i]->labels, NULL, value);
   }
   free(v);
   return 0;
@@ -729,7 +840,8 @@ typedef struct run_cache {
   uint64_t id;                 /* registry id (0: empty)           */
   char ruleset[RUN_CACHE_KEY]; /* label values                     */
   char code[RUN_CACHE_KEY];    /* ...                              */
-  mseries *runs, *dur, *gas;   /* the series                       */
+  mfamily *f_runs, *f_dur, *f_gas; /* their families              */
+  mshare *runs, *dur, *gas;    /* this thread's shares of the series */
 } run_cache;
 static __thread run_cache rcache[RUN_CACHE];
 
@@ -753,6 +865,7 @@ static int rc_fill(gavel_metrics *m, const char *const *kv) {
   run_cache *c;
   gv_buf lb;
   mseries *s[3] = {NULL, NULL, NULL};
+  mshare *h[3];
   mfamily *f[3];
   size_t n[3] = {2, 1, 1};
   int i;
@@ -768,16 +881,19 @@ static int rc_fill(gavel_metrics *m, const char *const *kv) {
     if (!render_labels(&lb, kv, n[i], f[i]->kind == GAVEL_METRIC_HISTOGRAM))
       s[i] = series_get(m, f[i], lb.p, NULL);
     gavel__buf_free(&lb);
-    if (!s[i])
+    if (!s[i] || !(h[i] = share_get(f[i], s[i])))
       return 0;
   }
   c = rc_slot(kv[3]);
   c->id = m->id;
   snprintf(c->ruleset, sizeof c->ruleset, "%s", kv[1]);
   snprintf(c->code, sizeof c->code, "%s", kv[3]);
-  c->runs = s[0];
-  c->dur = s[1];
-  c->gas = s[2];
+  c->f_runs = f[0];
+  c->f_dur = f[1];
+  c->f_gas = f[2];
+  c->runs = h[0];
+  c->dur = h[1];
+  c->gas = h[2];
   return 1;
 }
 
@@ -790,23 +906,22 @@ static void on_event(void *ud, const gavel_event *ev) {
     const char *rs = ev->ruleset ? ev->ruleset : "",
                *code = ev->code ? ev->code : "";
     run_cache *c = rc_find(m, rs, code);
-    pthread_mutex_lock(&m->mu);
     if (!c) {
       kv[0] = "ruleset";
       kv[1] = rs;
       kv[2] = "code";
       kv[3] = code;
+      pthread_mutex_lock(&m->mu);
       if (rc_fill(m, kv))
         c = rc_find(m, rs, code);
-    }
-    if (c) {
-      series_apply(m->f_runs, c->runs, 1);
-      series_apply(m->f_dur, c->dur, secs);
-      series_apply(m->f_gas, c->gas, (double)ev->gas_used);
       pthread_mutex_unlock(&m->mu);
+    }
+    if (c) { /* this thread's shares: no lock */
+      share_apply(c->f_runs, c->runs, 1);
+      share_apply(c->f_dur, c->dur, secs);
+      share_apply(c->f_gas, c->gas, (double)ev->gas_used);
       return;
     }
-    pthread_mutex_unlock(&m->mu);
   }
   pthread_mutex_lock(&m->mu);
   if (ev->kind == GAVEL_EVENT_RUN) {

@@ -292,11 +292,41 @@ static void *run_thread(void *p) {
   return NULL;
 }
 
+/* A sample's value in an exposition, or -1. */
+static double sample(const char *t, const char *name) {
+  char key[256];
+  const char *p;
+  snprintf(key, sizeof key, "\n%s ", name);
+  p = strstr(t, key);
+  return p ? strtod(p + strlen(key), NULL) : -1;
+}
+
+static int scraping;
+static int scrape_bad, scrapes;
+
+/* Scrapes while runs add to their threads' shares: every total only
+** grows, and a histogram's count is never below its runs' 'LOW' part. */
+static void *scrape_thread(void *p) {
+  double last = 0;
+  (void)p;
+  while (__atomic_load_n(&scraping, __ATOMIC_ACQUIRE)) {
+    char *t = expose(shared_m);
+    double low = sample(t, "gavel_runs_total{code=\"LOW\",ruleset=\"m\"}");
+    if (low >= 0 && low < last)
+      scrape_bad++;
+    if (low >= 0)
+      last = low;
+    scrapes++;
+    gavel_providers_free(t);
+  }
+  return NULL;
+}
+
 TEST(concurrent_updates_and_runs_are_all_counted) {
   env v;
-  pthread_t th[4];
+  pthread_t th[4], sc;
   char *t;
-  int i;
+  int i, round;
   env_open(&v);
   shared_m = v.m;
   shared_env = &v;
@@ -304,15 +334,28 @@ TEST(concurrent_updates_and_runs_are_all_counted) {
     pthread_create(&th[i], NULL, bump_thread, NULL);
   for (i = 0; i < 4; i++)
     pthread_join(th[i], NULL);
-  for (i = 0; i < 4; i++)
-    pthread_create(&th[i], NULL, run_thread, NULL);
-  for (i = 0; i < 4; i++)
-    pthread_join(th[i], NULL);
+  scraping = 1;
+  pthread_create(&sc, NULL, scrape_thread, NULL);
+  /* two rounds: the second round's threads may get the first's tokens */
+  for (round = 0; round < 2; round++) {
+    for (i = 0; i < 4; i++)
+      pthread_create(&th[i], NULL, run_thread, NULL);
+    for (i = 0; i < 4; i++)
+      pthread_join(th[i], NULL);
+  }
+  __atomic_store_n(&scraping, 0, __ATOMIC_RELEASE);
+  pthread_join(sc, NULL);
+  CHECK(scrapes > 0 && scrape_bad == 0);
   t = expose(v.m);
   CHECK(strstr(t, "\nhits_total{t=\"x\"} 80000\n") != NULL);
-  CHECK(strstr(t, "\ngavel_runs_total{code=\"HIGH\",ruleset=\"m\"} 1000\n"));
-  CHECK(strstr(t, "\ngavel_runs_total{code=\"LOW\",ruleset=\"m\"} 1000\n"));
-  CHECK(strstr(t, "\nbig_loans_total{region=\"eu\"} 1000\n"));
+  CHECK(strstr(t, "\ngavel_runs_total{code=\"HIGH\",ruleset=\"m\"} 2000\n"));
+  CHECK(strstr(t, "\ngavel_runs_total{code=\"LOW\",ruleset=\"m\"} 2000\n"));
+  CHECK(strstr(t, "\nbig_loans_total{region=\"eu\"} 2000\n"));
+  CHECK(sample(t, "gavel_run_duration_seconds_count{ruleset=\"m\"}") == 4000);
+  CHECK(sample(t, "gavel_run_duration_seconds_bucket{ruleset=\"m\",le=\"+Inf\"}") ==
+        4000);
+  /* every run uses the same gas per code: the sum is exact */
+  CHECK(sample(t, "gavel_run_gas_used_total{ruleset=\"m\"}") > 0);
   gavel_providers_free(t);
   env_close(&v);
 }
