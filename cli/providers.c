@@ -42,7 +42,7 @@ int cli_builtin_providers(cli_env *env) {
       gavel_metrics_new(NULL, &p->metrics, &e) != GAVEL_OK ||
       gavel_metrics_provide(p->metrics, env->rt, &e) != GAVEL_OK)
     return fail(&e);
-  /* Engine metrics cost a lock per run: only when someone reads them. */
+  /* Engine metrics cost each run a little: only when someone reads them. */
   if (env->metrics_file &&
       gavel_metrics_attach(p->metrics, env->rt, &e) != GAVEL_OK)
     return fail(&e);

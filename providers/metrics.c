@@ -830,10 +830,11 @@ static void status_label(gavel_status st, char *buf, size_t n) {
 }
 
 /* A successful run's three series, by ruleset and code, remembered per
-** thread: a batch run then costs a lock and three additions instead of
-** rendering, hashing and allocating three label sets (measured in
-** bench/obs_batch.sh).  Series are never freed before their registry;
-** entries are keyed by the registry's unique id, never its address. */
+** thread with this thread's shares of them: a batch run then costs three
+** additions, without the lock, instead of rendering, hashing and
+** allocating three label sets (measured in bench/obs_batch.sh).  Series
+** and shares are never freed before their registry; entries are keyed by
+** the registry's unique id, never its address. */
 #define RUN_CACHE 64 /* direct-mapped by the code string's address */
 #define RUN_CACHE_KEY 64
 typedef struct run_cache {
