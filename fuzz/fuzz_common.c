@@ -104,10 +104,24 @@ static gavel_ruleset *resolver(void *ud, const char *name) {
   return current_rs;
 }
 
+/* Every run is observed, so runs take the paths observed runs take (the
+** decision chain and the straight path included, gavel_config.jit / the
+** GAVEL_JIT variable permitting): the event must be well formed, and a
+** successful run's result text JSON with a code. */
 static void observer(void *ud, const gavel_event *ev) {
   (void)ud;
-  if (!ev->ruleset || !ev->message)
+  if (!ev->ruleset || !ev->message || !ev->version || !ev->code)
     fz_fail("event with a NULL field", NULL, 0);
+  if (ev->kind == GAVEL_EVENT_RUN && ev->status != GAVEL_OK && ev->result)
+    fz_fail("failed run event with a result", ev->result, ev->result_len);
+  if (ev->kind == GAVEL_EVENT_RUN && ev->status == GAVEL_OK && ev->result) {
+    fz_check_json("run event result", ev->result, ev->result_len);
+    if (ev->result_len < 9 || memcmp(ev->result, "{\"code\":", 8))
+      fz_fail("run event result without a leading code", ev->result,
+              ev->result_len);
+  }
+  if (ev->kind == GAVEL_EVENT_RUN && ev->gas_used > 2000000)
+    fz_fail("run event: gas used over the host ceiling", NULL, 0);
 }
 
 void fz_config(gavel_config *cfg) {
