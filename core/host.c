@@ -230,6 +230,7 @@ uint64_t gavel__now_ns(void) {
 ** ticks: differences are clamped at 0 by their users (gavel__tick_since).
 ** Deadlines stay on gavel__now_ns. */
 #define TICK_CAL_NS 50000000u /* 50 ms */
+#define TICK_PAIR_MAX 50000u  /* ticks: ~15-25 us, a clock_gettime is ~100 */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #include <x86intrin.h>
@@ -246,7 +247,7 @@ static struct __attribute__((aligned(64))) {
 
 uint64_t gavel__tick_ns(void) {
   int st = __atomic_load_n(&tk.state, __ATOMIC_ACQUIRE);
-  uint64_t c, t;
+  uint64_t c, c2, t;
   if (st == TK_READY) {
     int64_t d = (int64_t)(__rdtsc() - tk.c1);
     return tk.t1 + (uint64_t)(int64_t)((double)d * tk.scale);
@@ -255,6 +256,12 @@ uint64_t gavel__tick_ns(void) {
     return gavel__now_ns();
   c = __rdtsc();
   t = gavel__now_ns();
+  c2 = __rdtsc();
+  /* a pair read with an interruption between its halves (preempted, an
+  ** interrupt) would skew the scale: not used */
+  if (c2 - c > TICK_PAIR_MAX)
+    return t;
+  c += (c2 - c) / 2;
   if (st == TK_UNKNOWN) {
     unsigned a, b, cx, dx;
     int want = TK_UNKNOWN;

@@ -63,11 +63,21 @@ static void event_time(gavel_audit *a, struct timespec *ts) {
   uint64_t tk = gavel__tick_ns(), at = __atomic_load_n(&a->rt_at, __ATOMIC_RELAXED);
   int64_t off = __atomic_load_n(&a->rt_off, __ATOMIC_RELAXED), ns;
   if (!at || tk - at >= 1000000000u) {
-    clock_gettime(CLOCK_REALTIME, ts);
+    int tries;
+    uint64_t tk2 = tk;
+    for (tries = 0; tries < 4; tries++) {
+      tk = tk2;
+      clock_gettime(CLOCK_REALTIME, ts);
+      tk2 = gavel__tick_ns();
+      if (tk2 - tk < 50000u) /* not interrupted in between: a good pair */
+        break;
+    }
     off = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec - (int64_t)tk;
-    __atomic_store_n(&a->rt_off, off, __ATOMIC_RELAXED);
-    __atomic_store_n(&a->rt_at, tk ? tk : 1, __ATOMIC_RELAXED);
-    return;
+    if (tk2 - tk < 50000u) {
+      __atomic_store_n(&a->rt_off, off, __ATOMIC_RELAXED);
+      __atomic_store_n(&a->rt_at, tk ? tk : 1, __ATOMIC_RELAXED);
+    }
+    return; /* this line has the real clock's time in any case */
   }
   ns = (int64_t)tk + off;
   ts->tv_sec = (time_t)(ns / 1000000000);
