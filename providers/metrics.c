@@ -841,8 +841,8 @@ typedef struct run_cache {
   uint64_t id;                 /* registry id (0: empty)           */
   char ruleset[RUN_CACHE_KEY]; /* label values                     */
   char code[RUN_CACHE_KEY];    /* ...                              */
-  mfamily *f_runs, *f_dur, *f_gas; /* their families              */
-  mshare *runs, *dur, *gas;    /* this thread's shares of the series */
+  mfamily *f[3];               /* runs, duration, gas: families    */
+  mshare *h[3];                /* this thread's shares of the series */
 } run_cache;
 static __thread run_cache rcache[RUN_CACHE];
 
@@ -889,12 +889,8 @@ static int rc_fill(gavel_metrics *m, const char *const *kv) {
   c->id = m->id;
   snprintf(c->ruleset, sizeof c->ruleset, "%s", kv[1]);
   snprintf(c->code, sizeof c->code, "%s", kv[3]);
-  c->f_runs = f[0];
-  c->f_dur = f[1];
-  c->f_gas = f[2];
-  c->runs = h[0];
-  c->dur = h[1];
-  c->gas = h[2];
+  memcpy(c->f, f, sizeof c->f);
+  memcpy(c->h, h, sizeof c->h);
   return 1;
 }
 
@@ -918,9 +914,9 @@ static void on_event(void *ud, const gavel_event *ev) {
       pthread_mutex_unlock(&m->mu);
     }
     if (c) { /* this thread's shares: no lock */
-      share_apply(c->f_runs, c->runs, 1);
-      share_apply(c->f_dur, c->dur, secs);
-      share_apply(c->f_gas, c->gas, (double)ev->gas_used);
+      share_apply(c->f[0], c->h[0], 1);
+      share_apply(c->f[1], c->h[1], secs);
+      share_apply(c->f[2], c->h[2], (double)ev->gas_used);
       return;
     }
   }
