@@ -1581,9 +1581,10 @@ static void key_cmp(J *e, const gv_str *k, uint32_t ne) {
 }
 
 /* Node v := its key in the parent object (node area at RS, the memo at
-** r14): the remembered position first, checked against the key and
-** against every earlier key (the first equal key wins); otherwise
-** chain_find.  An absent parent or a scalar: absent.  An array parent or
+** r14): the remembered position first, checked against the key and,
+** unless the object is known to have no duplicate keys (gv_obj.nodup:
+** the JSON reader's), against every earlier key (the first equal key
+** wins); otherwise chain_find.  An absent parent or a scalar: absent.  An array parent or
 ** an indexed object: the chain fails (the straight path binds). */
 static void emit_bind_node(J *e, const ctrie *tr, uint32_t v) {
   int32_t p = tr->parent[v] < 0 ? (int32_t)tr->n : tr->parent[v];
@@ -1605,6 +1606,8 @@ static void emit_bind_node(J *e, const ctrie *tr, uint32_t v) {
   key_cmp(e, k, slow);
   test_rr(e, RCX, RCX);
   jcc(e, CC_E, hit);
+  cmp_mi(e, RDX, (int32_t)offsetof(gv_obj, nodup), 0);
+  jcc(e, CC_NE, hit); /* no duplicate keys: no earlier key can match */
   rr(e, 0, 0, OPC(0x31), R9, R9); /* xor r9d, r9d */
   bind(e, loop);
   mov_sib8(e, RDI, RSI, R9);

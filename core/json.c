@@ -1349,6 +1349,7 @@ GAVEL_INLINE int make_object(jparser *jp, size_t base, gvalue *out) {
   o->len = o->cap = (uint32_t)n;
   o->idx_mask = 0;
   o->idx = NULL;
+  o->nodup = 1; /* member_put kept one member per key */
   o->keys = n ? (gv_str **)(o + 1) : NULL;
   o->vals = n ? (gvalue *)(o->keys + n) : NULL;
   for (i = 0; i < n; i++) {

@@ -115,6 +115,7 @@ gv_obj *gavel__obj_new(gv_arena *a, uint32_t cap) {
   o->keys = NULL;
   o->vals = NULL;
   o->idx = NULL;
+  o->nodup = 0;
   if (cap) {
     o->keys = gavel__arena_alloc(a, (size_t)cap * sizeof(gv_str *));
     o->vals = gavel__arena_alloc(a, (size_t)cap * sizeof(gvalue));
@@ -195,6 +196,7 @@ int gavel__obj_append(gv_arena *a, gv_obj *o, gv_str *key, gvalue v) {
   o->keys[o->len] = key;
   o->vals[o->len] = v;
   o->len++;
+  o->nodup = 0; /* 'key' may be there already */
   if (GV_ARR <= v.tag && v.tag <= GV_OBJ && gv_depth(v) >= o->depth)
     o->depth = gv_depth(v) + 1;
   if (o->idx && 2 * (uint64_t)o->len <= o->idx_mask + 1u)

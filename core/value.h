@@ -58,6 +58,11 @@ typedef struct gv_obj {
   uint32_t *idx;       /* hash index: position + 1 per slot,
                        ** 0 = empty; NULL below
                        ** GV_OBJ_INDEX_MIN keys             */
+  uint64_t nodup;      /* 1: no two keys are equal (objects
+                       ** of the JSON reader, which keeps
+                       ** one member per key); 0: not known
+                       ** (gavel__obj_new; gavel__obj_append
+                       ** clears it)                         */
 } gv_obj;
 
 /* Objects built with gavel__obj_set / gavel__obj_append get a hash index

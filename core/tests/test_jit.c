@@ -827,6 +827,83 @@ TEST(an_empty_key_in_a_path_binds_as_in_the_vm) {
   gavel_ruleset_free(rb);
 }
 
+/* Objects that may hold a key twice (built in C or from a Lua table,
+** where 1 and "1" are both "1"; gv_obj.nodup 0) bind the first of equal
+** keys on the compiled path, even where the remembered position holds the
+** second; the JSON reader's objects (one member per key, nodup 1) skip
+** that check. */
+TEST(objects_with_a_key_twice_bind_its_first_member_on_the_compiled_path) {
+  static const char rs_text[] =
+      "{\"config\":{\"name\":\"dup\",\"entry_step\":\"d\"},\"steps\":{"
+      "\"d\":{\"id\":\"d\",\"type\":\"decision\",\"branches\":["
+      "{\"condition\":\"o.b == 99\",\"next_step\":\"n\"},"
+      "{\"condition\":\"o.a == 5\",\"next_step\":\"f\"},"
+      "{\"condition\":\"o.a == 7\",\"next_step\":\"s\"}],"
+      "\"default_next\":\"n\"},"
+      "\"f\":{\"id\":\"f\",\"type\":\"terminal\",\"result\":{\"code\":\"FIRST\"}},"
+      "\"s\":{\"id\":\"s\",\"type\":\"terminal\",\"result\":{\"code\":\"SECOND\"}},"
+      "\"n\":{\"id\":\"n\",\"type\":\"terminal\",\"result\":{\"code\":\"N\"}}}}";
+  static const char teach[] = "{\"o\":{\"b\":0,\"a\":7}}";
+  gavel_ruleset *rs[2] = {NULL, NULL};
+  gavel_exec *ex[2] = {NULL, NULL};
+  gavel_error e;
+  gv_arena a;
+  gvalue in, parsed;
+  gv_obj *top, *o;
+  int k, r;
+  setup();
+  gavel__arena_init(&a, &gavel__default_alloc, 0);
+  /* the reader's objects are marked, appended-to ones are not */
+  CHECK(gavel__json_parse(&a, teach, sizeof teach - 1, NULL, &parsed, &e) ==
+        GAVEL_OK);
+  CHECK(parsed.tag == GV_OBJ && parsed.u.o->nodup == 1 &&
+        parsed.u.o->vals[0].u.o->nodup == 1);
+  top = gavel__obj_new(&a, 1);
+  o = gavel__obj_new(&a, 3);
+  CHECK(top && o && o->nodup == 0);
+  if (!top || !o)
+    goto out;
+  /* o.b before o.a in the rule: the JSON run below leaves 'a'
+  ** remembered at position 1, where this object has its second "a" */
+  gavel__obj_append(&a, o, gavel__str_cstr(&a, "a"), gv_int(5));
+  gavel__obj_append(&a, o, gavel__str_cstr(&a, "a"), gv_int(7));
+  gavel__obj_append(&a, o, gavel__str_cstr(&a, "b"), gv_int(0));
+  gavel__obj_append(&a, top, gavel__str_cstr(&a, "o"), gv_objv(o));
+  parsed.u.o->nodup = 1;
+  gavel__obj_append(&a, parsed.u.o, gavel__str_cstr(&a, "x"), gv_int(1));
+  CHECK(parsed.u.o->nodup == 0);
+  in = gv_objv(top);
+  for (k = 0; k < 2; k++) {
+    CHECK(gavel_ruleset_load(k ? g_on : g_off, rs_text, sizeof rs_text - 1,
+                             NULL, &rs[k], &e) == GAVEL_OK);
+    if (!rs[k] || gavel_exec_new(rs[k], &ex[k], &e) != GAVEL_OK)
+      goto out;
+  }
+  if (have_jit())
+    CHECK(gavel__exec_jit_parts(ex[1]) == 3);
+  for (r = 0; r < 3; r++)
+    for (k = 0; k < 2; k++) {
+      const char *out = NULL;
+      size_t n = 0;
+      gvalue res;
+      /* a JSON run leaves 'a' remembered at position 1 */
+      CHECK(gavel_exec_run_json(ex[k], teach, sizeof teach - 1, 0, &out, &n,
+                                &e) == GAVEL_OK);
+      CHECK(out && strstr(out, "\"SECOND\"") != NULL);
+      gavel__exec_prepare(ex[k]);
+      CHECK(gavel__exec_run_value(ex[k], in, 0, &e) == GAVEL_OK);
+      res = gavel__exec_result(ex[k]);
+      CHECK(res.tag == GV_OBJ && res.u.o->vals[0].tag == GV_STR &&
+            !strcmp(res.u.o->vals[0].u.s->s, "FIRST"));
+    }
+out:
+  for (k = 0; k < 2; k++) {
+    gavel_exec_free(ex[k]);
+    gavel_ruleset_free(rs[k]);
+  }
+  gavel__arena_free(&a);
+}
+
 /* The loan rule's decision calls builtins: no chain, but the compiled
 ** binder reads its 13 inputs (three levels deep) for the straight path. */
 TEST(the_loan_rule_binds_its_inputs_with_compiled_code) {
