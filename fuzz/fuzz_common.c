@@ -148,18 +148,33 @@ int fz_mentions(const uint8_t *s, size_t n, const char *const *words) {
   return 0;
 }
 
-gavel_runtime *fz_runtime(void) {
-  static gavel_runtime *rt;
+int fz_differ(const char *on, const char *off, const uint8_t *doc,
+              size_t doc_len) {
+  static const char *const clocks[] = {"now", "uuid", "rand", NULL};
+  if (!strcmp(on, off) || (doc && fz_mentions(doc, doc_len, clocks)))
+    return 0;
+  return !strstr(on, "timeout") && !strstr(off, "timeout") &&
+         !strstr(on, "max_run_bytes") && !strstr(off, "max_run_bytes");
+}
+
+gavel_runtime *fz_runtime(void) { return fz_runtime_jit(0); }
+
+gavel_runtime *fz_runtime_jit(int jit) {
+  static gavel_runtime *rts[4];
   static const char *const async_caps[] = {"geo.lookup", "demo.echo",
                                            "network.http", "async"};
   static const char *const sync_caps[] = {"test.sync", "calc", "sync",
                                           "metrics.prometheus"};
+  gavel_runtime *rt;
   gavel_config cfg;
   gavel_error e;
   size_t i;
-  if (rt)
-    return rt;
+  if (jit < 0 || jit > 3)
+    abort();
+  if (rts[jit])
+    return rts[jit];
   fz_config(&cfg);
+  cfg.jit = jit;
   if (gavel_runtime_new(&cfg, &rt, &e) != GAVEL_OK) {
     fprintf(stderr, "gavel_runtime_new: %s\n", e.msg);
     abort();
@@ -170,6 +185,7 @@ gavel_runtime *fz_runtime(void) {
     gavel_runtime_provide(rt, sync_caps[i], sync_provider, NULL, &e);
   gavel_runtime_set_resolver(rt, resolver, NULL);
   gavel_runtime_add_observer(rt, observer, NULL, &e);
+  rts[jit] = rt;
   return rt;
 }
 
@@ -197,6 +213,41 @@ static void check_result(gavel_status st, const gavel_error *e,
 
 gavel_status fz_run(gavel_ruleset *rs, const char *input, size_t input_len,
                     unsigned flags, uint64_t seed) {
+  return fz_run_text(rs, input, input_len, flags, seed, NULL, 0);
+}
+
+/* Step durations of a trace ("duration_us":N) read 0: they are the only
+** clock in a result. */
+static void zero_durations(char *t) {
+  static const char key[] = "\"duration_us\":";
+  char *p = t, *d;
+  while ((p = strstr(p, key)) != NULL) {
+    p += sizeof key - 1;
+    for (d = p; *d >= '0' && *d <= '9'; d++)
+      ;
+    if (d > p) {
+      *p = '0';
+      memmove(p + 1, d, strlen(d) + 1);
+    }
+  }
+}
+
+/* What a run ended with, for comparing two runs: the result text, or the
+** error's message (truncated to 'cap' - 1 bytes). */
+static void keep_text(char *text, size_t cap, gavel_status st,
+                      const gavel_error *e, const char *out, size_t out_len) {
+  if (!text || !cap)
+    return;
+  if (st == GAVEL_OK)
+    snprintf(text, cap, "ok %.*s", (int)(out_len < cap ? out_len : cap), out);
+  else
+    snprintf(text, cap, "%d %s", (int)st, e->msg);
+  zero_durations(text);
+}
+
+gavel_status fz_run_text(gavel_ruleset *rs, const char *input,
+                         size_t input_len, unsigned flags, uint64_t seed,
+                         char *text, size_t cap) {
   gavel_exec *ex = NULL;
   gavel_error e;
   gavel_host_call hc;
@@ -209,6 +260,7 @@ gavel_status fz_run(gavel_ruleset *rs, const char *input, size_t input_len,
   current_rs = rs;
   st = gavel_exec_run_json(ex, input, input_len, flags, &out, &out_len, &e);
   check_result(st, &e, out, out_len);
+  keep_text(text, cap, st, &e, out, out_len);
   for (k = 0; st == GAVEL_PENDING && k < 64; k++) {
     unsigned choice = (unsigned)(seed >> ((k * 3) % 60)) & 7;
     if (gavel_exec_pending(ex, &hc, &e) != GAVEL_OK)
@@ -251,6 +303,7 @@ gavel_status fz_run(gavel_ruleset *rs, const char *input, size_t input_len,
       break;
     }
     check_result(st, &e, out, out_len);
+    keep_text(text, cap, st, &e, out, out_len);
   }
   if (st == GAVEL_PENDING) {
     /* resuming an abandoned exec is misuse, not a crash */

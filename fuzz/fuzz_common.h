@@ -20,6 +20,9 @@ void fz_fail(const char *why, const char *detail, size_t detail_len);
 ** sync C providers "test.sync" "calc" "sync" "metrics.prometheus"; the
 ** resolver answers every call_rule_set name with the ruleset running. */
 gavel_runtime *fz_runtime(void);
+/* The same with gavel_config.jit = 'jit' (0 env/auto, 1 on, 2 off,
+** 3 auto): one runtime per mode, fz_runtime() is mode 0. */
+gavel_runtime *fz_runtime_jit(int jit);
 
 /* The bounds of every harness's runtime (gas, steps, time, memory), zeroed
 ** otherwise: fz_runtime's, and the fuzz_jit pair's. */
@@ -29,6 +32,13 @@ void fz_config(gavel_config *cfg);
 ** whose results may differ between two evals (the clock, uuids). */
 int fz_mentions(const uint8_t *s, size_t n, const char *const *words);
 
+/* 1 when two runs' texts (fz_run_text) differ where they must not: not
+** for documents that read the clock or random numbers ('doc' may be NULL:
+** a fixed ruleset that does not), nor for runs that timed out or reached
+** the per-run memory cap (those depend on each path's speed and
+** frugality). */
+int fz_differ(const char *on, const char *off, const uint8_t *doc,
+              size_t doc_len);
 /* Splits d[0..n) at the first NUL: a = before, b = after (b_len 0 and
 ** b NULL when there is none). */
 void fz_split(const uint8_t *d, size_t n, const uint8_t **a, size_t *a_len,
@@ -50,6 +60,12 @@ void fz_check_json(const char *what, const char *p, size_t n);
 ** Checks every result; returns the final status. */
 gavel_status fz_run(gavel_ruleset *rs, const char *input, size_t input_len,
                     unsigned flags, uint64_t seed);
+/* fz_run, keeping what the run ended with in text[0..cap): "ok " and the
+** result text, or the status number and the error message; trace step
+** durations read 0. */
+gavel_status fz_run_text(gavel_ruleset *rs, const char *input,
+                         size_t input_len, unsigned flags, uint64_t seed,
+                         char *text, size_t cap);
 
 /* FNV-1a of the bytes: a cheap seed derived from the input. */
 uint64_t fz_hash(const uint8_t *d, size_t n);

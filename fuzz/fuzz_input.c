@@ -4,6 +4,13 @@
 ** Every ruleset runs on every input (each reads other paths, so the
 ** projected JSON reader and the binder take other routes); one of them
 ** also with the trace.  GAVEL_FUZZ_RULESETS overrides the directory.
+**
+** Differential: every ruleset is loaded twice, with the JIT on (decision
+** chains and key lookups compiled at load) and off (the VM and the C
+** binder), and the two plain runs of an input must end the same way:
+** the same result bytes, or the same status and message.  Runs that hit
+** the clock (a timeout) or the per-run memory cap are not compared: those
+** depend on how fast and how frugal each path is.
 */
 #include "fuzz_common.h"
 #include <dirent.h>
@@ -12,7 +19,9 @@
 #include <string.h>
 
 #define MAX_RS 64
-static gavel_ruleset *rulesets[MAX_RS];
+static gavel_ruleset *rulesets[MAX_RS];     /* jit on  */
+static gavel_ruleset *rulesets_off[MAX_RS]; /* jit off */
+static const char *names[MAX_RS];
 static int n_rulesets;
 
 static char *slurp(const char *path, size_t *n) {
@@ -56,12 +65,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         n_rulesets < MAX_RS) {
       snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
       doc = slurp(path, &doc_len);
-      if (!doc || gavel_ruleset_load(fz_runtime(), doc, doc_len, fz_load_opts(),
-                                     &rulesets[n_rulesets], &e) != GAVEL_OK) {
+      if (!doc ||
+          gavel_ruleset_load(fz_runtime_jit(1), doc, doc_len, fz_load_opts(),
+                             &rulesets[n_rulesets], &e) != GAVEL_OK ||
+          gavel_ruleset_load(fz_runtime_jit(2), doc, doc_len, fz_load_opts(),
+                             &rulesets_off[n_rulesets], &e) != GAVEL_OK) {
         fprintf(stderr, "fuzz_input: %s does not load: %s\n", path,
                 doc ? e.msg : "unreadable");
         abort();
       }
+      names[n_rulesets] = strdup(ents[i]->d_name);
       n_rulesets++;
       free(doc);
     }
@@ -81,9 +94,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > 256 * 1024)
     return -1;
   h = fz_hash(data, size);
-  for (i = 0; i < n_rulesets; i++)
-    fz_run(rulesets[i], (const char *)data, size,
-           (h % (unsigned)n_rulesets) == (unsigned)i ? GAVEL_RUN_TRACE : 0,
-           h + (uint64_t)i);
+  for (i = 0; i < n_rulesets; i++) {
+    static char on[4096], off[4096];
+    if ((h % (unsigned)n_rulesets) == (unsigned)i) /* traced: not compared */
+      fz_run(rulesets[i], (const char *)data, size, GAVEL_RUN_TRACE,
+             h + (uint64_t)i);
+    fz_run_text(rulesets[i], (const char *)data, size, 0, h + (uint64_t)i, on,
+                sizeof on);
+    fz_run_text(rulesets_off[i], (const char *)data, size, 0, h + (uint64_t)i,
+                off, sizeof off);
+    if (fz_differ(on, off, NULL, 0)) {
+      fprintf(stderr, "ruleset %s\n  jit on:  %.1000s\n  jit off: %.1000s\n",
+              names[i], on, off);
+      fz_fail("JIT on and off end differently", NULL, 0);
+    }
+  }
   return 0;
 }
