@@ -255,8 +255,10 @@ gavel_status fz_run_text(gavel_ruleset *rs, const char *input,
   size_t out_len = 0;
   gavel_status st;
   int k;
-  if (gavel_exec_new(rs, &ex, &e) != GAVEL_OK)
+  if (gavel_exec_new(rs, &ex, &e) != GAVEL_OK) {
+    keep_text(text, cap, e.code, &e, NULL, 0); /* not the last input's */
     return e.code;
+  }
   current_rs = rs;
   st = gavel_exec_run_json(ex, input, input_len, flags, &out, &out_len, &e);
   check_result(st, &e, out, out_len);
