@@ -148,14 +148,6 @@ int fz_mentions(const uint8_t *s, size_t n, const char *const *words) {
   return 0;
 }
 
-int fz_differ(const char *on, const char *off, const uint8_t *doc,
-              size_t doc_len) {
-  static const char *const clocks[] = {"now", "uuid", "rand", NULL};
-  if (!strcmp(on, off) || (doc && fz_mentions(doc, doc_len, clocks)))
-    return 0;
-  return !strstr(on, "timeout") && !strstr(off, "timeout") &&
-         !strstr(on, "max_run_bytes") && !strstr(off, "max_run_bytes");
-}
 
 gavel_runtime *fz_runtime(void) { return fz_runtime_jit(0); }
 
@@ -316,4 +308,46 @@ gavel_status fz_run_text(gavel_ruleset *rs, const char *input,
   gavel_exec_free(ex);
   current_rs = NULL;
   return st;
+}
+
+/* 1 when two runs' texts differ where they must not: not for documents
+** that read the clock or random numbers ('doc' may be NULL: a fixed
+** ruleset that does not), nor for runs that timed out or reached the
+** per-run memory cap (those depend on each path's speed and frugality). */
+static int differ(const char *on, const char *off, const uint8_t *doc,
+                  size_t doc_len) {
+  static const char *const clocks[] = {"now", "uuid", "rand", NULL};
+  if (!strcmp(on, off) || (doc && fz_mentions(doc, doc_len, clocks)))
+    return 0;
+  return !strstr(on, "timeout") && !strstr(off, "timeout") &&
+         !strstr(on, "max_run_bytes") && !strstr(off, "max_run_bytes");
+}
+
+gavel_status fz_load_pair(const uint8_t *doc, size_t doc_len,
+                          gavel_ruleset **on, gavel_ruleset **off) {
+  gavel_error e, e_off;
+  gavel_status st, st_off;
+  *on = *off = NULL;
+  st = gavel_ruleset_load(fz_runtime_jit(1), (const char *)doc, doc_len,
+                          fz_load_opts(), on, &e);
+  fz_check_error(st, &e);
+  st_off = gavel_ruleset_load(fz_runtime_jit(2), (const char *)doc, doc_len,
+                              fz_load_opts(), off, &e_off);
+  fz_check_error(st_off, &e_off);
+  if (st != st_off || (st != GAVEL_OK && strcmp(e.msg, e_off.msg)))
+    fz_fail("JIT on and off load differently", e.msg, strlen(e.msg));
+  return st;
+}
+
+void fz_run_pair(gavel_ruleset *on, gavel_ruleset *off, const char *input,
+                 size_t input_len, uint64_t seed, const uint8_t *doc,
+                 size_t doc_len, const char *name) {
+  static char ton[4096], toff[4096];
+  fz_run_text(on, input, input_len, 0, seed, ton, sizeof ton);
+  fz_run_text(off, input, input_len, 0, seed, toff, sizeof toff);
+  if (differ(ton, toff, doc, doc_len)) {
+    fprintf(stderr, "%s%s  jit on:  %.1000s\n  jit off: %.1000s\n",
+            name ? name : "", name ? "\n" : "", ton, toff);
+    fz_fail("JIT on and off end differently", NULL, 0);
+  }
 }

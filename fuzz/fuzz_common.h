@@ -32,13 +32,6 @@ void fz_config(gavel_config *cfg);
 ** whose results may differ between two evals (the clock, uuids). */
 int fz_mentions(const uint8_t *s, size_t n, const char *const *words);
 
-/* 1 when two runs' texts (fz_run_text) differ where they must not: not
-** for documents that read the clock or random numbers ('doc' may be NULL:
-** a fixed ruleset that does not), nor for runs that timed out or reached
-** the per-run memory cap (those depend on each path's speed and
-** frugality). */
-int fz_differ(const char *on, const char *off, const uint8_t *doc,
-              size_t doc_len);
 /* Splits d[0..n) at the first NUL: a = before, b = after (b_len 0 and
 ** b NULL when there is none). */
 void fz_split(const uint8_t *d, size_t n, const uint8_t **a, size_t *a_len,
@@ -66,6 +59,21 @@ gavel_status fz_run(gavel_ruleset *rs, const char *input, size_t input_len,
 gavel_status fz_run_text(gavel_ruleset *rs, const char *input,
                          size_t input_len, unsigned flags, uint64_t seed,
                          char *text, size_t cap);
+
+/* The differential harnesses: 'doc' loaded with the JIT on (programs,
+** decision chains and key lookups compiled at load) and off (the VM
+** alone); the two loads must agree (status and message: a finding
+** otherwise).  Returns the status; *on and *off are set when it is OK. */
+gavel_status fz_load_pair(const uint8_t *doc, size_t doc_len,
+                          gavel_ruleset **on, gavel_ruleset **off);
+/* Runs 'input' plain on both (fz_run_text, the same seed): they must end
+** the same way, except for documents that read the clock or random
+** numbers ('doc' may be NULL: a fixed ruleset that does not) and runs
+** that time out or reach the per-run memory cap (those depend on each
+** path's speed and frugality).  'name' (or NULL) is printed on a finding. */
+void fz_run_pair(gavel_ruleset *on, gavel_ruleset *off, const char *input,
+                 size_t input_len, uint64_t seed, const uint8_t *doc,
+                 size_t doc_len, const char *name);
 
 /* FNV-1a of the bytes: a cheap seed derived from the input. */
 uint64_t fz_hash(const uint8_t *d, size_t n);
