@@ -219,8 +219,8 @@ uint64_t gavel__now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* gavel__tick_ns: the clock of durations that observers see (runs, host
-** calls) and of audit timestamps: nanoseconds on CLOCK_MONOTONIC's scale,
+/* gavel__tick_ns: the clock of the run durations that observers see and
+** of audit timestamps: nanoseconds on CLOCK_MONOTONIC's scale,
 ** read two or three times per observed run, so its cost shows (23 ns for
 ** clock_gettime under kvm-clock, 10 for the TSC).  On x86-64 with an
 ** invariant TSC (CPUID 0x80000007 EDX bit 8) it is the TSC scaled by a

@@ -1057,10 +1057,9 @@ static void observe_run(gavel_exec *ex, gavel_status st) {
   ** JSON API reuses this text as its answer, so it is written once; a
   ** prebuilt result's text is written once per executor. */
   ex->out_ready = 0;
-  if (st == GAVEL_OK && ex->res_fixed >= 0 && !(ex->flags & GAVEL_RUN_TRACE) &&
-      (ev.result = fixed_result_text(ex, &ev.result_len)) != NULL)
-    ; /* write_result answers with the same text */
-  else if (st == GAVEL_OK) {
+  if (st == GAVEL_OK && ex->res_fixed >= 0 && !(ex->flags & GAVEL_RUN_TRACE))
+    ev.result = fixed_result_text(ex, &ev.result_len); /* write_result's */
+  if (st == GAVEL_OK && !ev.result) {
     gavel__buf_clear(&ex->out);
     if (gavel__json_write_checked(&ex->out, ex->result) != -2 &&
         !ex->out.oom) {

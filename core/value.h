@@ -62,7 +62,8 @@ typedef struct gv_obj {
                        ** of the JSON reader, which keeps
                        ** one member per key); 0: not known
                        ** (gavel__obj_new; gavel__obj_append
-                       ** clears it)                         */
+                       ** clears it).  64 bits: the compiled
+                       ** key lookup tests it as a qword     */
 } gv_obj;
 
 /* Objects built with gavel__obj_set / gavel__obj_append get a hash index
