@@ -335,6 +335,15 @@ static mseries *series_get(gavel_metrics *m, mfamily *f, const char *labels,
   return s;
 }
 
+/* The bucket of observation v in histogram f: the first bound >= v, or
+** f->n_bounds (+Inf only: counted by 'count'). */
+static size_t bucket_of(const mfamily *f, double v) {
+  size_t i;
+  for (i = 0; i < f->n_bounds && v > f->bounds[i]; i++)
+    ;
+  return i;
+}
+
 static void series_apply(mfamily *f, mseries *s, double v) {
   size_t i;
   if (f->kind == GAVEL_METRIC_COUNTER)
@@ -342,9 +351,7 @@ static void series_apply(mfamily *f, mseries *s, double v) {
   else if (f->kind == GAVEL_METRIC_GAUGE)
     s->value = v;
   else {
-    for (i = 0; i < f->n_bounds && v > f->bounds[i]; i++)
-      ;
-    if (i < f->n_bounds)
+    if ((i = bucket_of(f, v)) < f->n_bounds)
       s->bucket[i]++;
     s->sum += v;
     s->count++;
@@ -396,9 +403,7 @@ static void share_apply(const mfamily *f, mshare *h, double v) {
     add_d(&h->value, v);
     return;
   }
-  for (i = 0; i < f->n_bounds && v > f->bounds[i]; i++)
-    ;
-  if (i < f->n_bounds)
+  if ((i = bucket_of(f, v)) < f->n_bounds)
     add_u(&h->bucket[i], 1);
   add_d(&h->sum, v);
   add_u(&h->count, 1);
