@@ -57,6 +57,10 @@ struct gavel_audit {
   uint64_t rt_at;          /* tick ns of that reading (0: never)        */
 };
 
+/* A (tick, CLOCK_REALTIME) pair read closer together than this (ns) was
+** not interrupted between its halves: the offset it gives is used. */
+#define RT_PAIR_MAX_NS 50000u
+
 /* When an event is logged, as CLOCK_REALTIME would say to within the
 ** drift of a second (one tick read, not a clock_gettime per line). */
 static void event_time(gavel_audit *a, struct timespec *ts) {
@@ -69,11 +73,11 @@ static void event_time(gavel_audit *a, struct timespec *ts) {
       tk = tk2;
       clock_gettime(CLOCK_REALTIME, ts);
       tk2 = gavel__tick_ns();
-      if (tk2 - tk < 50000u) /* not interrupted in between: a good pair */
+      if (tk2 - tk < RT_PAIR_MAX_NS)
         break;
     }
     off = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec - (int64_t)tk;
-    if (tk2 - tk < 50000u) {
+    if (tk2 - tk < RT_PAIR_MAX_NS) {
       __atomic_store_n(&a->rt_off, off, __ATOMIC_RELAXED);
       __atomic_store_n(&a->rt_at, tk ? tk : 1, __ATOMIC_RELAXED);
     }
