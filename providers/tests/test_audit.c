@@ -503,14 +503,15 @@ TEST(group_commit_lines_carry_the_digest_of_their_own_input) {
 }
 
 /* The lines of rule_executed events whose first 'skip' bytes are cut
-** (the timestamp), in order; returns how many (at most 'max'). */
-static int run_lines(const char *path, char lines[][1024], int max) {
+** (32: the timestamp), in order; returns how many (at most 'max'). */
+static int run_lines(const char *path, char lines[][1024], int max,
+                     size_t skip) {
   FILE *f = fopen(path, "r");
   char line[1024];
   int k = 0;
   while (f && k < max && fgets(line, sizeof line, f))
-    if (strstr(line, "\"event\":\"rule_executed\"") && strlen(line) > 32)
-      snprintf(lines[k++], 1024, "%s", line + 32);
+    if (strstr(line, "\"event\":\"rule_executed\"") && strlen(line) > skip)
+      snprintf(lines[k++], 1024, "%s", line + skip);
   if (f)
     fclose(f);
   return k;
@@ -564,8 +565,8 @@ TEST(group_commit_run_lines_are_byte_identical_to_line_by_line_ones) {
   gavel_runtime_free(rt);
   CHECK(gavel_audit_close(a1, &e) == GAVEL_OK);
   CHECK(gavel_audit_close(a2, &e) == GAVEL_OK);
-  n1 = run_lines(p1, l1, 8);
-  n2 = run_lines(p2, l2, 8);
+  n1 = run_lines(p1, l1, 8, 32);
+  n2 = run_lines(p2, l2, 8, 32);
   CHECK(n1 == 7 && n2 == 7);
   for (i = 0; i < n1 && i < n2; i++) {
     if (strcmp(l1[i], l2[i]))
@@ -609,14 +610,14 @@ static int64_t ts_ms(const char *t) {
 ** the drift of a second), over 1.5 s of runs (the offset is read again). */
 TEST(group_commit_timestamps_follow_the_real_clock) {
   enum { RUNS = 60 };
-  char path[256], line[1024];
+  char path[256];
+  static char lines[RUNS + 1][1024];
   static int64_t lo[RUNS], hi[RUNS];
   gavel_runtime *rt;
   gavel_audit_opts o;
   gavel_audit *a;
   gavel_error e;
-  FILE *f;
-  int i, k = 0, bad = 0;
+  int i, k, n, bad = 0;
   int64_t prev = 0;
   char *doc = call_ruleset("audit.logger", "emit", "[]", 0);
   tmpname(path, sizeof path, "ts");
@@ -636,24 +637,16 @@ TEST(group_commit_timestamps_follow_the_real_clock) {
   }
   gavel_runtime_free(rt);
   CHECK(gavel_audit_close(a, &e) == GAVEL_OK);
-  f = fopen(path, "r");
-  while (f && fgets(line, sizeof line, f)) {
-    const char *t = strstr(line, "{\"ts\":\"");
-    int64_t ms;
-    if (!strstr(line, "\"event\":\"rule_executed\""))
-      continue;
-    ms = t ? ts_ms(t + 7) : -1;
-    if (k < RUNS && (ms < lo[k] - 2 || ms > hi[k] + 2 || ms < prev)) {
-      if (bad++ < 3)
-        printf("  line %d: ts %lld not in [%lld, %lld]\n", k, (long long)ms,
-               (long long)lo[k], (long long)hi[k]);
-    }
+  n = run_lines(path, lines, RUNS + 1, 0);
+  for (k = 0; k < n && k < RUNS; k++) {
+    const char *t = strstr(lines[k], "{\"ts\":\"");
+    int64_t ms = t ? ts_ms(t + 7) : -1;
+    if ((ms < lo[k] - 2 || ms > hi[k] + 2 || ms < prev) && bad++ < 3)
+      printf("  line %d: ts %lld not in [%lld, %lld]\n", k, (long long)ms,
+             (long long)lo[k], (long long)hi[k]);
     prev = ms;
-    k++;
   }
-  if (f)
-    fclose(f);
-  CHECK(k == RUNS);
+  CHECK(n == RUNS);
   CHECK(bad == 0);
   free(doc);
   unlink(path);
