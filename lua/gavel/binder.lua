@@ -28,7 +28,7 @@ local MAX_INT = 9007199254740992 -- 2^53: integral doubles up to here are ints
 
 local set_str = api.set_str
 local capi_set = capi.set
-local wv -- the table walker, below
+local wv, walk -- the table walker, below
 
 -- put(S, h, i, v): writes Lua value v into slot i.  Integral numbers within
 -- +-2^53 become ints, other numbers floats (lua/README.md "Numbers").
@@ -54,7 +54,7 @@ local function put(S, h, i, v)
   elseif tv == "nil" then
     S[i].tag = T_MISSING
   else
-    if not wv(h, S + i, v, 0) then capi_set(h, i, v) end
+    if not walk(h, S + i, v, 0) then capi_set(h, i, v) end
   end
 end
 
@@ -79,10 +79,13 @@ local T_NULL, T_STR, T_ARR, T_OBJ = 0, 4, 5, 6
 -- them (GAVEL_MAX_JSON_DEPTH); the engine's array limit (GAVEL_MAX_ARR_LEN).
 local MAX_DEPTH, MAX_ARR = 512, 1000000
 -- Tables deeper than CYCLE_AT are checked against their ancestors from
--- that depth on ('anc'): a cycle gives up within one turn of it, before
--- a branching one can multiply the work; shallow inputs pay nothing.
+-- that depth on, a set ('onpath': a table is in it while its members are
+-- written): a cycle gives up within one turn of it, before a branching
+-- one can multiply the work, and every table costs O(1) (thousands of
+-- tables 500 levels down are walked in time linear in their number);
+-- shallow inputs pay nothing.
 local CYCLE_AT = 16
-local anc = {}
+local onpath = {}
 local null, empty_array = core.null, core.empty_array
 local float_mt, array_mt = core.float_mt, core.array_mt
 local cjson_array_mt = core.cjson_array_mt or array_mt
@@ -122,12 +125,6 @@ wv = function(h, s, v, depth)
     s.u.i = v and 1 or 0
   elseif tv == "table" then
     if depth >= MAX_DEPTH then return false end
-    if depth >= CYCLE_AT then
-      for j = CYCLE_AT, depth - 1 do
-        if rawequal(anc[j], v) then return false end
-      end
-      anc[depth] = v
-    end
     local mt = getmetatable(v)
     if mt == float_mt then
       local x = rawget(v, 1)
@@ -135,6 +132,10 @@ wv = function(h, s, v, depth)
       s.tag = T_FLOAT
       s.u.f = x
       return true
+    end
+    if depth >= CYCLE_AT then
+      if onpath[v] then return false end
+      onpath[v] = true
     end
     local n, maxk, allint = 0, 0, true
     for k in next, v do
@@ -188,6 +189,7 @@ wv = function(h, s, v, depth)
       s.u.o = o
       seal(s)
     end
+    if depth >= CYCLE_AT then onpath[v] = nil end
   elseif v == null then
     s.tag = T_NULL
   elseif v == empty_array or v == cjson_empty_array then
@@ -204,19 +206,21 @@ wv = function(h, s, v, depth)
   return true
 end
 
-local function clear_anc()
-  for j = CYCLE_AT, MAX_DEPTH do anc[j] = nil end
+-- walk(h, s, v, d) -> wv's answer; a walk that gave up leaves part of its
+-- path in the set, emptied here.
+walk = function(h, s, v, d)
+  if wv(h, s, v, d) then return true end
+  if next(onpath) ~= nil then onpath = {} end
+  return false
 end
 
 -- deep(S, h, i, v, d): a whole sub-tree into slot i, which has d
 -- containers above it in the input.
 local function deep(S, h, i, v, d)
   local m = mark(h)
-  if not wv(h, S + i, v, d) then capi_set(h, i, v, m) end
-  -- drop the references of a deep walk (the input may be large)
-  if anc[CYCLE_AT] ~= nil then clear_anc() end
+  if not walk(h, S + i, v, d) then capi_set(h, i, v, m) end
 end
-_M.write_value = wv
+_M.write_value = walk
 
 -- tab(v) -> v when it is a table one can descend into, else nil.
 local function tab(v)

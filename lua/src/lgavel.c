@@ -233,6 +233,16 @@ typedef struct lg_seg {
   long idx;      /* array index (0-based)             */
 } lg_seg;
 
+/* The tables on the path of the value being converted, for the cycle
+** check: the first LG_ANC_SCAN by a scan (most inputs are shallower), the
+** deeper ones in an open-addressing set, so that every table costs O(1)
+** and a hostile input (thousands of tables 500 levels down) is walked in
+** time linear in its size, not in size times depth. */
+#define LG_ANC_SCAN 16
+#define LG_ANC_SET_BITS 10 /* at most half the set is used */
+#define LG_ANC_SET (1 << LG_ANC_SET_BITS)
+_Static_assert(LG_ANC_SET >= 2 * GAVEL_MAX_JSON_DEPTH, "the set stays half empty");
+
 typedef struct lg_conv {
   lua_State *L;
   gv_arena *a;        /* where values go                                */
@@ -245,7 +255,9 @@ typedef struct lg_conv {
   const char *what;   /* name of the root in messages ("input")         */
   char msg[GAVEL_ERRMSG_SIZE]; /* failure message                       */
   lg_seg segs[GAVEL_MAX_JSON_DEPTH + 1]; /* path of the current value   */
-  const void *anc[GAVEL_MAX_JSON_DEPTH + 1]; /* tables on that path     */
+  const void *anc[LG_ANC_SCAN];         /* its first tables (a scan)     */
+  int set_ready;                        /* 'set' zeroed for this value   */
+  const void *set[LG_ANC_SET];          /* its deeper tables (a set)     */
 } lg_conv;
 
 /* ==== Input limits: one set for every way a value enters ====
@@ -610,6 +622,39 @@ static int table_value(lg_conv *c, int idx, gvalue *out) {
   return object_value(c, idx, n, out);
 }
 
+static int cycle_fail(lg_conv *c) {
+  return conv_fail(c, "table contains itself (a cycle): it has no JSON form");
+}
+
+static uint32_t anc_slot(const void *t) {
+  return (uint32_t)(((uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15ull) >>
+                    (64 - LG_ANC_SET_BITS));
+}
+
+/* 1 when table 't' is on the path already; else adds it, 0. */
+static int anc_add(lg_conv *c, const void *t) {
+  uint32_t i = anc_slot(t);
+  if (!c->set_ready) {
+    memset(c->set, 0, sizeof c->set);
+    c->set_ready = 1;
+  }
+  for (; c->set[i]; i = (i + 1) & (LG_ANC_SET - 1))
+    if (c->set[i] == t)
+      return 1;
+  c->set[i] = t;
+  return 0;
+}
+
+/* Removes 't', the table added last (tables leave the path in the reverse
+** order of their arrival, and undoing linear probing's last insertion is
+** emptying its slot). */
+static void anc_del(lg_conv *c, const void *t) {
+  uint32_t i = anc_slot(t);
+  while (c->set[i] != t)
+    i = (i + 1) & (LG_ANC_SET - 1);
+  c->set[i] = NULL;
+}
+
 static int to_value(lg_conv *c, int idx, gvalue *out) {
   lua_State *L = c->L;
   switch (lua_type(L, idx)) {
@@ -643,22 +688,29 @@ static int to_value(lg_conv *c, int idx, gvalue *out) {
     }
     return conv_fail(c, "cannot convert a light userdata");
   case LUA_TTABLE: {
-    /* A cycle is found on the path of the current value (at most 512
-    ** tables: linear scan); without this check it would be reported as
-    ** too deep, or as too large when it branches. */
+    /* A cycle is found on the path of the current value; without this
+    ** check it would be reported as too deep, or as too large when it
+    ** branches. */
     const void *t = lua_topointer(L, idx);
-    int i;
-    for (i = 0; i < c->depth; i++)
+    int i, n = c->depth < LG_ANC_SCAN ? c->depth : LG_ANC_SCAN, rc;
+    for (i = 0; i < n; i++)
       if (c->anc[i] == t)
-        return conv_fail(c, "table contains itself (a cycle): it has no "
-                         "JSON form");
+        return cycle_fail(c);
+    if (c->depth >= LG_ANC_SCAN && anc_add(c, t))
+      return cycle_fail(c);
     if (c->base + c->depth >= GAVEL_MAX_JSON_DEPTH)
-      return conv_limit(c, "input too deep: nesting exceeds %d levels",
-                        GAVEL_MAX_JSON_DEPTH);
-    if (!lua_checkstack(L, 8))
-      return conv_fail(c, "Lua stack overflow");
-    c->anc[c->depth] = t;
-    return table_value(c, idx, out);
+      rc = conv_limit(c, "input too deep: nesting exceeds %d levels",
+                      GAVEL_MAX_JSON_DEPTH);
+    else if (!lua_checkstack(L, 8))
+      rc = conv_fail(c, "Lua stack overflow");
+    else {
+      if (c->depth < LG_ANC_SCAN)
+        c->anc[c->depth] = t;
+      rc = table_value(c, idx, out);
+    }
+    if (c->depth >= LG_ANC_SCAN)
+      anc_del(c, t);
+    return rc;
   }
   default:
     if (lua_type(L, idx) == LG_TCDATA)
@@ -679,6 +731,7 @@ static int convert_at(lua_State *L, int idx, gv_arena *a, const char *what,
   c->L = L;
   c->a = a;
   c->depth = 0;
+  c->set_ready = 0;
   c->base = base;
   c->code = GAVEL_OK;
   c->used = used;

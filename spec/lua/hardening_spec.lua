@@ -168,6 +168,55 @@ describe("input limits: the same for every input path", function()
     assert.are.equal(2, rs_o:run({ o = { p = shared, q = shared } }).output.o)
   end)
 
+  it("tells a deep cycle from a deep table met twice, on every path",
+     function()
+    -- below 16 levels the walkers keep the path in a set: a table leaves
+    -- it when its members are done, so meeting it again is not a cycle
+    local msg = "table contains itself (a cycle)"
+    local function chain(n, bottom)
+      local root = gavel.array {}
+      local t = root
+      for _ = 1, n do
+        local c = gavel.array {}
+        t[1] = c
+        t = c
+      end
+      t[1] = bottom
+      return root, t
+    end
+    local shared = chain(20, 1)      -- 21 tables deep, met twice
+    local dag, last = chain(300, nil) -- 300 levels down
+    last[1], last[2] = shared, shared
+    for _ = 1, 2 do -- twice: nothing is left behind by the first walk
+      assert.are.equal(1, rs_a:run({ a = dag }).output.a)
+      assert.are.equal(1, rs_a:run({ a = dag }, { trace = true }).output.a)
+      assert.are.equal(1, gavel.eval("len(a)", { a = dag }))
+      local j = assert(gavel.json.encode({ a = dag }))
+      assert.are.equal(1, rs_a:run(j).output.a)
+      -- a cycle 300 levels down, back to a table 200 levels down
+      local cyc, bottom = chain(300, nil)
+      local mid = cyc
+      for _ = 1, 200 do mid = mid[1] end
+      bottom[1] = mid
+      fails("GAVEL_JSON", msg, rs_a:run({ a = cyc }))
+      fails("GAVEL_JSON", msg, rs_a:run({ a = cyc }, { trace = true }))
+      fails("GAVEL_JSON", msg, gavel.eval("len(a)", { a = cyc }))
+      fails("GAVEL_JSON", msg, gavel.json.encode({ a = cyc }))
+    end
+    -- 50,000 tables, most of them 500 levels down (each level holds 99
+    -- empty tables and the next level): every one converts
+    local comb = gavel.array {}
+    local t = comb
+    for _ = 1, 500 do
+      for i = 1, 99 do t[i] = {} end
+      t[100] = gavel.array {}
+      t = t[100]
+    end
+    assert.are.equal(100, rs_a:run({ a = comb }).output.a)
+    assert.are.equal(100, rs_a:run({ a = comb }, { trace = true }).output.a)
+    assert.are.equal(100, gavel.eval("len(a)", { a = comb }))
+  end)
+
   it("bounds a table reached many times by the input size", function()
     local g = fresh()
     assert.is_true(g.configure { max_input_bytes = 100000 })
