@@ -693,10 +693,12 @@ static int to_value(lg_conv *c, int idx, gvalue *out) {
     ** branches. */
     const void *t = lua_topointer(L, idx);
     int i, n = c->depth < LG_ANC_SCAN ? c->depth : LG_ANC_SCAN, rc;
+    int in_set = c->depth >= LG_ANC_SCAN; /* (a failure leaves c->depth
+                                             where it failed) */
     for (i = 0; i < n; i++)
       if (c->anc[i] == t)
         return cycle_fail(c);
-    if (c->depth >= LG_ANC_SCAN && anc_add(c, t))
+    if (in_set && anc_add(c, t))
       return cycle_fail(c);
     if (c->base + c->depth >= GAVEL_MAX_JSON_DEPTH)
       rc = conv_limit(c, "input too deep: nesting exceeds %d levels",
@@ -708,7 +710,7 @@ static int to_value(lg_conv *c, int idx, gvalue *out) {
         c->anc[c->depth] = t;
       rc = table_value(c, idx, out);
     }
-    if (c->depth >= LG_ANC_SCAN)
+    if (in_set)
       anc_del(c, t);
     return rc;
   }

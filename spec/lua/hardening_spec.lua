@@ -203,6 +203,19 @@ describe("input limits: the same for every input path", function()
       fails("GAVEL_JSON", msg, gavel.eval("len(a)", { a = cyc }))
       fails("GAVEL_JSON", msg, gavel.json.encode({ a = cyc }))
     end
+    -- a value that cannot convert, in an object at the 16th level (a
+    -- failure leaves the walker's depth where it failed: its parents
+    -- must still leave the path they joined)
+    local bad = chain(14, nil)
+    local b = bad
+    for _ = 1, 14 do b = b[1] end
+    b[1] = { k = { f = print } }
+    for _, r in ipairs({ { rs_a:run({ a = bad }) },
+                         { rs_a:run({ a = bad }, { trace = true }) },
+                         { gavel.eval("len(a)", { a = bad }) },
+                         { gavel.json.encode({ a = bad }) } }) do
+      fails("GAVEL_JSON", "cannot convert a function", r[1], r[2], r[3])
+    end
     -- 50,000 tables, most of them 500 levels down (each level holds 99
     -- empty tables and the next level): every one converts
     local comb = gavel.array {}
