@@ -18,7 +18,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <threads.h>
 #include <time.h>
 
@@ -26,13 +25,9 @@
 
 static once_flag g_once = ONCE_FLAG_INIT;
 static locale_t g_c_locale; /* "C" locale for strtod_l; 0 if unavailable */
-static uint64_t g_seed;     /* seed of key_hash (flooding resistance)    */
 
 static void init_once(void) {
   g_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-  if (getrandom(&g_seed, sizeof g_seed, GRND_NONBLOCK) != sizeof g_seed)
-    g_seed = ((uint64_t)(uintptr_t)&g_seed ^ (uint64_t)time(NULL)) *
-             0x9E3779B97F4A7C15ull;
 }
 
 /* ==== Decimal text -> double ==== */
@@ -1183,22 +1178,8 @@ typedef struct kindex {
   uint32_t mask;  /* slot count - 1; 0 = not built yet      */
 } kindex;
 
-/* Seeded 64-bit hash of a key (seeded so crafted keys cannot flood one
-** chain; the seed never affects output, only probe order). */
-static uint64_t key_hash(const char *p, size_t n) {
-  uint64_t h = g_seed ^ (n * 0x9E3779B97F4A7C15ull), t = 0;
-  for (; n >= 8; p += 8, n -= 8) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 31;
-  }
-  memcpy(&t, p, n);
-  h = (h ^ t) * 0x94D049BB133111EBull;
-  h ^= h >> 29;
-  h *= 0xBF58476D1CE4E5B9ull;
-  return h ^ (h >> 32);
-}
+/* Seeded hash of a key (value.h: crafted keys cannot flood one chain). */
+#define key_hash gavel__hash_bytes
 
 /* (Re)builds the index of the 'n' members at 'm' with room for 2n. */
 static int kindex_build(jparser *jp, const jslot *m, uint32_t n,
@@ -1206,7 +1187,6 @@ static int kindex_build(jparser *jp, const jslot *m, uint32_t n,
   uint32_t cap = 64, i, j;
   while (cap < n * 4u)
     cap *= 2;
-  call_once(&g_once, init_once);
   if (!(ix->slot = jalloc(jp, cap * sizeof(uint32_t))))
     return 0;
   memset(ix->slot, 0, cap * sizeof(uint32_t));

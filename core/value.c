@@ -6,11 +6,27 @@
 */
 #include "value.h"
 #include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
 
 const char *gavel__type_name(gv_type t) {
   static const char *const names[] = {"null",   "bool",  "int",    "float",
                                       "string", "array", "object", "missing"};
   return (unsigned)t < 8 ? names[t] : "?";
+}
+
+/* ==== Hashing ==== */
+
+uint64_t gavel__hash_seed;
+
+/* Made before main() (and before a shared library's first use), so that
+** the hash needs no once-check. */
+__attribute__((constructor)) static void hash_seed_init(void) {
+  uint64_t s;
+  if (getrandom(&s, sizeof s, GRND_NONBLOCK) != sizeof s)
+    s = ((uint64_t)(uintptr_t)&s ^ (uint64_t)time(NULL)) *
+        0x9E3779B97F4A7C15ull;
+  gavel__hash_seed = s;
 }
 
 /* ==== Strings ==== */
@@ -37,12 +53,10 @@ gv_str *gavel__str_cstr(gv_arena *a, const char *cstr) {
 }
 
 uint32_t gavel__str_hash(gv_str *s) {
-  uint32_t h = 2166136261u;
-  uint32_t i;
+  uint32_t h;
   if (s->hash)
     return s->hash;
-  for (i = 0; i < s->len; i++)
-    h = (h ^ (uint8_t)s->s[i]) * 16777619u;
+  h = (uint32_t)gavel__hash_bytes(s->s, s->len);
   s->hash = h ? h : 1;
   return s->hash;
 }
@@ -126,11 +140,7 @@ gv_obj *gavel__obj_new(gv_arena *a, uint32_t cap) {
 }
 
 static uint32_t key_hash(const char *p, size_t n) {
-  uint32_t h = 2166136261u;
-  size_t i;
-  for (i = 0; i < n; i++)
-    h = (h ^ (uint8_t)p[i]) * 16777619u;
-  return h;
+  return (uint32_t)gavel__hash_bytes(p, n);
 }
 
 int gavel__obj_find(const gv_obj *o, const char *key, size_t key_len) {

@@ -131,6 +131,26 @@ const char *gavel__type_name(gv_type t);
 gv_str *gavel__str_new(gv_arena *a, const char *p, size_t len);
 gv_str *gavel__str_cstr(gv_arena *a, const char *cstr);
 uint32_t gavel__str_hash(gv_str *s); /* computes and caches */
+
+/* The engine's hash of 'n' bytes (object and map indexes, symbol tables,
+** the JSON reader's key index).  Seeded at random per process, so that no
+** input can be made of keys that all fall in one chain (hash flooding);
+** a hash never reaches a result or an order, only the order of a probe. */
+extern uint64_t gavel__hash_seed;
+GAVEL_INLINE uint64_t gavel__hash_bytes(const char *p, size_t n) {
+  uint64_t h = gavel__hash_seed ^ (n * 0x9E3779B97F4A7C15ull), t = 0;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+  }
+  memcpy(&t, p, n);
+  h = (h ^ t) * 0x94D049BB133111EBull;
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ull;
+  return h ^ (h >> 32);
+}
 GAVEL_INLINE int gavel__str_eq(const gv_str *a, const gv_str *b) {
   return a == b || (a->len == b->len && memcmp(a->s, b->s, a->len) == 0);
 }
