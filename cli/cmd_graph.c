@@ -46,6 +46,14 @@ typedef struct counts {
   int n;       /* steps in the main graph                 */
   long runs;   /* result lines read                       */
   long errors; /* error lines                             */
+  /* Lines that say nothing about this ruleset, reported (never counted
+  ** silently as zero): not a result (not a JSON object with a "code",
+  ** "error" or "trace", or over the input limit); a trace naming none
+  ** of its steps; a result without a trace whose code none of its
+  ** terminals returns.  Each with its number and its first line. */
+  long not_result, foreign, no_terminal;
+  long first_not_result, first_foreign, first_no_terminal;
+  long line;   /* the line being read (1-based)           */
 } counts;
 
 /* ==== AST objects as expression text ==== */
@@ -250,8 +258,14 @@ static void count_line(const gv_graph *g, counts *c, gv_arena *a,
   gvalue v, *t, *p, *st, *code;
   gavel_error e;
   if (gavel__json_parse(a, line, len, NULL, &v, &e) != GAVEL_OK ||
-      v.tag != GV_OBJ)
+      v.tag != GV_OBJ ||
+      (!gavel__obj_get(v.u.o, "error", 5) &&
+       !gavel__obj_get(v.u.o, "trace", 5) &&
+       (!(code = gavel__obj_get(v.u.o, "code", 4)) || code->tag != GV_STR))) {
+    if (!c->not_result++)
+      c->first_not_result = c->line;
     return;
+  }
   c->runs++;
   if (gavel__obj_get(v.u.o, "error", 5)) {
     c->errors++;
@@ -277,6 +291,8 @@ static void count_line(const gv_graph *g, counts *c, gv_arena *a,
     }
     if (prev >= 0)
       count_step(g, c, prev, -1, NULL);
+    else if (!c->foreign++)
+      c->first_foreign = c->line;
     return;
   }
   if (p && p->tag == GV_STR) {
@@ -294,6 +310,8 @@ static void count_line(const gv_graph *g, counts *c, gv_arena *a,
     }
     if (prev >= 0)
       c->ends[prev]++;
+    else if (!c->foreign++)
+      c->first_foreign = c->line;
     return;
   }
   code = gavel__obj_get(v.u.o, "code", 4);
@@ -303,9 +321,42 @@ static void count_line(const gv_graph *g, counts *c, gv_arena *a,
       if (g->steps[i].type == ST_TERMINAL &&
           gavel__str_eq(g->steps[i].code, code->u.s)) {
         c->ends[i]++;
-        break;
+        return;
       }
   }
+  if (!c->no_terminal++)
+    c->first_no_terminal = c->line;
+}
+
+/* One warning line on stderr for the lines --counts could not use. */
+static void warn_counts(const counts *c, const char *path) {
+  char buf[512];
+  size_t n = 0;
+  if (c->not_result)
+    n += (size_t)snprintf(buf + n, sizeof buf - n,
+                          "; %ld line%s not a result (no \"code\", "
+                          "\"error\" or \"trace\"; first at line %ld)",
+                          c->not_result,
+                          c->not_result == 1 ? " is" : "s are",
+                          c->first_not_result);
+  if (c->foreign && n < sizeof buf)
+    n += (size_t)snprintf(buf + n, sizeof buf - n,
+                          "; %ld trace%s no step of this ruleset (first at "
+                          "line %ld: another ruleset's results?)", c->foreign,
+                          c->foreign == 1 ? " names" : "s name",
+                          c->first_foreign);
+  if (c->no_terminal && n < sizeof buf)
+    n += (size_t)snprintf(buf + n, sizeof buf - n,
+                          "; %ld result%s without a trace ha%s a code no "
+                          "terminal of this ruleset returns (first at line "
+                          "%ld), counted at no terminal", c->no_terminal,
+                          c->no_terminal == 1 ? "" : "s",
+                          c->no_terminal == 1 ? "s" : "ve",
+                          c->first_no_terminal);
+  if (n)
+    fprintf(stderr, "warning: counts: '%s': %ld result%s counted%s\n", path,
+            c->runs - c->foreign - c->no_terminal,
+            c->runs - c->foreign - c->no_terminal == 1 ? "" : "s", buf);
 }
 
 /* Lines over the input limit cannot be results batch wrote: skipped,
@@ -325,13 +376,18 @@ static int read_counts(const gv_graph *g, counts *c, const char *path,
   gavel__arena_init(&a, &gavel__default_alloc, 0);
   cli_lines_init(&r, f, max);
   while ((st = cli_lines_next(&r, &line, &n)) > 0) {
+    c->line++;
     if (st == CLI_LINE_OK && n > 0)
       count_line(g, c, &a, line, n);
+    else if (st == CLI_LINE_LONG && !c->not_result++)
+      c->first_not_result = c->line;
     gavel__arena_reset(&a);
   }
   if (st == CLI_LINE_ERR)
     fprintf(stderr, "error: io: cannot read '%s': %s\n", path,
             strerror(r.err));
+  else
+    warn_counts(c, path);
   cli_lines_free(&r);
   gavel__arena_free(&a);
   fclose(f);

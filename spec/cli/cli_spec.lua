@@ -405,6 +405,37 @@ describe("gavel graph", function()
     assert.truthy(out:find('"g0_s1" -> "g0_high" [label="#1 score >= 90\\n(1)"];', 1, true))
     assert.truthy(out:find('label="4 runs, 0 errors"', 1, true))
   end)
+
+  it("says which --counts lines it could not use instead of drawing zeros", function()
+    local input = tmpfile('{"score": 95}\n{"score": 75}\n')
+    local res = os.tmpname()
+    run({ "batch", "examples/score.json", "--input", input, "--output", res, "--trace" })
+    -- the right file: counted, nothing to say
+    local out, err, rc = run({ "graph", "examples/score.json", "--counts", res })
+    assert.equal(0, rc)
+    assert.equal("", err)
+    assert.truthy(out:find('label="2 runs, 0 errors"', 1, true), out)
+    -- the input file instead of the results
+    out, err, rc = run({ "graph", "examples/score.json", "--counts", input })
+    assert.equal(0, rc)
+    assert.truthy(out:find('label="0 runs, 0 errors"', 1, true), out)
+    assert.equal("warning: counts: '" .. input .. "': 0 results counted; 2 lines"
+      .. ' are not a result (no "code", "error" or "trace"; first at line 1)\n', err)
+    -- another ruleset's traced results
+    _, err = run({ "graph", "examples/loan.json", "--counts", res })
+    assert.truthy(err:find("0 results counted; 2 traces name no step of this"
+      .. " ruleset (first at line 1: another ruleset's results?)", 1, true), err)
+    -- results without traces whose codes this ruleset never returns,
+    -- after a line that is not JSON
+    local mixed = tmpfile('not json\n{"code":"HIGH","message":"m","output":{}}\n'
+      .. '{"code":"NOPE","message":"m","output":{}}\n')
+    out, err = run({ "graph", "examples/score.json", "--counts", mixed })
+    assert.truthy(out:find('label="2 runs, 0 errors"', 1, true), out)
+    assert.truthy(err:find("': 1 result counted; 1 line is not a result", 1, true), err)
+    assert.truthy(err:find("1 result without a trace has a code no terminal of"
+      .. " this ruleset returns (first at line 3), counted at no terminal", 1, true), err)
+    os.remove(input); os.remove(res); os.remove(mixed)
+  end)
 end)
 
 describe("gavel run --provider", function()
