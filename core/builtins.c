@@ -283,13 +283,10 @@ static uint64_t utf8_count(const char *p, size_t n) {
   return k;
 }
 
-/* FNV-1a, computed here rather than cached in the (shared) string. */
+/* The engine's seeded hash (value.h), computed here rather than cached
+** in the (shared) string: keys from the input cannot be made to collide. */
 static uint32_t hash_bytes(const char *p, size_t n) {
-  uint32_t h = 2166136261u;
-  size_t i;
-  for (i = 0; i < n; i++)
-    h = (h ^ (uint8_t)p[i]) * 16777619u;
-  return h;
+  return (uint32_t)gavel__hash_bytes(p, n);
 }
 
 /* ==== String index: open addressing over arena memory ==== */

@@ -453,10 +453,7 @@ static void ya_doc_free(ya_doc *d) {
 }
 
 static uint32_t ya_hash(const char *s) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  while (*s)
-    h = (h ^ (unsigned char)*s++) * 16777619u;
-  return h;
+  return (uint32_t)gavel__hash_bytes(s, strlen(s)); /* seeded (value.h) */
 }
 
 /* The slot of anchor 'name' in d->anchors: its entry or the empty slot

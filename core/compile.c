@@ -372,8 +372,8 @@ static uint32_t const_hash(gvalue v) {
     x = 0;
     break;
   }
-  x = (x ^ (uint64_t)v.tag) * 0x9E3779B97F4A7C15u;
-  return (uint32_t)(x >> 32);
+  x ^= (uint64_t)v.tag << 56;
+  return (uint32_t)gavel__hash_bytes((const char *)&x, sizeof x); /* seeded */
 }
 
 /* Finds 'v' in the constant index; -1 with the free bucket in *slot. */
