@@ -47,13 +47,24 @@ static uint32_t *to_cps(gv_rt *rt, const gv_str *s, size_t *n) {
   return v;
 }
 
-/* Pattern::new; returns 0 or 1 with the glob crate's error text. */
+/* Wildcards ('*', '**') in one pattern at most: matching recurses once
+** per wildcard (as the glob crate does), so a pattern of a million '*'
+** would overflow the C stack; real patterns have a handful. */
+#define GL_MAX_WILDCARDS 1000
+
+/* Pattern::new; returns 0 or 1 with the glob crate's error text (or the
+** wildcard limit's). */
 static int gl_compile(gl_ctx *g, const uint32_t *c, size_t n, char *err,
                       size_t esz) {
-  size_t i = 0, ns = 0;
+  size_t i = 0, ns = 0, wild = 0;
   g->nt = 0;
   while (i < n) {
     gl_tok *t = &g->t[g->nt];
+    if (c[i] == '*' && ++wild > GL_MAX_WILDCARDS) {
+      snprintf(err, esz, "more than %d wildcards (the maximum)",
+               GL_MAX_WILDCARDS);
+      return 1;
+    }
     if (c[i] == '?') {
       *t = (gl_tok){GT_ANY, 0, 0, 0}, g->nt++, i++;
     } else if (c[i] == '*') {
@@ -160,6 +171,8 @@ static int gl_match(gl_ctx *g, int follows, size_t fi, size_t ti) {
       if (fi >= g->nf)
         return GM_ENTIRE;
       c = g->f[fi++];
+      if (t->kind == GT_WITHIN || t->kind == GT_EXCEPT)
+        g->steps += t->nsp; /* gl_in's scan of the class */
       ok = t->kind == GT_ANY || (t->kind == GT_CHAR && c == t->c) ||
            (t->kind == GT_WITHIN && gl_in(g, t, c)) ||
            (t->kind == GT_EXCEPT && !gl_in(g, t, c));

@@ -950,6 +950,37 @@ TEST(glob_match_errors) {
             "false");
 }
 
+/* Matching recurses once per wildcard: a pattern of many is refused
+** before it can overflow the C stack (it crashed at ~100,000), and the
+** scan of a [...] class is charged per entry. */
+TEST(glob_match_bounds_wildcards_and_classes) {
+  size_t n = 2 * 1001 + 1, i;
+  char *p = malloc(2 * 500000 + 1), *t = malloc(n + 1), *c;
+  for (i = 0; i < 1000; i++)
+    p[2 * i] = '*', p[2 * i + 1] = 'a', t[i] = 'a';
+  p[2000] = 0, t[1000] = 0;
+  CHECK_STR(run("glob_match", 2, S(p), S(t)), "true"); /* 1000: allowed */
+  p[2000] = '*', p[2001] = 0;
+  CHECK_STR(run("glob_match", 2, S(p), S(t)),
+            "error: eval: Evaluation error: glob_match: invalid pattern: "
+            "more than 1000 wildcards (the maximum)");
+  for (i = 0; i < 500000; i++)
+    p[2 * i] = '*', p[2 * i + 1] = 'a';
+  p[2 * 500000] = 0;
+  CHECK_STR(run("glob_match", 2, S(p), S(t)),
+            "error: eval: Evaluation error: glob_match: invalid pattern: "
+            "more than 1000 wildcards (the maximum)");
+  /* "*[bbb...]" over "aaa...": every position scans the whole class */
+  c = malloc(100000 + 4);
+  c[0] = '*', c[1] = '[';
+  memset(c + 2, 'b', 100000);
+  c[100002] = ']', c[100003] = 0;
+  CHECK_PREFIX(run_gas("glob_match", 200000, 2, S(c), S(t)), "error: gas:");
+  free(c);
+  free(p);
+  free(t);
+}
+
 /* ==== CIDR ==== */
 
 TEST(cidr_contains_ipv4_and_ipv6) {
