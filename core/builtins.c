@@ -60,6 +60,15 @@ static int str_limit(gv_rt *rt, const char *fn, uint64_t n) {
                          fn, (unsigned long long)n, GAVEL_MAX_STR_BYTES);
 }
 
+/* A string that would pass the maximum, its length not known (the
+** writer stopped there). */
+static int str_limit_over(gv_rt *rt, const char *fn) {
+  return gavel__rt_error(rt, GV_E_LIMIT,
+                         "Evaluation error: %s: string longer than the "
+                         "maximum of %u bytes",
+                         fn, GAVEL_MAX_STR_BYTES);
+}
+
 static int arr_limit(gv_rt *rt, const char *fn, uint64_t n) {
   return gavel__rt_error(rt, GV_E_LIMIT,
                          "Evaluation error: %s: array of %llu elements "
@@ -1282,15 +1291,23 @@ BUILTIN(bi_format) {
   gavel__buf_init(&cur, rt->arena->al);
   gavel__buf_init(&nxt, rt->arena->al);
   gavel__buf_init(&val, rt->arena->al);
+  val.max = GAVEL_MAX_STR_BYTES; /* a longer value cannot fit the result */
   gavel__buf_add(&cur, t->s, t->len);
   for (i = 1; i < nargs; i++) {
     char ph[16];
     int pn = snprintf(ph, sizeof ph, "{%d}", i - 1);
     uint64_t n;
+    int w = 0;
     gavel__buf_clear(&val);
     if (args[i].tag == GV_STR)
       gavel__buf_add(&val, args[i].u.s->s, args[i].u.s->len);
-    else if (gavel__value_display_checked(&val, args[i])) {
+    else
+      w = gavel__value_display_checked(&val, args[i]);
+    if (val.oom == 2) {
+      str_limit_over(rt, "format");
+      goto done;
+    }
+    if (w == -1) {
       gavel__rt_depth_error(rt);
       goto done;
     }
@@ -1471,8 +1488,8 @@ static int put_debug(gv_buf *b, gvalue v, int depth) {
     for (i = 0; i < v.u.a->len; i++) {
       if (i)
         gavel__buf_adds(b, ", ");
-      if (put_debug(b, v.u.a->items[i], depth + 1))
-        return -1;
+      if (put_debug(b, v.u.a->items[i], depth + 1) || b->oom)
+        return -1; /* (stop at a failed buffer: see gv_buf.max) */
     }
     gavel__buf_adds(b, "])");
     break;
@@ -1483,7 +1500,7 @@ static int put_debug(gv_buf *b, gvalue v, int depth) {
         gavel__buf_adds(b, ", ");
       put_str_debug(b, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
       gavel__buf_adds(b, ": ");
-      if (put_debug(b, v.u.o->vals[i], depth + 1))
+      if (put_debug(b, v.u.o->vals[i], depth + 1) || b->oom)
         return -1;
     }
     gavel__buf_adds(b, "})");
@@ -1544,14 +1561,21 @@ BUILTIN(bi_sprintf) {
   gavel__buf_init(&cur, rt->arena->al);
   gavel__buf_init(&nxt, rt->arena->al);
   gavel__buf_init(&val, rt->arena->al);
+  val.max = GAVEL_MAX_STR_BYTES; /* a longer value cannot fit the result */
   gavel__buf_add(&cur, f->s, f->len);
   for (i = 0; i < a->len && !cur.oom; i++) {
     long pos = find_spec(cur.p, cur.len);
     uint64_t n;
+    int w;
     if (pos < 0)
       break; /* no placeholder left: the remaining values change nothing */
     gavel__buf_clear(&val);
-    if (put_sprintf_value(&val, a->items[i])) {
+    w = put_sprintf_value(&val, a->items[i]);
+    if (val.oom == 2) {
+      str_limit_over(rt, "sprintf");
+      goto done;
+    }
+    if (w) {
       gavel__rt_depth_error(rt);
       goto done;
     }
@@ -1832,9 +1856,9 @@ BUILTIN(bi_unique) {
     if (charge_elems(rt, (r->len >> 2) + 1))
       return 1;
     for (j = 0; j < r->len; j++) {
-      int eq = gavel__value_eq(r->items[j], a->items[i]);
+      int eq = gavel__value_eq_rt(rt, r->items[j], a->items[i]);
       if (eq < 0)
-        return gavel__rt_depth_error(rt);
+        return 1;
       if (eq)
         break;
     }
@@ -2022,9 +2046,9 @@ BUILTIN(bi_filter_by) {
     return 1;
   for (i = 0; i < a->len; i++)
     if (get_path(a->items[i], path, &v)) {
-      int eq = gavel__value_eq(v, args[2]);
+      int eq = gavel__value_eq_rt(rt, v, args[2]);
       if (eq < 0)
-        return gavel__rt_depth_error(rt);
+        return 1;
       if (eq)
         r->items[r->len++] = a->items[i];
     }
@@ -2047,9 +2071,12 @@ static int group_key(gv_rt *rt, gvalue elem, const gv_str *path, gv_buf *b,
     return 0;
   } else {
     gavel__buf_clear(b);
-    if (gavel__value_display_checked(b, v))
+    b->max = GAVEL_MAX_STR_BYTES; /* a group key is a string */
+    if (gavel__value_display_checked(b, v) == -1)
       return gavel__rt_depth_error(rt);
   }
+  if (b->oom == 2)
+    return str_limit_over(rt, "group_by");
   if (b->oom)
     return gavel__rt_nomem(rt);
   return charge_bytes(rt, b->len);
@@ -2417,8 +2444,11 @@ static int ret_written(gv_rt *rt, gvalue *out, const char *fn,
   gv_buf b;
   int rc, w;
   gavel__buf_init(&b, rt->arena->al);
+  b.max = GAVEL_MAX_STR_BYTES; /* the longest string it can become */
   w = put(&b, v);
-  if (w == -1)
+  if (b.oom == 2 || b.len > GAVEL_MAX_STR_BYTES)
+    rc = str_limit_over(rt, fn);
+  else if (w == -1)
     rc = gavel__rt_depth_error(rt);
   else if (w == -2) /* inf/NaN from a host value: JSON cannot hold it */
     rc = eval_error(rt, "%s: float is not finite (inf or NaN)", fn);

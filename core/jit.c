@@ -460,7 +460,9 @@ static int64_t insk_helper(gv_rt *rt, const gv_str *x, const gv_arr *arr) {
 static int64_t in_helper(gv_rt *rt, const gvalue *x, const gvalue *coll) {
   const gv_arr *arr;
   uint32_t j;
-  if (coll->tag != GV_ARR)
+  /* a container compared walks and charges (gavel__value_eq_rt): the
+  ** VM's */
+  if (coll->tag != GV_ARR || x->tag == GV_ARR || x->tag == GV_OBJ)
     return -1;
   arr = coll->u.a;
   if (rt->gas - (int64_t)arr->len < 0)

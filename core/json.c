@@ -1860,8 +1860,9 @@ void gavel__json_write_str(gv_buf *b, const char *p, size_t n) {
   gavel__buf_addc(b, '"');
 }
 
-/* Depth-guarded writer: 0, or -1 (too deep: GAVEL_MAX_WALK_DEPTH) and -2
-** (a non-finite float, written as null) as gavel__json_write_checked.
+/* Depth-guarded writer: 0, or -1 (too deep: GAVEL_MAX_WALK_DEPTH), -2
+** (a non-finite float, written as null) and -3 (the buffer failed or
+** reached its 'max': the walk stops there) as gavel__json_write_checked.
 ** 'marshal': floats as json_marshal writes them. */
 static int json_write(gv_buf *b, gvalue v, int depth, int marshal) {
   char num[32];
@@ -1891,10 +1892,12 @@ static int json_write(gv_buf *b, gvalue v, int depth, int marshal) {
       if (i)
         gavel__buf_addc(b, ',');
       if ((r = json_write(b, v.u.a->items[i], depth + 1, marshal)) != 0) {
-        if (r == -1)
+        if (r != -2)
           return r;
         rc = r;
       }
+      if (GAVEL_UNLIKELY(b->oom))
+        return -3; /* stop: one container may be held many times */
     }
     gavel__buf_addc(b, ']');
     break;
@@ -1908,10 +1911,12 @@ static int json_write(gv_buf *b, gvalue v, int depth, int marshal) {
       gavel__json_write_str(b, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
       gavel__buf_addc(b, ':');
       if ((r = json_write(b, v.u.o->vals[i], depth + 1, marshal)) != 0) {
-        if (r == -1)
+        if (r != -2)
           return r;
         rc = r;
       }
+      if (GAVEL_UNLIKELY(b->oom))
+        return -3;
     }
     gavel__buf_addc(b, '}');
     break;
@@ -1950,6 +1955,7 @@ static GAVEL_NOINLINE void display_float(gv_buf *b, double d) {
 static int value_display(gv_buf *b, gvalue v, int depth) {
   char num[24];
   uint32_t i;
+  int r;
   switch (v.tag) {
   case GV_BOOL:
     gavel__buf_adds(b, v.u.i ? "true" : "false");
@@ -1972,8 +1978,10 @@ static int value_display(gv_buf *b, gvalue v, int depth) {
     for (i = 0; i < v.u.a->len; i++) {
       if (i)
         gavel__buf_add(b, ", ", 2);
-      if (value_display(b, v.u.a->items[i], depth + 1))
-        return -1;
+      if ((r = value_display(b, v.u.a->items[i], depth + 1)) != 0)
+        return r;
+      if (GAVEL_UNLIKELY(b->oom))
+        return -3; /* stop: one container may be held many times */
     }
     gavel__buf_addc(b, ']');
     break;
@@ -1987,8 +1995,10 @@ static int value_display(gv_buf *b, gvalue v, int depth) {
       gavel__buf_addc(b, '"');
       gavel__buf_add(b, v.u.o->keys[i]->s, v.u.o->keys[i]->len);
       gavel__buf_add(b, "\": ", 3);
-      if (value_display(b, v.u.o->vals[i], depth + 1))
-        return -1;
+      if ((r = value_display(b, v.u.o->vals[i], depth + 1)) != 0)
+        return r;
+      if (GAVEL_UNLIKELY(b->oom))
+        return -3;
     }
     gavel__buf_addc(b, '}');
     break;

@@ -54,7 +54,9 @@ gavel_status gavel__json_parse_max(gv_arena *a, const char *p, size_t n,
 ** writes null (JSON has no inf/NaN; the engine never builds one). */
 void gavel__json_write(gv_buf *b, gvalue v);
 /* The same, reporting: 0 written; -1 too deep (b->oom set, text cut);
-** -2 written, but a float was inf or NaN and became null. */
+** -2 written, but a float was inf or NaN and became null; -3 the buffer
+** failed or passed its 'max' (b->oom set): the walk stopped there, so a
+** value holding one container many times costs no more than 'max'. */
 int gavel__json_write_checked(gv_buf *b, gvalue v);
 /* The same with json_marshal's float text (gavel__fmt_double_marshal). */
 int gavel__json_write_marshal(gv_buf *b, gvalue v);
@@ -66,7 +68,8 @@ void gavel__json_write_str(gv_buf *b, const char *p, size_t n);
 ** a trailing ".0" and never in exponent form, arrays "[1, 2]", objects
 ** {"k": v}. */
 void gavel__value_display(gv_buf *b, gvalue v);
-/* The same; -1 (b->oom set) for a value deeper than GAVEL_MAX_WALK_DEPTH. */
+/* The same; -1 (b->oom set) for a value deeper than GAVEL_MAX_WALK_DEPTH,
+** -3 when the buffer failed or passed its 'max' (the walk stops). */
 int gavel__value_display_checked(gv_buf *b, gvalue v);
 
 /* Shortest round-trip text for a finite double as JSON writes it; returns

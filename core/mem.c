@@ -169,6 +169,10 @@ int gavel__buf_reserve(gv_buf *b, size_t extra) {
     return 0;
   if (need <= b->cap)
     return 1;
+  if (b->max && need - 1 > b->max) {
+    b->oom = 2;
+    return 0;
+  }
   ncap = b->cap ? b->cap * 2 : 256;
   while (ncap < need)
     ncap *= 2;

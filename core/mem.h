@@ -51,7 +51,11 @@ typedef struct gv_buf {
   char *p;                /* bytes; always NUL-terminated when cap > 0 */
   size_t len;             /* bytes used                                */
   size_t cap;             /* bytes allocated                           */
-  int oom;                /* sticky: an append failed                  */
+  int oom;                /* sticky: an append failed (1), or would have
+                             passed 'max' (2)                          */
+  size_t max;             /* 0: no bound; else the text may not grow
+                             past 'max' bytes (the writers of values
+                             stop walking when oom is set)             */
 } gv_buf;
 
 void gavel__buf_init(gv_buf *b, const gavel__alloc *al);

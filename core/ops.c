@@ -136,9 +136,9 @@ int gavel__op_neg(gv_rt *rt, gvalue a, gvalue *out) {
 int gavel__op_compare(gv_rt *rt, gv_cmpop op, gvalue a, gvalue b, int *res) {
   int c;
   if (op == CMP_EQ || op == CMP_NE) {
-    int eq = gavel__value_eq(a, b);
+    int eq = gavel__value_eq_rt(rt, a, b);
     if (GAVEL_UNLIKELY(eq < 0))
-      return gavel__rt_depth_error(rt);
+      return 1;
     *res = (op == CMP_EQ) ? eq : !eq;
     return 0;
   }
@@ -180,9 +180,9 @@ int gavel__op_in(gv_rt *rt, gvalue v, gvalue coll, int *res) {
     if (gavel__rt_charge(rt, arr->len))
       return 1;
     for (i = 0; i < arr->len; i++) {
-      int eq = gavel__value_eq(v, arr->items[i]);
+      int eq = gavel__value_eq_rt(rt, v, arr->items[i]);
       if (GAVEL_UNLIKELY(eq < 0))
-        return gavel__rt_depth_error(rt);
+        return 1;
       if (eq) {
         *res = 1;
         return 0;

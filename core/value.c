@@ -237,11 +237,13 @@ uint32_t gavel__obj_seal(gv_obj *o) {
 
 /* ==== Equality and ordering ==== */
 
-static int value_eq(gvalue a, gvalue b, int depth) {
+static int value_eq(gvalue a, gvalue b, int depth, int64_t *left) {
   uint32_t i;
   int r;
   if (a.tag != b.tag)
     return 0;
+  if (--*left < 0)
+    return -2;
   switch (a.tag) {
   case GV_NULL:
   case GV_MISSING:
@@ -259,7 +261,8 @@ static int value_eq(gvalue a, gvalue b, int depth) {
     if (depth >= GAVEL_MAX_WALK_DEPTH)
       return -1;
     for (i = 0; i < a.u.a->len; i++)
-      if ((r = value_eq(a.u.a->items[i], b.u.a->items[i], depth + 1)) != 1)
+      if ((r = value_eq(a.u.a->items[i], b.u.a->items[i], depth + 1,
+                        left)) != 1)
         return r;
     return 1;
   case GV_OBJ: /* same key set, equal values; order does not matter */
@@ -272,7 +275,7 @@ static int value_eq(gvalue a, gvalue b, int depth) {
       gvalue *bv = gavel__obj_get(b.u.o, k->s, k->len);
       if (!bv)
         return 0;
-      if ((r = value_eq(a.u.o->vals[i], *bv, depth + 1)) != 1)
+      if ((r = value_eq(a.u.o->vals[i], *bv, depth + 1, left)) != 1)
         return r;
     }
     return 1;
@@ -280,7 +283,40 @@ static int value_eq(gvalue a, gvalue b, int depth) {
   return 0;
 }
 
-int gavel__value_eq(gvalue a, gvalue b) { return value_eq(a, b, 0); }
+int gavel__value_eq(gvalue a, gvalue b) {
+  int64_t left = GV_EQ_MAX_NODES;
+  return value_eq(a, b, 0, &left);
+}
+
+int gavel__value_eq_rt(gv_rt *rt, gvalue a, gvalue b) {
+  int64_t start, left;
+  int r;
+  if (a.tag != b.tag || (a.tag != GV_ARR && a.tag != GV_OBJ)) {
+    left = 1;
+    return value_eq(a, b, 0, &left);
+  }
+  /* as many values as the gas left pays for (at least one unit's worth) */
+  start = rt->gas >= GV_EQ_MAX_NODES / GV_EQ_NODES_PER_GAS
+              ? GV_EQ_MAX_NODES
+              : (rt->gas > 0 ? rt->gas + 1 : 1) * GV_EQ_NODES_PER_GAS;
+  left = start;
+  r = value_eq(a, b, 0, &left);
+  if (left < 0)
+    left = 0;
+  if (gavel__rt_charge(rt, (start - left) / GV_EQ_NODES_PER_GAS))
+    return -1;
+  if (r == -1)
+    return gavel__rt_depth_error(rt), -1;
+  if (r == -2)
+    return (start < GV_EQ_MAX_NODES
+                ? gavel__rt_gas_error(rt)
+                : gavel__rt_error(rt, GV_E_LIMIT,
+                                  "Limit exceeded: comparing values that "
+                                  "hold more than %d values",
+                                  GV_EQ_MAX_NODES)),
+           -1;
+  return r;
+}
 
 int gavel__value_cmp(gvalue a, gvalue b, int *cmp) {
   if (gv_isnum(a) && gv_isnum(b)) {

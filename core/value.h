@@ -190,9 +190,14 @@ uint32_t gavel__obj_seal(gv_obj *o);
 
 /* ==== Semantics shared by the VM, the JIT and builtins ==== */
 /* Structural, type-strict equality (1 == 1.0 is false).  1 equal, 0 not;
-** -1 when the values nest deeper than GAVEL_MAX_WALK_DEPTH (undecided:
-** callers report gavel__rt_depth_error). */
+** -1 when the values nest deeper than GAVEL_MAX_WALK_DEPTH, -2 when the
+** walk would visit more than GV_EQ_MAX_NODES values (undecided).  A value
+** built at run time may hold one container many times ([$v, $v] applied
+** 40 times is 2^40 values walked from 40 arrays), so the walk is bounded
+** by its count of values, not by the memory the values take. */
 int gavel__value_eq(gvalue a, gvalue b);
+#define GV_EQ_NODES_PER_GAS 64
+#define GV_EQ_MAX_NODES (1 << 26)
 /* Ordering for int/float (mixed), string/string, bool/bool.  Returns 0 and
 ** sets *cmp (-1/0/1) when comparable, -1 when not ("Cannot compare"). */
 int gavel__value_cmp(gvalue a, gvalue b, int *cmp);
@@ -273,6 +278,12 @@ GAVEL_INLINE int gavel__rt_charge(gv_rt *rt, int64_t n) {
 }
 /* "Limit exceeded: value nesting deeper than 512 levels" (GV_E_LIMIT). */
 int gavel__rt_depth_error(gv_rt *rt);
+/* gavel__value_eq for runs: a walk over containers is charged to gas, one
+** unit per GV_EQ_NODES_PER_GAS values visited (small containers cost
+** nothing extra), and stops when the gas left would not pay for it.  1
+** equal, 0 not, -1 with the error recorded in 'rt' (gas, nesting, or the
+** GV_EQ_MAX_NODES limit). */
+int gavel__value_eq_rt(gv_rt *rt, gvalue a, gvalue b);
 /* 0 when 'v' nests at most GAVEL_MAX_VALUE_DEPTH levels (by its header),
 ** else the depth error.  Every run-time builder calls it on what it
 ** built. */

@@ -11,6 +11,7 @@
 */
 #include "api_int.h"
 #include "json.h"
+#include "sched.h"
 #include "gavel.h"
 #include "tinytest.h"
 #include "value.h"
@@ -340,6 +341,105 @@ TEST(ruleset_result_at_the_cap_is_written) {
   gavel_exec_free(ex);
   gavel_ruleset_free(rs);
   free(c);
+}
+
+/* ==== Values that hold one container many times ====
+** [$v, $v] applied 40 times: 41 arrays in memory, 2^40 values when
+** walked.  Every walker stops within a bound instead of hanging (it did:
+** `$v == $v` ran past its 2 s timeout_ms, to_string grew its buffer to
+** the machine's memory): equality by its count of values (charged to
+** gas), the writers at the longest string a result may be. */
+
+/* The ruleset: v doubled 'times' times, then output x = 'expr'. */
+static char *dag_ruleset(int times, const char *expr, const char *cfg) {
+  gv_buf b;
+  int i;
+  gavel__buf_init(&b, &gavel__default_alloc);
+  gavel__buf_addf(&b, "{\"config\": {\"name\": \"dag\", \"entry_step\": \"a\"%s},"
+                  " \"steps\": {\"a\": {\"id\": \"a\", \"type\": \"action\", "
+                  "\"next_step\": \"t\", \"actions\": [{\"action\": "
+                  "\"set_variable\", \"name\": \"v\", \"value\": \"1\"}",
+                  cfg);
+  for (i = 0; i < times; i++)
+    gavel__buf_adds(&b, ", {\"action\": \"set_variable\", \"name\": \"v\", "
+                        "\"value\": \"[$v, $v]\"}");
+  gavel__buf_addf(&b, "]}, \"t\": {\"id\": \"t\", \"type\": \"terminal\", "
+                  "\"result\": {\"code\": \"OK\", \"output\": [[\"x\", \"%s\"]]}}}}",
+                  expr);
+  return b.p;
+}
+
+/* Runs it; the status, with the result or error text in 'text'. */
+static gavel_status dag_run(int times, const char *expr, const char *cfg,
+                            char *text, size_t cap, uint64_t *gas) {
+  char *doc = dag_ruleset(times, expr, cfg);
+  gavel_ruleset *rs = NULL;
+  gavel_exec *ex = NULL;
+  gavel_error err;
+  const char *out;
+  size_t n;
+  gavel_status st;
+  st = gavel_ruleset_load(rt_get(), doc, strlen(doc), NULL, &rs, &err);
+  CHECK(st == GAVEL_OK);
+  if (st != GAVEL_OK) {
+    snprintf(text, cap, "load: %.400s", err.msg);
+    free(doc);
+    return st;
+  }
+  CHECK(gavel_exec_new(rs, &ex, &err) == GAVEL_OK);
+  st = gavel_exec_run_json(ex, "{}", 2, 0, &out, &n, &err);
+  snprintf(text, cap, "%s", st == GAVEL_OK ? out : err.msg);
+  if (gas)
+    *gas = gavel__exec_gas_used(ex);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  free(doc);
+  return st;
+}
+
+TEST(values_holding_one_container_many_times_are_walked_within_bounds) {
+  static const struct {
+    const char *expr, *msg;
+  } cases[] = {
+      {"$v == $v", "comparing values that hold more than 67108864 values"},
+      {"$v in [1, $v]", "comparing values that hold more than 67108864"},
+      {"len(unique([$v, $v]))", "comparing values that hold more than"},
+      {"len(filter_by([{'a': $v}], 'a', $v))", "comparing values that hold"},
+      {"len(to_string($v))",
+       "to_string: string longer than the maximum of 16777216 bytes"},
+      {"len(json_marshal($v))", "json_marshal: string longer than the maximum"},
+      {"len(format('{0}', $v))", "format: string longer than the maximum"},
+      {"len(sprintf('%v', [$v]))", "sprintf: string longer than the maximum"},
+      {"len(group_by([{'k': $v}], 'k'))",
+       "group_by: string longer than the maximum"},
+      {"len(yaml_marshal($v))", "exceeds the string limit"},
+      {"$v", "result larger than"},
+  };
+  char text[512];
+  size_t i;
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    gavel_status st = dag_run(40, cases[i].expr, "", text, sizeof text, NULL);
+    CHECK(st == GAVEL_LIMIT);
+    if (!strstr(text, cases[i].msg))
+      fprintf(stderr, "  %s: %s\n", cases[i].expr, text);
+    CHECK(strstr(text, cases[i].msg) != NULL);
+  }
+  /* with less gas than the walk needs: a gas error, not a long walk */
+  CHECK(dag_run(40, "$v == $v", ", \"gas_limit\": 100000", text,
+                sizeof text, NULL) == GAVEL_GAS);
+  /* small ones still work (2^10 values, 2 walks of them) and cost gas
+  ** per 64 values walked; a comparison of small containers costs none */
+  {
+    uint64_t g_big, g_small;
+    CHECK(dag_run(10, "$v == $v", "", text, sizeof text, &g_big) ==
+          GAVEL_OK);
+    CHECK(strstr(text, "\"x\":true") != NULL);
+    CHECK(dag_run(10, "[1] == [1]", "", text, sizeof text, &g_small) ==
+          GAVEL_OK);
+    CHECK(g_big >= g_small + 2047 / GV_EQ_NODES_PER_GAS);
+    CHECK(dag_run(10, "to_string($v) == to_string($v)", "", text,
+                  sizeof text, NULL) == GAVEL_OK);
+  }
 }
 
 /* ==== Objects: keyed insert is linear (issue 8 item 7) ==== */
