@@ -1319,7 +1319,12 @@ static int make_array(jparser *jp, size_t base, gvalue *out) {
   return 1;
 }
 
-GAVEL_INLINE int make_object(jparser *jp, size_t base, gvalue *out) {
+/* 'ix': the duplicate-key index built while reading (objects of
+** KINDEX_MIN members or more) becomes the object's own hash index (same
+** hash, same slots: position + 1), so lookups in large input objects --
+** equality, builtins, binding -- are not linear scans. */
+GAVEL_INLINE int make_object(jparser *jp, size_t base, const kindex *ix,
+                             gvalue *out) {
   size_t n = jp->top - base, i;
   gv_obj *o =
       jalloc(jp, sizeof(gv_obj) + n * (sizeof(gv_str *) + sizeof(gvalue)));
@@ -1327,8 +1332,8 @@ GAVEL_INLINE int make_object(jparser *jp, size_t base, gvalue *out) {
     return 0;
   uint32_t d = 0;
   o->len = o->cap = (uint32_t)n;
-  o->idx_mask = 0;
-  o->idx = NULL;
+  o->idx_mask = ix->slot ? ix->mask : 0;
+  o->idx = ix->slot;
   o->nodup = 1; /* member_put kept one member per key */
   o->keys = n ? (gv_str **)(o + 1) : NULL;
   o->vals = n ? (gvalue *)(o->keys + n) : NULL;
@@ -1502,7 +1507,7 @@ GAVEL_INLINE const unsigned char *object_body(jparser *jp,
   }
 done:
   jp->depth--;
-  if (mode == M_SKIP || make_object(jp, base, out))
+  if (mode == M_SKIP || make_object(jp, base, &ix, out))
     return s;
   jnomem(jp);
 fail:
