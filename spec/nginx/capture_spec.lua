@@ -193,6 +193,36 @@ describe("decision capture in nginx", function()
     assert.is_true(#lines >= 50 and #lines <= 150, tostring(#lines))
   end)
 
+  it("keeps an output that holds the trace member's text whole", function()
+    -- the output passes an input object through; its text holds
+    -- ',"trace":{"path":"' as the engine's trace member does
+    local pass = [=[{"config": {"name": "pass", "version": "1",
+      "entry_step": "t"}, "steps": {"t": {"id": "t", "name": "T",
+      "type": "terminal", "result": {"code": "P", "message": "m",
+      "output": [["o", "o"], ["n", "1"]]}}}}]=]
+    local srv = nginx.start {
+      http = HTTP:gsub("{{capture}}", [[capture = { file =
+        "logs/capture.jsonl", interval = 60 },]]),
+      server = SERVER, workers = 2, -- (a master: records flushed on quit)
+      files = { ["rules/echoed.json"] = ECHO_RULES,
+                ["rules/pass.json"] = pass },
+    }
+    local o = '{"a": 1, "trace": {"path": "x"}}'
+    assert.equal(200, (srv:request("POST", "/api/v1/execute/pass",
+                                   '{"input": {"o": ' .. o .. '}}')))
+    assert.equal(200, (srv:request("POST", "/api/v1/execute/pass",
+      '{"input": {"o": ' .. o .. '}, "trace": true}')))
+    local lines, prefix = quit(srv)
+    finally(function() srv:stop(); os.execute("rm -rf " .. prefix) end)
+    assert.equal(2, #lines)
+    for _, l in ipairs(lines) do
+      local r = assert(gavel.json.decode(l), l)
+      assert.equal("x", r.output.o.trace.path, l)
+      assert.equal(1, r.output.n, l)
+      assert.is_nil(r.trace, l)
+    end
+  end)
+
   it("writes nothing without capture, and refuses bad options", function()
     local srv = start(nil, 1)
     assert.equal(200, (srv:request("POST", "/api/v1/execute/loan",

@@ -33,6 +33,11 @@ local FILES = {
   ["rules/fail_call.json"] = caller("fail_call", "t.fail", 2000),
   ["rules/slow_call.json"] = caller("slow_call", "t.slow", 100),
   ["rules/raise_call.json"] = caller("raise_call", "t.raise", 2000),
+  ["rules/echo_o.json"] = [[{
+    "config": { "name": "echo_o", "version": "1", "entry_step": "t" },
+    "steps": { "t": { "id": "t", "name": "T", "type": "terminal",
+      "result": { "code": "ALLOW", "message": "ok",
+                  "output": { "o": "o" } } } } }]],
   ["rules/typed.json"] = [[{
     "config": { "name": "typed", "version": "1", "entry_step": "t" },
     "steps": { "t": { "id": "t", "name": "T", "type": "terminal",
@@ -80,6 +85,18 @@ local SERVER = [[
                     who = "cookie:who" },
         }
       }
+    }
+    location = /gate {
+      access_by_lua_block {
+        require("resty.gavel").access {
+          ruleset = "echo_o",
+          input = function(ngx)
+            local d = tonumber(ngx.var.arg_d)
+            return '{"o":' .. string.rep("[", d) .. string.rep("]", d) .. '}'
+          end,
+        }
+      }
+      content_by_lua_block { ngx.say("through") }
     }
     location = /typed_fn {
       content_by_lua_block {
@@ -250,6 +267,20 @@ describe("resty.gavel.execute status mapping", function()
     assert.equal(504, status, out)
     check_private(out, v)
     assert.equal("a host call timed out", v.error)
+  end)
+
+  it("access: a result too deep for Lua tables is an error status, not "
+     .. "a Lua error", function()
+    local status, out = srv:request("GET", "/gate?d=3")
+    assert.equal(200, status)
+    assert.equal("through\n", out)
+    -- 511 arrays in 'o': a valid input (512 levels); the result wraps it
+    -- in two more objects, past what the JSON reader gives Lua
+    status, out = srv:request("GET", "/gate?d=511")
+    assert.equal(422, status, out)
+    local v = assert(gavel.json.decode(out))
+    assert.equal("GAVEL_LIMIT", v.code)
+    assert.is_nil(srv:log():find("entry thread aborted", 1, true))
   end)
 
   it("maps typed args, headers, vars and cookies", function()

@@ -100,9 +100,10 @@ function _M.receipt(cap, op, params, ctx, payload, meta)
                       meta }
 end
 
--- finish(rec, ent, input, res, err, code, us, gas): queues the record
--- (res: the result JSON text, or nil with err/code)
-function _M.finish(rec, ent, input, res, err, code, us, gas)
+-- finish(rec, ent, input, res, err, code, us, gas, traced): queues the
+-- record (res: the result JSON text, or nil with err/code; traced: res
+-- ends with the run's "trace" member, which the record leaves out)
+function _M.finish(rec, ent, input, res, err, code, us, gas, traced)
   ngx.ctx.gavel_capture = nil
   if n >= max_records then
     dropped = dropped + 1
@@ -113,7 +114,7 @@ function _M.finish(rec, ent, input, res, err, code, us, gas)
   rec.ent_hash = ent.capture_hash or ""
   rec.trace = ngx.worker.pid() * 4294967296 + seq
   rec.input, rec.res, rec.err, rec.code = input, res, err, code
-  rec.us, rec.gas = us, gas or 0
+  rec.us, rec.gas, rec.traced = us, gas or 0, traced
   n = n + 1
   q[n] = rec
 end
@@ -159,13 +160,14 @@ local function input_json(text)
 end
 
 -- the value text of the result's "message" / "output" member (the
--- engine's compact JSON: {"code":..,"message":..,"output":..[,"trace":..]})
-local function result_members(res)
+-- engine's compact JSON: {"code":..,"message":..,"output":..[,"trace":..]},
+-- the trace member only when 'traced': an output may hold that text too)
+local function result_members(res, traced)
   local m0 = find(res, ',"message":', 1, true)
   local o0 = find(res, ',"output":', 1, true)
   if not m0 or not o0 then return nil, nil end
   local o_end = #res - 1
-  local t = find(res, ',"trace":{"path":"', o0, true)
+  local t = traced and find(res, ',"trace":{"path":"', o0, true)
   if t then
     -- the last occurrence is the member (see lgavel.c trace_member)
     local nx = t
@@ -208,7 +210,7 @@ local function line(rec)
   if ok then
     local c = rec.res:match('^{"code":("[^"\\]*")')
     parts[#parts + 1] = c or '""'
-    msg, out = result_members(rec.res)
+    msg, out = result_members(rec.res, rec.traced)
   else
     parts[#parts + 1] = '"","message":'
     parts[#parts + 1] = jstr(rec.err or "")

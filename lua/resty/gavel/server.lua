@@ -401,7 +401,7 @@ local function respond_run(ent, input, trace, rid, opts, body, i, j)
   end
   if crec then
     capture.finish(crec, ent, input, res, res == nil and err or nil, code,
-                   us, gas)
+                   us, gas, trace or ent.rs._trace)
   end
   ngx_header["X-Gavel-Ruleset"] = ent.tag
   ngx_header["X-Gavel-Ruleset-Hash"] = ent.short
@@ -623,7 +623,7 @@ function _M.access(opts)
   local gas = (crec or audit_on()) and ent.rs:gas_used() or nil
   if crec then
     capture.finish(crec, ent, input, res, res == nil and err or nil, code,
-                   us, gas)
+                   us, gas, ent.rs._trace)
   end
   observe(ent, input, res, res == nil and err or nil, code, us,
           res ~= nil and err or nil, gas)
@@ -633,7 +633,13 @@ function _M.access(opts)
          public_message(status, err), rid)
     return ngx_exit(status)
   end
-  local r = json_decode(res)
+  local r, derr, dcode = json_decode(res)
+  if not r then -- a result Lua cannot hold (nesting at the reader's limit)
+    local status = status_of(dcode, derr)
+    fail(status, dcode or "GAVEL_JSON", ent.tag .. ": result: "
+         .. tostring(derr), nil, rid)
+    return ngx_exit(status)
+  end
   local out = type(r.output) == "table" and r.output or {}
   for k, v in pairs(out) do
     local h = match(k, "^header:(.+)$")
