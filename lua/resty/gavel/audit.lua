@@ -20,7 +20,18 @@ local ngx = ngx
 local ngx_log, ERR = ngx.log, ngx.ERR
 local concat, io_open = table.concat, io.open
 local byte, format, sub = string.byte, string.format, string.sub
+local gsub = string.gsub
 local floor = math.floor
+
+-- trace_id(seq) -> the decimal text of pid * 2^32 + seq, exact (as a Lua
+-- number it loses its low bits once pid >= 2^21, a pid Linux gives out)
+local trace_hi
+local function trace_id(seq)
+  if not trace_hi then
+    trace_hi = ffi.new("uint64_t", ngx.worker.pid()) * 4294967296ULL
+  end
+  return (gsub(tostring(trace_hi + seq), "ULL$", ""))
+end
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -88,7 +99,7 @@ function _M.line(rs, version, input, code, us, ecode, err, gas)
   local sha = sha256_hex(input or "null")
   n = n + 1
   buf[n] = '{"ts":"' .. ts() .. '","event":"rule_executed","trace_id":'
-    .. format("%d", ngx.worker.pid() * 4294967296 + seq)
+    .. trace_id(seq)
     .. ',"ruleset":' .. jstr(rs) .. ',"version":' .. jstr(version)
     .. ',"status":"' .. st .. '","code":' .. jstr(code or "")
     .. ',"duration_us":' .. us .. ',"gas_used":'

@@ -42,6 +42,16 @@ local floor, random = math.floor, math.random
 local type, ipairs, tostring = type, ipairs, tostring
 local json_encode, json_decode = gavel.json.encode, gavel.json.decode
 
+-- trace_id(seq) -> the decimal text of pid * 2^32 + seq, exact (as a Lua
+-- number it loses its low bits once pid >= 2^21, a pid Linux gives out)
+local trace_hi
+local function trace_id(seq)
+  if not trace_hi then
+    trace_hi = ffi.new("uint64_t", ngx.worker.pid()) * 4294967296ULL
+  end
+  return (gsub(tostring(trace_hi + seq), "ULL$", ""))
+end
+
 local _M = { _VERSION = "0.1.0" }
 
 pcall(ffi.cdef, [[
@@ -112,7 +122,7 @@ function _M.finish(rec, ent, input, res, err, code, us, gas, traced)
   seq = seq + 1
   rec.t, rec.ent_name, rec.ent_version = ngx.now(), ent.name, ent.version
   rec.ent_hash = ent.capture_hash or ""
-  rec.trace = ngx.worker.pid() * 4294967296 + seq
+  rec.trace = seq
   rec.input, rec.res, rec.err, rec.code = input, res, err, code
   rec.us, rec.gas, rec.traced = us, gas or 0, traced
   n = n + 1
@@ -202,7 +212,7 @@ local function line(rec)
   local parts = {
     '{"ts":"', ts(rec.t), '","ruleset":', jstr(rec.ent_name),
     ',"version":', jstr(rec.ent_version), ',"hash":', jstr(rec.ent_hash),
-    ',"trace_id":', format("%.0f", rec.trace), ',"input":',
+    ',"trace_id":', trace_id(rec.trace), ',"input":',
     input_json(rec.input), ',"status":',
     jstr(ok and "GAVEL_OK" or rec.code or "GAVEL_RUNTIME"), ',"code":',
   }
