@@ -83,12 +83,14 @@ static int send_all(int fd, const char *p, size_t n) {
 
 static int respond(int fd, int code, const char *ctype, const char *body,
                    size_t len, const char *extra) {
-  char head[2048];
+  char head[256];
   int n = snprintf(head, sizeof head,
                    "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu"
-                   "\r\nX-Test: yes\r\n%s\r\n",
-                   code, ctype, len, extra ? extra : "");
-  return send_all(fd, head, (size_t)n) || send_all(fd, body, len);
+                   "\r\nX-Test: yes\r\n",
+                   code, ctype, len);
+  return send_all(fd, head, (size_t)n) ||
+         (extra && send_all(fd, extra, strlen(extra))) ||
+         send_all(fd, "\r\n", 2) || send_all(fd, body, len);
 }
 
 /* Waits 'ms' or until the server stops; 1 when stopping. */
@@ -214,6 +216,17 @@ static int route(ts_server *s, int fd, const req *r) {
   if (!strcmp(r->path, "/multi"))
     return respond(fd, 200, "text/plain", "m", 1,
                    "X-Multi: a\r\nX-Multi: b\r\n");
+  if (!strcmp(r->path, "/manyhdr")) { /* n times "X-R: v" */
+    size_t k, cnt = qparam(r->query, "n", v, sizeof v) ? (size_t)atol(v) : 10;
+    char *h = malloc(cnt * 8 + 1);
+    int rc;
+    for (k = 0; k < cnt; k++)
+      memcpy(h + 8 * k, "X-R: v\r\n", 8);
+    h[8 * cnt] = 0;
+    rc = respond(fd, 200, "text/plain", "m", 1, h);
+    free(h);
+    return rc;
+  }
   if (!strcmp(r->path, "/big")) {
     size_t len = qparam(r->query, "n", v, sizeof v) ? (size_t)atol(v) : 1000;
     char *big = malloc(len + 1);
