@@ -407,22 +407,57 @@ local function arm(sock, deadline, cap)
   return true
 end
 
--- Reads the status line and headers -> status, headers | nil, err
-local function read_head(sock, deadline)
-  local status, headers
-  repeat   -- skips 1xx interim responses
+-- The response head (status line and headers; a chunked body's trailers)
+-- may take at most this many bytes, as in the C provider
+-- (HTTP_MAX_RESP_HDR), and a chunk-size line at most MAX_SIZE_LINE: lines
+-- are read in pieces against the bound, never buffered whole.
+local MAX_HEAD, MAX_SIZE_LINE = 65536, 4096
+
+-- read_line(sock, reader, deadline, left, what) -> line (without its CR
+-- LF), bytes it took | nil, err.  'reader': sock:receiveuntil("\n").
+local function read_line(sock, reader, deadline, left, what)
+  local first, parts, n, len = nil, nil, 1, 0
+  while true do
     if not arm(sock, deadline) then return nil, "timeout" end
-    local line, err = sock:receive("*l")
-    if not line then return nil, err end
+    local data, err = reader(4096)
+    if err then return nil, err end
+    if not data then break end   -- the LF
+    len = len + #data
+    if len >= left then return nil, what end
+    if not first then
+      first = data
+    else
+      if not parts then parts = { first } end
+      n = n + 1
+      parts[n] = data
+    end
+  end
+  local line = parts and concat(parts) or first or ""
+  if byte(line, -1) == 13 then line = sub(line, 1, -2) end
+  return line, len + 1
+end
+
+local HEAD_TOO_LARGE = format("response head larger than %d bytes", MAX_HEAD)
+
+-- Reads the status line and headers -> status, headers | nil, err.  A
+-- repeated header's values are joined with ", " once, at the end.
+local function read_head(sock, reader, deadline)
+  local status, headers, left = nil, nil, MAX_HEAD
+  repeat   -- skips 1xx interim responses
+    local line, used = read_line(sock, reader, deadline, left,
+                                 HEAD_TOO_LARGE)
+    if not line then return nil, used end
+    left = left - used
     status = tonumber(match(line, "^HTTP/%d%.%d (%d%d%d)"))
     if not status then
       return nil, "bad status line '" .. sub(line, 1, 100) .. "'"
     end
     headers = {}
+    local multi
     while true do
-      if not arm(sock, deadline) then return nil, "timeout" end
-      line, err = sock:receive("*l")
-      if not line then return nil, err end
+      line, used = read_line(sock, reader, deadline, left, HEAD_TOO_LARGE)
+      if not line then return nil, used end
+      left = left - used
       if line == "" then break end
       local name, value = match(line, "^([^:%s]+):%s*(.-)%s*$")
       if not name then
@@ -430,28 +465,43 @@ local function read_head(sock, deadline)
       end
       name, value = lower(name), utf8_lossy(value)
       local old = headers[name]
-      headers[name] = old and old .. ", " .. value or value
+      if old == nil then
+        headers[name] = value
+      else
+        multi = multi or {}
+        local l = multi[name]
+        if not l then
+          l = { old }
+          multi[name] = l
+        end
+        l[#l + 1] = value
+      end
+    end
+    if multi then
+      for name, l in next, multi do headers[name] = concat(l, ", ") end
     end
   until status >= 200 or status == 101
   return status, headers
 end
 
 -- Reads a chunked body -> text | nil, err
-local function read_chunked(sock, deadline)
+local function read_chunked(sock, reader, deadline)
   local parts, size = {}, 0
   while true do
-    if not arm(sock, deadline) then return nil, "timeout" end
-    local line, err = sock:receive("*l")
-    if not line then return nil, err end
+    local line, used = read_line(sock, reader, deadline, MAX_SIZE_LINE,
+      format("chunk-size line longer than %d bytes", MAX_SIZE_LINE))
+    if not line then return nil, used end
     local n = tonumber(match(line, "^%s*(%x+)"), 16)
     if not n then
       return nil, "bad chunk size line '" .. sub(line, 1, 40) .. "'"
     end
     if n == 0 then   -- trailers, up to the empty line
+      local left = MAX_HEAD
       repeat
-        if not arm(sock, deadline) then return nil, "timeout" end
-        line, err = sock:receive("*l")
-        if not line then return nil, err end
+        line, used = read_line(sock, reader, deadline, left,
+          format("response trailers larger than %d bytes", MAX_HEAD))
+        if not line then return nil, used end
+        left = left - used
       until line == ""
       return concat(parts)
     end
@@ -461,8 +511,7 @@ local function read_chunked(sock, deadline)
                          max_body)
     end
     if not arm(sock, deadline) then return nil, "timeout" end
-    local data
-    data, err = sock:receive(n)
+    local data, err = sock:receive(n)
     if not data then return nil, err end
     parts[#parts + 1] = data
     if not arm(sock, deadline) then return nil, "timeout" end
@@ -473,7 +522,7 @@ end
 
 -- Reads the body: chunked, Content-Length, or up to the close
 -- -> body, reusable (the connection may go back to the pool) | nil, err
-local function read_body(sock, deadline, method, status, headers)
+local function read_body(sock, reader, deadline, method, status, headers)
   local reusable = not find(lower(headers["connection"] or ""), "close",
                             1, true)
   if method == "HEAD" or status == 204 or status == 304 then
@@ -484,7 +533,7 @@ local function read_body(sock, deadline, method, status, headers)
     if not find(lower(te), "chunked", 1, true) then
       return nil, "unsupported Transfer-Encoding '" .. te .. "'"
     end
-    local body, err = read_chunked(sock, deadline)
+    local body, err = read_chunked(sock, reader, deadline)
     if not body then return nil, err end
     return body, reusable
   end
@@ -646,9 +695,11 @@ function _M.http(operation, params, ctx)
   if not arm(sock, deadline) then return fail("request to", "timeout") end
   ok, err = sock:send(req)
   if not ok then return fail("request to", err) end
-  local status, headers = read_head(sock, deadline)
+  local reader = sock:receiveuntil("\n")
+  local status, headers = read_head(sock, reader, deadline)
   if not status then return fail("response from", headers) end
-  local body, reusable = read_body(sock, deadline, method, status, headers)
+  local body, reusable = read_body(sock, reader, deadline, method, status,
+                                   headers)
   if not body then return fail("response from", reusable) end
   if reusable then
     sock:setkeepalive(KEEPALIVE_MS, KEEPALIVE_POOL)

@@ -28,6 +28,26 @@ local function caller(name, timeout_ms)
   }))
 end
 
+-- outputs the length of response header 'xr'
+local function header_len(name)
+  return assert(gavel.json.encode({
+    config = { name = name, version = "1", entry_step = "call" },
+    steps = {
+      call = { id = "call", name = "Call", type = "action",
+        actions = arr {
+          { action = "external_call", service = "network.http",
+            method = "GET", params = arr { arr { "url", { Field = "url" } } },
+            result_variable = "r", timeout_ms = 2000 },
+        },
+        next_step = "done" },
+      done = { id = "done", name = "Done", type = "terminal",
+        result = { code = "OK", message = "ok", output = arr {
+          arr { "n", "len($r.payload.headers.xr)" },
+          arr { "head", "substring($r.payload.headers.xr, 0, 7)" } } } },
+    },
+  }))
+end
+
 local HTTP = [[
   lua_shared_dict gavel 1m;
   init_worker_by_lua_block {
@@ -51,6 +71,20 @@ local SERVER = [[
     }
     location = /slow { content_by_lua_block { ngx.sleep(1) ngx.print("late") } }
     location = /fast { return 200 "fast"; }
+    location = /manyhdr {
+      content_by_lua_block {
+        local v = {}
+        for i = 1, tonumber(ngx.var.arg_n) do v[i] = "v" end
+        ngx.header["Xr"] = v
+        ngx.print("m")
+      }
+    }
+    location = /longhdr {
+      content_by_lua_block {
+        ngx.header["Xr"] = string.rep("a", tonumber(ngx.var.arg_n))
+        ngx.print("m")
+      }
+    }
     # runs 'get' n times in this request; connections accepted meanwhile
     location = /loop {
       content_by_lua_block {
@@ -103,6 +137,7 @@ describe("network.http on cosockets", function()
     srv = nginx.start { http = HTTP, server = SERVER, files = {
       ["rules/get.json"] = caller("get", 2000),
       ["rules/get_fast.json"] = caller("get_fast", 150),
+      ["rules/hdr.json"] = header_len("hdr"),
     } }
   end)
   teardown(function() if srv then srv:stop() end end)
@@ -117,6 +152,23 @@ describe("network.http on cosockets", function()
     local status, body = srv:request("GET", "/loop?n=20")
     assert.equal(200, status, body)
     assert.equal("1", body)   -- 20 calls, one connection (was 20)
+  end)
+
+  it("joins a header repeated 7,000 times once, and refuses a response "
+     .. "head over 64 KiB", function()
+    local status, body = run("hdr", srv:url("/manyhdr?n=7000"))
+    assert.equal(200, status, body)
+    assert.matches('"n":' .. (3 * 7000 - 2), body)
+    assert.matches('"head":"v, v, v"', body)
+    -- one 100 KB header line: refused without buffering it (a provider
+    -- failure: 502)
+    status, body = run("hdr", srv:url("/longhdr?n=100000"))
+    assert.equal(502, status, body)
+    assert.matches("response head larger than 65536 bytes",
+                   srv:log(), 1, true)
+    status, body = run("hdr", srv:url("/longhdr?n=1000"))
+    assert.equal(200, status, body)
+    assert.matches('"n":1000', body)
   end)
 
   it("reads Content-Length and chunked bodies", function()
