@@ -649,7 +649,10 @@ static void replay_line(rw *w, long line, const char *p, size_t n) {
 /* ==== Command ==== */
 
 #define RP_MAX_JOBS 64
-#define RP_CHUNK 2048 /* lines per worker per round */
+#define RP_CHUNK 2048 /* lines per worker per round                  */
+#define RP_CHUNK_BYTES (4u << 20) /* ... or fewer, once they hold this
+                                  ** much text (lines may be 64 MiB each:
+                                  ** 2048 of them would not fit memory) */
 
 static double now_s(void) {
   struct timespec ts;
@@ -925,7 +928,7 @@ int cmd_replay(int argc, char **argv) {
       if (w[k].text.oom)
         goto out;
       filled = k + 1;
-      if (w[k].n_lines == RP_CHUNK)
+      if (w[k].n_lines == RP_CHUNK || w[k].text.len >= RP_CHUNK_BYTES)
         k++;
     }
     if (filled > 1) {

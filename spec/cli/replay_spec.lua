@@ -294,6 +294,24 @@ describe("gavel batch --capture and gavel replay", function()
     assert.truthy(out:find("2 records: consistent 1, flipped 1", 1, true), out)
   end)
 
+  it("replays records of a few MB each in rounds bounded by bytes, "
+     .. "not only by lines", function()
+    -- 12 records of ~1.5 MB (padding the loan input with a field the
+    -- rules never read): a worker's round ends at 4 MiB of text
+    local recs = lines(read(cap))
+    local pad = string.rep("x", 1500000)
+    local t = d .. "/big.jsonl"
+    local f = assert(io.open(t, "wb"))
+    for i = 1, 12 do
+      f:write((recs[i]:gsub('"input":{', '"input":{"pad":"' .. pad .. '",', 1)), "\n")
+    end
+    f:close()
+    local out, _, rc2 = run({ "replay", t, "examples/loan.json", "--jobs", "2" })
+    os.remove(t)
+    assert.equal(0, rc2, out)
+    assert.truthy(out:find("12 records: consistent 12, flipped 0", 1, true), out)
+  end)
+
   it("lists exactly the decisions an edit flips", function()
     -- the edit: approve near-prime loans at a higher rate and lower the
     -- age limit; its flips computed independently with gavel batch
