@@ -364,16 +364,17 @@ static int input_slice(const char *p, size_t n, const char **s, size_t *len) {
 
 /* Every member but the input, which is only validated (see above). */
 static gv_proj proj_members[] = {
-    {"ruleset", 7, 1, NULL, &proj_members[1]},
-    {"hash", 4, 1, NULL, &proj_members[2]},
-    {"trace_id", 8, 1, NULL, &proj_members[3]},
-    {"status", 6, 1, NULL, &proj_members[4]},
-    {"code", 4, 1, NULL, &proj_members[5]},
-    {"message", 7, 1, NULL, &proj_members[6]},
-    {"output", 6, 1, NULL, &proj_members[7]},
-    {"receipts", 8, 1, NULL, NULL},
+    {"ruleset", 7, 1, NULL, &proj_members[1], NULL, 0, 0, NULL},
+    {"hash", 4, 1, NULL, &proj_members[2], NULL, 0, 0, NULL},
+    {"trace_id", 8, 1, NULL, &proj_members[3], NULL, 0, 0, NULL},
+    {"status", 6, 1, NULL, &proj_members[4], NULL, 0, 0, NULL},
+    {"code", 4, 1, NULL, &proj_members[5], NULL, 0, 0, NULL},
+    {"message", 7, 1, NULL, &proj_members[6], NULL, 0, 0, NULL},
+    {"output", 6, 1, NULL, &proj_members[7], NULL, 0, 0, NULL},
+    {"receipts", 8, 1, NULL, NULL, NULL, 0, 0, NULL},
 };
-static const gv_proj proj_record = {"", 0, 0, proj_members, NULL};
+static const gv_proj proj_record = {"", 0, 0, proj_members, NULL,
+                                    NULL, 0, 8, NULL};
 
 /* 1 when the result text is the record's {code, message, output} as the
 ** engine writes it (compact JSON, in that order). */

@@ -8,11 +8,48 @@
 #include "ops.h"
 #include <stdio.h>
 
-static gv_proj *child(gv_arena *a, gv_proj *n, const char *k, uint32_t len) {
-  gv_proj *c;
+gv_proj *gavel__proj_find(const gv_proj *n, const char *k, uint32_t len) {
+  const gv_proj *c;
+  if (n->idx) {
+    uint32_t i = (uint32_t)gavel__hash_bytes(k, len) & n->idx_mask;
+    for (; (c = n->idx[i]) != NULL; i = (i + 1) & n->idx_mask)
+      if (c->key_len == len && memcmp(c->key, k, len) == 0)
+        return (gv_proj *)c;
+    return NULL;
+  }
   for (c = n->child; c; c = c->next)
     if (c->key_len == len && memcmp(c->key, k, len) == 0)
-      return c;
+      return (gv_proj *)c;
+  return NULL;
+}
+
+static void index_put(gv_proj *n, gv_proj *c) {
+  uint32_t i = (uint32_t)gavel__hash_bytes(c->key, c->key_len) & n->idx_mask;
+  while (n->idx[i])
+    i = (i + 1) & n->idx_mask;
+  n->idx[i] = c;
+}
+
+/* (Re)builds the child index of 'n' with room for twice its children. */
+static int index_build(gv_arena *a, gv_proj *n) {
+  uint32_t slots = 32;
+  gv_proj *c;
+  while (slots < 4 * (uint64_t)n->n_child)
+    slots *= 2;
+  n->idx = gavel__arena_alloc(a, (size_t)slots * sizeof *n->idx);
+  if (!n->idx)
+    return 0;
+  memset(n->idx, 0, (size_t)slots * sizeof *n->idx);
+  n->idx_mask = slots - 1;
+  for (c = n->child; c; c = c->next)
+    index_put(n, c);
+  return 1;
+}
+
+static gv_proj *child(gv_arena *a, gv_proj *n, const char *k, uint32_t len) {
+  gv_proj *c = gavel__proj_find(n, k, len);
+  if (c)
+    return c;
   c = gavel__arena_alloc(a, sizeof *c);
   if (!c)
     return NULL;
@@ -23,6 +60,13 @@ static gv_proj *child(gv_arena *a, gv_proj *n, const char *k, uint32_t len) {
   c->key_len = len;
   c->next = n->child;
   n->child = c;
+  n->n_child++;
+  if (len == 1 && k[0] == '*')
+    n->star = c;
+  if (n->idx && 2 * (uint64_t)n->n_child <= n->idx_mask + 1u)
+    index_put(n, c);
+  else if (n->n_child >= GV_PROJ_INDEX_MIN && !index_build(a, n))
+    return NULL;
   return c;
 }
 

@@ -1095,8 +1095,23 @@ GAVEL_INLINE jmode proj_key(const pset *ps, const char *k, size_t klen,
   int i;
   const gv_proj *c;
   sub->len = 0;
-  for (i = 0; i < ps->len; i++)
-    for (c = ps->n[i]->child; c; c = c->next) {
+  for (i = 0; i < ps->len; i++) {
+    const gv_proj *n = ps->n[i];
+    if (n->idx) { /* many children: the one named k, and "*" */
+      const gv_proj *two[2];
+      int j;
+      two[0] = gavel__proj_find(n, k, (uint32_t)klen);
+      two[1] = n->star;
+      for (j = 0; j < 2; j++) {
+        if (!(c = two[j]) || (j == 1 && c == two[0]))
+          continue;
+        if (c->whole || sub->len == PSET_MAX)
+          return M_FULL;
+        sub->n[sub->len++] = c;
+      }
+      continue;
+    }
+    for (c = n->child; c; c = c->next) {
       if (c->key_len != klen || !bytes_eq(c->key, k, klen))
         if (!is_star(c))
           continue;
@@ -1104,6 +1119,7 @@ GAVEL_INLINE jmode proj_key(const pset *ps, const char *k, size_t klen,
         return M_FULL;
       sub->n[sub->len++] = c;
     }
+  }
   return sub->len ? M_PROJ : M_SKIP;
 }
 

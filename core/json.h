@@ -29,7 +29,19 @@ typedef struct gv_proj {
   int whole;              /* 1: keep this value entirely              */
   struct gv_proj *child;  /* first child                              */
   struct gv_proj *next;   /* next sibling                             */
+  /* Nodes with GV_PROJ_INDEX_MIN children or more also find them by
+  ** key through a hash index (a ruleset may read 100,000 fields of one
+  ** object: a scan per input key was quadratic, at load and per run). */
+  struct gv_proj **idx;   /* children by key (NULL: scan the list)    */
+  uint32_t idx_mask;      /* slots - 1                                */
+  uint32_t n_child;       /* children                                 */
+  struct gv_proj *star;   /* the child named "*", or NULL             */
 } gv_proj;
+#define GV_PROJ_INDEX_MIN 16
+
+/* The child of 'n' named exactly (k, len) (not "*" for other keys), or
+** NULL. */
+gv_proj *gavel__proj_find(const gv_proj *n, const char *k, uint32_t len);
 
 /* Parses 'n' bytes at 'p' into '*out' (values in arena 'a').  'proj' NULL
 ** materialises everything.  Trailing non-whitespace is an error.  Returns
