@@ -292,12 +292,6 @@ static uint64_t utf8_count(const char *p, size_t n) {
   return k;
 }
 
-/* The engine's seeded hash (value.h), computed here rather than cached
-** in the (shared) string: keys from the input cannot be made to collide. */
-static uint32_t hash_bytes(const char *p, size_t n) {
-  return (uint32_t)gavel__hash_bytes(p, n);
-}
-
 /* ==== String index: open addressing over arena memory ==== */
 
 /* A set of strings with insertion order, sized once for at most 'max'
@@ -327,7 +321,9 @@ static int sidx_init(gv_rt *rt, str_index *x, uint64_t max) {
 /* Index of the key (p, n) or -1; *pos gets the slot to insert into. */
 static int32_t sidx_find(const str_index *x, const char *p, size_t n,
                          uint32_t *pos) {
-  uint32_t i = hash_bytes(p, n) & x->mask;
+  /* the seeded hash (value.h), not the string's cached one: keys from
+  ** the input cannot be made to collide */
+  uint32_t i = (uint32_t)gavel__hash_bytes(p, n) & x->mask;
   for (;; i = (i + 1) & x->mask) {
     int32_t k = x->slot[i];
     if (k < 0) {
@@ -2446,7 +2442,7 @@ static int ret_written(gv_rt *rt, gvalue *out, const char *fn,
   gavel__buf_init(&b, rt->arena->al);
   b.max = GAVEL_MAX_STR_BYTES; /* the longest string it can become */
   w = put(&b, v);
-  if (b.oom == 2 || b.len > GAVEL_MAX_STR_BYTES)
+  if (b.oom == 2)
     rc = str_limit_over(rt, fn);
   else if (w == -1)
     rc = gavel__rt_depth_error(rt);

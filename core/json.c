@@ -1194,9 +1194,6 @@ typedef struct kindex {
   uint32_t mask;  /* slot count - 1; 0 = not built yet      */
 } kindex;
 
-/* Seeded hash of a key (value.h: crafted keys cannot flood one chain). */
-#define key_hash gavel__hash_bytes
-
 /* (Re)builds the index of the 'n' members at 'm' with room for 2n. */
 static int kindex_build(jparser *jp, const jslot *m, uint32_t n,
                         kindex *ix) {
@@ -1208,7 +1205,7 @@ static int kindex_build(jparser *jp, const jslot *m, uint32_t n,
   memset(ix->slot, 0, cap * sizeof(uint32_t));
   ix->mask = cap - 1;
   for (i = 0; i < n; i++) {
-    j = (uint32_t)key_hash(m[i].key->s, m[i].key->len) & ix->mask;
+    j = (uint32_t)gavel__hash_bytes(m[i].key->s, m[i].key->len) & ix->mask;
     while (ix->slot[j])
       j = (j + 1) & ix->mask;
     ix->slot[j] = i + 1;
@@ -1225,7 +1222,7 @@ static GAVEL_NOINLINE int member_put_ix(jparser *jp, size_t base,
   if ((ix->mask == 0 || n * 2u > ix->mask) &&
       !kindex_build(jp, m, n, ix))
     return 0;
-  j = (uint32_t)key_hash(key->s, key->len) & ix->mask;
+  j = (uint32_t)gavel__hash_bytes(key->s, key->len) & ix->mask; /* seeded */
   for (; ix->slot[j]; j = (j + 1) & ix->mask)
     if (key_eq(m[ix->slot[j] - 1].key, key)) {
       val_copy(&m[ix->slot[j] - 1].val, v);

@@ -9,7 +9,9 @@ local nginx = require "support.nginx"
 
 local arr = gavel.array
 
-local function caller(name, timeout_ms)
+-- A ruleset that GETs input.url and outputs 'outputs' (default: the
+-- response's status and body).
+local function caller(name, timeout_ms, outputs)
   return assert(gavel.json.encode({
     config = { name = name, version = "1", entry_step = "call" },
     steps = {
@@ -21,29 +23,9 @@ local function caller(name, timeout_ms)
         },
         next_step = "done" },
       done = { id = "done", name = "Done", type = "terminal",
-        result = { code = "OK", message = "ok", output = arr {
+        result = { code = "OK", message = "ok", output = outputs or arr {
           arr { "status", { Field = "$r.payload.status" } },
           arr { "body", { Field = "$r.payload.body" } } } } },
-    },
-  }))
-end
-
--- outputs the length of response header 'xr'
-local function header_len(name)
-  return assert(gavel.json.encode({
-    config = { name = name, version = "1", entry_step = "call" },
-    steps = {
-      call = { id = "call", name = "Call", type = "action",
-        actions = arr {
-          { action = "external_call", service = "network.http",
-            method = "GET", params = arr { arr { "url", { Field = "url" } } },
-            result_variable = "r", timeout_ms = 2000 },
-        },
-        next_step = "done" },
-      done = { id = "done", name = "Done", type = "terminal",
-        result = { code = "OK", message = "ok", output = arr {
-          arr { "n", "len($r.payload.headers.xr)" },
-          arr { "head", "substring($r.payload.headers.xr, 0, 7)" } } } },
     },
   }))
 end
@@ -137,7 +119,10 @@ describe("network.http on cosockets", function()
     srv = nginx.start { http = HTTP, server = SERVER, files = {
       ["rules/get.json"] = caller("get", 2000),
       ["rules/get_fast.json"] = caller("get_fast", 150),
-      ["rules/hdr.json"] = header_len("hdr"),
+      -- the length and start of response header 'xr'
+      ["rules/hdr.json"] = caller("hdr", 2000, arr {
+        arr { "n", "len($r.payload.headers.xr)" },
+        arr { "head", "substring($r.payload.headers.xr, 0, 7)" } }),
     } }
   end)
   teardown(function() if srv then srv:stop() end end)

@@ -24,7 +24,8 @@ local gsub = string.gsub
 local floor = math.floor
 
 -- trace_id(seq) -> the decimal text of pid * 2^32 + seq, exact (as a Lua
--- number it loses its low bits once pid >= 2^21, a pid Linux gives out)
+-- number it loses its low bits once pid >= 2^21, a pid Linux gives out);
+-- the capture's records use it too
 local trace_hi
 local function trace_id(seq)
   if not trace_hi then
@@ -34,6 +35,7 @@ local function trace_id(seq)
 end
 
 local _M = { _VERSION = "0.1.0" }
+_M.trace_id = trace_id
 
 pcall(ffi.cdef, [[
 unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);

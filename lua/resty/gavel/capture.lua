@@ -41,16 +41,7 @@ local byte, find, format, sub, gsub = string.byte, string.find,
 local floor, random = math.floor, math.random
 local type, ipairs, tostring = type, ipairs, tostring
 local json_encode, json_decode = gavel.json.encode, gavel.json.decode
-
--- trace_id(seq) -> the decimal text of pid * 2^32 + seq, exact (as a Lua
--- number it loses its low bits once pid >= 2^21, a pid Linux gives out)
-local trace_hi
-local function trace_id(seq)
-  if not trace_hi then
-    trace_hi = ffi.new("uint64_t", ngx.worker.pid()) * 4294967296ULL
-  end
-  return (gsub(tostring(trace_hi + seq), "ULL$", ""))
-end
+local trace_id = require("resty.gavel.audit").trace_id -- exact ids
 
 local _M = { _VERSION = "0.1.0" }
 
