@@ -364,17 +364,17 @@ static int input_slice(const char *p, size_t n, const char **s, size_t *len) {
 
 /* Every member but the input, which is only validated (see above). */
 static gv_proj proj_members[] = {
-    {"ruleset", 7, 1, NULL, &proj_members[1], NULL, 0, 0, NULL},
-    {"hash", 4, 1, NULL, &proj_members[2], NULL, 0, 0, NULL},
-    {"trace_id", 8, 1, NULL, &proj_members[3], NULL, 0, 0, NULL},
-    {"status", 6, 1, NULL, &proj_members[4], NULL, 0, 0, NULL},
-    {"code", 4, 1, NULL, &proj_members[5], NULL, 0, 0, NULL},
-    {"message", 7, 1, NULL, &proj_members[6], NULL, 0, 0, NULL},
-    {"output", 6, 1, NULL, &proj_members[7], NULL, 0, 0, NULL},
-    {"receipts", 8, 1, NULL, NULL, NULL, 0, 0, NULL},
+    {.key = "ruleset", .key_len = 7, .whole = 1, .next = &proj_members[1]},
+    {.key = "hash", .key_len = 4, .whole = 1, .next = &proj_members[2]},
+    {.key = "trace_id", .key_len = 8, .whole = 1, .next = &proj_members[3]},
+    {.key = "status", .key_len = 6, .whole = 1, .next = &proj_members[4]},
+    {.key = "code", .key_len = 4, .whole = 1, .next = &proj_members[5]},
+    {.key = "message", .key_len = 7, .whole = 1, .next = &proj_members[6]},
+    {.key = "output", .key_len = 6, .whole = 1, .next = &proj_members[7]},
+    {.key = "receipts", .key_len = 8, .whole = 1, .next = NULL},
 };
-static const gv_proj proj_record = {"", 0, 0, proj_members, NULL,
-                                    NULL, 0, 8, NULL};
+static const gv_proj proj_record = {.key = "", .child = proj_members,
+                                    .n_child = 8};
 
 /* 1 when the result text is the record's {code, message, output} as the
 ** engine writes it (compact JSON, in that order). */
@@ -854,10 +854,14 @@ int cmd_replay(int argc, char **argv) {
     const gv_proj *ip = r->rs[0].rs->graphs[0].proj;
     for (k = 0; k < 9; k++) {
       gv_proj *m = &r->fast_members[k];
+      if (k == 8 && ip && !ip->whole)
+        *m = *ip; /* read as the ruleset reads it, its indexes too */
+      else {
+        memset(m, 0, sizeof *m);
+        m->whole = 1;
+      }
       m->key = keys[k];
       m->key_len = (uint32_t)strlen(keys[k]);
-      m->whole = k < 8 || !ip || ip->whole;
-      m->child = k < 8 || !ip ? NULL : ip->child;
       m->next = k < 8 ? &r->fast_members[k + 1] : NULL;
     }
     r->fast_root.key = "";

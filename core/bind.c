@@ -7,6 +7,7 @@
 #include "bind.h"
 #include "ops.h"
 #include <stdio.h>
+#include <stdlib.h>
 
 gv_proj *gavel__proj_find(const gv_proj *n, const char *k, uint32_t len) {
   const gv_proj *c;
@@ -46,7 +47,56 @@ static int index_build(gv_arena *a, gv_proj *n) {
   return 1;
 }
 
-static gv_proj *child(gv_arena *a, gv_proj *n, const char *k, uint32_t len) {
+int gavel__proj_seg_index(const gv_proj *c, uint64_t *idx) {
+  const char *p = c->key, *e = c->key + c->key_len;
+  uint64_t v = 0;
+  if (p < e && *p == '+')
+    p++;
+  if (p == e)
+    return 0;
+  for (; p < e; p++) {
+    if ((unsigned)(*p - '0') > 9u || v > (UINT64_MAX - 9) / 10)
+      return 0;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  *idx = v;
+  return 1;
+}
+
+static int ichild_cmp(const void *x, const void *y) {
+  const gv_proj_ichild *a = x, *b = y;
+  return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* Sorts the index-naming children of every indexed node (listed through
+** 'indexed_next'), once the projection is complete. */
+static int ichild_build(gv_arena *a, gv_proj *list) {
+  gv_proj *n, *c;
+  uint64_t ix;
+  for (n = list; n; n = n->indexed_next) {
+    gv_proj_ichild *v;
+    uint32_t k = 0;
+    for (c = n->child; c; c = c->next)
+      k += (uint32_t)gavel__proj_seg_index(c, &ix);
+    if (k == 0)
+      continue;
+    if (!(v = gavel__arena_alloc(a, (size_t)k * sizeof *v)))
+      return 0;
+    k = 0;
+    for (c = n->child; c; c = c->next)
+      if (gavel__proj_seg_index(c, &ix)) {
+        v[k].index = ix;
+        v[k++].c = c;
+      }
+    qsort(v, k, sizeof *v, ichild_cmp);
+    n->ichild = v;
+    n->n_ichild = k;
+  }
+  return 1;
+}
+
+static gv_proj *child(gv_arena *a, gv_proj *n, const char *k, uint32_t len,
+                      gv_proj **indexed) {
   gv_proj *c = gavel__proj_find(n, k, len);
   if (c)
     return c;
@@ -65,13 +115,19 @@ static gv_proj *child(gv_arena *a, gv_proj *n, const char *k, uint32_t len) {
     n->star = c;
   if (n->idx && 2 * (uint64_t)n->n_child <= n->idx_mask + 1u)
     index_put(n, c);
-  else if (n->n_child >= GV_PROJ_INDEX_MIN && !index_build(a, n))
-    return NULL;
+  else if (n->n_child >= GV_PROJ_INDEX_MIN) {
+    if (!n->idx) { /* indexed from now on: its index children sorted last */
+      n->indexed_next = *indexed;
+      *indexed = n;
+    }
+    if (!index_build(a, n))
+      return NULL;
+  }
   return c;
 }
 
 gv_proj *gavel__bind_projection(gv_arena *a, const gv_symtab *st, int *ok) {
-  gv_proj *root;
+  gv_proj *root, *indexed = NULL;
   uint32_t i;
   int j;
   *ok = 1;
@@ -88,18 +144,21 @@ gv_proj *gavel__bind_projection(gv_arena *a, const gv_symtab *st, int *ok) {
       const gx_seg *sg = &p->segs[j];
       char buf[24];
       if (sg->kind == GX_SEG_WILD)
-        n = child(a, n, "*", 1);
+        n = child(a, n, "*", 1, &indexed);
       else if (sg->kind == GX_SEG_INDEX)
         n = child(a, n, buf,
                   (uint32_t)snprintf(buf, sizeof buf, "%lld",
-                                     (long long)sg->index));
+                                     (long long)sg->index),
+                  &indexed);
       else
-        n = child(a, n, sg->key->s, sg->key->len);
+        n = child(a, n, sg->key->s, sg->key->len, &indexed);
       if (!n)
         goto oom;
     }
     n->whole = 1;
   }
+  if (!ichild_build(a, indexed))
+    goto oom;
   return root;
 oom:
   *ok = 0;

@@ -1123,39 +1123,43 @@ GAVEL_INLINE jmode proj_key(const pset *ps, const char *k, size_t klen,
   return sub->len ? M_PROJ : M_SKIP;
 }
 
-/* Index named by a projection segment: an optional '+' and decimal digits
-** (leading zeros allowed), as Rust's str::parse::<usize> reads Ordo paths.
-** Returns 0 if the segment is not an index. */
-static int seg_index(const gv_proj *c, uint64_t *idx) {
-  const char *p = c->key, *e = c->key + c->key_len;
-  uint64_t v = 0;
-  if (p < e && *p == '+')
-    p++;
-  if (p == e)
-    return 0;
-  for (; p < e; p++) {
-    if (!is_digit((unsigned char)*p) || v > (UINT64_MAX - 9) / 10)
-      return 0;
-    v = v * 10 + (uint64_t)(*p - '0');
-  }
-  *idx = v;
-  return 1;
-}
-
 /* As proj_key, for array element 'idx'. */
 static jmode proj_index(const pset *ps, uint64_t idx, pset *sub) {
   int i;
   uint64_t ci;
   const gv_proj *c;
   sub->len = 0;
-  for (i = 0; i < ps->len; i++)
-    for (c = ps->n[i]->child; c; c = c->next) {
-      if (!is_star(c) && !(seg_index(c, &ci) && ci == idx))
+  for (i = 0; i < ps->len; i++) {
+    const gv_proj *n = ps->n[i];
+    if (n->idx) { /* many children: those naming idx (sorted), and "*" */
+      uint32_t lo = 0, hi = n->n_ichild;
+      while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (n->ichild[mid].index < idx)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      for (; lo < n->n_ichild && n->ichild[lo].index == idx; lo++) {
+        if (n->ichild[lo].c->whole || sub->len == PSET_MAX)
+          return M_FULL;
+        sub->n[sub->len++] = n->ichild[lo].c;
+      }
+      if ((c = n->star) != NULL) {
+        if (c->whole || sub->len == PSET_MAX)
+          return M_FULL;
+        sub->n[sub->len++] = c;
+      }
+      continue;
+    }
+    for (c = n->child; c; c = c->next) {
+      if (!is_star(c) && !(gavel__proj_seg_index(c, &ci) && ci == idx))
         continue;
       if (c->whole || sub->len == PSET_MAX)
         return M_FULL;
       sub->n[sub->len++] = c;
     }
+  }
   return sub->len ? M_PROJ : M_SKIP;
 }
 

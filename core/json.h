@@ -36,8 +36,23 @@ typedef struct gv_proj {
   uint32_t idx_mask;      /* slots - 1                                */
   uint32_t n_child;       /* children                                 */
   struct gv_proj *star;   /* the child named "*", or NULL             */
+  /* Indexed nodes also find the children that name an array index ("7",
+  ** "07", "+7") by binary search over them sorted by index: a scan of
+  ** every child per array element was quadratic. */
+  const struct gv_proj_ichild *ichild; /* sorted by index, or NULL   */
+  uint32_t n_ichild;
+  struct gv_proj *indexed_next; /* (while building: next indexed node) */
 } gv_proj;
+typedef struct gv_proj_ichild {
+  uint64_t index;
+  const gv_proj *c;
+} gv_proj_ichild;
 #define GV_PROJ_INDEX_MIN 16
+
+/* The array index a projection segment names: an optional '+' and decimal
+** digits (leading zeros allowed), as Rust's str::parse::<usize> reads Ordo
+** paths.  Returns 0 if the segment is not an index. */
+int gavel__proj_seg_index(const gv_proj *c, uint64_t *idx);
 
 /* The child of 'n' named exactly (k, len) (not "*" for other keys), or
 ** NULL. */

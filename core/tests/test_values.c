@@ -634,6 +634,66 @@ TEST(projection_with_thousands_of_paths_reads_what_a_full_parse_reads) {
   gavel__buf_free(&want);
 }
 
+/* The same for array elements read by index: children naming an index
+** ("7", "[7]", "007") are found by binary search (a scan of every child
+** per element was quadratic: 20,000 indexes over 20,000 elements took
+** 1.1 s per run), including two children naming one index, and a
+** wildcard beside them. */
+TEST(projection_with_thousands_of_indexes_reads_what_a_full_parse_reads) {
+  gv_buf doc, in, want;
+  gavel_ruleset *rs = NULL;
+  gavel_exec *ex = NULL;
+  gavel_error err;
+  gv_arena a;
+  gvalue v;
+  const char *out;
+  size_t n;
+  uint32_t i, np = 3000;
+  gavel__buf_init(&doc, &gavel__default_alloc);
+  gavel__buf_init(&in, &gavel__default_alloc);
+  gavel__buf_init(&want, &gavel__default_alloc);
+  gavel__buf_adds(&doc, "{\"config\": {\"name\": \"p\", \"entry_step\": "
+                        "\"t\"}, \"steps\": {\"t\": {\"id\": \"t\", \"type\": "
+                        "\"terminal\", \"result\": {\"code\": \"OK\", \"output\": "
+                        "[[\"w\", \"a.l.*.y\"], [\"z\", \"a.l.0007.x\"], "
+                        "[\"e\", \"a.l[2999].x\"]");
+  for (i = 0; i < np; i += 3) /* a.l[0].x, a.l.3.x, a.l.006.x, ... */
+    gavel__buf_addf(&doc, i % 9 == 0   ? ", [\"k%u\", \"a.l[%u].x\"]"
+                          : i % 9 == 3 ? ", [\"k%u\", \"a.l.%u.x\"]"
+                                       : ", [\"k%u\", \"a.l.00%u.x\"]",
+                    i, i);
+  gavel__buf_adds(&doc, ", [\"k7\", \"a.l.7.x\"]]}}}}");
+  gavel__buf_adds(&in, "{\"a\": {\"l\": [");
+  for (i = 0; i < np; i++)
+    gavel__buf_addf(&in, "%s{\"x\": %u, \"y\": [%u], \"q\": %u}", i ? ", " : "",
+                    i, i, i);
+  gavel__buf_adds(&in, "]}}");
+  CHECK(gavel_ruleset_load(rt_get(), doc.p, doc.len, NULL, &rs, &err) ==
+        GAVEL_OK);
+  CHECK(gavel_exec_new(rs, &ex, &err) == GAVEL_OK);
+  /* the whole input, parsed without a projection */
+  gavel__arena_init(&a, &gavel__default_alloc, 0);
+  CHECK(gavel__json_parse(&a, in.p, in.len, NULL, &v, &err) == GAVEL_OK);
+  gavel__exec_prepare(ex);
+  CHECK(gavel__exec_run_value(ex, v, 0, &err) == GAVEL_OK);
+  gavel__json_write(&want, gavel__exec_result(ex));
+  CHECK(strstr(want.p, "\"k2997\":2997") != NULL);
+  CHECK(strstr(want.p, "\"k2994\":2994") != NULL);
+  CHECK(strstr(want.p, "\"k7\":7") != NULL);
+  CHECK(strstr(want.p, "\"z\":7") != NULL);
+  CHECK(strstr(want.p, "\"e\":2999") != NULL);
+  CHECK(strstr(want.p, "\"w\":[[0],[1],[2],") != NULL);
+  /* JSON text through the projection */
+  CHECK(gavel_exec_run_json(ex, in.p, in.len, 0, &out, &n, &err) == GAVEL_OK);
+  CHECK(n == want.len && memcmp(out, want.p, n) == 0);
+  gavel__arena_free(&a);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+  gavel__buf_free(&doc);
+  gavel__buf_free(&in);
+  gavel__buf_free(&want);
+}
+
 TEST(terminal_with_many_output_keys) {
   gv_buf doc;
   gavel_ruleset *rs = NULL;
