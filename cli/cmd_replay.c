@@ -162,6 +162,8 @@ static void report_record(rw *w, long line, const gvalue *trace,
   char *wt = was.tag == GV_MISSING ? NULL : cli_json_text(was);
   char *nt = now.tag == GV_MISSING ? NULL : cli_json_text(now);
   gv_buf *b = &w->report;
+  if ((was.tag != GV_MISSING && !wt) || (now.tag != GV_MISSING && !nt))
+    b->oom = 1; /* never a record with a value left out: see the caller */
   if (w->r->json) {
     gavel__buf_addf(b, ",{\"line\":%ld,\"trace_id\":", line);
     gavel__json_write(b, trace ? *trace : gv_null());
@@ -735,9 +737,7 @@ int cmd_replay(int argc, char **argv) {
   FILE *in = NULL;
   cli_lines rd;
   rw *w = NULL;
-  gv_buf report; /* --json: the records, in line order */
   memset(&rd, 0, sizeof rd);
-  gavel__buf_init(&report, &gavel__default_alloc);
   if (!r)
     return 1;
   r->jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -890,7 +890,11 @@ int cmd_replay(int argc, char **argv) {
       size = (double)sb.st_size;
   }
   /* Rounds: fill one chunk of lines per worker, replay them in parallel,
-  ** print the reports in line order. */
+  ** print the reports in line order.  With --json too, as they come (the
+  ** summary ends the document), so memory stays one round's whatever the
+  ** capture's size. */
+  if (r->json)
+    printf("{\"records\":[");
   for (eof = 0; !eof;) {
     int filled = 0, started = 0;
     pthread_t th[RP_MAX_JOBS];
@@ -930,8 +934,11 @@ int cmd_replay(int argc, char **argv) {
       l->toolong = st == CLI_LINE_LONG;
       if (!l->toolong)
         gavel__buf_add(&w[k].text, p, n);
-      if (w[k].text.oom)
+      if (w[k].text.oom) {
+        fprintf(stderr, "error: memory: out of memory reading line %ld of "
+                        "'%s'\n", rd.lineno, capfile);
         goto out;
+      }
       filled = k + 1;
       if (w[k].n_lines == RP_CHUNK || w[k].text.len >= RP_CHUNK_BYTES)
         k++;
@@ -949,6 +956,13 @@ int cmd_replay(int argc, char **argv) {
     } else if (filled == 1)
       worker(&w[0]);
     for (k = 0; k < filled; k++)
+      if (w[k].report.oom) { /* a report cut short is not printed */
+        fprintf(stderr, "error: memory: out of memory writing the report "
+                        "of lines %ld-%ld\n", w[k].lines[0].no,
+                w[k].lines[w[k].n_lines - 1].no);
+        goto out;
+      }
+    for (k = 0; k < filled; k++)
       if (w[k].report.len) {
         const char *p = w[k].report.p;
         size_t n = w[k].report.len;
@@ -957,10 +971,7 @@ int cmd_replay(int argc, char **argv) {
           n--;
         }
         any_report = 1;
-        if (!r->json)
-          cli_write(stdout, p, n);
-        else
-          gavel__buf_add(&report, p, n);
+        cli_write(stdout, p, n);
       }
     if (tty && now_s() - last > 0.2) {
       last = now_s();
@@ -974,13 +985,10 @@ int cmd_replay(int argc, char **argv) {
     for (i = 0; i < B__N; i++)
       counts[i] += w[k].counts[i];
   if (r->json) {
-    printf("{\"summary\":{");
+    printf("],\"summary\":{");
     for (k = 0; k < B__N; k++)
       printf("%s\"%s\":%ld", k ? "," : "", bucket_names[k], counts[k]);
-    printf("},\"records\":[");
-    if (report.p)
-      cli_write(stdout, report.p, report.len);
-    printf("]}\n");
+    printf("}}\n");
   } else {
     long total = 0;
     for (k = 0; k < B__N; k++)
@@ -1052,7 +1060,6 @@ out:
     gavel__buf_free(&r->rs[k].tests);
   if (cli_env_free(&r->env) && rc == 0)
     rc = 1;
-  gavel__buf_free(&report);
   free(r);
   return rc;
 }

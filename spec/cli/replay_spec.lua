@@ -312,6 +312,39 @@ describe("gavel batch --capture and gavel replay", function()
     assert.truthy(out:find("12 records: consistent 12, flipped 0", 1, true), out)
   end)
 
+  it("--json prints records as they come: the report of 3,000 flips of "
+     .. "20 KB each (60 MB) in a 40 MB data limit, whole and in order", function()
+    -- before, the records were held until the end; under the limit the
+    -- report was cut short without an error (exit 0, invalid JSON)
+    local rs, rs2 = d .. "/pad.json", d .. "/pad2.json"
+    local doc = '{"config":{"name":"pad","entry_step":"t"},"steps":{"t":{"id":"t",'
+      .. '"name":"T","type":"terminal","result":{"code":"OK","output":{"v":"s"}}}}}'
+    write(rs, doc)
+    write(rs2, (doc:gsub('"v":"s"', '"v":"s + \\"!\\""')))
+    local c1 = d .. "/pad1.jsonl"
+    local _, err, rc = run({ "run", rs, "--input", '{"s":"' .. string.rep("a", 10000)
+                             .. '"}', "--capture", c1 })
+    assert.equal(0, rc, err)
+    local rec = read(c1)
+    local t = d .. "/pad.jsonl"
+    local f = assert(io.open(t, "wb"))
+    for _ = 1, 3000 do f:write(rec) end
+    f:close()
+    local p = assert(io.popen("ulimit -d 40000; " .. sh_quote(GAVEL) .. " replay "
+                              .. sh_quote(t) .. " " .. sh_quote(rs2)
+                              .. " --json --jobs 1 2>&1; echo \"::rc=$?\""))
+    local out = p:read("*a"); p:close()
+    os.remove(t)
+    assert.truthy(out:find("::rc=0%s*$"), out:sub(-300))
+    local rep = cjson.decode((out:gsub("::rc=%d+%s*$", "")))
+    assert.equal(3000, rep.summary.flipped)
+    assert.equal(3000, #rep.records)
+    for i, r in ipairs(rep.records) do
+      assert.equal(i, r.line)
+      assert.equal(10001, #r.now)
+    end
+  end)
+
   it("lists exactly the decisions an edit flips", function()
     -- the edit: approve near-prime loans at a higher rate and lower the
     -- age limit; its flips computed independently with gavel batch
