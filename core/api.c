@@ -242,7 +242,7 @@ gavel_status gavel__expr_eval_value(gavel_expr *e, gvalue root, gvalue *res,
     return st;
   }
   /* Checked here so that every host (JSON text, Lua, CLI) gets it. */
-  over = gavel__json_over(&e->rt->al, *res, c->max_result_bytes);
+  over = gavel__json_over(&e->rt->al, *res, c->max_result_bytes, NULL);
   if (over < 0)
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
   if (over)

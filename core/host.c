@@ -7,6 +7,7 @@
 ** Permission checks against what a ruleset declares happen at load
 ** (load.c); this file only dispatches.  No I/O of its own.
 */
+#include <math.h>
 #include "runtime.h"
 #include "json.h"
 #include <stdio.h>
@@ -509,9 +510,14 @@ typedef struct sz_frame {
   uint32_t i; /* next member            */
 } sz_frame;
 
-size_t gavel__json_size_min(const gavel__alloc *al, gvalue v, size_t cap) {
+/* As gavel__json_size_min; sets '*nf' when it meets a float that is inf
+** or NaN (a walk that returns a bound <= cap has met every value). */
+static size_t size_min(const gavel__alloc *al, gvalue v, size_t cap,
+                       int *nf) {
   sz_frame local[32], *st = local;
   size_t n = 0, n_cap = 32, total = json_open_len(v);
+  if (v.tag == GV_FLOAT && !isfinite(v.u.f))
+    *nf = 1;
   if ((v.tag == GV_ARR && v.u.a->len) || (v.tag == GV_OBJ && v.u.o->len))
     st[n++] = (sz_frame){v, 0};
   while (n && total <= cap) {
@@ -532,6 +538,8 @@ size_t gavel__json_size_min(const gavel__alloc *al, gvalue v, size_t cap) {
     }
     f->i++;
     total += json_open_len(m);
+    if (m.tag == GV_FLOAT && !isfinite(m.u.f))
+      *nf = 1;
     if ((m.tag == GV_ARR && m.u.a->len) || (m.tag == GV_OBJ && m.u.o->len)) {
       if (n == n_cap) {
         sz_frame *ns = gavel__malloc(al, 2 * n_cap * sizeof *ns);
@@ -551,6 +559,11 @@ size_t gavel__json_size_min(const gavel__alloc *al, gvalue v, size_t cap) {
   if (st != local)
     gavel__free(al, st, n_cap * sizeof *st);
   return total;
+}
+
+size_t gavel__json_size_min(const gavel__alloc *al, gvalue v, size_t cap) {
+  int nf = 0;
+  return size_min(al, v, cap, &nf);
 }
 
 static void *cap_realloc(void *ud, void *p, size_t old, size_t n) {
@@ -573,15 +586,17 @@ void gavel__capalloc_init(gv_capalloc *c, const gavel__alloc *base,
   c->hit = 0;
 }
 
-int gavel__json_over(const gavel__alloc *al, gvalue v, size_t cap) {
+int gavel__json_over(const gavel__alloc *al, gvalue v, size_t cap, int *nf) {
   gv_capalloc c;
   gv_buf b;
-  size_t lb = gavel__json_size_min(al, v, cap);
-  int over;
+  int over, bad = 0;
+  size_t lb = size_min(al, v, cap, &bad);
   if (lb == SIZE_MAX)
     return -1;
   if (lb > cap)
     return 1;
+  if (nf)
+    *nf = bad;
   /* Only numbers (at most 24 bytes for 1) and escapes (6 for 1) make the
   ** text longer than the bound: below cap / 24 it fits; above, we write
   ** it, stopping at the cap. */

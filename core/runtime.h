@@ -135,7 +135,9 @@ void gavel__capalloc_init(gv_capalloc *c, const gavel__alloc *base,
                           size_t cap);
 /* Whether the JSON text of 'v' is longer than 'cap' bytes: 1 yes, 0 no,
 ** -1 out of memory.  Writes the text (stopping at the cap) only when the
-** bound above cannot decide. */
-int gavel__json_over(const gavel__alloc *al, gvalue v, size_t cap);
+** bound above cannot decide.  When it returns 0 and 'nf' is not NULL,
+** '*nf' says whether 'v' holds a float that is inf or NaN (JSON writes
+** null for it). */
+int gavel__json_over(const gavel__alloc *al, gvalue v, size_t cap, int *nf);
 
 #endif

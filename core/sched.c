@@ -704,12 +704,12 @@ static gavel_status host_call(gavel_exec *ex, xframe *fr, const gv_action *a) {
   char msg[GAVEL_ERRMSG_SIZE];
   const char *outcome = "ok";
   long delay;
-  int over;
+  int over, nf = 0;
   if (gavel__rt_charge(&ex->vrt, GAVEL_GAS_HOSTCALL))
     return gas_fail(ex, a->path);
   /* Before any provider sees them, as values or as JSON text. */
   over = gavel__json_over(&ex->rt->al, ex->req.params,
-                          ex->rt->cfg.max_call_bytes);
+                          ex->rt->cfg.max_call_bytes, &nf);
   if (over < 0)
     return xfail(ex, GAVEL_NOMEM, "out of memory");
   if (over)
@@ -717,6 +717,11 @@ static gavel_status host_call(gavel_exec *ex, xframe *fr, const gv_action *a) {
                  "Limit exceeded: host call params larger than %zu bytes "
                  "(max_call_bytes) (at %s)",
                  ex->rt->cfg.max_call_bytes, a->path);
+  if (nf) /* never a silent null sent to a provider, as for results */
+    return xfail(ex, GAVEL_RUNTIME,
+                 "Evaluation error: host call params hold a non-finite "
+                 "float (inf or NaN has no JSON form) (at %s)",
+                 a->path);
   pv = gavel__host_find(ex->rt, ex->req.capability->s, ex->req.capability->len);
   if (!pv)
     return xfail(ex, GAVEL_HOST,
@@ -1083,14 +1088,14 @@ static gavel_status finish(gavel_exec *ex, gavel_status st, gavel_error *err) {
       signed char *v = &ex->fixed_over[ex->res_fixed];
       if (*v == FIXED_UNKNOWN) {
         over = gavel__json_over(&ex->rt->al, ex->result,
-                                ex->rt->cfg.max_result_bytes);
+                                ex->rt->cfg.max_result_bytes, NULL);
         if (over >= 0)
           *v = (signed char)over;
       } else
         over = *v;
     } else
       over = gavel__json_over(&ex->rt->al, ex->result,
-                              ex->rt->cfg.max_result_bytes);
+                              ex->rt->cfg.max_result_bytes, NULL);
     if (over < 0)
       st = xfail(ex, GAVEL_NOMEM, "out of memory");
     else if (over)

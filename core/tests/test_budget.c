@@ -323,6 +323,43 @@ TEST(host_call_params_over_max_call_bytes_fail_before_any_provider_sees_them) {
   free(in);
 }
 
+/* JSON has no inf or NaN: params holding one (to_float("nan"), "inf",
+** one deep in an array) fail the run before a provider sees them, as a
+** result holding one does; they were sent as null.  Finite floats still
+** reach it. */
+TEST(host_call_params_with_inf_or_nan_fail_before_any_provider_sees_them) {
+  static const char *const exprs[] = {
+      "to_float(\\\"nan\\\")", "to_float(\\\"inf\\\")",
+      "[1, [2, to_float(\\\"-inf\\\")]]",
+      "[1, [2, to_float(\\\"2.5\\\")]]"}; /* the last one finite */
+  char rules[1024];
+  outcome o;
+  int i, sync;
+  for (i = 0; i < 4; i++)
+    for (sync = 0; sync <= 1; sync++) {
+      snprintf(rules, sizeof rules,
+               "{\"config\":{\"name\":\"nf\",\"entry_step\":\"a\"},"
+               "\"steps\":{\"a\":{\"id\":\"a\",\"type\":\"action\","
+               "\"actions\":[{\"action\":\"external_call\",\"service\":"
+               "\"svc\",\"method\":\"m\",\"params\":[[\"ok\", \"1.5\"], "
+               "[\"v\", \"%s\"]],\"result_variable\":\"r\"}],"
+               "\"next_step\":\"t\"},\"t\":{\"id\":\"t\",\"type\":"
+               "\"terminal\",\"result\":{\"code\":\"OK\"}}}}",
+               exprs[i]);
+      o = run_rules(NULL, rules, "{}", sync);
+      if (i == 3) {
+        CHECK(o.st == (sync ? GAVEL_OK : GAVEL_PENDING));
+        CHECK(o.called == sync);
+        continue;
+      }
+      CHECK(o.st == GAVEL_RUNTIME);
+      CHECK_STR(o.msg, "Evaluation error: host call params hold a non-finite "
+                       "float (inf or NaN has no JSON form) (at "
+                       "steps.a.actions[0])");
+      CHECK(o.called == 0);
+    }
+}
+
 TEST(results_over_max_result_bytes_fail_without_being_written) {
   char *in = big_input(1u << 20, 'x');
   char *rules = ref_rules(0, 800);
