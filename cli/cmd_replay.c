@@ -624,7 +624,9 @@ static void replay_line(rw *w, long line, const char *p, size_t n) {
     if (!flip && r->verify && wo) {
       /* byte for byte: the same text, not just equal values */
       char *x = cli_json_text(*wo), *y = cli_json_text(no ? *no : gv_null());
-      if (x && y && strcmp(x, y)) {
+      if (!x || !y)
+        w->report.oom = 1; /* not compared: an error, never "consistent" */
+      else if (strcmp(x, y)) {
         flip = 1;
         snprintf(path, sizeof path, "output (bytes)");
         ea = *wo;
@@ -1005,12 +1007,28 @@ int cmd_replay(int argc, char **argv) {
       rc = 1;
     }
     for (k = 0; k < r->n_rs && rc == 0; k++) {
-      char path[4096];
+      char path[4096], file[512];
+      const char *name = gavel_ruleset_name(r->rs[k].rs);
       FILE *f;
+      int j, twin = 0;
       if (!r->rs[k].n_tests)
         continue;
-      snprintf(path, sizeof path, "%s/%s.json", r->write_tests,
-               gavel_ruleset_name(r->rs[k].rs));
+      if (r->rs[k].tests.oom) {
+        fprintf(stderr, "error: memory: out of memory building the tests of "
+                        "'%s'\n", name);
+        rc = 1;
+        break;
+      }
+      /* Versions of one ruleset (--rules DIR, --verify) each get their
+      ** own suite: NAME.json for the first, NAME-<hash>.json after it. */
+      for (j = 0; j < k; j++)
+        twin |= r->rs[j].n_tests &&
+                !strcmp(gavel_ruleset_name(r->rs[j].rs), name);
+      if (twin && !strncmp(r->rs[k].hash, "sha256:", 7))
+        snprintf(file, sizeof file, "%s-%.12s", name, r->rs[k].hash + 7);
+      else
+        snprintf(file, sizeof file, "%s", name);
+      snprintf(path, sizeof path, "%s/%s.json", r->write_tests, file);
       if (!(f = fopen(path, "wb"))) {
         fprintf(stderr, "error: io: cannot create '%s': %s\n", path,
                 strerror(errno));
@@ -1018,11 +1036,10 @@ int cmd_replay(int argc, char **argv) {
         break;
       }
       fprintf(f, "{\"description\":\"captured decisions of %s\",\"tests\":[",
-              gavel_ruleset_name(r->rs[k].rs));
+              name);
       cli_write(f, r->rs[k].tests.p, r->rs[k].tests.len);
       fputs("\n]}\n", f);
-      snprintf(path, sizeof path, "'%s/%s.json'", r->write_tests,
-               gavel_ruleset_name(r->rs[k].rs));
+      snprintf(path, sizeof path, "'%s/%s.json'", r->write_tests, file);
       if (cli_close_output(f, path, 1))
         rc = 1;
     }

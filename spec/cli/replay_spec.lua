@@ -396,6 +396,42 @@ describe("gavel batch --capture and gavel replay", function()
     assert.truthy(out:find(n .. " passed, 0 failed", 1, true), out)
   end)
 
+  it("--write-tests gives two versions of one ruleset a suite each", function()
+    -- before, both were written to DIR/<name>.json, the second over the first
+    local rd, wt = d .. "/twins", d .. "/wt2"
+    os.execute("mkdir -p " .. sh_quote(rd))
+    local doc = '{"config":{"name":"twin","entry_step":"t"},"steps":{"t":{"id":"t",'
+      .. '"name":"T","type":"terminal","result":{"code":"OK","output":{"v":"s"}}}}}'
+    write(rd .. "/twin.json", doc)
+    write(rd .. "/twin_v2.json", (doc:gsub('"v":"s"', '"v":"s + \\"!\\""')))
+    local c = d .. "/twins.jsonl"
+    for _, f in ipairs({ "twin.json", "twin_v2.json" }) do
+      local _, err, rc2 = run({ "run", rd .. "/" .. f, "--input", '{"s":"a"}',
+                                "--capture", c })
+      assert.equal(0, rc2, err)
+    end
+    local out, err, rc2 = run({ "replay", c, "--rules", rd, "--verify",
+                                "--write-tests", wt })
+    assert.equal(0, rc2, out .. err)
+    assert.truthy(out:find("2 records: consistent 2", 1, true), out)
+    local p = io.popen("ls " .. sh_quote(wt)); local ls = p:read("*a"); p:close()
+    local files = lines(ls)
+    assert.equal(2, #files, ls)
+    assert.equal("twin-", files[1]:match("^twin%-") or files[2]:match("^twin%-"))
+    for _, f in ipairs(files) do
+      assert.truthy(f == "twin.json" or f:match("^twin%-%x+%.json$"), f)
+      local suite = cjson.decode(read(wt .. "/" .. f))
+      assert.equal(1, #suite.tests)
+      -- each suite passes against exactly one of the two versions
+      local passes = 0
+      for _, rsf in ipairs({ "twin.json", "twin_v2.json" }) do
+        local _, _, rc3 = run({ "test", rd .. "/" .. rsf, wt .. "/" .. f })
+        if rc3 == 0 then passes = passes + 1 end
+      end
+      assert.equal(1, passes, f)
+    end
+  end)
+
   it("reports a truncated last line and skips it, never crashing", function()
     local recs = lines(read(cap))
     local t = d .. "/trunc.jsonl"
