@@ -364,8 +364,13 @@ int cmd_serve(int argc, char **argv) {
           continue;
         atomic_store(&shm->w[i].pid, 0);
         atomic_store(&shm->w[i].active_exec, 0); /* its runs died with it */
-        if (draining)
+        if (draining) {
+          /* a worker that lost audit lines or capture records while
+          ** stopping exits 1: so does serve */
+          if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+            status = 1;
           continue;
+        }
         if (WIFSIGNALED(ws))
           fprintf(stderr, "gavel serve: worker %d (pid %ld) killed by signal "
                           "%d; replacing it\n",

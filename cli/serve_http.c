@@ -1596,8 +1596,10 @@ out:
   }
   serve_store_free(&w.store);
   free(w.conns);
-  if (w.audit && gavel_audit_close(w.audit, &err) != GAVEL_OK)
+  if (w.audit && gavel_audit_close(w.audit, &err) != GAVEL_OK) {
     fprintf(stderr, "gavel serve: worker %d: %s\n", slot, err.msg);
+    rc = rc ? rc : 1; /* lines lost: the exit says so */
+  }
   if (cli_capture_end())
     rc = rc ? rc : 1;
   gavel_metrics_free(w.metrics);

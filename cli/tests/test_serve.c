@@ -1142,6 +1142,38 @@ static void t_capture(void) {
   remove_dir(dir);
 }
 
+/* Audit lines lost while the server stops (a log on /dev/full: every
+** write fails) are named on stderr and make the exit status 1; it was 0
+** after "1 line lost". */
+static void t_audit_lost(void) {
+  char *dir = tmpdir(), path[512], log[512], *doc;
+  int port = free_port();
+  pid_t pid;
+  resp r;
+  FILE *f;
+  if (!(f = fopen("/dev/full", "w"))) {
+    printf("skip audit lines lost: no /dev/full\n");
+    remove_dir(dir);
+    return;
+  }
+  fclose(f);
+  snprintf(path, sizeof path, "%s/bench.json", dir);
+  doc = score_doc("bench", "mid tier");
+  write_file(path, doc);
+  free(doc);
+  snprintf(log, sizeof log, "%s.log", dir);
+  pid = start_server(port, log, "--rules", dir, "--workers", "1", "--audit",
+                     "/dev/full", NULL);
+  r = http(port, "POST", "/api/v1/execute/bench", NULL,
+           "{\"input\":{\"score\":75}}");
+  CHECK(r.status == 200, "%d %s", r.status, r.body);
+  resp_free(&r);
+  CHECK(stop_server(pid) == 1, "exit status after lost audit lines");
+  CHECK(count_lines(log, "line lost writing '/dev/full'") >= 1, "log %s", log);
+  remove(log);
+  remove_dir(dir);
+}
+
 /* Runs 'gavel replay --verify CAP --rules DIR --json'; its output (owned)
 ** and exit status. */
 static char *replay(const char *cap, const char *dir, int *rc) {
@@ -1322,6 +1354,7 @@ int main(int argc, char **argv) {
   t_upstream();
   t_reload_kill();
   t_capture();
+  t_audit_lost();
   t_capture_http();
   t_batch_parallel();
   printf("test_serve: %d checks, %d failed\n", checks, failures);
