@@ -70,14 +70,16 @@ static void yaml_scalar_json(gv_buf *b, const yaml_event_t *ev, int key) {
   gavel__json_write_str(b, s, n);
 }
 
-/* Converts the first YAML document to JSON text. */
+/* Converts a YAML document to JSON text; a second document in the
+** stream is an error (it was silently ignored: test cases after a '---'
+** never ran). */
 static int yaml_to_json(const char *text, size_t len, gv_buf *b, char *msg,
                         size_t msz) {
   yaml_parser_t p;
   yaml_event_t ev;
   /* Per open container: members written so far, and 1 in a mapping. */
   enum { MAXD = 512 };
-  int count[MAXD], map[MAXD], depth = 0, done = 0, bad = 0;
+  int count[MAXD], map[MAXD], depth = 0, done = 0, bad = 0, ended = 0;
   if (!yaml_parser_initialize(&p)) {
     snprintf(msg, msz, "out of memory");
     return 1;
@@ -114,8 +116,10 @@ static int yaml_to_json(const char *text, size_t len, gv_buf *b, char *msg,
         done = 1;
       break;
     case YAML_DOCUMENT_END_EVENT:
-    case YAML_STREAM_END_EVENT:
       done = 1;
+      break;
+    case YAML_STREAM_END_EVENT:
+      done = ended = 1;
       break;
     default:
       break;
@@ -149,6 +153,28 @@ static int yaml_to_json(const char *text, size_t len, gv_buf *b, char *msg,
       }
     }
     yaml_event_delete(&ev);
+  }
+  while (!bad && !ended) { /* the rest of the stream: nothing but its end */
+    yaml_event_type_t t;
+    unsigned long line;
+    if (!yaml_parser_parse(&p, &ev)) {
+      snprintf(msg, msz, "YAML: line %lu column %lu: %s",
+               (unsigned long)p.problem_mark.line + 1,
+               (unsigned long)p.problem_mark.column + 1,
+               p.problem ? p.problem : "syntax error");
+      bad = 1;
+      break;
+    }
+    t = ev.type;
+    line = (unsigned long)ev.start_mark.line + 1;
+    yaml_event_delete(&ev);
+    if (t == YAML_STREAM_END_EVENT || t == YAML_NO_EVENT)
+      ended = 1;
+    else if (t == YAML_DOCUMENT_START_EVENT) {
+      snprintf(msg, msz, "YAML: line %lu: a second document (after '---'): "
+                         "one file holds one document", line);
+      bad = 1;
+    }
   }
   yaml_parser_delete(&p);
   if (!bad && b->len == 0)

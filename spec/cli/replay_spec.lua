@@ -237,6 +237,23 @@ tests:
     assert.equal(1, rc)
     assert.truthy(err:find(bad .. ": YAML: line", 1, true), err)
   end)
+
+  it("refuses a suite file with a second YAML document, naming its line", function()
+    -- its cases were silently never run: "1 passed", exit 0
+    local two = d .. "/two.yaml"
+    write(two, "tests:\n  - name: one\n    input: {score: 75}\n    expect: {code: MID}\n"
+               .. "---\ntests:\n  - name: two\n    input: {score: 75}\n"
+               .. "    expect: {code: NOT_THIS}\n")
+    local out, err, rc = run({ "test", "examples/score.json", two })
+    assert.equal(1, rc, out)
+    assert.truthy(err:find(two .. ": YAML: line 5: a second document", 1, true), err)
+    -- an explicit start and end of the one document stay fine
+    write(two, "---\ntests:\n  - name: one\n    input: {score: 75}\n"
+               .. "    expect: {code: MID}\n...\n")
+    out, err, rc = run({ "test", "examples/score.json", two })
+    assert.equal(0, rc, out .. err)
+    assert.truthy(out:find("1 passed, 0 failed", 1, true), out)
+  end)
 end)
 
 -- The loan inputs that are JSON (examples/loan.jsonl ends with a bad line).
