@@ -210,8 +210,13 @@ static const gvalue *param(const gv_hostreq *req, const char *k) {
   return v && v->tag != GV_NULL && v->tag != GV_MISSING ? v : NULL;
 }
 
-/* Text of a scalar (string, number, bool) in 'buf' or borrowed; NULL for
-** anything else. */
+/* Room for any number's text: a float displays in full decimal, as Ordo
+** prints it (1e308: 309 digits; 5e-324: 326 characters). */
+#define SCALAR_TEXT_MAX 400
+
+/* Text of a scalar (string, number, bool) in 'buf' (SCALAR_TEXT_MAX
+** bytes) or borrowed; NULL for anything else, "" with *len = SIZE_MAX
+** when the text could not be built (out of memory). */
 static const char *scalar_text(gvalue v, char *buf, size_t n, size_t *len) {
   switch (v.tag) {
   case GV_STR:
@@ -224,8 +229,14 @@ static const char *scalar_text(gvalue v, char *buf, size_t n, size_t *len) {
     gv_buf b;
     gavel__buf_init(&b, &gavel__default_alloc);
     gavel__value_display(&b, v);
-    *len = b.oom ? 0 : (b.len < n ? b.len : n - 1);
-    memcpy(buf, b.oom ? "" : b.p, *len);
+    if (b.oom || b.len >= n) { /* never a number cut short */
+      gavel__buf_free(&b);
+      *len = SIZE_MAX;
+      buf[0] = 0;
+      return buf;
+    }
+    *len = b.len;
+    memcpy(buf, b.p, b.len);
     buf[*len] = 0;
     gavel__buf_free(&b);
     return buf;
@@ -286,7 +297,7 @@ static int build_headers(http_call *c, const gv_hostreq *req, char *msg,
     return 1;
   }
   for (i = 0; i < hv->u.o->len; i++) {
-    char buf[64];
+    char buf[SCALAR_TEXT_MAX];
     size_t vl;
     const char *v = scalar_text(hv->u.o->vals[i], buf, sizeof buf, &vl);
     const gv_str *k = hv->u.o->keys[i];
@@ -294,6 +305,10 @@ static int build_headers(http_call *c, const gv_hostreq *req, char *msg,
       continue;
     if (!v) {
       snprintf(msg, n, "network.http: header '%s' must be a string", k->s);
+      return 1;
+    }
+    if (vl == SIZE_MAX) {
+      snprintf(msg, n, "network.http: out of memory");
       return 1;
     }
     if (add_header(c, k->s, k->len, v, vl, msg, n))
@@ -320,7 +335,7 @@ static void pct_encode(gv_buf *b, const char *p, size_t n) {
 
 static int query_pair(CURLU *u, const gv_str *k, gvalue v, char *msg,
                       size_t n) {
-  char buf[64];
+  char buf[SCALAR_TEXT_MAX];
   size_t vl;
   const char *s = scalar_text(v, buf, sizeof buf, &vl);
   gv_buf b;
@@ -328,6 +343,10 @@ static int query_pair(CURLU *u, const gv_str *k, gvalue v, char *msg,
   if (!s) {
     snprintf(msg, n, "network.http: query value '%s' must be a string, "
              "number, bool or list of them", k->s);
+    return 1;
+  }
+  if (vl == SIZE_MAX) {
+    snprintf(msg, n, "network.http: out of memory");
     return 1;
   }
   gavel__buf_init(&b, &gavel__default_alloc);

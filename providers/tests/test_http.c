@@ -116,6 +116,34 @@ TEST(headers_query_and_plain_bodies_are_sent_as_given) {
   fx_close(&f);
 }
 
+/* Floats in the query and headers go out in full, as Ordo displays them
+** (no exponent): they were cut to 63 characters (1e70 went out as 1e62,
+** 1e-70 as 0). */
+TEST(float_query_values_and_headers_go_out_whole) {
+  fx f;
+  char out[8192], big[80], small[80], want[256];
+  gavel_error e;
+  cJSON *j;
+  fx_open(&f, NULL);
+  CHECK(call(&f, "GET", ts_port(srv), "/echo",
+             ",[\"headers\",{\"Object\":[[\"X-F\",{\"Literal\":1e70}]]}],"
+             "[\"query\",{\"Object\":[[\"big\",{\"Literal\":1e70}],"
+             "[\"small\",{\"Literal\":1e-70}]]}]",
+             0, out, sizeof out, &e) == GAVEL_OK);
+  big[0] = '1';
+  memset(big + 1, '0', 70);
+  big[71] = 0;
+  memcpy(small, "0.", 2);
+  memset(small + 2, '0', 69);
+  memcpy(small + 71, "1", 2);
+  snprintf(want, sizeof want, "big=%s&small=%s", big, small);
+  j = cJSON_Parse(out);
+  CHECK_STR(jstr(j, "output.r.payload.json_body.query"), want);
+  CHECK_STR(jstr(j, "output.r.payload.json_body.headers.x-f"), big);
+  cJSON_Delete(j);
+  fx_close(&f);
+}
+
 TEST(a_non_2xx_status_is_a_result_not_an_error) {
   fx f;
   char out[2048];
