@@ -311,16 +311,35 @@ local function parse_url(url)
            target = target }
 end
 
+-- A number as the C provider writes it (Ordo's display): integers as
+-- such, other floats the shortest text that reads back the same, in full
+-- decimal without an exponent (1e70: a 1 and 70 zeros; 0.1: "0.1", where
+-- "%.17g" wrote 0.10000000000000001).
+local function number_text(v)
+  if v == floor(v) and v > -2^53 and v < 2^53 then
+    return format("%d", v)
+  end
+  local s
+  for p = 1, 17 do
+    s = format("%." .. p .. "g", v)
+    if tonumber(s) == v then break end
+  end
+  local sign, int, frac, exp = s:match("^(-?)(%d)%.?(%d*)e([-+]%d+)$")
+  if not sign then return s end
+  local digits, point = int .. frac, tonumber(exp) + 1
+  if point <= 0 then
+    return sign .. "0." .. string.rep("0", -point) .. digits
+  elseif point >= #digits then
+    return sign .. digits .. string.rep("0", point - #digits)
+  end
+  return sign .. sub(digits, 1, point) .. "." .. sub(digits, point + 1)
+end
+
 local function scalar_text(v)
   local t = type(v)
   if t == "string" then return v end
   if t == "boolean" then return v and "true" or "false" end
-  if t == "number" then
-    if v == floor(v) and v > -2^53 and v < 2^53 then
-      return format("%d", v)
-    end
-    return format("%.17g", v)
-  end
+  if t == "number" then return number_text(v) end
   return nil
 end
 

@@ -53,6 +53,7 @@ local SERVER = [[
     }
     location = /slow { content_by_lua_block { ngx.sleep(1) ngx.print("late") } }
     location = /fast { return 200 "fast"; }
+    location = /args { content_by_lua_block { ngx.print(ngx.var.args) } }
     location = /manyhdr {
       content_by_lua_block {
         local v = {}
@@ -120,6 +121,29 @@ describe("network.http on cosockets", function()
       ["rules/get.json"] = caller("get", 2000),
       ["rules/get_fast.json"] = caller("get_fast", 150),
       -- the length and start of response header 'xr'
+      -- floats in the query: sent as the C provider sends them
+      ["rules/query.json"] = assert(gavel.json.encode({
+        config = { name = "query", version = "1", entry_step = "call" },
+        steps = {
+          call = { id = "call", name = "Call", type = "action",
+            actions = arr {
+              { action = "external_call", service = "network.http",
+                method = "GET", params = arr {
+                  arr { "url", { Field = "url" } },
+                  arr { "query", { Object = arr {
+                    arr { "a", { Literal = 1e70 } },
+                    arr { "b", { Literal = 1e-70 } },
+                    arr { "c", { Literal = 0.1 } },
+                    arr { "d", { Literal = 5e-324 } },
+                    arr { "e", { Literal = -2.5 } } } } } },
+                result_variable = "r" },
+            },
+            next_step = "done" },
+          done = { id = "done", name = "Done", type = "terminal",
+            result = { code = "OK", message = "ok", output = arr {
+              arr { "body", { Field = "$r.payload.body" } } } } },
+        },
+      })),
       ["rules/hdr.json"] = caller("hdr", 2000, arr {
         arr { "n", "len($r.payload.headers.xr)" },
         arr { "head", "substring($r.payload.headers.xr, 0, 7)" } }),
@@ -154,6 +178,15 @@ describe("network.http on cosockets", function()
     status, body = run("hdr", srv:url("/longhdr?n=1000"))
     assert.equal(200, status, body)
     assert.matches('"n":1000', body)
+  end)
+
+  it("sends float query values in full decimal, as the C provider does", function()
+    -- "%.17g" sent 1.0000000000000001e+70 and 0.10000000000000001
+    local status, body = run("query", srv:url("/args"))
+    assert.equal(200, status, body)
+    local want = "a=1" .. string.rep("0", 70) .. "&b=0." .. string.rep("0", 69)
+      .. "1&c=0.1&d=0." .. string.rep("0", 323) .. "5&e=-2.5"
+    assert.equal(want, gavel.json.decode(body).output.body)
   end)
 
   it("reads Content-Length and chunked bodies", function()
