@@ -105,16 +105,18 @@ int cli_capture_start(gavel_runtime *rt) {
   return 0;
 }
 
-void cli_capture_ruleset(gavel_ruleset *rs, const char *file) {
-  char *text, msg[512];
-  size_t len;
+int cli_capture_ruleset(gavel_ruleset *rs, const char *text, size_t len) {
   gavel_error e;
   if (!cc.cap || !rs)
-    return;
-  if ((text = cli_read_file(file, (size_t)64 << 20, &len, msg, sizeof msg))) {
-    gavel_capture_ruleset(cc.cap, gavel_ruleset_name(rs), text, len, &e);
-    free(text);
+    return 0;
+  /* the text the ruleset was loaded from (read again, a file replaced
+  ** meanwhile or standard input gave another hash, or none) */
+  if (gavel_capture_ruleset(cc.cap, gavel_ruleset_name(rs), text, len, &e) !=
+      GAVEL_OK) {
+    fprintf(stderr, "error: capture: %s\n", e.msg);
+    return 1;
   }
+  return 0;
 }
 
 void cli_capture_commit(const char *result, size_t len) {

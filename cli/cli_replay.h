@@ -58,8 +58,10 @@ int cli_capture_start(gavel_runtime *rt);
 ** thread (audit's GROUP_N, at most a second late) unless an option chose
 ** another policy, so no record is written on the request path. */
 void cli_capture_off_path(void);
-/* Records the content hash of the ruleset document in 'file'. */
-void cli_capture_ruleset(gavel_ruleset *rs, const char *file);
+/* Records the content hash of the document a ruleset was loaded from (the
+** records' "hash"; a later one of the same name replaces it).  1 on
+** failure (printed). */
+int cli_capture_ruleset(gavel_ruleset *rs, const char *text, size_t len);
 /* After each run on this thread: its result JSON, or NULL on error. */
 void cli_capture_commit(const char *result, size_t len);
 /* Closes; 1 when records were lost (message printed). */

@@ -356,7 +356,6 @@ int cmd_batch(int argc, char **argv) {
   if (cli_env_start(&env) != 0 || cli_capture_start(env.rt) != 0 ||
       !(rs = cli_load_ruleset(&env, file, 0)))
     goto done;
-  cli_capture_ruleset(rs, file);
   if (inpath && !(in = fopen(inpath, "rb"))) {
     fprintf(stderr, "error: io: cannot open '%s': %s\n", inpath, strerror(errno));
     goto done;

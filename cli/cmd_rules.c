@@ -228,6 +228,9 @@ gavel_ruleset *cli_load_ruleset(cli_env *env, const char *file, int json_err) {
       cli_print_error(stdout, err.code == GAVEL_JSON ? "json" : "load", err.msg);
     else
       print_load_failure(&ds, &err);
+  } else if (cli_capture_ruleset(rs, text, len)) { /* the records' "hash" */
+    gavel_ruleset_free(rs);
+    rs = NULL;
   }
   free(text);
   return rs;
@@ -304,7 +307,6 @@ int cmd_run(int argc, char **argv) {
     goto done;
   if (!(rs = cli_load_ruleset(&env, file, 1)))
     goto done;
-  cli_capture_ruleset(rs, file);
   if (gavel_exec_new(rs, &ex, &err) != GAVEL_OK) {
     cli_print_error(stdout, "memory", err.msg);
     goto done;

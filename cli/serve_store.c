@@ -248,6 +248,8 @@ void serve_store_scan(serve_store *s) {
     dg.json = evbuffer_new();
     text = cli_read_file(path, s->o->max_body, &len, msg, sizeof msg);
     e = text ? serve_compile(s, text, len, &dg) : NULL;
+    if (e)
+      cli_capture_ruleset(e->rs, text, len); /* the records' "hash" */
     free(text);
     if (!e) {
       if (s->log_diags) {
@@ -273,7 +275,6 @@ void serve_store_scan(serve_store *s) {
       continue;
     }
     evbuffer_free(dg.json);
-    cli_capture_ruleset(e->rs, path); /* the records' "hash" */
     e->file = strdup(de->d_name);
     e->ino = st.st_ino;
     e->size = st.st_size;

@@ -56,6 +56,7 @@ struct gavel_capture {
   pthread_mutex_t fmu;    /* guards the runs in flight below          */
   cap_run *fl;            /* runs in flight with receipts (owned)     */
   int n_fl, cap_fl;       /* count, allocated                         */
+  pthread_mutex_t hmu;    /* guards the hashes (set on reloads)        */
   struct { char *name; char hash[80]; } *hashes; /* ruleset -> hash   */
   int n_hashes;
 };
@@ -330,12 +331,17 @@ static void finish_pending(gavel_capture *c, const char *result, size_t n) {
 
 /* ==== Observer and recording providers ==== */
 
-static const char *hash_of(gavel_capture *c, const char *name) {
+/* The hash last recorded for ruleset 'name' into 'out' ("" if none). */
+static void hash_of(gavel_capture *c, const char *name, char out[80]) {
   int i;
+  out[0] = 0;
+  pthread_mutex_lock(&c->hmu);
   for (i = 0; i < c->n_hashes; i++)
-    if (!strcmp(c->hashes[i].name, name))
-      return c->hashes[i].hash;
-  return "";
+    if (!strcmp(c->hashes[i].name, name)) {
+      memcpy(out, c->hashes[i].hash, 80);
+      break;
+    }
+  pthread_mutex_unlock(&c->hmu);
 }
 
 /* Under c->fmu: the entry of run 'trace', or -1. */
@@ -452,7 +458,8 @@ static void on_event(void *ud, const gavel_event *ev) {
   gavel__json_write_str(b, ev->version, strlen(ev->version));
   gavel__buf_adds(b, ",\"hash\":");
   {
-    const char *h = hash_of(c, ev->ruleset);
+    char h[80];
+    hash_of(c, ev->ruleset, h);
     gavel__json_write_str(b, h, strlen(h));
   }
   gavel__buf_addf(b, ",\"trace_id\":%llu,\"input\":",
@@ -504,6 +511,7 @@ gavel_status gavel_capture_open(const char *path, const gavel_capture_opts *o,
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
   pthread_mutex_init(&c->mu, NULL);
   pthread_mutex_init(&c->fmu, NULL);
+  pthread_mutex_init(&c->hmu, NULL);
   if (o)
     c->o = *o;
   if (!o || c->o.sample == 0)
@@ -563,16 +571,32 @@ gavel_status gavel_capture_ruleset(gavel_capture *c, const char *name,
                                    const char *text, size_t len,
                                    gavel_error *err) {
   void *n;
+  char h[80];
+  int i;
   gavel__error_clear(err);
   if (!c || !name)
     return gavel__errorf(err, GAVEL_MISUSE, "gavel_capture_ruleset: NULL");
-  if (!(n = realloc(c->hashes, (size_t)(c->n_hashes + 1) * sizeof *c->hashes)))
+  gavel_capture_hash(text, len, h);
+  pthread_mutex_lock(&c->hmu);
+  /* a reloaded ruleset: its new document's hash from now on (records
+  ** of the new version carried the first version's) */
+  for (i = 0; i < c->n_hashes; i++)
+    if (!strcmp(c->hashes[i].name, name)) {
+      memcpy(c->hashes[i].hash, h, sizeof h);
+      pthread_mutex_unlock(&c->hmu);
+      return GAVEL_OK;
+    }
+  if (!(n = realloc(c->hashes, (size_t)(c->n_hashes + 1) * sizeof *c->hashes)) ||
+      !(((__typeof__(c->hashes))n)[c->n_hashes].name = strdup(name))) {
+    if (n)
+      c->hashes = n;
+    pthread_mutex_unlock(&c->hmu);
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
+  }
   c->hashes = n;
-  if (!(c->hashes[c->n_hashes].name = strdup(name)))
-    return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
-  gavel_capture_hash(text, len, c->hashes[c->n_hashes].hash);
+  memcpy(c->hashes[c->n_hashes].hash, h, sizeof h);
   c->n_hashes++;
+  pthread_mutex_unlock(&c->hmu);
   return GAVEL_OK;
 }
 
@@ -628,6 +652,7 @@ gavel_status gavel_capture_close(gavel_capture *c, gavel_error *err) {
     gavel__buf_free(&c->fl[i].b);
   free(c->fl);
   pthread_mutex_destroy(&c->fmu);
+  pthread_mutex_destroy(&c->hmu);
   for (i = 0; i < c->n_hashes; i++)
     free(c->hashes[i].name);
   free(c->hashes);

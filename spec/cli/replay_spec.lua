@@ -413,6 +413,19 @@ describe("gavel batch --capture and gavel replay", function()
     assert.truthy(out:find(n .. " passed, 0 failed", 1, true), out)
   end)
 
+  it("a ruleset read from standard input is captured with its hash", function()
+    -- the hash was of the file read again: for /dev/stdin, of nothing
+    local c = d .. "/stdin.jsonl"
+    local p = assert(io.popen("cat examples/score.json | " .. sh_quote(GAVEL)
+      .. " run /dev/stdin --input '{\"score\": 75}' --capture " .. sh_quote(c)
+      .. " >/dev/null 2>&1; echo $?"))
+    local rc2 = p:read("*a"); p:close()
+    assert.equal("0", (rc2:gsub("%s", "")))
+    local out, err, rc3 = run({ "replay", c, "examples/score.json", "--verify" })
+    assert.equal(0, rc3, out .. err)
+    assert.truthy(out:find("1 records: consistent 1,", 1, true), out)
+  end)
+
   it("--write-tests gives two versions of one ruleset a suite each", function()
     -- before, both were written to DIR/<name>.json, the second over the first
     local rd, wt = d .. "/twins", d .. "/wt2"
