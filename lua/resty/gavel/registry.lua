@@ -99,7 +99,9 @@ local function read_file(path)
   local f, err = io_open(path, "rb")
   if not f then
     err = tostring(err)
-    if sub(err, 1, #path + 2) == path .. ": " then err = sub(err, #path + 3) end
+    if sub(err, 1, #path + 2) == path .. ": " then
+      err = sub(err, #path + 3)
+    end
     return nil, err
   end
   local s, rerr = f:read("*a")
