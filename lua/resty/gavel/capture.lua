@@ -24,11 +24,20 @@
 -- Redaction: each 'redact' path ("applicant.ssn"; arrays on the way: every
 -- element) of the input is written as "sha256:<hex of salt .. its JSON>",
 -- as the C capture does.  A redacted input is written again from its
--- decoded value (its key order may change); otherwise the input text is
--- copied as the client sent it (on one line).
+-- decoded value (its key order may change), without the runtime's
+-- max_input_bytes (the capture is a log, not an engine input: each
+-- redacted value grows to 71 bytes); otherwise the input text is copied as
+-- the client sent it (on one line).  With redaction configured, an input
+-- that cannot be redacted (not JSON: the run failed on it with 400; or its
+-- redacted value cannot be written) is never written: the record has
+-- "input": null and "input_redaction": "failed: <why>" (counted, logged
+-- at the flush).  'gavel replay' runs such a record with a null input and
+-- reports it (flipped or errored), as it does a record of a malformed
+-- input without redaction.
 --
 -- Per-worker state: 'fh' / 'path' (the file), 'q' / 'n' (records not yet
--- written), 'dropped', 'seq' (trace ids), the options.
+-- written), 'dropped', 'seq' (trace ids), 'unredacted' (records written
+-- without their input since the last flush), the options.
 
 local ffi = require "ffi"
 local gavel = require "gavel"
@@ -40,7 +49,8 @@ local byte, find, format, sub, gsub = string.byte, string.find,
   string.format, string.sub, string.gsub
 local floor, random = math.floor, math.random
 local type, ipairs, tostring = type, ipairs, tostring
-local json_encode, json_decode = gavel.json.encode, gavel.json.decode
+local json_decode = gavel.json.decode
+local capi = require("gavel.core").capi
 local trace_id = require("resty.gavel.audit").trace_id -- exact ids
 
 local _M = { _VERSION = "0.1.0" }
@@ -55,6 +65,7 @@ local have_sha = pcall(function() return ffi.C.SHA256 end)
 
 local fh, path = nil, nil
 local q, n, max_records, dropped, seq = {}, 0, 10000, 0, 0
+local unredacted, unredacted_why = 0, nil
 local sample, redact, salt = 1, {}, ""
 local enabled = false
 
@@ -122,42 +133,77 @@ end
 
 -- ==== The flush (timer): building the lines ====
 
-local function jstr(s)
-  return json_encode(tostring(s)) or '""'
-end
-
 local function ts(t)
   local sec = floor(t)
   return os.date("!%Y-%m-%dT%H:%M:%S", sec)
          .. format(".%03dZ", floor((t - sec) * 1000 + 0.5) % 1000)
 end
 
--- replaces the value at the split path p[i..] in v (arrays: each element)
-local function redact_at(v, p, i)
-  if type(v) ~= "table" then return end
-  if gavel.is_array(v) then
-    for j = 1, #v do redact_at(v[j], p, i) end
-    return
-  end
-  local k = p[i]
-  if v[k] == nil then return end
-  if i < #p then return redact_at(v[k], p, i + 1) end
-  local text = json_encode(v[k]) or "null"
-  local h = sha256_hex(salt .. text)
-  v[k] = "sha256:" .. (h or "")
+-- The capture's JSON writer: the engine's, under a runtime of its own
+-- whose max_input_bytes does not bound the text (a redacted input may be
+-- larger than the input the run accepted).
+local log_rt
+local function log_encode(v)
+  log_rt = log_rt or assert(capi.runtime { max_input_bytes = 2 ^ 62 })
+  return capi.json_encode(v, log_rt)
 end
 
+local function jstr(s)
+  return log_encode(tostring(s)) or '""'
+end
+
+-- replaces the value at the split path p[i..] in v (arrays: each
+-- element) -> nil | err (a value that cannot be written to be hashed)
+local function redact_at(v, p, i)
+  if type(v) ~= "table" then return nil end
+  if gavel.is_array(v) then
+    for j = 1, #v do
+      local err = redact_at(v[j], p, i)
+      if err then return err end
+    end
+    return nil
+  end
+  local k = p[i]
+  if v[k] == nil then return nil end
+  if i < #p then return redact_at(v[k], p, i + 1) end
+  local text, err = log_encode(v[k])
+  if not text then return err end
+  local h = sha256_hex(salt .. text)
+  v[k] = "sha256:" .. (h or "")
+  return nil
+end
+
+-- input_json(text) -> the JSON text of the record's "input"[, why]: 'why'
+-- when redaction is configured and the input could not be redacted (the
+-- text is then "null": the raw input is never written)
 local function input_json(text)
   if text == nil or text == "" then return "null" end
-  if #redact == 0 and not find(text, "[\r\n]") then
-    local v = json_decode(text)
-    if v ~= nil then return text end    -- JSON: copied as it is
-    return jstr(text)                   -- not JSON (the run failed on it)
+  if #redact == 0 then
+    if not find(text, "[\r\n]") then
+      local v = json_decode(text)
+      if v ~= nil then return text end  -- JSON: copied as it is
+      return jstr(text)                 -- not JSON (the run failed on it)
+    end
+    local v = json_decode(text, { int64 = true })
+    if v == nil then return jstr(text) end
+    return log_encode(v) or jstr(text)
   end
-  local v = json_decode(text, { int64 = true })
-  if v == nil then return jstr(text) end
-  for _, p in ipairs(redact) do redact_at(v, p, 1) end
-  return json_encode(v) or jstr(text)
+  local v, err = json_decode(text, { int64 = true })
+  if v == nil then
+    return "null", "the input is not JSON: " .. tostring(err)
+  end
+  for _, p in ipairs(redact) do
+    err = redact_at(v, p, 1)
+    if err then
+      return "null", "cannot write a redacted value: " .. tostring(err)
+    end
+  end
+  local out
+  out, err = log_encode(v)
+  if not out then
+    return "null", "cannot write the redacted input: " .. tostring(err)
+  end
+  return out
 end
 
 -- the value text of the result's "message" / "output" member (the
@@ -185,12 +231,12 @@ local function receipt_json(r)
   local cap, op, params, attempt, payload, meta = r[1], r[2], r[3], r[4],
     r[5], r[6]
   local s = '{"capability":' .. jstr(cap) .. ',"operation":' .. jstr(op)
-    .. ',"params":' .. (json_encode(params == nil and gavel.null or params)
+    .. ',"params":' .. (log_encode(params == nil and gavel.null or params)
                         or "null")
     .. ',"attempt":' .. format("%d", attempt or 1)
   if payload ~= nil then
-    return s .. ',"outcome":"ok","payload":' .. (json_encode(payload)
-      or "null") .. ',"metadata":' .. (meta ~= nil and json_encode(meta)
+    return s .. ',"outcome":"ok","payload":' .. (log_encode(payload)
+      or "null") .. ',"metadata":' .. (meta ~= nil and log_encode(meta)
       or "null") .. "}"
   end
   local msg = meta ~= nil and tostring(meta) or "provider returned no payload"
@@ -200,11 +246,16 @@ end
 
 local function line(rec)
   local ok = rec.res ~= nil
+  local input, why = input_json(rec.input)
+  if why then
+    unredacted = unredacted + 1
+    unredacted_why = why
+    input = input .. ',"input_redaction":' .. jstr("failed: " .. why)
+  end
   local parts = {
     '{"ts":"', ts(rec.t), '","ruleset":', jstr(rec.ent_name),
     ',"version":', jstr(rec.ent_version), ',"hash":', jstr(rec.ent_hash),
-    ',"trace_id":', trace_id(rec.trace), ',"input":',
-    input_json(rec.input), ',"status":',
+    ',"trace_id":', trace_id(rec.trace), ',"input":', input, ',"status":',
     jstr(ok and "GAVEL_OK" or rec.code or "GAVEL_RUNTIME"), ',"code":',
   }
   local msg, out
@@ -250,6 +301,13 @@ function _M.flush()
     else
       ngx_log(ERR, "gavel: capture: record not written: ", l)
     end
+  end
+  if unredacted > 0 then
+    ngx_log(ERR, "gavel: capture: ", unredacted, " record(s) written "
+            .. "without their input (\"input\": null): redaction failed (",
+            unredacted_why, ")")
+    _M.unredacted_total = (_M.unredacted_total or 0) + unredacted
+    unredacted, unredacted_why = 0, nil
   end
   local okw, err = fh:write(concat(out))
   if not okw then ngx_log(ERR, "gavel: capture: write failed: ", err) end

@@ -8,12 +8,22 @@
 -- Per-worker state (upvalues, never shared between workers):
 --   'by_name'  ruleset name -> entry { rs, name, version, hash, file, tag }
 --   'by_file'  file name    -> { hash, name } of its last successful load
---   'failed'   file name    -> hash of a content that failed to load (so a
---                              broken file is reported once, not every tick)
+--   'failed'   file name    -> { hash, reason } of a content that failed to
+--                              load, or of a file that could not be read
+--                              (hash: "!" .. the reason), so a broken file
+--                              is reported once, not every tick
+--   'conflict' file name    -> { hash, name, owner }: a file that loads but
+--                              claims a name another file serves.  Not a
+--                              failure of the content: retried on every
+--                              scan once the owner no longer serves the
+--                              name (renamed, removed, renamed its ruleset)
 --   'cfg'      the init{} options (rules_dirs, allow_http, capabilities)
--- Files (keyed by their path) read: <each rules dir>/*.json except *.input.json and *.expected.json
--- (the examples' fixtures).  The name served is the document's
--- config.name; the version its config.version (or "0").
+-- Files (keyed by their path) read: <each rules dir>/*.json except
+-- *.input.json and *.expected.json (the examples' fixtures).  The name
+-- served is the document's config.name; the version its config.version
+-- (or "0").  Two files claiming one name: the one serving it keeps it (at
+-- start: the first in sorted order), the other is logged once and takes
+-- the name over when the first one stops serving it.
 
 local ffi = require "ffi"
 local gavel = require "gavel"
@@ -28,7 +38,7 @@ local sub = string.sub
 
 local _M = { _VERSION = "0.1.0" }
 
-local by_name, by_file, failed = {}, {}, {}
+local by_name, by_file, failed, conflict = {}, {}, {}, {}
 local cfg = nil
 local loads, reloads = 0, 0
 
@@ -54,31 +64,49 @@ local function is_rules_file(n)
          and sub(n, -14) ~= ".expected.json" and sub(n, 1, 1) ~= "."
 end
 
--- list(dir) -> sorted file names | nil, err
+-- Directory entries that are not files (d_type): refused without being
+-- opened (opening a FIFO would block the worker)
+local NOT_FILE = { [1] = "a FIFO", [2] = "a character device",
+                   [4] = "a directory", [6] = "a block device",
+                   [12] = "a socket" }
+
+-- list(dir) -> sorted file names, { name -> why it is not a file } | nil,
+-- err
 local function list(dir)
   local d = C.opendir(dir)
   if d == nil then
     return nil, "cannot open rules directory " .. dir .. ": "
                 .. ffi.string(C.strerror(ffi.errno()))
   end
-  local out = {}
+  local out, odd = {}, {}
   while true do
     local e = C.readdir(d)
     if e == nil then break end
     local n = ffi.string(e.d_name)
-    if is_rules_file(n) then out[#out + 1] = n end
+    if is_rules_file(n) then
+      out[#out + 1] = n
+      local t = NOT_FILE[e.d_type]
+      if t then odd[n] = "not a regular file (" .. t .. ")" end
+    end
   end
   C.closedir(d)
   sort(out)
-  return out
+  return out, odd
 end
 
+-- read_file(path) -> text | nil, reason (the system's, without the path)
 local function read_file(path)
   local f, err = io_open(path, "rb")
-  if not f then return nil, err end
-  local s = f:read("*a")
+  if not f then
+    err = tostring(err)
+    if sub(err, 1, #path + 2) == path .. ": " then
+      err = sub(err, #path + 3)
+    end
+    return nil, err
+  end
+  local s, rerr = f:read("*a")
   f:close()
-  if not s then return nil, "cannot read " .. path end
+  if not s then return nil, tostring(rerr or "read failed") end
   return s
 end
 
@@ -94,7 +122,8 @@ end
 -- ==== Loading ====
 
 -- Loads one file's text; on failure logs every diagnostic (as 'gavel
--- check' prints them: "<file>: <level>: <message>") and returns nil.
+-- check' prints them: "<file>: <level>: <message>") and returns nil, the
+-- reason (for failures()).
 local function load_text(file, text, hash)
   local rs, err, code, diags = gavel.load(text, {
     allow_http = cfg.allow_http, capabilities = cfg.capabilities,
@@ -112,7 +141,8 @@ local function load_text(file, text, hash)
             " error(s)); ",
             by_file[file] and "the previous version keeps serving"
                           or "nothing served from it")
-    return nil
+    return nil, "not loaded (" .. tostring(code) .. ", " .. n
+                .. " error(s))"
   end
   for _, w in ipairs(rs.warnings or {}) do
     ngx_log(WARN, "gavel: ", path, ": warning: ", w)
@@ -128,57 +158,93 @@ local function load_text(file, text, hash)
   }
 end
 
+-- The file serving ruleset 'name', when it is not 'file' | nil
+local function holder(name, file)
+  local cur = by_name[name]
+  if cur and cur.file ~= file and by_file[cur.file] then return cur.file end
+  return nil
+end
+
+-- consider(file, text, hash) -> 1 when it serves the file's ruleset now
+-- (new or replaced), else 0: a load failure is remembered in 'failed', a
+-- name another file serves in 'conflict' (logged once per content and
+-- owner)
+local function consider(file, text, hash)
+  local ent, why = load_text(file, text, hash)
+  if not ent then
+    failed[file], conflict[file] = { hash = hash, reason = why }, nil
+    return 0
+  end
+  failed[file] = nil
+  local owner = holder(ent.name, file)
+  if owner then
+    local c = conflict[file]
+    if not (c and c.hash == hash and c.owner == owner) then
+      ngx_log(ERR, "gavel: ", file, ": ruleset '", ent.name,
+              "' is already served from ", owner, "; not loaded",
+              by_file[file] and " (the previous version keeps serving)"
+                            or "")
+    end
+    conflict[file] = { hash = hash, name = ent.name, owner = owner }
+    return 0
+  end
+  conflict[file] = nil
+  local old = by_file[file]
+  if old and old.name ~= ent.name and by_name[old.name]
+      and by_name[old.name].file == file then
+    by_name[old.name] = nil
+  end
+  by_name[ent.name] = ent
+  by_file[file] = { hash = hash, name = ent.name }
+  if old then reloads = reloads + 1 else loads = loads + 1 end
+  ngx_log(NOTICE, "gavel: serving ", ent.tag, " (", ent.short, ") from ",
+          file)
+  return 1
+end
+
 -- scan() -> number of rulesets changed (loaded, replaced or removed)
--- Reads every rules file, loads the new and changed ones, unloads the
--- removed ones.  Blocking file I/O: init_worker, timers, admin requests.
+-- Reads every rules file, unloads the removed ones, then loads the new and
+-- changed ones (in that order: a file renamed, or replaced by a file of
+-- another name, in one deploy hands its ruleset to the new file in this
+-- scan).  Blocking file I/O: init_worker, timers, admin requests.
 function _M.scan()
   if not cfg then return nil, "resty.gavel: init{} was not called" end
-  local files = {}
+  local files, odd = {}, {}
   for _, dir in ipairs(cfg.rules_dirs) do
-    local names, err = list(dir)
+    local names, why = list(dir)
     if not names then
       -- an unreadable directory unloads nothing: keep serving
-      ngx_log(ERR, "gavel: ", err)
-      return nil, err
+      ngx_log(ERR, "gavel: ", why)
+      return nil, why
     end
-    for _, n in ipairs(names) do files[#files + 1] = dir .. "/" .. n end
+    for _, n in ipairs(names) do
+      local file = dir .. "/" .. n
+      files[#files + 1] = file
+      odd[file] = why[n]
+    end
   end
-  local seen, changed = {}, 0
+  local seen, texts, hashes, changed = {}, {}, {}, 0
   for _, file in ipairs(files) do
     seen[file] = true
-    local text = read_file(file)
-    local hash = text and ngx_md5(text)
-    local old = by_file[file]
-    if text and (not old or old.hash ~= hash) and failed[file] ~= hash then
-      local ent = load_text(file, text, hash)
-      if not ent then
-        failed[file] = hash
-      else
-        failed[file] = nil
-        local cur = by_name[ent.name]
-        if cur and cur.file ~= file and by_file[cur.file] then
-          ngx_log(ERR, "gavel: ", file, ": ruleset '",
-                  ent.name, "' is already served from ", cur.file,
-                  "; not loaded")
-          failed[file] = hash
-        else
-          if old and old.name ~= ent.name and by_name[old.name]
-              and by_name[old.name].file == file then
-            by_name[old.name] = nil
-          end
-          by_name[ent.name] = ent
-          by_file[file] = { hash = hash, name = ent.name }
-          changed = changed + 1
-          if old then reloads = reloads + 1 else loads = loads + 1 end
-          ngx_log(NOTICE, "gavel: serving ", ent.tag, " (", ent.short,
-                  ") from ", file)
-        end
+    local text, why = nil, odd[file]
+    if not why then text, why = read_file(file) end
+    if text then
+      texts[file], hashes[file] = text, ngx_md5(text)
+    else
+      -- logged once per reason; the previous version (if any) serves on
+      local mark, f = "!" .. why, failed[file]
+      if not (f and f.hash == mark) then
+        ngx_log(ERR, "gavel: ", file, ": cannot read: ", why, "; ",
+                by_file[file] and "the previous version keeps serving"
+                              or "nothing served from it")
       end
+      failed[file] = { hash = mark, reason = "cannot read: " .. why }
+      conflict[file] = nil
     end
   end
   for file, f in pairs(by_file) do
     if not seen[file] then
-      by_file[file], failed[file] = nil, nil
+      by_file[file] = nil
       local cur = by_name[f.name]
       if cur and cur.file == file then
         by_name[f.name] = nil
@@ -190,6 +256,37 @@ function _M.scan()
   end
   for file in pairs(failed) do
     if not seen[file] then failed[file] = nil end
+  end
+  for file in pairs(conflict) do
+    if not seen[file] then conflict[file] = nil end
+  end
+  for _, file in ipairs(files) do
+    local text, hash = texts[file], hashes[file]
+    if text then
+      local old, f, c = by_file[file], failed[file], conflict[file]
+      if old and old.hash == hash then
+        failed[file], conflict[file] = nil, nil   -- back to what serves
+      elseif f and f.hash == hash then
+        -- the same broken content: reported already
+      elseif c and c.hash == hash and holder(c.name, file) == c.owner then
+        -- the same name conflict: reported already
+      else
+        changed = changed + consider(file, text, hash)
+      end
+    end
+  end
+  -- a name freed later in this scan (its file now serves another name)
+  -- goes to a file that waited for it, in sorted order
+  local again = true
+  while again do
+    again = false
+    for _, file in ipairs(files) do
+      local c = conflict[file]
+      if c and c.hash == hashes[file] and not holder(c.name, file) then
+        local k = consider(file, texts[file], c.hash)
+        if k > 0 then changed, again = changed + k, true end
+      end
+    end
   end
   -- The GC does not see the C memory of a ruleset: collect the superseded
   -- ones now (reloads are rare, and this runs off the request path).
@@ -216,6 +313,23 @@ end
 -- stats() -> loads, reloads (this worker)
 function _M.stats()
   return loads, reloads
+end
+
+-- failures() -> the rules files that serve nothing of their current
+-- content (this worker), sorted by file: { file, reason } with reason
+-- "not loaded (GAVEL_..., n error(s))", "cannot read: <why>" or "ruleset
+-- '<name>' is already served from <file>"
+function _M.failures()
+  local out = {}
+  for file, f in pairs(failed) do
+    out[#out + 1] = { file = file, reason = f.reason }
+  end
+  for file, c in pairs(conflict) do
+    out[#out + 1] = { file = file, reason = "ruleset '" .. c.name
+                      .. "' is already served from " .. c.owner }
+  end
+  sort(out, function(a, b) return a.file < b.file end)
+  return out
 end
 
 -- configure(opts): the init{} options this registry reads.
