@@ -373,10 +373,11 @@ static gv_proj proj_members[] = {
     {.key = "code", .key_len = 4, .whole = 1, .next = &proj_members[5]},
     {.key = "message", .key_len = 7, .whole = 1, .next = &proj_members[6]},
     {.key = "output", .key_len = 6, .whole = 1, .next = &proj_members[7]},
-    {.key = "receipts", .key_len = 8, .whole = 1, .next = NULL},
+    {.key = "receipts", .key_len = 8, .whole = 1, .next = &proj_members[8]},
+    {.key = "input_redaction", .key_len = 15, .whole = 1, .next = NULL},
 };
 static const gv_proj proj_record = {.key = "", .child = proj_members,
-                                    .n_child = 8};
+                                    .n_child = 9};
 
 /* 1 when the result text is the record's {code, message, output} as the
 ** engine writes it (compact JSON, in that order). */
@@ -451,6 +452,8 @@ static int replay_fast(rw *w, const char *p, size_t n) {
       !msg || !out)
     return 0;
   in = cli_get(rec, "input") ? *cli_get(rec, "input") : gv_null();
+  if (in.tag == GV_NULL)
+    return 0; /* perhaps withheld ("input_redaction"): replay_line sees */
   w->receipts = cli_get(rec, "receipts");
   w->needs = 0;
   if (used_reset(w))
@@ -547,6 +550,16 @@ static void replay_line(rw *w, long line, const char *p, size_t n) {
                                         : "no ruleset of that name");
     w->counts[B_UNKNOWN]++;
     report_record(w, line, trace, name, B_UNKNOWN, NULL, gv_missing(),
+                  gv_missing(), msg);
+    return;
+  }
+  v = cli_get(rec, "input_redaction");
+  if (v && v->tag == GV_STR) {
+    /* a capture that could not redact the input wrote none: nothing to
+    ** replay (never a flip or a determinism bug) */
+    snprintf(msg, sizeof msg, "input withheld: redaction %.500s", v->u.s->s);
+    w->counts[B_MALFORMED]++;
+    report_record(w, line, trace, name, B_MALFORMED, NULL, gv_missing(),
                   gv_missing(), msg);
     return;
   }

@@ -128,15 +128,16 @@ describe("decision capture with redaction", function()
     assert.matches("capture: 1 record%(s%) written without their input",
                    log)
     -- 'gavel replay' reads the capture and reports both records (the
-    -- one without its input: run with a null input, reported)
+    -- one without its input as malformed: "input withheld", never a flip)
     local cap = srv.prefix .. "rules/../cap.jsonl"
     local f = assert(io.open(cap, "wb"))
     f:write(text)
     f:close()
     local out = sh(GAVEL .. " replay " .. cap .. " --rules " .. srv.prefix
                    .. "rules 2>&1; echo rc=$?")
-    assert.matches("2 records: ", out)
-    assert.matches("line %d %(trace %d+%): pass %a+", out)
+    assert.matches("2 records: consistent 1, .*malformed 1", out)
+    assert.matches("line %d %(trace %d+%): pass malformed: input withheld: "
+                   .. "redaction failed: the input is not JSON", out)
     assert.equal("0", out:match("rc=(%d+)"), out)
   end)
 
