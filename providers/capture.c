@@ -131,40 +131,52 @@ static void hex_digest(const void *p, size_t n, const char *salt, char *out) {
 
 /* Replaces the value at dotted path 'p' (arrays on the way: every
 ** element) by "sha256:<hex of salt + its JSON>". */
-static void redact_at(gavel_capture *c, gv_arena *a, gvalue *v, const char *p) {
+/* 0, or -1 when a value could not be replaced (out of memory): the
+** caller then writes no input at all. */
+static int redact_at(gavel_capture *c, gv_arena *a, gvalue *v, const char *p) {
   const char *dot = strchr(p, '.');
   size_t n = dot ? (size_t)(dot - p) : strlen(p);
   uint32_t i;
   if (v->tag == GV_ARR) {
     for (i = 0; i < v->u.a->len; i++)
-      redact_at(c, a, &v->u.a->items[i], p);
-    return;
+      if (redact_at(c, a, &v->u.a->items[i], p))
+        return -1;
+    return 0;
   }
   if (v->tag != GV_OBJ)
-    return;
+    return 0;
   for (i = 0; i < v->u.o->len; i++) {
     gv_str *k = v->u.o->keys[i];
     if (k->len != n || memcmp(k->s, p, n))
       continue;
-    if (dot)
-      redact_at(c, a, &v->u.o->vals[i], dot + 1);
-    else {
+    if (dot) {
+      if (redact_at(c, a, &v->u.o->vals[i], dot + 1))
+        return -1;
+    } else {
       gv_buf b;
       char h[7 + 2 * EVP_MAX_MD_SIZE + 1];
       gv_str *s;
+      int bad;
       gavel__buf_init(&b, &gavel__default_alloc);
       gavel__json_write(&b, v->u.o->vals[i]);
+      bad = b.oom;
       memcpy(h, "sha256:", 7);
-      hex_digest(b.p ? b.p : "", b.len, c->salt, h + 7);
+      if (!bad)
+        hex_digest(b.p ? b.p : "", b.len, c->salt, h + 7);
       gavel__buf_free(&b);
-      if ((s = gavel__str_cstr(a, h)))
-        v->u.o->vals[i] = gv_strv(s);
+      if (bad || !(s = gavel__str_cstr(a, h)))
+        return -1;
+      v->u.o->vals[i] = gv_strv(s);
     }
   }
+  return 0;
 }
 
 /* The input as one line of compact JSON, redacted; an input that is not
-** JSON (the run failed on it) is written as a string. */
+** JSON (the run failed on it) is written as a string.  With paths to
+** redact, an input that cannot be redacted (not JSON, out of memory) is
+** never written: null, then "input_redaction": "failed: <why>" (as
+** resty.gavel's capture does; gavel replay reports it as malformed). */
 static void put_input(gavel_capture *c, gv_buf *b, const char *in, size_t n,
                       gavel_status st) {
   gv_arena a;
@@ -182,12 +194,21 @@ static void put_input(gavel_capture *c, gv_buf *b, const char *in, size_t n,
     return;
   }
   gavel__arena_init(&a, &gavel__default_alloc, 0);
-  if (gavel__json_parse(&a, in, n, NULL, &v, NULL) != GAVEL_OK)
-    gavel__json_write_str(b, in, n);
-  else {
+  if (gavel__json_parse(&a, in, n, NULL, &v, NULL) != GAVEL_OK) {
+    if (c->o.n_redact)
+      gavel__buf_adds(b, "null,\"input_redaction\":\"failed: the input is "
+                         "not JSON\"");
+    else
+      gavel__json_write_str(b, in, n);
+  } else {
     for (i = 0; i < c->o.n_redact; i++)
-      redact_at(c, &a, &v, c->redact[i]);
-    gavel__json_write(b, v);
+      if (redact_at(c, &a, &v, c->redact[i]))
+        break;
+    if (i < c->o.n_redact)
+      gavel__buf_adds(b, "null,\"input_redaction\":\"failed: out of "
+                         "memory\"");
+    else
+      gavel__json_write(b, v);
   }
   gavel__arena_free(&a);
 }
