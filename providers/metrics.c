@@ -16,11 +16,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_LABELS 32 /* labels of one series */
@@ -666,9 +668,10 @@ static int write_all(int fd, const char *p, size_t n) {
 
 gavel_status gavel_metrics_write_file(gavel_metrics *m, const char *path,
                                       gavel_error *err) {
-  char *text, tmp[4096];
+  char *text, tmp[4096], real[PATH_MAX];
   size_t len;
   gavel_status st;
+  struct stat sb;
   int fd, bad;
   if (!path)
     return gavel__errorf(err, GAVEL_MISUSE, "gavel_metrics_write_file: NULL "
@@ -681,7 +684,43 @@ gavel_status gavel_metrics_write_file(gavel_metrics *m, const char *path,
     return bad ? gavel__errorf(err, GAVEL_IO, "cannot write metrics to "
                                "stdout: %s", strerror(errno)) : GAVEL_OK;
   }
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  /* A symlink stays one: its target is replaced.  A path that is not a
+  ** regular file (/dev/stdout, a FIFO) is written, not replaced by one. */
+  if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+    if (realpath(path, real))
+      path = real;
+    else { /* a link to a file not there yet: the file it names */
+      char to[PATH_MAX];
+      ssize_t k = readlink(path, to, sizeof to - 1);
+      const char *slash = strrchr(path, '/');
+      int w = -1;
+      if (k > 0) {
+        to[k] = 0;
+        if (to[0] == '/' || !slash)
+          w = snprintf(real, sizeof real, "%s", to);
+        else
+          w = snprintf(real, sizeof real, "%.*s/%s", (int)(slash - path),
+                       path, to);
+      }
+      if (w > 0 && (size_t)w < sizeof real)
+        path = real;
+    }
+  }
+  if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    bad = fd < 0 || write_all(fd, text, len);
+    if (fd >= 0 && close(fd) != 0)
+      bad = 1;
+    free(text);
+    return bad ? gavel__errorf(err, GAVEL_IO, "cannot write metrics to '%s': "
+                               "%s", path, strerror(errno)) : GAVEL_OK;
+  }
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path,
+                       (long)getpid()) >= sizeof tmp) {
+    free(text);
+    return gavel__errorf(err, GAVEL_IO, "cannot write metrics file: path "
+                         "longer than %zu bytes", sizeof tmp - 24);
+  }
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   bad = fd < 0 || write_all(fd, text, len);
   if (fd >= 0 && close(fd) != 0)

@@ -7,6 +7,7 @@
 */
 #include "prov_test.h"
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef GAVEL_LUA
@@ -224,6 +225,19 @@ TEST(engine_metrics_count_the_runs_made_and_the_output_parses) {
                        "\"svc\"}") == 3);
   CHECK(prom_get(file, "loan_amount{tier=\"gold\"}") == 20);
   CHECK(prom_get(file, "big_loans_total{region=\"eu\"}") == 3);
+  {
+    /* a symlink stays a symlink: its target is written (the link was
+    ** replaced by a file, the target left stale) */
+    char link[64];
+    struct stat sb;
+    snprintf(link, sizeof link, "%s.link", file);
+    unlink(file);
+    CHECK(symlink(file, link) == 0);
+    CHECK(gavel_metrics_write_file(v.m, link, &e) == GAVEL_OK);
+    CHECK(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode));
+    CHECK(prom_get(file, "big_loans_total{region=\"eu\"}") == 3);
+    unlink(link);
+  }
   unlink(file);
   env_close(&v);
 }
