@@ -302,19 +302,44 @@ local function compile_mapping(m, who)
   return out
 end
 
--- map_input(mapping) -> JSON text | nil, err (a 400)
-local function map_input(m)
-  local args, headers
+-- How many query arguments / request headers a mapping reads (init{}'s
+-- or the handler's max_args / max_headers).  A request with more is
+-- refused (400 GAVEL_LIMIT): nginx's readers stop at the limit, and a
+-- mapping deciding on what was left could be steered by padding the
+-- request until the field it reads is cut off.
+local MAX_ARGS, MAX_HEADERS = 100, 100
+
+-- map_input(mapping, max_args, max_headers) -> JSON text | nil, err, code
+-- (a 400)
+local function map_input(m, max_args, max_headers)
+  local args, headers, err
   local t = {}
   for _, e in ipairs(m) do
     local v
     if e.source == "arg" then
-      args = args or ngx_req.get_uri_args(100)
+      if not args then
+        max_args = max_args or MAX_ARGS
+        args, err = ngx_req.get_uri_args(max_args)
+        if err == "truncated" then
+          return nil, format("more than %d query arguments (limit max_args)"
+                             .. "; the request is refused, not decided on "
+                             .. "part of it", max_args), "GAVEL_LIMIT"
+        end
+      end
       v = args[e.key]
       if type(v) == "table" then v = v[1] end
       if v == true then v = "true" end
     elseif e.source == "header" then
-      headers = headers or ngx_req.get_headers(100)
+      if not headers then
+        max_headers = max_headers or MAX_HEADERS
+        headers, err = ngx_req.get_headers(max_headers)
+        if err == "truncated" then
+          return nil, format("more than %d request headers (limit "
+                             .. "max_headers); the request is refused, not "
+                             .. "decided on part of it", max_headers),
+                 "GAVEL_LIMIT"
+        end
+      end
       v = headers[e.key]
       if type(v) == "table" then v = v[1] end
     elseif e.source == "cookie" then
@@ -467,8 +492,11 @@ local function mapped_input(opts, who, rid)
   if not opts._mapping then
     opts._mapping = compile_mapping(mapping, who)
   end
-  local input, err = map_input(opts._mapping)
-  if not input then return nil, fail(400, "GAVEL_JSON", err, err, rid) end
+  local input, err, code = map_input(opts._mapping, opts.max_args
+    or cfg and cfg.max_args, opts.max_headers or cfg and cfg.max_headers)
+  if not input then
+    return nil, fail(400, code or "GAVEL_JSON", err, err, rid)
+  end
   return input
 end
 
@@ -609,9 +637,11 @@ function _M.access(opts)
     if not opts._mapping then
       opts._mapping = compile_mapping(opts.input or {}, "resty.gavel.access")
     end
-    input, err = map_input(opts._mapping)
+    local code
+    input, err, code = map_input(opts._mapping, opts.max_args
+      or cfg.max_args, opts.max_headers or cfg.max_headers)
     if not input then
-      fail(400, "GAVEL_JSON", err, err, rid)
+      fail(400, code or "GAVEL_JSON", err, err, rid)
       return ngx_exit(400)
     end
   end
@@ -773,10 +803,19 @@ function _M.init(opts, resty)
     error("resty.gavel.init: no lua_shared_dict '" .. tostring(opts.shm)
           .. "'", 3)
   end
+  for _, k in ipairs({ "max_args", "max_headers" }) do
+    local v = opts[k]
+    if v ~= nil and (type(v) ~= "number" or v < 1 or v ~= floor(v)
+                     or v > 65535) then
+      error("resty.gavel.init: " .. k .. " must be an integer from 1 to "
+            .. "65535, got " .. tostring(v), 3)
+    end
+  end
   cfg = {
     rules_dirs = dirs, allow_http = opts.allow_http,
     capabilities = opts.capabilities, shm = opts.shm,
     max_body = opts.max_body, interval = interval,
+    max_args = opts.max_args, max_headers = opts.max_headers,
   }
   if opts.allow_http ~= nil then
     resty.configure({ allow_http = opts.allow_http })
