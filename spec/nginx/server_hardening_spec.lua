@@ -88,6 +88,42 @@ local SERVER = [[
         input = { role = "header:x-role", age = "arg:age:int" } } }
       content_by_lua_block { ngx.say("through") }
     }
+    location = /fn_raise {
+      access_by_lua_block { require("resty.gavel").access {
+        ruleset = "gate", input = function() error("boom in the input fn") end } }
+      content_by_lua_block { ngx.say("through") }
+    }
+    location = /fn_nil {
+      access_by_lua_block { require("resty.gavel").access {
+        ruleset = "gate", input = function() return nil end } }
+      content_by_lua_block { ngx.say("through") }
+    }
+    location = /fn_num {
+      access_by_lua_block { require("resty.gavel").access {
+        ruleset = "gate", input = function() return 5 end } }
+      content_by_lua_block { ngx.say("through") }
+    }
+    location = /fn_ok {
+      access_by_lua_block { require("resty.gavel").access {
+        ruleset = "gate", input = function(ngx)
+          return { role = ngx.var.arg_role } end } }
+      content_by_lua_block { ngx.say("through") }
+    }
+    location = /fn_text {
+      access_by_lua_block { require("resty.gavel").access {
+        ruleset = "gate", input = function() return '{"role": "admin"}' end } }
+      content_by_lua_block { ngx.say("through") }
+    }
+    location = /deny {
+      access_by_lua_block { require("resty.gavel").access {
+        ruleset = "deny_st", input = { st = "arg:st" } } }
+      content_by_lua_block { ngx.say("through") }
+    }
+    location = /deny_cfg {
+      access_by_lua_block { require("resty.gavel").access {
+        ruleset = "deny_st", input = { st = "arg:st" }, deny_status = 429 } }
+      content_by_lua_block { ngx.say("through") }
+    }
     location = /exec_gate {
       content_by_lua_block { require("resty.gavel").execute {
         name = "gate", input = { role = "header:x-role", age = "arg:age:int" } } }
@@ -145,5 +181,88 @@ describe("resty.gavel request mapping over the arg/header limit", function()
                                  .. " -H 'X-Role: admin'")))
     assert.equal(403, (curl(srv, "/gate_wide", junk_headers(150)
                                  .. " -H 'X-Role: user'")))
+  end)
+end)
+
+-- a JSON error body { error, code, request_id } with its status
+local function json_error(status, body, head, want_status, want_code)
+  assert.equal(want_status, status, body)
+  assert.matches("Content-Type: application/json", head, 1, true)
+  local v = assert(gavel.json.decode(body), body)
+  assert.equal(want_code, v.code, body)
+  assert.is_string(v.request_id)
+  assert.is_nil(body:find("traceback", 1, true), body)
+  return v
+end
+
+describe("resty.gavel.access with an input function", function()
+  local srv
+  setup(function()
+    srv = nginx.start { http = HTTP, server = SERVER, files = FILES }
+  end)
+  teardown(function() if srv then srv:stop() end end)
+
+  it("decides on the table or JSON text it returns", function()
+    assert.equal(200, (curl(srv, "/fn_ok?role=admin")))
+    assert.equal(403, (curl(srv, "/fn_ok?role=user")))
+    assert.equal(200, (curl(srv, "/fn_text")))
+  end)
+
+  it("answers a raising function with the JSON 400 of execute(), the "
+     .. "reason logged once", function()
+    local mark = srv:log_mark()
+    local status, body, head = curl(srv, "/fn_raise")
+    local v = json_error(status, body, head, 400, "GAVEL_JSON")
+    assert.is_nil(body:find("boom", 1, true), body)
+    local log = srv:log(mark)
+    local _, n = log:gsub("boom in the input fn", "")
+    assert.equal(1, n, log)
+    assert.truthy(log:find("request " .. v.request_id, 1, true), log)
+  end)
+
+  it("never decides on null input: nil is a 400", function()
+    local status, body, head = curl(srv, "/fn_nil")
+    json_error(status, body, head, 400, "GAVEL_JSON")
+  end)
+
+  it("answers a result that is neither a table nor JSON text with a JSON "
+     .. "500", function()
+    local mark = srv:log_mark()
+    local status, body, head = curl(srv, "/fn_num")
+    json_error(status, body, head, 500, "GAVEL_MISUSE")
+    assert.truthy(srv:log(mark):find("returned a number", 1, true))
+  end)
+end)
+
+describe("resty.gavel.access deny status", function()
+  local srv
+  setup(function()
+    srv = nginx.start { http = HTTP, server = SERVER, files = FILES }
+  end)
+  teardown(function() if srv then srv:stop() end end)
+
+  it("answers a rule's status from 400 to 599", function()
+    for _, st in ipairs { 400, 401, 451, 503, 599 } do
+      local status, body = curl(srv, "/deny?st=" .. st)
+      assert.equal(st, status, body)
+      assert.matches('"code":"DENY"', body, 1, true)
+    end
+  end)
+
+  it("answers 403 (and logs) for any other status of a rule", function()
+    for _, st in ipairs { "0", "101", "199", "200", "302", "1000", "-1",
+                          "403.5", "abc", "600" } do
+      local mark = srv:log_mark()
+      local status, body = curl(srv, "/deny?st=" .. st)
+      assert.equal(403, status, st .. ": " .. body)
+      assert.matches('"code":"DENY"', body, 1, true)
+      assert.truthy(srv:log(mark):find("output.status " .. st, 1, true),
+                    st)
+    end
+  end)
+
+  it("falls back to deny_status when it is a valid one", function()
+    assert.equal(429, (curl(srv, "/deny_cfg?st=0")))
+    assert.equal(418, (curl(srv, "/deny_cfg?st=418")))
   end)
 end)

@@ -482,12 +482,28 @@ end
 local function mapped_input(opts, who, rid)
   local mapping = opts.input
   if type(mapping) == "function" then
+    -- raising or returning nil: the request's input could not be built
+    -- (400, as a mapped value that does not convert); any other result
+    -- than a table or JSON text is the function's bug (500).  Never a
+    -- decision on null input; the reason goes to the log, once.
     local ok, v, e = pcall(mapping, ngx)
     if not ok or v == nil then
-      return nil, fail(400, "GAVEL_JSON", "input mapping: " .. tostring(
-                       ok and e or v), "bad request input", rid)
+      return nil, fail(400, "GAVEL_JSON", "input function " .. (ok
+                       and "returned nil: " .. tostring(e) or "raised: "
+                       .. tostring(v)), "bad request input", rid)
     end
-    return type(v) == "string" and v or json_encode(v)
+    local tv = type(v)
+    if tv == "string" then return v end
+    if tv ~= "table" then
+      return nil, fail(500, "GAVEL_MISUSE", "input function returned a "
+                       .. tv .. " (expected a table or JSON text)", nil, rid)
+    end
+    local text, jerr = json_encode(v)
+    if not text then
+      return nil, fail(500, "GAVEL_MISUSE", "input function's table: "
+                       .. tostring(jerr), nil, rid)
+    end
+    return text
   end
   if not opts._mapping then
     opts._mapping = compile_mapping(mapping, who)
@@ -613,10 +629,21 @@ function _M.serve(rs, resty, opts)
   return respond_run(ent, input, opts and opts.trace, rid, cfg)
 end
 
+-- deny_status(v) -> v as an HTTP error status (an integer from 400 to
+-- 599; a number or its text) | nil.  Anything else would not deny: 0 and
+-- 2xx answer the request as a success, 1xx leaves the client waiting, a
+-- status outside 100-999 makes nginx close the connection unanswered.
+local function deny_status(v)
+  local n = tonumber(v)
+  if n and n >= 400 and n <= 599 and n == floor(n) then return n end
+  return nil
+end
+
 -- access{ ruleset = name, input = mapping | function, deny_status = 403 }
 -- access_by_lua: runs the ruleset on the mapped request; a result code
 -- "ALLOW" (any case) lets the request go on, anything else (and any
--- error) denies it with output.status (default deny_status).  Output
+-- error) denies it with output.status (an integer from 400 to 599; any
+-- other is logged and deny_status, default 403, answers).  Output
 -- fields named "header:<Name>" become request headers sent upstream.
 function _M.access(opts)
   if type(opts) ~= "table" or type(opts.ruleset) ~= "string" then
@@ -629,23 +656,10 @@ function _M.access(opts)
          .. "' is not loaded", nil, rid)
     return ngx_exit(500)
   end
-  local input, err
-  if type(opts.input) == "function" then
-    input = opts.input(ngx)
-    if type(input) == "table" then input = json_encode(input) end
-  else
-    if not opts._mapping then
-      opts._mapping = compile_mapping(opts.input or {}, "resty.gavel.access")
-    end
-    local code
-    input, err, code = map_input(opts._mapping, opts.max_args
-      or cfg.max_args, opts.max_headers or cfg.max_headers)
-    if not input then
-      fail(400, code or "GAVEL_JSON", err, err, rid)
-      return ngx_exit(400)
-    end
-  end
-  local res, code
+  if opts.input == nil then opts.input = {} end
+  local input, sent = mapped_input(opts, "resty.gavel.access", rid)
+  if not input then return ngx_exit(sent) end
+  local res, err, code
   local crec = capture.begin()
   local t0 = now_ms()
   res, err, code = ent.rs:run_json(input, RUN)
@@ -681,7 +695,15 @@ function _M.access(opts)
   ngx_req.set_header("X-Gavel-Decision", r.code)
   if lower(tostring(r.code)) ~= "allow" then
     rid = request_id()
-    local status = tonumber(out.status) or opts.deny_status or 403
+    local status = deny_status(out.status)
+    if not status then
+      status = deny_status(opts.deny_status) or 403
+      if out.status ~= nil then
+        ngx_log(WARN, "gavel: request ", rid, ": ", ent.tag, ": output.status "
+                .. tostring(out.status), " is not an HTTP error status "
+                .. "(an integer from 400 to 599); answering ", status)
+      end
+    end
     ngx_log(WARN, "gavel: request ", rid, ": denied by ", ent.tag, " (",
             r.code, ")")
     ngx.status = status
