@@ -266,3 +266,88 @@ describe("resty.gavel.access deny status", function()
     assert.equal(418, (curl(srv, "/deny_cfg?st=418")))
   end)
 end)
+
+local function score_rules(version)
+  return ([[{"config": {"name": "score", "version": "%s", "entry_step": "t"},
+ "steps": {"t": {"id": "t", "name": "T", "type": "terminal",
+   "result": {"code": "OK", "message": "v%s"}}}}]]):format(version, version)
+end
+
+describe("POST /admin/reload with 2 workers and no reload interval", function()
+  local srv
+  setup(function()
+    srv = nginx.start {
+      workers = 2,
+      http = [[
+  lua_shared_dict gavel 1m;
+  init_worker_by_lua_block {
+    require("resty.gavel").init {
+      rules_dir = ngx.config.prefix() .. "rules", shm = "gavel",
+    }
+  }
+]],
+      server = [[
+    location ~ ^/api/v1/execute/[^/]+$ {
+      content_by_lua_block { require("resty.gavel").execute() }
+      header_filter_by_lua_block { ngx.header["X-Worker"] = ngx.worker.id() }
+    }
+    location = /admin/reload {
+      content_by_lua_block { require("resty.gavel").admin_reload() }
+    }
+]],
+      files = { ["rules/score.json"] = score_rules("1") },
+    }
+  end)
+  teardown(function() if srv then srv:stop() end end)
+
+  -- n concurrent requests (a connection each, so both workers take some)
+  -- -> { [version] = count }, { [worker id] = count }
+  local function round(n)
+    local dir = srv.prefix .. "tmp/round"
+    os.execute("rm -rf '" .. dir .. "' && mkdir -p '" .. dir .. "'")
+    local cmd = {}
+    for i = 1, n do
+      cmd[i] = "curl -s -i -m 5 -X POST -d '{\"input\": {}}' '"
+               .. srv:url("/api/v1/execute/score") .. "' > '" .. dir .. "/"
+               .. i .. "' &"
+    end
+    os.execute(table.concat(cmd, " ") .. " wait")
+    local versions, workers = {}, {}
+    for i = 1, n do
+      local out = read(dir .. "/" .. i) or ""
+      local v = out:match('"message":"(v%d+)"') or ("bad: " .. out)
+      local w = out:match("X%-Worker: (%d+)") or "?"
+      versions[v] = (versions[v] or 0) + 1
+      workers[w] = (workers[w] or 0) + 1
+    end
+    return versions, workers
+  end
+
+  -- rounds until both workers have answered (at most 10)
+  local function both(n)
+    local versions, workers = {}, {}
+    for _ = 1, 10 do
+      local v, w = round(n)
+      for k, c in pairs(v) do versions[k] = (versions[k] or 0) + c end
+      for k, c in pairs(w) do workers[k] = (workers[k] or 0) + c end
+      if workers["0"] and workers["1"] then return versions end
+    end
+    error("one worker answered every request: " .. gavel.json.encode(workers))
+  end
+
+  it("every worker answers the new version right after the reload",
+     function()
+    assert.same({ v1 = 20 }, both(20))
+    local f = assert(io.open(srv.prefix .. "rules/score.json.tmp", "wb"))
+    f:write(score_rules("2"))
+    f:close()
+    assert(os.rename(srv.prefix .. "rules/score.json.tmp",
+                     srv.prefix .. "rules/score.json"))
+    local status, body = srv:request("POST", "/admin/reload")
+    assert.equal(200, status, body)
+    local versions = both(20)
+    local total = 0
+    for _, c in pairs(versions) do total = total + c end
+    assert.same({ v2 = total }, versions)
+  end)
+end)

@@ -39,6 +39,30 @@ local _M = { _VERSION = "0.1.0" }
 
 local cfg = nil
 
+-- ==== The reload generation ====
+-- POST /admin/reload rescans its own worker and bumps a counter in the
+-- shared dict (init{}'s shm); every other worker compares it with the
+-- generation it last scanned at the start of each request (one shdict
+-- get) and rescans first when it moved, so the next request of every
+-- worker is answered by the new rules, with or without a reload interval.
+
+local GEN_KEY = "gavel:reload_gen"
+local gen_dict, seen_gen = nil, nil
+
+local function sync_gen()
+  local d = gen_dict
+  if not d then return end
+  local g = d:get(GEN_KEY)
+  if g ~= seen_gen then
+    seen_gen = g
+    local ok, n, err = pcall(registry.scan)
+    if not ok or not n then
+      ngx_log(ERR, "gavel: reload (generation ", tostring(g), ") failed: ",
+              tostring(ok and err or n))
+    end
+  end
+end
+
 -- ==== Errors: status mapping and privacy ====
 
 local PUBLIC = {
@@ -542,6 +566,7 @@ end
 
 function _M.execute(opts)
   local rid = nil   -- taken on failure (see request_id)
+  sync_gen()
   local name = opts and opts.name or uri_name(ngx_var.uri)
   local ent = name and registry.get(name)
   if not ent then
@@ -650,6 +675,7 @@ function _M.access(opts)
     error("resty.gavel.access: expected { ruleset = name, ... }", 2)
   end
   local rid = nil   -- taken when denying (see request_id)
+  sync_gen()
   local ent = registry.get(opts.ruleset)
   if not ent then
     fail(500, "GAVEL_NOTFOUND", "access ruleset '" .. opts.ruleset
@@ -717,6 +743,7 @@ end
 
 -- health() -> 200 { status = "ok", rulesets = [...] }
 function _M.health()
+  sync_gen()
   local list = registry.names()
   ngx.status = 200
   ngx_header["Content-Type"] = "application/json"
@@ -726,7 +753,8 @@ function _M.health()
   }))
 end
 
--- admin_reload() -> POST: rescan now (this worker; the others within one
+-- admin_reload() -> POST: rescan now (this worker; with init{}'s shm the
+-- others before their next request, see sync_gen; without it within one
 -- reload interval).  Loopback clients only.
 function _M.admin_reload()
   local rid = request_id()
@@ -739,9 +767,14 @@ function _M.admin_reload()
     return fail(405, "GAVEL_MISUSE", "admin reload with "
                 .. ngx_req.get_method(), "use POST", rid)
   end
-  if cfg.shm then
-    local d = ngx.shared[cfg.shm]
-    if d then d:incr("gavel:reload_gen", 1, 0) end
+  if gen_dict then
+    local g, ierr = gen_dict:incr(GEN_KEY, 1, 0)
+    if g then
+      seen_gen = g   -- this worker scans now
+    else
+      ngx_log(ERR, "gavel: admin reload: the other workers are not told: ",
+              ierr)
+    end
   end
   local n, err = registry.scan()
   if not n then return fail(500, "GAVEL_IO", err, nil, rid) end
@@ -871,6 +904,10 @@ function _M.init(opts, resty)
     if not ok then error("resty.gavel.init: " .. err, 3) end
   end
   registry.configure(cfg)
+  if opts.shm then   -- read before the scan: a reload after it rescans
+    gen_dict = ngx.shared[opts.shm]
+    seen_gen = gen_dict:get(GEN_KEY)
+  end
   registry.scan()
   if interval > 0 then
     local ok, err = ngx.timer.every(interval, reload_tick)
