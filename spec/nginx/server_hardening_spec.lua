@@ -351,3 +351,89 @@ describe("POST /admin/reload with 2 workers and no reload interval", function()
     assert.same({ v2 = total }, versions)
   end)
 end)
+
+describe("audit_open() in init_by_lua without init{}'s audit option",
+         function()
+  local srv
+  setup(function()
+    srv = nginx.start {
+      http = [[
+  lua_shared_dict gavel 1m;
+  init_by_lua_block { require("resty.gavel").audit_open("logs/audit.jsonl") }
+  init_worker_by_lua_block {
+    require("resty.gavel").init {
+      rules_dir = ngx.config.prefix() .. "rules", shm = "gavel",
+      reload = false,
+    }
+  }
+]],
+      server = [[
+    location ~ ^/api/v1/execute/[^/]+$ {
+      content_by_lua_block { require("resty.gavel").execute() }
+    }
+    location = /metrics {
+      content_by_lua_block { require("resty.gavel").metrics() }
+    }
+    # n audit lines at once, more than the buffer's 10,000 holds
+    location = /flood {
+      content_by_lua_block {
+        local audit = require "resty.gavel.audit"
+        for i = 1, tonumber(ngx.var.arg_n) do
+          audit.line("flood", "1", "{}", "OK", 1, nil, nil, 0)
+        end
+        ngx.say("ok")
+      }
+    }
+]],
+      files = { ["rules/score.json"] = score_rules("1") },
+    }
+  end)
+  teardown(function() if srv then srv:stop() end end)
+
+  -- polls 'test' every 20 ms for up to 3 s -> its first truthy result
+  local function within_3s(test)
+    for _ = 1, 150 do
+      local v = test()
+      if v then return v end
+      capi.sleep_ms(20)
+    end
+    return nil
+  end
+
+  it("writes the lines of the runs", function()
+    for _ = 1, 3 do
+      local status, body = srv:request("POST", "/api/v1/execute/score",
+                                       '{"input": {"a": 1}}')
+      assert.equal(200, status, body)
+    end
+    local text = within_3s(function()
+      local t = read(srv.prefix .. "logs/audit.jsonl") or ""
+      local _, lines = t:gsub("\n", "")
+      return lines >= 3 and t
+    end)
+    assert.truthy(text, "no audit lines written")
+    local _, n = text:gsub('"event":"rule_executed"', "")
+    assert.equal(3, n, text)
+    assert.matches('"ruleset":"score"', text, 1, true)
+  end)
+
+  it("counts and logs the lines a full buffer drops", function()
+    local mark = srv:log_mark()
+    local before = #(read(srv.prefix .. "logs/audit.jsonl") or "")
+    assert.equal(200, (srv:request("GET", "/flood?n=10005")))
+    assert.truthy(within_3s(function()
+      return srv:log(mark):find("5 line(s) dropped (buffer of 10000 full)",
+                                1, true)
+    end), "the drops were not logged")
+    -- the 10,000 that fitted were written
+    assert.truthy(within_3s(function()
+      local t = (read(srv.prefix .. "logs/audit.jsonl") or ""):sub(before + 1)
+      local _, lines = t:gsub("\n", "")
+      return lines == 10000
+    end))
+    assert.truthy(within_3s(function()
+      local _, body = srv:request("GET", "/metrics")
+      return body:find("gavel_audit_dropped_total 5", 1, true)
+    end), "gavel_audit_dropped_total is not 5")
+  end)
+end)

@@ -898,6 +898,9 @@ function _M.init(opts, resty)
               or { file = opts.audit }
     local ok, err = audit.init(a)
     if not ok then error("resty.gavel.init: audit: " .. err, 3) end
+  else   -- opened by audit_open() in init_by_lua: flushed all the same
+    local ok, err = audit.start()
+    if not ok then error("resty.gavel.init: audit: " .. err, 3) end
   end
   if opts.capture ~= nil then
     local ok, err = capture.init(opts.capture)
