@@ -437,3 +437,51 @@ describe("audit_open() in init_by_lua without init{}'s audit option",
     end), "gavel_audit_dropped_total is not 5")
   end)
 end)
+
+describe("/health of a worker whose init{} raised", function()
+  local function health_of(init_opts)
+    local srv = nginx.start {
+      http = [[
+  lua_shared_dict gavel 1m;
+  init_worker_by_lua_block {
+    require("resty.gavel").init { rules_dir = ngx.config.prefix() .. "rules",
+      ]] .. init_opts .. [[ }
+  }
+]],
+      server = [[
+    location = /health {
+      content_by_lua_block { require("resty.gavel").health() }
+    }
+]],
+      files = { ["rules/score.json"] = score_rules("1") },
+    }
+    local status, body, head = curl(srv, "/health")
+    srv:stop()
+    return status, body, head
+  end
+
+  it("answers 200 ok after init{} finished", function()
+    local status, body = health_of('shm = "gavel", reload = false')
+    assert.equal(200, status, body)
+    assert.matches('"status":"ok"', body, 1, true)
+  end)
+
+  it("answers 503 with the reason: a bad option", function()
+    local status, body, head = health_of('shm = "nosuch", reload = false')
+    assert.equal(503, status, body)
+    assert.matches("Content-Type: application/json", head, 1, true)
+    local v = assert(gavel.json.decode(body), body)
+    assert.equal("error", v.status)
+    assert.matches("no lua_shared_dict 'nosuch'", v.error, 1, true)
+  end)
+
+  it("answers 503 with the reason: an audit file that cannot be opened "
+     .. "(after the rest was set up)", function()
+    local status, body = health_of('shm = "gavel", reload = false, '
+      .. 'audit = "/nonexistent-gavel-dir/audit.jsonl"')
+    assert.equal(503, status, body)
+    local v = assert(gavel.json.decode(body), body)
+    assert.equal("error", v.status)
+    assert.matches("cannot open audit file", v.error, 1, true)
+  end)
+end)

@@ -38,6 +38,8 @@ local tobit = require("bit").tobit
 local _M = { _VERSION = "0.1.0" }
 
 local cfg = nil
+local init_failed = nil   -- the reason init{} raised (see health())
+local init_error
 
 -- ==== The reload generation ====
 -- POST /admin/reload rescans its own worker and bumps a counter in the
@@ -741,8 +743,16 @@ function _M.access(opts)
   end
 end
 
--- health() -> 200 { status = "ok", rulesets = [...] }
+-- health() -> 200 { status = "ok", rulesets = [...] } | 503 { status =
+-- "error", error = why init{} raised } in a worker whose init{} raised
 function _M.health()
+  if init_failed then
+    ngx.status = 503
+    ngx_header["Content-Type"] = "application/json"
+    ngx_print(json_encode({ status = "error", worker = ngx.worker.id(),
+      error = "init{} failed in this worker: " .. init_failed }))
+    return
+  end
   sync_gen()
   local list = registry.names()
   ngx.status = 200
@@ -823,6 +833,13 @@ end
 
 -- ==== init ====
 
+-- init_error(msg, level): raises as error() does, the message kept for
+-- /health first
+function init_error(msg, level)
+  init_failed = msg
+  error(msg, level + 1)
+end
+
 local function reload_tick(premature)
   if premature then return end
   local ok, err = pcall(registry.scan)
@@ -830,18 +847,22 @@ local function reload_tick(premature)
 end
 
 -- init(opts, resty) -> true
+-- A raise leaves the worker without its rules: /health answers 503 with
+-- the reason ('init_failed') until a later init{} finishes.
 function _M.init(opts, resty)
+  init_failed = "init{} raised before it finished (see the error log)"
   if type(opts) ~= "table" then
-    error("resty.gavel.init: expected a table", 3)
+    init_error("resty.gavel.init: expected a table", 3)
   end
   local dirs = opts.rules_dir
   if type(dirs) == "string" then dirs = { dirs } end
   if type(dirs) ~= "table" or #dirs == 0 then
-    error("resty.gavel.init: rules_dir must be a directory or a list", 3)
+    init_error("resty.gavel.init: rules_dir must be a directory or a list", 3)
   end
   for i, d in ipairs(dirs) do
     if type(d) ~= "string" then
-      error("resty.gavel.init: rules_dir must be a directory or a list", 3)
+      init_error("resty.gavel.init: rules_dir must be a directory or a "
+                 .. "list", 3)
     end
     dirs[i] = (d:gsub("/+$", ""))
   end
@@ -850,19 +871,19 @@ function _M.init(opts, resty)
   if reload ~= nil and reload ~= false then
     if type(reload) ~= "table" or (reload.interval ~= nil
         and (type(reload.interval) ~= "number" or reload.interval < 0)) then
-      error("resty.gavel.init: reload must be { interval = seconds }", 3)
+      init_error("resty.gavel.init: reload must be { interval = seconds }", 3)
     end
     interval = reload.interval or 1
   end
   if opts.shm ~= nil and not ngx.shared[opts.shm] then
-    error("resty.gavel.init: no lua_shared_dict '" .. tostring(opts.shm)
+    init_error("resty.gavel.init: no lua_shared_dict '" .. tostring(opts.shm)
           .. "'", 3)
   end
   for _, k in ipairs({ "max_args", "max_headers" }) do
     local v = opts[k]
     if v ~= nil and (type(v) ~= "number" or v < 1 or v ~= floor(v)
                      or v > 65535) then
-      error("resty.gavel.init: " .. k .. " must be an integer from 1 to "
+      init_error("resty.gavel.init: " .. k .. " must be an integer from 1 to "
             .. "65535, got " .. tostring(v), 3)
     end
   end
@@ -877,34 +898,35 @@ function _M.init(opts, resty)
   end
   if opts.policies ~= nil then
     if type(opts.policies) ~= "table" then
-      error("resty.gavel.init: policies must be { capability = {...} }", 3)
+      init_error("resty.gavel.init: policies must be { capability = "
+                 .. "{...} }", 3)
     end
     for cap, p in pairs(opts.policies) do
       local ok, err = resty.policy(cap, p)
-      if not ok then error("resty.gavel.init: policy " .. cap .. ": "
+      if not ok then init_error("resty.gavel.init: policy " .. cap .. ": "
                            .. err, 3) end
     end
   end
   if opts.http ~= false then
     local ok, err = _M.provide("network.http", resty.http)
-    if not ok then error("resty.gavel.init: network.http: " .. err, 3) end
+    if not ok then init_error("resty.gavel.init: network.http: " .. err, 3) end
   end
   if opts.shm then
     local ok, err = metrics.init(opts.shm, opts.metrics_interval)
-    if not ok then error("resty.gavel.init: metrics: " .. err, 3) end
+    if not ok then init_error("resty.gavel.init: metrics: " .. err, 3) end
   end
   if opts.audit ~= nil then
     local a = type(opts.audit) == "table" and opts.audit
               or { file = opts.audit }
     local ok, err = audit.init(a)
-    if not ok then error("resty.gavel.init: audit: " .. err, 3) end
+    if not ok then init_error("resty.gavel.init: audit: " .. err, 3) end
   else   -- opened by audit_open() in init_by_lua: flushed all the same
     local ok, err = audit.start()
-    if not ok then error("resty.gavel.init: audit: " .. err, 3) end
+    if not ok then init_error("resty.gavel.init: audit: " .. err, 3) end
   end
   if opts.capture ~= nil then
     local ok, err = capture.init(opts.capture)
-    if not ok then error("resty.gavel.init: " .. err, 3) end
+    if not ok then init_error("resty.gavel.init: " .. err, 3) end
   end
   registry.configure(cfg)
   if opts.shm then   -- read before the scan: a reload after it rescans
@@ -915,9 +937,10 @@ function _M.init(opts, resty)
   if interval > 0 then
     local ok, err = ngx.timer.every(interval, reload_tick)
     if not ok then
-      error("resty.gavel.init: cannot start the reload timer: " .. err, 3)
+      init_error("resty.gavel.init: cannot start the reload timer: " .. err, 3)
     end
   end
+  init_failed = nil
   return true
 end
 
