@@ -438,6 +438,39 @@ describe("audit_open() in init_by_lua without init{}'s audit option",
   end)
 end)
 
+describe("audit_open() with serve() and no init{} at all", function()
+  it("writes the lines (the worker's first line starts the timer)",
+     function()
+    local srv = nginx.start {
+      http = [[
+  init_by_lua_block { require("resty.gavel").audit_open("logs/audit.jsonl") }
+  init_worker_by_lua_block {
+    assert(require("resty.gavel").load { text = ]] .. "[=["
+        .. score_rules("7") .. "]=]" .. [[ })
+  }
+]],
+      server = [[
+    location = /score {
+      content_by_lua_block { require("resty.gavel").serve("score") }
+    }
+]],
+    }
+    local ok, err = pcall(function()
+      local status, body = srv:request("POST", "/score", '{"a": 1}')
+      assert.equal(200, status, body)
+      local text
+      for _ = 1, 150 do
+        text = read(srv.prefix .. "logs/audit.jsonl") or ""
+        if text:find("\n") then break end
+        capi.sleep_ms(20)
+      end
+      assert.matches('"ruleset":"score","version":"7"', text, 1, true)
+    end)
+    srv:stop()
+    assert(ok, err)
+  end)
+end)
+
 describe("/health of a worker whose init{} raised", function()
   local function health_of(init_opts)
     local srv = nginx.start {
