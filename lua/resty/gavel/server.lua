@@ -876,15 +876,15 @@ function _M.init(opts, resty)
     interval = reload.interval or 1
   end
   if opts.shm ~= nil and not ngx.shared[opts.shm] then
-    init_error("resty.gavel.init: no lua_shared_dict '" .. tostring(opts.shm)
-          .. "'", 3)
+    init_error("resty.gavel.init: no lua_shared_dict '"
+               .. tostring(opts.shm) .. "'", 3)
   end
   for _, k in ipairs({ "max_args", "max_headers" }) do
     local v = opts[k]
     if v ~= nil and (type(v) ~= "number" or v < 1 or v ~= floor(v)
                      or v > 65535) then
-      init_error("resty.gavel.init: " .. k .. " must be an integer from 1 to "
-            .. "65535, got " .. tostring(v), 3)
+      init_error("resty.gavel.init: " .. k .. " must be an integer from 1 "
+                 .. "to 65535, got " .. tostring(v), 3)
     end
   end
   cfg = {
@@ -903,8 +903,9 @@ function _M.init(opts, resty)
     end
     for cap, p in pairs(opts.policies) do
       local ok, err = resty.policy(cap, p)
-      if not ok then init_error("resty.gavel.init: policy " .. cap .. ": "
-                           .. err, 3) end
+      if not ok then
+        init_error("resty.gavel.init: policy " .. cap .. ": " .. err, 3)
+      end
     end
   end
   if opts.http ~= false then
