@@ -8,10 +8,13 @@
 -- dropped and counted (gavel_audit_dropped_total).  On worker exit (nginx
 -- -s quit) the timer runs once more with premature = true and flushes.
 -- The file is opened with open() in init_by_lua (the master, which may be
--- root: workers inherit the descriptor) or by init{} in the worker.
+-- root: workers inherit the descriptor) or by init{} in the worker; each
+-- worker's flush timer starts in init{} (with or without its 'audit'
+-- option) or at the worker's first line.
 --
 -- Per-worker state: 'fh' (the file), 'buf' / 'n' (pending lines),
--- 'dropped' (not yet reported to metrics), 'seq' (trace ids).
+-- 'dropped' (not yet reported to metrics), 'seq' (trace ids), 'timer_on'
+-- (this worker's flush timer runs).
 
 local ffi = require "ffi"
 local metrics = require "resty.gavel.metrics"
@@ -46,6 +49,7 @@ for i = 0, 255 do HEX[i] = format("%02x", i) end
 
 local fh, path = nil, nil
 local buf, n, max_lines = {}, 0, 10000
+local interval, timer_on = 0.2, false
 local dropped, seq = 0, 0
 local have_sha = pcall(function() return ffi.C.SHA256 end)
 
@@ -90,8 +94,11 @@ end
 
 -- line(ruleset, version, input, code|nil, us, err_code|nil, err|nil,
 --      gas_used|nil)
+local start_timer
+
 function _M.line(rs, version, input, code, us, ecode, err, gas)
   if not fh then return end
+  if not timer_on then start_timer() end
   if n >= max_lines then
     dropped = dropped + 1
     return
@@ -125,6 +132,23 @@ function _M.flush()
   if not ok then ngx_log(ERR, "gavel: audit: write failed: ", err) end
 end
 
+-- start_timer() -> true | nil, err: this worker's flush timer, once.
+-- Whoever opened the file (open() in init_by_lua, init{}'s 'audit') gets
+-- it flushed: init{} starts it in init_worker, and the first line of a
+-- worker where nothing did (serve() without init{}) starts it then.  A
+-- phase without timers (init_by_lua) leaves it for a later call.
+function start_timer()
+  if timer_on then return true end
+  local ok, started, err = pcall(ngx.timer.every, interval, function()
+    _M.flush()
+  end)
+  if not ok or not started then
+    return nil, tostring(ok and err or started)
+  end
+  timer_on = true
+  return true
+end
+
 -- init{ file = path, interval = s, max_lines = n } (per worker)
 function _M.init(opts)
   if opts.file then
@@ -133,11 +157,15 @@ function _M.init(opts)
   end
   if not fh then return true end
   max_lines = opts.max_lines or max_lines
-  local ok, err = ngx.timer.every(opts.interval or 0.2, function()
-    _M.flush()
-  end)
-  if not ok then return nil, err end
-  return true
+  interval = opts.interval or interval
+  return start_timer()
+end
+
+-- start() -> true | nil, err: the flush timer of a file opened elsewhere
+-- (init_worker; nothing to do while no file is open)
+function _M.start()
+  if not fh then return true end
+  return start_timer()
 end
 
 -- on() -> true when lines are written (an audit file is open)

@@ -38,6 +38,32 @@ local tobit = require("bit").tobit
 local _M = { _VERSION = "0.1.0" }
 
 local cfg = nil
+local init_failed = nil   -- the reason init{} raised (see health())
+local init_error
+
+-- ==== The reload generation ====
+-- POST /admin/reload rescans its own worker and bumps a counter in the
+-- shared dict (init{}'s shm); every other worker compares it with the
+-- generation it last scanned at the start of each request (one shdict
+-- get) and rescans first when it moved, so the next request of every
+-- worker is answered by the new rules, with or without a reload interval.
+
+local GEN_KEY = "gavel:reload_gen"
+local gen_dict, seen_gen = nil, nil
+
+local function sync_gen()
+  local d = gen_dict
+  if not d then return end
+  local g = d:get(GEN_KEY)
+  if g ~= seen_gen then
+    seen_gen = g
+    local ok, n, err = pcall(registry.scan)
+    if not ok or not n then
+      ngx_log(ERR, "gavel: reload (generation ", tostring(g), ") failed: ",
+              tostring(ok and err or n))
+    end
+  end
+end
 
 -- ==== Errors: status mapping and privacy ====
 
@@ -302,19 +328,44 @@ local function compile_mapping(m, who)
   return out
 end
 
--- map_input(mapping) -> JSON text | nil, err (a 400)
-local function map_input(m)
-  local args, headers
+-- How many query arguments / request headers a mapping reads (init{}'s
+-- or the handler's max_args / max_headers).  A request with more is
+-- refused (400 GAVEL_LIMIT): nginx's readers stop at the limit, and a
+-- mapping deciding on what was left could be steered by padding the
+-- request until the field it reads is cut off.
+local MAX_ARGS, MAX_HEADERS = 100, 100
+
+-- map_input(mapping, max_args, max_headers) -> JSON text | nil, err, code
+-- (a 400)
+local function map_input(m, max_args, max_headers)
+  local args, headers, err
   local t = {}
   for _, e in ipairs(m) do
     local v
     if e.source == "arg" then
-      args = args or ngx_req.get_uri_args(100)
+      if not args then
+        max_args = max_args or MAX_ARGS
+        args, err = ngx_req.get_uri_args(max_args)
+        if err == "truncated" then
+          return nil, format("more than %d query arguments (limit max_args)"
+                             .. "; the request is refused, not decided on "
+                             .. "part of it", max_args), "GAVEL_LIMIT"
+        end
+      end
       v = args[e.key]
       if type(v) == "table" then v = v[1] end
       if v == true then v = "true" end
     elseif e.source == "header" then
-      headers = headers or ngx_req.get_headers(100)
+      if not headers then
+        max_headers = max_headers or MAX_HEADERS
+        headers, err = ngx_req.get_headers(max_headers)
+        if err == "truncated" then
+          return nil, format("more than %d request headers (limit "
+                             .. "max_headers); the request is refused, not "
+                             .. "decided on part of it", max_headers),
+                 "GAVEL_LIMIT"
+        end
+      end
       v = headers[e.key]
       if type(v) == "table" then v = v[1] end
     elseif e.source == "cookie" then
@@ -457,18 +508,37 @@ end
 local function mapped_input(opts, who, rid)
   local mapping = opts.input
   if type(mapping) == "function" then
+    -- raising or returning nil: the request's input could not be built
+    -- (400, as a mapped value that does not convert); any other result
+    -- than a table or JSON text is the function's bug (500).  Never a
+    -- decision on null input; the reason goes to the log, once.
     local ok, v, e = pcall(mapping, ngx)
     if not ok or v == nil then
-      return nil, fail(400, "GAVEL_JSON", "input mapping: " .. tostring(
-                       ok and e or v), "bad request input", rid)
+      return nil, fail(400, "GAVEL_JSON", "input function " .. (ok
+                       and "returned nil: " .. tostring(e) or "raised: "
+                       .. tostring(v)), "bad request input", rid)
     end
-    return type(v) == "string" and v or json_encode(v)
+    local tv = type(v)
+    if tv == "string" then return v end
+    if tv ~= "table" then
+      return nil, fail(500, "GAVEL_MISUSE", "input function returned a "
+                       .. tv .. " (expected a table or JSON text)", nil, rid)
+    end
+    local text, jerr = json_encode(v)
+    if not text then
+      return nil, fail(500, "GAVEL_MISUSE", "input function's table: "
+                       .. tostring(jerr), nil, rid)
+    end
+    return text
   end
   if not opts._mapping then
     opts._mapping = compile_mapping(mapping, who)
   end
-  local input, err = map_input(opts._mapping)
-  if not input then return nil, fail(400, "GAVEL_JSON", err, err, rid) end
+  local input, err, code = map_input(opts._mapping, opts.max_args
+    or cfg and cfg.max_args, opts.max_headers or cfg and cfg.max_headers)
+  if not input then
+    return nil, fail(400, code or "GAVEL_JSON", err, err, rid)
+  end
   return input
 end
 
@@ -498,6 +568,7 @@ end
 
 function _M.execute(opts)
   local rid = nil   -- taken on failure (see request_id)
+  sync_gen()
   local name = opts and opts.name or uri_name(ngx_var.uri)
   local ent = name and registry.get(name)
   if not ent then
@@ -585,37 +656,38 @@ function _M.serve(rs, resty, opts)
   return respond_run(ent, input, opts and opts.trace, rid, cfg)
 end
 
+-- deny_status(v) -> v as an HTTP error status (an integer from 400 to
+-- 599; a number or its text) | nil.  Anything else would not deny: 0 and
+-- 2xx answer the request as a success, 1xx leaves the client waiting, a
+-- status outside 100-999 makes nginx close the connection unanswered.
+local function deny_status(v)
+  local n = tonumber(v)
+  if n and n >= 400 and n <= 599 and n == floor(n) then return n end
+  return nil
+end
+
 -- access{ ruleset = name, input = mapping | function, deny_status = 403 }
 -- access_by_lua: runs the ruleset on the mapped request; a result code
 -- "ALLOW" (any case) lets the request go on, anything else (and any
--- error) denies it with output.status (default deny_status).  Output
+-- error) denies it with output.status (an integer from 400 to 599; any
+-- other is logged and deny_status, default 403, answers).  Output
 -- fields named "header:<Name>" become request headers sent upstream.
 function _M.access(opts)
   if type(opts) ~= "table" or type(opts.ruleset) ~= "string" then
     error("resty.gavel.access: expected { ruleset = name, ... }", 2)
   end
   local rid = nil   -- taken when denying (see request_id)
+  sync_gen()
   local ent = registry.get(opts.ruleset)
   if not ent then
     fail(500, "GAVEL_NOTFOUND", "access ruleset '" .. opts.ruleset
          .. "' is not loaded", nil, rid)
     return ngx_exit(500)
   end
-  local input, err
-  if type(opts.input) == "function" then
-    input = opts.input(ngx)
-    if type(input) == "table" then input = json_encode(input) end
-  else
-    if not opts._mapping then
-      opts._mapping = compile_mapping(opts.input or {}, "resty.gavel.access")
-    end
-    input, err = map_input(opts._mapping)
-    if not input then
-      fail(400, "GAVEL_JSON", err, err, rid)
-      return ngx_exit(400)
-    end
-  end
-  local res, code
+  if opts.input == nil then opts.input = {} end
+  local input, sent = mapped_input(opts, "resty.gavel.access", rid)
+  if not input then return ngx_exit(sent) end
+  local res, err, code
   local crec = capture.begin()
   local t0 = now_ms()
   res, err, code = ent.rs:run_json(input, RUN)
@@ -651,7 +723,15 @@ function _M.access(opts)
   ngx_req.set_header("X-Gavel-Decision", r.code)
   if lower(tostring(r.code)) ~= "allow" then
     rid = request_id()
-    local status = tonumber(out.status) or opts.deny_status or 403
+    local status = deny_status(out.status)
+    if not status then
+      status = deny_status(opts.deny_status) or 403
+      if out.status ~= nil then
+        ngx_log(WARN, "gavel: request ", rid, ": ", ent.tag, ": output.status "
+                .. tostring(out.status), " is not an HTTP error status "
+                .. "(an integer from 400 to 599); answering ", status)
+      end
+    end
     ngx_log(WARN, "gavel: request ", rid, ": denied by ", ent.tag, " (",
             r.code, ")")
     ngx.status = status
@@ -663,8 +743,17 @@ function _M.access(opts)
   end
 end
 
--- health() -> 200 { status = "ok", rulesets = [...] }
+-- health() -> 200 { status = "ok", rulesets = [...] } | 503 { status =
+-- "error", error = why init{} raised } in a worker whose init{} raised
 function _M.health()
+  if init_failed then
+    ngx.status = 503
+    ngx_header["Content-Type"] = "application/json"
+    ngx_print(json_encode({ status = "error", worker = ngx.worker.id(),
+      error = "init{} failed in this worker: " .. init_failed }))
+    return
+  end
+  sync_gen()
   local list = registry.names()
   ngx.status = 200
   ngx_header["Content-Type"] = "application/json"
@@ -674,7 +763,8 @@ function _M.health()
   }))
 end
 
--- admin_reload() -> POST: rescan now (this worker; the others within one
+-- admin_reload() -> POST: rescan now (this worker; with init{}'s shm the
+-- others before their next request, see sync_gen; without it within one
 -- reload interval).  Loopback clients only.
 function _M.admin_reload()
   local rid = request_id()
@@ -687,9 +777,14 @@ function _M.admin_reload()
     return fail(405, "GAVEL_MISUSE", "admin reload with "
                 .. ngx_req.get_method(), "use POST", rid)
   end
-  if cfg.shm then
-    local d = ngx.shared[cfg.shm]
-    if d then d:incr("gavel:reload_gen", 1, 0) end
+  if gen_dict then
+    local g, ierr = gen_dict:incr(GEN_KEY, 1, 0)
+    if g then
+      seen_gen = g   -- this worker scans now
+    else
+      ngx_log(ERR, "gavel: admin reload: the other workers are not told: ",
+              ierr)
+    end
   end
   local n, err = registry.scan()
   if not n then return fail(500, "GAVEL_IO", err, nil, rid) end
@@ -738,6 +833,13 @@ end
 
 -- ==== init ====
 
+-- init_error(msg, level): raises as error() does, the message kept for
+-- /health first
+function init_error(msg, level)
+  init_failed = msg
+  error(msg, level + 1)
+end
+
 local function reload_tick(premature)
   if premature then return end
   local ok, err = pcall(registry.scan)
@@ -745,18 +847,22 @@ local function reload_tick(premature)
 end
 
 -- init(opts, resty) -> true
+-- A raise leaves the worker without its rules: /health answers 503 with
+-- the reason ('init_failed') until a later init{} finishes.
 function _M.init(opts, resty)
+  init_failed = "init{} raised before it finished (see the error log)"
   if type(opts) ~= "table" then
-    error("resty.gavel.init: expected a table", 3)
+    init_error("resty.gavel.init: expected a table", 3)
   end
   local dirs = opts.rules_dir
   if type(dirs) == "string" then dirs = { dirs } end
   if type(dirs) ~= "table" or #dirs == 0 then
-    error("resty.gavel.init: rules_dir must be a directory or a list", 3)
+    init_error("resty.gavel.init: rules_dir must be a directory or a list", 3)
   end
   for i, d in ipairs(dirs) do
     if type(d) ~= "string" then
-      error("resty.gavel.init: rules_dir must be a directory or a list", 3)
+      init_error("resty.gavel.init: rules_dir must be a directory or a "
+                 .. "list", 3)
     end
     dirs[i] = (d:gsub("/+$", ""))
   end
@@ -765,58 +871,77 @@ function _M.init(opts, resty)
   if reload ~= nil and reload ~= false then
     if type(reload) ~= "table" or (reload.interval ~= nil
         and (type(reload.interval) ~= "number" or reload.interval < 0)) then
-      error("resty.gavel.init: reload must be { interval = seconds }", 3)
+      init_error("resty.gavel.init: reload must be { interval = seconds }", 3)
     end
     interval = reload.interval or 1
   end
   if opts.shm ~= nil and not ngx.shared[opts.shm] then
-    error("resty.gavel.init: no lua_shared_dict '" .. tostring(opts.shm)
-          .. "'", 3)
+    init_error("resty.gavel.init: no lua_shared_dict '"
+               .. tostring(opts.shm) .. "'", 3)
+  end
+  for _, k in ipairs({ "max_args", "max_headers" }) do
+    local v = opts[k]
+    if v ~= nil and (type(v) ~= "number" or v < 1 or v ~= floor(v)
+                     or v > 65535) then
+      init_error("resty.gavel.init: " .. k .. " must be an integer from 1 "
+                 .. "to 65535, got " .. tostring(v), 3)
+    end
   end
   cfg = {
     rules_dirs = dirs, allow_http = opts.allow_http,
     capabilities = opts.capabilities, shm = opts.shm,
     max_body = opts.max_body, interval = interval,
+    max_args = opts.max_args, max_headers = opts.max_headers,
   }
   if opts.allow_http ~= nil then
     resty.configure({ allow_http = opts.allow_http })
   end
   if opts.policies ~= nil then
     if type(opts.policies) ~= "table" then
-      error("resty.gavel.init: policies must be { capability = {...} }", 3)
+      init_error("resty.gavel.init: policies must be { capability = "
+                 .. "{...} }", 3)
     end
     for cap, p in pairs(opts.policies) do
       local ok, err = resty.policy(cap, p)
-      if not ok then error("resty.gavel.init: policy " .. cap .. ": "
-                           .. err, 3) end
+      if not ok then
+        init_error("resty.gavel.init: policy " .. cap .. ": " .. err, 3)
+      end
     end
   end
   if opts.http ~= false then
     local ok, err = _M.provide("network.http", resty.http)
-    if not ok then error("resty.gavel.init: network.http: " .. err, 3) end
+    if not ok then init_error("resty.gavel.init: network.http: " .. err, 3) end
   end
   if opts.shm then
     local ok, err = metrics.init(opts.shm, opts.metrics_interval)
-    if not ok then error("resty.gavel.init: metrics: " .. err, 3) end
+    if not ok then init_error("resty.gavel.init: metrics: " .. err, 3) end
   end
   if opts.audit ~= nil then
     local a = type(opts.audit) == "table" and opts.audit
               or { file = opts.audit }
     local ok, err = audit.init(a)
-    if not ok then error("resty.gavel.init: audit: " .. err, 3) end
+    if not ok then init_error("resty.gavel.init: audit: " .. err, 3) end
+  else   -- opened by audit_open() in init_by_lua: flushed all the same
+    local ok, err = audit.start()
+    if not ok then init_error("resty.gavel.init: audit: " .. err, 3) end
   end
   if opts.capture ~= nil then
     local ok, err = capture.init(opts.capture)
-    if not ok then error("resty.gavel.init: " .. err, 3) end
+    if not ok then init_error("resty.gavel.init: " .. err, 3) end
   end
   registry.configure(cfg)
+  if opts.shm then   -- read before the scan: a reload after it rescans
+    gen_dict = ngx.shared[opts.shm]
+    seen_gen = gen_dict:get(GEN_KEY)
+  end
   registry.scan()
   if interval > 0 then
     local ok, err = ngx.timer.every(interval, reload_tick)
     if not ok then
-      error("resty.gavel.init: cannot start the reload timer: " .. err, 3)
+      init_error("resty.gavel.init: cannot start the reload timer: " .. err, 3)
     end
   end
+  init_failed = nil
   return true
 end
 
