@@ -582,7 +582,8 @@ end
 -- on; an empty line is an "input" error.  opts.progress = true prints
 -- "batch: N lines, R lines/s" on stderr about once a second and a summary
 -- at the end; a function is called as progress(lines, errors, seconds)
--- instead.  opts.trace adds the trace to every result.
+-- instead.  opts.trace adds the trace to every result.  A result that
+-- cannot be written (a full disk, a closed pipe) returns nil, err.
 function _M.batch(rs, lines, opts)
   if type(rs) ~= "table" or not rs.run_json then
     error("gavel.batch: expected a ruleset", 2)
@@ -623,7 +624,11 @@ function _M.batch(rs, lines, opts)
     if on_result then
       on_result(res, n, ok)
     else
-      out:write(res, "\n")
+      local wok, werr = out:write(res, "\n")
+      if not wok then
+        return nil, "gavel.batch: cannot write the result of line " .. n
+                    .. ": " .. tostring(werr)
+      end
     end
     if progress and n >= next_report then
       next_report = n + 1024
@@ -636,6 +641,12 @@ function _M.batch(rs, lines, opts)
           progress(n, errors, (t - t0) / 1000)
         end
       end
+    end
+  end
+  if not on_result then -- a full disk shows at the flush: never "done"
+    local fok, ferr = out:flush()
+    if not fok then
+      return nil, "gavel.batch: cannot write the results: " .. tostring(ferr)
     end
   end
   local secs = (now_ms() - t0) / 1000

@@ -42,7 +42,13 @@ for line in io.lines(input) do
   end
 end
 local ms = gavel.now_ms() - t0
-if out ~= io.stdout then out:close() end
+-- a full disk shows when the buffered results are written: say so
+local ok, werr = out:flush()
+if out ~= io.stdout and ok then ok, werr = out:close() end
+if not ok then
+  io.stderr:write("batch_score: cannot write the results: ", tostring(werr), "\n")
+  os.exit(1)
+end
 
 local parts = {}
 for code, c in pairs(counts) do parts[#parts + 1] = code .. "=" .. c end

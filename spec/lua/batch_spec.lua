@@ -92,6 +92,18 @@ describe("gavel.batch", function()
     assert.equal('{"code":"SMALL","message":"","output":{}}', got[4][1])
   end)
 
+  it("returns nil, err when the results cannot be written (a full disk)", function()
+    -- it returned {lines = 2, errors = 0}: only close() failed
+    local f = io.open("/dev/full", "w")
+    if not f then return pending("no /dev/full") end
+    local rs = assert(gavel.load(RULES))
+    local st, err = gavel.batch(rs, { '{"x": 21}', '{"x": 1}' }, { output = f })
+    f:close()
+    assert.is_nil(st)
+    assert.matches("^gavel.batch: cannot write the results?", err)
+    assert.matches("No space left on device", err)
+  end)
+
   it("gives byte for byte what 'gavel batch' gives (loan example)", function()
     local lines = {}
     for i = 1, 300 do
