@@ -123,13 +123,21 @@ int cli_env_init(cli_env *env, int argc, char **argv, int *i) {
     return 1;
   }
   if (!strcmp(a, "--grant") && *i + 1 < argc) {
-    if (env->n_grants < CLI_MAX_GRANTS)
-      env->grants[env->n_grants++] = argv[++*i];
+    if (env->n_grants == CLI_MAX_GRANTS) { /* never one silently left out */
+      fprintf(stderr, "error: usage: more than %d --grant options\n",
+              CLI_MAX_GRANTS);
+      return -1;
+    }
+    env->grants[env->n_grants++] = argv[++*i];
     return 1;
   }
   if (!strcmp(a, "--allow-http") && *i + 1 < argc) {
-    if (env->n_allow_http < CLI_MAX_GRANTS)
-      env->allow_http[env->n_allow_http++] = argv[++*i];
+    if (env->n_allow_http == CLI_MAX_GRANTS) { /* never one silently left out */
+      fprintf(stderr, "error: usage: more than %d --allow-http options\n",
+              CLI_MAX_GRANTS);
+      return -1;
+    }
+    env->allow_http[env->n_allow_http++] = argv[++*i];
     return 1;
   }
   if (!strcmp(a, "--metrics") && *i + 1 < argc) {
@@ -141,8 +149,12 @@ int cli_env_init(cli_env *env, int argc, char **argv, int *i) {
     return 1;
   }
   if (!strcmp(a, "--provider") && *i + 1 < argc) {
-    if (env->n_providers < CLI_MAX_GRANTS)
-      env->providers[env->n_providers++] = argv[++*i];
+    if (env->n_providers == CLI_MAX_GRANTS) { /* never one silently left out */
+      fprintf(stderr, "error: usage: more than %d --provider options\n",
+              CLI_MAX_GRANTS);
+      return -1;
+    }
+    env->providers[env->n_providers++] = argv[++*i];
     return 1;
   }
   return 0;

@@ -465,4 +465,15 @@ end)
       os.remove(f)
     end
   end)
+
+  it("refuses a 65th --provider, --grant or --allow-http instead of dropping it", function()
+    -- a dropped --provider left the built-in serving in its place
+    for _, opt in ipairs({ "--provider", "--grant", "--allow-http" }) do
+      local args = { "run", "examples/score.json", "--input", '{"score": 1}' }
+      for i = 1, 65 do args[#args + 1] = opt; args[#args + 1] = prov end
+      local _, err, rc = run(args)
+      assert.equal(2, rc, err)
+      assert.truthy(err:find("more than 64 " .. opt .. " options", 1, true), err)
+    end
+  end)
 end)
