@@ -223,6 +223,43 @@ describe("decision capture in nginx", function()
     end
   end)
 
+  it("writes to the new file after a logrotate moved the old one away",
+     function()
+    -- records went on to the moved file for good (opened once)
+    local srv = nginx.start {
+      http = HTTP:gsub("{{capture}}", [[capture = { file =
+        "logs/capture.jsonl", interval = 0.05 },]]),
+      server = SERVER, workers = 1,
+      files = { ["rules/echoed.json"] = ECHO_RULES },
+    }
+    local file = srv.prefix .. "logs/capture.jsonl"
+    local function lines_in(path)
+      local _, k = (read(path) or ""):gsub("\n", "")
+      return k
+    end
+    local function wait_lines(path, k)
+      local t0 = gavel.now_ms()
+      while lines_in(path) < k and gavel.now_ms() - t0 < 3000 do
+        capi.sleep_ms(20)
+      end
+      return lines_in(path)
+    end
+    assert.equal(200, (srv:request("POST", "/api/v1/execute/echoed",
+                                   '{"input": {"total": 1}}')))
+    assert.equal(1, wait_lines(file, 1))
+    capi.sleep_ms(100)
+    assert.truthy(os.rename(file, file .. ".1"))
+    for _ = 1, 2 do
+      assert.equal(200, (srv:request("POST", "/api/v1/execute/echoed",
+                                     '{"input": {"total": 2}}')))
+    end
+    assert.equal(2, wait_lines(file, 2))
+    assert.equal(1, lines_in(file .. ".1"))
+    local prefix = srv.prefix
+    srv:stop()
+    os.execute("rm -rf " .. prefix)
+  end)
+
   it("writes nothing without capture, and refuses bad options", function()
     local srv = start(nil, 1)
     assert.equal(200, (srv:request("POST", "/api/v1/execute/loan",

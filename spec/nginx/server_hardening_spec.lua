@@ -417,6 +417,33 @@ describe("audit_open() in init_by_lua without init{}'s audit option",
     assert.matches('"ruleset":"score"', text, 1, true)
   end)
 
+  it("writes to the new file after a logrotate moved the old one away",
+     function()
+    -- lines went on to the moved file for good (opened once)
+    local file = srv.prefix .. "logs/audit.jsonl"
+    assert.equal(200, (srv:request("POST", "/api/v1/execute/score",
+                                   '{"input": {"a": 1}}')))
+    assert.truthy(within_3s(function()
+      return (read(file) or ""):find('"ruleset":"score"', 1, true)
+    end))
+    capi.sleep_ms(300) -- the flush after that line
+    assert.truthy(os.rename(file, file .. ".1"))
+    local moved = read(file .. ".1")
+    for _ = 1, 2 do
+      assert.equal(200, (srv:request("POST", "/api/v1/execute/score",
+                                     '{"input": {"a": 2}}')))
+    end
+    local text = within_3s(function()
+      local t = read(file) or ""
+      local _, lines = t:gsub("\n", "")
+      return lines >= 2 and t
+    end)
+    assert.truthy(text, "no lines in the new file")
+    local _, n = text:gsub('"event":"rule_executed"', "")
+    assert.equal(2, n, text)
+    assert.equal(moved, read(file .. ".1"))
+  end)
+
   it("counts and logs the lines a full buffer drops", function()
     local mark = srv:log_mark()
     local before = #(read(srv.prefix .. "logs/audit.jsonl") or "")

@@ -117,6 +117,27 @@ function _M.line(rs, version, input, code, us, ecode, err, gas)
     .. (err and ',"error":' .. jstr(err) or "") .. "}\n"
 end
 
+-- follow(f, path, what) -> the file to write: 'f', or 'path' opened
+-- again when it is no longer the file 'f' writes (moved away by logrotate,
+-- or removed): lines went to the old file for good.  LuaJIT has no stat:
+-- the sizes of the two tell (a rotated path is another, shorter file; one
+-- appended by another worker between the two reads is reopened, harmless).
+function _M.follow(f, file, what)
+  local cur = f:seek("end")
+  local p = io_open(file, "rb")
+  local size = p and p:seek("end")
+  if p then p:close() end
+  if cur and size == cur then return f end
+  local nf, err = io_open(file, "a")
+  if not nf then
+    ngx_log(ERR, "gavel: ", what, ": cannot reopen ", file, ": ", err)
+    return f
+  end
+  nf:setvbuf("no")
+  f:close()
+  return nf
+end
+
 -- flush(): writes the buffered lines (one write)
 function _M.flush()
   if dropped > 0 then
@@ -128,6 +149,7 @@ function _M.flush()
   if n == 0 or not fh then return end
   local text = concat(buf, "", 1, n)
   buf, n = {}, 0
+  fh = _M.follow(fh, path, "audit")
   local ok, err = fh:write(text)
   if not ok then ngx_log(ERR, "gavel: audit: write failed: ", err) end
 end

@@ -51,7 +51,8 @@ local floor, random = math.floor, math.random
 local type, ipairs, tostring = type, ipairs, tostring
 local json_decode = gavel.json.decode
 local capi = require("gavel.core").capi
-local trace_id = require("resty.gavel.audit").trace_id -- exact ids
+local audit = require "resty.gavel.audit"
+local trace_id = audit.trace_id -- exact ids
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -309,6 +310,7 @@ function _M.flush()
     _M.unredacted_total = (_M.unredacted_total or 0) + unredacted
     unredacted, unredacted_why = 0, nil
   end
+  fh = audit.follow(fh, path, "capture") -- after a logrotate: the new file
   local okw, err = fh:write(concat(out))
   if not okw then ngx_log(ERR, "gavel: capture: write failed: ", err) end
 end
