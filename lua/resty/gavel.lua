@@ -201,9 +201,12 @@ function _M.load(spec)
   name = name or rs:name()
   version = version or doc_version(src)
   rs._resty_version = version   -- serve(): X-Gavel-Ruleset, audit
-  if type(src) == "string" then  -- serve(): the capture records' hash
-    local capture = require "resty.gavel.capture"
-    if capture.enabled() then rs._capture_hash = capture.hash(src) end
+  if type(src) == "string" then
+    -- serve(): the capture records' hash and X-Gavel-Ruleset-Hash (as the
+    -- registry's), whatever the phase: in init_by_lua capture is not on
+    -- yet, and its records carried "hash":"" (replay --verify cannot match)
+    rs._capture_hash = require("resty.gavel.capture").hash(src)
+    rs._resty_hash = sub(ngx.md5(src), 1, 12)
   end
   rulesets[name .. "@" .. version] = rs
   latest[name] = rs

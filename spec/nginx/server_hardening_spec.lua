@@ -545,3 +545,47 @@ describe("/health of a worker whose init{} raised", function()
     assert.matches("cannot open audit file", v.error, 1, true)
   end)
 end)
+
+describe("a ruleset loaded in init_by_lua, served with capture on", function()
+  it("captures its records with its hash, answers X-Gavel-Ruleset-Hash",
+     function()
+    -- capture starts in init_worker: the hash was "" (replay --verify
+    -- could not match the records) and the header empty
+    local srv = nginx.start {
+      http = [[
+  lua_shared_dict gavel 1m;
+  init_by_lua_block {
+    assert(require("resty.gavel").load { path = "{{repo}}/examples/score.json" })
+  }
+  init_worker_by_lua_block {
+    require("resty.gavel").init {
+      rules_dir = ngx.config.prefix() .. "rules", shm = "gavel", reload = false,
+      capture = { file = "logs/capture.jsonl", interval = 0.05 },
+    }
+  }
+]],
+      server = [[
+    location = /score {
+      content_by_lua_block { require("resty.gavel").serve("score") }
+    }
+]],
+      files = { ["rules/.keep"] = "" },
+    }
+    finally(function() srv:stop() end)
+    local status, body, head = curl(srv, "/score",
+                                    "-X POST -d '{\"score\": 75}'")
+    assert.equal(200, status, body)
+    local md5 = sh("md5sum examples/score.json"):match("^(%x+)")
+    assert.matches("X-Gavel-Ruleset-Hash: " .. md5:sub(1, 12), head, 1, true)
+    local sha = sh("sha256sum examples/score.json"):match("^(%x+)")
+    local text
+    for _ = 1, 150 do
+      text = read(srv.prefix .. "logs/capture.jsonl")
+      if text and text:find("\n") then break end
+      capi.sleep_ms(20)
+    end
+    assert.truthy(text and text:find("\n"), "no capture record")
+    local rec = assert(gavel.json.decode(text:match("^[^\n]+")))
+    assert.equal("sha256:" .. sha, rec.hash)
+  end)
+end)
