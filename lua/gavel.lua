@@ -324,8 +324,8 @@ function Ruleset.run_json(self, text, opts, i, j)
                                    + from, len, flags, out, rj.len, err)
   local grants, msg, code = self._grants
   while st == PENDING do
-    local cap, op, params, timeout, rsname, path, _, delay, allow,
-          trace_id = capi_pending(h)
+    local cap, op, params, timeout, rsname, path, attempt, delay, allow,
+          trace_id, params_err = capi_pending(h)
     local fn = providers.lookup(cap)
     if grants and not grants[cap] then
       capi_abandon(h)
@@ -338,11 +338,16 @@ function Ruleset.run_json(self, text, opts, i, j)
     if delay > 0 then backoff(delay) end
     local ok, payload, meta, t0 = false, "no Lua provider is registered "
       .. "for it", nil, now_ms()
-    if fn then
+    if params_err then
+      -- parameters nested too deeply for Lua: the call fails, as in drive()
+      -- (the provider got nil params)
+      payload = params_err
+    elseif fn then
       ok, payload, meta = pcall(fn, op, params, {
         capability = cap, operation = op, timeout_ms = timeout,
         deadline_ms = timeout > 0 and t0 + timeout or nil, ruleset = rsname,
-        path = path, http_allow = allow, trace_id = trace_id })
+        path = path, attempt = attempt, http_allow = allow,
+        trace_id = trace_id })
       if not ok then
         payload = "provider raised an error: " .. tostring(payload)
       elseif timeout > 0 and now_ms() - t0 > timeout then
