@@ -763,7 +763,16 @@ static int tag_pairs(gvalue tags, const char **kv, char (*buf)[32],
   }
   for (i = 0; i < tags.u.o->len; i++) {
     gvalue v = tags.u.o->vals[i];
-    kv[2 * i] = tags.u.o->keys[i]->s;
+    const gv_str *k = tags.u.o->keys[i];
+    kv[2 * i] = k->s;
+    /* labels are C strings: a NUL would cut "a\u0000b" to "a", merging
+    ** series that differ after it */
+    if (memchr(k->s, 0, k->len) ||
+        (v.tag == GV_STR && memchr(v.u.s->s, 0, v.u.s->len))) {
+      snprintf(msg, msz, "metrics.prometheus: tag '%s' holds a NUL byte",
+               k->s);
+      return 1;
+    }
     if (v.tag == GV_STR)
       kv[2 * i + 1] = v.u.s->s;
     else if (v.tag == GV_INT) {
@@ -803,7 +812,8 @@ static int metrics_vfn(void *ud, gv_arena *a, const gv_hostreq *req,
     tags = gavel__obj_get(req->params.u.o, "tags", 4);
     help = gavel__obj_get(req->params.u.o, "help", 4);
   }
-  if (!name || name->tag != GV_STR || !name->u.s->len) {
+  if (!name || name->tag != GV_STR || !name->u.s->len ||
+      memchr(name->u.s->s, 0, name->u.s->len)) {
     snprintf(msg, msz, "metrics.prometheus: parameter 'name' (a string) is "
              "required");
     return 1;

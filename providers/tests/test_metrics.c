@@ -183,6 +183,52 @@ static double prom_get(const char *file, const char *series) {
   return atof(line);
 }
 
+/* Labels are C strings: a tag or name holding a NUL byte ("e\u0000u") is
+** an error, not cut at the NUL (which merged it with the series "e"). */
+TEST(a_tag_or_name_with_a_nul_byte_is_an_error_not_a_merged_series) {
+  static const char *const params[] = {
+      "[[\"name\",{\"Literal\":\"t\"}],[\"value\",{\"Literal\":1}],[\"tags\","
+      "{\"Object\":[[\"region\",{\"Literal\":\"e\\u0000u\"}]]}]]",
+      "[[\"name\",{\"Literal\":\"t\\u0000x\"}],[\"value\",{\"Literal\":1}]]"};
+  int i;
+  for (i = 0; i < 2; i++) {
+    char rules[1024], *t;
+    gavel_runtime *rt;
+    gavel_metrics *m;
+    gavel_ruleset *rs;
+    gavel_exec *ex;
+    gavel_error e;
+    const char *out;
+    size_t n;
+    snprintf(rules, sizeof rules,
+             "{\"config\":{\"name\":\"nul\",\"entry_step\":\"a\"},\"steps\":{"
+             "\"a\":{\"id\":\"a\",\"name\":\"A\",\"type\":\"action\","
+             "\"actions\":[{\"action\":\"external_call\",\"service\":"
+             "\"metrics.prometheus\",\"method\":\"counter\",\"params\":%s,"
+             "\"result_variable\":\"r\"}],\"next_step\":\"t\"},"
+             "\"t\":{\"id\":\"t\",\"name\":\"T\",\"type\":\"terminal\","
+             "\"result\":{\"code\":\"OK\"}}}}",
+             params[i]);
+    CHECK(gavel_runtime_new(NULL, &rt, &e) == GAVEL_OK);
+    CHECK(gavel_metrics_new(NULL, &m, &e) == GAVEL_OK);
+    CHECK(gavel_metrics_provide(m, rt, &e) == GAVEL_OK);
+    CHECK(gavel_ruleset_load(rt, rules, strlen(rules), NULL, &rs, &e) ==
+          GAVEL_OK);
+    CHECK(gavel_exec_new(rs, &ex, &e) == GAVEL_OK);
+    CHECK(gavel_exec_run_json(ex, "{}", 2, 0, &out, &n, &e) != GAVEL_OK);
+    CHECK(strstr(e.msg, i == 0 ? "tag 'region' holds a NUL byte"
+                               : "parameter 'name' (a string) is required") !=
+          NULL);
+    t = expose(m);
+    CHECK(strstr(t, "region=\"e\"") == NULL && strstr(t, "\nt ") == NULL);
+    free(t);
+    gavel_exec_free(ex);
+    gavel_ruleset_free(rs);
+    gavel_runtime_free(rt);
+    gavel_metrics_free(m);
+  }
+}
+
 TEST(engine_metrics_count_the_runs_made_and_the_output_parses) {
   env v;
   gavel_exec *ex = NULL;
