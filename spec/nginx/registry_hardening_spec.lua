@@ -54,12 +54,8 @@ local SERVER = [[
     location = /admin/reload {
       content_by_lua_block { require("resty.gavel").admin_reload() }
     }
-    location = /failures {
-      content_by_lua_block {
-        local gavel = require "gavel"
-        local f = require("resty.gavel.registry").failures()
-        ngx.print(gavel.json.encode(gavel.array(f)))
-      }
+    location = /health {
+      content_by_lua_block { require("resty.gavel").health() }
     }
 ]]
 
@@ -113,11 +109,11 @@ describe("rules directory hardening", function()
            out:match('"message":"([^"]*)"')
   end
 
-  local function failures()
-    local status, body = srv:request("GET", "/failures")
+  local function failures() -- /health's "failing" list
+    local status, body = srv:request("GET", "/health")
     assert.equal(200, status, body)
     local out = {}
-    for _, f in ipairs(gavel.json.decode(body)) do
+    for _, f in ipairs(gavel.json.decode(body).failing) do
       out[f.file:match("[^/]+$")] = f.reason
     end
     return out

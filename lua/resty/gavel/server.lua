@@ -760,6 +760,9 @@ function _M.health()
   ngx_print(json_encode({
     status = "ok", worker = ngx.worker.id(),
     rulesets = gavel.array(list),
+    -- rules files serving nothing of their current content: {file, reason}
+    -- (a load failure, an unreadable entry, a name another file holds)
+    failing = gavel.array(registry.failures()),
   }))
 end
 
