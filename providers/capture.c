@@ -39,6 +39,7 @@ typedef struct cap_run {
 /* Runs in flight with receipts at most; beyond, the oldest is dropped
 ** (a run abandoned while pending never sends its RUN event). */
 #define CAP_MAX_INFLIGHT 4096
+#define CAP_DROPPED_RING 256
 
 struct gavel_capture {
   pthread_mutex_t mu;     /* guards rotation and the counters below   */
@@ -55,6 +56,11 @@ struct gavel_capture {
   uint64_t lost;          /* records lost                             */
   pthread_mutex_t fmu;    /* guards the runs in flight below          */
   cap_run *fl;            /* runs in flight with receipts (owned)     */
+  /* Runs whose receipts were dropped (over CAP_MAX_INFLIGHT runs in
+  ** flight, out of memory): their records are lost, never written
+  ** without them (replay would call them flips or new host calls). */
+  uint64_t dropped_tr[CAP_DROPPED_RING];
+  unsigned n_dropped_tr;  /* entries written (the ring wraps)            */
   int n_fl, cap_fl;       /* count, allocated                         */
   pthread_mutex_t hmu;    /* guards the hashes (set on reloads)        */
   struct { char *name; char hash[80]; } *hashes; /* ruleset -> hash   */
@@ -381,20 +387,47 @@ static void fl_drop(gavel_capture *c, int i) {
   c->n_fl--;
 }
 
+/* Under c->fmu: remembers that run 'trace' lost receipts. */
+static void dropped_put(gavel_capture *c, uint64_t trace) {
+  c->dropped_tr[c->n_dropped_tr++ % CAP_DROPPED_RING] = trace;
+}
+
+/* Under c->fmu: 1 when run 'trace' lost receipts ('take': and forgets
+** it). */
+static int dropped_find(gavel_capture *c, uint64_t trace, int take) {
+  unsigned i, n = c->n_dropped_tr < CAP_DROPPED_RING ? c->n_dropped_tr
+                                                      : CAP_DROPPED_RING;
+  for (i = 0; i < n; i++)
+    if (c->dropped_tr[i] == trace) {
+      if (take)
+        c->dropped_tr[i] = 0; /* trace ids start at 1 */
+      return 1;
+    }
+  return 0;
+}
+
 /* A HOSTCALL event with call detail becomes a receipt of its run. */
 static void on_call(gavel_capture *c, const gavel_event *ev) {
   gv_buf *b;
   int i;
+  /* no params: a call never sent (no receipt to keep) */
   if (!ev->params || !sampled(c, ev->trace_id))
     return;
   pthread_mutex_lock(&c->fmu);
   if ((i = fl_find(c, ev->trace_id)) < 0) {
-    if (c->n_fl == CAP_MAX_INFLIGHT)
+    if (dropped_find(c, ev->trace_id, 0)) { /* lost already: keep no more */
+      pthread_mutex_unlock(&c->fmu);
+      return;
+    }
+    if (c->n_fl == CAP_MAX_INFLIGHT) {
+      dropped_put(c, c->fl[0].trace);
       fl_drop(c, 0);
+    }
     if (c->n_fl == c->cap_fl) {
       int nc = c->cap_fl ? 2 * c->cap_fl : 8;
       cap_run *n = realloc(c->fl, (size_t)nc * sizeof *n);
       if (!n) {
+        dropped_put(c, ev->trace_id);
         pthread_mutex_unlock(&c->fmu);
         return;
       }
@@ -440,6 +473,8 @@ static void take_receipts(gavel_capture *c, uint64_t trace, gv_buf *b) {
       gavel__buf_add(b, r->p + 1, r->len - 1);
     fl_drop(c, i);
   }
+  if (dropped_find(c, trace, 1))
+    b->oom = 1; /* receipts dropped: the record is lost, not wrong */
   pthread_mutex_unlock(&c->fmu);
 }
 

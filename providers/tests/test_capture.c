@@ -372,6 +372,61 @@ TEST(pending_calls_resumed_later_have_receipts) {
   unlink(path);
 }
 
+/* More runs in flight with receipts than the capture keeps (4,096): the
+** oldest's receipts are dropped, so its record is lost (counted, close
+** says so), never written without them; it was written, one receipt
+** short, and replay would have called it a new host call. */
+TEST(a_run_whose_receipts_were_dropped_is_lost_not_written_short) {
+  static const char *rules =
+      "{\"config\":{\"name\":\"two\",\"entry_step\":\"a\"},\"steps\":{"
+      "\"a\":{\"id\":\"a\",\"name\":\"A\",\"type\":\"action\",\"actions\":["
+      "{\"action\":\"external_call\",\"service\":\"asvc\",\"method\":\"GET\","
+      "\"params\":[[\"k\",{\"Literal\":1}]],\"result_variable\":\"r1\"},"
+      "{\"action\":\"external_call\",\"service\":\"asvc\",\"method\":\"GET\","
+      "\"params\":[[\"k\",{\"Literal\":2}]],\"result_variable\":\"r2\"}],"
+      "\"next_step\":\"t\"},\"t\":{\"id\":\"t\",\"name\":\"T\",\"type\":"
+      "\"terminal\",\"result\":{\"code\":\"OK\"}}}}";
+  enum { N = 4097 };
+  char path[256];
+  gavel_runtime *rt = NULL;
+  gavel_capture *c = NULL;
+  gavel_ruleset *rs = NULL;
+  gavel_exec **ex = calloc(N, sizeof *ex);
+  gavel_error e;
+  const char *out;
+  size_t n;
+  int i, ok = 1;
+  tmpname(path, sizeof path, "inflight");
+  CHECK(gavel_runtime_new(NULL, &rt, &e) == GAVEL_OK);
+  CHECK(gavel_runtime_provide(rt, "asvc", NULL, NULL, &e) == GAVEL_OK);
+  CHECK(gavel_capture_open(path, NULL, &c, &e) == GAVEL_OK);
+  CHECK(gavel_capture_attach(c, rt, &e) == GAVEL_OK);
+  CHECK(gavel_ruleset_load(rt, rules, strlen(rules), NULL, &rs, &e) ==
+        GAVEL_OK);
+  for (i = 0; i < N; i++) { /* each past its first call, on its second */
+    ok &= gavel_exec_new(rs, &ex[i], &e) == GAVEL_OK &&
+          gavel_exec_run_json(ex[i], "{}", 2, 0, &out, &n, &e) ==
+              GAVEL_PENDING &&
+          gavel_exec_resume_json(ex[i], "1", 1, NULL, 0, &out, &n, &e) ==
+              GAVEL_PENDING;
+  }
+  CHECK(ok);
+  for (i = 0; i < N; i++) {
+    ok &= gavel_exec_resume_json(ex[i], "2", 1, NULL, 0, &out, &n, &e) ==
+          GAVEL_OK;
+    gavel_capture_commit(c, out, n);
+  }
+  CHECK(ok);
+  CHECK(gavel_capture_records(c) == N - 1);
+  for (i = 0; i < N; i++)
+    gavel_exec_free(ex[i]);
+  free(ex);
+  CHECK(gavel_capture_close(c, &e) == GAVEL_IO);
+  gavel_ruleset_free(rs);
+  gavel_runtime_free(rt);
+  unlink(path);
+}
+
 TEST(bad_options_are_misuse) {
   gavel_capture_opts o;
   gavel_capture *c = NULL;
