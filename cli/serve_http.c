@@ -366,18 +366,22 @@ typedef struct exec_req {
   uint64_t t0;
 } exec_req;
 
-/* result JSON "{...}" + duration_us */
-static void put_result(struct evbuffer *b, const char *out, size_t n,
-                       uint64_t dur) {
+/* result JSON "{...}" + duration_us; 0, or -1 when 'b' could not take it
+** (out of memory: the caller answers 500, never a cut body with 200). */
+static int put_result(struct evbuffer *b, const char *out, size_t n,
+                      uint64_t dur) {
+  if (!b)
+    return -1;
   while (n && out[n - 1] != '}')
     n--;
-  if (n < 2) {
-    evbuffer_add_printf(b, "{\"duration_us\":%llu}", (unsigned long long)dur);
-    return;
-  }
-  evbuffer_add(b, out, n - 1);
-  evbuffer_add_printf(b, "%s\"duration_us\":%llu}", n > 2 ? "," : "",
-                      (unsigned long long)dur);
+  if (n < 2)
+    return evbuffer_add_printf(b, "{\"duration_us\":%llu}",
+                               (unsigned long long)dur) < 0 ? -1 : 0;
+  if (evbuffer_add(b, out, n - 1) != 0 ||
+      evbuffer_add_printf(b, "%s\"duration_us\":%llu}", n > 2 ? "," : "",
+                          (unsigned long long)dur) < 0)
+    return -1;
+  return 0;
 }
 
 static void exec_done(void *ud, gavel_status st, const char *out, size_t n,
@@ -386,9 +390,12 @@ static void exec_done(void *ud, gavel_status st, const char *out, size_t n,
   uint64_t dur = now_us() - x->t0;
   if (st == GAVEL_OK) {
     struct evbuffer *b = evbuffer_new();
-    put_result(b, out, n, dur);
-    reply_json(x->w, x->req, 200, b);
-    evbuffer_free(b);
+    if (put_result(b, out, n, dur) == 0)
+      reply_json(x->w, x->req, 200, b);
+    else
+      reply(x->w, x->req, 500, NULL, NULL); /* out of memory */
+    if (b)
+      evbuffer_free(b);
   } else {
     reply_err(x->w, x->req, run_status(st, err->msg), gavel_status_name(st),
               err->msg, NULL);
@@ -487,7 +494,12 @@ static void batch_item(void *ud, gavel_status st, const char *out, size_t n,
   it->res = r;
   if (r && st == GAVEL_OK) {
     b->ok++;
-    put_result(r, out, n, dur);
+    if (put_result(r, out, n, dur)) { /* out of memory: no cut result */
+      evbuffer_free(r);
+      it->res = NULL; /* answered as an "out of memory" item */
+      b->ok--;
+      b->failed++;
+    }
   } else if (r) {
     b->failed++;
     evbuffer_add_printf(r, "{\"code\":\"error\",\"message\":");
@@ -922,9 +934,10 @@ static int mfam_cmp(const void *a, const void *b) {
   return x->slot - y->slot;
 }
 
-/* Splits an exposition into families (appended to *f). */
-static void split_families(const char *t, size_t n, int slot, mfam **f,
-                           size_t *nf, size_t *cap) {
+/* Splits an exposition into families (appended to *f); 0, or -1 out of
+** memory. */
+static int split_families(const char *t, size_t n, int slot, mfam **f,
+                          size_t *nf, size_t *cap) {
   const char *p = t, *end = t + n;
   mfam *cur = NULL;
   while (p < end) {
@@ -937,8 +950,12 @@ static void split_families(const char *t, size_t n, int slot, mfam **f,
       if (!cur || cur->body_len || cur->name_len != (size_t)(ne - nm) ||
           memcmp(cur->name, nm, cur->name_len)) {
         if (*nf == *cap) {
-          *cap = *cap ? *cap * 2 : 64;
-          *f = realloc(*f, *cap * sizeof **f);
+          size_t nc = *cap ? *cap * 2 : 64;
+          mfam *g = realloc(*f, nc * sizeof **f);
+          if (!g)
+            return -1; /* *f still holds what was split */
+          *f = g;
+          *cap = nc;
         }
         cur = &(*f)[(*nf)++];
         cur->name = nm;
@@ -957,6 +974,7 @@ static void split_families(const char *t, size_t n, int slot, mfam **f,
     }
     p = next;
   }
+  return 0;
 }
 
 static void put_labelled(struct evbuffer *b, const char *s, size_t n,
@@ -981,19 +999,20 @@ static void put_labelled(struct evbuffer *b, const char *s, size_t n,
   }
 }
 
-static void merge_engine_metrics(worker *w, struct evbuffer *b) {
+/* 0, or -1 out of memory (the caller answers 500, not a part). */
+static int merge_engine_metrics(worker *w, struct evbuffer *b) {
   char *texts[SERVE_MAX_WORKERS];
   size_t lens[SERVE_MAX_WORKERS], nf = 0, cap = 0, i;
   mfam *f = NULL;
-  int k;
+  int k, oom = 0;
   snapshot_metrics(w);
   w->snap_requests = atomic_load(&w->shm->w[w->slot].requests);
   for (k = 0; k < w->o->workers; k++) {
     char path[4200], msg[256];
     snprintf(path, sizeof path, "%s/metrics.%d", w->o->run_dir, k);
     texts[k] = cli_read_file(path, 64u << 20, &lens[k], msg, sizeof msg);
-    if (texts[k])
-      split_families(texts[k], lens[k], k, &f, &nf, &cap);
+    if (texts[k] && split_families(texts[k], lens[k], k, &f, &nf, &cap))
+      oom = 1;
   }
   if (nf)
     qsort(f, nf, sizeof *f, mfam_cmp);
@@ -1006,6 +1025,7 @@ static void merge_engine_metrics(worker *w, struct evbuffer *b) {
   free(f);
   for (k = 0; k < w->o->workers; k++)
     free(texts[k]);
+  return oom ? -1 : 0;
 }
 
 static void h_metrics(worker *w, struct evhttp_request *req) {
@@ -1049,8 +1069,10 @@ static void h_metrics(worker *w, struct evhttp_request *req) {
       w->store.n_e);
   (void)req_total;
   (void)rerr;
-  merge_engine_metrics(w, b);
-  reply(w, req, 200, b, "text/plain; version=0.0.4");
+  if (merge_engine_metrics(w, b) == 0)
+    reply(w, req, 200, b, "text/plain; version=0.0.4");
+  else
+    reply(w, req, 500, NULL, NULL); /* out of memory: not a partial page */
   evbuffer_free(b);
 }
 
