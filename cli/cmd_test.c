@@ -330,13 +330,22 @@ static void xml_str(FILE *f, const char *s) {
   }
 }
 
+/* A JSON string, written straight to 'f' (no buffer: a report never has
+** holes for want of memory). */
 static void json_str(FILE *f, const char *s) {
-  gv_buf b;
-  gavel__buf_init(&b, &gavel__default_alloc);
-  gavel__json_write_str(&b, s ? s : "", s ? strlen(s) : 0);
-  if (b.p)
-    cli_write(f, b.p, b.len);
-  gavel__buf_free(&b);
+  fputc('"', f);
+  for (; s && *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c == '\n')
+      fputs("\\n", f);
+    else if (c < 0x20 || c == 0x7f)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
+  }
+  fputc('"', f);
 }
 
 static void report(tstate *ts, int reporter) {
@@ -602,6 +611,7 @@ int cmd_test(int argc, char **argv) {
         continue;
       if (!(owned = realloc(owned, (size_t)(n_owned + 1) * sizeof *owned)) ||
           !(p = malloc(strlen(tests_dir) + strlen(de->d_name) + 2))) {
+        fprintf(stderr, "error: memory: out of memory\n");
         closedir(d);
         goto out;
       }
@@ -620,8 +630,10 @@ int cmd_test(int argc, char **argv) {
     files = owned;
     n_files = n_owned;
   }
-  if (!(paths = calloc((size_t)n_files + 1, sizeof *paths)))
+  if (!(paths = calloc((size_t)n_files + 1, sizeof *paths))) {
+    fprintf(stderr, "error: memory: out of memory\n");
     goto out;
+  }
   for (i = 0; i < n_files; i++)
     if (load_suite(&ts, files[i]))
       goto out;
@@ -638,6 +650,7 @@ int cmd_test(int argc, char **argv) {
     if (!rs)
       goto out;
     if (ts.env.n_lib == CLI_MAX_LIB) {
+      fprintf(stderr, "error: more than %d rulesets\n", CLI_MAX_LIB);
       gavel_ruleset_free(rs);
       goto out;
     }
@@ -671,6 +684,8 @@ int cmd_test(int argc, char **argv) {
       }
       if (!(rs = cli_load_ruleset(&ts.env, path, 0)) ||
           ts.env.n_lib == CLI_MAX_LIB) {
+        if (rs) /* (a ruleset that does not load printed why) */
+          fprintf(stderr, "error: more than %d rulesets\n", CLI_MAX_LIB);
         gavel_ruleset_free(rs);
         goto out;
       }
