@@ -543,8 +543,10 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   for (ve = n; ve > vs && isspace((unsigned char)ptr[ve - 1]); ve--)
     ;
   if (c->rhdr_len + nl + (ve - vs) + 2 > HTTP_MAX_RESP_HDR ||
-      grow(&c->rhdr, &c->rhdr_cap, c->rhdr_len + nl + (ve - vs) + 2))
-    return n;
+      grow(&c->rhdr, &c->rhdr_cap, c->rhdr_len + nl + (ve - vs) + 2)) {
+    c->hdr_too_big = 1; /* the call fails: never headers left out */
+    return 0;
+  }
   for (i = 0; i < nl; i++)
     c->rhdr[c->rhdr_len++] = (char)tolower((unsigned char)ptr[i]);
   c->rhdr[c->rhdr_len++] = 0;
@@ -607,7 +609,7 @@ int http_setup(http_call *c, CURL *e, char *msg, size_t n) {
   }
   left = (long)((c->deadline_ns - now + 999999u) / 1000000u);
   c->resp_len = c->rhdr_len = 0;
-  c->too_big = 0;
+  c->too_big = c->hdr_too_big = 0;
   c->errbuf[0] = 0;
   if (build_slist(c)) {
     snprintf(msg, n, "out of memory");
@@ -658,6 +660,9 @@ void http_fail_msg(http_call *c, CURLcode rc, char *msg, size_t n) {
   if (c->too_big)
     snprintf(msg, n, "network.http: response body exceeds %zu bytes (%s)",
              c->h->o.max_body_bytes, what);
+  else if (c->hdr_too_big)
+    snprintf(msg, n, "network.http: response headers larger than %u bytes "
+             "(%s)", (unsigned)HTTP_MAX_RESP_HDR, what);
   else if (rc == CURLE_OPERATION_TIMEDOUT)
     snprintf(msg, n, "network.http: timeout after %u ms (%s)", c->timeout_ms,
              what);

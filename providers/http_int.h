@@ -51,6 +51,8 @@ typedef struct http_call {
   size_t resp_len;           /* bytes                                   */
   size_t resp_cap;           /* allocated                               */
   int too_big;               /* body exceeded max_body_bytes            */
+  int hdr_too_big;           /* headers exceeded HTTP_MAX_RESP_HDR (or
+                             ** could not be kept: out of memory)     */
   char *rhdr;                /* response headers "name\0value\0"...     */
   size_t rhdr_len;           /* bytes                                   */
   size_t rhdr_cap;           /* allocated                               */
