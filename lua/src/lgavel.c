@@ -2175,9 +2175,14 @@ static int l_resume(lua_State *L) {
       gavel__buf_clear(&h->jbuf);
       if (m.tag == GV_OBJ)
         gavel__json_write(&h->jbuf, m);
-      st = gavel_exec_resume_json(h->ex, pj, plen,
-                                  h->jbuf.len ? h->jbuf.p : NULL, h->jbuf.len,
-                                  &h->jres, &h->jres_len, &h->err);
+      if (h->jbuf.oom) /* never the payload without its metadata */
+        st = resume_error(h, "provider returned an unusable reply: out of "
+                             "memory");
+      else
+        st = gavel_exec_resume_json(h->ex, pj, plen,
+                                    h->jbuf.len ? h->jbuf.p : NULL,
+                                    h->jbuf.len, &h->jres, &h->jres_len,
+                                    &h->err);
     }
   }
   lua_pushinteger(L, st);
