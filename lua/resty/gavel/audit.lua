@@ -147,11 +147,15 @@ function _M.flush()
     dropped = 0
   end
   if n == 0 or not fh then return end
-  local text = concat(buf, "", 1, n)
+  local text, lines = concat(buf, "", 1, n), n
   buf, n = {}, 0
   fh = _M.follow(fh, path, "audit")
   local ok, err = fh:write(text)
-  if not ok then ngx_log(ERR, "gavel: audit: write failed: ", err) end
+  if not ok then -- counted with the drops: lines lost are never silent
+    metrics.audit_dropped(lines)
+    ngx_log(ERR, "gavel: audit: write failed, ", lines, " line(s) lost: ",
+            err)
+  end
 end
 
 -- start_timer() -> true | nil, err: this worker's flush timer, once.
