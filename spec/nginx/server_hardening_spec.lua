@@ -589,3 +589,42 @@ describe("a ruleset loaded in init_by_lua, served with capture on", function()
     assert.equal("sha256:" .. sha, rec.hash)
   end)
 end)
+
+describe("audit lines a failed write loses", function()
+  it("are counted in gavel_audit_dropped_total and logged", function()
+    if not io.open("/dev/full", "w") then return pending("no /dev/full") end
+    local srv = nginx.start {
+      http = [[
+  lua_shared_dict gavel 1m;
+  init_by_lua_block { require("resty.gavel").audit_open("/dev/full") }
+  init_worker_by_lua_block {
+    require("resty.gavel").init {
+      rules_dir = ngx.config.prefix() .. "rules", shm = "gavel", reload = false,
+    }
+  }
+]],
+      server = [[
+    location ~ ^/api/v1/execute/[^/]+$ {
+      content_by_lua_block { require("resty.gavel").execute() }
+    }
+    location = /metrics {
+      content_by_lua_block { require("resty.gavel").metrics() }
+    }
+]],
+      files = { ["rules/score.json"] = score_rules("1") },
+    }
+    finally(function() srv:stop() end)
+    for _ = 1, 3 do
+      assert.equal(200, (srv:request("POST", "/api/v1/execute/score",
+                                     '{"input": {"a": 1}}')))
+    end
+    local body
+    for _ = 1, 150 do
+      _, body = srv:request("GET", "/metrics")
+      if body:find("gavel_audit_dropped_total 3", 1, true) then break end
+      capi.sleep_ms(20)
+    end
+    assert.matches("gavel_audit_dropped_total 3", body, 1, true)
+    assert.matches("line%(s%) lost: No space left on device", srv:log())
+  end)
+end)
