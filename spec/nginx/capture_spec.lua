@@ -260,6 +260,44 @@ describe("decision capture in nginx", function()
     os.execute("rm -rf " .. prefix)
   end)
 
+  it("gives a run's capture record and audit line one trace id", function()
+    -- each module counted its own runs: with sampling, an id named
+    -- different requests in the two files
+    local srv = nginx.start {
+      http = HTTP:gsub("{{capture}}", [[capture = { file =
+        "logs/capture.jsonl", interval = 0.05, sample = 0.5 },
+        audit = "logs/audit.jsonl",]]),
+      server = SERVER, workers = 1,
+      files = { ["rules/echoed.json"] = ECHO_RULES },
+    }
+    local prefix = srv.prefix
+    finally(function() srv:stop(); os.execute("rm -rf " .. prefix) end)
+    local N = 24
+    for i = 1, N do -- one worker, in order: audit line i is request i
+      assert.equal(200, (srv:request("POST", "/api/v1/execute/echoed",
+                                     '{"input": {"total": ' .. i .. '}}')))
+    end
+    local function recs(file)
+      local t = {}
+      for l in (read(prefix .. "logs/" .. file) or ""):gmatch("[^\n]+") do
+        t[#t + 1] = assert(gavel.json.decode(l, { int64 = true }))
+      end
+      return t
+    end
+    local cap, aud
+    local t0 = gavel.now_ms()
+    repeat
+      capi.sleep_ms(50)
+      cap, aud = recs("capture.jsonl"), recs("audit.jsonl")
+    until #aud == N or gavel.now_ms() - t0 > 5000
+    assert.equal(N, #aud)
+    assert.truthy(#cap > 0 and #cap < N, #cap .. " records")
+    for _, r in ipairs(cap) do
+      local t = tonumber(r.input.total)
+      assert.equal(tostring(aud[t].trace_id), tostring(r.trace_id))
+    end
+  end)
+
   it("writes nothing without capture, and refuses bad options", function()
     local srv = start(nil, 1)
     assert.equal(200, (srv:request("POST", "/api/v1/execute/loan",

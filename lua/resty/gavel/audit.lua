@@ -93,22 +93,30 @@ function _M.open(file)
 end
 
 -- line(ruleset, version, input, code|nil, us, err_code|nil, err|nil,
---      gas_used|nil)
+--      gas_used|nil, run_seq|nil (next_seq(): the run's trace id))
 local start_timer
 
-function _M.line(rs, version, input, code, us, ecode, err, gas)
+-- next_seq() -> this worker's next run number: one per run, shared by the
+-- audit line and the capture record of that run, so that both carry one
+-- trace id (each module counted its own: one id named two requests)
+function _M.next_seq()
+  seq = seq + 1
+  return seq
+end
+
+function _M.line(rs, version, input, code, us, ecode, err, gas, run_seq)
   if not fh then return end
   if not timer_on then start_timer() end
   if n >= max_lines then
     dropped = dropped + 1
     return
   end
-  seq = seq + 1
+  if not run_seq then run_seq = _M.next_seq() end
   local st = ecode and sub(ecode, 7):lower() or "ok"
   local sha = sha256_hex(input or "null")
   n = n + 1
   buf[n] = '{"ts":"' .. ts() .. '","event":"rule_executed","trace_id":'
-    .. trace_id(seq)
+    .. trace_id(run_seq)
     .. ',"ruleset":' .. jstr(rs) .. ',"version":' .. jstr(version)
     .. ',"status":"' .. st .. '","code":' .. jstr(code or "")
     .. ',"duration_us":' .. us .. ',"gas_used":'

@@ -36,7 +36,7 @@
 -- input without redaction.
 --
 -- Per-worker state: 'fh' / 'path' (the file), 'q' / 'n' (records not yet
--- written), 'dropped', 'seq' (trace ids), 'unredacted' (records written
+-- written), 'dropped', 'unredacted' (records written
 -- without their input since the last flush), the options.
 
 local ffi = require "ffi"
@@ -65,7 +65,7 @@ for i = 0, 255 do HEX[i] = format("%02x", i) end
 local have_sha = pcall(function() return ffi.C.SHA256 end)
 
 local fh, path = nil, nil
-local q, n, max_records, dropped, seq = {}, 0, 10000, 0, 0
+local q, n, max_records, dropped = {}, 0, 10000, 0
 local unredacted, unredacted_why = 0, nil
 local sample, redact, salt = 1, {}, ""
 local enabled = false
@@ -113,19 +113,19 @@ function _M.receipt(cap, op, params, ctx, payload, meta)
                       meta }
 end
 
--- finish(rec, ent, input, res, err, code, us, gas, traced): queues the
--- record (res: the result JSON text, or nil with err/code; traced: res
+-- finish(rec, ent, input, res, err, code, us, gas, traced, run_seq):
+-- queues the record (res: the result JSON text, or nil with err/code; traced: res
 -- ends with the run's "trace" member, which the record leaves out)
-function _M.finish(rec, ent, input, res, err, code, us, gas, traced)
+function _M.finish(rec, ent, input, res, err, code, us, gas, traced,
+                   run_seq)
   ngx.ctx.gavel_capture = nil
   if n >= max_records then
     dropped = dropped + 1
     return
   end
-  seq = seq + 1
   rec.t, rec.ent_name, rec.ent_version = ngx.now(), ent.name, ent.version
   rec.ent_hash = ent.capture_hash or ""
-  rec.trace = seq
+  rec.trace = run_seq or audit.next_seq() -- the audit line's id too
   rec.input, rec.res, rec.err, rec.code = input, res, err, code
   rec.us, rec.gas, rec.traced = us, gas or 0, traced
   n = n + 1

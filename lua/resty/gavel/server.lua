@@ -399,7 +399,8 @@ end
 local RUN, RUN_TRACE = { metrics = true }, { metrics = true, trace = true }
 
 -- Metrics and audit of one run (per worker, buffered).
-local function observe(ent, input, res, err, code, us, actions, gas)
+local function observe(ent, input, res, err, code, us, actions, gas,
+                       run_seq)
   -- the result code: the engine writes {"code":"...", first
   local rcode
   if res then
@@ -413,7 +414,7 @@ local function observe(ent, input, res, err, code, us, actions, gas)
   rcode = rcode or code or "GAVEL_RUNTIME"
   metrics.run(ent.name, rcode, us, res == nil, actions)
   audit.line(ent.name, ent.version, input, res and rcode, us,
-             not res and (code or "GAVEL_RUNTIME") or nil, err, gas)
+             not res and (code or "GAVEL_RUNTIME") or nil, err, gas, run_seq)
 end
 
 -- respond_run(entry, input_text, trace, rid, opts[, body, i, j]) -> status
@@ -450,15 +451,17 @@ local function respond_run(ent, input, trace, rid, opts, body, i, j)
     gas = ent.rs:gas_used()
     input = input or sub(body, i, j)
   end
+  -- one trace id for the run's capture record and audit line
+  local run_seq = (crec or audit_on()) and audit.next_seq() or nil
   if crec then
     capture.finish(crec, ent, input, res, res == nil and err or nil, code,
-                   us, gas, trace or ent.rs._trace)
+                   us, gas, trace or ent.rs._trace, run_seq)
   end
   ngx_header["X-Gavel-Ruleset"] = ent.tag
   ngx_header["X-Gavel-Ruleset-Hash"] = ent.short
   -- err is the metric actions on success (never sent to the client)
   observe(ent, input, res, res == nil and err or nil, code, us,
-          res ~= nil and err or nil, gas)
+          res ~= nil and err or nil, gas, run_seq)
   if not res then
     local status = status_of(code, err)
     return fail(status, code or "GAVEL_RUNTIME", ent.tag .. ": " .. err,
@@ -693,12 +696,13 @@ function _M.access(opts)
   res, err, code = ent.rs:run_json(input, RUN)
   local us = floor((now_ms() - t0) * 1000)
   local gas = (crec or audit_on()) and ent.rs:gas_used() or nil
+  local run_seq = (crec or audit_on()) and audit.next_seq() or nil
   if crec then
     capture.finish(crec, ent, input, res, res == nil and err or nil, code,
-                   us, gas, ent.rs._trace)
+                   us, gas, ent.rs._trace, run_seq)
   end
   observe(ent, input, res, res == nil and err or nil, code, us,
-          res ~= nil and err or nil, gas)
+          res ~= nil and err or nil, gas, run_seq)
   if not res then
     local status = status_of(code, err)
     fail(status, code, ent.tag .. ": " .. err,
