@@ -647,6 +647,8 @@ gavel_status gavel_metrics_expose(gavel_metrics *m, char **text, size_t *len,
     gavel__buf_free(&b);
     return gavel__errorf(err, GAVEL_NOMEM, "out of memory");
   }
+  b.p[b.len] = 0; /* as promised: NUL-terminated (reserved above; it was
+                  ** not written, so an empty exposition was garbage) */
   *text = b.p; /* gavel__default_alloc is libc: gavel_providers_free */
   if (len)
     *len = b.len;
