@@ -578,8 +578,13 @@ static int put_histogram(gv_buf *b, const mfamily *f, const mseries *s) {
     cum += bk[i];
     gavel__buf_init(&le, &gavel__default_alloc);
     put_value(&le, f->bounds[i]);
-    put_sample(b, f->name, "_bucket", s->labels, le.oom ? "?" : le.p,
-               (double)cum);
+    if (le.oom || !le.p) { /* out of memory: the exposition fails, never
+                           ** a bucket le="?" */
+      gavel__buf_free(&le);
+      free(bk);
+      return 1;
+    }
+    put_sample(b, f->name, "_bucket", s->labels, le.p, (double)cum);
     gavel__buf_free(&le);
   }
   put_sample(b, f->name, "_bucket", s->labels, "+Inf", (double)count);
