@@ -298,6 +298,43 @@ describe("decision capture in nginx", function()
     end
   end)
 
+  it("counts the records a failed write lost in /metrics", function()
+    if not io.open("/dev/full", "w") then return pending("no /dev/full") end
+    local srv = nginx.start {
+      http = [[
+  lua_shared_dict gavel 1m;
+  init_worker_by_lua_block {
+    local rg = require "resty.gavel"
+    assert(rg.provide("t.echo", function(op, params) return params end))
+    rg.init {
+      rules_dir = ngx.config.prefix() .. "rules", reload = false,
+      shm = "gavel", capture = { file = "/dev/full", interval = 0.05 },
+    }
+  }
+]],
+      server = SERVER .. [[
+    location = /metrics {
+      content_by_lua_block { require("resty.gavel").metrics() }
+    }
+]],
+      workers = 1, files = { ["rules/echoed.json"] = ECHO_RULES },
+    }
+    finally(function() srv:stop() end)
+    for i = 1, 3 do
+      assert.equal(200, (srv:request("POST", "/api/v1/execute/echoed",
+                                     '{"input": {"total": ' .. i .. '}}')))
+    end
+    local body
+    local t0 = gavel.now_ms()
+    repeat
+      capi.sleep_ms(50)
+      _, body = srv:request("GET", "/metrics")
+    until body:find("gavel_capture_dropped_total 3", 1, true)
+          or gavel.now_ms() - t0 > 5000
+    assert.matches("gavel_capture_dropped_total 3", body, 1, true)
+    assert.matches("record%(s%) lost: No space left on device", srv:log())
+  end)
+
   it("writes nothing without capture, and refuses bad options", function()
     local srv = start(nil, 1)
     assert.equal(200, (srv:request("POST", "/api/v1/execute/loan",

@@ -52,6 +52,7 @@ local type, ipairs, tostring = type, ipairs, tostring
 local json_decode = gavel.json.decode
 local capi = require("gavel.core").capi
 local audit = require "resty.gavel.audit"
+local metrics = require "resty.gavel.metrics"
 local trace_id = audit.trace_id -- exact ids
 
 local _M = { _VERSION = "0.1.0" }
@@ -289,6 +290,7 @@ function _M.flush()
     ngx_log(ERR, "gavel: capture: ", dropped, " record(s) dropped (buffer "
             .. "of ", max_records, " full)")
     _M.dropped_total = (_M.dropped_total or 0) + dropped
+    metrics.capture_dropped(dropped)
     dropped = 0
   end
   if n == 0 or not fh then return end
@@ -300,6 +302,7 @@ function _M.flush()
     if ok then
       out[#out + 1] = l
     else
+      metrics.capture_dropped(1)
       ngx_log(ERR, "gavel: capture: record not written: ", l)
     end
   end
@@ -312,7 +315,11 @@ function _M.flush()
   end
   fh = audit.follow(fh, path, "capture") -- after a logrotate: the new file
   local okw, err = fh:write(concat(out))
-  if not okw then ngx_log(ERR, "gavel: capture: write failed: ", err) end
+  if not okw then -- counted: records lost are never silent
+    metrics.capture_dropped(#out)
+    ngx_log(ERR, "gavel: capture: write failed, ", #out, " record(s) lost: ",
+            err)
+  end
 end
 
 -- init{ file = path, sample = 0..1, redact = { "a.b", ... }, salt = s,

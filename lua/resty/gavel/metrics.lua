@@ -15,6 +15,7 @@
 --   gavel_host_calls_total{capability,outcome}  counter
 --   gavel_host_call_duration_seconds{capability} histogram
 --   gavel_audit_dropped_total                   counter
+--   gavel_capture_dropped_total                 counter
 --   <metric action name>{tags}                  gauge (last value)
 --
 -- Per-worker state: 'dict' (the shm), 'pending' (counter deltas), 'gauges'
@@ -39,6 +40,7 @@ local TYPES = {
   gavel_host_calls_total = "counter",
   gavel_host_call_duration_seconds = "histogram",
   gavel_audit_dropped_total = "counter",
+  gavel_capture_dropped_total = "counter",
 }
 local HELP = {
   gavel_runs_total = "Ruleset runs by result code or error status.",
@@ -47,6 +49,8 @@ local HELP = {
   gavel_host_calls_total = "Host calls by capability and outcome.",
   gavel_host_call_duration_seconds = "Host call duration.",
   gavel_audit_dropped_total = "Audit lines dropped (buffer full).",
+  gavel_capture_dropped_total = "Capture records lost (buffer full, not "
+    .. "built, or a failed write).",
 }
 
 local dict = nil
@@ -181,6 +185,11 @@ end
 function _M.audit_dropped(n)
   if not dict then return end
   add("C|gavel_audit_dropped_total|", n)
+end
+
+function _M.capture_dropped(n)
+  if not dict then return end
+  add("C|gavel_capture_dropped_total|", n)
 end
 
 -- ==== Flushing and exposition ====
