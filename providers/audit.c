@@ -51,8 +51,8 @@ struct gavel_audit {
   int stop;                /* close: the flusher ends                   */
   gv_buf text;             /* GROUP_N: records rendered as lines        */
   /* GROUP_N timestamps: CLOCK_REALTIME = gavel__tick_ns() + rt_off, the
-  ** offset read again when a second has passed since rt_at (atomics: a
-  ** race only reads the real clock twice). */
+  ** offset read again when RT_REFRESH_NS have passed since rt_at (atomics:
+  ** a race only reads the real clock twice). */
   int64_t rt_off;          /* realtime ns - tick ns                     */
   uint64_t rt_at;          /* tick ns of that reading (0: never)        */
 };
@@ -61,12 +61,19 @@ struct gavel_audit {
 ** not interrupted between its halves: the offset it gives is used. */
 #define RT_PAIR_MAX_NS 50000u
 
+/* How long a (tick, CLOCK_REALTIME) offset is used.  The tick clock's rate
+** is calibrated over its first 50 ms, so it may drift from the real clock
+** by a few parts in a thousand on a loaded machine: 3 ms in a second was
+** seen under ASan with every core busy; a tenth of a second keeps that
+** under half a millisecond, for one clock_gettime per 100 ms. */
+#define RT_REFRESH_NS 100000000u
+
 /* When an event is logged, as CLOCK_REALTIME would say to within the
-** drift of a second (one tick read, not a clock_gettime per line). */
+** drift of RT_REFRESH_NS (one tick read, not a clock_gettime per line). */
 static void event_time(gavel_audit *a, struct timespec *ts) {
   uint64_t tk = gavel__tick_ns(), at = __atomic_load_n(&a->rt_at, __ATOMIC_RELAXED);
   int64_t off = __atomic_load_n(&a->rt_off, __ATOMIC_RELAXED), ns;
-  if (!at || tk - at >= 1000000000u) {
+  if (!at || tk - at >= RT_REFRESH_NS) {
     int tries;
     uint64_t tk2 = tk;
     for (tries = 0; tries < 4; tries++) {

@@ -605,9 +605,10 @@ static int64_t ts_ms(const char *t) {
 }
 
 /* GROUP_N stamps a run with the tick clock plus an offset to
-** CLOCK_REALTIME read again every second: each line's "ts" lies between
+** CLOCK_REALTIME read again every 100 ms: each line's "ts" lies between
 ** the real clock read before and after its run (2 ms for rounding and
-** the drift of a second), over 1.5 s of runs (the offset is read again). */
+** the drift of RT_REFRESH_NS), over 1.5 s of runs (the offset is read
+** again). */
 TEST(group_commit_timestamps_follow_the_real_clock) {
   enum { RUNS = 60 };
   char path[256];

@@ -31,9 +31,8 @@
 -- that cannot be redacted (not JSON: the run failed on it with 400; or its
 -- redacted value cannot be written) is never written: the record has
 -- "input": null and "input_redaction": "failed: <why>" (counted, logged
--- at the flush).  'gavel replay' runs such a record with a null input and
--- reports it (flipped or errored), as it does a record of a malformed
--- input without redaction.
+-- at the flush).  'gavel replay' reports such a record as malformed
+-- ("input withheld"), never replays it on a null input.
 --
 -- Per-worker state: 'fh' / 'path' (the file), 'q' / 'n' (records not yet
 -- written), 'dropped', 'unredacted' (records written
