@@ -70,6 +70,14 @@ static void yaml_scalar_json(gv_buf *b, const yaml_event_t *ev, int key) {
   gavel__json_write_str(b, s, n);
 }
 
+/* The parser's error as "YAML: line L column C: what" into msg. */
+static void yaml_problem(const yaml_parser_t *p, char *msg, size_t msz) {
+  snprintf(msg, msz, "YAML: line %lu column %lu: %s",
+           (unsigned long)p->problem_mark.line + 1,
+           (unsigned long)p->problem_mark.column + 1,
+           p->problem ? p->problem : "syntax error");
+}
+
 /* Converts a YAML document to JSON text; a second document in the
 ** stream is an error (it was silently ignored: test cases after a '---'
 ** never ran). */
@@ -88,10 +96,7 @@ static int yaml_to_json(const char *text, size_t len, gv_buf *b, char *msg,
   while (!done && !bad) {
     int opens = 0, scalar = 0;
     if (!yaml_parser_parse(&p, &ev)) {
-      snprintf(msg, msz, "YAML: line %lu column %lu: %s",
-               (unsigned long)p.problem_mark.line + 1,
-               (unsigned long)p.problem_mark.column + 1,
-               p.problem ? p.problem : "syntax error");
+      yaml_problem(&p, msg, msz);
       bad = 1;
       break;
     }
@@ -158,10 +163,7 @@ static int yaml_to_json(const char *text, size_t len, gv_buf *b, char *msg,
     yaml_event_type_t t;
     unsigned long line;
     if (!yaml_parser_parse(&p, &ev)) {
-      snprintf(msg, msz, "YAML: line %lu column %lu: %s",
-               (unsigned long)p.problem_mark.line + 1,
-               (unsigned long)p.problem_mark.column + 1,
-               p.problem ? p.problem : "syntax error");
+      yaml_problem(&p, msg, msz);
       bad = 1;
       break;
     }
