@@ -30,6 +30,7 @@ return function(root)
   local gavel = require "gavel"
   local core = require "gavel.core"
   local null, array_mt, float_mt = core.null, core.array_mt, core.float_mt
+  local each = next
 
   local all_rulesets = {}
   for _, e in ipairs(EXPRS) do
@@ -160,7 +161,8 @@ return function(root)
         out[#out + 1] = "]"
       else
         local ks = {}
-        for k in pairs(v) do ks[#ks + 1] = k end
+        -- not 'pairs': no ITERN loop (finding L7, lua/README.md)
+        for k in each, v do ks[#ks + 1] = k end
         table.sort(ks, function(x, y) return tostring(x) < tostring(y) end)
         out[#out + 1] = "{"
         for _, k in ipairs(ks) do

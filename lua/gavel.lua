@@ -13,7 +13,9 @@ local providers = require "gavel.providers"
 local api, capi, rt = core.api, core.capi, core.rt
 local CODE, STATUS = core.CODE, core.STATUS
 local check_int = core.check_int
-local error, type, ipairs, pairs, tostring = error, type, ipairs, pairs,
+-- 'each' is next: loops 'for k in each, t' are not ITERN loops (LuaJIT
+-- #1510 drops an element; lua/README.md, "LuaJIT's ITERN loops")
+local error, type, ipairs, each, tostring = error, type, ipairs, next,
   tostring
 local rawget = rawget
 local pcall, setmetatable, getmetatable = pcall, setmetatable, getmetatable
@@ -97,7 +99,7 @@ function _M.configure(opts)
   if type(opts) ~= "table" then
     error("gavel.configure: expected a table", 2)
   end
-  for k, v in pairs(opts) do
+  for k, v in each, opts do
     local hi = CONFIG_FIELDS[k]
     if hi then
       check_int("gavel.configure", k, v, 1, hi)

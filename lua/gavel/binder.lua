@@ -61,7 +61,7 @@ end
 -- ==== The Lua table walker (FFI) ====
 --
 -- Whole sub-trees (wildcards, len(obj), map_extract...) are converted here
--- with pairs/next (compiled by OpenResty's LuaJIT) and FFI allocations in
+-- with next (compiled by OpenResty's LuaJIT) and FFI allocations in
 -- the run arena.  The C lua_next walker (capi.set) is the fallback: it
 -- runs when this walker gives up (invalid UTF-8, unsupported types, too
 -- deep), and produces the error message with the input path.  Measured
@@ -72,7 +72,14 @@ end
 
 local new_str, new_arr, new_obj, obj_add, mark, seal =
   api.new_str, api.new_arr, api.new_obj, api.obj_add, api.mark, api.seal
-local next, getmetatable, rawget, rawequal = next, getmetatable, rawget,
+-- 'each' is next under another name: LuaJIT's parser turns a loop
+-- 'for k in next, t' or 'for k in pairs(t)' into ITERN, which drops an
+-- element when the loop is blacklisted in the middle of a table (LuaJIT
+-- #1510, openresty/luajit2 #272; fuzz finding L7: {[1] = x, l = y} walked
+-- as {l = y} once in 166,887 runs).  Under another name the loop is a
+-- plain ITERC calling next, which has no such state (lua/README.md,
+-- "LuaJIT's ITERN"; a spec checks that no module has an ITERN loop).
+local each, getmetatable, rawget, rawequal = next, getmetatable, rawget,
   rawequal
 local T_NULL, T_STR, T_ARR, T_OBJ = 0, 4, 5, 6
 -- Containers counted from the input's root, as the JSON reader counts
@@ -138,7 +145,7 @@ wv = function(h, s, v, depth)
       onpath[v] = true
     end
     local n, maxk, allint = 0, 0, true
-    for k in next, v do
+    for k in each, v do
       n = n + 1
       if allint then
         if type(k) == "number" and k >= 1 and k == floor(k) then
@@ -168,7 +175,7 @@ wv = function(h, s, v, depth)
       local o = new_obj(h, n)
       if o == nil then return false end
       local hadnum = false
-      for k, x in next, v do
+      for k, x in each, v do
         local idx
         if type(k) == "string" then
           -- replaces a number key's entry of the same text
@@ -210,7 +217,7 @@ end
 -- path in the set, emptied here.
 walk = function(h, s, v, d)
   if wv(h, s, v, d) then return true end
-  if next(onpath) ~= nil then onpath = {} end
+  if each(onpath) ~= nil then onpath = {} end
   return false
 end
 
@@ -251,7 +258,7 @@ local function cls(v)
   local mt = getmetatable(v)
   if mt ~= nil and mt == float_mt then return nil end
   local n, maxk = 0, 0
-  for k in next, v do
+  for k in each, v do
     n = n + 1
     if type(k) == "number" and k >= 1 and k == floor(k) then
       if k > maxk then maxk = k end

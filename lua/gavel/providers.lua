@@ -18,7 +18,9 @@
 local core = require "gavel.core"
 
 local capi, rt = core.capi, core.rt
-local error, getmetatable, pairs, type = error, getmetatable, pairs, type
+-- 'each' is next: loops 'for k in each, t' are not ITERN loops (LuaJIT
+-- #1510 drops an element; lua/README.md, "LuaJIT's ITERN loops")
+local error, getmetatable, each, type = error, getmetatable, next, type
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -84,17 +86,17 @@ end
 -- hosts that register them as synchronous providers, cli/cmd_lua.c)
 function _M.functions()
   local out = {}
-  for name, fn in pairs(lua_providers) do out[name] = fn end
+  for name, fn in each, lua_providers do out[name] = fn end
   return out
 end
 
 -- list() -> { name = "lua" | "c" } for every capability of this state
 function _M.list()
   local out = {}
-  for name, kind in pairs(capi.provided(rt)) do
+  for name, kind in each, capi.provided(rt) do
     out[name] = kind == "c" and "c" or nil
   end
-  for name in pairs(lua_providers) do out[name] = "lua" end
+  for name in each, lua_providers do out[name] = "lua" end
   return out
 end
 

@@ -27,7 +27,9 @@ local ngx_get_phase = ngx.get_phase
 local ngx_escape_uri = ngx.escape_uri
 local gavel_load, json_encode = gavel.load, gavel.json.encode
 local gavel_null, now_ms = gavel.null, gavel.now_ms
-local error, type, pairs, ipairs, tostring, tonumber = error, type, pairs,
+-- 'each' is next: loops 'for k in each, t' are not ITERN loops (LuaJIT
+-- #1510 drops an element; lua/README.md, "LuaJIT's ITERN loops")
+local error, type, each, ipairs, tostring, tonumber = error, type, next,
   ipairs, tostring, tonumber
 local next, sort, concat = next, table.sort, table.concat
 local io_open = io.open
@@ -89,7 +91,7 @@ function _M.configure(opts)
     error("resty.gavel.configure: expected a table", 2)
   end
   local rt_opts
-  for name, hi in pairs(gavel.CONFIG_FIELDS) do
+  for name, hi in each, gavel.CONFIG_FIELDS do
     local v = opts[name]
     if v ~= nil then
       check_int("resty.gavel.configure", name, v, 1, hi)
@@ -352,7 +354,7 @@ local function query_string(q)
     return nil, "network.http: 'query' must be an object"
   end
   local keys = {}
-  for k in pairs(q) do keys[#keys + 1] = tostring(k) end
+  for k in each, q do keys[#keys + 1] = tostring(k) end
   sort(keys)
   local out = {}
   for _, k in ipairs(keys) do
@@ -500,7 +502,7 @@ local function read_head(sock, reader, deadline)
       end
     end
     if multi then
-      for name, l in next, multi do headers[name] = concat(l, ", ") end
+      for name, l in each, multi do headers[name] = concat(l, ", ") end
     end
   until status >= 200 or status == 101
   return status, headers
@@ -622,7 +624,7 @@ local function build_request(method, u, params)
     if type(hs) ~= "table" then
       return nil, "network.http: 'headers' must be an object"
     end
-    for name, v in pairs(hs) do
+    for name, v in each, hs do
       local s = scalar_text(v)
       if type(name) ~= "string" or not match(name, "^[%w!#$%%&'*+.^_`|~-]+$")
           or not s or find(s, "[%z\r\n]") then

@@ -23,7 +23,9 @@
 
 local ngx = ngx
 local ngx_log, ERR = ngx.log, ngx.ERR
-local pairs, ipairs, type, tostring = pairs, ipairs, type, tostring
+-- 'each' is next: loops 'for k in each, t' are not ITERN loops (LuaJIT
+-- #1510 drops an element; lua/README.md, "LuaJIT's ITERN loops")
+local each, ipairs, type, tostring = next, ipairs, type, tostring
 local concat, sort = table.concat, table.sort
 local gsub, match, format, find = string.gsub, string.match, string.format,
   string.find
@@ -160,7 +162,7 @@ function _M.run(ruleset, code, us, failed, actions)
       if find(name, "^[%d]") then name = "_" .. name end
       if TYPES[name] then name = "rule_" .. name end
       local parts, keys = {}, {}
-      for k in pairs(type(m.tags) == "table" and m.tags or {}) do
+      for k in each, type(m.tags) == "table" and m.tags or {} do
         keys[#keys + 1] = k
       end
       sort(keys)
@@ -201,11 +203,11 @@ function _M.flush()
   if n_pending == 0 then return end
   local p, g = pending, gauges
   pending, gauges, n_pending = {}, {}, 0
-  for k, v in pairs(p) do
+  for k, v in each, p do
     local ok, err = dict:incr(k, v, 0)
     if not ok then ngx_log(ERR, "gavel: metrics: ", err, " (", k, ")") end
   end
-  for k, v in pairs(g) do
+  for k, v in each, g do
     local ok, err = dict:set(k, v)
     if not ok then ngx_log(ERR, "gavel: metrics: ", err, " (", k, ")") end
   end
@@ -262,7 +264,7 @@ function _M.collect()
     out[#out + 1] = "# TYPE " .. fam .. " " .. ty
     if f.kind == "H" then
       local labs = {}
-      for lab in pairs(f.hist) do labs[#labs + 1] = lab end
+      for lab in each, f.hist do labs[#labs + 1] = lab end
       sort(labs)
       for _, lab in ipairs(labs) do
         local h, sep = f.hist[lab], lab ~= "" and "," or ""

@@ -18,7 +18,9 @@
 local ffi = require "ffi"
 local core = require "gavel.core"
 
-local type, pairs, ipairs, error, tostring = type, pairs, ipairs, error,
+-- 'each' is next: loops 'for k in each, t' are not ITERN loops (LuaJIT
+-- #1510 drops an element; lua/README.md, "LuaJIT's ITERN loops")
+local type, each, ipairs, error, tostring = type, next, ipairs, error,
   tostring
 local floor = math.floor
 
@@ -61,7 +63,7 @@ return function(capability, opts)
   if type(opts) ~= "table" then
     error("gavel.policy: expected a table of settings", 2)
   end
-  for k in pairs(opts) do
+  for k in each, opts do
     if not KNOWN[k] then
       error("gavel.policy: unknown setting '" .. tostring(k) .. "'", 2)
     end

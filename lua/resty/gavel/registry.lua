@@ -32,7 +32,9 @@ local ngx = ngx
 local ngx_log, ngx_md5 = ngx.log, ngx.md5
 local ERR, WARN, NOTICE = ngx.ERR, ngx.WARN, ngx.NOTICE
 local io_open = io.open
-local pairs, ipairs, type, tostring = pairs, ipairs, type, tostring
+-- 'each' is next: loops 'for k in each, t' are not ITERN loops (LuaJIT
+-- #1510 drops an element; lua/README.md, "LuaJIT's ITERN loops")
+local each, ipairs, type, tostring = next, ipairs, type, tostring
 local sort = table.sort
 local sub = string.sub
 
@@ -242,7 +244,7 @@ function _M.scan()
       conflict[file] = nil
     end
   end
-  for file, f in pairs(by_file) do
+  for file, f in each, by_file do
     if not seen[file] then
       by_file[file] = nil
       local cur = by_name[f.name]
@@ -254,10 +256,10 @@ function _M.scan()
       end
     end
   end
-  for file in pairs(failed) do
+  for file in each, failed do
     if not seen[file] then failed[file] = nil end
   end
-  for file in pairs(conflict) do
+  for file in each, conflict do
     if not seen[file] then conflict[file] = nil end
   end
   for _, file in ipairs(files) do
@@ -302,7 +304,7 @@ end
 -- names() -> sorted list of the served ruleset tags ("name@version")
 function _M.names()
   local out = {}
-  for _, e in pairs(by_name) do out[#out + 1] = e end
+  for _, e in each, by_name do out[#out + 1] = e end
   sort(out, function(a, b) return a.name < b.name end)
   for i, e in ipairs(out) do
     out[i] = { name = e.name, version = e.version, hash = e.short }
@@ -321,10 +323,10 @@ end
 -- '<name>' is already served from <file>"
 function _M.failures()
   local out = {}
-  for file, f in pairs(failed) do
+  for file, f in each, failed do
     out[#out + 1] = { file = file, reason = f.reason }
   end
-  for file, c in pairs(conflict) do
+  for file, c in each, conflict do
     out[#out + 1] = { file = file, reason = "ruleset '" .. c.name
                       .. "' is already served from " .. c.owner }
   end

@@ -28,7 +28,9 @@ local ngx_header, ngx_print, ngx_exit = ngx.header, ngx.print, ngx.exit
 local ngx_now, now_ms = ngx.now, gavel.now_ms
 local ERR, WARN = ngx.ERR, ngx.WARN
 local json_encode, json_decode = gavel.json.encode, gavel.json.decode
-local error, type, pairs, ipairs, tostring, tonumber = error, type, pairs,
+-- 'each' is next: loops 'for k in each, t' are not ITERN loops (LuaJIT
+-- #1510 drops an element; lua/README.md, "LuaJIT's ITERN loops")
+local error, type, each, ipairs, tostring, tonumber = error, type, next,
   ipairs, tostring, tonumber
 local byte, find, sub, match, lower, format = string.byte, string.find,
   string.sub, string.match, string.lower, string.format
@@ -309,7 +311,7 @@ CONVERT.float = CONVERT.number
 -- compile_mapping(tbl) -> list of { field, source, key, conv, type }
 local function compile_mapping(m, who)
   local out = {}
-  for field, spec in pairs(m) do
+  for field, spec in each, m do
     if type(field) ~= "string" or type(spec) ~= "string" then
       error(who .. ": input mapping entries are field = \"source:key"
             .. "[:type]\"", 3)
@@ -717,7 +719,7 @@ function _M.access(opts)
     return ngx_exit(status)
   end
   local out = type(r.output) == "table" and r.output or {}
-  for k, v in pairs(out) do
+  for k, v in each, out do
     local h = match(k, "^header:(.+)$")
     if h and (type(v) == "string" or type(v) == "number"
               or type(v) == "boolean") then
@@ -908,7 +910,7 @@ function _M.init(opts, resty)
       init_error("resty.gavel.init: policies must be { capability = "
                  .. "{...} }", 3)
     end
-    for cap, p in pairs(opts.policies) do
+    for cap, p in each, opts.policies do
       local ok, err = resty.policy(cap, p)
       if not ok then
         init_error("resty.gavel.init: policy " .. cap .. ": " .. err, 3)
