@@ -7,6 +7,8 @@
 -- replay' reads such a capture and reports every record.
 local gavel = require "gavel"
 local nginx = require "support.nginx"
+local read = nginx.read
+local sh = nginx.sh
 local capi = require("gavel.core").capi
 
 local GAVEL = nginx.build .. "/gavel"
@@ -57,21 +59,6 @@ local SERVER = [[
       content_by_lua_block { require("resty.gavel").execute() }
     }
 ]]
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
 
 -- stops nginx with QUIT (the queued records are flushed on exit) ->
 -- the capture file's text and the error log

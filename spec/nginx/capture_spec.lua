@@ -6,6 +6,8 @@
 -- sample rate keeps about that fraction; capture off writes nothing.
 local gavel = require "gavel"
 local nginx = require "support.nginx"
+local read = nginx.read
+local sh = nginx.sh
 local capi = require("gavel.core").capi
 
 local GAVEL = nginx.build .. "/gavel"
@@ -37,21 +39,6 @@ local SERVER = [[
       content_by_lua_block { require("resty.gavel").execute() }
     }
 ]]
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
 
 local LOAN = read("examples/loan.json")
 

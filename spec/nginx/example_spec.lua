@@ -3,15 +3,9 @@
 -- typed query mapping, /health, the access_by_lua gate in front of
 -- proxy_pass, and a clean stop (prefix removed).
 local nginx = require "support.nginx"
+local sh = nginx.sh
 local gavel = require "gavel"
 local capi = require("gavel.core").capi
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
 
 local function curl(args)
   local out = sh("curl -s -m 10 -w '\\n%{http_code}' " .. args)

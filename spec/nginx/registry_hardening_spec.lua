@@ -8,6 +8,8 @@
 -- FIFO) are logged once with the reason and listed by failures().
 local gavel = require "gavel"
 local nginx = require "support.nginx"
+local sh = nginx.sh
+local write = nginx.write_atomic
 
 -- This suite's servers listen on 47200-47224 (helpers run in parallel on
 -- this machine); a port somebody holds is skipped.
@@ -58,20 +60,6 @@ local SERVER = [[
       content_by_lua_block { require("resty.gavel").health() }
     }
 ]]
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local s = p:read("*a")
-  p:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path .. ".tmp", "wb"))
-  f:write(text)
-  f:close()
-  assert(os.rename(path .. ".tmp", path))
-end
 
 local function count(s, plain)
   local n, i = 0, 1

@@ -5,6 +5,8 @@
 -- memory over 1,000 reloads, and 2 workers converging within 2 intervals.
 local gavel = require "gavel"
 local nginx = require "support.nginx"
+local sh = nginx.sh
+local write = nginx.write_atomic
 local capi = require("gavel.core").capi
 
 local function score_rules(version, high)
@@ -23,21 +25,6 @@ end
 local BROKEN = [[{"config": {"name": "score", "version": "bad",
   "entry_step": "s"}, "steps": {"s": {"id": "s", "name": "S",
   "type": "bogus"}, "t": {"name": "T", "type": "terminal"}}}]]
-
-local function write(path, text)
-  local tmp = path .. ".tmp"
-  local f = assert(io.open(tmp, "wb"))
-  f:write(text)
-  f:close()
-  assert(os.rename(tmp, path))   -- atomic, as a deploy should do it
-end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local s = p:read("*a")
-  p:close()
-  return s
-end
 
 local HTTP = [[
   lua_shared_dict gavel 1m;

@@ -8,22 +8,9 @@
 -- worker whose init{} raised.
 local gavel = require "gavel"
 local nginx = require "support.nginx"
+local sh = nginx.sh
+local read = nginx.read
 local capi = require("gavel.core").capi
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local s = p:read("*a")
-  p:close()
-  return s
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
 
 -- curl(srv, path, extra curl args) -> status, body, headers text
 -- (-m 3: a reply that never comes is status 0, not a hung spec)

@@ -49,6 +49,18 @@ local function write(path, s)
   f:close()
 end
 
+-- write_atomic(path, s): a temporary file renamed over 'path', as a
+-- deploy should write a ruleset the server may be reading
+local function write_atomic(path, s)
+  local tmp = path .. ".tmp"
+  write(tmp, s)
+  assert(os.rename(tmp, path))
+end
+
+-- for the specs: sh(cmd) -> its output, read(path) -> contents or nil,
+-- write(path, s), write_atomic(path, s)
+M.sh, M.read, M.write, M.write_atomic = sh, read, write, write_atomic
+
 local function exists(path)
   local f = io.open(path, "rb")
   if f then f:close() end
