@@ -582,13 +582,11 @@ TEST(json_objects_keep_their_key_index) {
   gavel__arena_free(&a);
 }
 
-/* A ruleset reading thousands of fields of one object: the reader's
-** projection finds each input key's node through its child index (a
-** scan of 50,000 children per key took seconds at load and per run), and
-** JSON text gives exactly what the whole parsed input gives, wildcard
-** paths ("a.*.x") included. */
-TEST(projection_with_thousands_of_paths_reads_what_a_full_parse_reads) {
-  gv_buf doc, in, want;
+/* Loads 'doc' and runs it on 'in' twice: on the whole input parsed
+** without a projection (its result into 'want') and on the JSON text
+** through the reader's projection; both results must be equal. */
+static void run_whole_and_projected(const gv_buf *doc, const gv_buf *in,
+                                    gv_buf *want) {
   gavel_ruleset *rs = NULL;
   gavel_exec *ex = NULL;
   gavel_error err;
@@ -596,6 +594,29 @@ TEST(projection_with_thousands_of_paths_reads_what_a_full_parse_reads) {
   gvalue v;
   const char *out;
   size_t n;
+  CHECK(gavel_ruleset_load(rt_get(), doc->p, doc->len, NULL, &rs, &err) ==
+        GAVEL_OK);
+  CHECK(gavel_exec_new(rs, &ex, &err) == GAVEL_OK);
+  gavel__arena_init(&a, &gavel__default_alloc, 0);
+  CHECK(gavel__json_parse(&a, in->p, in->len, NULL, &v, &err) == GAVEL_OK);
+  gavel__exec_prepare(ex);
+  CHECK(gavel__exec_run_value(ex, v, 0, &err) == GAVEL_OK);
+  gavel__json_write(want, gavel__exec_result(ex));
+  CHECK(gavel_exec_run_json(ex, in->p, in->len, 0, &out, &n, &err) ==
+        GAVEL_OK);
+  CHECK(n == want->len && memcmp(out, want->p, n) == 0);
+  gavel__arena_free(&a);
+  gavel_exec_free(ex);
+  gavel_ruleset_free(rs);
+}
+
+/* A ruleset reading thousands of fields of one object: the reader's
+** projection finds each input key's node through its child index (a
+** scan of 50,000 children per key took seconds at load and per run), and
+** JSON text gives exactly what the whole parsed input gives, wildcard
+** paths ("a.*.x") included. */
+TEST(projection_with_thousands_of_paths_reads_what_a_full_parse_reads) {
+  gv_buf doc, in, want;
   uint32_t i, np = 3000;
   gavel__buf_init(&doc, &gavel__default_alloc);
   gavel__buf_init(&in, &gavel__default_alloc);
@@ -612,23 +633,9 @@ TEST(projection_with_thousands_of_paths_reads_what_a_full_parse_reads) {
     gavel__buf_addf(&in, "%s\"f%u\": {\"x\": %u, \"y\": [%u]}", i ? ", " : "",
                     i, i, i);
   gavel__buf_adds(&in, ", \"*\": {\"x\": -1}}}");
-  CHECK(gavel_ruleset_load(rt_get(), doc.p, doc.len, NULL, &rs, &err) ==
-        GAVEL_OK);
-  CHECK(gavel_exec_new(rs, &ex, &err) == GAVEL_OK);
-  /* the whole input, parsed without a projection */
-  gavel__arena_init(&a, &gavel__default_alloc, 0);
-  CHECK(gavel__json_parse(&a, in.p, in.len, NULL, &v, &err) == GAVEL_OK);
-  gavel__exec_prepare(ex);
-  CHECK(gavel__exec_run_value(ex, v, 0, &err) == GAVEL_OK);
-  gavel__json_write(&want, gavel__exec_result(ex));
+  run_whole_and_projected(&doc, &in, &want);
   CHECK(strstr(want.p, "\"k2997\":2997") != NULL);
   CHECK(strstr(want.p, "\"w\":[0,1,2,") != NULL);
-  /* JSON text through the projection */
-  CHECK(gavel_exec_run_json(ex, in.p, in.len, 0, &out, &n, &err) == GAVEL_OK);
-  CHECK(n == want.len && memcmp(out, want.p, n) == 0);
-  gavel__arena_free(&a);
-  gavel_exec_free(ex);
-  gavel_ruleset_free(rs);
   gavel__buf_free(&doc);
   gavel__buf_free(&in);
   gavel__buf_free(&want);
@@ -641,13 +648,6 @@ TEST(projection_with_thousands_of_paths_reads_what_a_full_parse_reads) {
 ** wildcard beside them. */
 TEST(projection_with_thousands_of_indexes_reads_what_a_full_parse_reads) {
   gv_buf doc, in, want;
-  gavel_ruleset *rs = NULL;
-  gavel_exec *ex = NULL;
-  gavel_error err;
-  gv_arena a;
-  gvalue v;
-  const char *out;
-  size_t n;
   uint32_t i, np = 3000;
   gavel__buf_init(&doc, &gavel__default_alloc);
   gavel__buf_init(&in, &gavel__default_alloc);
@@ -668,27 +668,13 @@ TEST(projection_with_thousands_of_indexes_reads_what_a_full_parse_reads) {
     gavel__buf_addf(&in, "%s{\"x\": %u, \"y\": [%u], \"q\": %u}", i ? ", " : "",
                     i, i, i);
   gavel__buf_adds(&in, "]}}");
-  CHECK(gavel_ruleset_load(rt_get(), doc.p, doc.len, NULL, &rs, &err) ==
-        GAVEL_OK);
-  CHECK(gavel_exec_new(rs, &ex, &err) == GAVEL_OK);
-  /* the whole input, parsed without a projection */
-  gavel__arena_init(&a, &gavel__default_alloc, 0);
-  CHECK(gavel__json_parse(&a, in.p, in.len, NULL, &v, &err) == GAVEL_OK);
-  gavel__exec_prepare(ex);
-  CHECK(gavel__exec_run_value(ex, v, 0, &err) == GAVEL_OK);
-  gavel__json_write(&want, gavel__exec_result(ex));
+  run_whole_and_projected(&doc, &in, &want);
   CHECK(strstr(want.p, "\"k2997\":2997") != NULL);
   CHECK(strstr(want.p, "\"k2994\":2994") != NULL);
   CHECK(strstr(want.p, "\"k7\":7") != NULL);
   CHECK(strstr(want.p, "\"z\":7") != NULL);
   CHECK(strstr(want.p, "\"e\":2999") != NULL);
   CHECK(strstr(want.p, "\"w\":[[0],[1],[2],") != NULL);
-  /* JSON text through the projection */
-  CHECK(gavel_exec_run_json(ex, in.p, in.len, 0, &out, &n, &err) == GAVEL_OK);
-  CHECK(n == want.len && memcmp(out, want.p, n) == 0);
-  gavel__arena_free(&a);
-  gavel_exec_free(ex);
-  gavel_ruleset_free(rs);
   gavel__buf_free(&doc);
   gavel__buf_free(&in);
   gavel__buf_free(&want);
