@@ -158,11 +158,29 @@ static void reply_json(worker *w, struct evhttp_request *req, int status,
   reply(w, req, status, body, "application/json");
 }
 
-/* {"code","message"[,"gavel_status"][,"errors":[...]]} */
+/* A response body, or NULL after answering 500 when there is no memory
+** for one: the handler then returns (an nginx-like server answers, it
+** does not fall over under memory pressure). */
+static struct evbuffer *body_new(worker *w, struct evhttp_request *req) {
+  struct evbuffer *b = evbuffer_new();
+  if (!b)
+    reply(w, req, 500, NULL, NULL);
+  return b;
+}
+
+/* {"code","message"[,"gavel_status"][,"errors":[...]]}; without memory
+** for the body, the status alone. */
 static void reply_err(worker *w, struct evhttp_request *req, int status,
                       const char *gstatus, const char *msg,
                       struct evbuffer *errors) {
   struct evbuffer *b = evbuffer_new();
+  if (status == 429 || status == 503)
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+                      "1");
+  if (!b) {
+    reply(w, req, status, NULL, NULL);
+    return;
+  }
   evbuffer_add_printf(b, "{\"code\":\"%s\",\"message\":", ordo_code(status));
   sj_put_str(b, msg, strlen(msg));
   if (gstatus)
@@ -173,9 +191,6 @@ static void reply_err(worker *w, struct evhttp_request *req, int status,
     evbuffer_add(b, "]", 1);
   }
   evbuffer_add(b, "}", 1);
-  if (status == 429 || status == 503)
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
-                      "1");
   reply_json(w, req, status, b);
   evbuffer_free(b);
 }
@@ -533,9 +548,15 @@ static void batch_pump(batch_req *b) {
   if (b->inflight || b->started < b->count)
     return; /* items in flight: the last batch_item gets here again */
   {
-    struct evbuffer *r = evbuffer_new();
-    evbuffer_add_printf(r, "{\"results\":[");
+    struct evbuffer *r = body_new(b->w, b->req);
+    if (r)
+      evbuffer_add_printf(r, "{\"results\":[");
     for (i = 0; i < b->count; i++) {
+      if (!r) {
+        if (b->items[i].res)
+          evbuffer_free(b->items[i].res);
+        continue;
+      }
       if (i)
         evbuffer_add(r, ",", 1);
       if (b->items[i].res) {
@@ -546,12 +567,14 @@ static void batch_pump(batch_req *b) {
                                "\"out of memory\",\"output\":null,"
                                "\"error\":\"out of memory\"}");
     }
-    evbuffer_add_printf(r, "],\"summary\":{\"total\":%d,\"success\":%d,"
-                           "\"failed\":%d,\"total_duration_us\":%llu}}",
-                        b->count, b->ok, b->failed,
-                        (unsigned long long)(now_us() - b->t0));
-    reply_json(b->w, b->req, 200, r);
-    evbuffer_free(r);
+    if (r) {
+      evbuffer_add_printf(r, "],\"summary\":{\"total\":%d,\"success\":%d,"
+                             "\"failed\":%d,\"total_duration_us\":%llu}}",
+                          b->count, b->ok, b->failed,
+                          (unsigned long long)(now_us() - b->t0));
+      reply_json(b->w, b->req, 200, r);
+      evbuffer_free(r);
+    }
   }
   exec_leave(b->w);
   serve_entry_release(b->e);
@@ -648,8 +671,7 @@ static void h_eval(worker *w, struct evhttp_request *req) {
     snprintf(msg, sizeof msg, "Evaluation error: %s", err.msg);
     reply_err(w, req, run_status(err.code, err.msg),
               gavel_status_name(err.code), msg, NULL);
-  } else {
-    b = evbuffer_new();
+  } else if ((b = body_new(w, req))) {
     evbuffer_add_printf(b, "{\"result\":");
     evbuffer_add(b, out, outn);
     evbuffer_add_printf(b, ",\"parsed\":");
@@ -665,8 +687,10 @@ static void h_eval(worker *w, struct evhttp_request *req) {
 /* ---- rulesets ---- */
 
 static void h_list(worker *w, struct evhttp_request *req) {
-  struct evbuffer *b = evbuffer_new();
+  struct evbuffer *b = body_new(w, req);
   int i;
+  if (!b)
+    return;
   evbuffer_add(b, "[", 1);
   for (i = 0; i < w->store.n_e; i++) {
     serve_entry *e = w->store.e[i];
@@ -698,10 +722,12 @@ static void store_doc(worker *w, struct evhttp_request *req, const char *text,
              "the ruleset was not accepted: %d error%s (first: %s)",
              d.n_errors, d.n_errors == 1 ? "" : "s", d.first);
     reply_err(w, req, 400, "GAVEL_LOAD", msg, d.json);
-    evbuffer_free(d.json);
+    if (d.json)
+      evbuffer_free(d.json);
     return;
   }
-  evbuffer_free(d.json);
+  if (d.json)
+    evbuffer_free(d.json);
   if (want_name && strcmp(want_name, e->name)) {
     snprintf(msg, sizeof msg, "version names ruleset '%.200s', not '%.200s'",
              e->name, want_name);
@@ -718,7 +744,11 @@ static void store_doc(worker *w, struct evhttp_request *req, const char *text,
   }
   bump_gen(w);
   {
-    struct evbuffer *b = evbuffer_new();
+    struct evbuffer *b = body_new(w, req);
+    if (!b) {
+      serve_entry_release(e);
+      return;
+    }
     evbuffer_add_printf(b, "{\"status\":\"%s\",\"name\":",
                         what ? what : created ? "created" : "updated");
     sj_put_str(b, e->name, strlen(e->name));
@@ -746,9 +776,8 @@ static void h_get_ruleset(worker *w, struct evhttp_request *req,
                           const char *name) {
   serve_entry *e = find_or_404(w, req, name);
   struct evbuffer *b;
-  if (!e)
+  if (!e || !(b = body_new(w, req)))
     return;
-  b = evbuffer_new();
   evbuffer_add(b, e->text, e->len);
   reply_json(w, req, 200, b);
   evbuffer_free(b);
@@ -779,7 +808,9 @@ static void h_delete_ruleset(worker *w, struct evhttp_request *req,
 
 static void h_versions(worker *w, struct evhttp_request *req,
                        const char *name) {
-  struct evbuffer *b = evbuffer_new();
+  struct evbuffer *b = body_new(w, req);
+  if (!b)
+    return;
   if (serve_store_versions(&w->store, name, b) < 0)
     find_or_404(w, req, name);
   else
@@ -807,10 +838,11 @@ static void h_version(worker *w, struct evhttp_request *req, const char *name,
     reply_err(w, req, 404, "GAVEL_NOTFOUND", msg, NULL);
     return;
   }
-  b = evbuffer_new();
-  evbuffer_add(b, text, len);
-  reply_json(w, req, 200, b);
-  evbuffer_free(b);
+  if ((b = body_new(w, req))) {
+    evbuffer_add(b, text, len);
+    reply_json(w, req, 200, b);
+    evbuffer_free(b);
+  }
   free(text);
 }
 
@@ -857,7 +889,8 @@ static void h_reload(worker *w, struct evhttp_request *req) {
   w->store.log_diags = 1;
   bump_gen(w);
   w->store.log_diags = w->slot == 0;
-  b = evbuffer_new();
+  if (!(b = body_new(w, req)))
+    return;
   evbuffer_add_printf(b, "{\"status\":\"reloaded\",\"rules_count\":%d}",
                       w->store.n_e);
   reply_json(w, req, 200, b);
@@ -867,9 +900,11 @@ static void h_reload(worker *w, struct evhttp_request *req) {
 /* ---- health, metrics ---- */
 
 static void h_health(worker *w, struct evhttp_request *req, int kind) {
-  struct evbuffer *b = evbuffer_new();
+  struct evbuffer *b = body_new(w, req);
   int64_t up = (int64_t)time(NULL) - atomic_load(&w->shm->started);
   int ready = !w->draining;
+  if (!b)
+    return;
   if (kind == 1) {
     evbuffer_add_printf(b, "{\"status\":\"alive\"}");
     reply_json(w, req, 200, b);
@@ -1029,10 +1064,12 @@ static int merge_engine_metrics(worker *w, struct evbuffer *b) {
 }
 
 static void h_metrics(worker *w, struct evhttp_request *req) {
-  struct evbuffer *b = evbuffer_new();
+  struct evbuffer *b = body_new(w, req);
   uint64_t req_total = 0, st[6] = {0}, reloads = 0, rerr = 0;
   int64_t act = 0;
   int i, k;
+  if (!b)
+    return;
   for (i = 0; i < w->o->workers; i++) {
     serve_wstat *s = &w->shm->w[i];
     req_total += atomic_load(&s->requests);

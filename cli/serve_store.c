@@ -253,7 +253,7 @@ void serve_store_scan(serve_store *s) {
     free(text);
     if (!e) {
       if (s->log_diags) {
-        size_t jn = evbuffer_get_length(dg.json);
+        size_t jn = dg.json ? evbuffer_get_length(dg.json) : 0;
         fprintf(stderr,
                 "gavel serve: error: %s does not load%s; %s\n", path,
                 text ? "" : msg,
@@ -262,7 +262,8 @@ void serve_store_scan(serve_store *s) {
           fprintf(stderr, "gavel serve: diagnostics: [%.*s]\n", (int)jn,
                   (const char *)evbuffer_pullup(dg.json, -1));
       }
-      evbuffer_free(dg.json);
+      if (dg.json)
+        evbuffer_free(dg.json);
       if (old)
         old->seen = 1;
       if (n < sizeof s->bad[0].file) {
@@ -274,7 +275,8 @@ void serve_store_scan(serve_store *s) {
       }
       continue;
     }
-    evbuffer_free(dg.json);
+    if (dg.json)
+      evbuffer_free(dg.json);
     e->file = strdup(de->d_name);
     e->ino = st.st_ino;
     e->size = st.st_size;
