@@ -330,11 +330,19 @@ int cmd_batch(int argc, char **argv) {
     }
     if (opts && !strcmp(argv[i], "--"))
       opts = 0;
-    else if (opts && !strcmp(argv[i], "--input") && i + 1 < argc)
+    else if (opts && !strcmp(argv[i], "--input") && i + 1 < argc) {
+      if (inpath) { /* the second would win without a word */
+        fprintf(stderr, "error: usage: --input given twice\n");
+        return 2;
+      }
       inpath = argv[++i];
-    else if (opts && !strcmp(argv[i], "--output") && i + 1 < argc)
+    } else if (opts && !strcmp(argv[i], "--output") && i + 1 < argc) {
+      if (outpath) { /* the second would win without a word */
+        fprintf(stderr, "error: usage: --output given twice\n");
+        return 2;
+      }
       outpath = argv[++i];
-    else if (opts && !strcmp(argv[i], "--jobs") && i + 1 < argc)
+    } else if (opts && !strcmp(argv[i], "--jobs") && i + 1 < argc)
       jobs = atoi(argv[++i]);
     else if (opts && !strcmp(argv[i], "--trace"))
       b.flags |= GAVEL_RUN_TRACE;

@@ -170,9 +170,13 @@ int cmd_eval(int argc, char **argv) {
       opts = 0; /* the rest are operands: 'gavel eval -- -1' */
     else if (opts && !strcmp(argv[i], "--jsonl"))
       jsonl = 1;
-    else if (opts && !strcmp(argv[i], "--context") && i + 1 < argc)
+    else if (opts && !strcmp(argv[i], "--context") && i + 1 < argc) {
+      if (ctxarg) { /* two contexts: which one was meant? */
+        fprintf(stderr, "error: usage: --context given twice\n");
+        return 2;
+      }
       ctxarg = argv[++i];
-    else if (opts && (k = cli_limit_option(&cfg, argc, argv, &i)) != 0) {
+    } else if (opts && (k = cli_limit_option(&cfg, argc, argv, &i)) != 0) {
       if (k < 0)
         return 2;
     } else if (opts && argv[i][0] == '-' && argv[i][1] == '-') {
@@ -184,6 +188,14 @@ int cmd_eval(int argc, char **argv) {
       fprintf(stderr, "error: usage: gavel eval EXPR [--context JSON|@file]\n");
       return 2;
     }
+  }
+  if (jsonl && (expr || ctxarg)) {
+    /* each line carries its expression and context: an EXPR or a
+    ** --context here would be ignored without a word */
+    fprintf(stderr, "error: usage: gavel eval --jsonl reads "
+                    "{\"expr\": ..., \"ctx\": ...} lines from "
+                    "standard input; it takes no EXPR and no --context\n");
+    return 2;
   }
   if (jsonl)
     return eval_jsonl(&cfg);

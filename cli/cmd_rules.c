@@ -28,13 +28,15 @@ typedef struct diag_state {
   FILE *out;                   /* where lines go                    */
   int errors;                  /* errors delivered                  */
   int warnings;                /* warnings delivered                */
+  char first[GAVEL_ERRMSG_SIZE]; /* the first error delivered        */
   char last[GAVEL_ERRMSG_SIZE]; /* the last error delivered          */
 } diag_state;
 
 static void print_diag(void *ud, gavel_diag_level lvl, const gavel_error *e) {
   diag_state *ds = ud;
   if (lvl == GAVEL_DIAG_ERROR) {
-    ds->errors++;
+    if (!ds->errors++)
+      snprintf(ds->first, sizeof ds->first, "%s", e->msg);
     snprintf(ds->last, sizeof ds->last, "%s", e->msg);
   } else
     ds->warnings++;
@@ -44,9 +46,11 @@ static void print_diag(void *ud, gavel_diag_level lvl, const gavel_error *e) {
 
 /* A failed load whose error did not come through the diagnostics (a
 ** document over the input limit, say) is printed here: every failed load
-** says why, and none says it twice. */
+** says why, and none says it twice (the load's error is the first or the
+** last one delivered: a cycle reports every step of it, then the first). */
 static void print_load_failure(diag_state *ds, const gavel_error *err) {
-  if (!ds->errors || strcmp(ds->last, err->msg)) {
+  if (!ds->errors ||
+      (strcmp(ds->first, err->msg) && strcmp(ds->last, err->msg))) {
     fprintf(ds->out, "%s: error: %s\n", ds->file,
             err->msg[0] ? err->msg : "the ruleset did not load");
     ds->errors++;
@@ -297,9 +301,13 @@ int cmd_run(int argc, char **argv) {
     }
     if (opts && !strcmp(argv[i], "--"))
       opts = 0;
-    else if (opts && !strcmp(argv[i], "--input") && i + 1 < argc)
+    else if (opts && !strcmp(argv[i], "--input") && i + 1 < argc) {
+      if (inarg) { /* the second would win without a word */
+        fprintf(stderr, "error: usage: --input given twice\n");
+        return 2;
+      }
       inarg = argv[++i];
-    else if (opts && !strcmp(argv[i], "--trace"))
+    } else if (opts && !strcmp(argv[i], "--trace"))
       flags |= GAVEL_RUN_TRACE;
     else if ((opts && argv[i][0] == '-') || file) {
       fprintf(stderr, "error: usage: gavel run RULESET.json [--input JSON|@file] "

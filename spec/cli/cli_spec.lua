@@ -35,6 +35,16 @@ local function tmpfile(content)
 end
 
 describe("gavel eval", function()
+  it("--jsonl refuses an EXPR or a --context it would ignore", function()
+    local out, err, rc = run({ "eval", "--jsonl", "1 + 1" }, '{"expr": "2"}\n')
+    assert.equal(2, rc)
+    assert.equal("", out)
+    assert.truthy(err:find("takes no EXPR and no --context", 1, true), err)
+    out, err, rc = run({ "eval", "--jsonl", "--context", '{"x": 1}' }, '{"expr": "x"}\n')
+    assert.equal(2, rc)
+    assert.truthy(err:find("takes no EXPR and no --context", 1, true), err)
+  end)
+
   it("prints the value as JSON and exits 0", function()
     local out, err, rc = run({ "eval", "score * 0.6 + bonus * 0.4",
                                "--context", '{"score": 80, "bonus": 10}' })
@@ -247,6 +257,33 @@ describe("gavel run / check", function()
     local ok, _, rc2 = run({ "check", f, "--grant", "network.http" })
     os.remove(f)
     assert.equal(0, rc2, ok)
+  end)
+
+  it("check reports each error of a cycle once", function()
+    local f = tmpfile('{"config": {"name": "cy", "entry_step": "a"}, "steps": {' ..
+      '"a": {"id": "a", "type": "action", "actions": [], "next_step": "b"},' ..
+      '"b": {"id": "b", "type": "action", "actions": [], "next_step": "a"},' ..
+      '"t": {"id": "t", "type": "terminal", "result": {"code": "OK"}}}}')
+    local out, _, rc = run({ "check", f })
+    os.remove(f)
+    assert.equal(1, rc)
+    local _, na = out:gsub("step 'a' can never reach", "")
+    local _, nb = out:gsub("step 'b' can never reach", "")
+    assert.equal(1, na, out)
+    assert.equal(1, nb, out)
+  end)
+
+  it("refuses an option given twice instead of keeping the last", function()
+    local _, err, rc = run({ "run", "examples/score.json", "--input", '{"score": 1}',
+                             "--input", '{"score": 99}' })
+    assert.equal(2, rc)
+    assert.truthy(err:find("--input given twice", 1, true), err)
+    _, err, rc = run({ "eval", "x", "--context", '{"x": 1}', "--context", '{"x": 2}' })
+    assert.equal(2, rc)
+    assert.truthy(err:find("--context given twice", 1, true), err)
+    _, err, rc = run({ "batch", "examples/score.json", "--input", "a", "--input", "b" })
+    assert.equal(2, rc)
+    assert.truthy(err:find("--input given twice", 1, true), err)
   end)
 
   it("check still passes the examples", function()
