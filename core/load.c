@@ -848,6 +848,13 @@ static void load_step(L *l, graphctx *gc, gv_str *key, gvalue v, gv_step *s) {
     return;
   }
   s->id = get_str(l, v, "id", 1, NULL);
+  if (s->id && key && !gavel__str_eq(s->id, key)) {
+    size_t o = push_key(l, "id");
+    WARN(l, "step '%s' has the id '%s': runs go by the key, traces and "
+            "errors name the id (Ordo's compiler refuses such a step)",
+         key->s, s->id->s);
+    pop(l, o);
+  }
   /* Deliberate difference: Ordo requires 'name'; gavel defaults it to the
   ** id, so the example printed in Ordo's docs loads as intended. */
   s->name = get(v, "name") ? get_str(l, v, "name", 1, NULL) : s->id;
@@ -940,9 +947,33 @@ static int succ_at(const gv_step *s, int k) {
   return k < s->n_branches ? s->branches[k].next : s->default_next;
 }
 
+/* The fewest steps a run from the entry takes to reach a terminal (the
+** terminal counted), or 0 when none is reachable: a breadth-first search,
+** 'dist' and 'queue' n ints each. */
+static int shortest_run(const gv_graph *g, int *dist, int *queue) {
+  int n = g->n_steps, head = 0, tail = 0, i, k, t;
+  for (i = 0; i < n; i++)
+    dist[i] = 0;
+  dist[g->entry] = 1;
+  queue[tail++] = g->entry;
+  while (head < tail) {
+    int s = queue[head++];
+    if (g->steps[s].type == ST_TERMINAL)
+      return dist[s];
+    for (k = 0; k < n_succ(&g->steps[s]); k++)
+      if ((t = succ_at(&g->steps[s], k)) >= 0 && !dist[t]) {
+        dist[t] = dist[s] + 1;
+        queue[tail++] = t;
+      }
+  }
+  return 0;
+}
+
 /* Reachability from the entry (warnings) and steps that can never reach a
-** terminal: a cycle without exit (errors).  Both are linear searches. */
-static void analyse_graph(L *l, gv_graph *g) {
+** terminal: a cycle without exit (errors).  Both are linear searches.
+** 'max_depth' (0: not checked): a warning when even the shortest run to a
+** terminal takes more steps, so that every run fails. */
+static void analyse_graph(L *l, gv_graph *g, uint32_t max_depth) {
   int n = g->n_steps, i, k, e, t, n_edges = 0, sp = 0;
   int *reach, *done, *stack, *rhead, *rnext, *rfrom;
   if (g->entry < 0 || n == 0)
@@ -992,6 +1023,19 @@ static void analyse_graph(L *l, gv_graph *g) {
         done[rfrom[e]] = 1;
         stack[sp++] = rfrom[e];
       }
+  }
+  if (max_depth) {
+    int shortest = shortest_run(g, reach + 2 * n, rhead);
+    if (shortest > 0 && (uint32_t)shortest > max_depth) {
+      size_t o = l->plen;
+      set_path(l, "config.max_depth");
+      WARN(l, "max_depth %u is below the shortest run to a terminal step "
+              "(%d steps): every run fails with 'Max execution depth "
+              "exceeded'",
+           max_depth, shortest);
+      l->plen = o;
+      l->path[o] = 0;
+    }
   }
   for (i = 0; i < n; i++) {
     size_t o = l->plen;
@@ -1353,7 +1397,7 @@ gavel_status gavel__load(gavel_runtime *rt, gvalue doc,
     gv_graph *g = &rs->graphs[gi];
     for (i = 0; i < g->n_steps; i++)
       static_result(&l, &g->steps[i]);
-    analyse_graph(&l, &rs->graphs[gi]);
+    analyse_graph(&l, &rs->graphs[gi], gi == 0 ? rs->max_depth : 0);
     rs->graphs[gi].proj = gavel__bind_projection(l.a, &rs->graphs[gi].st, &ok);
     if (!ok)
       ERR(&l, "out of memory");

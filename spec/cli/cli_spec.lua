@@ -273,6 +273,32 @@ describe("gavel run / check", function()
     assert.equal(1, nb, out)
   end)
 
+  it("check warns when max_depth is below the shortest run and when a key and its id differ", function()
+    local f = tmpfile('{"config": {"name": "md", "entry_step": "a", "max_depth": 2}, "steps": {' ..
+      '"a": {"id": "a", "type": "action", "actions": [], "next_step": "b"},' ..
+      '"b": {"id": "b", "type": "action", "actions": [], "next_step": "t"},' ..
+      '"t": {"id": "x", "type": "terminal", "result": {"code": "OK"}}}}')
+    local out, _, rc = run({ "check", f })
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("warning: config.max_depth: max_depth 2 is below the shortest run to a " ..
+                           "terminal step (3 steps): every run fails", 1, true), out)
+    assert.truthy(out:find("warning: steps.t.id: step 't' has the id 'x'", 1, true), out)
+    -- what the warning foretells
+    local rout = run({ "run", f, "--input", "{}" })
+    assert.truthy(rout:find("Max execution depth exceeded: 2", 1, true), rout)
+    os.remove(f)
+    -- a max_depth the shortest run fits in: no warning
+    local g = tmpfile('{"config": {"name": "md", "entry_step": "a", "max_depth": 2}, "steps": {' ..
+      '"a": {"id": "a", "type": "decision", "branches": [{"condition": "x > 1", "next_step": "b"}],' ..
+      ' "default_next": "t"},' ..
+      '"b": {"id": "b", "type": "action", "actions": [], "next_step": "t"},' ..
+      '"t": {"id": "t", "type": "terminal", "result": {"code": "OK"}}}}')
+    local out2, _, rc2 = run({ "check", g })
+    os.remove(g)
+    assert.equal(0, rc2)
+    assert.equal(g .. ": ok\n", out2)
+  end)
+
   it("refuses an option given twice instead of keeping the last", function()
     local _, err, rc = run({ "run", "examples/score.json", "--input", '{"score": 1}',
                              "--input", '{"score": 99}' })
